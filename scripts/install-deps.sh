@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tandem needs to build, test and run the demo.
+# Only missing packages are installed; a machine that has them all is untouched.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  libboost-dev libboost-filesystem-dev libboost-system-dev
+  libpq-dev libhiredis-dev libtomlplusplus-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev
+  # real servers and tools the tests, benchmarks and demo drive
+  postgresql-15 postgresql-client-15 postgresql-contrib
+  redis-server redis-tools rsync etcd-server etcd-client
+  wrk nginx-light curl procps iproute2 python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# Packaged services must not start on install: tests start their own servers.
+policy_added=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  policy_added=1
+fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+[ $policy_added -eq 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d

@@ -1,0 +1,136 @@
+// The one line a plugin author writes to export a plugin:
+//
+//   TANDEM_PLUGIN(MyStorePlugin, "my-store", "1.0.0", "Keeps my store in sync")
+//
+// in exactly one .cpp of the plugin (by convention src/export.cpp). It exports
+// the manifest and the factory under fixed Boost.DLL aliases, and wraps the
+// plugin in a guard that turns every exception into an error result, so no
+// exception crosses the library boundary.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <boost/dll/alias.hpp>
+
+#include "tandem/sdk/abi.h"
+#include "tandem/sdk/plugin.h"
+
+namespace tandem::sdk::detail {
+
+inline std::string current_exception_text() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Forwards every call to the author's plugin inside try/catch.
+class GuardedPlugin final : public Plugin {
+ public:
+  explicit GuardedPlugin(std::unique_ptr<Plugin> inner) : inner_(std::move(inner)) {}
+
+  PluginInfo info() const override {
+    try { return inner_->info(); } catch (...) { return PluginInfo{"?", "?", "info() threw: " + current_exception_text(), 50}; }
+  }
+  ConfigSchema schema() const override {
+    try { return inner_->schema(); } catch (...) { return {}; }
+  }
+  Status configure(const StoreConfig& config, HostContext& host) override {
+    try {
+      return inner_->configure(config, host);
+    } catch (const ConfigError& e) {
+      return Status::failure(e.what());
+    } catch (...) {
+      return Status::failure("configure failed: " + current_exception_text());
+    }
+  }
+  Status start() override { return guard_status("start", [&] { return inner_->start(); }); }
+  void stop() override {
+    try { inner_->stop(); } catch (...) { /* stop must not throw; nothing left to report to */ }
+  }
+  std::chrono::milliseconds sync_interval() const override {
+    try { return inner_->sync_interval(); } catch (...) { return std::chrono::milliseconds(0); }
+  }
+  Result<SyncReport> sync() override { return guard("sync", [&] { return inner_->sync(); }); }
+  Health health() const override {
+    try { return inner_->health(); } catch (...) {
+      return Health::make(HealthStatus::failed, "health() threw: " + current_exception_text());
+    }
+  }
+  Result<PrepareReport> prepare(const FailoverRequest& r) override { return guard("prepare", [&] { return inner_->prepare(r); }); }
+  Result<StepReport> promote(const FailoverRequest& r) override { return guard("promote", [&] { return inner_->promote(r); }); }
+  Result<StepReport> demote(const FailoverRequest& r) override { return guard("demote", [&] { return inner_->demote(r); }); }
+  Result<StepReport> rejoin(const FailoverRequest& r) override { return guard("rejoin", [&] { return inner_->rejoin(r); }); }
+  void on_role_change(Role role, std::uint64_t epoch) override {
+    try { inner_->on_role_change(role, epoch); } catch (...) { /* reported through health by the plugin */ }
+  }
+  std::vector<DiagnosticInfo> diagnostics() const override {
+    try { return inner_->diagnostics(); } catch (...) { return {}; }
+  }
+  Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override {
+    return guard("diagnose " + check, [&] { return inner_->diagnose(check, args); });
+  }
+  std::vector<ActionInfo> actions() const override {
+    try { return inner_->actions(); } catch (...) { return {}; }
+  }
+  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
+    return guard("action " + action, [&] { return inner_->run_action(action, args); });
+  }
+  void on_peer_event(const nlohmann::json& event) override {
+    try { inner_->on_peer_event(event); } catch (...) { /* a bad peer message must not kill the host */ }
+  }
+
+ private:
+  template <class F>
+  static auto guard(const std::string& what, F&& f) -> decltype(f()) {
+    using R = decltype(f());
+    try {
+      return f();
+    } catch (...) {
+      return R::failure(what + " failed: " + current_exception_text());
+    }
+  }
+  template <class F>
+  static Status guard_status(const std::string& what, F&& f) {
+    try {
+      return f();
+    } catch (...) {
+      return Status::failure(what + " failed: " + current_exception_text());
+    }
+  }
+
+  std::unique_ptr<Plugin> inner_;
+};
+
+template <class PluginClass>
+Plugin* create_guarded(std::string* error) noexcept {
+  try {
+    return new GuardedPlugin(std::make_unique<PluginClass>());
+  } catch (...) {
+    if (error) {
+      try { *error = current_exception_text(); } catch (...) {}
+    }
+    return nullptr;
+  }
+}
+
+}  // namespace tandem::sdk::detail
+
+#define TANDEM_PLUGIN(PluginClass, NAME, VERSION, DESCRIPTION)                                  \
+  namespace {                                                                                   \
+  const ::tandem::sdk::PluginManifest tandem_manifest_instance_{                                \
+      ::tandem::sdk::kManifestMagic, ::tandem::sdk::kAbiVersion, NAME, VERSION, DESCRIPTION,    \
+      TANDEM_SDK_VERSION_STRING};                                                               \
+  const ::tandem::sdk::PluginManifest* tandem_manifest_function_() { return &tandem_manifest_instance_; } \
+  ::tandem::sdk::Plugin* tandem_factory_function_(std::string* error) {                         \
+    return ::tandem::sdk::detail::create_guarded<PluginClass>(error);                           \
+  }                                                                                             \
+  }                                                                                             \
+  BOOST_DLL_ALIAS(tandem_manifest_function_, tandem_plugin_manifest)                            \
+  BOOST_DLL_ALIAS(tandem_factory_function_, tandem_create_plugin)

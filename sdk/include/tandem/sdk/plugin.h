@@ -1,0 +1,137 @@
+// The interface every tandem store plugin implements.
+//
+// One class combines the three roles of DESIGN.md §3 (sync, health, failover)
+// with lifecycle, metadata and diagnostics. Every method but info(), schema(),
+// configure() and health() has a default body, so the interface can grow
+// without breaking existing plugins.
+//
+// Threading contract (the host guarantees it; the test kit follows it):
+//  - configure, start, stop, sync, prepare, promote, demote, rejoin, diagnose
+//    and run_action are called off the event loop, one at a time per store:
+//    they may block (subprocesses, network) for as long as they need.
+//  - health() and on_peer_event() may be called from the event loop at any
+//    time, concurrently with the above: they must be quick and thread-safe
+//    (serve health from a cached snapshot guarded by a mutex).
+//  - Plugin code may throw; the SDK's export edge (export.h) turns any
+//    exception into an error result, so nothing crosses the library boundary.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tandem/sdk/config.h"
+#include "tandem/sdk/diagnostics.h"
+#include "tandem/sdk/failover.h"
+#include "tandem/sdk/health.h"
+#include "tandem/sdk/host_context.h"
+#include "tandem/sdk/result.h"
+
+namespace tandem::sdk {
+
+// Conventional failover order hints (lower runs first on promote).
+inline constexpr int kOrderConfig = 10;
+inline constexpr int kOrderDatabase = 20;
+inline constexpr int kOrderKeyValue = 30;
+inline constexpr int kOrderDerivedIndex = 40;
+
+struct PluginInfo {
+  std::string name;         // plugin type, e.g. "postgres-wal"; equals the manifest name
+  std::string version;      // the plugin's own version
+  std::string description;  // one line
+  int failover_order = 50;  // lower promotes first
+};
+
+struct SyncReport {
+  std::string summary;  // one line, e.g. "pulled 3 files, 12 KiB"
+  nlohmann::json details = nlohmann::json::object();
+};
+
+// A named operation an operator can trigger by hand, e.g. "rebuild".
+struct ActionInfo {
+  std::string name;
+  std::string description;
+};
+
+class Plugin {
+ public:
+  Plugin() = default;
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+  virtual ~Plugin() = default;
+
+  // Metadata; constant for the plugin's lifetime. Callable before configure.
+  virtual PluginInfo info() const = 0;
+  // The keys of this plugin's store table (DESIGN.md §3 "schema as data").
+  // The host rejects unknown keys and wrong types before configure is called.
+  virtual ConfigSchema schema() const = 0;
+
+  // Validate the configuration and remember it. Touches nothing outside the
+  // process (no connections, no files written): fails fast with a ConfigError
+  // (use config.fail(key, why)) or an error Status. `host` outlives the plugin.
+  virtual Status configure(const StoreConfig& config, HostContext& host) = 0;
+  // Acquire the long-lived, retryable resources (listeners, watchers, timers).
+  // A start failure is reported and retried by the host; it must not leave
+  // half-acquired resources behind.
+  virtual Status start() { return {}; }
+  // Release everything start() acquired; cancel timers and handlers posted to
+  // the host's io_context. Idempotent. After stop, no plugin code may run.
+  virtual void stop() {}
+
+  // How often the host calls sync(); zero means never periodically (only on
+  // request_sync()). Read after configure.
+  virtual std::chrono::milliseconds sync_interval() const { return std::chrono::milliseconds(0); }
+  // One round of keeping this node's copy current for its role. Never runs
+  // concurrently with itself. An error is recorded in the store's metrics.
+  virtual Result<SyncReport> sync() { return SyncReport{"nothing to sync", nlohmann::json::object()}; }
+
+  // The latest health snapshot. Cheap, thread-safe, never blocks on I/O.
+  virtual Health health() const = 0;
+
+  // Pre-checks before promotion: refuse with a reason, or state what would be
+  // lost if promoted now and what promote would do. Changes nothing.
+  virtual Result<PrepareReport> prepare(const FailoverRequest& request) {
+    (void)request;
+    return PrepareReport{};
+  }
+  // Make this node's copy the writable one. Idempotent.
+  virtual Result<StepReport> promote(const FailoverRequest& request) {
+    (void)request;
+    return StepReport{false, "nothing to promote", nlohmann::json::object()};
+  }
+  // Stop being writable (planned switchover, on the old primary). Idempotent.
+  // details should carry what the new primary needs to wait for (handoff).
+  virtual Result<StepReport> demote(const FailoverRequest& request) {
+    (void)request;
+    return StepReport{false, "nothing to demote", nlohmann::json::object()};
+  }
+  // Turn this former primary into a secondary of the current primary. Idempotent.
+  virtual Result<StepReport> rejoin(const FailoverRequest& request) {
+    (void)request;
+    return StepReport{false, "nothing to rejoin", nlohmann::json::object()};
+  }
+  // Called (off the loop) after the host changed this node's role or epoch.
+  virtual void on_role_change(Role role, std::uint64_t epoch) { (void)role; (void)epoch; }
+
+  // Checks `tandemctl diag` can run. They must work with only configure()
+  // called (the daemon may be down): no dependency on start().
+  virtual std::vector<DiagnosticInfo> diagnostics() const { return {}; }
+  virtual Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) {
+    (void)args;
+    return Result<DiagnosticResult>::failure("no diagnostic named '" + check + "'");
+  }
+
+  // Operator-triggered operations (POST /v1/stores/<name>/actions/<action>).
+  virtual std::vector<ActionInfo> actions() const { return {}; }
+  virtual Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) {
+    (void)args;
+    return Result<nlohmann::json>::failure("no action named '" + action + "'");
+  }
+
+  // A message the same store on the peer sent with HostContext::notify_peer.
+  virtual void on_peer_event(const nlohmann::json& event) { (void)event; }
+};
+
+}  // namespace tandem::sdk
