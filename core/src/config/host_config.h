@@ -1,0 +1,81 @@
+// tandemd's TOML file: [node], [peer], [api], [plugins] and one
+// [stores.NAME] table per store instance.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "tandem/sdk/config.h"
+#include "tandem/sdk/host_context.h"
+#include "tandem/sdk/result.h"
+
+namespace tandem::core {
+
+struct NodeConfig {
+  std::string name;
+  std::string address;                 // as the peer reaches it; key on the replication page
+  sdk::Role initial_role = sdk::Role::secondary;  // persisted state wins after the first start
+  std::filesystem::path data_dir;      // role, epoch, failover journal, per-store state
+};
+
+struct PeerConfig {
+  std::string name;
+  std::string address;
+  std::string api_url;                 // e.g. "http://127.0.0.1:7481"
+  std::optional<std::filesystem::path> token_file;  // bearer token for the peer's API
+};
+
+struct ApiConfig {
+  std::string bind_address = "127.0.0.1";  // loopback unless configured
+  std::uint16_t port = 7480;
+  std::optional<std::filesystem::path> token_file;  // required for mutating endpoints
+};
+
+struct PluginsConfig {
+  std::vector<std::filesystem::path> search_dirs;  // empty: build-tree and install dirs
+};
+
+// One [stores.NAME] table, not yet validated against its plugin's schema.
+struct StoreEntry {
+  std::string name;
+  std::string plugin;     // plugin type ("postgres-wal") or a path to a .so
+  bool enabled = true;
+  std::string location;   // "file:line:col" of the table
+  std::shared_ptr<const toml::table> table;  // the raw table (host keys included)
+};
+
+struct HostConfig {
+  std::filesystem::path source;  // the file this was read from
+  NodeConfig node;
+  PeerConfig peer;
+  ApiConfig api;
+  PluginsConfig plugins;
+  std::vector<StoreEntry> stores;
+};
+
+// Errors are collected, not stopped at the first: each entry is one line
+// "file:line:col: what is wrong; what was expected / did you mean 'x'?".
+struct ConfigErrors {
+  std::vector<std::string> messages;
+  std::string joined() const;  // one per line
+};
+
+// Parse and check the host part of the file (every key of [node], [peer],
+// [api], [plugins], and the host keys of each store table: plugin, enabled).
+// Plugin keys are checked later by validate_store_table.
+std::variant<HostConfig, ConfigErrors> load_host_config(const std::filesystem::path& file);
+std::variant<HostConfig, ConfigErrors> parse_host_config(std::string_view toml_text, const std::string& source_name);
+
+// Check a store table against its plugin's schema: unknown keys (with the
+// nearest known key suggested), wrong types, missing required keys,
+// malformed durations/sizes, inline secrets. Returns the StoreConfig handed
+// to Plugin::configure, carrying each key's file:line:col.
+std::variant<sdk::StoreConfig, ConfigErrors> validate_store_table(const StoreEntry& store, const sdk::ConfigSchema& schema);
+
+}  // namespace tandem::core
