@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-system-dev
   libpq-dev libhiredis-dev libtomlplusplus-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev
+  libssl-dev
   # real servers and tools the tests, benchmarks and demo drive
   postgresql-15 postgresql-client-15 postgresql-contrib
   redis-server redis-tools rsync etcd-server etcd-client

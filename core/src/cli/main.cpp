@@ -1,1 +1,95 @@
-int main() { return 1; }  // placeholder until the cli lands
+// tandemctl: the operator's command line. Parsing only; each subcommand lives
+// in its own file (see commands.h).
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+using namespace tandem::cli;
+
+int main(int argc, char** argv) {
+  CLI::App app{"tandemctl - operate a tandem warm-standby pair"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
+
+  GlobalOptions global;
+  const char* env_config = std::getenv("TANDEM_CONFIG");
+  global.config = env_config && *env_config ? env_config : "/etc/tandem/tandem.toml";
+  global.config_given = env_config && *env_config;
+  std::string config_flag;
+  app.add_option("-c,--config", config_flag, "tandemd's config file (default: $TANDEM_CONFIG or /etc/tandem/tandem.toml)");
+  app.add_flag("--json", global.json, "machine-readable JSON output");
+
+  StatusOptions status;
+  auto* status_cmd = app.add_subcommand("status", "node, role, epoch, peer and every store's health from the local tandemd");
+  status_cmd->add_option("--url", status.url, "the daemon's API base URL (default: from [api] listen)");
+  status_cmd->add_option("--timeout", status.timeout_seconds, "seconds to wait for an answer")->capture_default_str();
+
+  auto* plugins_cmd = app.add_subcommand("plugins", "list the plugins in the search dirs (name, version, ABI, path)");
+  std::string describe_name;
+  auto* describe_cmd = plugins_cmd->add_subcommand("describe", "print a plugin's config schema, checks and actions");
+  describe_cmd->add_option("name", describe_name, "plugin type, e.g. config-rsync, or a path to a .so")->required();
+
+  std::string check_file;
+  auto* check_cmd = app.add_subcommand("check-config", "validate a config file and every store's table; exit 0 or 1");
+  check_cmd->add_option("file", check_file, "the file to check (default: --config)");
+
+  DiagOptions diag;
+  auto* diag_cmd = app.add_subcommand("diag", "run a store's diagnostics (works with the daemon stopped)");
+  diag_cmd->add_option("store", diag.store, "store name ([stores.NAME])")->required();
+  diag_cmd->add_option("check", diag.check, "the check to run; omit to list them");
+  diag_cmd->add_option("args", diag.args, "arguments for the check (after --)");
+  diag_cmd->add_flag("--all", diag.all, "run every check");
+
+  ActionOptions rebuild;
+  rebuild.action = "rebuild";
+  auto* rebuild_cmd = app.add_subcommand("rebuild", "start a store's rebuild on the local tandemd (action 'rebuild')");
+  rebuild_cmd->add_option("store", rebuild.store, "store name")->required();
+  rebuild_cmd->add_flag("--follow", rebuild.follow, "draw the rebuild's progress until it finishes");
+  rebuild_cmd->add_option("--arg", rebuild.args, "key=value argument (repeatable)");
+  rebuild_cmd->add_option("--url", rebuild.url, "the daemon's API base URL (default: from [api] listen)");
+  std::string rebuild_token;
+  rebuild_cmd->add_option("--token-file", rebuild_token, "file holding the API token (default: [api] token_file)");
+  rebuild_cmd->add_option("--follow-timeout", rebuild.follow_timeout_seconds, "stop following after this many seconds (0: never)");
+
+  ActionOptions action;
+  auto* action_cmd = app.add_subcommand("action", "run a store's named action on the local tandemd");
+  action_cmd->add_option("store", action.store, "store name")->required();
+  action_cmd->add_option("action", action.action, "action name (see `tandemctl plugins describe`)")->required();
+  action_cmd->add_option("--arg", action.args, "key=value argument (repeatable; JSON values kept typed)");
+  action_cmd->add_flag("--follow", action.follow, "draw the store's progress until it finishes");
+  action_cmd->add_option("--url", action.url, "the daemon's API base URL (default: from [api] listen)");
+  std::string action_token;
+  action_cmd->add_option("--token-file", action_token, "file holding the API token (default: [api] token_file)");
+  action_cmd->add_option("--follow-timeout", action.follow_timeout_seconds, "stop following after this many seconds (0: never)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!config_flag.empty()) {
+    global.config = config_flag;
+    global.config_given = true;
+  }
+  if (!rebuild_token.empty()) rebuild.token_file = rebuild_token;
+  if (!action_token.empty()) action.token_file = action_token;
+
+  try {
+    if (*status_cmd) return run_status(global, status, std::cout, std::cerr);
+    if (*describe_cmd) return run_plugins_describe(global, describe_name, std::cout, std::cerr);
+    if (*plugins_cmd) return run_plugins_list(global, std::cout, std::cerr);
+    if (*check_cmd)
+      return run_check_config(global, check_file.empty() ? global.config : std::filesystem::path(check_file), std::cout,
+                              std::cerr);
+    if (*diag_cmd) return run_diag(global, diag, std::cout, std::cerr);
+    if (*rebuild_cmd) return run_action(global, rebuild, std::cout, std::cerr);
+    if (*action_cmd) return run_action(global, action, std::cout, std::cerr);
+  } catch (const std::exception& e) {
+    std::cerr << "tandemctl: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}

@@ -32,6 +32,8 @@ NodeState::NodeState(std::filesystem::path data_dir, sdk::Role initial_role)
     std::string role = j.at("role").get<std::string>();
     if (role != "primary" && role != "secondary") throw std::runtime_error("role must be primary or secondary");
     values_.role = role == "primary" ? sdk::Role::primary : sdk::Role::secondary;
+    // get<uint64_t>() would silently wrap a negative number.
+    if (!j.at("epoch").is_number_unsigned()) throw std::runtime_error("epoch must be a non-negative integer");
     values_.epoch = j.at("epoch").get<std::uint64_t>();
     values_.fenced = j.value("fenced", false);
     values_.fenced_reason = j.value("fenced_reason", std::string());

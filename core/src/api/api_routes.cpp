@@ -1,0 +1,186 @@
+#include "api/api_routes.h"
+
+#include <vector>
+
+#include "api/metrics_page.h"
+#include "api/status_views.h"
+#include "host/logging.h"
+
+namespace tandem::core {
+namespace http = boost::beast::http;
+
+namespace {
+
+HttpResponse json_response(unsigned status, const nlohmann::json& body) {
+  HttpResponse res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = body.dump() + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+HttpResponse method_not_allowed(const char* allowed) {
+  HttpResponse res = json_error(405, std::string("method not allowed; use ") + allowed, 11, true);
+  res.set(http::field::allow, allowed);
+  return res;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    auto slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return parts;
+}
+
+// Decodes %XX escapes; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<HttpResponse> ApiRoutes::refuse_unauthorized(const HttpRequest& request) const {
+  auto header = request[http::field::authorization];
+  switch (auth_.check(std::string_view(header.data(), header.size()))) {
+    case AuthResult::ok: return std::nullopt;
+    case AuthResult::not_configured:
+      return json_error(403, "mutating endpoints are disabled: no API token is configured; set [api] token_file "
+                             "in tandemd's config and send 'Authorization: Bearer <token>'", 11, true);
+    case AuthResult::missing: {
+      HttpResponse res = json_error(401, "missing bearer token: send 'Authorization: Bearer <token>' with the token "
+                                         "from [api] token_file", 11, true);
+      res.set(http::field::www_authenticate, "Bearer realm=\"tandemd\"");
+      return res;
+    }
+    case AuthResult::wrong: {
+      log_warn("api", "refused " + std::string(request.method_string()) + " " + std::string(request.target()) +
+                          ": wrong bearer token");
+      HttpResponse res = json_error(401, "invalid bearer token", 11, true);
+      res.set(http::field::www_authenticate, "Bearer realm=\"tandemd\", error=\"invalid_token\"");
+      return res;
+    }
+  }
+  return json_error(401, "unauthorized", 11, true);
+}
+
+void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
+  std::string_view target(request.target().data(), request.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  bool is_get = request.method() == http::verb::get;
+  bool is_post = request.method() == http::verb::post;
+
+  if (path == "/monitor/replication") {
+    if (!is_get) return respond(method_not_allowed("GET"));
+    return respond(json_response(200, replication_page(runtime_.node_state().role, runtime_.snapshots())));
+  }
+  if (path == "/v1/status") {
+    if (!is_get) return respond(method_not_allowed("GET"));
+    return respond(json_response(200, status_json(runtime_)));
+  }
+  if (path == "/metrics") {
+    if (!is_get) return respond(method_not_allowed("GET"));
+    HttpResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = render_metrics(runtime_.node_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
+    res.prepare_payload();
+    return respond(std::move(res));
+  }
+  if (path == "/v1/promote" || path == "/v1/switchover" || path == "/v1/rejoin") {
+    if (!is_post) return respond(method_not_allowed("POST"));
+    if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
+    return respond(json_error(501, std::string(path.substr(4)) + " is not implemented yet", 11, true));
+  }
+  constexpr std::string_view stores_prefix = "/v1/stores/";
+  if (path.rfind(stores_prefix, 0) == 0) return store_route(std::move(request), path.substr(stores_prefix.size()), respond);
+  return respond(json_error(404, "no such endpoint: " + std::string(path) +
+                                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics)",
+                            11, true));
+}
+
+void ApiRoutes::store_route(HttpRequest&& request, std::string_view rest, HttpResponder& respond) {
+  auto raw_parts = split_path(rest);
+  std::vector<std::string> parts;
+  for (auto p : raw_parts) {
+    auto decoded = percent_decode(p);
+    if (!decoded) return respond(json_error(400, "malformed percent-escape in the path", 11, false));
+    parts.push_back(std::move(*decoded));
+  }
+  bool is_get = request.method() == http::verb::get;
+  bool is_post = request.method() == http::verb::post;
+  if (parts.empty()) return respond(json_error(404, "no store named in the path: use /v1/stores/<name>", 11, true));
+
+  bool detail = parts.size() == 1;
+  bool events = parts.size() == 2 && parts[1] == "events";
+  bool action = parts.size() == 3 && parts[1] == "actions";
+  if (!detail && !events && !action)
+    return respond(json_error(404, "no such endpoint under /v1/stores/" + parts[0], 11, true));
+  if (detail && !is_get) return respond(method_not_allowed("GET"));
+  if ((events || action) && !is_post) return respond(method_not_allowed("POST"));
+
+  StoreRunner* store = runtime_.find_store(parts[0]);
+  // Authorization comes before anything that reveals which stores exist.
+  if (events || action) {
+    if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
+  }
+  if (!store) return respond(json_error(404, "no store named '" + parts[0] + "' on this node", 11, true));
+  if (detail) return respond(json_response(200, store_detail_json(*store)));
+
+  nlohmann::json body = nlohmann::json::object();
+  if (!request.body().empty()) {
+    body = nlohmann::json::parse(request.body(), nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object())
+      return respond(json_error(400, "the request body must be a JSON object", 11, true));
+  } else if (events) {
+    return respond(json_error(400, "the request body must be a JSON object (the event)", 11, true));
+  }
+
+  if (events) {
+    store->deliver_peer_event(std::move(body));
+    return respond(json_response(202, {{"accepted", true}}));
+  }
+
+  const std::string& name = parts[2];
+  bool known = false;
+  std::string available;
+  for (const auto& a : store->actions()) {
+    known = known || a.name == name;
+    available += (available.empty() ? "" : ", ") + a.name;
+  }
+  if (!known)
+    return respond(json_error(404, "store '" + parts[0] + "' has no action '" + name + "'" +
+                                       (available.empty() ? " (it offers none)" : " (available: " + available + ")"),
+                              11, true));
+  store->run_action(name, body, [respond](sdk::Result<nlohmann::json> result) {
+    if (result.ok()) respond(json_response(200, *result));
+    else respond(json_error(500, result.message(), 11, true));
+  });
+}
+
+}  // namespace tandem::core

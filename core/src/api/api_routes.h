@@ -1,0 +1,29 @@
+// The tandemd HTTP API (docs/http-api.md): maps a request to its answer.
+// Reads answer from cached state at once; an action runs on its store's
+// executor and answers when done. Mutating endpoints need the bearer token.
+#pragma once
+
+#include <string>
+
+#include "api/bearer_auth.h"
+#include "api/http_server.h"
+#include "host/node_runtime.h"
+
+namespace tandem::core {
+
+class ApiRoutes {
+ public:
+  ApiRoutes(NodeRuntime& runtime, BearerAuth auth) : runtime_(runtime), auth_(std::move(auth)) {}
+
+  void handle(HttpRequest&& request, HttpResponder respond);
+
+ private:
+  // nullopt when authorized; otherwise the 401/403 answer.
+  std::optional<HttpResponse> refuse_unauthorized(const HttpRequest& request) const;
+  void store_route(HttpRequest&& request, std::string_view rest, HttpResponder& respond);
+
+  NodeRuntime& runtime_;
+  BearerAuth auth_;
+};
+
+}  // namespace tandem::core

@@ -1,0 +1,229 @@
+#include "api/http_server.h"
+
+#include <array>
+#include <stdexcept>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <nlohmann/json.hpp>
+
+#include "host/logging.h"
+
+namespace tandem::core {
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+HttpResponse json_error(unsigned status, const std::string& message, unsigned version, bool keep_alive) {
+  HttpResponse res{static_cast<http::status>(status), version};
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"error", message}}.dump() + "\n";
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
+ public:
+  Session(HttpServer& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    server_.connections_.fetch_add(1);
+  }
+  ~Session() { server_.connections_.fetch_sub(1); }
+
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
+
+  // Refuse politely when over the connection cap, then close.
+  void refuse(HttpResponse res) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), res = std::move(res)]() mutable {
+      self->write(std::move(res), /*close_after=*/true);
+    });
+  }
+
+  void close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
+    parser_->body_limit(server_.options_.body_limit);
+    // One deadline for the whole request: dribbling bytes does not extend it.
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted || ec == beast::error::timeout) {
+      if (ec == beast::error::timeout && parser_ && parser_->got_some())
+        log_debug("api", "closed a connection that did not send a complete request in time");
+      return shutdown();
+    }
+    if (ec == http::error::header_limit)
+      return write(json_error(431, "request headers exceed " + std::to_string(server_.options_.header_limit) + " bytes"), true);
+    if (ec == http::error::body_limit)
+      return write(json_error(413, "request body exceeds " + std::to_string(server_.options_.body_limit) + " bytes"), true);
+    if (ec) return write(json_error(400, "malformed HTTP request: " + ec.message()), true);
+
+    HttpRequest req = parser_->release();
+    unsigned version = req.version();
+    bool keep_alive = req.keep_alive();
+    stream_.expires_never();  // the handler may take a while (an action); reading resumes afterwards
+    auto self = shared_from_this();
+    auto responder = [self, version, keep_alive](HttpResponse res) {
+      net::post(self->stream_.get_executor(), [self, version, keep_alive, res = std::move(res)]() mutable {
+        res.version(version);
+        res.keep_alive(keep_alive && res.keep_alive());
+        res.set(http::field::server, "tandemd");
+        if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
+        bool close_after = !res.keep_alive();
+        self->write(std::move(res), close_after);
+      });
+    };
+    try {
+      server_.handler_(std::move(req), std::move(responder));
+    } catch (const std::exception& e) {
+      // The responder was consumed or not: answer directly on this strand.
+      log_error("api", std::string("request handler threw: ") + e.what());
+      write(json_error(500, "internal error: " + std::string(e.what())), true);
+    }
+  }
+
+  void write(HttpResponse res, bool close_after) {
+    response_ = std::make_shared<HttpResponse>(std::move(res));
+    if (close_after) response_->keep_alive(false);
+    stream_.expires_after(server_.options_.write_timeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
+                        self->response_.reset();
+                        if (ec) return self->shutdown();
+                        if (close_after) return self->linger_close();
+                        self->read_request();
+                      });
+  }
+
+  // After answering and half-closing, read and discard what the client still
+  // sends until it closes (bounded): closing a socket with unread input makes
+  // the kernel send RST, which can destroy the answer before the client reads it.
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return shutdown();
+    stream_.expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->shutdown();
+      self->drain();
+    });
+  }
+
+  void shutdown() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort: the peer may be gone
+    stream_.close();
+  }
+
+  HttpServer& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpResponse> response_;
+  std::array<char, 4096> drain_buffer_{};
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+    : options_(std::move(options)), handler_(std::move(handler)), work_(net::make_work_guard(io_)), acceptor_(io_) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  if (started_) return;
+  beast::error_code ec;
+  auto address = net::ip::make_address(options_.bind_address, ec);
+  if (ec) throw std::runtime_error("API bind address '" + options_.bind_address + "' is not an IP address: " + ec.message());
+  tcp::endpoint ep{address, options_.port};
+  std::string where = options_.bind_address + ":" + std::to_string(options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + where + ": " + ec.message() +
+                             (ec == net::error::address_in_use ? " (another tandemd or program holds it; change [api] listen)" : ""));
+  bound_port_ = acceptor_.local_endpoint().port();
+  started_ = true;
+  accept();
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          io_.run();
+          break;
+        } catch (const std::exception& e) {
+          log_error("api", std::string("handler threw: ") + e.what());
+        }
+      }
+    });
+  }
+}
+
+void HttpServer::accept() {
+  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      auto session = std::make_shared<Session>(*this, std::move(socket));
+      if (connections_.load() > options_.max_connections) {
+        session->refuse(json_error(503, "too many connections (limit " + std::to_string(options_.max_connections) + ")"));
+      } else {
+        {
+          std::lock_guard l(sessions_mu_);
+          for (auto it = sessions_.begin(); it != sessions_.end();) it = it->expired() ? sessions_.erase(it) : std::next(it);
+          sessions_.insert(session);
+        }
+        session->run();
+      }
+    } else {
+      log_warn("api", "accept failed: " + ec.message());  // e.g. out of descriptors; keep accepting
+    }
+    accept();
+  });
+}
+
+void HttpServer::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  net::post(io_, [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  {
+    std::lock_guard l(sessions_mu_);
+    for (auto& w : sessions_)
+      if (auto s = w.lock()) s->close();
+    sessions_.clear();
+  }
+  work_.reset();
+  // Connections closed above end their handlers; anything stuck beyond that is abandoned.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (connections_.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace tandem::core

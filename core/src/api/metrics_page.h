@@ -1,0 +1,17 @@
+// GET /metrics: the node's and every store's figures in Prometheus text format.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host/metrics_registry.h"
+#include "host/peer_monitor.h"
+#include "host/store_runner.h"
+#include "state/node_state.h"
+
+namespace tandem::core {
+
+std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer, const std::vector<StoreSnapshot>& stores,
+                           const PluginMetrics& plugin_metrics);
+
+}  // namespace tandem::core

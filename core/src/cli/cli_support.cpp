@@ -1,0 +1,59 @@
+#include "cli/cli_support.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+
+#include "cli/http_client.h"
+
+namespace tandem::cli {
+
+std::optional<core::HostConfig> load_config_or_report(const std::filesystem::path& file, std::ostream& err) {
+  auto loaded = core::load_host_config(file);
+  if (auto* errors = std::get_if<core::ConfigErrors>(&loaded)) {
+    err << errors->joined();
+    return std::nullopt;
+  }
+  return std::get<core::HostConfig>(std::move(loaded));
+}
+
+core::PluginLoader loader_for(const core::HostConfig& config) { return core::PluginLoader(config.plugins.search_dirs); }
+
+std::optional<std::string> daemon_url(const GlobalOptions& global, const std::string& override_url, std::ostream& err) {
+  if (!override_url.empty()) {
+    std::string url = override_url;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  }
+  auto config = load_config_or_report(global.config, err);
+  if (!config) {
+    err << "(reading the daemon's address from " << global.config.string() << "; pass --url to give it directly)\n";
+    return std::nullopt;
+  }
+  return api_base_url(config->api.bind_address, config->api.port);
+}
+
+std::string human_bytes(double bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
+std::string human_seconds(double seconds) {
+  char buf[32];
+  if (seconds < 60) std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+  else if (seconds < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(seconds / 60), static_cast<int>(std::fmod(seconds, 60)));
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(seconds / 3600),
+                  static_cast<int>(std::fmod(seconds, 3600) / 60));
+  return buf;
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,30 @@
+// Helpers the tandemctl commands share: loading the config with its errors
+// printed, the loader it implies, the daemon's URL and token.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "cli/commands.h"
+#include "config/host_config.h"
+#include "loader/plugin_loader.h"
+
+namespace tandem::cli {
+
+// Loads the config; on failure prints every error to `err` and returns nullopt.
+std::optional<core::HostConfig> load_config_or_report(const std::filesystem::path& file, std::ostream& err);
+
+// The loader for this config's [plugins] search_dirs (defaults when empty).
+core::PluginLoader loader_for(const core::HostConfig& config);
+
+// The daemon's API base URL: `override_url` when given, else from the config.
+// Prints why on failure.
+std::optional<std::string> daemon_url(const GlobalOptions& global, const std::string& override_url, std::ostream& err);
+
+// "1.5 MiB", "12 B".
+std::string human_bytes(double bytes);
+// "3.2s", "4m05s", "2h10m".
+std::string human_seconds(double seconds);
+
+}  // namespace tandem::cli

@@ -1,0 +1,52 @@
+// tandemctl's subcommands. main.cpp parses the command line (CLI11) into
+// these options; each command lives in its own file, prints to out/err and
+// returns the process exit code.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tandem::cli {
+
+struct GlobalOptions {
+  std::filesystem::path config;  // --config, $TANDEM_CONFIG, /etc/tandem/tandem.toml
+  bool config_given = false;     // explicitly chosen (flag or environment)
+  bool json = false;
+};
+
+struct StatusOptions {
+  std::string url;  // --url: the daemon's API base URL instead of the config's [api] listen
+  double timeout_seconds = 5;
+};
+int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err);
+
+int run_plugins_list(const GlobalOptions& global, std::ostream& out, std::ostream& err);
+int run_plugins_describe(const GlobalOptions& global, const std::string& name, std::ostream& out, std::ostream& err);
+
+int run_check_config(const GlobalOptions& global, const std::filesystem::path& file, std::ostream& out,
+                     std::ostream& err);
+
+struct DiagOptions {
+  std::string store;
+  std::string check;  // empty: list the checks (or run them all with --all)
+  std::vector<std::string> args;
+  bool all = false;
+};
+int run_diag(const GlobalOptions& global, const DiagOptions& options, std::ostream& out, std::ostream& err);
+
+struct ActionOptions {
+  std::string store;
+  std::string action;
+  std::vector<std::string> args;  // "key=value"; a value that parses as JSON is sent as such
+  std::string url;                // --url, as for status
+  std::optional<std::filesystem::path> token_file;  // --token-file instead of [api] token_file
+  bool follow = false;            // poll the store and draw its progress until done
+  double timeout_seconds = 30;
+  double follow_timeout_seconds = 0;  // 0: follow until done
+};
+int run_action(const GlobalOptions& global, const ActionOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace tandem::cli

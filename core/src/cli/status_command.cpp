@@ -1,0 +1,109 @@
+// tandemctl status: GET /v1/status from the local daemon, as a table or raw JSON.
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_support.h"
+#include "cli/commands.h"
+#include "cli/http_client.h"
+#include "cli/progress_bar.h"
+
+namespace tandem::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string text(const json& j, const char* key, const std::string& fallback = "-") {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+std::string lag_text(const json& health) {
+  std::string out;
+  if (health.contains("lag_bytes") && health["lag_bytes"].is_number())
+    out = human_bytes(health["lag_bytes"].get<double>());
+  if (health.contains("lag_seconds") && health["lag_seconds"].is_number())
+    out += (out.empty() ? "" : " / ") + human_seconds(health["lag_seconds"].get<double>());
+  return out.empty() ? "-" : out;
+}
+
+void print_table(const json& s, std::ostream& out) {
+  const json node = s.value("node", json::object());
+  out << "node   " << text(node, "name") << " (" << text(node, "address") << ")  role " << text(s, "role")
+      << "  epoch " << text(s, "epoch");
+  if (s.value("fenced", false)) out << "  FENCED (the peer has a higher epoch: rejoin before acting as primary)";
+  out << "\n";
+  const json peer = s.value("peer", json::object());
+  out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  ";
+  if (peer.value("reachable", false))
+    out << "reachable, role " << text(peer, "role") << ", epoch " << text(peer, "epoch") << "\n";
+  else
+    out << "NOT reachable\n";
+
+  const json stores = s.value("stores", json::array());
+  if (stores.empty()) {
+    out << "no stores configured\n";
+    return;
+  }
+  std::size_t name_w = 5, plugin_w = 6;
+  for (const auto& st : stores) {
+    name_w = std::max(name_w, text(st, "name").size());
+    plugin_w = std::max(plugin_w, text(st, "plugin").size());
+  }
+  out << "\n" << std::left << std::setw(name_w + 2) << "STORE" << std::setw(plugin_w + 2) << "PLUGIN"
+      << std::setw(10) << "STATUS" << std::setw(20) << "LAG" << "SUMMARY\n";
+  for (const auto& st : stores) {
+    const json health = st.value("health", json::object());
+    out << std::left << std::setw(name_w + 2) << text(st, "name") << std::setw(plugin_w + 2) << text(st, "plugin")
+        << std::setw(10) << text(health, "status") << std::setw(20) << lag_text(health) << text(health, "summary", "")
+        << "\n";
+    if (auto progress = progress_from_details(health.value("details", json::object())))
+      out << std::string(name_w + 2, ' ') << render_progress(*progress) << "\n";
+    const json sync = st.value("sync", json::object());
+    if (sync.value("failures", 0) > 0 && sync.contains("last_error") && sync["last_error"].is_string() &&
+        !sync["last_error"].get<std::string>().empty())
+      out << std::string(name_w + 2, ' ') << "last sync error (" << text(sync, "failures") << " of "
+          << text(sync, "runs") << " runs failed): " << sync["last_error"].get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
+
+int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err) {
+  auto base = daemon_url(global, options.url, err);
+  if (!base) return 1;
+  HttpRequest req;
+  req.url = *base + "/v1/status";
+  req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
+  auto res = http_request(req);
+  if (!res) {
+    err << "tandemd not answering at " << *base << ": is it running? (" << res.message() << ")\n";
+    return 1;
+  }
+  if (res->status != 200) {
+    err << "tandemd at " << *base << " answered " << res->status << " to GET /v1/status: " << res->body << "\n";
+    return 1;
+  }
+  json status = json::parse(res->body, nullptr, false);
+  if (status.is_discarded() || !status.is_object()) {
+    err << "tandemd at " << *base << " sent a status that is not a JSON object\n";
+    return 1;
+  }
+  if (global.json) {
+    out << status.dump(2) << "\n";
+    return 0;
+  }
+  try {
+    print_table(status, out);
+  } catch (const json::exception& e) {
+    err << "tandemd at " << *base << " sent a status of an unexpected shape (" << e.what() << "); try --json\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace tandem::cli

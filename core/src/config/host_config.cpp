@@ -1,0 +1,289 @@
+// Parsing and checking the host part of tandemd's TOML file. Every problem is
+// collected as "file:line:col: what; what to do" and all are reported at once.
+#include "config/host_config.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "config/listen_address.h"
+#include "config/toml_support.h"
+#include "loader/store_loading.h"
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::core {
+
+std::string ConfigErrors::joined() const {
+  std::string out;
+  for (const auto& m : messages) out += m + "\n";
+  return out;
+}
+
+namespace {
+
+using namespace config_detail;
+
+// Reads one [section] of the host config, recording every problem.
+class SectionReader {
+ public:
+  SectionReader(const toml::table& table, std::string section, const std::string& file,
+                std::vector<std::string>& errors)
+      : table_(table), section_(std::move(section)), file_(file), errors_(errors) {}
+
+  // Unknown keys and inline secrets; call once with every key the section takes.
+  void check_keys(const std::vector<std::string>& known) {
+    for (auto&& [key, value] : table_) {
+      std::string k(key.str());
+      if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+      if (is_inline_secret_key(k) && value.is_string()) {
+        error(location(key, file_), "[" + section_ + "] key '" + k + "' holds a secret inline; " + secret_hint(k));
+        continue;
+      }
+      error(location(key, file_), "unknown key '" + k + "' in [" + section_ + "]" + unknown_key_hint(k, known));
+    }
+  }
+
+  std::optional<std::string> string(const std::string& key, bool required, const std::string& what_to_write) {
+    const toml::node* node = table_.get(key);
+    if (!node) {
+      if (required)
+        error(location(table_, file_), "[" + section_ + "] is missing required key '" + key + "'; add " + key +
+                                           " = " + what_to_write);
+      return std::nullopt;
+    }
+    if (!node->is_string()) {
+      error(location(*node, file_), "[" + section_ + "] key '" + key + "' must be a string, got " +
+                                        std::string(type_name(*node)) + "; write " + key + " = " + what_to_write);
+      return std::nullopt;
+    }
+    std::string value = node->as_string()->get();
+    if (value.empty() && required) {
+      error(location(*node, file_), "[" + section_ + "] key '" + key + "' is empty; write " + key + " = " + what_to_write);
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<bool> boolean(const std::string& key) {
+    const toml::node* node = table_.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) {
+      error(location(*node, file_), "[" + section_ + "] key '" + key + "' must be true or false, got " +
+                                        std::string(type_name(*node)));
+      return std::nullopt;
+    }
+    return node->as_boolean()->get();
+  }
+
+  std::optional<std::vector<std::string>> strings(const std::string& key) {
+    const toml::node* node = table_.get(key);
+    if (!node) return std::nullopt;
+    const toml::array* array = node->as_array();
+    bool ok = array != nullptr;
+    if (array)
+      for (auto&& element : *array) ok = ok && element.is_string();
+    if (!ok) {
+      error(location(*node, file_), "[" + section_ + "] key '" + key + "' must be an array of strings, e.g. " + key +
+                                        " = [\"/usr/lib/tandem/plugins\"]");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (auto&& element : *array) out.push_back(element.as_string()->get());
+    return out;
+  }
+
+  const toml::node* node(const std::string& key) const { return table_.get(key); }
+  void error(const std::string& where, const std::string& message) { errors_.push_back(where + ": " + message); }
+
+ private:
+  const toml::table& table_;
+  std::string section_;
+  const std::string& file_;
+  std::vector<std::string>& errors_;
+};
+
+const toml::table* section(const toml::table& root, const std::string& name, bool required, const std::string& file,
+                           const std::string& hint, std::vector<std::string>& errors) {
+  const toml::node* node = root.get(name);
+  if (!node) {
+    if (required) errors.push_back(file + ":1:1: missing [" + name + "] table; " + hint);
+    return nullptr;
+  }
+  if (!node->is_table()) {
+    errors.push_back(location(*node, file) + ": '" + name + "' must be a table ([" + name + "]), got " +
+                     std::string(type_name(*node)));
+    return nullptr;
+  }
+  return node->as_table();
+}
+
+void read_node(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
+               std::vector<std::string>& errors) {
+  const toml::table* t = section(root, "node", true, file, "add [node] with name, address, role and data_dir", errors);
+  if (!t) return;
+  SectionReader r(*t, "node", file, errors);
+  r.check_keys({"name", "address", "role", "data_dir"});
+  if (auto v = r.string("name", true, "\"alpha\" (this node's name)")) out.node.name = *v;
+  if (auto v = r.string("address", true, "\"10.0.0.1\" (how the peer reaches this node)")) out.node.address = *v;
+  if (auto v = r.string("role", true, "\"primary\" or \"secondary\"")) {
+    if (*v == "primary") out.node.initial_role = sdk::Role::primary;
+    else if (*v == "secondary") out.node.initial_role = sdk::Role::secondary;
+    else
+      r.error(location(*r.node("role"), file),
+              "[node] role '" + *v + "' is not a role; expected \"primary\" or \"secondary\"");
+  }
+  if (auto v = r.string("data_dir", true, "\"/var/lib/tandem\" (role, epoch and store state live there)"))
+    out.node.data_dir = resolve_path(base, *v);
+}
+
+bool is_http_url(const std::string& url) {
+  for (std::string_view scheme : {"http://", "https://"})
+    if (url.rfind(scheme, 0) == 0 && url.size() > scheme.size()) return true;
+  return false;
+}
+
+void read_peer(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
+               std::vector<std::string>& errors) {
+  const toml::table* t =
+      section(root, "peer", true, file, "add [peer] with name, address and api_url of the other node", errors);
+  if (!t) return;
+  SectionReader r(*t, "peer", file, errors);
+  r.check_keys({"name", "address", "api_url", "token_file"});
+  if (auto v = r.string("name", true, "\"beta\" (the other node's name)")) out.peer.name = *v;
+  if (auto v = r.string("address", true, "\"10.0.0.2\" (the other node's address)")) out.peer.address = *v;
+  if (auto v = r.string("api_url", true, "\"http://10.0.0.2:7480\" (the other node's tandemd API)")) {
+    if (is_http_url(*v)) out.peer.api_url = *v;
+    else
+      r.error(location(*r.node("api_url"), file),
+              "[peer] api_url '" + *v + "' is not an http URL; expected e.g. \"http://10.0.0.2:7480\"");
+  }
+  if (auto v = r.string("token_file", false, "\"/etc/tandem/peer-token\"")) out.peer.token_file = resolve_path(base, *v);
+}
+
+void read_api(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
+              std::vector<std::string>& errors) {
+  const toml::table* t = section(root, "api", false, file, "", errors);
+  if (!t) return;
+  SectionReader r(*t, "api", file, errors);
+  r.check_keys({"listen", "token_file"});
+  if (auto v = r.string("listen", false, "\"127.0.0.1:7480\"")) {
+    auto parsed = parse_listen_address(*v);
+    if (parsed) {
+      out.api.bind_address = parsed->host;
+      out.api.port = parsed->port;
+    } else {
+      r.error(location(*r.node("listen"), file), "[api] listen '" + *v + "' is not a listen address (" +
+                                                     parsed.message() +
+                                                     "); expected host:port, e.g. \"127.0.0.1:7480\" or \"[::1]:7480\"");
+    }
+  }
+  if (auto v = r.string("token_file", false, "\"/etc/tandem/api-token\"")) out.api.token_file = resolve_path(base, *v);
+}
+
+void read_plugins(const toml::table& root, const std::string& file, const std::filesystem::path& base,
+                  HostConfig& out, std::vector<std::string>& errors) {
+  const toml::table* t = section(root, "plugins", false, file, "", errors);
+  if (!t) return;
+  SectionReader r(*t, "plugins", file, errors);
+  r.check_keys({"search_dirs"});
+  if (auto dirs = r.strings("search_dirs"))
+    for (const auto& d : *dirs) out.plugins.search_dirs.push_back(resolve_path(base, d));
+}
+
+// A plugin given as a path (contains '/' or ends in .so) is resolved against
+// the file's directory; a type name is kept as written.
+std::string resolve_plugin(const std::filesystem::path& base, const std::string& plugin) {
+  bool is_path = plugin.find('/') != std::string::npos ||
+                 (plugin.size() > 3 && plugin.compare(plugin.size() - 3, 3, ".so") == 0);
+  return is_path ? resolve_path(base, plugin).string() : plugin;
+}
+
+void read_stores(const std::shared_ptr<const toml::table>& root, const std::string& file,
+                 const std::filesystem::path& base, HostConfig& out, std::vector<std::string>& errors) {
+  const toml::table* stores = section(*root, "stores", false, file, "", errors);
+  if (!stores) return;
+  for (auto&& [key, value] : *stores) {
+    std::string name(key.str());
+    const toml::table* t = value.as_table();
+    if (!t) {
+      errors.push_back(location(value, file) + ": stores." + name + " must be a table ([stores." + name +
+                       "] with plugin = \"...\" and the plugin's keys), got " + std::string(type_name(value)));
+      continue;
+    }
+    SectionReader r(*t, "stores." + name, file, errors);
+    StoreEntry entry;
+    entry.name = name;
+    entry.location = location(*t, file);
+    // Shares ownership of the whole document: copying a toml++ node would
+    // drop the source positions every later message needs.
+    entry.table = std::shared_ptr<const toml::table>(root, t);
+    auto plugin = r.string("plugin", true, "\"<plugin type>\" (e.g. \"config-rsync\") or a path to a .so");
+    if (auto enabled = r.boolean("enabled")) entry.enabled = *enabled;
+    if (!plugin) continue;
+    entry.plugin = resolve_plugin(base, *plugin);
+    out.stores.push_back(std::move(entry));
+  }
+}
+
+void check_top_level(const toml::table& root, const std::string& file, std::vector<std::string>& errors) {
+  static const std::vector<std::string> known = {"node", "peer", "api", "plugins", "stores"};
+  for (auto&& [key, value] : root) {
+    std::string k(key.str());
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string hint = unknown_key_hint(k, known);
+    if (hint.rfind("; did you mean", 0) != 0) hint = "; expected one of [node], [peer], [api], [plugins], [stores.NAME]";
+    errors.push_back(location(key, file) + ": unknown top-level key '" + k + "'" + hint);
+  }
+}
+
+std::variant<HostConfig, ConfigErrors> check_document(std::shared_ptr<const toml::table> root,
+                                                      const std::string& file, const std::filesystem::path& base) {
+  HostConfig config;
+  config.source = file;
+  std::vector<std::string> errors;
+  check_top_level(*root, file, errors);
+  read_node(*root, file, base, config, errors);
+  read_peer(*root, file, base, config, errors);
+  read_api(*root, file, base, config, errors);
+  read_plugins(*root, file, base, config, errors);
+  read_stores(root, file, base, config, errors);
+  for (auto& m : check_store_set(config)) errors.push_back(std::move(m));
+  if (!errors.empty()) return ConfigErrors{std::move(errors)};
+  return config;
+}
+
+std::variant<HostConfig, ConfigErrors> parse_text(std::string_view text, const std::string& file,
+                                                  const std::filesystem::path& base) {
+  try {
+    auto root = std::make_shared<toml::table>(toml::parse(text, file));
+    return check_document(std::move(root), file, base);
+  } catch (const toml::parse_error& e) {
+    return ConfigErrors{{location(e.source(), file) + ": TOML syntax error: " + std::string(e.description()) +
+                         "; fix the file at that position"}};
+  }
+}
+
+}  // namespace
+
+std::variant<HostConfig, ConfigErrors> load_host_config(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    return ConfigErrors{{file.string() + ": cannot read the config file (" +
+                         (std::filesystem::exists(file, ec) ? "not a regular file" : "no such file") +
+                         "); pass an existing file with --config or set TANDEM_CONFIG"}};
+  std::string text;
+  try {
+    text = sdk::read_file(file);
+  } catch (const std::exception& e) {
+    return ConfigErrors{{file.string() + ": cannot read the config file: " + e.what()}};
+  }
+  auto base = std::filesystem::absolute(file, ec).parent_path();
+  return parse_text(text, file.string(), base);
+}
+
+std::variant<HostConfig, ConfigErrors> parse_host_config(std::string_view toml_text, const std::string& source_name) {
+  std::error_code ec;
+  auto base = std::filesystem::absolute(std::filesystem::path(source_name), ec).parent_path();
+  return parse_text(toml_text, source_name, base);
+}
+
+}  // namespace tandem::core

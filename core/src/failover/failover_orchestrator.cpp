@@ -1,0 +1,298 @@
+#include "failover/failover_orchestrator.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+
+namespace tandem::core {
+namespace {
+
+std::string make_id(const std::string& kind) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return std::string(buf) + "-" + kind;
+}
+
+sdk::FailoverKind kind_of(const std::string& kind) {
+  if (kind == "switchover") return sdk::FailoverKind::switchover;
+  if (kind == "rejoin") return sdk::FailoverKind::rejoin;
+  return sdk::FailoverKind::failover;
+}
+
+}  // namespace
+
+void fault_point(const std::string& when, const std::string& step) {
+#ifdef TANDEM_FAULT_INJECTION
+  const char* spec = std::getenv("TANDEM_FAULT_INJECT");
+  if (spec && when + ":" + step == spec) ::_exit(86);
+#else
+  (void)when;
+  (void)step;
+#endif
+}
+
+FailoverOrchestrator::FailoverOrchestrator(std::filesystem::path data_dir, NodeState& state, FailoverStores& stores,
+                                           FailoverPeer& peer, sdk::Logger& log)
+    : journal_(std::move(data_dir)), state_(state), stores_(stores), peer_(peer), log_(log) {}
+
+std::vector<FailoverStore> FailoverOrchestrator::ordered_stores() const {
+  auto list = stores_.stores();
+  std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
+  return list;
+}
+
+nlohmann::json FailoverOrchestrator::promote(const FailoverOptions& o) { return run("promote", o); }
+nlohmann::json FailoverOrchestrator::switchover(const FailoverOptions& o) { return run("switchover", o); }
+nlohmann::json FailoverOrchestrator::rejoin(const FailoverOptions& o) { return run("rejoin", o); }
+
+std::vector<JournalStep> FailoverOrchestrator::plan_steps(const std::string& kind) const {
+  std::vector<JournalStep> steps;
+  auto add = [&](std::string name, std::string store, std::string action) {
+    JournalStep s;
+    s.name = std::move(name);
+    s.store = std::move(store);
+    s.action = std::move(action);
+    steps.push_back(std::move(s));
+  };
+  auto stores = ordered_stores();
+  if (kind == "rejoin") {
+    for (auto& s : stores) add("rejoin:" + s.name, s.name, "rejoin");
+    add("role", "", "role");
+    return steps;
+  }
+  if (kind == "switchover") add("peer-demote", "", "peer-demote");
+  add("epoch", "", "epoch");
+  for (auto& s : stores) add("promote:" + s.name, s.name, "promote");
+  add("role", "", "role");
+  if (kind == "switchover") add("peer-rejoin", "", "peer-rejoin");
+  return steps;
+}
+
+nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const FailoverOptions& options,
+                                              JournalEntry& entry, std::string& refusal) {
+  auto local = state_.get();
+  PeerView peer = peer_.status();
+  nlohmann::json plan = nlohmann::json::object();
+  std::vector<std::string> refusals;
+
+  if (kind == "rejoin") {
+    if (!peer.reachable) {
+      refusals.push_back("the peer is not reachable (" + peer.error + "): rejoin needs the new primary up");
+    } else if (peer.role != sdk::Role::primary) {
+      refusals.push_back("the peer is not primary: nothing to rejoin to");
+    } else if (peer.epoch < local.epoch || (peer.epoch == local.epoch && local.role == sdk::Role::primary && !local.fenced)) {
+      refusals.push_back("this node is at epoch " + std::to_string(local.epoch) + " and the peer at " +
+                         std::to_string(peer.epoch) + ": this node is not a former primary that needs rejoining");
+    }
+    entry.new_epoch = peer.epoch;
+  } else {
+    if (kind == "switchover") {
+      if (!peer.reachable)
+        refusals.push_back("the peer is not reachable (" + peer.error +
+                           "): a switchover needs the old primary up; use `tandemctl promote` for an unplanned failover");
+      else if (peer.role != sdk::Role::primary)
+        refusals.push_back("the peer is not primary: nothing to switch over from");
+    } else if (peer.reachable && peer.role == sdk::Role::primary && !peer.fenced && peer.epoch >= local.epoch &&
+               !options.force) {
+      refusals.push_back("the peer answers as primary at epoch " + std::to_string(peer.epoch) +
+                         ": use `tandemctl switchover` for a planned change, or --force if you are sure it no "
+                         "longer serves (it will be fenced when it sees the new epoch)");
+    }
+    entry.new_epoch = std::max(local.epoch, peer.reachable ? peer.epoch : 0) + 1;
+    sdk::FailoverRequest req{kind_of(kind), entry.new_epoch, options.force, true, nlohmann::json::object()};
+    for (auto& s : ordered_stores()) {
+      sdk::Result<sdk::PrepareReport> r = sdk::Result<sdk::PrepareReport>::failure("not run");
+      stores_.call(s.name, [&](sdk::Plugin& p) { r = p.prepare(req); });
+      if (!r) {
+        entry.loss[s.name] = {{"summary", "unknown: prepare failed: " + r.message()}};
+        if (!options.force) refusals.push_back(s.name + ": prepare failed: " + r.message());
+        continue;
+      }
+      entry.loss[s.name] = {{"summary", r->loss_summary.empty() ? "nothing" : r->loss_summary}, {"details", r->loss}};
+      plan[s.name] = r->plan;
+      if (!r->ready && !options.force) refusals.push_back(s.name + ": " + r->refusal);
+    }
+  }
+  for (auto& r : refusals) refusal += (refusal.empty() ? "" : "; ") + r;
+  return plan;
+}
+
+void FailoverOrchestrator::notify_role(sdk::Role role, std::uint64_t epoch) {
+  for (auto& s : ordered_stores()) stores_.call(s.name, [&](sdk::Plugin& p) { p.on_role_change(role, epoch); });
+}
+
+void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
+  fault_point("before", step.name);
+  step.status = StepStatus::running;
+  step.started_ms = now_ms();
+  step.error.clear();
+  journal_.save(entry);
+  log_.info(entry.kind + ": step " + step.name + " starting");
+  try {
+    if (step.action == "epoch") {
+      auto v = state_.get();
+      step.changed = v.epoch != entry.new_epoch;
+      step.summary = "epoch " + std::to_string(v.epoch) + " -> " + std::to_string(entry.new_epoch);
+      v.epoch = entry.new_epoch;
+      state_.set(v);
+    } else if (step.action == "promote" || step.action == "rejoin") {
+      sdk::FailoverRequest req{kind_of(entry.kind), entry.new_epoch, entry.force, false,
+                               entry.handoff.value(step.store, nlohmann::json::object())};
+      sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
+      stores_.call(step.store, [&](sdk::Plugin& p) { r = step.action == "promote" ? p.promote(req) : p.rejoin(req); });
+      if (!r) throw std::runtime_error(r.message());
+      step.changed = r->changed;
+      step.summary = r->summary;
+      step.details = r->details;
+    } else if (step.action == "role") {
+      auto v = state_.get();
+      sdk::Role role = entry.kind == "rejoin" ? sdk::Role::secondary : sdk::Role::primary;
+      step.changed = v.role != role || v.fenced || v.epoch != entry.new_epoch;
+      v.role = role;
+      v.epoch = entry.new_epoch;
+      v.fenced = false;
+      v.fenced_reason.clear();
+      state_.set(v);
+      step.summary = std::string("role ") + std::string(sdk::to_string(role)) + " at epoch " + std::to_string(v.epoch);
+      notify_role(role, v.epoch);
+    } else if (step.action == "peer-demote") {
+      auto r = peer_.demote(entry.new_epoch);
+      if (!r) throw std::runtime_error("peer demote: " + r.message());
+      entry.handoff = *r;
+      step.changed = true;
+      step.summary = "peer demoted its stores";
+      step.details = *r;
+    } else if (step.action == "peer-rejoin") {
+      auto r = peer_.rejoin();
+      if (!r) throw std::runtime_error("peer rejoin: " + r.message());
+      step.changed = true;
+      step.summary = "peer rejoined as secondary";
+      step.details = *r;
+    } else {
+      throw std::runtime_error("unknown step action '" + step.action + "'");
+    }
+    step.status = StepStatus::done;
+  } catch (const std::exception& e) {
+    step.status = StepStatus::failed;
+    step.error = e.what();
+  }
+  step.finished_ms = now_ms();
+  journal_.save(entry);
+  log_.log(step.status == StepStatus::done ? sdk::LogLevel::info : sdk::LogLevel::error,
+           entry.kind + ": step " + step.name + (step.status == StepStatus::done ? " done: " + step.summary
+                                                                                  : " FAILED: " + step.error));
+  fault_point("after", step.name);
+}
+
+nlohmann::json FailoverOrchestrator::make_report(const JournalEntry& entry, const std::string& result,
+                                                 const std::string& reason) const {
+  nlohmann::json steps = nlohmann::json::array();
+  std::int64_t writable_at = 0, finished = entry.started_ms;
+  std::map<std::string, int> order;
+  for (auto& s : stores_.stores()) order[s.name] = s.order;
+  for (const auto& s : entry.steps) {
+    steps.push_back({{"name", s.name}, {"store", s.store}, {"action", s.action},
+                     {"status", std::string(to_string(s.status))},
+                     {"duration_ms", s.finished_ms > s.started_ms ? s.finished_ms - s.started_ms : 0},
+                     {"changed", s.changed}, {"summary", s.summary}, {"error", s.error}});
+    finished = std::max(finished, s.finished_ms);
+    if (s.status == StepStatus::done && s.action == "promote" && order[s.store] < sdk::kOrderDerivedIndex)
+      writable_at = std::max(writable_at, s.finished_ms);
+  }
+  nlohmann::json report = {{"id", entry.id}, {"kind", entry.kind}, {"result", result}, {"reason", reason},
+                           {"old_epoch", entry.old_epoch}, {"new_epoch", entry.new_epoch},
+                           {"started_at_ms", entry.started_ms}, {"loss", entry.loss}, {"steps", steps},
+                           {"total_ms", finished - entry.started_ms}};
+  report["time_to_writable_ms"] =
+      writable_at ? nlohmann::json(writable_at - entry.started_ms) : nlohmann::json(nullptr);
+  return report;
+}
+
+nlohmann::json FailoverOrchestrator::run(const std::string& kind, const FailoverOptions& options) {
+  std::lock_guard lock(run_mu_);
+  JournalEntry entry;
+  if (auto existing = journal_.current()) {
+    if (existing->kind != kind) {
+      entry = *existing;
+      return make_report(entry, "refused",
+                         "an unfinished " + existing->kind + " (" + existing->id + ") is in the journal: run `tandemctl " +
+                             existing->kind + "` again to finish it first");
+    }
+    entry = *existing;
+    if (options.dry_run) return make_report(entry, "dry-run", "resuming " + entry.id + " would run its unfinished steps");
+    log_.warn(kind + ": resuming " + entry.id + " from the journal");
+  } else {
+    auto local = state_.get();
+    entry.id = make_id(kind);
+    entry.kind = kind;
+    entry.force = options.force;
+    entry.old_epoch = local.epoch;
+    entry.started_ms = now_ms();
+    if (kind != "rejoin" && local.role == sdk::Role::primary && !local.fenced) {
+      entry.new_epoch = local.epoch;
+      return make_report(entry, "succeeded", "this node is already primary at epoch " + std::to_string(local.epoch));
+    }
+    if (kind == "rejoin" && local.role == sdk::Role::secondary && !local.fenced) {
+      PeerView peer = peer_.status();
+      if (peer.reachable && peer.role == sdk::Role::primary && peer.epoch == local.epoch) {
+        entry.new_epoch = local.epoch;
+        return make_report(entry, "succeeded", "this node already follows the primary at epoch " +
+                                                   std::to_string(local.epoch) + ": nothing to do");
+      }
+    }
+    std::string refusal;
+    nlohmann::json plan = precheck(kind, options, entry, refusal);
+    entry.steps = plan_steps(kind);
+    auto report_plan = [&](nlohmann::json report) {
+      nlohmann::json p = nlohmann::json::array();
+      for (auto& s : entry.steps) p.push_back(s.name);
+      report["plan"] = p;
+      report["store_plans"] = plan;
+      return report;
+    };
+    if (!refusal.empty()) return report_plan(make_report(entry, "refused", refusal));
+    if (options.dry_run) return report_plan(make_report(entry, "dry-run", "nothing was changed"));
+    journal_.save(entry);
+  }
+  for (auto& step : entry.steps) {
+    if (step.status == StepStatus::done) continue;
+    run_step(entry, step);
+    if (step.status != StepStatus::done)
+      return make_report(entry, "failed",
+                         "step " + step.name + " failed: " + step.error + ". Fix the cause and run `tandemctl " + kind +
+                             "` again: finished steps are not repeated");
+  }
+  auto report = make_report(entry, "succeeded", "");
+  journal_.finish(report);
+  return report;
+}
+
+sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t new_epoch) {
+  std::lock_guard lock(run_mu_);
+  auto stores = ordered_stores();
+  std::reverse(stores.begin(), stores.end());
+  nlohmann::json handoff = nlohmann::json::object();
+  sdk::FailoverRequest req{sdk::FailoverKind::switchover, new_epoch, false, false, nlohmann::json::object()};
+  for (auto& s : stores) {
+    fault_point("before", "demote:" + s.name);
+    sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
+    stores_.call(s.name, [&](sdk::Plugin& p) { r = p.demote(req); });
+    if (!r) return sdk::Result<nlohmann::json>::failure(s.name + ": demote failed: " + r.message());
+    log_.info("switchover: demoted " + s.name + ": " + r->summary);
+    handoff[s.name] = r->details;
+  }
+  auto v = state_.get();
+  if (v.role != sdk::Role::secondary) {
+    v.role = sdk::Role::secondary;
+    state_.set(v);
+    notify_role(v.role, v.epoch);
+  }
+  return handoff;
+}
+
+}  // namespace tandem::core

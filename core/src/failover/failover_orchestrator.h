@@ -1,0 +1,113 @@
+// Promote, switchover and rejoin across all stores of a node (DESIGN.md §6).
+//
+// The orchestrator owns the order of steps, the journal and the report; the
+// stores' own steps are the plugins' (idempotent) prepare/promote/demote/
+// rejoin, run on each store's serial executor through FailoverStores.
+//
+// Guarantees:
+//  - Nothing changes before every store's prepare() passed (or --force).
+//  - promote refuses while the peer answers as primary at an epoch >= ours,
+//    unless forced; a forced promote still bumps the epoch, so the old
+//    primary fences itself as soon as it sees us.
+//  - Every step is journaled before and after it runs; rerunning the same
+//    command after a crash skips finished steps and reruns the interrupted one.
+//  - The epoch is bumped and persisted before any store is promoted.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "failover/failover_journal.h"
+#include "state/node_state.h"
+#include "tandem/sdk/host_context.h"
+#include "tandem/sdk/plugin.h"
+
+namespace tandem::core {
+
+struct FailoverStore {
+  std::string name;
+  std::string plugin;
+  int order = 50;
+};
+
+// The daemon's stores as the orchestrator sees them.
+class FailoverStores {
+ public:
+  virtual ~FailoverStores() = default;
+  virtual std::vector<FailoverStore> stores() const = 0;
+  // Run `fn` with the store's plugin on the store's executor (never
+  // concurrently with its sync) and wait for it.
+  virtual void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) = 0;
+};
+
+struct PeerView {
+  bool reachable = false;
+  sdk::Role role = sdk::Role::secondary;
+  std::uint64_t epoch = 0;
+  bool fenced = false;
+  std::string error;  // why unreachable
+};
+
+// The peer's tandemd, over its HTTP API.
+class FailoverPeer {
+ public:
+  virtual ~FailoverPeer() = default;
+  virtual PeerView status() = 0;
+  // The peer demotes its stores (planned switchover); returns {store: details}.
+  virtual sdk::Result<nlohmann::json> demote(std::uint64_t new_epoch) = 0;
+  // The peer rejoins as our secondary; returns its report.
+  virtual sdk::Result<nlohmann::json> rejoin() = 0;
+};
+
+struct FailoverOptions {
+  bool force = false;
+  bool dry_run = false;
+};
+
+class FailoverOrchestrator {
+ public:
+  FailoverOrchestrator(std::filesystem::path data_dir, NodeState& state, FailoverStores& stores, FailoverPeer& peer,
+                       sdk::Logger& log);
+
+  // Each returns the report (also kept in history unless refused/dry-run):
+  // {"id","kind","result":"succeeded|failed|refused|dry-run","reason","old_epoch","new_epoch",
+  //  "plan":[...],"loss":{store:{...}},"steps":[...],"time_to_writable_ms","total_ms"}.
+  nlohmann::json promote(const FailoverOptions& options);     // unplanned, on the secondary
+  nlohmann::json switchover(const FailoverOptions& options);  // planned, on the secondary
+  nlohmann::json rejoin(const FailoverOptions& options);      // on the former primary
+  // The old primary's half of a switchover, invoked by the peer: demote every
+  // store (reverse order), become secondary. Returns {store: demote details}.
+  sdk::Result<nlohmann::json> demote_for_peer(std::uint64_t new_epoch);
+
+  std::vector<nlohmann::json> history() const { return journal_.history(); }
+  std::optional<JournalEntry> in_progress() const { return journal_.current(); }
+
+ private:
+  nlohmann::json run(const std::string& kind, const FailoverOptions& options);
+  nlohmann::json precheck(const std::string& kind, const FailoverOptions& options, JournalEntry& entry,
+                          std::string& refusal);
+  std::vector<JournalStep> plan_steps(const std::string& kind) const;
+  void run_step(JournalEntry& entry, JournalStep& step);
+  nlohmann::json make_report(const JournalEntry& entry, const std::string& result, const std::string& reason) const;
+  std::vector<FailoverStore> ordered_stores() const;
+  void notify_role(sdk::Role role, std::uint64_t epoch);
+
+  FailoverJournal journal_;
+  NodeState& state_;
+  FailoverStores& stores_;
+  FailoverPeer& peer_;
+  sdk::Logger& log_;
+  std::mutex run_mu_;  // one failover operation at a time on this node
+};
+
+// Test builds only: TANDEM_FAULT_INJECT="before:<step>" or "after:<step>"
+// makes the process exit abruptly (_exit(86)) at that point, as a crash would.
+void fault_point(const std::string& when, const std::string& step);
+
+}  // namespace tandem::core

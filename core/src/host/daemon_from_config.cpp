@@ -1,0 +1,76 @@
+// TandemDaemon::from_config: the startup path of tandemd, kept apart from the
+// in-process assembly so tests of the runtime need no plugin loader.
+#include <exception>
+
+#include "host/logging.h"
+#include "host/tandem_daemon.h"
+#include "loader/plugin_loader.h"
+#include "loader/store_loading.h"
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::core {
+namespace {
+
+sdk::Result<std::optional<std::string>> read_token(const std::optional<std::filesystem::path>& file, const char* what) {
+  if (!file) return std::optional<std::string>();
+  try {
+    std::string token = sdk::read_secret_file(*file);
+    if (token.empty()) return sdk::Error{std::string(what) + " token_file " + file->string() + " is empty; put the token in it"};
+    return std::optional<std::string>(std::move(token));
+  } catch (const std::exception& e) {
+    return sdk::Error{std::string(what) + " token_file: " + e.what()};
+  }
+}
+
+}  // namespace
+
+sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostConfig& config, DaemonTuning tuning) {
+  auto store_errors = check_store_set(config);
+  if (!store_errors.empty()) {
+    std::string joined;
+    for (const auto& e : store_errors) joined += (joined.empty() ? "" : "\n") + e;
+    return sdk::Error{joined};
+  }
+  auto api_token = read_token(config.api.token_file, "[api]");
+  if (!api_token) return sdk::Error{api_token.message()};
+  auto peer_token = read_token(config.peer.token_file, "[peer]");
+  if (!peer_token) return sdk::Error{peer_token.message()};
+  if (!api_token->has_value())
+    log_warn("tandemd", "no [api] token_file configured: mutating endpoints (actions, events, promote) are refused");
+
+  std::unique_ptr<NodeRuntime> runtime;
+  try {
+    runtime = std::make_unique<NodeRuntime>(
+        sdk::NodeIdentity{config.node.name, config.node.address, config.node.data_dir},
+        sdk::PeerInfo{config.peer.name, config.peer.address, config.peer.api_url}, peer_token->value_or(""),
+        config.node.initial_role, tuning.runtime);
+  } catch (const std::exception& e) {
+    return sdk::Error{e.what()};
+  }
+
+  PluginLoader loader(config.plugins.search_dirs);
+  for (const auto& entry : config.stores) {
+    if (!entry.enabled) {
+      log_info(entry.name, "disabled in the config: not loaded");
+      continue;
+    }
+    std::unique_ptr<StoreHostContext> context;
+    try {
+      context = runtime->make_context(entry.name);
+    } catch (const std::exception& e) {
+      return sdk::Error{entry.location + ": store '" + entry.name + "': " + e.what()};
+    }
+    auto store = load_store(entry, loader, *context);
+    if (!store) return sdk::Error{store.message()};
+    auto& loaded = store.value().loaded;
+    log_info(entry.name, "loaded plugin " + loaded.manifest.name + " " + loaded.manifest.version + " from " +
+                             loaded.manifest.path.string());
+    runtime->add_store(loaded.manifest.name, loaded.manifest.version, loaded.plugin, std::move(context));
+  }
+
+  tuning.api.bind_address = config.api.bind_address;
+  tuning.api.port = config.api.port;
+  return std::make_unique<TandemDaemon>(std::move(runtime), std::move(*api_token), tuning.api);
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,130 @@
+#include "host/node_runtime.h"
+
+#include <system_error>
+
+#include <boost/asio/post.hpp>
+
+#include "host/logging.h"
+
+namespace tandem::core {
+namespace {
+
+std::filesystem::path ensure_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create data_dir " + dir.string() + ": " + ec.message());
+  return dir;
+}
+
+}  // namespace
+
+NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string peer_token, sdk::Role initial_role,
+                         RuntimeOptions options)
+    : options_(options),
+      work_(boost::asio::make_work_guard(io_)),
+      state_(ensure_dir(node.data_dir), initial_role),
+      workers_("workers", options.worker_threads) {
+  peer_monitor_ = std::make_unique<PeerMonitor>(io_, peer, std::move(peer_token), options_.peer);
+  services_.node = std::move(node);
+  services_.peer = std::move(peer);
+  services_.state = &state_;
+  services_.io = &io_;
+  services_.workers = &workers_;
+  services_.metrics = &metrics_;
+  services_.peer_monitor = peer_monitor_.get();
+  health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+}
+
+NodeRuntime::~NodeRuntime() { shutdown(); }
+
+std::unique_ptr<StoreHostContext> NodeRuntime::make_context(const std::string& store) {
+  return std::make_unique<StoreHostContext>(services_, store);
+}
+
+void NodeRuntime::add_store(std::string plugin_type, std::string plugin_version, std::shared_ptr<sdk::Plugin> plugin,
+                            std::unique_ptr<StoreHostContext> context) {
+  if (started_) throw std::logic_error("NodeRuntime::add_store after start");
+  stores_.push_back(std::make_unique<StoreRunner>(io_, std::move(plugin_type), std::move(plugin_version),
+                                                  std::move(plugin), std::move(context), options_.store));
+}
+
+void NodeRuntime::start() {
+  if (started_) return;
+  started_ = true;
+  loop_thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        break;
+      } catch (const std::exception& e) {
+        // A handler (possibly a plugin's) threw: report it and keep the loop alive.
+        log_error("tandemd", std::string("event loop handler threw: ") + e.what());
+      }
+    }
+    loop_done_.set_value();
+  });
+  auto v = state_.get();
+  log_info("tandemd", "node " + services_.node.name + " (" + services_.node.address + ") role " +
+                          std::string(sdk::to_string(v.role)) + ", epoch " + std::to_string(v.epoch) +
+                          (v.fenced ? ", FENCED: " + v.fenced_reason : ""));
+  for (auto& s : stores_) s->start();
+  peer_monitor_->start();
+  boost::asio::post(io_, [this] { arm_health_refresh(); });
+}
+
+void NodeRuntime::arm_health_refresh() {
+  health_timer_->expires_after(options_.health_refresh);
+  health_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    for (auto& s : stores_) s->refresh_health();
+    arm_health_refresh();
+  });
+}
+
+bool NodeRuntime::shutdown() {
+  std::lock_guard l(shutdown_mu_);
+  if (shut_down_) return true;
+  shut_down_ = true;
+  bool clean = true;
+  peer_monitor_->stop();
+  if (started_) boost::asio::post(io_, [this] { health_timer_->cancel(); });
+  for (auto it = stores_.rbegin(); it != stores_.rend(); ++it) clean = (*it)->stop() && clean;
+  if (!workers_.shutdown(options_.worker_grace)) {
+    log_error("tandemd", "blocking work posted by a plugin did not finish within " +
+                             std::to_string(options_.worker_grace.count()) + " ms");
+    clean = false;
+  }
+  work_.reset();
+  if (started_) {
+    // Let cancelled handlers finish on the loop; do not wait forever for a stray one.
+    auto done = loop_done_.get_future();
+    if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+      log_warn("tandemd", "event loop still busy after shutdown: stopping it");
+      io_.stop();
+    }
+    loop_thread_.join();
+  }
+  if (!clean) {
+    // A hung plugin call still runs on a detached thread: keep its objects alive
+    // (the process is about to exit) rather than free them under it.
+    for (auto& s : stores_) (void)s.release();
+  }
+  stores_.clear();
+  health_timer_.reset();
+  return clean;
+}
+
+std::vector<StoreSnapshot> NodeRuntime::snapshots() const {
+  std::vector<StoreSnapshot> out;
+  out.reserve(stores_.size());
+  for (const auto& s : stores_) out.push_back(s->snapshot());
+  return out;
+}
+
+StoreRunner* NodeRuntime::find_store(std::string_view name) const {
+  for (const auto& s : stores_)
+    if (s->name() == name) return s.get();
+  return nullptr;
+}
+
+}  // namespace tandem::core

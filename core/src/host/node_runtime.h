@@ -1,0 +1,90 @@
+// One node's running host: the event loop thread, the node's persisted state,
+// the worker pool, the peer monitor, plugin metrics and one StoreRunner per
+// store. The HTTP API reads from it; tandemd and the tests assemble it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "host/metrics_registry.h"
+#include "host/peer_monitor.h"
+#include "host/store_host_context.h"
+#include "host/store_runner.h"
+#include "host/task_threads.h"
+#include "state/node_state.h"
+
+namespace tandem::core {
+
+struct RuntimeOptions {
+  int worker_threads = 4;
+  PeerMonitorOptions peer;
+  StoreRunnerOptions store;
+  std::chrono::milliseconds health_refresh{std::chrono::seconds(1)};
+  std::chrono::milliseconds worker_grace{std::chrono::seconds(10)};
+};
+
+class NodeRuntime {
+ public:
+  // Loads (or creates) <data_dir>/node-state.json; throws std::runtime_error
+  // when it is corrupt or data_dir cannot be created.
+  NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string peer_token, sdk::Role initial_role,
+              RuntimeOptions options = {});
+  ~NodeRuntime();  // shutdown()
+  NodeRuntime(const NodeRuntime&) = delete;
+  NodeRuntime& operator=(const NodeRuntime&) = delete;
+
+  // The context a store's plugin is configured with (before add_store).
+  std::unique_ptr<StoreHostContext> make_context(const std::string& store);
+  // Takes a configured plugin. Only before start().
+  void add_store(std::string plugin_type, std::string plugin_version, std::shared_ptr<sdk::Plugin> plugin,
+                 std::unique_ptr<StoreHostContext> context);
+
+  // Runs the event loop on its own thread, starts the stores (in order) and the peer monitor.
+  void start();
+  // Stops the stores in reverse order, drains the workers, ends the loop.
+  // Idempotent. Returns false when a store was hung (the caller should exit).
+  bool shutdown();
+
+  boost::asio::io_context& io() { return io_; }
+  const sdk::NodeIdentity& node() const { return services_.node; }
+  const sdk::PeerInfo& peer() const { return services_.peer; }
+  NodeStateValues node_state() const { return state_.get(); }
+  PeerStatus peer_status() const { return peer_monitor_->status(); }
+  const PluginMetrics& plugin_metrics() const { return metrics_; }
+  std::vector<StoreSnapshot> snapshots() const;
+  // nullptr when there is no such store.
+  StoreRunner* find_store(std::string_view name) const;
+
+ private:
+  void arm_health_refresh();
+
+  RuntimeOptions options_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  NodeState state_;
+  TaskThreads workers_;
+  PluginMetrics metrics_;
+  std::unique_ptr<PeerMonitor> peer_monitor_;
+  NodeServices services_;
+  std::vector<std::unique_ptr<StoreRunner>> stores_;
+  std::unique_ptr<boost::asio::steady_timer> health_timer_;
+
+  std::thread loop_thread_;
+  std::promise<void> loop_done_;
+  bool started_ = false;
+  bool shut_down_ = false;
+  std::mutex shutdown_mu_;
+};
+
+}  // namespace tandem::core

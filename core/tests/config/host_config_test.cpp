@@ -1,0 +1,169 @@
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "config/host_config.h"
+#include "tandem/sdk/testing/temp_dir.h"
+
+namespace tandem::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kFullConfig = R"([node]
+name = "alpha"
+address = "10.0.0.1"
+role = "primary"
+data_dir = "state"
+
+[peer]
+name = "beta"
+address = "10.0.0.2"
+api_url = "http://10.0.0.2:7480"
+token_file = "secrets/peer-token"
+
+[api]
+listen = "[::1]:7490"
+token_file = "/etc/tandem/api-token"
+
+[plugins]
+search_dirs = ["plugins", "/usr/lib/tandem/plugins"]
+
+[stores.config]
+plugin = "config-rsync"
+enabled = false
+source = "/etc/app"
+
+[stores.custom]
+plugin = "./my/tandem-custom.so"
+)";
+
+fs::path write(const fs::path& dir, const std::string& name, const std::string& text) {
+  fs::create_directories(dir);
+  std::ofstream(dir / name) << text;
+  return dir / name;
+}
+
+HostConfig must_load(const fs::path& file) {
+  auto loaded = load_host_config(file);
+  if (auto* e = std::get_if<ConfigErrors>(&loaded)) ADD_FAILURE() << e->joined();
+  return std::get<HostConfig>(std::move(loaded));
+}
+
+TEST(HostConfig, ReadsEveryHostKey) {
+  sdk::testing::TempDir dir;
+  auto file = write(dir.path() / "etc", "tandem.toml", kFullConfig);
+  auto loaded = load_host_config(file);
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(loaded)) << std::get<ConfigErrors>(loaded).joined();
+  const auto& c = std::get<HostConfig>(loaded);
+  EXPECT_EQ(c.source, file);
+  EXPECT_EQ(c.node.name, "alpha");
+  EXPECT_EQ(c.node.address, "10.0.0.1");
+  EXPECT_EQ(c.node.initial_role, sdk::Role::primary);
+  EXPECT_EQ(c.peer.name, "beta");
+  EXPECT_EQ(c.peer.address, "10.0.0.2");
+  EXPECT_EQ(c.peer.api_url, "http://10.0.0.2:7480");
+  EXPECT_EQ(c.api.bind_address, "::1");
+  EXPECT_EQ(c.api.port, 7490);
+  ASSERT_TRUE(c.api.token_file.has_value());
+  EXPECT_EQ(*c.api.token_file, fs::path("/etc/tandem/api-token"));
+  ASSERT_EQ(c.stores.size(), 2u);
+  EXPECT_EQ(c.stores[0].name, "config");
+  EXPECT_EQ(c.stores[0].plugin, "config-rsync");
+  EXPECT_FALSE(c.stores[0].enabled);
+  EXPECT_EQ(c.stores[0].location, file.string() + ":20:1");
+  ASSERT_TRUE(c.stores[0].table);
+  EXPECT_EQ(c.stores[0].table->get("source")->value_or(std::string()), "/etc/app");
+  EXPECT_TRUE(c.stores[1].enabled);
+}
+
+TEST(HostConfig, RelativePathsResolveAgainstTheFilesDirectory) {
+  sdk::testing::TempDir dir;
+  fs::path etc = dir.path() / "etc";
+  auto c = must_load(write(etc, "tandem.toml", kFullConfig));
+  EXPECT_EQ(c.node.data_dir, etc / "state");
+  ASSERT_TRUE(c.peer.token_file.has_value());
+  EXPECT_EQ(*c.peer.token_file, etc / "secrets" / "peer-token");
+  ASSERT_EQ(c.plugins.search_dirs.size(), 2u);
+  EXPECT_EQ(c.plugins.search_dirs[0], etc / "plugins");
+  EXPECT_EQ(c.plugins.search_dirs[1], fs::path("/usr/lib/tandem/plugins"));
+  // A plugin given as a path is a path too; a type name stays a name.
+  EXPECT_EQ(c.stores[1].plugin, (etc / "my" / "tandem-custom.so").string());
+}
+
+TEST(HostConfig, DefaultsApplyWhenOptionalSectionsAreAbsent) {
+  auto loaded = parse_host_config(R"([node]
+name = "a"
+address = "127.0.0.1"
+role = "secondary"
+data_dir = "/var/lib/tandem"
+[peer]
+name = "b"
+address = "127.0.0.2"
+api_url = "http://127.0.0.2:7480"
+)",
+                                  "/etc/tandem/t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(loaded)) << std::get<ConfigErrors>(loaded).joined();
+  const auto& c = std::get<HostConfig>(loaded);
+  EXPECT_EQ(c.node.initial_role, sdk::Role::secondary);
+  EXPECT_EQ(c.api.bind_address, "127.0.0.1");
+  EXPECT_EQ(c.api.port, 7480);
+  EXPECT_FALSE(c.api.token_file.has_value());
+  EXPECT_FALSE(c.peer.token_file.has_value());
+  EXPECT_TRUE(c.plugins.search_dirs.empty());
+  EXPECT_TRUE(c.stores.empty());
+}
+
+TEST(HostConfig, CollectsEveryErrorInsteadOfStoppingAtTheFirst) {
+  auto loaded = parse_host_config(R"([node]
+name = 1
+address = "127.0.0.1"
+role = "leader"
+data_dir = "/x"
+colour = "blue"
+[peer]
+name = "b"
+address = "127.0.0.2"
+api_url = "http://127.0.0.2:7480"
+[api]
+listen = "nowhere"
+)",
+                                  "t.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(loaded));
+  const auto& messages = std::get<ConfigErrors>(loaded).messages;
+  ASSERT_EQ(messages.size(), 4u) << std::get<ConfigErrors>(loaded).joined();
+  std::string all = std::get<ConfigErrors>(loaded).joined();
+  EXPECT_NE(all.find("t.toml:2:8: [node] key 'name' must be a string, got integer"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.toml:4:8: [node] role 'leader' is not a role"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.toml:6:1: unknown key 'colour' in [node]"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.toml:12:10: [api] listen 'nowhere' is not a listen address"), std::string::npos) << all;
+}
+
+TEST(HostConfig, MissingFileIsAClearError) {
+  auto loaded = load_host_config("/nonexistent/tandem.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(loaded));
+  EXPECT_EQ(std::get<ConfigErrors>(loaded).messages.at(0),
+            "/nonexistent/tandem.toml: cannot read the config file (no such file); pass an existing file with "
+            "--config or set TANDEM_CONFIG");
+}
+
+TEST(HostConfig, SecretsFromFilesAreAccepted) {
+  auto loaded = parse_host_config(R"([node]
+name = "a"
+address = "127.0.0.1"
+role = "primary"
+data_dir = "/x"
+[peer]
+name = "b"
+address = "127.0.0.2"
+api_url = "https://127.0.0.2:7480"
+token_file = "/etc/peer-token"
+[api]
+token_file = "/etc/api-token"
+)",
+                                  "t.toml");
+  EXPECT_TRUE(std::holds_alternative<HostConfig>(loaded)) << std::get<ConfigErrors>(loaded).joined();
+}
+
+}  // namespace
+}  // namespace tandem::core

@@ -1,0 +1,137 @@
+// Malformed, oversized and slow clients never crash or stall the API: each
+// case runs while well-behaved clients keep getting answers.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "in_process_daemon.h"
+#include "tandem/sdk/testing/temp_dir.h"
+#include "test_http.h"
+
+namespace tandem::testplugins {
+namespace {
+
+using namespace std::chrono_literals;
+using sdk::testing::eventually;
+
+InProcessOptions short_timeouts() {
+  InProcessOptions o;
+  o.tuning.api.read_timeout = 2s;  // keeps the suite quick; the default is 10 s
+  o.tuning.api.max_connections = 64;
+  return o;
+}
+
+bool api_answers(int port) { return testhttp::get(port, "/v1/status").status == 200; }
+
+TEST(ApiHardening, GarbageBytesGet400AndTheServerCarriesOn) {
+  InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
+  for (std::string garbage : {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello?\r\n\r\n", 32),
+                              std::string("NOT HTTP AT ALL\r\n\r\n"),
+                              std::string("GET /v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+                              std::string("GET /v1/status HTTP/1.1\r\nBad Header Line\r\n\r\n")}) {
+    testhttp::Connection c(d.port);
+    c.send(garbage);
+    bool closed = false;
+    std::string answer = c.read_until_closed(10s, &closed);
+    EXPECT_TRUE(closed) << "connection left open after garbage";
+    auto r = testhttp::parse_reply(answer);
+    EXPECT_EQ(r.status, 400) << answer;
+    EXPECT_TRUE(nlohmann::json::parse(r.body).contains("error"));
+    EXPECT_TRUE(api_answers(d.port));
+  }
+}
+
+TEST(ApiHardening, HugeHeadersGet431) {
+  InProcessDaemon d({}, short_timeouts());
+  testhttp::Connection c(d.port);
+  std::string req = "GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
+  c.send(req);
+  bool closed = false;
+  auto r = testhttp::parse_reply(c.read_until_closed(10s, &closed));
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(api_answers(d.port));
+  // Many headers that add up past the limit count too.
+  testhttp::Connection c2(d.port);
+  std::string many = "GET /v1/status HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 400; ++i) many += "X-H" + std::to_string(i) + ": 0123456789\r\n";
+  c2.send(many + "\r\n");
+  EXPECT_EQ(testhttp::parse_reply(c2.read_until_closed(10s)).status, 431);
+}
+
+TEST(ApiHardening, OversizedBodyGets413) {
+  InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
+  testhttp::Connection c(d.port);
+  std::string head = "POST /v1/stores/s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n"
+                     "Content-Length: " + std::to_string(2 * 1024 * 1024) + "\r\n\r\n";
+  c.send(head);
+  c.send(std::string(64 * 1024, ' '));  // the server answers without waiting for the rest
+  auto r = testhttp::parse_reply(c.read_until_closed(10s));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(api_answers(d.port));
+}
+
+TEST(ApiHardening, SlowlorisIsCutOffWhileOthersAreServed) {
+  InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
+  // Several clients each dribble a request that never completes.
+  std::vector<std::unique_ptr<testhttp::Connection>> slow;
+  for (int i = 0; i < 8; ++i) {
+    slow.push_back(std::make_unique<testhttp::Connection>(d.port));
+    ASSERT_TRUE(slow.back()->send("GET /v1/status HTTP/1.1\r\nHost: x\r\n"));
+  }
+  std::atomic<bool> done{false};
+  std::thread dribbler([&] {
+    for (int i = 0; i < 40 && !done; ++i) {
+      for (auto& c : slow) c->send("X-Slow: 1\r\n");
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  // Meanwhile well-behaved clients get complete answers.
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(api_answers(d.port)) << "request " << i;
+  // The dribblers are disconnected by the read deadline although they keep sending.
+  for (auto& c : slow) {
+    bool closed = false;
+    std::string got = c->read_until_closed(30s, &closed);
+    EXPECT_TRUE(closed) << "a slow client was never cut off";
+    EXPECT_EQ(got, "");  // no answer to a request that never completed
+  }
+  done = true;
+  dribbler.join();
+  EXPECT_TRUE(api_answers(d.port));
+}
+
+TEST(ApiHardening, IdleConnectionsAreClosedAndTheCapRefusesTheExcess) {
+  InProcessOptions o = short_timeouts();
+  o.tuning.api.max_connections = 4;
+  InProcessDaemon d({}, o);
+  std::vector<std::unique_ptr<testhttp::Connection>> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(std::make_unique<testhttp::Connection>(d.port));
+  ASSERT_TRUE(eventually([&] { return d.daemon->runtime().snapshots().empty(); }, 1s));
+  // The fifth connection over the cap is answered 503 and closed.
+  auto extra = testhttp::get(d.port, "/v1/status");
+  EXPECT_EQ(extra.status, 503) << extra.head;
+  // Idle connections hit the read deadline; then there is room again.
+  for (auto& c : idle) {
+    bool closed = false;
+    c->read_until_closed(20s, &closed);
+    EXPECT_TRUE(closed);
+  }
+  EXPECT_TRUE(eventually([&] { return api_answers(d.port); }, 10s));
+}
+
+TEST(ApiHardening, ManyConcurrentClientsAllGetAnswers) {
+  InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 25; ++i)
+        if (testhttp::get(d.port, "/monitor/replication").status == 200) ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 200);
+}
+
+}  // namespace
+}  // namespace tandem::testplugins

@@ -1,0 +1,70 @@
+// "daemon-test": the plugin the binary-level tandemd tests load from a .so.
+// It counts its starts in its persistent state (to show the state survives a
+// restart), reports a replication cell, and relays peer events.
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "tandem/sdk/export.h"
+#include "tandem/sdk/plugin.h"
+
+namespace {
+
+using namespace tandem::sdk;
+
+class DaemonTestPlugin final : public Plugin {
+ public:
+  PluginInfo info() const override { return {"daemon-test", "1.0.0", "tandemd binary test plugin", 50}; }
+  ConfigSchema schema() const override {
+    return {{"sync_interval", ValueType::duration, "1s", false, "how often sync runs", {}},
+            {"lag_field", ValueType::string, "test_lag", false, "field name on the replication page", {}}};
+  }
+  Status configure(const StoreConfig& config, HostContext& host) override {
+    host_ = &host;
+    interval_ = config.duration("sync_interval");
+    field_ = config.string("lag_field");
+    return {};
+  }
+  Status start() override {
+    int starts = std::stoi(host_->state().get("starts").value_or("0")) + 1;
+    host_->state().put("starts", std::to_string(starts));
+    starts_ = starts;
+    host_->log().info("started " + std::to_string(starts) + " time(s)");
+    return {};
+  }
+  std::chrono::milliseconds sync_interval() const override { return interval_; }
+  Result<SyncReport> sync() override {
+    ++syncs_;
+    return SyncReport{"ok", nlohmann::json::object()};
+  }
+  Health health() const override {
+    Health h = Health::make(HealthStatus::ok, "daemon-test store");
+    h.replication = {{host_->peer().address, field_, std::to_string(syncs_.load())}};
+    std::lock_guard l(mu_);
+    h.details = {{"starts", starts_.load()}, {"last_peer_event", last_event_}};
+    return h;
+  }
+  std::vector<ActionInfo> actions() const override { return {{"tell-peer", "sends the args to the peer's same store"}}; }
+  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
+    if (action != "tell-peer") return Result<nlohmann::json>::failure("no action " + action);
+    host_->notify_peer(args);
+    return nlohmann::json{{"sent", args}};
+  }
+  void on_peer_event(const nlohmann::json& event) override {
+    std::lock_guard l(mu_);
+    last_event_ = event;
+  }
+
+ private:
+  HostContext* host_ = nullptr;
+  std::chrono::milliseconds interval_{1000};
+  std::string field_;
+  std::atomic<int> syncs_{0};
+  std::atomic<int> starts_{0};
+  mutable std::mutex mu_;
+  nlohmann::json last_event_ = nullptr;
+};
+
+}  // namespace
+
+TANDEM_PLUGIN(DaemonTestPlugin, "daemon-test", "1.0.0", "tandemd binary test plugin")

@@ -1,0 +1,328 @@
+// The failover orchestrator across two in-process nodes whose stores are
+// small plugins keeping their role in a file (so a crashed child process's
+// effects are visible to the rerun). What is checked: order, epoch, refusal,
+// dry-run, switchover + rejoin, and that a crash at every step followed by a
+// rerun ends in the same state as an uninterrupted promote.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+
+#include "failover/failover_orchestrator.h"
+#include "tandem/sdk/file_util.h"
+#include "tandem/sdk/testing/temp_dir.h"
+
+namespace tandem::core {
+namespace {
+
+using nlohmann::json;
+
+// A store whose "copy" is a JSON file: {"role", "promotions", "demotions", "rejoins"}.
+class FileBackedStore final : public sdk::Plugin {
+ public:
+  FileBackedStore(std::filesystem::path file, std::string name, int order, std::vector<std::string>* calls)
+      : file_(std::move(file)), name_(std::move(name)), order_(order), calls_(calls) {
+    if (!std::filesystem::exists(file_)) save({{"role", "secondary"}, {"promotions", 0}, {"demotions", 0}, {"rejoins", 0}});
+  }
+  sdk::PluginInfo info() const override { return {"file-store", "1", "test", order_}; }
+  sdk::ConfigSchema schema() const override { return {}; }
+  sdk::Status configure(const sdk::StoreConfig&, sdk::HostContext&) override { return {}; }
+  sdk::Health health() const override { return sdk::Health::make(sdk::HealthStatus::ok, "ok"); }
+
+  sdk::Result<sdk::PrepareReport> prepare(const sdk::FailoverRequest&) override {
+    sdk::PrepareReport r;
+    r.ready = !refuse_;
+    r.refusal = refuse_ ? "store not caught up" : "";
+    r.loss_summary = name_ + ": 0 bytes not replayed";
+    r.loss = {{"bytes_not_replayed", 0}};
+    r.plan = "promote " + name_;
+    return r;
+  }
+  sdk::Result<sdk::StepReport> promote(const sdk::FailoverRequest& req) override {
+    record("promote:" + name_);
+    json s = load();
+    if (s["role"] == "primary") return sdk::StepReport{false, "already primary", json::object()};
+    s["role"] = "primary";
+    s["promotions"] = s["promotions"].get<int>() + 1;
+    s["handoff"] = req.handoff;
+    save(s);
+    return sdk::StepReport{true, "promoted", json::object()};
+  }
+  sdk::Result<sdk::StepReport> demote(const sdk::FailoverRequest&) override {
+    record("demote:" + name_);
+    json s = load();
+    if (s["role"] == "secondary") return sdk::StepReport{false, "already secondary", {{"final", name_}}};
+    s["role"] = "secondary";
+    s["demotions"] = s["demotions"].get<int>() + 1;
+    save(s);
+    return sdk::StepReport{true, "demoted", {{"final", name_}}};
+  }
+  sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest&) override {
+    record("rejoin:" + name_);
+    json s = load();
+    s["role"] = "secondary";
+    s["rejoins"] = s["rejoins"].get<int>() + 1;
+    save(s);
+    return sdk::StepReport{true, "following", json::object()};
+  }
+
+  json load() const { return json::parse(sdk::read_file(file_)); }
+  void set_refuse(bool r) { refuse_ = r; }
+
+ private:
+  void save(const json& j) { sdk::atomic_write_file(file_, j.dump()); }
+  void record(const std::string& c) {
+    if (calls_) calls_->push_back(c);
+  }
+  std::filesystem::path file_;
+  std::string name_;
+  int order_;
+  std::vector<std::string>* calls_;
+  bool refuse_ = false;
+};
+
+class NullLogger final : public sdk::Logger {
+ public:
+  void log(sdk::LogLevel, std::string_view) override {}
+};
+
+// One node: its data dir, state, stores, and orchestrator.
+struct Node {
+  Node(std::filesystem::path dir, sdk::Role role) : dir(std::move(dir)), state(this->dir, role) {
+    std::filesystem::create_directories(this->dir);
+    add_store("pg", sdk::kOrderDatabase);
+    add_store("config", sdk::kOrderConfig);
+    add_store("kv", sdk::kOrderKeyValue);
+  }
+  void add_store(const std::string& name, int order) {
+    plugins[name] = std::make_unique<FileBackedStore>(dir / (name + ".json"), name, order, &calls);
+    orders[name] = order;
+  }
+  std::filesystem::path dir;
+  NodeState state;
+  std::vector<std::string> calls;
+  std::map<std::string, std::unique_ptr<FileBackedStore>> plugins;
+  std::map<std::string, int> orders;
+};
+
+class NodeStores final : public FailoverStores {
+ public:
+  explicit NodeStores(Node& n) : n_(n) {}
+  std::vector<FailoverStore> stores() const override {
+    std::vector<FailoverStore> out;
+    for (auto& [name, order] : n_.orders) out.push_back({name, "file-store", order});
+    return out;
+  }
+  void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) override { fn(*n_.plugins.at(store)); }
+
+ private:
+  Node& n_;
+};
+
+// The peer as seen through another in-process node (or down).
+class InProcessPeer final : public FailoverPeer {
+ public:
+  Node* node = nullptr;
+  FailoverOrchestrator* orchestrator = nullptr;
+  bool down = false;
+  PeerView status() override {
+    if (down || !node) return PeerView{false, sdk::Role::secondary, 0, false, "connection refused"};
+    auto v = node->state.get();
+    return PeerView{true, v.role, v.epoch, v.fenced, ""};
+  }
+  sdk::Result<json> demote(std::uint64_t new_epoch) override { return orchestrator->demote_for_peer(new_epoch); }
+  sdk::Result<json> rejoin() override {
+    auto report = orchestrator->rejoin({});
+    if (report["result"] != "succeeded") return sdk::Result<json>::failure(report["reason"].get<std::string>());
+    return report;
+  }
+};
+
+struct Pair {
+  sdk::testing::TempDir tmp{"tandem-failover"};
+  Node a{tmp.path() / "a", sdk::Role::primary};
+  Node b{tmp.path() / "b", sdk::Role::secondary};
+  NodeStores a_stores{a}, b_stores{b};
+  InProcessPeer a_peer, b_peer;  // a_peer: how A sees B
+  NullLogger log;
+  FailoverOrchestrator a_orch{a.dir, a.state, a_stores, a_peer, log};
+  FailoverOrchestrator b_orch{b.dir, b.state, b_stores, b_peer, log};
+  Pair() {
+    for (auto& [name, plugin] : a.plugins)  // A's stores start as the primary copies
+      if (!plugin->promote({})) throw std::runtime_error("setup: promote " + name);
+    a.calls.clear();
+    a_peer.node = &b;
+    a_peer.orchestrator = &b_orch;
+    b_peer.node = &a;
+    b_peer.orchestrator = &a_orch;
+  }
+};
+
+TEST(FailoverOrchestrator, PromoteWithPeerDownRunsStoresInFailoverOrderAndBumpsEpoch) {
+  Pair p;
+  p.b_peer.down = true;
+  json report = p.b_orch.promote({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(p.b.calls, (std::vector<std::string>{"promote:config", "promote:pg", "promote:kv"}));
+  auto v = p.b.state.get();
+  EXPECT_EQ(v.role, sdk::Role::primary);
+  EXPECT_EQ(v.epoch, 2u);
+  EXPECT_EQ(report["new_epoch"], 2);
+  EXPECT_TRUE(report["time_to_writable_ms"].is_number());
+  EXPECT_EQ(report["loss"]["pg"]["summary"], "pg: 0 bytes not replayed");
+  ASSERT_EQ(p.b_orch.history().size(), 1u);
+  EXPECT_EQ(p.b_orch.history()[0]["id"], report["id"]);
+  EXPECT_FALSE(p.b_orch.in_progress().has_value());
+}
+
+TEST(FailoverOrchestrator, PromoteRefusesWhileThePeerIsPrimaryUnlessForced) {
+  Pair p;
+  json refused = p.b_orch.promote({});
+  EXPECT_EQ(refused["result"], "refused");
+  EXPECT_NE(refused["reason"].get<std::string>().find("answers as primary"), std::string::npos);
+  EXPECT_TRUE(p.b.calls.empty());
+  EXPECT_EQ(p.b.state.get().role, sdk::Role::secondary);
+  EXPECT_EQ(p.b.state.get().epoch, 1u);
+
+  json forced = p.b_orch.promote({true, false});
+  EXPECT_EQ(forced["result"], "succeeded") << forced.dump(2);
+  EXPECT_EQ(p.b.state.get().epoch, 2u);
+}
+
+TEST(FailoverOrchestrator, DryRunStatesLossAndPlanAndChangesNothing) {
+  Pair p;
+  p.b_peer.down = true;
+  json report = p.b_orch.promote({false, true});
+  EXPECT_EQ(report["result"], "dry-run");
+  EXPECT_EQ(report["plan"], json({"epoch", "promote:config", "promote:pg", "promote:kv", "role"}));
+  EXPECT_EQ(report["loss"]["kv"]["details"]["bytes_not_replayed"], 0);
+  EXPECT_TRUE(p.b.calls.empty());
+  EXPECT_EQ(p.b.state.get().epoch, 1u);
+  EXPECT_FALSE(p.b_orch.in_progress().has_value());
+  EXPECT_TRUE(p.b_orch.history().empty());
+}
+
+TEST(FailoverOrchestrator, AStoreThatRefusesInPrepareBlocksThePromotion) {
+  Pair p;
+  p.b_peer.down = true;
+  p.b.plugins.at("kv")->set_refuse(true);
+  json report = p.b_orch.promote({});
+  EXPECT_EQ(report["result"], "refused");
+  EXPECT_NE(report["reason"].get<std::string>().find("kv: store not caught up"), std::string::npos);
+  EXPECT_TRUE(p.b.calls.empty());
+}
+
+TEST(FailoverOrchestrator, SwitchoverDemotesThePeerFirstHandsOffAndRejoinsIt) {
+  Pair p;
+  json report = p.b_orch.switchover({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  // The old primary demoted in reverse failover order before anything was promoted here.
+  EXPECT_EQ(p.a.calls, (std::vector<std::string>{"demote:kv", "demote:pg", "demote:config", "rejoin:config",
+                                                 "rejoin:pg", "rejoin:kv"}));
+  EXPECT_EQ(p.b.plugins.at("pg")->load()["handoff"], json({{"final", "pg"}}));
+  EXPECT_EQ(p.b.state.get().role, sdk::Role::primary);
+  EXPECT_EQ(p.a.state.get().role, sdk::Role::secondary);
+  EXPECT_EQ(p.a.state.get().epoch, p.b.state.get().epoch);
+  EXPECT_EQ(p.a.plugins.at("kv")->load()["role"], "secondary");
+  EXPECT_EQ(p.b.plugins.at("kv")->load()["role"], "primary");
+}
+
+TEST(FailoverOrchestrator, SwitchoverRefusesWhenThePeerIsDown) {
+  Pair p;
+  p.b_peer.down = true;
+  json report = p.b_orch.switchover({});
+  EXPECT_EQ(report["result"], "refused");
+  EXPECT_NE(report["reason"].get<std::string>().find("tandemctl promote"), std::string::npos);
+}
+
+TEST(FailoverOrchestrator, RejoinAfterAnUnplannedFailoverTakesThePeersEpoch) {
+  Pair p;
+  p.b_peer.down = true;
+  ASSERT_EQ(p.b_orch.promote({})["result"], "succeeded");
+  // A comes back (still believing it is primary at epoch 1) and is rejoined.
+  json report = p.a_orch.rejoin({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(p.a.state.get().role, sdk::Role::secondary);
+  EXPECT_EQ(p.a.state.get().epoch, 2u);
+  EXPECT_EQ(p.a.calls, (std::vector<std::string>{"rejoin:config", "rejoin:pg", "rejoin:kv"}));
+  // A second rejoin finds nothing to do and touches no store.
+  p.a.calls.clear();
+  json again = p.a_orch.rejoin({});
+  EXPECT_EQ(again["result"], "succeeded");
+  EXPECT_NE(again["reason"].get<std::string>().find("nothing to do"), std::string::npos);
+  EXPECT_TRUE(p.a.calls.empty());
+}
+
+TEST(FailoverOrchestrator, AFailedStepIsReportedAndTheRerunResumesThere) {
+  Pair p;
+  p.b_peer.down = true;
+  // Make kv's promote fail once by putting garbage in its file: load() throws.
+  sdk::atomic_write_file(p.b.dir / "kv.json", "not json");
+  json failed = p.b_orch.promote({});
+  EXPECT_EQ(failed["result"], "failed");
+  EXPECT_NE(failed["reason"].get<std::string>().find("promote:kv"), std::string::npos);
+  ASSERT_TRUE(p.b_orch.in_progress().has_value());
+  sdk::atomic_write_file(p.b.dir / "kv.json", R"({"role":"secondary","promotions":0,"demotions":0,"rejoins":0})");
+  p.b.calls.clear();
+  json resumed = p.b_orch.promote({});
+  EXPECT_EQ(resumed["result"], "succeeded") << resumed.dump(2);
+  EXPECT_EQ(p.b.calls, (std::vector<std::string>{"promote:kv"}));  // finished steps not repeated
+  EXPECT_EQ(p.b.state.get().epoch, 2u);
+}
+
+// Final state of node B after a promote, as compared across runs.
+json final_state(const std::filesystem::path& dir) {
+  json out;
+  for (auto s : {"config", "pg", "kv"}) {
+    json j = json::parse(sdk::read_file(dir / (std::string(s) + ".json")));
+    out[s] = {{"role", j["role"]}, {"promotions", j["promotions"]}};
+  }
+  json ns = json::parse(sdk::read_file(dir / "node-state.json"));
+  out["node"] = {{"role", ns["role"]}, {"epoch", ns["epoch"]}};
+  out["journal_left"] = std::filesystem::exists(dir / "failover" / "journal.json");
+  return out;
+}
+
+TEST(FailoverOrchestrator, ACrashAtAnyStepFollowedByARerunEndsInTheUninterruptedState) {
+  json reference;
+  {
+    Pair p;
+    p.b_peer.down = true;
+    ASSERT_EQ(p.b_orch.promote({})["result"], "succeeded");
+    reference = final_state(p.b.dir);
+  }
+  for (std::string step : {"epoch", "promote:config", "promote:pg", "promote:kv", "role"}) {
+    for (std::string when : {"before", "after"}) {
+      SCOPED_TRACE(when + ":" + step);
+      Pair p;
+      p.b_peer.down = true;
+      pid_t pid = ::fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        ::setenv("TANDEM_FAULT_INJECT", (when + ":" + step).c_str(), 1);
+        p.b_orch.promote({});
+        ::_exit(0);  // not reached when the fault point fires
+      }
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      ASSERT_TRUE(WIFEXITED(status));
+      ASSERT_EQ(WEXITSTATUS(status), 86) << "the crash point did not fire";
+      // A fresh process would reload state from disk: rebuild node B's objects.
+      NodeState reloaded(p.b.dir, sdk::Role::secondary);
+      Node& b = p.b;
+      NodeStores stores(b);
+      FailoverOrchestrator rerun(b.dir, reloaded, stores, p.b_peer, p.log);
+      json report = rerun.promote({});
+      ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+      json got = final_state(b.dir);
+      EXPECT_EQ(got, reference);
+      EXPECT_EQ(rerun.history().size(), 1u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tandem::core

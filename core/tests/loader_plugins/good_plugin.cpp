@@ -1,0 +1,80 @@
+// A minimal well-behaved plugin: a schema, health, a diagnostic and an action.
+#include <atomic>
+#include <mutex>
+
+#include "tandem/sdk/export.h"
+#include "tandem/sdk/plugin.h"
+
+namespace {
+
+using namespace tandem::sdk;
+
+std::atomic<int> live_instances{0};
+
+class GoodPlugin final : public Plugin {
+ public:
+  GoodPlugin() { ++live_instances; }
+  ~GoodPlugin() override { --live_instances; }
+
+  PluginInfo info() const override { return {"loader-good", "1.2.3", "loader test plugin", 50}; }
+  ConfigSchema schema() const override {
+    return {{"greeting", ValueType::string, "", true, "text the diagnostic prints", {}},
+            {"interval", ValueType::duration, "30s", false, "sync interval", {}},
+            {"fail_check", ValueType::boolean, "false", false, "make the 'echo' diagnostic fail", {}},
+            {"report_progress", ValueType::boolean, "false", false, "report a half-done progress in health", {}}};
+  }
+  Status configure(const StoreConfig& config, HostContext& host) override {
+    greeting_ = config.string("greeting");
+    if (greeting_ == "refuse") config.fail("greeting", "must not be 'refuse'");
+    interval_ = config.duration("interval");
+    fail_check_ = config.boolean("fail_check");
+    std::lock_guard lock(mu_);
+    progress_done_ = config.boolean("report_progress") ? 5 : -1;
+    store_ = host.store_name();
+    return {};
+  }
+  std::chrono::milliseconds sync_interval() const override { return interval_; }
+  Health health() const override {
+    Health h = Health::make(HealthStatus::ok, "fine");
+    std::lock_guard lock(mu_);
+    if (progress_done_ >= 0)
+      h.details["progress"] = {{"done", progress_done_}, {"total", 10}, {"rate", 2.5}, {"eta_seconds", (10 - progress_done_) / 2.5}};
+    return h;
+  }
+  std::vector<DiagnosticInfo> diagnostics() const override {
+    return {{"echo", "prints the greeting"}, {"count", "prints the number of arguments"}};
+  }
+  Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override {
+    if (check == "echo") return DiagnosticResult{!fail_check_, store_ + ": " + greeting_, nlohmann::json::object()};
+    if (check == "count") return DiagnosticResult{true, std::to_string(args.size()) + " args", nlohmann::json::object()};
+    return Result<DiagnosticResult>::failure("no diagnostic named '" + check + "'");
+  }
+  std::vector<ActionInfo> actions() const override {
+    return {{"ping", "answers pong"}, {"rebuild", "completes the reported progress"}};
+  }
+  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
+    if (action == "ping") return nlohmann::json{{"pong", args}};
+    if (action == "rebuild") {
+      std::lock_guard lock(mu_);
+      progress_done_ = 10;
+      return nlohmann::json{{"started", true}};
+    }
+    return Result<nlohmann::json>::failure("no action named '" + action + "'");
+  }
+
+ private:
+  std::string greeting_;
+  std::string store_;
+  std::chrono::milliseconds interval_{0};
+  bool fail_check_ = false;
+  mutable std::mutex mu_;
+  int progress_done_ = -1;  // -1: no progress reported
+};
+
+}  // namespace
+
+TANDEM_PLUGIN(GoodPlugin, "loader-good", "1.2.3", "loader test plugin")
+
+// Lets the test observe that destroying the last reference ran the destructor
+// inside the still-loaded library.
+extern "C" __attribute__((visibility("default"))) int tandem_test_live_instances() { return live_instances.load(); }

@@ -1,0 +1,90 @@
+#include "pull_runner.h"
+
+#include <filesystem>
+#include <sstream>
+#include <system_error>
+
+#include "tandem/sdk/process.h"
+
+namespace tandem::config_rsync {
+namespace fs = std::filesystem;
+
+std::string describe_rsync_failure(int exit_code, bool timed_out, const std::string& stderr_text,
+                                   const std::string& stdout_text) {
+  std::string head = timed_out ? std::string("timed out (killed)")
+                               : "exit " + std::to_string(exit_code) + " (" + rsync_exit_meaning(exit_code) + ")";
+  // rsync's first "rsync: ..." / "@ERROR ..." lines say what happened; its
+  // trailing "rsync error: ... (code N) at file.c(L)" line only repeats the code.
+  std::istringstream in(stderr_text.empty() ? stdout_text : stderr_text);
+  std::string line, text;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.rfind("rsync error:", 0) == 0) continue;
+    if (!text.empty()) text += "; ";
+    text += line;
+    if (text.size() > 400) {
+      text = text.substr(0, 400) + "...";
+      break;
+    }
+  }
+  if (text.empty()) {
+    std::istringstream again(stderr_text);
+    while (std::getline(again, line))
+      if (!line.empty()) text = line;
+  }
+  return text.empty() ? head : head + ": " + text;
+}
+
+PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_address, RsyncRun kind,
+                              std::chrono::milliseconds timeout_cap) {
+  Settings effective = settings;
+  if (timeout_cap < effective.timeout) effective.timeout = timeout_cap;
+  PullOutcome out;
+  auto started = std::chrono::steady_clock::now();
+  for (const auto& entry : effective.paths) {
+    EntryOutcome eo;
+    eo.name = entry.name;
+    const bool writes = kind == RsyncRun::pull || kind == RsyncRun::pull_full_compare;
+    if (writes) {
+      // rsync creates the last directory level only; the parents are ours to make.
+      std::error_code ec;
+      fs::create_directories(entry.is_file ? entry.path.parent_path() : entry.path, ec);
+      if (ec) {
+        eo.error = "cannot create " + entry.path.string() + ": " + ec.message();
+        eo.exit_code = -1;
+      }
+    }
+    if (eo.error.empty()) {
+      sdk::ProcessSpec spec;
+      spec.argv = kind == RsyncRun::list ? list_argv(effective, entry, peer_address)
+                                         : pull_argv(effective, entry, peer_address, kind == RsyncRun::dry_run,
+                                                     kind == RsyncRun::pull_full_compare);
+      // rsync's --timeout catches a stalled transfer; this hard limit only
+      // catches a hung process (a huge first copy may legitimately take long).
+      spec.timeout = std::max(std::chrono::milliseconds(std::chrono::minutes(30)), effective.timeout * 4);
+      spec.max_output_bytes = 32u << 20;
+      spec.env["LC_ALL"] = "C";  // plain digits and English messages to parse
+      auto r = sdk::run_process(spec);
+      if (!r) {
+        eo.exit_code = 127;
+        eo.error = r.message() + " (check rsync_path)";
+      } else {
+        eo.exit_code = r->exit_code;
+        eo.stdout_text = r->stdout_text;
+        eo.ok = r->succeeded();
+        if (!eo.ok) eo.error = describe_rsync_failure(r->exit_code, r->timed_out, r->stderr_text, r->stdout_text);
+        if (kind != RsyncRun::list) eo.stats = parse_rsync_output(r->stdout_text);
+      }
+    }
+    out.stats.add(eo.stats);
+    if (!eo.ok && out.ok) {
+      out.ok = false;
+      out.exit_code = eo.exit_code;
+      out.error = "path '" + entry.name + "': " + eo.error;
+    }
+    out.entries.push_back(std::move(eo));
+  }
+  out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  return out;
+}
+
+}  // namespace tandem::config_rsync

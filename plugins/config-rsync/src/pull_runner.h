@@ -1,0 +1,48 @@
+// Runs rsync for every configured path (a pull, a dry run or a listing) and
+// condenses the outcome for health, reports and diagnostics. Blocking.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "rsync_invocation.h"
+#include "settings.h"
+
+namespace tandem::config_rsync {
+
+struct EntryOutcome {
+  std::string name;
+  bool ok = false;
+  int exit_code = 0;
+  std::string error;   // "exit 10 (error in socket I/O ...): rsync: failed to connect to ..."
+  std::string stdout_text;
+  TransferStats stats;
+};
+
+struct PullOutcome {
+  bool ok = true;      // every entry succeeded
+  int exit_code = 0;   // of the first failed entry (0 when ok)
+  std::string error;   // of the first failed entry, prefixed with its name
+  TransferStats stats;  // summed over entries
+  std::vector<EntryOutcome> entries;
+  std::chrono::milliseconds duration{0};
+};
+
+enum class RsyncRun {
+  pull,
+  pull_full_compare,  // pull with --checksum: contents compared, not size + mtime
+  dry_run,
+  list,
+};
+
+// `timeout_cap` bounds each rsync's connect/I/O timeout (e.g. short for
+// prepare); the process itself is killed after a generous hard limit.
+PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_address, RsyncRun kind,
+                              std::chrono::milliseconds timeout_cap = std::chrono::milliseconds::max());
+
+// rsync's stderr condensed to one line, with the exit code and its meaning.
+std::string describe_rsync_failure(int exit_code, bool timed_out, const std::string& stderr_text,
+                                   const std::string& stdout_text);
+
+}  // namespace tandem::config_rsync

@@ -1,0 +1,218 @@
+#include "settings.h"
+
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <system_error>
+
+namespace tandem::config_rsync {
+namespace fs = std::filesystem;
+using sdk::ConfigKey;
+using sdk::ValueType;
+
+namespace {
+
+constexpr const char* kPeerPlaceholder = "{peer}";
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
+    text.replace(pos, from.size(), to);
+  return text;
+}
+
+std::string strip_trailing_slashes(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// True when `inner` is `outer` or below it (both lexically normal, absolute).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto rel = inner.lexically_relative(outer);
+  if (rel.empty()) return false;
+  auto first = *rel.begin();
+  return first != ".." && !rel.is_absolute();
+}
+
+fs::path normal_absolute(const sdk::StoreConfig& cfg, const std::string& key, const std::string& text) {
+  if (text.empty()) cfg.fail(key, "is empty; give an absolute path such as \"/etc/myapp\"");
+  fs::path p(text);
+  if (!p.is_absolute())
+    cfg.fail(key, "'" + text + "' is relative; give an absolute path (rsync would resolve it against tandemd's working directory)");
+  return fs::path(strip_trailing_slashes(p.lexically_normal().string()));
+}
+
+Transport transport_of(const sdk::StoreConfig& cfg, const std::string& remote) {
+  if (remote.empty())
+    cfg.fail("remote", "is empty; use \"rsync://{peer}:8730\" for an rsync daemon or \"root@{peer}:\" for ssh");
+  if (remote.rfind("rsync://", 0) == 0) {
+    static const std::regex daemon(R"(rsync://([^@/:\s]+@)?[^@/:\s]+(:[0-9]{1,5})?/?)");
+    if (!std::regex_match(remote, daemon))
+      cfg.fail("remote", "'" + remote +
+                             "' is not an rsync daemon address; write \"rsync://[user@]HOST[:PORT]\" "
+                             "(HOST may be {peer}; the module comes from each path's remote_path or name)");
+    return Transport::daemon;
+  }
+  static const std::regex ssh(R"(([^@/:\s]+@)?[^@/:\s]+:)");
+  if (!std::regex_match(remote, ssh))
+    cfg.fail("remote", "'" + remote +
+                           "' is neither \"rsync://[user@]HOST[:PORT]\" (rsync daemon) nor \"[user@]HOST:\" "
+                           "(ssh, with the path taken from each entry); HOST may be {peer}");
+  return Transport::ssh;
+}
+
+}  // namespace
+
+std::string Settings::remote_for(const std::string& peer_address) const {
+  return replace_all(remote, kPeerPlaceholder, peer_address);
+}
+
+std::string Settings::source_for(const SyncedPath& entry, const std::string& peer_address) const {
+  std::string base = remote_for(peer_address);
+  std::string src;
+  if (transport == Transport::daemon) {
+    if (base.back() != '/') base += '/';
+    src = base + entry.remote_location;
+  } else {
+    src = base + entry.remote_location;
+  }
+  if (!entry.is_file) src += '/';
+  return src;
+}
+
+std::string Settings::destination_for(const SyncedPath& entry) const {
+  return entry.is_file ? entry.path.string() : entry.path.string() + "/";
+}
+
+sdk::ConfigSchema settings_schema() {
+  ConfigKey path_name{"name", ValueType::string, "", true,
+                      "Label of the tree ([A-Za-z0-9._-]); the module name the built-in daemon exports it under", {}};
+  ConfigKey path_path{"path", ValueType::path, "", true,
+                      "This node's copy (absolute, under allowed_root, not /): served and watched when primary, "
+                      "written when secondary", {}};
+  ConfigKey path_remote{"remote_path", ValueType::string, "", false,
+                        "Where the tree is on the peer: module[/subdir] for a daemon (default: name), "
+                        "an absolute path for ssh (default: path)", {}};
+  ConfigKey path_kind{"kind", ValueType::string, "directory", false,
+                      "\"directory\" (contents mirrored, trailing-slash semantics) or \"file\" (one file)", {}};
+  return {
+      {"remote", ValueType::string, "", true,
+       "The peer's location: \"rsync://[user@]{peer}[:port]\" (rsync daemon) or \"[user@]{peer}:\" (ssh); "
+       "{peer} is replaced by the peer's address", {}},
+      {"paths", ValueType::table_array, "", true, "The synced trees ([[...paths]] tables)",
+       {path_name, path_path, path_remote, path_kind}},
+      {"allowed_root", ValueType::path, "", true,
+       "Every path must be at or below this directory (guards against writing outside it)", {}},
+      {"rsh", ValueType::string, "", false,
+       "Remote shell for ssh transport, e.g. \"ssh -i /etc/tandem/id_ed25519 -o BatchMode=yes\"", {}},
+      {"delete", ValueType::boolean, "false", false,
+       "Mirror deletions (rsync --delete); only for directory entries", {}},
+      {"excludes", ValueType::string_array, "", false,
+       "rsync --exclude patterns, also left out of the tree checksum", {}},
+      {"bwlimit", ValueType::size, "0", false, "Bandwidth limit per second (rsync --bwlimit); 0 = unlimited", {}},
+      {"timeout", ValueType::duration, "30s", false,
+       "rsync I/O timeout and daemon connect timeout (--timeout, --contimeout)", {}},
+      {"interval", ValueType::duration, "60s", false,
+       "Periodic pull interval on the secondary (changes are also pulled promptly when the primary reports them)", {}},
+      {"debounce", ValueType::duration, "200ms", false,
+       "The primary reports a burst of changes once it has been quiet this long", {}},
+      {"debounce_max", ValueType::duration, "1s", false,
+       "... or at the latest this long after the burst's first change", {}},
+      {"rsync_path", ValueType::path, "rsync", false, "The rsync binary (looked up in PATH when not absolute)", {}},
+      {"password_file", ValueType::path, "", false,
+       "File holding the rsync daemon password (rsync --password-file; must not be readable by others)", {}},
+      {"serve_port", ValueType::integer, "0", false,
+       "When > 0, the primary runs its own read-only rsync daemon on this port exporting each path as module "
+       "`name`, allowing only the peer (and 127.0.0.1)", {}},
+      {"serve_address", ValueType::string, "", false,
+       "Address the built-in daemon binds (default: the node's address)", {}},
+  };
+}
+
+Settings parse_settings(const sdk::StoreConfig& cfg) {
+  Settings s;
+  s.remote = cfg.string("remote");
+  s.transport = transport_of(cfg, s.remote);
+  s.rsh = cfg.string("rsh");
+  if (!s.rsh.empty() && s.transport == Transport::daemon)
+    cfg.fail("rsh", "is set but remote is an rsync daemon address (rsync://...); use \"[user@]{peer}:\" as remote for ssh, or remove rsh");
+
+  s.allowed_root = normal_absolute(cfg, "allowed_root", cfg.string("allowed_root"));
+  s.mirror_deletes = cfg.boolean("delete");
+  s.excludes = cfg.strings("excludes");
+  for (auto& e : s.excludes)
+    if (e.empty()) cfg.fail("excludes", "contains an empty pattern; remove it");
+  s.bwlimit_bytes_per_second = cfg.size("bwlimit");
+  s.timeout = cfg.duration("timeout");
+  s.interval = cfg.duration("interval");
+  s.debounce = cfg.duration("debounce");
+  s.debounce_max = cfg.duration("debounce_max");
+  if (s.interval.count() <= 0) cfg.fail("interval", "must be greater than zero, e.g. \"60s\"");
+  if (s.timeout.count() < 1000) cfg.fail("timeout", "must be at least 1s (rsync counts it in whole seconds)");
+  if (s.debounce.count() <= 0) cfg.fail("debounce", "must be greater than zero, e.g. \"200ms\"");
+  if (s.debounce_max < s.debounce) cfg.fail("debounce_max", "must not be shorter than debounce");
+  s.rsync_path = cfg.string("rsync_path");
+  if (s.rsync_path.empty()) cfg.fail("rsync_path", "is empty; give \"rsync\" or an absolute path");
+
+  if (cfg.has("password_file")) {
+    if (s.transport != Transport::daemon)
+      cfg.fail("password_file", "only applies to an rsync daemon remote (rsync://user@HOST); ssh uses keys via rsh");
+    fs::path pf = normal_absolute(cfg, "password_file", cfg.string("password_file"));
+    std::error_code ec;
+    if (!fs::is_regular_file(pf, ec))
+      cfg.fail("password_file", "'" + pf.string() + "' is not a readable file; create it with the daemon password (mode 0600)");
+    s.password_file = pf;
+  }
+
+  auto port = cfg.integer("serve_port");
+  if (port < 0 || port > 65535) cfg.fail("serve_port", "must be 0 (off) or a TCP port 1-65535");
+  s.serve_port = static_cast<int>(port);
+  s.serve_address = cfg.string("serve_address");
+
+  auto tables = cfg.tables("paths");
+  if (tables.empty()) cfg.fail("paths", "is empty; add at least one [[paths]] table with name and path");
+  static const std::regex name_re(R"([A-Za-z0-9._-]+)");
+  std::set<std::string> names;
+  for (auto& t : tables) {
+    SyncedPath e;
+    e.name = t.string("name");
+    if (!std::regex_match(e.name, name_re))
+      t.fail("name", "'" + e.name + "' must be non-empty and use only letters, digits, '.', '_' and '-'");
+    if (!names.insert(e.name).second) t.fail("name", "'" + e.name + "' is used by two paths; names must be unique");
+    e.path = normal_absolute(t, "path", t.string("path"));
+    if (e.path == "/") t.fail("path", "is '/'; syncing (and possibly deleting) the whole filesystem is refused");
+    if (!is_within(e.path, s.allowed_root))
+      t.fail("path", "'" + e.path.string() + "' is outside allowed_root '" + s.allowed_root.string() +
+                         "'; move it under allowed_root or widen allowed_root");
+    std::string kind = t.string("kind");
+    if (kind != "directory" && kind != "file") t.fail("kind", "'" + kind + "' must be \"directory\" or \"file\"");
+    e.is_file = kind == "file";
+    std::error_code ec;
+    auto st = fs::status(e.path, ec);
+    if (!ec && fs::exists(st)) {
+      if (!e.is_file && !fs::is_directory(st))
+        t.fail("path", "'" + e.path.string() + "' exists but is not a directory; set kind = \"file\" to sync one file");
+      if (e.is_file && !fs::is_regular_file(st))
+        t.fail("path", "'" + e.path.string() + "' is not a regular file but kind = \"file\"");
+    }
+    if (e.is_file && s.mirror_deletes)
+      t.fail("kind", "is \"file\" but delete = true: --delete mirrors a directory's contents; put the file in a "
+                     "directory entry or set delete = false");
+    std::string remote = t.string("remote_path");
+    if (s.transport == Transport::daemon) {
+      e.remote_location = remote.empty() ? e.name : remote;
+      while (!e.remote_location.empty() && e.remote_location.back() == '/') e.remote_location.pop_back();
+      if (e.remote_location.empty() || e.remote_location.front() == '/')
+        t.fail("remote_path", "for an rsync daemon give MODULE or MODULE/sub/dir (no leading '/')");
+    } else {
+      e.remote_location = remote.empty() ? e.path.string() : normal_absolute(t, "remote_path", remote).string();
+    }
+    for (auto& other : s.paths)
+      if (is_within(e.path, other.path) || is_within(other.path, e.path))
+        t.fail("path", "'" + e.path.string() + "' overlaps path '" + other.path.string() + "' of entry '" +
+                           other.name + "'; synced trees must not nest");
+    s.paths.push_back(std::move(e));
+  }
+  return s;
+}
+
+}  // namespace tandem::config_rsync

@@ -1,0 +1,81 @@
+// A keep-alive HTTP/1.1 connection to Elasticsearch (Boost.Beast), with
+// per-request timeouts, failover across the configured URLs, and a retry
+// helper for 429 / 5xx / connection errors with exponential backoff.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "es_config.h"
+#include "tandem/sdk/result.h"
+
+namespace tandem::esrebuild {
+
+using Verb = boost::beast::http::verb;
+
+struct HttpResponse {
+  unsigned status = 0;
+  std::string body;
+};
+
+// Endpoints, auth header and timeouts shared by every connection of a store.
+struct EsTarget {
+  std::vector<EsEndpoint> endpoints;
+  std::string authorization;  // full header value, or empty; never logged
+  std::chrono::milliseconds timeout{60000};
+};
+
+// Builds the Authorization header from the configured secret files (read now,
+// so a rotated secret is picked up by the next rebuild). Throws on unreadable files.
+std::string authorization_header(const EsRebuildConfig& config);
+
+// One connection; not thread-safe (each bulk worker owns one).
+class EsConnection {
+ public:
+  explicit EsConnection(std::shared_ptr<const EsTarget> target, std::size_t first_endpoint = 0);
+  ~EsConnection();
+  EsConnection(const EsConnection&) = delete;
+  EsConnection& operator=(const EsConnection&) = delete;
+
+  // One request; transport errors are failures, any HTTP status is a value.
+  // A request on a reused connection that the server had closed is resent once.
+  sdk::Result<HttpResponse> request(Verb method, const std::string& path, const std::string& body = {},
+                                    const char* content_type = "application/json");
+  std::string current_endpoint() const;
+
+ private:
+  sdk::Status connect();
+  sdk::Result<HttpResponse> exchange(Verb method, const std::string& path, const std::string& body, const char* content_type);
+  void close();
+
+  std::shared_ptr<const EsTarget> target_;
+  std::size_t endpoint_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::beast::tcp_stream> stream_;
+  boost::beast::flat_buffer buffer_;
+  bool reused_ = false;
+};
+
+// True for answers worth retrying: 429 (rejected, back off) and 5xx.
+inline bool retryable_status(unsigned status) { return status == 429 || (status >= 500 && status <= 599); }
+
+// Runs `request` until it returns a non-retryable answer or attempts run out;
+// sleeps initial_backoff * 2^n (capped, with jitter) between tries, and stops
+// early when `cancelled` becomes true. on_retry is told each retry's reason.
+sdk::Result<HttpResponse> with_retries(const RetryPolicy& policy, const std::atomic<bool>& cancelled,
+                                       const std::function<sdk::Result<HttpResponse>()>& request,
+                                       const std::function<void(const std::string&)>& on_retry = {});
+
+// The "reason" of an Elasticsearch error body, or the first 200 bytes of it.
+std::string es_error_reason(const HttpResponse& response);
+
+}  // namespace tandem::esrebuild

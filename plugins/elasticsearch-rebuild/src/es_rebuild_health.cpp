@@ -1,0 +1,217 @@
+// sync() measures (cluster health, alias targets, documents vs source rows);
+// health() composes the cached measurements with the running rebuild's
+// progress, without I/O. Also the diagnostics `tandemctl diag` runs.
+#include <sstream>
+
+#include "es_api.h"
+#include "es_rebuild_plugin.h"
+#include "pg_source.h"
+
+namespace tandem::esrebuild {
+
+using json = nlohmann::json;
+
+std::string EsRebuildPlugin::progress_line() const {
+  if (!progress_) return "starting";
+  auto& p = *progress_;
+  std::ostringstream s;
+  s << p.alias << " " << p.phase;
+  if (p.total > 0) s << " " << p.done << "/" << p.total << " (" << (100 * p.done / p.total) << "%)";
+  if (p.phase == "loading") s << ", " << static_cast<long long>(p.rate) << " rows/s, ETA " << static_cast<long long>(p.eta_seconds) << "s";
+  return s.str();
+}
+
+sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
+  std::atomic<bool> no_cancel{false};
+  std::string cluster_status, cluster_error;
+  std::vector<IndexHealth> measured;
+  std::shared_ptr<const EsTarget> target;
+  try {
+    target = make_target();
+  } catch (const std::exception& e) {
+    cluster_error = std::string("cannot read a secret file: ") + e.what();
+  }
+  if (target) {
+    EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, no_cancel);
+    auto health = api.cluster_health();
+    if (!health.ok())
+      cluster_error = health.message();
+    else
+      cluster_status = health->value("status", "unknown");
+    std::string password;
+    try {
+      password = source_password();
+    } catch (const std::exception& e) {
+      password.clear();
+    }
+    for (auto& spec : config_.indices) {
+      IndexHealth ih;
+      ih.alias = spec.alias;
+      if (cluster_error.empty()) {
+        auto targets = api.alias_targets(spec.alias);
+        if (!targets.ok()) {
+          ih.error = targets.message();
+        } else {
+          ih.targets = *targets;
+          if (!ih.targets.empty()) {
+            auto docs = api.count(spec.alias);
+            if (docs.ok()) ih.documents = *docs; else ih.error = docs.message();
+          }
+        }
+      }
+      PgSource source(spec.source_conninfo, password, config_.source_connect_timeout);
+      auto rows = source.count(spec.query);
+      if (rows.ok()) ih.source_rows = *rows;
+      else if (ih.error.empty()) ih.error = rows.message();
+      measured.push_back(std::move(ih));
+    }
+  }
+
+  auto& m = host_->metrics();
+  m.set_gauge("elasticsearch_rebuild_cluster_up", cluster_error.empty() ? 1 : 0);
+  for (auto& ih : measured) {
+    sdk::MetricLabels labels{{"alias", ih.alias}};
+    m.set_gauge("elasticsearch_rebuild_alias_present", ih.targets.empty() ? 0 : 1, labels);
+    if (ih.documents) m.set_gauge("elasticsearch_rebuild_documents", static_cast<double>(*ih.documents), labels);
+    if (ih.source_rows) m.set_gauge("elasticsearch_rebuild_source_rows", static_cast<double>(*ih.source_rows), labels);
+    if (ih.documents && ih.source_rows)
+      m.set_gauge("elasticsearch_rebuild_drift", static_cast<double>(*ih.documents) - static_cast<double>(*ih.source_rows), labels);
+  }
+
+  bool retry_startup_check = false;
+  {
+    std::lock_guard lock(mu_);
+    measured_ = true;
+    measured_at_ = std::chrono::system_clock::now();
+    cluster_status_ = cluster_status;
+    cluster_error_ = cluster_error;
+    index_health_ = measured;
+    retry_startup_check = startup_check_pending_ && !running_ && cluster_error.empty();
+  }
+  // Elasticsearch was unreachable at start-up: do the alias-missing check now.
+  if (retry_startup_check && host_->role() == sdk::Role::primary && !host_->fenced())
+    (void)launch({{}, "start-up: alias missing", true, host_->epoch()});
+
+  sdk::SyncReport report;
+  report.summary = health().summary;
+  report.details = health().details;
+  return report;
+}
+
+sdk::Health EsRebuildPlugin::health() const {
+  std::lock_guard lock(mu_);
+  json details = json::object();
+  json indices = json::array();
+  std::string problem;  // the first thing worth a person's attention
+  sdk::HealthStatus status = sdk::HealthStatus::ok;
+  auto worsen = [&](sdk::HealthStatus s, const std::string& why) {
+    auto rank = [](sdk::HealthStatus x) { return x == sdk::HealthStatus::failed ? 3 : x == sdk::HealthStatus::degraded ? 2 : x == sdk::HealthStatus::unknown ? 1 : 0; };
+    if (rank(s) > rank(status)) {
+      status = s;
+      problem = why;
+    }
+  };
+  for (auto& ih : index_health_) {
+    json j = {{"alias", ih.alias}, {"targets", ih.targets}};
+    if (ih.documents) j["documents"] = *ih.documents;
+    if (ih.source_rows) j["source_rows"] = *ih.source_rows;
+    if (ih.documents && ih.source_rows) j["drift"] = static_cast<std::int64_t>(*ih.documents) - static_cast<std::int64_t>(*ih.source_rows);
+    if (!ih.error.empty()) j["error"] = ih.error;
+    indices.push_back(j);
+    if (!cluster_error_.empty()) continue;
+    if (ih.targets.empty())
+      worsen(sdk::HealthStatus::degraded, "alias " + ih.alias + " is missing: searches find nothing; run `tandemctl rebuild " + host_->store_name() + "`");
+    else if (!ih.error.empty())
+      worsen(sdk::HealthStatus::degraded, ih.alias + ": " + ih.error);
+    else if (ih.documents && ih.source_rows && *ih.documents != *ih.source_rows)
+      worsen(sdk::HealthStatus::degraded, ih.alias + " drifted: " + std::to_string(*ih.documents) + " documents vs " +
+                                              std::to_string(*ih.source_rows) + " source rows; a rebuild resynchronises it");
+  }
+  details["indices"] = indices;
+  details["cluster"] = {{"status", cluster_status_.empty() ? "unreachable" : cluster_status_}};
+  if (!cluster_error_.empty()) details["cluster"]["error"] = cluster_error_;
+  details["rebuilding"] = running_;
+  if (running_) details["progress"] = progress_ ? progress_->to_json() : json{{"phase", "starting"}, {"done", 0}, {"total", 0}, {"rate", 0}, {"eta_seconds", 0}};
+  if (!last_rebuild_.is_null()) details["last_rebuild"] = last_rebuild_;
+
+  if (!started_) {
+    auto h = sdk::Health::make(sdk::HealthStatus::stopped, "not started");
+    h.details = details;
+    return h;
+  }
+  if (!cluster_error_.empty()) worsen(sdk::HealthStatus::failed, "Elasticsearch unreachable: " + cluster_error_);
+  else if (cluster_status_ == "red") worsen(sdk::HealthStatus::failed, "cluster health is red");
+  else if (cluster_status_ == "yellow") worsen(sdk::HealthStatus::degraded, "cluster health is yellow (replicas unassigned)");
+  if (!last_rebuild_.is_null() && last_rebuild_.value("result", "") != "success")
+    worsen(sdk::HealthStatus::degraded, "last rebuild " + last_rebuild_.value("result", "") + ": " + last_rebuild_.value("error", ""));
+  if (!measured_) worsen(sdk::HealthStatus::unknown, "not measured yet");
+
+  std::string summary;
+  if (running_) {
+    // A rebuild in progress is the headline: searches still hit the previous index.
+    worsen(sdk::HealthStatus::degraded, "");
+    summary = "rebuilding " + progress_line();
+  } else if (status == sdk::HealthStatus::ok) {
+    summary = std::to_string(index_health_.size()) + " alias(es) in sync";
+    for (auto& ih : index_health_)
+      summary += "; " + ih.alias + " -> " + (ih.targets.empty() ? "?" : ih.targets.front()) + " (" +
+                 (ih.documents ? std::to_string(*ih.documents) : "?") + " docs)";
+  } else {
+    summary = problem;
+  }
+  auto h = sdk::Health::make(status, summary);
+  h.details = details;
+  if (measured_) h.observed_at = measured_at_;
+  return h;
+}
+
+std::vector<sdk::DiagnosticInfo> EsRebuildPlugin::diagnostics() const {
+  return {{"connectivity", "Reach Elasticsearch (cluster health) and PostgreSQL (count each index's source rows)"},
+          {"aliases", "Show each alias, the index it points at, and the rebuilt indices that exist"}};
+}
+
+sdk::Result<sdk::DiagnosticResult> EsRebuildPlugin::diagnose(const std::string& check, const std::vector<std::string>&) {
+  std::atomic<bool> no_cancel{false};
+  EsApi api(make_target(), RetryPolicy{1, std::chrono::milliseconds(100), std::chrono::milliseconds(100)}, no_cancel);
+  sdk::DiagnosticResult r;
+  std::ostringstream out;
+  if (check == "connectivity") {
+    auto health = api.cluster_health();
+    if (health.ok()) {
+      out << "elasticsearch " << api.endpoint() << ": cluster " << health->value("cluster_name", "?") << " status " << health->value("status", "?") << "\n";
+      r.details["cluster"] = *health;
+    } else {
+      r.passed = false;
+      out << "elasticsearch: " << health.message() << "\n";
+    }
+    std::string password = source_password();
+    for (auto& spec : config_.indices) {
+      PgSource source(spec.source_conninfo, password, config_.source_connect_timeout);
+      auto rows = source.count(spec.query);
+      if (rows.ok()) {
+        out << "postgresql for " << spec.alias << ": " << *rows << " source rows\n";
+      } else {
+        r.passed = false;
+        out << "postgresql for " << spec.alias << ": " << rows.message() << "\n";
+      }
+    }
+  } else if (check == "aliases") {
+    for (auto& spec : config_.indices) {
+      auto targets = api.alias_targets(spec.alias);
+      auto indices = api.indices_matching(spec.alias + "-e*");
+      if (!targets.ok() || !indices.ok()) {
+        r.passed = false;
+        out << spec.alias << ": " << (targets.ok() ? indices.message() : targets.message()) << "\n";
+        continue;
+      }
+      out << spec.alias << " -> " << (targets->empty() ? "(missing)" : targets->front()) << "\n";
+      for (auto& [name, _] : *indices) out << "  " << name << "\n";
+    }
+  } else {
+    return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check + "' (available: connectivity, aliases)");
+  }
+  r.output = out.str();
+  return r;
+}
+
+}  // namespace tandem::esrebuild

@@ -1,0 +1,269 @@
+// Lifecycle, triggers (promote, start-up, by hand) and the rebuild thread.
+// Health and diagnostics live in es_rebuild_health.cpp.
+#include "es_rebuild_plugin.h"
+
+#include <algorithm>
+
+#include "es_api.h"
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::esrebuild {
+
+using json = nlohmann::json;
+
+EsRebuildPlugin::~EsRebuildPlugin() { cancel_and_join(); }
+
+sdk::PluginInfo EsRebuildPlugin::info() const {
+  return {"elasticsearch-rebuild", "0.1.0",
+          "Rebuilds Elasticsearch indices from PostgreSQL after failover, swapping an alias atomically",
+          sdk::kOrderDerivedIndex};
+}
+
+sdk::Status EsRebuildPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {
+  config_ = parse_es_rebuild_config(config);
+  host_ = &host;
+  host.metrics().describe("elasticsearch_rebuild_rows_done", "Rows of the running rebuild sent and acknowledged");
+  host.metrics().describe("elasticsearch_rebuild_rows_total", "Source rows of the running rebuild");
+  host.metrics().describe("elasticsearch_rebuild_rate", "Documents per second of the running rebuild");
+  host.metrics().describe("elasticsearch_rebuild_drift", "Documents behind the alias minus source rows");
+  return {};
+}
+
+std::shared_ptr<const EsTarget> EsRebuildPlugin::make_target() const {
+  auto t = std::make_shared<EsTarget>();
+  t->endpoints = config_.endpoints;
+  t->authorization = authorization_header(config_);
+  t->timeout = config_.request_timeout;
+  return t;
+}
+
+std::string EsRebuildPlugin::source_password() const {
+  return config_.source_password_file ? sdk::read_secret_file(*config_.source_password_file) : std::string();
+}
+
+sdk::Status EsRebuildPlugin::start() {
+  {
+    std::lock_guard lock(mu_);
+    started_ = true;
+    startup_check_pending_ = config_.rebuild_on_start_if_missing;
+  }
+  if (config_.rebuild_on_start_if_missing && host_->role() == sdk::Role::primary && !host_->fenced()) {
+    auto r = launch({{}, "start-up: alias missing", /*only_if_missing=*/true, host_->epoch()});
+    if (!r.ok()) host_->log().warn("start-up alias check not started: " + r.message());
+  }
+  host_->request_sync();
+  return {};
+}
+
+void EsRebuildPlugin::stop() {
+  cancel_and_join();
+  std::lock_guard lock(mu_);
+  started_ = false;
+}
+
+void EsRebuildPlugin::cancel_and_join() {
+  cancel_ = true;
+  if (worker_.joinable()) worker_.join();
+  cancel_ = false;
+}
+
+bool EsRebuildPlugin::rebuilding() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
+
+sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
+  std::lock_guard lock(mu_);
+  if (running_)
+    return sdk::Result<json>::failure("a rebuild is already running (" + progress_line() +
+                                      "); only one runs at a time: wait for it, or run the 'cancel' action");
+  for (auto& alias : what.aliases)
+    if (std::none_of(config_.indices.begin(), config_.indices.end(), [&](const IndexSpec& s) { return s.alias == alias; }))
+      return sdk::Result<json>::failure("no index with alias '" + alias + "' in this store's [[indices]]");
+  if (worker_.joinable()) worker_.join();  // the previous job has finished (running_ is false)
+  running_ = true;
+  progress_.reset();
+  json started = {{"started", true}, {"reason", what.reason}, {"epoch", what.epoch}};
+  json aliases = json::array();
+  for (auto& s : config_.indices)
+    if (what.aliases.empty() || std::count(what.aliases.begin(), what.aliases.end(), s.alias)) aliases.push_back(s.alias);
+  started["aliases"] = aliases;
+  host_->metrics().set_gauge("elasticsearch_rebuild_running", 1);
+  worker_ = std::thread([this, what = std::move(what)] { rebuild_job(what); });
+  return started;
+}
+
+void EsRebuildPlugin::on_progress(const RebuildProgress& p) {
+  {
+    std::lock_guard lock(mu_);
+    progress_ = p;
+  }
+  sdk::MetricLabels labels{{"alias", p.alias}};
+  auto& m = host_->metrics();
+  m.set_gauge("elasticsearch_rebuild_rows_done", static_cast<double>(p.done), labels);
+  m.set_gauge("elasticsearch_rebuild_rows_total", static_cast<double>(p.total), labels);
+  m.set_gauge("elasticsearch_rebuild_rate", p.rate, labels);
+  m.set_gauge("elasticsearch_rebuild_eta_seconds", p.eta_seconds, labels);
+}
+
+void EsRebuildPlugin::rebuild_job(Launch what) {
+  auto started_at = std::chrono::steady_clock::now();
+  json results = json::array();
+  bool all_ok = true;
+  std::string first_error;
+  std::shared_ptr<const EsTarget> target;
+  std::string password;
+  try {
+    target = make_target();
+    password = source_password();
+  } catch (const std::exception& e) {
+    all_ok = false;
+    first_error = std::string("cannot read a secret file: ") + e.what();
+  }
+  bool startup_check_done = true;
+  for (auto& spec : config_.indices) {
+    if (!target || cancel_.load()) break;
+    if (!what.aliases.empty() && !std::count(what.aliases.begin(), what.aliases.end(), spec.alias)) continue;
+    if (what.only_if_missing) {
+      EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, cancel_);
+      auto targets = api.alias_targets(spec.alias);
+      if (!targets.ok()) {
+        startup_check_done = false;  // Elasticsearch is not reachable yet: sync() retries the check
+        host_->log().warn("cannot check alias " + spec.alias + " at start-up: " + targets.message());
+        continue;
+      }
+      if (!targets->empty()) continue;
+      host_->log().info("alias " + spec.alias + " is missing: rebuilding it");
+    }
+    IndexRebuilder rebuilder(config_, spec, target, password, host_->state(), host_->log(), cancel_,
+                             [this](const RebuildProgress& p) { on_progress(p); });
+    std::optional<sdk::Result<RebuildOutcome>> outcome;
+    try {
+      outcome.emplace(rebuilder.run(what.epoch));
+    } catch (const std::exception& e) {
+      outcome.emplace(sdk::Result<RebuildOutcome>::failure(std::string("rebuild of ") + spec.alias + " failed: " + e.what()));
+    }
+    sdk::MetricLabels labels{{"alias", spec.alias}};
+    if (outcome->ok()) {
+      auto& o = outcome->value();
+      host_->log().info("rebuild of " + o.alias + " done: " + std::to_string(o.documents) + " documents in " + o.index + " (" +
+                        std::to_string(static_cast<long long>(o.seconds)) + "s); alias swapped" +
+                        (o.previous.empty() ? "" : " from " + o.previous.front()));
+      results.push_back({{"alias", o.alias}, {"result", "success"}, {"index", o.index}, {"documents", o.documents},
+                         {"source_rows", o.source_rows}, {"item_errors", o.item_errors}, {"retries", o.retries},
+                         {"previous", o.previous}, {"deleted", o.deleted}, {"duration_seconds", o.seconds}});
+      host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 1, labels);
+      host_->metrics().set_gauge("elasticsearch_rebuild_last_duration_seconds", o.seconds, labels);
+      host_->metrics().add_counter("elasticsearch_rebuild_retries_total", static_cast<double>(o.retries), labels);
+      host_->metrics().add_counter("elasticsearch_rebuild_item_errors_total", static_cast<double>(o.item_errors), labels);
+    } else {
+      all_ok = false;
+      if (first_error.empty()) first_error = outcome->message();
+      host_->log().error(outcome->message());
+      results.push_back({{"alias", spec.alias}, {"result", "failed"}, {"error", outcome->message()}});
+      host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 0, labels);
+    }
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
+  {
+    std::lock_guard lock(mu_);
+    if (what.only_if_missing) startup_check_pending_ = !startup_check_done;
+    if (!results.empty() || !all_ok) {
+      last_rebuild_ = {{"result", all_ok ? "success" : (cancel_.load() ? "cancelled" : "failed")},
+                       {"reason", what.reason},
+                       {"epoch", what.epoch},
+                       {"duration_seconds", seconds},
+                       {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()},
+                       {"indices", results}};
+      if (!all_ok) last_rebuild_["error"] = first_error;
+    }
+    running_ = false;
+    progress_.reset();
+  }
+  host_->metrics().set_gauge("elasticsearch_rebuild_running", 0);
+  host_->request_sync();
+}
+
+sdk::Result<sdk::PrepareReport> EsRebuildPlugin::prepare(const sdk::FailoverRequest&) {
+  sdk::PrepareReport r;
+  r.ready = true;
+  r.loss_summary = "nothing: the indices are derived from PostgreSQL and rebuilt from it";
+  r.loss = {{"documents", 0}};
+  std::string aliases;
+  for (auto& s : config_.indices) aliases += (aliases.empty() ? "" : ", ") + s.alias;
+  r.plan = config_.rebuild_on_promote
+               ? "rebuild " + aliases + " from PostgreSQL in the background (the node is writable meanwhile; searches keep the old index until each alias swaps)"
+               : "nothing (rebuild_on_promote = false); run `tandemctl rebuild` by hand if the index must follow the new primary";
+  return r;
+}
+
+sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest& request) {
+  if (!config_.rebuild_on_promote)
+    return sdk::StepReport{false, "rebuild_on_promote = false: indices left as they are", json::object()};
+  std::uint64_t epoch = request.new_epoch ? request.new_epoch : host_->epoch();
+  if (rebuilding()) {
+    std::lock_guard lock(mu_);
+    return sdk::StepReport{false, "a rebuild is already running (" + progress_line() + ")", {{"running", true}}};
+  }
+  // Idempotent: aliases already on an index built in this epoch need nothing.
+  bool all_current = true;
+  try {
+    std::atomic<bool> no_cancel{false};
+    EsApi api(make_target(), RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, no_cancel);
+    for (auto& spec : config_.indices) {
+      auto targets = api.alias_targets(spec.alias);
+      bool current = targets.ok() && targets->size() == 1 &&
+                     rebuilt_index_suffix(spec.alias, targets->front()).rfind("e" + std::to_string(epoch) + "-", 0) == 0;
+      all_current = all_current && current;
+    }
+  } catch (const std::exception&) {
+    all_current = false;
+  }
+  if (all_current) return sdk::StepReport{false, "every alias already points at an index rebuilt in epoch " + std::to_string(epoch), json::object()};
+  auto started = launch({{}, "promotion to epoch " + std::to_string(epoch), false, epoch});
+  if (!started.ok()) return sdk::Result<sdk::StepReport>::failure(started.message());
+  return sdk::StepReport{true, "rebuild started in the background for " + started->at("aliases").dump() + "; follow it with `tandemctl rebuild STORE --follow` or `tandemctl status`", *started};
+}
+
+sdk::Result<sdk::StepReport> EsRebuildPlugin::demote(const sdk::FailoverRequest&) {
+  bool was = rebuilding();
+  cancel_and_join();
+  return sdk::StepReport{was, was ? "cancelled the running rebuild (this node stops being primary); the aliases were left untouched" : "nothing to do: no rebuild running", json::object()};
+}
+
+sdk::Result<sdk::StepReport> EsRebuildPlugin::rejoin(const sdk::FailoverRequest& request) { return demote(request); }
+
+void EsRebuildPlugin::on_role_change(sdk::Role role, std::uint64_t) {
+  if (role == sdk::Role::secondary && rebuilding()) {
+    host_->log().warn("role changed to secondary: cancelling the running rebuild");
+    cancel_and_join();
+  }
+}
+
+std::vector<sdk::ActionInfo> EsRebuildPlugin::actions() const {
+  return {{"rebuild", "Rebuild every index (or args {\"alias\": NAME}) into a new index and swap its alias; runs in the background"},
+          {"cancel", "Cancel the running rebuild; its new index is deleted and the aliases stay where they were"}};
+}
+
+sdk::Result<json> EsRebuildPlugin::run_action(const std::string& action, const json& args) {
+  if (action == "cancel") {
+    bool was = rebuilding();
+    cancel_and_join();
+    return json{{"cancelled", was}};
+  }
+  if (action != "rebuild") return sdk::Result<json>::failure("no action named '" + action + "' (available: rebuild, cancel)");
+  if (host_->fenced())
+    return sdk::Result<json>::failure("this node is fenced (its peer has a higher epoch): it must not act as primary; rejoin it first");
+  bool force = args.is_object() && args.value("force", false);
+  if (host_->role() != sdk::Role::primary && !force)
+    return sdk::Result<json>::failure("this node is the secondary: rebuild on the primary, or pass {\"force\": true} to rebuild from here anyway");
+  Launch what{{}, "by hand", false, host_->epoch()};
+  if (args.is_object() && args.contains("alias")) {
+    if (!args["alias"].is_string()) return sdk::Result<json>::failure("argument 'alias' must be a string");
+    what.aliases.push_back(args["alias"].get<std::string>());
+  }
+  auto started = launch(std::move(what));
+  return started;
+}
+
+}  // namespace tandem::esrebuild

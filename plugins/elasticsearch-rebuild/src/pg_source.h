@@ -1,0 +1,54 @@
+// Reads the documents of a rebuild out of PostgreSQL: counts the rows and
+// streams them, in one REPEATABLE READ snapshot so the count and the rows
+// agree even while the application keeps writing. Rows are streamed with
+// COPY ... TO STDOUT (FORMAT binary), one row at a time (PQgetCopyData):
+// never the whole result in memory, and no text-escaping to undo.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tandem/sdk/result.h"
+
+namespace tandem::esrebuild {
+
+class PgSource {
+ public:
+  // password: from source_password_file, or empty (trust / .pgpass / peer).
+  PgSource(std::string conninfo, std::string password, std::chrono::milliseconds connect_timeout);
+  ~PgSource();
+  PgSource(const PgSource&) = delete;
+  PgSource& operator=(const PgSource&) = delete;
+
+  sdk::Status connect();
+  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, then count the query's rows.
+  sdk::Result<std::uint64_t> begin_snapshot_and_count(const std::string& query);
+  // A standalone count (health: source rows vs documents).
+  sdk::Result<std::uint64_t> count(const std::string& query);
+
+  // Called per row with the id (nullopt when NULL) and the row as a JSON
+  // object; return false to stop early. The views are valid during the call.
+  using RowHandler = std::function<bool(std::optional<std::string_view> id, std::string_view json)>;
+  // Streams `query` within the snapshot begun above; stops when `cancelled`.
+  sdk::Result<std::uint64_t> stream(const std::string& query, const std::string& id_column, const RowHandler& on_row,
+                                    const std::atomic<bool>& cancelled);
+
+ private:
+  sdk::Status exec(const std::string& sql, const std::string& what);
+  std::string error_text() const;
+
+  std::string conninfo_;
+  std::string password_;
+  std::chrono::milliseconds connect_timeout_;
+  PGconn* conn_ = nullptr;
+};
+
+}  // namespace tandem::esrebuild

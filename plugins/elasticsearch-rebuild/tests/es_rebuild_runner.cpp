@@ -1,0 +1,56 @@
+// Test-only process hosting the elasticsearch-rebuild plugin with the SDK's
+// test kit, so tests can measure a rebuilding process's memory or kill -9 it
+// mid-rebuild, as a crash of tandemd would.
+//
+//   es_rebuild_runner CONFIG_JSON DATA_DIR EPOCH
+// Runs the "rebuild" action, prints progress, exits 0 when it succeeded.
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "es_rebuild_plugin.h"
+#include "tandem/sdk/testing/test_host.h"
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::cerr << "usage: es_rebuild_runner CONFIG_JSON DATA_DIR EPOCH\n";
+    return 2;
+  }
+  std::ifstream in(argv[1]);
+  auto values = nlohmann::json::parse(in);
+  tandem::sdk::testing::TestHostOptions options;
+  options.store_name = "search";
+  options.role = tandem::sdk::Role::primary;
+  options.epoch = std::stoull(argv[3]);
+  options.data_dir = argv[2];
+  tandem::sdk::testing::TestHost host(options);
+  tandem::esrebuild::EsRebuildPlugin plugin;
+  auto config = tandem::sdk::StoreConfig::from_json("search", plugin.schema(), values);
+  if (auto st = plugin.configure(config, host); !st) {
+    std::cerr << "configure: " << st.message() << "\n";
+    return 2;
+  }
+  if (auto st = plugin.start(); !st) {
+    std::cerr << "start: " << st.message() << "\n";
+    return 2;
+  }
+  auto started = plugin.run_action("rebuild", nlohmann::json::object());
+  if (!started.ok()) {
+    std::cerr << "rebuild: " << started.message() << "\n";
+    return 1;
+  }
+  std::cout << "STARTED " << started->dump() << std::endl;
+  for (;;) {
+    auto h = plugin.health();
+    if (!h.details.value("rebuilding", false)) break;
+    if (h.details.contains("progress")) std::cout << "PROGRESS " << h.details["progress"].dump() << std::endl;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  auto last = plugin.health().details.value("last_rebuild", nlohmann::json());
+  std::cout << "RESULT " << last.dump() << std::endl;
+  plugin.stop();
+  return last.is_object() && last.value("result", "") == "success" ? 0 : 1;
+}

@@ -1,0 +1,34 @@
+// How the endpoint treats every Redis command it knows (README "Command
+// support" lists the same table). Commands not in the table are refused.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace tandem::kv {
+
+enum class CommandClass {
+  read,         // sent to the primary's Redis only
+  write,        // deterministic: secondary's Redis first, then the primary's
+  expiry,       // write with a relative time: rewritten to an absolute one, then as `write`
+  spop,         // SPOP: run on the secondary, its effect (SREM of the popped members) on the primary
+  local,        // answered by the endpoint itself (PING, ECHO, AUTH, SELECT, QUIT, HELLO, CLIENT ...)
+  multi,        // MULTI / EXEC / DISCARD: queued by the endpoint, sent as one block
+  unsupported,  // refused with a RESP error naming the command and the reason
+};
+
+struct CommandInfo {
+  std::string_view name;  // upper case
+  CommandClass cls;
+  std::string_view reason;  // for unsupported: why (shown to the client); else a note for the README
+};
+
+// Looks a command up by name (any case). nullptr: unknown (refused).
+const CommandInfo* find_command(std::string_view name);
+
+// The whole table, in README order.
+const std::vector<CommandInfo>& command_table();
+
+std::string_view to_string(CommandClass c);
+
+}  // namespace tandem::kv

@@ -1,0 +1,417 @@
+#include "dispatcher.h"
+
+#include <chrono>
+
+#include "session.h"
+
+namespace tandem::kv {
+
+namespace {
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The SREM that replays an SPOP's effect, from the popped member(s) in `r`.
+std::string srem_for_popped(const std::string& key, const RespParser& r) {
+  std::vector<std::string_view> argv{"SREM", key};
+  if (r.type() == RespType::string) argv.push_back(r.payload());
+  else if (r.type() == RespType::array)
+    for (std::size_t i = 0; i < r.size(); ++i) argv.push_back(r.element(i));
+  if (argv.size() == 2) return {};
+  std::string out;
+  append_command(out, argv);
+  return out;
+}
+}  // namespace
+
+std::string_view to_string(PeerMode m) { return m == PeerMode::dual ? "dual" : "detached"; }
+
+Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets,
+                       sdk::HostContext& host, Journal& journal, PeerMode mode)
+    : io_(io), settings_(settings), secrets_(secrets), host_(host), journal_(journal), mode_(mode), tick_timer_(io) {
+  primary_ = std::make_unique<BackendLink>(
+      io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
+      BackendLink::Callbacks{
+          [this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
+          [this](std::deque<LinkToken>& lost, const std::string& why) { on_primary_down(lost, why); },
+          [this] {
+            if (!primary_was_up_) host_.log().info("endpoint connected to " + primary_->name());
+            primary_was_up_ = true;
+          },
+          [this] { after_primary_batch(); }});
+  secondary_ = std::make_unique<BackendLink>(
+      io, "peer Redis " + settings.peer.describe(), settings.peer, secrets.peer_password, settings.db, settings,
+      BackendLink::Callbacks{[this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
+                             [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
+                             [this] { on_secondary_up(); }, nullptr});
+  // Records left from before a restart must reach the peer before anything new.
+  journal_route_ = !journal_.empty();
+  replay_read_pos_ = journal_.replay_offset();
+}
+
+Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::start() {
+  primary_->start();
+  secondary_->start();
+  tick();
+}
+
+void Dispatcher::stop() {
+  tick_timer_.cancel();
+  for (Session* s : std::unordered_set<Session*>(sessions_)) s->close();
+  primary_->stop();
+  secondary_->stop();
+  try {
+    journal_.sync_now();
+  } catch (const std::exception& e) {
+    host_.log().error(std::string("journal: ") + e.what());
+  }
+  publish_stats();
+  std::lock_guard l(stats_mu_);
+  stats_.running = false;
+}
+
+void Dispatcher::fail_op(const std::shared_ptr<Op>& op, std::string_view error) {
+  op->reply.clear();
+  append_error(op->reply, error);
+  op->done = true;
+  ++refused_;
+}
+
+void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
+  if (gate_) {
+    gated_.push_back(op);
+    return;
+  }
+  ++writes_;
+  if (demoting_) return fail_op(op, "TANDEMREADONLY this node is being demoted (switchover); send writes to the new primary");
+  if (host_.fenced())
+    return fail_op(op, "TANDEMFENCED the peer holds a higher epoch; this node must not take writes until it rejoins");
+  if (!primary_->up())
+    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + primary_->last_error() + ")");
+  if (mode_ == PeerMode::detached) {
+    op->ready = true;  // the peer's Redis is resynchronised in full when it rejoins
+    return;
+  }
+  if (!secondary_->up()) journal_route_ = true;  // whatever is journaled now must be replayed first
+  if (!journal_route_) {
+    LinkToken t;
+    t.op = op;
+    t.replies = op->replies;
+    secondary_->send(op->request, std::move(t));
+    return;
+  }
+  if (settings_.peer_down == PeerDownPolicy::refuse) {
+    if (secondary_->up())
+      return fail_op(op, "TANDEMDOWN peer is catching up on journaled writes; writes refused until it has (peer_down=refuse)");
+    return fail_op(op, "TANDEMDOWN peer unreachable; writes refused (peer_down=refuse)");
+  }
+  take_journal_route(op);
+}
+
+void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
+  if (!journal_error_.empty())
+    return fail_op(op, "TANDEMJOURNAL the write journal failed (" + journal_error_ + "); writes refused");
+  if (journal_.full())
+    return fail_op(op, "TANDEMJOURNALFULL journal holds " + std::to_string(journal_.size_bytes()) +
+                           " bytes (journal_max_size " + std::to_string(settings_.journal_max_size) +
+                           "); writes refused until the peer is back and the journal drains");
+  op->journal_on_reply = true;
+  ++journal_ops_in_flight_;
+  op->ready = true;
+}
+
+void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
+  if (!primary_->up()) {
+    if (op->journal_on_reply) {
+      op->journal_on_reply = false;
+      --journal_ops_in_flight_;
+    }
+    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + primary_->last_error() + ")");
+  }
+  LinkToken t;
+  t.op = op;
+  if (!op->primary_request.empty()) {
+    primary_->send(op->primary_request, std::move(t));
+  } else {
+    t.replies = op->replies;
+    primary_->send(op->request, std::move(t));
+  }
+}
+
+void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
+  if (!t.op) return on_replay_reply(t, r);
+  Op& op = *t.op;
+  bool failed = r.is_error() || ((op.kind == OpKind::exec_write) && r.type() != RespType::array);
+  if (failed) {
+    // The secondary refused (e.g. WRONGTYPE) or aborted the transaction:
+    // the primary is not asked, so nothing diverged.
+    op.reply.assign(r.bytes());
+    op.done = true;
+  } else if (op.kind == OpKind::spop) {
+    op.primary_request = srem_for_popped(op.spop_key, r);
+    op.reply.assign(r.bytes());  // the client sees what was popped
+    if (op.primary_request.empty()) op.done = true;  // nothing popped
+    else op.ready = true;
+  } else {
+    op.ready = true;
+  }
+  op.session->pump();
+}
+
+void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::string& why) {
+  if (peer_was_up_ || !journal_route_) {
+    host_.log().warn("peer Redis " + settings_.peer.describe() + " down: " + why +
+                     (settings_.peer_down == PeerDownPolicy::journal ? "; journaling writes" : "; refusing writes"));
+  }
+  peer_was_up_ = false;
+  if (mode_ == PeerMode::dual) journal_route_ = true;
+  replay_inflight_ = 0;
+  replay_times_.clear();
+  replay_read_pos_ = journal_.replay_offset();
+  // Writes the peer may or may not have applied: journal them (in both
+  // policies) so the peer surely gets them; see README "Failure modes".
+  for (auto& t : lost) {
+    if (!t.op) continue;
+    auto& op = t.op;
+    if (op->kind == OpKind::spop) {
+      fail_op(op, "TANDEMDOWN peer link lost while SPOP ran there; outcome unknown, nothing applied locally");
+    } else {
+      take_journal_route(op);
+    }
+    op->session->pump();
+  }
+  // Writes held for a drain must not wait for a peer that is gone: they take the journal route.
+  if (gate_ & kGateDrain) open_gate(kGateDrain);
+}
+
+void Dispatcher::on_secondary_up() {
+  host_.log().info("endpoint connected to " + secondary_->name());
+  peer_was_up_ = true;
+  if (mode_ != PeerMode::dual) return;
+  replay_read_pos_ = journal_.replay_offset();
+  if (journal_route_) pump_replay();
+}
+
+void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
+  Op& op = *t.op;
+  if (op.journal_on_reply) {
+    op.journal_on_reply = false;
+    --journal_ops_in_flight_;
+    journal_effect(op, r);
+  }
+  if (!op.done) {
+    if (op.kind == OpKind::spop && !op.reply.empty()) {
+      if (r.is_error()) host_.log().error("SPOP effect failed on the local Redis: " + std::string(r.payload()));
+    } else {
+      op.reply.assign(r.bytes());
+    }
+    op.done = true;
+  }
+  op.session->pump();
+  if (journal_ops_in_flight_ == 0 && journal_route_) pump_replay();
+}
+
+void Dispatcher::journal_effect(Op& op, const RespParser& r) {
+  bool applied = !r.is_error() && !(op.kind == OpKind::exec_write && r.type() != RespType::array);
+  if (!applied) return;
+  std::string effect;
+  std::uint32_t replies = op.replies;
+  if (op.kind == OpKind::spop) {
+    effect = op.primary_request.empty() ? srem_for_popped(op.spop_key, r) : op.primary_request;
+    replies = 1;
+    if (effect.empty()) return;
+  }
+  try {
+    journal_.append(effect.empty() ? std::string_view(op.request) : std::string_view(effect), replies, now_ms());
+    journal_dirty_ = true;
+  } catch (const std::exception& e) {
+    journal_error_ = e.what();
+    host_.log().error(std::string("journal append failed: ") + e.what());
+    op.reply.clear();
+    append_error(op.reply, "TANDEMJOURNAL write applied locally but could not be journaled for the peer: " + journal_error_);
+    op.done = true;
+  }
+}
+
+void Dispatcher::after_primary_batch() {
+  if (!journal_dirty_) return;
+  journal_dirty_ = false;
+  try {
+    journal_.commit();  // before any reply of this batch leaves (replies are flushed by posted handlers)
+  } catch (const std::exception& e) {
+    journal_error_ = e.what();
+    host_.log().error(std::string("journal fsync failed: ") + e.what());
+  }
+}
+
+void Dispatcher::on_primary_down(std::deque<LinkToken>& lost, const std::string& why) {
+  if (primary_was_up_) host_.log().error(primary_->name() + " down: " + why);
+  primary_was_up_ = false;
+  for (auto& t : lost) {
+    if (!t.op) continue;
+    auto& op = t.op;
+    if (op->journal_on_reply) {
+      op->journal_on_reply = false;
+      --journal_ops_in_flight_;
+    }
+    if (!op->done) fail_op(op, "TANDEMLOCAL connection to the local Redis lost (" + why + "); outcome unknown");
+    op->session->pump();
+  }
+}
+
+void Dispatcher::pump_replay() {
+  if (!secondary_->up() || mode_ != PeerMode::dual || !journal_route_) return;
+  try {
+    while (replay_inflight_ < 512) {
+      auto records = journal_.read_from(replay_read_pos_, 512 - replay_inflight_);
+      if (records.empty()) break;
+      for (auto& rec : records) {
+        LinkToken t;
+        t.replay_seq = rec.seq;
+        t.replay_end = rec.end_offset;
+        t.replies = rec.replies;
+        secondary_->send(rec.payload, std::move(t));
+        replay_read_pos_ = rec.end_offset;
+        ++replay_inflight_;
+        replay_times_.push_back(rec.time_ms);
+      }
+    }
+  } catch (const std::exception& e) {
+    journal_error_ = e.what();
+    host_.log().error(std::string("journal replay stopped: ") + e.what());
+    return;
+  }
+  check_replay_done();
+}
+
+void Dispatcher::on_replay_reply(LinkToken& t, const RespParser& r) {
+  --replay_inflight_;
+  ++replayed_;
+  if (r.is_error()) {
+    if (++replay_errors_ <= 10)
+      host_.log().error("journal record " + std::to_string(t.replay_seq) + " failed on the peer: " + std::string(r.payload()) +
+                        " (the stores may differ; see diag compare)");
+  }
+  if (!replay_times_.empty()) replay_times_.pop_front();
+  std::optional<std::int64_t> next;
+  if (!replay_times_.empty()) next = replay_times_.front();
+  try {
+    journal_.mark_replayed(t.replay_seq, t.replay_end, next);
+  } catch (const std::exception& e) {
+    host_.log().warn(std::string("journal cursor not saved: ") + e.what());
+  }
+  if (replay_inflight_ < 256) pump_replay();
+}
+
+void Dispatcher::check_replay_done() {
+  if (replay_inflight_ != 0 || replay_read_pos_ < journal_.size_bytes()) return;
+  if (journal_ops_in_flight_ > 0) {
+    // Writes still on their way to the journal: hold new ones so the journal
+    // can run dry; released when these are journaled and replayed.
+    close_gate(kGateDrain);
+    return;
+  }
+  try {
+    journal_.reset_after_replay();
+  } catch (const std::exception& e) {
+    journal_error_ = e.what();
+    host_.log().error(std::string("journal truncate failed: ") + e.what());
+    return;
+  }
+  journal_route_ = false;
+  host_.log().info("journal drained: the peer has every write; dual writes resumed");
+  open_gate(kGateDrain);
+}
+
+void Dispatcher::close_gate(unsigned reason) { gate_ |= reason; }
+
+void Dispatcher::open_gate(unsigned reason) {
+  gate_ &= ~reason;
+  if (gate_) return;
+  std::deque<std::shared_ptr<Op>> held;
+  held.swap(gated_);
+  for (auto& op : held) {
+    route_write(op);
+    op->session->pump();
+  }
+}
+
+void Dispatcher::set_mode(PeerMode m) {
+  mode_ = m;
+  if (m == PeerMode::dual) {
+    journal_route_ = !journal_.empty() || !secondary_->up();
+    if (journal_route_) pump_replay();
+  } else {
+    journal_route_ = false;
+  }
+}
+
+void Dispatcher::pause_writes(std::function<void()> then) {
+  close_gate(kGateControl);
+  if (!primary_->up()) {
+    then();
+    return;
+  }
+  // Writes already sent were queued on the primary link before this PING:
+  // its reply means they are all applied.
+  std::string ping;
+  append_command(ping, {"PING"});
+  primary_->send_internal(ping, [then = std::move(then)](const RespParser&) { then(); });
+}
+
+void Dispatcher::resume_writes() { open_gate(kGateControl); }
+
+void Dispatcher::tick() {
+  // Safety net: resume a replay that waited for journal-route writes to finish.
+  if (journal_route_ && replay_inflight_ == 0 && journal_ops_in_flight_ == 0) pump_replay();
+  if (settings_.journal_fsync == JournalFsync::everysec) {
+    try {
+      journal_.sync_now();
+    } catch (const std::exception& e) {
+      journal_error_ = e.what();
+    }
+  }
+  publish_stats();
+  tick_timer_.expires_after(std::chrono::milliseconds(settings_.journal_fsync == JournalFsync::everysec ? 1000 : 200));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void Dispatcher::refresh_stats() { publish_stats(); }
+
+void Dispatcher::publish_stats() {
+  EndpointStats s;
+  s.running = true;
+  s.local_up = primary_->up();
+  s.peer_up = secondary_->up();
+  s.local_error = primary_->last_error();
+  s.peer_error = secondary_->last_error();
+  s.mode = mode_;
+  s.journaling = journal_route_;
+  s.journal_depth = journal_.depth();
+  s.journal_bytes = journal_.size_bytes();
+  s.journal_oldest_ms = journal_.oldest_time_ms();
+  s.journal_full = journal_.full();
+  s.journal_error = journal_error_;
+  s.writes = writes_;
+  s.reads = reads_;
+  s.refused = refused_;
+  s.replayed = replayed_;
+  s.replay_errors = replay_errors_;
+  s.clients = sessions_.size();
+  s.writes_paused = gate_ != 0;
+  s.demoting = demoting_;
+  s.ops_in_flight = ops_in_flight_;
+  std::lock_guard l(stats_mu_);
+  stats_ = std::move(s);
+}
+
+EndpointStats Dispatcher::stats() const {
+  std::lock_guard l(stats_mu_);
+  return stats_;
+}
+
+}  // namespace tandem::kv

@@ -1,0 +1,153 @@
+// The write path of the endpoint: one pipelined link to each Redis, shared by
+// all clients, and the rules that keep both servers applying the same writes
+// in the same order.
+//
+// Ordering argument: every write goes to the secondary link first; replies on
+// a link come back in order, and a write is forwarded to the primary link as
+// soon as its secondary reply arrives (a session's earlier operations have all
+// been forwarded by then, because they were sent earlier on the same links).
+// So the primary applies writes in exactly the order the secondary did, across
+// all clients. While the peer is down (policy journal) a write goes to the
+// primary only and its effect is journaled when the primary's reply arrives,
+// i.e. in the primary's order; replay sends the journal in that order before
+// any new write reaches the peer.
+//
+// Everything here runs on the endpoint's io thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "backend_link.h"
+#include "journal.h"
+#include "op.h"
+#include "settings.h"
+#include "tandem/sdk/host_context.h"
+
+namespace tandem::kv {
+
+// dual: the peer's Redis receives every write (directly, or via the journal).
+// detached: after an unplanned failover the peer's Redis is stale; writes go to
+// this node's Redis only until the peer rejoins (a full resync, then dual).
+enum class PeerMode { dual, detached };
+std::string_view to_string(PeerMode m);
+
+struct EndpointStats {
+  bool running = false;
+  bool local_up = false;
+  bool peer_up = false;
+  std::string local_error;
+  std::string peer_error;
+  PeerMode mode = PeerMode::dual;
+  bool journaling = false;  // writes take the journal route
+  std::uint64_t journal_depth = 0;
+  std::uint64_t journal_bytes = 0;
+  std::optional<std::int64_t> journal_oldest_ms;
+  bool journal_full = false;
+  std::string journal_error;
+  std::uint64_t writes = 0, reads = 0, refused = 0, replayed = 0, replay_errors = 0;
+  std::size_t clients = 0;
+  bool writes_paused = false;
+  bool demoting = false;
+  std::size_t ops_in_flight = 0;
+};
+
+struct Secrets {
+  std::string local_password;
+  std::string peer_password;
+  std::string client_password;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets, sdk::HostContext& host,
+             Journal& journal, PeerMode mode);
+  ~Dispatcher();
+
+  void start();
+  void stop();
+
+  // --- used by sessions ---
+  const Settings& settings() const { return settings_; }
+  const Secrets& secrets() const { return secrets_; }
+  void register_session(Session* s) { sessions_.insert(s); }
+  void unregister_session(Session* s) { sessions_.erase(s); }
+  // Decide where a new write goes (secondary, journal route, gate, or an error reply).
+  void route_write(const std::shared_ptr<Op>& op);
+  // Send a ready operation to the primary's Redis (or fail it if that is down).
+  void send_primary(const std::shared_ptr<Op>& op);
+  void count_read() { ++reads_; }
+  void op_started() { ++ops_in_flight_; }
+  void op_finished() { --ops_in_flight_; }
+
+  // --- control (io thread) ---
+  void set_mode(PeerMode m);
+  PeerMode mode() const { return mode_; }
+  // Hold new writes (queued, not failed) until resume_writes. `then` runs once
+  // every write already sent has been answered by the primary.
+  void pause_writes(std::function<void()> then);
+  void resume_writes();
+  // Refuse new writes (switchover): the node is being demoted.
+  void set_demoting(bool d) { demoting_ = d; }
+  EndpointStats stats() const;  // any thread (published every tick)
+  void refresh_stats();         // io thread: publish now
+
+ private:
+  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2 };
+  void fail_op(const std::shared_ptr<Op>& op, std::string_view error);
+  void on_secondary_reply(LinkToken& t, const RespParser& r);
+  void on_secondary_down(std::deque<LinkToken>& lost, const std::string& why);
+  void on_secondary_up();
+  void on_primary_reply(LinkToken& t, const RespParser& r);
+  void on_primary_down(std::deque<LinkToken>& lost, const std::string& why);
+  void after_primary_batch();
+  void journal_effect(Op& op, const RespParser& r);
+  void take_journal_route(const std::shared_ptr<Op>& op);
+  void pump_replay();
+  void on_replay_reply(LinkToken& t, const RespParser& r);
+  void check_replay_done();
+  void close_gate(unsigned reason);
+  void open_gate(unsigned reason);
+  void tick();
+  void publish_stats();
+
+  boost::asio::io_context& io_;
+  const Settings& settings_;
+  Secrets secrets_;
+  sdk::HostContext& host_;
+  Journal& journal_;
+  PeerMode mode_;
+  std::unique_ptr<BackendLink> primary_;
+  std::unique_ptr<BackendLink> secondary_;
+  boost::asio::steady_timer tick_timer_;
+  std::unordered_set<Session*> sessions_;
+
+  bool journal_route_ = false;          // writes go primary + journal, not to the peer
+  std::uint64_t journal_ops_in_flight_ = 0;
+  bool journal_dirty_ = false;
+  std::string journal_error_;
+  std::uint64_t replay_read_pos_ = 0;
+  std::uint64_t replay_inflight_ = 0;
+  std::deque<std::int64_t> replay_times_;
+  unsigned gate_ = 0;
+  std::deque<std::shared_ptr<Op>> gated_;
+  bool demoting_ = false;
+  bool peer_was_up_ = false;
+  bool primary_was_up_ = false;
+  std::uint64_t writes_ = 0, reads_ = 0, refused_ = 0, replayed_ = 0, replay_errors_ = 0;
+  std::size_t ops_in_flight_ = 0;
+
+  mutable std::mutex stats_mu_;
+  EndpointStats stats_;
+};
+
+}  // namespace tandem::kv

@@ -1,0 +1,120 @@
+#include "endpoint.h"
+
+#include <future>
+
+#include <boost/asio/post.hpp>
+
+#include "session.h"
+
+namespace tandem::kv {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
+                   PeerMode mode)
+    : settings_(settings), host_(host), journal_(std::move(journal_dir), settings.journal_fsync, settings.journal_max_size),
+      acceptor_(io_) {
+  journal_.open();
+  if (!journal_.empty())
+    host_.log().info("journal holds " + std::to_string(journal_.depth()) + " writes not yet on the peer; replaying when it is reachable");
+  dispatcher_ = std::make_unique<Dispatcher>(io_, settings_, secrets, host_, journal_, mode);
+  boost::system::error_code ec;
+  tcp::endpoint at(asio::ip::make_address(settings_.listen_address, ec), static_cast<unsigned short>(settings_.listen_port));
+  if (ec) throw std::runtime_error("listen_address '" + settings_.listen_address + "' is not an IP address: " + ec.message());
+  acceptor_.open(at.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(at, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + ": " +
+                             ec.message());
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  dispatcher_->start();
+  accept_next();
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        // A handler threw: log and keep serving the other clients.
+        host_.log().error(std::string("endpoint handler failed: ") + e.what());
+      }
+    }
+  });
+}
+
+Endpoint::~Endpoint() { stop(); }
+
+void Endpoint::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  std::promise<void> done;
+  asio::post(io_, [&] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    dispatcher_->stop();
+    done.set_value();
+  });
+  done.get_future().wait_for(std::chrono::seconds(10));
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+  journal_.close();
+}
+
+void Endpoint::accept_next() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (static_cast<std::int64_t>(dispatcher_->stats().clients) >= settings_.max_clients) {
+        static const char kFull[] = "-ERR max number of clients reached (max_clients)\r\n";
+        boost::system::error_code ignored;
+        socket.write_some(asio::buffer(kFull, sizeof(kFull) - 1), ignored);
+      } else {
+        std::make_shared<Session>(*dispatcher_, std::move(socket), next_session_id_++)->start();
+      }
+    }
+    accept_next();
+  });
+}
+
+template <class F>
+auto Endpoint::run_on_io(F&& f) -> decltype(f()) {
+  using R = decltype(f());
+  std::packaged_task<R()> task(std::forward<F>(f));
+  auto fut = task.get_future();
+  asio::post(io_, [&task] { task(); });
+  return fut.get();
+}
+
+bool Endpoint::pause_writes(std::chrono::milliseconds timeout) {
+  auto applied = std::make_shared<std::promise<void>>();
+  auto fut = applied->get_future();
+  run_on_io([&] { dispatcher_->pause_writes([applied] { applied->set_value(); }); });
+  return fut.wait_for(timeout) == std::future_status::ready;
+}
+
+void Endpoint::resume_writes() {
+  run_on_io([&] { dispatcher_->resume_writes(); });
+}
+
+void Endpoint::set_mode(PeerMode mode) {
+  run_on_io([&] { dispatcher_->set_mode(mode); });
+}
+
+void Endpoint::set_demoting(bool demoting) {
+  run_on_io([&] { dispatcher_->set_demoting(demoting); });
+}
+
+bool Endpoint::wait_drained(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    run_on_io([&] { dispatcher_->refresh_stats(); });
+    auto s = stats();
+    if (s.ops_in_flight == 0 && s.journal_depth == 0 && !s.journaling) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+}  // namespace tandem::kv

@@ -1,0 +1,58 @@
+// The RESP endpoint applications connect to on the active node: a listener,
+// its sessions and the dispatcher, on the endpoint's own io_context thread
+// (never the host's loop, which serves the HTTP API).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "dispatcher.h"
+#include "journal.h"
+#include "settings.h"
+#include "tandem/sdk/host_context.h"
+
+namespace tandem::kv {
+
+class Endpoint {
+ public:
+  // Opens the journal and binds the listener; throws std::runtime_error (e.g.
+  // port in use) leaving nothing behind.
+  Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
+           PeerMode mode);
+  ~Endpoint();  // stops
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  void stop();
+  EndpointStats stats() const { return dispatcher_->stats(); }
+
+  // Blocking controls for the plugin's threads (never the io thread).
+  // Hold new writes and wait until every write already sent is applied locally.
+  bool pause_writes(std::chrono::milliseconds timeout);
+  void resume_writes();
+  void set_mode(PeerMode mode);
+  void set_demoting(bool demoting);
+  // Waits until no operation is in flight and the journal is empty.
+  bool wait_drained(std::chrono::milliseconds timeout);
+
+ private:
+  void accept_next();
+  template <class F>
+  auto run_on_io(F&& f) -> decltype(f());
+
+  const Settings& settings_;
+  sdk::HostContext& host_;
+  boost::asio::io_context io_;  // first: destroyed last, after everything using it
+  Journal journal_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::uint64_t next_session_id_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace tandem::kv

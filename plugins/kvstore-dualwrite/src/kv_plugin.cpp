@@ -1,0 +1,561 @@
+#include "kv_plugin.h"
+
+#include <sstream>
+#include <thread>
+
+#include "redis_sync_client.h"
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::kv {
+
+namespace {
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::uint64_t to_u64(const std::map<std::string, std::string>& info, const std::string& key) {
+  auto it = info.find(key);
+  if (it == info.end()) return 0;
+  try {
+    return std::stoull(it->second);
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::string field(const std::map<std::string, std::string>& info, const std::string& key) {
+  auto it = info.find(key);
+  return it == info.end() ? std::string() : it->second;
+}
+}  // namespace
+
+KvStorePlugin::~KvStorePlugin() { stop(); }
+
+sdk::PluginInfo KvStorePlugin::info() const {
+  return {"kvstore-dualwrite", "0.1.0",
+          "Redis pair behind a RESP endpoint: writes to the secondary first, then the primary; durable journal while the peer is down",
+          sdk::kOrderKeyValue};
+}
+
+sdk::Status KvStorePlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {
+  settings_ = parse_settings(config, host);
+  host_ = &host;
+  return {};
+}
+
+std::filesystem::path KvStorePlugin::journal_dir() const {
+  return settings_.journal_dir.empty() ? host_->store_dir() / "journal" : settings_.journal_dir;
+}
+
+PeerMode KvStorePlugin::stored_mode() const {
+  auto v = host_->state().get("peer_mode");
+  return v && *v == "detached" ? PeerMode::detached : PeerMode::dual;
+}
+
+void KvStorePlugin::store_mode(PeerMode mode) { host_->state().put("peer_mode", std::string(to_string(mode))); }
+
+bool KvStorePlugin::should_serve() const { return host_->role() == sdk::Role::primary && !host_->fenced(); }
+
+std::shared_ptr<Endpoint> KvStorePlugin::endpoint() const {
+  std::lock_guard l(endpoint_mu_);
+  return endpoint_;
+}
+
+void KvStorePlugin::start_endpoint() {
+  if (endpoint()) return;
+  auto ep = std::make_shared<Endpoint>(settings_, secrets_, *host_, journal_dir(), stored_mode());
+  {
+    std::lock_guard l(endpoint_mu_);
+    endpoint_ = ep;
+  }
+  host_->log().info("RESP endpoint listening on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) +
+                    " (writes: peer " + settings_.peer.describe() + " first, then local " + settings_.local.describe() +
+                    "; peer mode " + std::string(to_string(stored_mode())) + ")");
+  std::lock_guard l(observed_mu_);
+  observed_.endpoint_error.clear();
+}
+
+void KvStorePlugin::stop_endpoint() {
+  std::shared_ptr<Endpoint> ep;
+  {
+    std::lock_guard l(endpoint_mu_);
+    ep.swap(endpoint_);
+  }
+  if (ep) {
+    ep->stop();
+    host_->log().info("RESP endpoint stopped");
+  }
+}
+
+sdk::Status KvStorePlugin::start() {
+  if (!host_) return sdk::Status::failure("start() before configure()");
+  try {
+    secrets_.local_password = read_password(settings_.local);
+    secrets_.peer_password = read_password(settings_.peer);
+    secrets_.client_password =
+        settings_.client_password_file.empty() ? std::string() : sdk::read_secret_file(settings_.client_password_file);
+  } catch (const std::exception& e) {
+    return sdk::Status::failure(std::string("cannot read a password file: ") + e.what());
+  }
+  if (should_serve()) {
+    try {
+      start_endpoint();
+    } catch (const std::exception& e) {
+      return sdk::Status::failure(std::string("cannot start the RESP endpoint: ") + e.what());
+    }
+  }
+  started_ = true;
+  return {};
+}
+
+void KvStorePlugin::stop() {
+  stop_endpoint();
+  started_ = false;
+}
+
+sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
+  if (!started_) return sdk::SyncReport{"not started", nlohmann::json::object()};
+  auto ep = endpoint();
+  if (ep && host_->fenced()) {
+    host_->log().warn("peer holds a higher epoch: this node is fenced; stopping the RESP endpoint");
+    stop_endpoint();
+    ep.reset();
+  } else if (!ep && should_serve()) {
+    try {
+      start_endpoint();
+      ep = endpoint();
+    } catch (const std::exception& e) {
+      std::lock_guard l(observed_mu_);
+      observed_.endpoint_error = e.what();
+    }
+  }
+
+  // Local Redis reachability and role.
+  {
+    Observed probe;
+    try {
+      RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+      auto info = local.info("replication");
+      probe.local_reachable = true;
+      probe.local_role = field(info, "role");
+    } catch (const std::exception& e) {
+      probe.local_error = e.what();
+    }
+    std::lock_guard l(observed_mu_);
+    observed_.local_reachable = probe.local_reachable;
+    observed_.local_error = probe.local_error;
+    observed_.local_role = probe.local_role;
+    observed_.at = std::chrono::system_clock::now();
+  }
+
+  nlohmann::json details = nlohmann::json::object();
+  std::string summary = "standby";
+  if (ep) {
+    auto stats = ep->stats();
+    if (stats.mode == PeerMode::detached) try_rejoin_cutover(*ep);
+    stats = ep->stats();
+    if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0) sample_divergence();
+    publish_metrics(stats);
+    notify_peer_status(stats);
+    summary = "primary: journal depth " + std::to_string(stats.journal_depth) + ", peer " + (stats.peer_up ? "up" : "down");
+    details["journal_depth"] = stats.journal_depth;
+  }
+  return sdk::SyncReport{summary, details};
+}
+
+void KvStorePlugin::sample_divergence() {
+  auto budget = static_cast<std::uint64_t>(settings_.sample_rate) *
+                static_cast<std::uint64_t>(std::max<std::int64_t>(1, settings_.sync_interval.count())) / 1000;
+  if (budget == 0) budget = 1;
+  try {
+    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
+    sampler_.recheck_known(local, peer);
+    auto round = sampler_.sample(local, peer, budget);
+    host_->metrics().add_counter("kvstore_keys_compared_total", static_cast<double>(round.compared));
+    host_->metrics().set_gauge("kvstore_keys_differing", static_cast<double>(sampler_.differing().size()));
+    for (auto& d : round.differing)
+      host_->log().warn("key '" + d.key + "' differs: local " + d.local + " / peer " + d.peer);
+    std::lock_guard l(observed_mu_);
+    observed_.keys_compared_total += round.compared;
+    observed_.keys_differing = sampler_.differing().size();
+    observed_.sampler_error.clear();
+  } catch (const std::exception& e) {
+    std::lock_guard l(observed_mu_);
+    observed_.sampler_error = e.what();
+  }
+}
+
+void KvStorePlugin::publish_metrics(const EndpointStats& s) {
+  auto& m = host_->metrics();
+  m.set_gauge("kvstore_journal_depth", static_cast<double>(s.journal_depth));
+  m.set_gauge("kvstore_journal_bytes", static_cast<double>(s.journal_bytes));
+  m.set_gauge("kvstore_journal_age_seconds",
+              s.journal_oldest_ms ? static_cast<double>(unix_ms() - *s.journal_oldest_ms) / 1000.0 : 0.0);
+  m.set_gauge("kvstore_peer_up", s.peer_up ? 1 : 0);
+  m.set_gauge("kvstore_local_up", s.local_up ? 1 : 0);
+  m.set_gauge("kvstore_clients", static_cast<double>(s.clients));
+  m.add_counter("kvstore_writes_total", static_cast<double>(s.writes - std::min(s.writes, last_stats_.writes)));
+  m.add_counter("kvstore_reads_total", static_cast<double>(s.reads - std::min(s.reads, last_stats_.reads)));
+  m.add_counter("kvstore_writes_refused_total", static_cast<double>(s.refused - std::min(s.refused, last_stats_.refused)));
+  m.add_counter("kvstore_journal_replayed_total", static_cast<double>(s.replayed - std::min(s.replayed, last_stats_.replayed)));
+  last_stats_ = s;
+}
+
+void KvStorePlugin::notify_peer_status(const EndpointStats& s) {
+  nlohmann::json msg{{"event", "kv_status"}, {"journal_depth", s.journal_depth}, {"at_ms", unix_ms()}};
+  if (s.journal_oldest_ms) msg["journal_oldest_ms"] = *s.journal_oldest_ms;
+  host_->notify_peer(msg);
+}
+
+void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
+  // The former primary's Redis replicates from ours (rejoin). Once it has
+  // everything, detach it and resume dual writes: hold new writes, wait until
+  // every write we sent is applied here, wait until the replica's offset
+  // reaches ours, REPLICAOF NO ONE there, switch to dual, release the writes.
+  auto set_error = [this](std::string e) {
+    std::lock_guard l(observed_mu_);
+    observed_.cutover_error = std::move(e);
+  };
+  try {
+    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
+    auto pinfo = peer.info("replication");
+    if (field(pinfo, "role") != "slave" || field(pinfo, "master_link_status") != "up" ||
+        field(pinfo, "master_sync_in_progress") != "0" || field(pinfo, "master_port") != std::to_string(settings_.local.port)) {
+      set_error("");
+      return;  // not (yet) rejoined: nothing to do
+    }
+    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+    if (!ep.pause_writes(settings_.command_timeout)) {
+      ep.resume_writes();
+      return set_error("cut-over: in-flight writes did not complete in time; will retry");
+    }
+    bool caught_up = false;
+    std::uint64_t target = 0;
+    auto deadline = std::chrono::steady_clock::now() + settings_.command_timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      target = to_u64(local.info("replication"), "master_repl_offset");
+      if (to_u64(peer.info("replication"), "slave_repl_offset") >= target) {
+        caught_up = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!caught_up) {
+      ep.resume_writes();
+      return set_error("cut-over: the peer's Redis did not reach replication offset " + std::to_string(target) + " in time; will retry");
+    }
+    peer.checked({"REPLICAOF", "NO", "ONE"});
+    store_mode(PeerMode::dual);
+    ep.set_mode(PeerMode::dual);
+    ep.resume_writes();
+    set_error("");
+    host_->log().info("rejoin cut-over done: the peer's Redis caught up at offset " + std::to_string(target) +
+                      " and was detached; dual writes resumed");
+  } catch (const std::exception& e) {
+    ep.resume_writes();
+    set_error(std::string("cut-over: ") + e.what());
+  }
+}
+
+sdk::Health KvStorePlugin::health() const {
+  if (!started_) return sdk::Health::make(sdk::HealthStatus::stopped, "not started");
+  Observed o;
+  {
+    std::lock_guard l(observed_mu_);
+    o = observed_;
+  }
+  auto ep = endpoint();
+  sdk::Health h;
+  h.observed_at = o.at.time_since_epoch().count() ? o.at : std::chrono::system_clock::now();
+  const std::string& peer_addr = host_->peer().address;
+  h.details["local_redis"] = settings_.local.describe();
+  h.details["peer_redis"] = settings_.peer.describe();
+  h.details["local_reachable"] = o.local_reachable;
+  h.details["keys_compared_total"] = o.keys_compared_total;
+  h.details["keys_differing"] = o.keys_differing;
+  if (!o.sampler_error.empty()) h.details["sampler_error"] = o.sampler_error;
+  if (!ep) {
+    h.details["endpoint"] = "not listening (this node is not the active primary)";
+    if (host_->role() == sdk::Role::primary && !o.endpoint_error.empty()) {
+      h.status = sdk::HealthStatus::failed;
+      h.summary = "RESP endpoint cannot start: " + o.endpoint_error;
+    } else if (!o.local_reachable && o.at.time_since_epoch().count()) {
+      h.status = sdk::HealthStatus::failed;
+      h.summary = "local Redis unreachable: " + o.local_error;
+    } else if (o.local_role == "slave") {
+      h.status = sdk::HealthStatus::degraded;
+      h.summary = "rejoining: local Redis copies the new primary's data; the primary resumes dual writes once it caught up";
+    } else {
+      h.status = o.at.time_since_epoch().count() ? sdk::HealthStatus::ok : sdk::HealthStatus::unknown;
+      h.summary = host_->fenced() ? "fenced standby: local Redis receives nothing until rejoin"
+                                  : "standby: local Redis receives the primary's dual writes";
+    }
+    h.replication.push_back({host_->node().address, "kvstore_role", "standby"});
+    return h;
+  }
+  auto s = ep->stats();
+  double age = s.journal_oldest_ms ? static_cast<double>(unix_ms() - *s.journal_oldest_ms) / 1000.0 : 0.0;
+  h.lag_bytes = s.journal_bytes;
+  h.lag_seconds = age;
+  h.details["endpoint"] = settings_.listen_address + ":" + std::to_string(settings_.listen_port);
+  h.details["peer_mode"] = std::string(to_string(s.mode));
+  h.details["peer_up"] = s.peer_up;
+  h.details["local_up"] = s.local_up;
+  h.details["journaling"] = s.journaling;
+  h.details["journal_depth"] = s.journal_depth;
+  h.details["journal_bytes"] = s.journal_bytes;
+  h.details["journal_age_seconds"] = age;
+  h.details["peer_down_policy"] = std::string(to_string(settings_.peer_down));
+  h.details["clients"] = s.clients;
+  h.details["writes"] = s.writes;
+  h.details["reads"] = s.reads;
+  h.details["writes_refused"] = s.refused;
+  h.details["replay_errors"] = s.replay_errors;
+  if (!o.cutover_error.empty()) h.details["cutover_error"] = o.cutover_error;
+  std::string link = s.mode == PeerMode::detached ? "awaiting rejoin" : s.peer_up ? (s.journaling ? "replaying" : "up") : "down";
+  h.replication.push_back({peer_addr, "kvstore_peer_link", link});
+  h.replication.push_back({peer_addr, "kvstore_journal_depth", std::to_string(s.journal_depth)});
+  h.replication.push_back({peer_addr, "kvstore_keys_differing", std::to_string(o.keys_differing)});
+
+  if (!s.local_up) {
+    h.status = sdk::HealthStatus::failed;
+    h.summary = "local Redis " + settings_.local.describe() + " unreachable (" + s.local_error + "): every request fails";
+  } else if (!s.journal_error.empty()) {
+    h.status = sdk::HealthStatus::failed;
+    h.summary = "write journal failed (" + s.journal_error + "): writes refused; fix the disk and restart the store";
+  } else if (s.mode == PeerMode::detached) {
+    h.status = sdk::HealthStatus::degraded;
+    h.summary = "peer's Redis awaits rejoin after a failover: writes go to this node only; run rejoin on the former primary";
+  } else if (s.journaling && !s.peer_up && settings_.peer_down == PeerDownPolicy::refuse) {
+    h.status = sdk::HealthStatus::failed;
+    h.summary = "peer Redis " + settings_.peer.describe() + " unreachable (" + s.peer_error + "): writes refused (peer_down=refuse)";
+  } else if (s.journaling) {
+    h.status = sdk::HealthStatus::degraded;
+    std::ostringstream os;
+    os << (s.peer_up ? "replaying journal to the peer: " : "peer Redis " + settings_.peer.describe() + " unreachable (" + s.peer_error + "): ")
+       << s.journal_depth << " writes journaled, oldest " << static_cast<long long>(age) << "s"
+       << (s.journal_full ? "; journal FULL, writes refused" : "");
+    h.summary = os.str();
+  } else if (o.keys_differing > 0) {
+    h.status = sdk::HealthStatus::degraded;
+    h.summary = std::to_string(o.keys_differing) + " keys differ between the two Redis servers (see diag compare)";
+  } else {
+    h.status = sdk::HealthStatus::ok;
+    h.summary = "dual writes to peer " + settings_.peer.describe() + " and local " + settings_.local.describe() + "; " +
+                std::to_string(s.clients) + " clients";
+  }
+  return h;
+}
+
+sdk::Result<sdk::PrepareReport> KvStorePlugin::prepare(const sdk::FailoverRequest& request) {
+  sdk::PrepareReport r;
+  try {
+    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+    local.checked({"PING"});
+  } catch (const std::exception& e) {
+    r.ready = false;
+    r.refusal = std::string("this node's Redis is unreachable (") + e.what() + "); start it before promoting";
+    return r;
+  }
+  Observed o;
+  {
+    std::lock_guard l(observed_mu_);
+    o = observed_;
+  }
+  std::uint64_t lost = request.kind == sdk::FailoverKind::switchover ? 0 : o.peer_journal_depth.value_or(0);
+  r.loss["journaled_writes_not_here"] = lost;
+  r.loss["peer_report_age_seconds"] = o.peer_report_ms ? (unix_ms() - o.peer_report_ms) / 1000.0 : -1.0;
+  if (request.kind == sdk::FailoverKind::switchover) {
+    r.loss_summary = "nothing (the old primary drains its journal before it demotes)";
+  } else if (lost > 0) {
+    r.loss_summary = std::to_string(lost) + " writes the old primary had journaled (peer unreachable then) are not on this node's Redis (as last reported by the peer)";
+  } else if (!o.peer_report_ms) {
+    r.loss_summary = "unknown: the old primary never reported its journal; writes it journaled, if any, would be lost";
+  } else {
+    r.loss_summary = "nothing (the old primary reported an empty journal)";
+  }
+  r.plan = "make this node's Redis (" + settings_.local.describe() + ") the write target: stop any replication on it\n"
+           "start the RESP endpoint on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + "\n" +
+           (request.kind == sdk::FailoverKind::switchover
+                ? "keep dual writes: the former primary's Redis becomes the secondary at once"
+                : "write to this node only until the former primary rejoins (full resync of its Redis, then dual writes)");
+  return r;
+}
+
+sdk::Result<sdk::StepReport> KvStorePlugin::promote(const sdk::FailoverRequest& request) {
+  if (endpoint()) return sdk::StepReport{false, "already the write target: the RESP endpoint is serving here", {}};
+  nlohmann::json details = nlohmann::json::object();
+  RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+  if (field(local.info("replication"), "role") == "slave") {
+    local.checked({"REPLICAOF", "NO", "ONE"});
+    details["stopped_replication"] = true;
+  }
+  bool zero_loss = request.kind == sdk::FailoverKind::switchover && request.handoff.value("journal_drained", false);
+  PeerMode mode = zero_loss ? PeerMode::dual : PeerMode::detached;
+  // A journal left here from an earlier term as primary is superseded: in
+  // detached mode the peer gets a full copy at rejoin; in a switchover both
+  // servers were just verified equal.
+  {
+    Journal old(journal_dir(), settings_.journal_fsync, settings_.journal_max_size);
+    old.open();
+    details["discarded_journal_records"] = old.discard(unix_ms());
+  }
+  store_mode(mode);
+  host_->state().erase("rejoined");
+  start_endpoint();
+  details["peer_mode"] = std::string(to_string(mode));
+  std::string summary = "this node's Redis " + settings_.local.describe() + " is the write target; endpoint on " +
+                        settings_.listen_address + ":" + std::to_string(settings_.listen_port) +
+                        (zero_loss ? "; dual writes to the former primary's Redis continue"
+                                   : "; the former primary's Redis is resynchronised when it rejoins");
+  return sdk::StepReport{true, summary, details};
+}
+
+sdk::Result<sdk::StepReport> KvStorePlugin::demote(const sdk::FailoverRequest&) {
+  auto ep = endpoint();
+  if (!ep) {
+    bool drained = host_->state().get("demoted_drained").value_or("") == "1";
+    return sdk::StepReport{false, "not serving writes here", {{"journal_drained", drained}}};
+  }
+  ep->set_demoting(true);
+  auto timeout = std::max(settings_.command_timeout * 6, std::chrono::milliseconds(30000));
+  if (!ep->wait_drained(timeout)) {
+    auto s = ep->stats();
+    ep->set_demoting(false);
+    return sdk::Result<sdk::StepReport>::failure(
+        "cannot switch over without loss: " + std::to_string(s.journal_depth) + " journaled writes are not on the peer's Redis " +
+        settings_.peer.describe() + (s.peer_up ? " yet" : " (unreachable)") + "; bring it back or use a failover (--force)");
+  }
+  stop_endpoint();
+  host_->state().put("demoted_drained", "1");
+  return sdk::StepReport{true, "writes stopped here; every acknowledged write is on both Redis servers",
+                         {{"journal_drained", true}}};
+}
+
+sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) {
+  stop_endpoint();
+  nlohmann::json details = nlohmann::json::object();
+  RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+  auto info = local.info("replication");
+  if (field(info, "role") == "master" && host_->state().get("rejoined").value_or("") == "1")
+    return sdk::StepReport{false, "already rejoined: the primary dual-writes to this node's Redis", details};
+  if (host_->state().get("demoted_drained").value_or("") == "1" && field(info, "role") == "master") {
+    // A switchover: this Redis already has every write and the new primary
+    // dual-writes to it; no copy needed.
+    host_->state().put("rejoined", "1");
+    host_->state().erase("demoted_drained");
+    return sdk::StepReport{true, "switchover rejoin: this node's Redis is already the new primary's secondary", details};
+  }
+  {
+    Journal old(journal_dir(), settings_.journal_fsync, settings_.journal_max_size);
+    old.open();
+    auto dropped = old.discard(unix_ms());
+    details["discarded_journal_records"] = dropped;
+    if (dropped > 0)
+      host_->log().warn(std::to_string(dropped) + " journaled writes never reached the peer and are superseded by the resync (file kept beside the journal)");
+  }
+  if (!secrets_.peer_password.empty()) local.checked({"CONFIG", "SET", "masterauth", secrets_.peer_password});
+  bool already = field(info, "role") == "slave" && field(info, "master_port") == std::to_string(settings_.peer.port);
+  if (!already) local.checked({"REPLICAOF", settings_.peer.host, std::to_string(settings_.peer.port)});
+  auto deadline = std::chrono::steady_clock::now() + settings_.rejoin_timeout;
+  for (;;) {
+    info = local.info("replication");
+    if (field(info, "master_link_status") == "up" && field(info, "master_sync_in_progress") == "0") break;
+    if (std::chrono::steady_clock::now() > deadline)
+      return sdk::Result<sdk::StepReport>::failure("this node's Redis did not finish copying from the new primary " +
+                                                   settings_.peer.describe() + " within rejoin_timeout (link " +
+                                                   field(info, "master_link_status") + ")");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  host_->state().put("rejoined", "1");
+  host_->state().erase("demoted_drained");
+  host_->notify_peer({{"event", "kv_rejoin_ready"}});
+  details["replica_of"] = settings_.peer.describe();
+  return sdk::StepReport{true,
+                         "this node's Redis copied the new primary's data (Redis replication) and follows it; the primary "
+                         "detaches it and resumes dual writes at its next sync",
+                         details};
+}
+
+void KvStorePlugin::on_role_change(sdk::Role role, std::uint64_t) {
+  if (!started_) return;
+  if (role == sdk::Role::secondary) stop_endpoint();
+  else if (should_serve()) {
+    try {
+      start_endpoint();
+    } catch (const std::exception& e) {
+      std::lock_guard l(observed_mu_);
+      observed_.endpoint_error = e.what();
+    }
+  }
+}
+
+void KvStorePlugin::on_peer_event(const nlohmann::json& event) {
+  auto kind = event.value("event", "");
+  if (kind == "kv_status") {
+    std::lock_guard l(observed_mu_);
+    observed_.peer_journal_depth = event.value("journal_depth", 0ull);
+    if (event.contains("journal_oldest_ms")) observed_.peer_journal_oldest_ms = event.value("journal_oldest_ms", 0ll);
+    else observed_.peer_journal_oldest_ms.reset();
+    observed_.peer_report_ms = unix_ms();
+  } else if (kind == "kv_rejoin_ready") {
+    host_->request_sync();
+  }
+}
+
+std::vector<sdk::DiagnosticInfo> KvStorePlugin::diagnostics() const {
+  return {{"connectivity", "PING both Redis servers and show their replication roles"},
+          {"compare", "compare every key on both Redis servers and list the ones that differ (arg: max keys listed, default 100)"}};
+}
+
+sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose(const std::string& check, const std::vector<std::string>& args) {
+  sdk::DiagnosticResult r;
+  if (check == "connectivity") {
+    std::ostringstream out;
+    for (auto* addr : {&settings_.local, &settings_.peer}) {
+      std::string label = addr == &settings_.local ? "local" : "peer";
+      try {
+        RedisSyncClient c(*addr, settings_.db, settings_.connect_timeout);
+        auto info = c.info("replication");
+        out << label << " Redis " << addr->describe() << ": reachable, role " << field(info, "role") << "\n";
+        r.details[label] = {{"reachable", true}, {"role", field(info, "role")}};
+      } catch (const std::exception& e) {
+        r.passed = false;
+        out << label << " Redis " << addr->describe() << ": " << e.what() << "\n";
+        r.details[label] = {{"reachable", false}, {"error", e.what()}};
+      }
+    }
+    r.output = out.str();
+    return r;
+  }
+  if (check == "compare") {
+    std::size_t limit = 100;
+    if (!args.empty()) {
+      try {
+        limit = std::stoul(args[0]);
+      } catch (...) {
+        return sdk::Result<sdk::DiagnosticResult>::failure("compare: the argument is the number of keys to list, got '" + args[0] + "'");
+      }
+    }
+    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
+    auto cmp = compare_all(local, peer, limit);
+    std::ostringstream out;
+    out << "local " << settings_.local.describe() << ": " << cmp.local_keys << " keys; peer " << settings_.peer.describe() << ": "
+        << cmp.peer_keys << " keys; " << cmp.differing << " differ\n";
+    nlohmann::json listed = nlohmann::json::array();
+    for (auto& d : cmp.listed) {
+      out << "  " << d.key << ": local " << d.local << " | peer " << d.peer << "\n";
+      listed.push_back({{"key", d.key}, {"local", d.local}, {"peer", d.peer}});
+    }
+    if (cmp.differing > cmp.listed.size()) out << "  ... " << (cmp.differing - cmp.listed.size()) << " more\n";
+    r.passed = cmp.differing == 0;
+    r.output = out.str();
+    r.details = {{"local_keys", cmp.local_keys}, {"peer_keys", cmp.peer_keys}, {"differing", cmp.differing}, {"keys", listed}};
+    return r;
+  }
+  return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check + "' (try: connectivity, compare)");
+}
+
+}  // namespace tandem::kv

@@ -1,0 +1,86 @@
+// The kvstore-dualwrite plugin: a Redis pair behind tandem's RESP endpoint.
+// See README.md for the behaviour this class implements.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "dispatcher.h"
+#include "divergence.h"
+#include "endpoint.h"
+#include "settings.h"
+#include "tandem/sdk/plugin.h"
+
+namespace tandem::kv {
+
+class KvStorePlugin final : public sdk::Plugin {
+ public:
+  KvStorePlugin() = default;
+  ~KvStorePlugin() override;
+
+  sdk::PluginInfo info() const override;
+  sdk::ConfigSchema schema() const override { return settings_schema(); }
+  sdk::Status configure(const sdk::StoreConfig& config, sdk::HostContext& host) override;
+  sdk::Status start() override;
+  void stop() override;
+  std::chrono::milliseconds sync_interval() const override { return settings_.sync_interval; }
+  sdk::Result<sdk::SyncReport> sync() override;
+  sdk::Health health() const override;
+
+  sdk::Result<sdk::PrepareReport> prepare(const sdk::FailoverRequest& request) override;
+  sdk::Result<sdk::StepReport> promote(const sdk::FailoverRequest& request) override;
+  sdk::Result<sdk::StepReport> demote(const sdk::FailoverRequest& request) override;
+  sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest& request) override;
+  void on_role_change(sdk::Role role, std::uint64_t epoch) override;
+
+  std::vector<sdk::DiagnosticInfo> diagnostics() const override;
+  sdk::Result<sdk::DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override;
+  void on_peer_event(const nlohmann::json& event) override;
+
+ private:
+  std::filesystem::path journal_dir() const;
+  PeerMode stored_mode() const;
+  void store_mode(PeerMode mode);
+  void start_endpoint();  // throws
+  void stop_endpoint();
+  std::shared_ptr<Endpoint> endpoint() const;
+  bool should_serve() const;
+  void try_rejoin_cutover(Endpoint& endpoint);
+  void sample_divergence();
+  void publish_metrics(const EndpointStats& stats);
+  void notify_peer_status(const EndpointStats& stats);
+
+  Settings settings_;
+  sdk::HostContext* host_ = nullptr;
+  Secrets secrets_;
+  bool started_ = false;
+
+  mutable std::mutex endpoint_mu_;
+  std::shared_ptr<Endpoint> endpoint_;
+
+  DivergenceSampler sampler_;
+
+  // Cached facts for health(), written by sync() and failover steps.
+  struct Observed {
+    bool local_reachable = false;
+    std::string local_error;
+    std::string local_role;  // "master" / "slave"
+    std::string endpoint_error;
+    std::string cutover_error;
+    std::uint64_t keys_compared_total = 0;
+    std::uint64_t keys_differing = 0;
+    std::string sampler_error;
+    std::optional<std::uint64_t> peer_journal_depth;  // as the peer last reported it
+    std::optional<std::int64_t> peer_journal_oldest_ms;
+    std::int64_t peer_report_ms = 0;
+    std::chrono::system_clock::time_point at{};
+  };
+  mutable std::mutex observed_mu_;
+  Observed observed_;
+  EndpointStats last_stats_;  // sync thread only: for counter deltas
+};
+
+}  // namespace tandem::kv

@@ -1,0 +1,103 @@
+#include "redis_sync_client.h"
+
+#include <hiredis/hiredis.h>
+
+#include <sstream>
+#include <stdexcept>
+
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::kv {
+namespace {
+Reply convert(const redisReply* r) {
+  Reply v;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: v.type = Reply::Type::string; v.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_STATUS: v.type = Reply::Type::status; v.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_ERROR: v.type = Reply::Type::error; v.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_INTEGER: v.type = Reply::Type::integer; v.integer = r->integer; break;
+    case REDIS_REPLY_ARRAY:
+      v.type = Reply::Type::array;
+      v.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
+      break;
+    default: v.type = Reply::Type::nil; break;
+  }
+  return v;
+}
+}  // namespace
+
+std::string read_password(const RedisAddress& address) {
+  if (address.password_file.empty()) return {};
+  return sdk::read_secret_file(address.password_file);
+}
+
+RedisSyncClient::RedisSyncClient(const RedisAddress& address, int db, std::chrono::milliseconds timeout)
+    : name_("Redis " + address.describe()) {
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ctx_ = redisConnectWithTimeout(address.host.c_str(), address.port, tv);
+  if (!ctx_ || ctx_->err) {
+    std::string why = ctx_ ? ctx_->errstr : "out of memory";
+    if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
+    throw std::runtime_error("cannot connect to " + name_ + ": " + why);
+  }
+  redisSetTimeout(ctx_, tv);
+  std::string password = read_password(address);
+  if (!password.empty()) {
+    auto r = command({"AUTH", password});
+    if (r.is_error()) throw std::runtime_error(name_ + " refused AUTH: " + r.str + " (check its password file)");
+  }
+  if (db != 0) checked({"SELECT", std::to_string(db)});
+}
+
+RedisSyncClient::~RedisSyncClient() {
+  if (ctx_) redisFree(ctx_);
+}
+
+std::vector<Reply> RedisSyncClient::pipeline(const std::vector<std::vector<std::string>>& commands) {
+  for (auto& argv : commands) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    for (auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK)
+      throw std::runtime_error(name_ + ": " + ctx_->errstr);
+  }
+  std::vector<Reply> out;
+  out.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
+      throw std::runtime_error(name_ + ": " + (ctx_->err ? std::string(ctx_->errstr) : std::string("no reply")));
+    out.push_back(convert(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  return out;
+}
+
+Reply RedisSyncClient::command(const std::vector<std::string>& argv) { return std::move(pipeline({argv}).front()); }
+
+Reply RedisSyncClient::checked(const std::vector<std::string>& argv) {
+  auto r = command(argv);
+  if (r.is_error()) throw std::runtime_error(name_ + " answered " + argv.front() + " with: " + r.str);
+  return r;
+}
+
+std::map<std::string, std::string> RedisSyncClient::info(const std::string& section) {
+  auto r = checked({"INFO", section});
+  std::map<std::string, std::string> out;
+  std::istringstream in(r.str);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
+    out[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return out;
+}
+
+}  // namespace tandem::kv

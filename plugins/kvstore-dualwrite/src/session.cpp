@@ -1,0 +1,419 @@
+#include "session.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "command_table.h"
+#include "dispatcher.h"
+#include "expiry_rewrite.h"
+
+namespace tandem::kv {
+
+namespace asio = boost::asio;
+
+namespace {
+// A client may have this many operations outstanding before we stop reading
+// from it (backpressure instead of unbounded memory).
+constexpr std::size_t kMaxOpsPerClient = 8192;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+std::string upper(std::string_view s) {
+  std::string u(s);
+  for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return u;
+}
+
+long long unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Constant-time comparison, so the password cannot be guessed by timing.
+bool same_secret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+const std::string kMultiHeader = "*1\r\n$5\r\nMULTI\r\n";
+const std::string kExecTrailer = "*1\r\n$4\r\nEXEC\r\n";
+}  // namespace
+
+Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint64_t id)
+    : d_(dispatcher), socket_(std::move(socket)), id_(id) {
+  authed_ = d_.secrets().client_password.empty();
+  d_.register_session(this);
+}
+
+Session::~Session() { d_.unregister_session(this); }
+
+void Session::start() {
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  read_more();
+}
+
+void Session::close() {
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void Session::read_more() {
+  if (closed_ || closing_ || reading_) return;
+  if (ops_.size() >= kMaxOpsPerClient) return;  // resumed by pump()
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(in_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+    self->reading_ = false;
+    if (ec || self->closed_) {
+      self->closed_ = true;  // the client left; its operations still complete at the backends
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);
+      return;
+    }
+    self->parser_.feed(self->in_.data(), n);
+    self->process_input();
+    self->pump();
+    self->read_more();
+  });
+}
+
+void Session::process_input() {
+  while (!closing_) {
+    auto next = parser_.next();
+    if (next == RespParser::Next::incomplete) {
+      if (parser_.buffered() > d_.settings().max_request_size) {
+        reply_error("ERR request larger than max_request_size (" + std::to_string(d_.settings().max_request_size) +
+                    " bytes); closing the connection");
+        close_after_flush();
+      }
+      return;
+    }
+    if (next == RespParser::Next::protocol_error) {
+      reply_error("ERR Protocol error: " + parser_.error_text() + " (the endpoint accepts RESP arrays of bulk strings)");
+      close_after_flush();
+      return;
+    }
+    handle_command();
+  }
+}
+
+std::shared_ptr<Op> Session::new_op(OpKind kind) {
+  auto op = std::make_shared<Op>();
+  op->kind = kind;
+  op->session = shared_from_this();
+  ops_.push_back(op);
+  d_.op_started();
+  return op;
+}
+
+void Session::reply_now(std::string reply) {
+  auto op = new_op(OpKind::local);
+  op->reply = std::move(reply);
+  op->done = true;
+}
+
+void Session::reply_error(std::string_view text) {
+  std::string r;
+  append_error(r, text);
+  reply_now(std::move(r));
+}
+
+void Session::handle_command() {
+  if (parser_.type() != RespType::array) {
+    reply_error("ERR Protocol error: expected an array of bulk strings (a command), got another RESP type");
+    close_after_flush();
+    return;
+  }
+  if (parser_.size() == 0) return;  // Redis ignores empty commands too
+  for (std::size_t i = 0; i < parser_.size(); ++i) {
+    if (parser_.element_type(i) != RespType::string) {
+      reply_error("ERR Protocol error: command arguments must be bulk strings");
+      close_after_flush();
+      return;
+    }
+  }
+  std::string_view name = parser_.element(0);
+  const CommandInfo* info = find_command(name);
+  if (!authed_ && !(iequals(name, "AUTH") || iequals(name, "QUIT") || iequals(name, "HELLO"))) {
+    return reply_error("NOAUTH Authentication required.");
+  }
+  if (in_multi_ && !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") || iequals(name, "QUIT"))) {
+    return handle_in_multi(info, name);
+  }
+  if (!info) {
+    return reply_error("ERR unknown or unsupported command '" + std::string(name) +
+                       "' (not in the tandem endpoint's command table; see the kvstore-dualwrite README)");
+  }
+  switch (info->cls) {
+    case CommandClass::unsupported:
+      return reply_error("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
+    case CommandClass::local:
+      return handle_local(info->name);
+    case CommandClass::multi:
+      if (info->name == "MULTI") {
+        if (in_multi_) return reply_error("ERR MULTI calls can not be nested");
+        in_multi_ = true;
+        return reply_now("+OK\r\n");
+      }
+      if (info->name == "DISCARD") {
+        if (!in_multi_) return reply_error("ERR DISCARD without MULTI");
+        reset_multi();
+        return reply_now("+OK\r\n");
+      }
+      if (!in_multi_) return reply_error("ERR EXEC without MULTI");
+      return handle_exec();
+    case CommandClass::read: {
+      if (info->name == "CONFIG" && !(parser_.size() >= 2 && iequals(parser_.element(1), "GET")))
+        return reply_error("ERR only CONFIG GET is supported by the tandem endpoint; change the configuration on each Redis directly");
+      auto op = new_op(OpKind::read);
+      op->request.assign(parser_.bytes());
+      op->ready = true;
+      d_.count_read();
+      return;
+    }
+    case CommandClass::write:
+    case CommandClass::expiry: {
+      if (info->name == "COPY") {
+        for (std::size_t i = 3; i < parser_.size(); ++i)
+          if (iequals(parser_.element(i), "DB")) return reply_error("ERR COPY ... DB is not supported by the tandem endpoint: it serves one database");
+      }
+      auto op = new_op(OpKind::write);
+      if (info->cls == CommandClass::expiry) {
+        std::vector<std::string_view> argv;
+        for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
+        if (rewrite_expiry(argv, unix_ms(), op->request) == RewriteOutcome::unchanged) op->request.assign(parser_.bytes());
+      } else {
+        op->request.assign(parser_.bytes());
+      }
+      d_.route_write(op);
+      return;
+    }
+    case CommandClass::spop: {
+      auto op = new_op(OpKind::spop);
+      op->request.assign(parser_.bytes());
+      if (parser_.size() >= 2) op->spop_key.assign(parser_.element(1));
+      d_.route_write(op);
+      return;
+    }
+  }
+}
+
+void Session::handle_local(std::string_view name) {
+  std::size_t argc = parser_.size();
+  std::string r;
+  if (name == "PING") {
+    if (argc == 1) return reply_now("+PONG\r\n");
+    if (argc == 2) {
+      append_bulk(r, parser_.element(1));
+      return reply_now(std::move(r));
+    }
+    return reply_error("ERR wrong number of arguments for 'ping' command");
+  }
+  if (name == "ECHO") {
+    if (argc != 2) return reply_error("ERR wrong number of arguments for 'echo' command");
+    append_bulk(r, parser_.element(1));
+    return reply_now(std::move(r));
+  }
+  if (name == "AUTH") {
+    const std::string& expected = d_.secrets().client_password;
+    if (argc != 2 && argc != 3) return reply_error("ERR wrong number of arguments for 'auth' command");
+    if (expected.empty())
+      return reply_error("ERR AUTH <password> called without any password configured for the tandem endpoint (client_password_file)");
+    bool user_ok = argc == 2 || parser_.element(1) == "default";
+    if (user_ok && same_secret(parser_.element(argc - 1), expected)) {
+      authed_ = true;
+      return reply_now("+OK\r\n");
+    }
+    return reply_error("WRONGPASS invalid username-password pair or user is disabled.");
+  }
+  if (name == "SELECT") {
+    if (argc != 2) return reply_error("ERR wrong number of arguments for 'select' command");
+    if (parser_.element(1) == std::to_string(d_.settings().db)) return reply_now("+OK\r\n");
+    return reply_error("ERR the tandem endpoint serves only db " + std::to_string(d_.settings().db) + " (config key db)");
+  }
+  if (name == "QUIT") {
+    reply_now("+OK\r\n");
+    close_after_flush();
+    return;
+  }
+  if (name == "HELLO") return reply_error("NOPROTO the tandem endpoint speaks RESP2 only; connect without HELLO");
+  if (name == "RESET") {
+    reset_multi();
+    return reply_now("+RESET\r\n");
+  }
+  if (name == "COMMAND") return reply_now("*0\r\n");
+  if (name == "CLIENT") {
+    std::string sub = argc >= 2 ? upper(parser_.element(1)) : "";
+    if (sub == "SETNAME" && argc == 3) {
+      client_name_.assign(parser_.element(2));
+      return reply_now("+OK\r\n");
+    }
+    if (sub == "SETINFO") return reply_now("+OK\r\n");
+    if (sub == "GETNAME") {
+      if (client_name_.empty()) return reply_now("$-1\r\n");
+      append_bulk(r, client_name_);
+      return reply_now(std::move(r));
+    }
+    if (sub == "ID") {
+      append_integer(r, static_cast<long long>(id_));
+      return reply_now(std::move(r));
+    }
+    return reply_error("ERR CLIENT " + sub + " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID)");
+  }
+  reply_error("ERR unknown local command '" + std::string(name) + "'");
+}
+
+void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
+  auto refuse = [&](const std::string& why) {
+    multi_failed_ = true;
+    reply_error(why);
+  };
+  if (!info) return refuse("ERR unknown or unsupported command '" + std::string(name) + "' (not in the tandem endpoint's command table)");
+  switch (info->cls) {
+    case CommandClass::unsupported:
+      return refuse("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
+    case CommandClass::spop:
+      return refuse("ERR SPOP inside MULTI is not supported by the tandem endpoint: its random effect cannot be replicated inside a transaction");
+    case CommandClass::local:
+      if (info->name != "PING" && info->name != "ECHO")
+        return refuse("ERR '" + upper(name) + "' inside MULTI is not supported by the tandem endpoint");
+      multi_buf_.append(parser_.bytes());
+      break;
+    case CommandClass::read:
+      if (info->name == "CONFIG") return refuse("ERR CONFIG inside MULTI is not supported by the tandem endpoint");
+      multi_buf_.append(parser_.bytes());
+      break;
+    case CommandClass::write:
+      multi_buf_.append(parser_.bytes());
+      multi_has_write_ = true;
+      break;
+    case CommandClass::expiry: {
+      std::vector<std::string_view> argv;
+      for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
+      if (rewrite_expiry(argv, unix_ms(), multi_buf_) == RewriteOutcome::unchanged) multi_buf_.append(parser_.bytes());
+      multi_has_write_ = true;
+      break;
+    }
+    case CommandClass::multi:
+      return refuse("ERR " + upper(name) + " inside MULTI is not allowed");
+  }
+  ++multi_count_;
+  reply_now("+QUEUED\r\n");
+}
+
+void Session::handle_exec() {
+  if (multi_failed_) {
+    reset_multi();
+    return reply_error("EXECABORT Transaction discarded because of previous errors.");
+  }
+  if (multi_count_ == 0) {
+    reset_multi();
+    return reply_now("*0\r\n");
+  }
+  auto op = new_op(multi_has_write_ ? OpKind::exec_write : OpKind::exec_read);
+  op->request.reserve(multi_buf_.size() + 32);
+  op->request = kMultiHeader;
+  op->request += multi_buf_;
+  op->request += kExecTrailer;
+  op->replies = multi_count_ + 2;
+  reset_multi();
+  if (op->kind == OpKind::exec_write) {
+    d_.route_write(op);
+  } else {
+    op->ready = true;
+    d_.count_read();
+  }
+}
+
+void Session::reset_multi() {
+  in_multi_ = false;
+  multi_failed_ = false;
+  multi_has_write_ = false;
+  multi_count_ = 0;
+  multi_buf_.clear();
+}
+
+void Session::pump() {
+  auto self = shared_from_this();  // finishing the last op may drop the last other reference
+  while (cursor_ < ops_.size()) {
+    auto& op = ops_[cursor_];
+    if (!op->done) {
+      if (!op->ready) break;  // a write still waiting for the secondary (or held)
+      op->ready = false;
+      d_.send_primary(op);
+    }
+    ++cursor_;
+  }
+  bool wrote = false;
+  while (!ops_.empty() && ops_.front()->done) {
+    if (!closed_) out_ += ops_.front()->reply;
+    ops_.front()->session.reset();  // break the cycle session -> op -> session
+    ops_.pop_front();
+    --cursor_;
+    d_.op_finished();
+    wrote = true;
+  }
+  if (wrote) schedule_flush();
+  if (!reading_ && ops_.size() < kMaxOpsPerClient / 2) read_more();
+}
+
+void Session::schedule_flush() {
+  if (flush_posted_ || closed_) return;
+  flush_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void Session::flush() {
+  if (closed_) return;
+  if (write_in_progress_) return;
+  if (out_.empty()) {
+    if (closing_ && ops_.empty()) linger_close();
+    return;
+  }
+  std::swap(out_, writing_);
+  write_in_progress_ = true;
+  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    self->write_in_progress_ = false;
+    self->writing_.clear();
+    if (ec) {
+      self->close();
+      return;
+    }
+    self->flush();
+  });
+}
+
+void Session::linger_close() {
+  // Half-close and discard what the client still sends until it closes: closing
+  // with unread input would reset the connection and could destroy our error
+  // reply before the client read it.
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  discard_input(0);
+}
+
+void Session::discard_input(std::size_t discarded) {
+  socket_.async_read_some(asio::buffer(in_), [self = shared_from_this(), discarded](const boost::system::error_code& ec, std::size_t n) {
+    if (ec || self->closed_ || discarded + n > (64u << 20)) return self->close();
+    self->discard_input(discarded + n);
+  });
+}
+
+void Session::close_after_flush() {
+  closing_ = true;
+  schedule_flush();
+}
+
+}  // namespace tandem::kv

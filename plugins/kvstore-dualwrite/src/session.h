@@ -1,0 +1,74 @@
+// One client connection to the endpoint: parses pipelined RESP requests with
+// hiredis's reader, classifies each command, and replies strictly in request
+// order (an operation's reply waits for every earlier one of the connection).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "op.h"
+#include "resp.h"
+
+namespace tandem::kv {
+
+class Dispatcher;
+struct CommandInfo;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Dispatcher& dispatcher, boost::asio::ip::tcp::socket socket, std::uint64_t id);
+  ~Session();
+
+  void start();
+  // An operation of this session progressed: forward what is ready, reply what is done.
+  void pump();
+  // Close now (endpoint stopping); operations in flight still complete at the backends.
+  void close();
+
+ private:
+  void read_more();
+  void process_input();
+  void handle_command();
+  void handle_local(std::string_view name);
+  void handle_in_multi(const CommandInfo* info, std::string_view name);
+  void handle_exec();
+  void reset_multi();
+  std::shared_ptr<Op> new_op(OpKind kind);
+  void reply_now(std::string reply);
+  void reply_error(std::string_view text) ;
+  void schedule_flush();
+  void flush();
+  void close_after_flush();
+  void linger_close();
+  void discard_input(std::size_t discarded);
+
+  Dispatcher& d_;
+  boost::asio::ip::tcp::socket socket_;
+  std::uint64_t id_;
+  RespParser parser_;
+  std::array<char, 16 * 1024> in_{};
+  std::deque<std::shared_ptr<Op>> ops_;
+  std::size_t cursor_ = 0;  // first op not yet forwarded to the primary (or finished without it)
+  std::string out_;
+  std::string writing_;
+  bool write_in_progress_ = false;
+  bool flush_posted_ = false;
+  bool reading_ = false;
+  bool closed_ = false;
+  bool lingering_ = false;
+  bool closing_ = false;  // QUIT or a protocol error: close once replies are out
+  bool authed_ = false;
+  std::string client_name_;
+  bool in_multi_ = false;
+  bool multi_failed_ = false;
+  bool multi_has_write_ = false;
+  std::uint32_t multi_count_ = 0;
+  std::string multi_buf_;
+};
+
+}  // namespace tandem::kv

@@ -1,0 +1,380 @@
+// The RESP endpoint against two real redis-servers: every command family ends
+// with both stores identical; pipelining, concurrency, MULTI/EXEC, SPOP and
+// expiries; bad input is refused without disturbing other clients.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <fstream>
+#include <set>
+
+#include "kv_pair_fixture.h"
+
+namespace tandem::kv::testing {
+namespace {
+
+class KvEndpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start_node({}); }
+  void start_node(nlohmann::json extra) {
+    node_ = make_node(sdk::Role::primary, local_.port(), peer_.port(), extra);
+    node_.configure_and_start();
+    ASSERT_TRUE(endpoint_ready(node_)) << node_.plugin->health().summary;
+    client_ = connect(node_.endpoint_port);
+  }
+  void TearDown() override {
+    client_.reset();
+    if (node_.plugin) node_.plugin->stop();
+  }
+  RedisValue cmd(const std::vector<std::string>& argv) { return client_->command(argv); }
+  void expect_identical() {
+    auto a = snapshot(local_.port());
+    auto b = snapshot(peer_.port());
+    EXPECT_EQ(a, b) << "the two Redis servers differ";
+    EXPECT_FALSE(a.empty());
+  }
+
+  RedisServer local_;
+  RedisServer peer_;
+  Node node_;
+  std::unique_ptr<RedisClient> client_;
+};
+
+TEST_F(KvEndpointTest, StringsAndCountersReachBothStores) {
+  EXPECT_EQ(cmd({"SET", "s1", "hello"}).str, "OK");
+  EXPECT_EQ(cmd({"APPEND", "s1", " world"}).integer, 11);
+  EXPECT_EQ(cmd({"GET", "s1"}).str, "hello world");
+  EXPECT_EQ(cmd({"MSET", "a", "1", "b", "2"}).str, "OK");
+  EXPECT_EQ(cmd({"INCR", "a"}).integer, 2);
+  EXPECT_EQ(cmd({"INCRBY", "a", "10"}).integer, 12);
+  EXPECT_EQ(cmd({"DECR", "b"}).integer, 1);
+  EXPECT_EQ(cmd({"INCRBYFLOAT", "f", "1.5"}).str, "1.5");
+  EXPECT_EQ(cmd({"SETRANGE", "s1", "0", "J"}).integer, 11);
+  EXPECT_EQ(cmd({"GETSET", "b", "x"}).str, "1");
+  EXPECT_EQ(cmd({"SETNX", "b", "y"}).integer, 0);
+  EXPECT_EQ(cmd({"GETDEL", "b"}).str, "x");
+  EXPECT_EQ(cmd({"SETBIT", "bits", "7", "1"}).integer, 0);
+  EXPECT_EQ(cmd({"MGET", "a", "s1"}).elements.size(), 2u);
+  RedisClient peer("127.0.0.1", peer_.port());
+  EXPECT_EQ(peer.command({"GET", "s1"}).str, "Jello world");
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, HashesListsSetsSortedSetsAndKeySpace) {
+  EXPECT_EQ(cmd({"HSET", "h", "f1", "v1", "f2", "v2"}).integer, 2);
+  EXPECT_EQ(cmd({"HINCRBY", "h", "n", "5"}).integer, 5);
+  EXPECT_EQ(cmd({"HDEL", "h", "f2"}).integer, 1);
+  EXPECT_EQ(cmd({"HGETALL", "h"}).elements.size(), 4u);
+  EXPECT_EQ(cmd({"RPUSH", "l", "a", "b", "c", "d"}).integer, 4);
+  EXPECT_EQ(cmd({"LPOP", "l"}).str, "a");
+  EXPECT_EQ(cmd({"LSET", "l", "0", "B"}).str, "OK");
+  EXPECT_EQ(cmd({"LMOVE", "l", "l2", "RIGHT", "LEFT"}).str, "d");
+  EXPECT_EQ(cmd({"LRANGE", "l", "0", "-1"}).elements.size(), 2u);
+  EXPECT_EQ(cmd({"SADD", "s", "x", "y", "z"}).integer, 3);
+  EXPECT_EQ(cmd({"SREM", "s", "z"}).integer, 1);
+  EXPECT_EQ(cmd({"SUNIONSTORE", "s2", "s", "s"}).integer, 2);
+  EXPECT_EQ(cmd({"ZADD", "z", "1", "one", "2", "two", "3", "three"}).integer, 3);
+  EXPECT_EQ(cmd({"ZINCRBY", "z", "5", "one"}).str, "6");
+  EXPECT_EQ(cmd({"ZPOPMIN", "z"}).elements[0].str, "two");
+  EXPECT_EQ(cmd({"ZRANGE", "z", "0", "-1"}).elements.size(), 2u);
+  EXPECT_EQ(cmd({"RENAME", "s2", "s3"}).str, "OK");
+  EXPECT_EQ(cmd({"COPY", "h", "h2"}).integer, 1);
+  EXPECT_EQ(cmd({"DEL", "l2"}).integer, 1);
+  EXPECT_EQ(cmd({"EXISTS", "h", "h2", "l2"}).integer, 2);
+  EXPECT_EQ(cmd({"PFADD", "hll", "a", "b"}).integer, 1);
+  EXPECT_EQ(cmd({"PFCOUNT", "hll"}).integer, 2);
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, RelativeExpiriesBecomeTheSameAbsoluteInstant) {
+  EXPECT_EQ(cmd({"SET", "e1", "v", "EX", "1000"}).str, "OK");
+  EXPECT_EQ(cmd({"SETEX", "e2", "2000", "v"}).str, "OK");
+  EXPECT_EQ(cmd({"PSETEX", "e3", "3000000", "v"}).str, "OK");
+  EXPECT_EQ(cmd({"SET", "e4", "v"}).str, "OK");
+  EXPECT_EQ(cmd({"EXPIRE", "e4", "500"}).integer, 1);
+  EXPECT_EQ(cmd({"SET", "e5", "v"}).str, "OK");
+  EXPECT_EQ(cmd({"PEXPIRE", "e5", "700000", "NX"}).integer, 1);
+  EXPECT_EQ(cmd({"GETEX", "e4", "PX", "900000"}).str, "v");
+  EXPECT_GT(cmd({"TTL", "e1"}).integer, 900);
+  // Seen from each server, every key expires at exactly the same millisecond.
+  RedisClient local("127.0.0.1", local_.port()), peer("127.0.0.1", peer_.port());
+  for (auto key : {"e1", "e2", "e3", "e4", "e5"}) {
+    auto a = local.command({"PEXPIRETIME", key}).integer;
+    EXPECT_GT(a, 0) << key;
+    EXPECT_EQ(a, peer.command({"PEXPIRETIME", key}).integer) << key;
+  }
+  // A key that expires soon disappears from both.
+  EXPECT_EQ(cmd({"SET", "short", "v", "PX", "150"}).str, "OK");
+  EXPECT_TRUE(sdk::testing::eventually([&] { return local.command({"EXISTS", "short"}).integer == 0 && peer.command({"EXISTS", "short"}).integer == 0; },
+                                       std::chrono::seconds(10)));
+  // Invalid expiries are refused (by the secondary) and reach neither store.
+  EXPECT_TRUE(cmd({"SETEX", "bad", "0", "v"}).is_error());
+  EXPECT_EQ(peer.command({"EXISTS", "bad"}).integer, 0);
+  EXPECT_EQ(local.command({"EXISTS", "bad"}).integer, 0);
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, SpopReplicatesThePoppedMembersNotTheRandomChoice) {
+  std::vector<std::string> sadd{"SADD", "pool"};
+  for (int i = 0; i < 200; ++i) sadd.push_back("m" + std::to_string(i));
+  EXPECT_EQ(cmd(sadd).integer, 200);
+  std::set<std::string> popped;
+  for (int i = 0; i < 20; ++i) {
+    auto one = cmd({"SPOP", "pool"});
+    ASSERT_EQ(one.type, RedisValue::Type::string) << one.describe();
+    popped.insert(one.str);
+    auto many = cmd({"SPOP", "pool", "3"});
+    ASSERT_EQ(many.elements.size(), 3u) << many.describe();
+    for (auto& m : many.elements) popped.insert(m.str);
+  }
+  EXPECT_EQ(popped.size(), 80u);
+  EXPECT_EQ(cmd({"SCARD", "pool"}).integer, 120);
+  EXPECT_EQ(cmd({"SPOP", "missing"}).type, RedisValue::Type::nil);
+  EXPECT_TRUE(cmd({"SPOP", "pool", "notanumber"}).is_error());
+  RedisClient peer("127.0.0.1", peer_.port());
+  for (auto& m : popped) EXPECT_EQ(peer.command({"SISMEMBER", "pool", m}).integer, 0) << m;
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, MultiExecRunsTheSameTransactionOnBoth) {
+  EXPECT_EQ(cmd({"MULTI"}).str, "OK");
+  EXPECT_EQ(cmd({"SET", "t1", "a"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"INCR", "t2"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"EXPIRE", "t1", "1000"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"GET", "t1"}).str, "QUEUED");
+  auto exec = cmd({"EXEC"});
+  ASSERT_EQ(exec.type, RedisValue::Type::array) << exec.describe();
+  ASSERT_EQ(exec.elements.size(), 4u);
+  EXPECT_EQ(exec.elements[1].integer, 1);
+  EXPECT_EQ(exec.elements[3].str, "a");
+  // A queued error aborts the whole transaction on both.
+  EXPECT_EQ(cmd({"MULTI"}).str, "OK");
+  EXPECT_EQ(cmd({"SET", "t3", "x"}).str, "QUEUED");
+  EXPECT_TRUE(cmd({"WATCH", "t3"}).is_error());
+  auto aborted = cmd({"EXEC"});
+  EXPECT_TRUE(aborted.is_error());
+  EXPECT_NE(aborted.str.find("EXECABORT"), std::string::npos);
+  EXPECT_EQ(cmd({"EXISTS", "t3"}).integer, 0);
+  // DISCARD drops the queue.
+  EXPECT_EQ(cmd({"MULTI"}).str, "OK");
+  EXPECT_EQ(cmd({"SET", "t4", "x"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"DISCARD"}).str, "OK");
+  EXPECT_EQ(cmd({"EXISTS", "t4"}).integer, 0);
+  // A runtime error inside EXEC (WRONGTYPE) happens identically on both.
+  EXPECT_EQ(cmd({"MULTI"}).str, "OK");
+  EXPECT_EQ(cmd({"LPUSH", "t1", "x"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"SET", "t5", "y"}).str, "QUEUED");
+  auto partial = cmd({"EXEC"});
+  ASSERT_EQ(partial.elements.size(), 2u);
+  EXPECT_TRUE(partial.elements[0].is_error());
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, SecondaryErrorIsReturnedAndNothingDiverges) {
+  EXPECT_EQ(cmd({"SET", "str", "v"}).str, "OK");
+  auto r = cmd({"LPUSH", "str", "x"});
+  ASSERT_TRUE(r.is_error());
+  EXPECT_NE(r.str.find("WRONGTYPE"), std::string::npos);
+  // Make the secondary alone hold a conflicting type: the write must fail there
+  // and never reach the primary.
+  RedisClient peer("127.0.0.1", peer_.port()), local("127.0.0.1", local_.port());
+  peer.command({"SET", "only-peer", "v"});
+  EXPECT_TRUE(cmd({"HSET", "only-peer", "f", "v"}).is_error());
+  EXPECT_EQ(local.command({"EXISTS", "only-peer"}).integer, 0);
+  peer.command({"DEL", "only-peer"});
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, PipelinedRequestsKeepTheirOrder) {
+  std::vector<std::vector<std::string>> batch;
+  for (int i = 0; i < 2000; ++i) {
+    batch.push_back({"RPUSH", "seq", std::to_string(i)});
+    if (i % 7 == 0) batch.push_back({"LLEN", "seq"});
+    if (i % 11 == 0) batch.push_back({"PING"});
+  }
+  auto replies = client_->pipeline(batch);
+  ASSERT_EQ(replies.size(), batch.size());
+  long pushed = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i][0] == "RPUSH") EXPECT_EQ(replies[i].integer, ++pushed);
+    else if (batch[i][0] == "LLEN") EXPECT_EQ(replies[i].integer, pushed);  // reads see every earlier write
+    else EXPECT_EQ(replies[i].str, "PONG");
+  }
+  auto list = cmd({"LRANGE", "seq", "0", "-1"});
+  ASSERT_EQ(list.elements.size(), 2000u);
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(list.elements[i].str, std::to_string(i));
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, ConcurrentClientsLeaveBothStoresIdentical) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        RedisClient c("127.0.0.1", node_.endpoint_port);
+        for (int i = 0; i < 300; ++i) {
+          // Every client hits the same keys: the two stores must agree on the final order.
+          auto r = c.pipeline({{"INCR", "shared-counter"},
+                               {"RPUSH", "shared-list", std::to_string(t) + ":" + std::to_string(i)},
+                               {"SET", "shared-last", std::to_string(t)},
+                               {"HINCRBY", "h", "t" + std::to_string(t), "1"}});
+          for (auto& x : r)
+            if (x.is_error()) ++failures;
+        }
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(cmd({"GET", "shared-counter"}).str, "2400");
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, UnsupportedCommandsGetAClearError) {
+  for (auto c : std::vector<std::vector<std::string>>{{"WATCH", "k"}, {"BLPOP", "k", "0"}, {"SUBSCRIBE", "ch"},
+                                                      {"EVAL", "return 1", "0"}, {"CLUSTER", "INFO"}, {"FLUSHALL"},
+                                                      {"MOVE", "k", "1"}, {"NOSUCHCOMMAND"}}) {
+    auto r = cmd(c);
+    ASSERT_TRUE(r.is_error()) << c[0];
+    EXPECT_NE(r.str.find(c[0]), std::string::npos) << r.str;
+  }
+  EXPECT_NE(cmd({"WATCH", "k"}).str.find("two Redis servers"), std::string::npos);
+  EXPECT_EQ(cmd({"SELECT", "0"}).str, "OK");
+  EXPECT_TRUE(cmd({"SELECT", "3"}).is_error());
+  EXPECT_EQ(cmd({"PING"}).str, "PONG");
+  EXPECT_EQ(cmd({"ECHO", "hi"}).str, "hi");
+  EXPECT_EQ(cmd({"PING"}).str, "PONG");  // the connection still serves
+}
+
+// Sends raw bytes on a fresh socket and returns what came back before the server closed it.
+std::string raw_exchange(int port, const std::string& bytes) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  boost::system::error_code ec;
+  boost::asio::write(s, boost::asio::buffer(bytes), ec);  // the server may close before taking it all
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    auto n = s.read_some(boost::asio::buffer(buf), ec);
+    if (ec) break;
+    got.append(buf, n);
+  }
+  return got;
+}
+
+TEST_F(KvEndpointTest, MalformedRespGetsAnErrorAndOthersKeepWorking) {
+  auto got = raw_exchange(node_.endpoint_port, "*2\r\n$3\r\nGET\r\n:12\r\n");
+  EXPECT_NE(got.find("-ERR Protocol error"), std::string::npos) << got;
+  got = raw_exchange(node_.endpoint_port, "*1\r\n$x\r\n");
+  EXPECT_NE(got.find("-ERR Protocol error"), std::string::npos) << got;
+  got = raw_exchange(node_.endpoint_port, "+PING\r\n");
+  EXPECT_NE(got.find("-ERR Protocol error"), std::string::npos) << got;
+  EXPECT_EQ(cmd({"SET", "after", "ok"}).str, "OK");
+  EXPECT_EQ(cmd({"GET", "after"}).str, "ok");
+}
+
+TEST(KvEndpointLimits, OversizedRequestIsRefusedAndOthersKeepWorking) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"max_request_size", "64KiB"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto other = connect(node.endpoint_port);
+  EXPECT_EQ(other->command({"SET", "k", "v"}).str, "OK");
+  std::string big(200 * 1024, 'x');
+  std::string request = "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$" + std::to_string(big.size()) + "\r\n" + big + "\r\n";
+  auto got = raw_exchange(node.endpoint_port, request);
+  EXPECT_NE(got.find("max_request_size"), std::string::npos) << got.substr(0, 200);
+  EXPECT_EQ(other->command({"GET", "k"}).str, "v");
+  EXPECT_EQ(other->command({"EXISTS", "big"}).integer, 0);
+  RedisClient p("127.0.0.1", peer.port());
+  EXPECT_EQ(p.command({"EXISTS", "big"}).integer, 0);
+  node.plugin->stop();
+}
+
+TEST(KvEndpointAuth, ClientPasswordIsRequiredWhenConfigured) {
+  sdk::testing::TempDir dir;
+  auto pw = dir.path() / "client.pw";
+  std::ofstream(pw) << "s3cret\n";
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"client_password_file", pw.string()}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto c = connect(node.endpoint_port);
+  auto r = c->command({"GET", "k"});
+  ASSERT_TRUE(r.is_error());
+  EXPECT_NE(r.str.find("NOAUTH"), std::string::npos);
+  EXPECT_TRUE(c->command({"AUTH", "wrong"}).is_error());
+  EXPECT_EQ(c->command({"AUTH", "s3cret"}).str, "OK");
+  EXPECT_EQ(c->command({"SET", "k", "v"}).str, "OK");
+  for (auto& line : node.host->logger().lines()) EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
+  node.plugin->stop();
+}
+
+TEST(KvEndpointAuth, BackendPasswordsComeFromFiles) {
+  sdk::testing::TempDir dir;
+  std::ofstream(dir.path() / "local.pw") << "lpw\n";
+  std::ofstream(dir.path() / "peer.pw") << "ppw\n";
+  RedisServerOptions lo, po;
+  lo.password = "lpw";
+  po.password = "ppw";
+  RedisServer local(lo), peer(po);
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(),
+                        {{"local_password_file", (dir.path() / "local.pw").string()},
+                         {"peer_password_file", (dir.path() / "peer.pw").string()}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node)) << node.plugin->health().summary;
+  auto c = connect(node.endpoint_port);
+  EXPECT_EQ(c->command({"SET", "k", "v"}).str, "OK");
+  RedisClient p("127.0.0.1", peer.port());
+  p.command({"AUTH", "ppw"});
+  EXPECT_EQ(p.command({"GET", "k"}).str, "v");
+  node.plugin->stop();
+}
+
+TEST(KvEndpointRole, SecondaryDoesNotListen) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::secondary, local.port(), peer.port());
+  node.configure_and_start();
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", node.endpoint_port, std::chrono::milliseconds(300)));
+  auto r = node.plugin->sync();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(node.plugin->health().status, sdk::HealthStatus::ok) << node.plugin->health().summary;
+  node.plugin->stop();
+}
+
+TEST(KvEndpointDivergence, SamplerAndCompareFindDifferingKeys) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"sample_rate", 1000}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto c = connect(node.endpoint_port);
+  for (int i = 0; i < 50; ++i) c->command({"SET", "k" + std::to_string(i), "v"});
+  c->command({"HSET", "h", "a", "1", "b", "2"});
+  ASSERT_TRUE(node.plugin->sync().ok());
+  auto cmp = node.plugin->diagnose("compare", {});
+  ASSERT_TRUE(cmp.ok()) << cmp.message();
+  EXPECT_TRUE(cmp->passed) << cmp->output;
+  EXPECT_EQ(cmp->details["differing"], 0);
+  // Change the peer behind the endpoint's back.
+  RedisClient p("127.0.0.1", peer.port());
+  p.command({"SET", "k7", "changed"});
+  p.command({"HSET", "h", "a", "9"});
+  p.command({"SET", "peer-only", "x"});
+  cmp = node.plugin->diagnose("compare", {});
+  ASSERT_TRUE(cmp.ok());
+  EXPECT_FALSE(cmp->passed);
+  EXPECT_EQ(cmp->details["differing"], 3) << cmp->output;
+  EXPECT_NE(cmp->output.find("k7"), std::string::npos);
+  EXPECT_NE(cmp->output.find("peer-only"), std::string::npos);
+  ASSERT_TRUE(node.plugin->sync().ok());
+  EXPECT_GE(node.host->recorded_metrics().value("kvstore_keys_compared_total").value_or(0), 50);
+  EXPECT_EQ(node.host->recorded_metrics().value("kvstore_keys_differing").value_or(-1), 2);
+  EXPECT_EQ(node.plugin->health().status, sdk::HealthStatus::degraded);
+  node.plugin->stop();
+}
+
+}  // namespace
+}  // namespace tandem::kv::testing

@@ -1,0 +1,135 @@
+// Failover across two plugin instances (two TestHosts), as the orchestrator
+// will drive them: unplanned failover + rejoin under a write load, and a
+// planned switchover.
+#include <gtest/gtest.h>
+
+#include "kv_pair_fixture.h"
+
+namespace tandem::kv::testing {
+namespace {
+
+sdk::FailoverRequest request(sdk::FailoverKind kind, nlohmann::json handoff = nlohmann::json::object()) {
+  sdk::FailoverRequest r;
+  r.kind = kind;
+  r.new_epoch = 2;
+  r.handoff = std::move(handoff);
+  return r;
+}
+
+class KvFailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    alpha_ = make_node(sdk::Role::primary, redis_a_.port(), redis_b_.port());
+    beta_ = make_node(sdk::Role::secondary, redis_b_.port(), redis_a_.port());
+    alpha_.host->connect_peer(beta_.plugin.get());
+    beta_.host->connect_peer(alpha_.plugin.get());
+    alpha_.configure_and_start();
+    beta_.configure_and_start();
+    ASSERT_TRUE(endpoint_ready(alpha_));
+  }
+  void TearDown() override {
+    alpha_.host->connect_peer(nullptr);
+    beta_.host->connect_peer(nullptr);
+    alpha_.plugin->stop();
+    beta_.plugin->stop();
+  }
+  bool beta_dual() {
+    return sdk::testing::eventually(
+        [&] {
+          auto r = beta_.plugin->sync();
+          return r.ok() && beta_.plugin->health().details.value("peer_mode", "") == "dual";
+        },
+        std::chrono::seconds(30));
+  }
+
+  RedisServer redis_a_{aof_options()};
+  RedisServer redis_b_{aof_options()};
+  Node alpha_;
+  Node beta_;
+};
+
+TEST_F(KvFailoverTest, UnplannedFailoverThenRejoinLosesNoWrite) {
+  {
+    auto c = connect(alpha_.endpoint_port);
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(c->command({"SET", "before" + std::to_string(i), "a"}).str, "OK");
+  }
+  ASSERT_TRUE(alpha_.plugin->sync().ok());  // alpha reports its (empty) journal to beta
+  // alpha's tandemd dies.
+  alpha_.plugin->stop();
+  alpha_.host->set_role(sdk::Role::secondary);
+
+  auto prep = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(prep.ok()) << prep.message();
+  EXPECT_TRUE(prep->ready) << prep->refusal;
+  EXPECT_EQ(prep->loss["journaled_writes_not_here"], 0) << prep->loss_summary;
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  EXPECT_TRUE(promoted->changed);
+  beta_.host->set_role(sdk::Role::primary);
+  beta_.plugin->on_role_change(sdk::Role::primary, 2);
+  auto again = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed) << "promote must be idempotent";
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", beta_.endpoint_port, std::chrono::seconds(10)));
+  ASSERT_TRUE(sdk::testing::eventually([&] { return beta_.plugin->health().details.value("local_up", false); }, std::chrono::seconds(10)));
+  EXPECT_EQ(beta_.plugin->health().status, sdk::HealthStatus::degraded) << beta_.plugin->health().summary;
+
+  // Writes keep flowing into beta through the whole rejoin.
+  std::vector<std::unique_ptr<Writer>> writers;
+  for (int i = 0; i < 3; ++i) writers.push_back(std::make_unique<Writer>(beta_.endpoint_port, i));
+  for (auto& w : writers) w->start();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > 300; }, std::chrono::seconds(30)));
+
+  // alpha comes back as a secondary and rejoins.
+  ASSERT_TRUE(alpha_.plugin->start().ok());
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  EXPECT_TRUE(rejoined->changed);
+  ASSERT_TRUE(beta_dual()) << beta_.plugin->health().summary;
+  auto acked_at_cutover = writers[0]->acked_count();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > acked_at_cutover + 300; }, std::chrono::seconds(30)));
+  for (auto& w : writers) w->stop();
+  ASSERT_TRUE(journal_drained(beta_));
+
+  for (auto& w : writers) {
+    EXPECT_TRUE(w->errors().empty()) << w->errors().front();
+    expect_acked_present(*w, redis_b_.port(), "new primary");
+    expect_acked_present(*w, redis_a_.port(), "rejoined former primary");
+  }
+  EXPECT_EQ(snapshot(redis_a_.port()), snapshot(redis_b_.port()));
+  RedisClient a("127.0.0.1", redis_a_.port());
+  EXPECT_NE(a.command({"INFO", "replication"}).str.find("role:master"), std::string::npos) << "the rejoined Redis must be detached";
+  auto repeat = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(repeat.ok()) << repeat.message();
+  EXPECT_FALSE(repeat->changed);
+  EXPECT_EQ(beta_.plugin->health().status, sdk::HealthStatus::ok) << beta_.plugin->health().summary;
+}
+
+TEST_F(KvFailoverTest, SwitchoverKeepsDualWritesWithoutResync) {
+  auto c = connect(alpha_.endpoint_port);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(c->command({"RPUSH", "log", std::to_string(i)}).integer, i + 1);
+  auto demoted = alpha_.plugin->demote(request(sdk::FailoverKind::switchover));
+  ASSERT_TRUE(demoted.ok()) << demoted.message();
+  EXPECT_TRUE(demoted->details.value("journal_drained", false));
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", alpha_.endpoint_port, std::chrono::milliseconds(200)));
+  alpha_.host->set_role(sdk::Role::secondary);
+
+  auto prep = beta_.plugin->prepare(request(sdk::FailoverKind::switchover));
+  ASSERT_TRUE(prep.ok());
+  EXPECT_EQ(prep->loss["journaled_writes_not_here"], 0);
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::switchover, demoted->details));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  EXPECT_EQ(promoted->details["peer_mode"], "dual");
+  beta_.host->set_role(sdk::Role::primary);
+  ASSERT_TRUE(endpoint_ready(beta_)) << beta_.plugin->health().summary;
+  auto b = connect(beta_.endpoint_port);
+  for (int i = 100; i < 200; ++i) ASSERT_EQ(b->command({"RPUSH", "log", std::to_string(i)}).integer, i + 1);
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  RedisClient a("127.0.0.1", redis_a_.port());
+  EXPECT_EQ(a.command({"LLEN", "log"}).integer, 200);
+  EXPECT_EQ(snapshot(redis_a_.port()), snapshot(redis_b_.port()));
+}
+
+}  // namespace
+}  // namespace tandem::kv::testing

@@ -1,0 +1,261 @@
+// Unit tests without servers: configuration, RESP parsing, expiry rewriting,
+// the journal file, and agreement of README/sample.toml with the schema.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <toml++/toml.h>
+
+#include "command_table.h"
+#include "expiry_rewrite.h"
+#include "journal.h"
+#include "resp.h"
+#include "settings.h"
+#include "tandem/sdk/file_util.h"
+#include "tandem/sdk/testing/temp_dir.h"
+#include "tandem/sdk/testing/test_host.h"
+
+namespace tandem::kv {
+namespace {
+
+Settings parse(nlohmann::json values) {
+  sdk::testing::TestHostOptions o;
+  o.peer.address = "10.0.0.2";
+  sdk::testing::TestHost host(o);
+  return parse_settings(sdk::StoreConfig::from_json("kv", settings_schema(), std::move(values)), host);
+}
+
+std::string config_error(nlohmann::json values) {
+  try {
+    parse(std::move(values));
+  } catch (const sdk::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(KvConfig, DefaultsAndPeerPlaceholder) {
+  auto s = parse({{"listen_port", 16400}});
+  EXPECT_EQ(s.listen_port, 16400);
+  EXPECT_EQ(s.peer.host, "10.0.0.2");
+  EXPECT_EQ(s.peer.port, 6379);
+  EXPECT_EQ(s.local.describe(), "127.0.0.1:6379");
+  EXPECT_EQ(s.peer_down, PeerDownPolicy::journal);
+  EXPECT_EQ(s.journal_fsync, JournalFsync::always);
+  EXPECT_EQ(s.journal_max_size, 1ull << 30);
+  EXPECT_EQ(s.command_timeout, std::chrono::seconds(5));
+}
+
+TEST(KvConfig, ExplicitValues) {
+  auto s = parse({{"listen_port", 7000}, {"peer_host", "redis-b"}, {"peer_port", 7001}, {"peer_down", "refuse"},
+                  {"journal_fsync", "everysec"}, {"journal_max_size", "64MiB"}, {"db", 3}, {"command_timeout", "250ms"}});
+  EXPECT_EQ(s.peer.describe(), "redis-b:7001");
+  EXPECT_EQ(s.peer_down, PeerDownPolicy::refuse);
+  EXPECT_EQ(s.journal_fsync, JournalFsync::everysec);
+  EXPECT_EQ(s.journal_max_size, 64ull << 20);
+  EXPECT_EQ(s.db, 3);
+  EXPECT_EQ(s.command_timeout, std::chrono::milliseconds(250));
+}
+
+TEST(KvConfig, BadValuesNameTheKey) {
+  struct Case {
+    nlohmann::json values;
+    std::string key;
+  };
+  std::vector<Case> cases = {
+      {nlohmann::json::object(), "listen_port"},
+      {{{"listen_port", 70000}}, "listen_port"},
+      {{{"listen_port", 1}, {"peer_down", "drop"}}, "peer_down"},
+      {{{"listen_port", 1}, {"journal_fsync", "sometimes"}}, "journal_fsync"},
+      {{{"listen_port", 1}, {"db", 16}}, "db"},
+      {{{"listen_port", 1}, {"journal_max_size", "1KiB"}}, "journal_max_size"},
+      {{{"listen_port", 1}, {"peer_host", "127.0.0.1"}, {"peer_port", 6379}}, "peer_port"},
+      {{{"listen_port", 1}, {"sample_rate", -1}}, "sample_rate"},
+      {{{"listen_port", 1}, {"max_request_size", "10"}}, "max_request_size"},
+      {{{"listen_port", 1}, {"command_timeout", "0s"}}, "command_timeout"},
+  };
+  for (auto& c : cases) {
+    auto err = config_error(c.values);
+    EXPECT_NE(err.find("'" + c.key + "'"), std::string::npos) << c.values.dump() << " -> " << err;
+  }
+}
+
+TEST(KvResp, ParsesPipelinedCommandsAndPartialInput) {
+  RespParser p;
+  std::string in = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhel";
+  p.feed(in.data(), in.size());
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.type(), RespType::array);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p.element(0), "GET");
+  EXPECT_EQ(p.bytes(), "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  EXPECT_EQ(p.next(), RespParser::Next::incomplete);
+  std::string rest = "lo\r\n";
+  p.feed(rest.data(), rest.size());
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.element(2), "hello");
+  EXPECT_EQ(p.bytes(), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n");
+}
+
+TEST(KvResp, ReencodesRepliesCanonically) {
+  RespParser p;
+  std::string in = "+OK\r\n-ERR bad\r\n:42\r\n$-1\r\n*-1\r\n*2\r\n:1\r\n*1\r\n$1\r\nx\r\n";
+  p.feed(in.data(), in.size());
+  std::string out;
+  std::vector<RespType> types;
+  while (p.next() == RespParser::Next::message) {
+    out += p.bytes();
+    types.push_back(p.type());
+  }
+  EXPECT_EQ(out, in);
+  ASSERT_EQ(types.size(), 6u);
+  EXPECT_EQ(types[1], RespType::error);
+  EXPECT_EQ(types[3], RespType::nil);
+}
+
+TEST(KvResp, RejectsGarbage) {
+  RespParser p;
+  std::string in = "?what\r\n";
+  p.feed(in.data(), in.size());
+  EXPECT_EQ(p.next(), RespParser::Next::protocol_error);
+  EXPECT_FALSE(p.error_text().empty());
+}
+
+std::string cmd(std::vector<std::string_view> argv) {
+  std::string s;
+  append_command(s, argv);
+  return s;
+}
+
+TEST(KvExpiry, RelativeBecomesAbsolute) {
+  const long long now = 1'700'000'000'000;
+  std::string out;
+  EXPECT_EQ(rewrite_expiry({"EXPIRE", "k", "10"}, now, out), RewriteOutcome::rewritten);
+  EXPECT_EQ(out, cmd({"PEXPIREAT", "k", "1700000010000"}));
+  out.clear();
+  EXPECT_EQ(rewrite_expiry({"pexpire", "k", "250", "GT"}, now, out), RewriteOutcome::rewritten);
+  EXPECT_EQ(out, cmd({"PEXPIREAT", "k", "1700000000250", "GT"}));
+  out.clear();
+  EXPECT_EQ(rewrite_expiry({"SETEX", "k", "5", "v"}, now, out), RewriteOutcome::rewritten);
+  EXPECT_EQ(out, cmd({"SET", "k", "v", "PXAT", "1700000005000"}));
+  out.clear();
+  EXPECT_EQ(rewrite_expiry({"SET", "k", "v", "NX", "px", "100", "GET"}, now, out), RewriteOutcome::rewritten);
+  EXPECT_EQ(out, cmd({"SET", "k", "v", "NX", "PXAT", "1700000000100", "GET"}));
+  out.clear();
+  EXPECT_EQ(rewrite_expiry({"RESTORE", "k", "1000", "payload"}, now, out), RewriteOutcome::rewritten);
+  EXPECT_EQ(out, cmd({"RESTORE", "k", "1700000001000", "payload", "ABSTTL"}));
+}
+
+TEST(KvExpiry, AbsoluteOrMalformedStayUnchanged) {
+  std::string out;
+  EXPECT_EQ(rewrite_expiry({"SET", "k", "v"}, 1, out), RewriteOutcome::unchanged);
+  EXPECT_EQ(rewrite_expiry({"SET", "k", "v", "PXAT", "5"}, 1, out), RewriteOutcome::unchanged);
+  EXPECT_EQ(rewrite_expiry({"SETEX", "k", "0", "v"}, 1, out), RewriteOutcome::unchanged);
+  EXPECT_EQ(rewrite_expiry({"EXPIRE", "k", "ten"}, 1, out), RewriteOutcome::unchanged);
+  EXPECT_EQ(rewrite_expiry({"SET", "k", "v", "EX", "99999999999999999999"}, 1, out), RewriteOutcome::unchanged);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(KvCommandTable, ClassifiesFamilies) {
+  EXPECT_EQ(find_command("get")->cls, CommandClass::read);
+  EXPECT_EQ(find_command("HSET")->cls, CommandClass::write);
+  EXPECT_EQ(find_command("expire")->cls, CommandClass::expiry);
+  EXPECT_EQ(find_command("SPOP")->cls, CommandClass::spop);
+  EXPECT_EQ(find_command("BLPOP")->cls, CommandClass::unsupported);
+  EXPECT_EQ(find_command("NOPE"), nullptr);
+  std::set<std::string_view> names;
+  for (auto& c : command_table()) EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
+}
+
+TEST(KvJournal, AppendReopenReplayAndTornTail) {
+  sdk::testing::TempDir dir;
+  {
+    Journal j(dir.path(), JournalFsync::always, 1 << 20);
+    j.open();
+    EXPECT_TRUE(j.empty());
+    for (int i = 0; i < 10; ++i) j.append(cmd({"SET", "k", std::to_string(i)}), 1, 1000 + i);
+    j.commit();
+    EXPECT_EQ(j.depth(), 10u);
+    EXPECT_EQ(j.oldest_time_ms(), 1000);
+  }
+  // A crash mid-append leaves half a record.
+  {
+    std::ofstream f(dir.path() / "journal.log", std::ios::app | std::ios::binary);
+    f << "TKVJ\x10\x00";
+  }
+  Journal j(dir.path(), JournalFsync::always, 1 << 20);
+  j.open();
+  EXPECT_EQ(j.depth(), 10u) << "the torn tail is cut, whole records stay";
+  auto recs = j.read_from(j.replay_offset(), 4);
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(recs[0].payload, cmd({"SET", "k", "0"}));
+  EXPECT_EQ(recs[3].seq, 4u);
+  j.mark_replayed(recs[3].seq, recs[3].end_offset, 1004);
+  EXPECT_EQ(j.depth(), 6u);
+  EXPECT_EQ(j.oldest_time_ms(), 1004);
+  auto rest = j.read_from(j.replay_offset(), 100);
+  ASSERT_EQ(rest.size(), 6u);
+  EXPECT_EQ(rest[0].payload, cmd({"SET", "k", "4"}));
+  j.mark_replayed(rest.back().seq, rest.back().end_offset, std::nullopt);
+  j.reset_after_replay();
+  EXPECT_TRUE(j.empty());
+  EXPECT_EQ(j.size_bytes(), 0u);
+  auto seq = j.append(cmd({"DEL", "k"}), 1, 2000);
+  EXPECT_EQ(seq, 11u) << "sequence numbers keep increasing after a truncate";
+}
+
+TEST(KvJournal, CursorSurvivesReopen) {
+  sdk::testing::TempDir dir;
+  {
+    Journal j(dir.path(), JournalFsync::no, 1 << 20);
+    j.open();
+    for (int i = 0; i < 1500; ++i) j.append(cmd({"INCR", "c"}), 1, i);
+    auto recs = j.read_from(0, 1200);
+    for (auto& r : recs) j.mark_replayed(r.seq, r.end_offset, std::nullopt);  // cursor persisted at 1000
+  }
+  Journal j(dir.path(), JournalFsync::no, 1 << 20);
+  j.open();
+  EXPECT_EQ(j.depth(), 500u) << "records up to the persisted cursor are not replayed twice";
+  EXPECT_EQ(j.read_from(j.replay_offset(), 1)[0].seq, 1001u);
+}
+
+TEST(KvJournal, FullAtMaxSize) {
+  sdk::testing::TempDir dir;
+  Journal j(dir.path(), JournalFsync::no, 4096);
+  j.open();
+  while (!j.full()) j.append(std::string(100, 'x'), 1, 0);
+  EXPECT_GE(j.size_bytes(), 4096u);
+}
+
+// The README's key table and sample.toml agree with the schema.
+TEST(KvDocs, ReadmeAndSampleMatchSchema) {
+  auto readme = sdk::read_file(std::filesystem::path(KV_SOURCE_DIR) / "README.md");
+  auto sample = toml::parse_file((std::filesystem::path(KV_SOURCE_DIR) / "sample.toml").string());
+  auto* stores = sample["stores"].as_table();
+  ASSERT_NE(stores, nullptr);
+  ASSERT_EQ(stores->size(), 1u);
+  auto* store = stores->begin()->second.as_table();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->get("plugin")->value_or(std::string()), "kvstore-dualwrite");
+  std::set<std::string> schema_keys;
+  for (auto& k : settings_schema()) {
+    schema_keys.insert(k.name);
+    EXPECT_NE(readme.find("| `" + k.name + "` |"), std::string::npos) << "README lacks key " << k.name;
+    if (k.required) {
+      EXPECT_TRUE(store->contains(k.name)) << "sample.toml lacks required key " << k.name;
+    }
+  }
+  for (auto& [key, value] : *store) {
+    std::string k(key.str());
+    if (k == "plugin") continue;
+    EXPECT_TRUE(schema_keys.count(k)) << "sample.toml key not in schema: " << k;
+  }
+  auto sample_text = sdk::read_file(std::filesystem::path(KV_SOURCE_DIR) / "sample.toml");
+  for (auto& k : schema_keys) EXPECT_NE(sample_text.find(k + " ="), std::string::npos) << "sample.toml does not mention " << k;
+  for (auto& c : command_table())
+    EXPECT_NE(readme.find("`" + std::string(c.name) + "`"), std::string::npos) << "README command table lacks " << c.name;
+}
+
+}  // namespace
+}  // namespace tandem::kv

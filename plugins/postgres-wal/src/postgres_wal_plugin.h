@@ -1,0 +1,105 @@
+// The postgres-wal plugin: PostgreSQL physical streaming replication between
+// the pair, driven through libpq and PostgreSQL's own programs.
+//
+// Method bodies are split by concern: plugin.cpp (lifecycle, sync, health),
+// standby_setup.cpp (building and checking the standby), failover_steps.cpp
+// (prepare/promote/demote/rejoin), synchronous_mode.cpp, diagnostics.cpp.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "health_model.h"
+#include "lag_history.h"
+#include "pg_connection.h"
+#include "pg_tools.h"
+#include "settings.h"
+#include "tandem/sdk/plugin.h"
+
+namespace tandem::pgwal {
+
+class PostgresWalPlugin final : public sdk::Plugin {
+ public:
+  PostgresWalPlugin() = default;
+
+  sdk::PluginInfo info() const override;
+  sdk::ConfigSchema schema() const override { return pgwal::schema(); }
+  sdk::Status configure(const sdk::StoreConfig& config, sdk::HostContext& host) override;
+  sdk::Status start() override;
+  void stop() override;
+  std::chrono::milliseconds sync_interval() const override { return settings_.sync_interval; }
+  sdk::Result<sdk::SyncReport> sync() override;
+  sdk::Health health() const override;
+
+  sdk::Result<sdk::PrepareReport> prepare(const sdk::FailoverRequest& request) override;
+  sdk::Result<sdk::StepReport> promote(const sdk::FailoverRequest& request) override;
+  sdk::Result<sdk::StepReport> demote(const sdk::FailoverRequest& request) override;
+  sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest& request) override;
+  void on_role_change(sdk::Role role, std::uint64_t epoch) override;
+
+  std::vector<sdk::DiagnosticInfo> diagnostics() const override;
+  sdk::Result<sdk::DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override;
+  std::vector<sdk::ActionInfo> actions() const override;
+  sdk::Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override;
+
+ private:
+  // --- connections (plugin.cpp) ---
+  ConnectParams local_params() const;
+  ConnectParams peer_params(bool replication) const;
+  UpstreamServer upstream() const;
+  // The kept-open monitoring connection; reconnects when it was lost.
+  PgConnection& local();
+  void drop_local() { conn_.reset(); }
+  // (Re)writes the passfile PostgreSQL's programs read (passwords from files).
+  void refresh_passfile();
+  HealthInputs health_inputs() const;
+  void publish(sdk::Health h);
+  void set_health_problem(sdk::HealthStatus status, const std::string& why);
+  void record_metrics(const ServerView& view);
+
+  // --- standby (standby_setup.cpp) ---
+  // Secondary side of sync(): build from empty, start if stopped, check identity.
+  sdk::SyncReport sync_as_standby();
+  nlohmann::json build_standby_from_empty();
+  // The primary's system identifier and timeline (IDENTIFY_SYSTEM as the replication role).
+  struct PrimaryIdentity {
+    std::string system_id;
+    int timeline = 0;
+    std::string wal_lsn;
+  };
+  PrimaryIdentity identify_primary() const;
+  std::string local_system_id();
+  // Poll pg_stat_wal_receiver until it reports streaming.
+  bool wait_until_streaming(std::chrono::milliseconds timeout);
+  // Create the physical slot on `conn` (a primary) if it does not exist.
+  static bool ensure_slot(PgConnection& conn, const std::string& slot);
+
+  // --- synchronous mode (synchronous_mode.cpp) ---
+  // Primary side: keep synchronous_standby_names as the policy says.
+  SyncModeState manage_synchronous(const PrimaryView& view);
+  // The value synchronous_standby_names should have on a primary right now.
+  std::string synchronous_names_for(SyncModeState state) const;
+  void set_synchronous_names(PgConnection& conn, const std::string& names);
+
+  // --- failover helpers (failover_steps.cpp) ---
+  sdk::StepReport rebuild_standby(const nlohmann::json& args);
+  bool rewind_possible(std::string& why);
+
+  Settings settings_;
+  sdk::HostContext* host_ = nullptr;
+  std::unique_ptr<PgTools> tools_;
+  std::unique_ptr<PgConnection> conn_;
+  LagHistory lag_history_;
+  std::optional<std::chrono::steady_clock::time_point> standby_missing_since_;
+  SyncModeState sync_mode_ = SyncModeState::off;
+  int not_streaming_syncs_ = 0;  // consecutive syncs the standby did not stream
+  std::string standby_problem_;  // set by sync_as_standby when the standby cannot follow (wrong cluster, diverged)
+
+  mutable std::mutex health_mu_;
+  sdk::Health health_ = sdk::Health::make(sdk::HealthStatus::unknown, "not measured yet");
+};
+
+}  // namespace tandem::pgwal

@@ -1,0 +1,182 @@
+// Promote, switchover under a writer, and rejoin with pg_rewind after an
+// unplanned failover (kill -9 of the primary).
+#include <algorithm>
+
+#include "pair_fixture.h"
+
+namespace tandem::pgwal::testing {
+namespace {
+
+using sdk::testing::eventually;
+
+sdk::FailoverRequest request(sdk::FailoverKind kind, nlohmann::json handoff = nlohmann::json::object()) {
+  sdk::FailoverRequest r;
+  r.kind = kind;
+  r.new_epoch = 2;
+  r.handoff = std::move(handoff);
+  return r;
+}
+
+// The promoted node takes writes: the first INSERT after promotion succeeds.
+void expect_writable(const testsupport::PostgresServer& server, long n) {
+  EXPECT_EQ(server.psql("SELECT pg_is_in_recovery()"), "f\n");
+  EXPECT_NO_THROW(server.psql("INSERT INTO seq VALUES (" + std::to_string(n) + ", 'after promote')"));
+}
+
+TEST_F(PgPairTest, PrepareRefusesWhileThePrimaryIsUpThenPromoteIsIdempotent) {
+  build_standby();
+  alpha_.server->psql("INSERT INTO seq VALUES (1, 'x')");
+  auto prep = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(prep.ok()) << prep.message();
+  EXPECT_FALSE(prep->ready);
+  EXPECT_NE(prep->refusal.find("still up"), std::string::npos) << prep->refusal;
+  EXPECT_EQ(prep->loss["primary_alive"], true);
+
+  alpha_.server->kill9();
+  prep = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(prep.ok()) << prep.message();
+  EXPECT_TRUE(prep->ready) << prep->refusal;
+  EXPECT_EQ(prep->loss["primary_alive"], false);
+  EXPECT_FALSE(prep->loss_summary.empty());
+
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  EXPECT_TRUE(promoted->changed);
+  EXPECT_EQ(promoted->details["timeline"], 2);
+  expect_writable(*beta_.server, 2);
+  EXPECT_EQ(sequence_rows(*beta_.server), (std::vector<long>{1, 2}));
+  // Again: nothing to do, says so.
+  auto again = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_FALSE(again->changed);
+  // The slot for the old primary's return exists on the new primary.
+  EXPECT_EQ(beta_.server->psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tandem_standby'"), "1\n");
+  beta_.host->set_role(sdk::Role::primary);
+  beta_.sync();
+  EXPECT_EQ(beta_.page_value("127.0.0.1"), "unknown");  // its standby (alpha) is gone
+}
+
+TEST_F(PgPairTest, SwitchoverUnderAWriterLosesNoAcknowledgedRow) {
+  build_standby();
+  SequenceWriter writer(params_for(*alpha_.server));
+  ASSERT_TRUE(eventually([&] { return writer.count() >= 200; }, std::chrono::seconds(60))) << writer.error();
+
+  auto demoted = alpha_.plugin->demote(request(sdk::FailoverKind::switchover));
+  ASSERT_TRUE(demoted.ok()) << demoted.message();
+  EXPECT_TRUE(demoted->changed);
+  ASSERT_TRUE(demoted->details.contains("final_lsn"));
+  writer.stop();  // its connection was closed by the shutdown
+  const auto acked = writer.acknowledged();
+  ASSERT_FALSE(acked.empty());
+  // Demote again: already done, same final position.
+  auto again = alpha_.plugin->demote(request(sdk::FailoverKind::switchover));
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(again->details["final_lsn"], demoted->details["final_lsn"]);
+
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::switchover, demoted->details));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  EXPECT_TRUE(promoted->changed);
+  const auto rows = sequence_rows(*beta_.server);
+  std::vector<long> missing;
+  std::set_difference(acked.begin(), acked.end(), rows.begin(), rows.end(), std::back_inserter(missing));
+  EXPECT_TRUE(missing.empty()) << missing.size() << " acknowledged rows missing on the new primary, first "
+                               << missing.front();
+  expect_writable(*beta_.server, 1'000'000);
+  alpha_.host->set_role(sdk::Role::secondary);
+  beta_.host->set_role(sdk::Role::primary);
+
+  // The old primary follows the new one.
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  EXPECT_TRUE(rejoined->changed);
+  EXPECT_EQ(alpha_.server->psql("SELECT pg_is_in_recovery()"), "t\n");
+  EXPECT_TRUE(eventually(
+      [&] { return alpha_.server->psql("SELECT count(*) FROM seq WHERE n = 1000000") == "1\n"; },
+      std::chrono::seconds(30)));
+  auto rejoined_again = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined_again.ok()) << rejoined_again.message();
+  EXPECT_FALSE(rejoined_again->changed) << rejoined_again->summary;
+  EXPECT_TRUE(eventually(
+      [&] {
+        beta_.sync();
+        const std::string v = beta_.page_value("127.0.0.1");
+        return !v.empty() && v != "unknown";
+      },
+      std::chrono::seconds(30)));
+}
+
+TEST_F(PgPairTest, KilledPrimaryIsRewoundAndFollowsTheNewPrimary) {
+  build_standby();
+  alpha_.server->psql("INSERT INTO seq SELECT g, 'replicated' FROM generate_series(1, 100) g");
+  ASSERT_TRUE(eventually([&] { return sequence_rows(*beta_.server).size() == 100; }, std::chrono::seconds(30)));
+  // Make the old primary diverge: rows the standby never receives, then a crash.
+  beta_.server->stop();
+  alpha_.server->psql("INSERT INTO seq SELECT g, 'lost with the old primary' FROM generate_series(101, 300) g");
+  alpha_.server->kill9();
+  beta_.server->start();
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  expect_writable(*beta_.server, 1000);
+  beta_.host->set_role(sdk::Role::primary);
+  alpha_.host->set_role(sdk::Role::secondary);
+
+  // A secondary whose PostgreSQL is a crashed former primary is not restarted as one.
+  auto sync = alpha_.plugin->sync();
+  ASSERT_TRUE(sync.ok()) << sync.message();
+  EXPECT_FALSE(alpha_.server->running());
+  EXPECT_NE(alpha_.health().summary.find("rejoin"), std::string::npos) << alpha_.health().summary;
+
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  EXPECT_TRUE(rejoined->changed);
+  EXPECT_EQ(rejoined->details["rewound"], true) << rejoined->details.dump();
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto rows = sequence_rows(*alpha_.server);
+        return rows.size() == 101 && rows.back() == 1000;  // 1..100 and 1000: the diverged rows are gone
+      },
+      std::chrono::seconds(30)));
+  EXPECT_TRUE(eventually(
+      [&] {
+        (void)alpha_.plugin->sync();
+        return alpha_.health().status == sdk::HealthStatus::ok;
+      },
+      std::chrono::seconds(30)))
+      << alpha_.health().summary;
+  beta_.server->psql("INSERT INTO seq VALUES (1001, 'streams to the rejoined node')");
+  EXPECT_TRUE(eventually([&] { return sequence_rows(*alpha_.server).back() == 1001; }, std::chrono::seconds(30)));
+}
+
+class PgPairWithoutRewindTest : public PgPairTest {
+ protected:
+  void SetUp() override {
+    PairOptions o;
+    o.wal_log_hints = false;
+    SetUpPair(o);
+  }
+};
+
+TEST_F(PgPairWithoutRewindTest, RejoinSaysRewindIsImpossibleAndBasebackupRebuilds) {
+  build_standby();
+  alpha_.server->kill9();
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  beta_.host->set_role(sdk::Role::primary);
+  alpha_.host->set_role(sdk::Role::secondary);
+  beta_.server->psql("INSERT INTO seq VALUES (7, 'on the new primary')");
+
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_FALSE(rejoined.ok());
+  EXPECT_NE(rejoined.message().find("wal_log_hints"), std::string::npos) << rejoined.message();
+  EXPECT_NE(rejoined.message().find("basebackup"), std::string::npos) << rejoined.message();
+
+  auto rebuilt = alpha_.plugin->run_action("basebackup", nlohmann::json::object());
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.message();
+  EXPECT_TRUE(std::filesystem::exists(rebuilt.value()["details"]["old_data_dir"].get<std::string>()));
+  EXPECT_EQ(alpha_.server->psql("SELECT pg_is_in_recovery()"), "t\n");
+  EXPECT_EQ(sequence_rows(*alpha_.server), std::vector<long>{7});
+}
+
+}  // namespace
+}  // namespace tandem::pgwal::testing

@@ -1,0 +1,127 @@
+// The rules that turn a measurement into health and /monitor/replication cells.
+#include <gtest/gtest.h>
+
+#include "health_model.h"
+
+namespace tandem::pgwal {
+namespace {
+
+class HealthModel : public ::testing::Test {
+ protected:
+  HealthModel() {
+    settings_.lag_warn_bytes = 1000;
+    in_.settings = &settings_;
+    in_.own_address = "10.0.0.2";
+    in_.peer_address = "10.0.0.9";
+  }
+  static ServerView primary_with(std::vector<StandbyStatus> standbys) {
+    ServerView v;
+    v.in_recovery = false;
+    v.primary = PrimaryView{"0/3000000", 1, "", std::move(standbys)};
+    return v;
+  }
+  static StandbyStatus streaming(std::string address, std::uint64_t replay_gap) {
+    StandbyStatus s;
+    s.address = std::move(address);
+    s.application_name = "beta";
+    s.state = "streaming";
+    s.sync_state = "async";
+    s.sent_gap = s.write_gap = s.flush_gap = 0;
+    s.replay_gap = replay_gap;
+    return s;
+  }
+  static ServerView standby_with(std::string receiver, std::optional<std::uint64_t> gap) {
+    ServerView v;
+    v.in_recovery = true;
+    StandbyView s;
+    s.receiver_status = std::move(receiver);
+    s.replay_gap = gap;
+    s.last_replay_age_seconds = 42.0;
+    s.sender_host = "10.0.0.9";
+    s.timeline = 1;
+    v.standby = s;
+    return v;
+  }
+  Settings settings_;
+  HealthInputs in_;
+};
+
+TEST_F(HealthModel, PrimaryWithStreamingStandbyIsOkAndKeyedByItsAddress) {
+  in_.role = sdk::Role::primary;
+  auto h = health_from_view(primary_with({streaming("10.0.0.2", 120)}), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::ok) << h.summary;
+  ASSERT_EQ(h.replication.size(), 1u);
+  EXPECT_EQ(h.replication[0].address, "10.0.0.2");
+  EXPECT_EQ(h.replication[0].field, "postgres_lag_bytes");
+  EXPECT_EQ(h.replication[0].value, "120");
+  EXPECT_EQ(h.lag_bytes, 120u);
+}
+
+TEST_F(HealthModel, PrimaryWithoutStandbyReportsUnknownForThePeer) {
+  in_.role = sdk::Role::primary;
+  auto h = health_from_view(primary_with({}), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
+  ASSERT_EQ(h.replication.size(), 1u);
+  EXPECT_EQ(h.replication[0].address, "10.0.0.9");
+  EXPECT_EQ(h.replication[0].value, "unknown");
+  EXPECT_NE(h.summary.find("not running"), std::string::npos);
+}
+
+TEST_F(HealthModel, LargeLagDegradesAndIncreasingIsSaid) {
+  in_.role = sdk::Role::primary;
+  in_.lag_increasing = true;
+  auto h = health_from_view(primary_with({streaming("10.0.0.2", 5000)}), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
+  EXPECT_NE(h.summary.find("increasing"), std::string::npos) << h.summary;
+  EXPECT_EQ(h.details["lag_increasing"], true);
+}
+
+TEST_F(HealthModel, SynchronousDegradedIsNotOk) {
+  in_.role = sdk::Role::primary;
+  settings_.synchronous = true;
+  in_.sync_mode = SyncModeState::degraded;
+  auto h = health_from_view(primary_with({}), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
+  EXPECT_NE(h.summary.find("degraded to async"), std::string::npos) << h.summary;
+  in_.sync_mode = SyncModeState::blocking;
+  h = health_from_view(primary_with({}), in_);
+  EXPECT_NE(h.summary.find("waiting"), std::string::npos) << h.summary;
+  EXPECT_EQ(h.details["synchronous"]["in_effect"], to_string(SyncModeState::blocking));
+}
+
+TEST_F(HealthModel, StandbyStreamingReportsItsOwnAddress) {
+  in_.role = sdk::Role::secondary;
+  auto h = health_from_view(standby_with("streaming", 0), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::ok) << h.summary;
+  ASSERT_EQ(h.replication.size(), 1u);
+  EXPECT_EQ(h.replication[0].address, "10.0.0.2");
+  EXPECT_EQ(h.replication[0].value, "0");
+  EXPECT_EQ(h.lag_seconds, 0.0);  // caught up: the age of the last transaction is not lag
+}
+
+TEST_F(HealthModel, StandbyNotStreamingIsUnknownAndDegraded) {
+  in_.role = sdk::Role::secondary;
+  auto h = health_from_view(standby_with("", 0), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
+  EXPECT_EQ(h.replication.at(0).value, "unknown");
+}
+
+TEST_F(HealthModel, RoleAndServerDisagreeingIsFailed) {
+  in_.role = sdk::Role::secondary;
+  EXPECT_EQ(health_from_view(primary_with({}), in_).status, sdk::HealthStatus::failed);
+  in_.role = sdk::Role::primary;
+  EXPECT_EQ(health_from_view(standby_with("streaming", 0), in_).status, sdk::HealthStatus::failed);
+  in_.fenced = true;
+  EXPECT_EQ(health_from_view(primary_with({}), in_).status, sdk::HealthStatus::failed);
+}
+
+TEST_F(HealthModel, UnreachableIsFailedWithUnknownLag) {
+  in_.role = sdk::Role::primary;
+  auto h = health_unreachable("cannot connect", in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::failed);
+  EXPECT_EQ(h.replication.at(0).address, "10.0.0.9");
+  EXPECT_EQ(h.replication.at(0).value, "unknown");
+}
+
+}  // namespace
+}  // namespace tandem::pgwal

@@ -1,0 +1,122 @@
+// Config validation: good inputs give typed settings, bad ones a ConfigError
+// that names the key and says what to do.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "settings.h"
+#include "tandem/sdk/config.h"
+
+namespace tandem::pgwal {
+namespace {
+
+sdk::StoreConfig config(nlohmann::json values) {
+  if (!values.contains("data_dir")) values["data_dir"] = "/var/lib/postgresql/15/main";
+  return sdk::StoreConfig::from_json("pg", schema(), values);
+}
+
+std::string error_of(nlohmann::json values) {
+  try {
+    parse_settings(config(std::move(values)));
+  } catch (const sdk::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PostgresWalSettings, DefaultsApply) {
+  Settings s = parse_settings(config({}));
+  EXPECT_EQ(s.data_dir, "/var/lib/postgresql/15/main");
+  EXPECT_EQ(s.os_user, "postgres");
+  EXPECT_EQ(s.port, 5432);
+  EXPECT_EQ(s.peer_port, 5432);
+  EXPECT_EQ(s.replication_user, "replicator");
+  EXPECT_EQ(s.slot_name, "tandem_standby");
+  EXPECT_FALSE(s.synchronous);
+  EXPECT_EQ(s.sync_interval, std::chrono::seconds(1));
+  EXPECT_EQ(s.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(s.statement_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(s.lag_warn_bytes, 16u << 20);
+  EXPECT_EQ(s.server_log, "/var/lib/postgresql/15/postgresql-tandem.log");
+  EXPECT_EQ(s.passfile, "/var/lib/postgresql/15/.tandem.pgpass");
+}
+
+TEST(PostgresWalSettings, ExplicitValuesAreRead) {
+  Settings s = parse_settings(config({{"data_dir", "/srv/pg/data/"},
+                                      {"port", 6543},
+                                      {"peer_host", "10.0.0.2"},
+                                      {"peer_port", 6544},
+                                      {"synchronous", true},
+                                      {"on_standby_loss", "block"},
+                                      {"standby_loss_timeout", "30s"},
+                                      {"connect_timeout", "3s"},
+                                      {"statement_timeout", "500ms"},
+                                      {"lag_warn_bytes", "1MiB"},
+                                      {"slot_name", "pair_slot"},
+                                      {"replication_password_file", "/etc/tandem/repl.pw"}}));
+  EXPECT_EQ(s.data_dir, "/srv/pg/data");  // trailing slash dropped
+  EXPECT_EQ(s.port, 6543);
+  EXPECT_EQ(s.peer_host, "10.0.0.2");
+  EXPECT_EQ(s.peer_port, 6544);
+  EXPECT_TRUE(s.synchronous);
+  EXPECT_EQ(s.on_standby_loss, StandbyLossPolicy::block);
+  EXPECT_EQ(s.standby_loss_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(s.statement_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(s.lag_warn_bytes, 1u << 20);
+  EXPECT_EQ(s.slot_name, "pair_slot");
+  EXPECT_EQ(s.replication_password_file, "/etc/tandem/repl.pw");
+  EXPECT_EQ(s.server_log, "/srv/pg/postgresql-tandem.log");
+}
+
+TEST(PostgresWalSettings, BadInputsNameTheKeyAndTheFix) {
+  struct Case {
+    nlohmann::json values;
+    std::string key;
+    std::string fragment;
+  };
+  const std::vector<Case> cases = {
+      {{{"data_dir", "relative/data"}}, "data_dir", "absolute path"},
+      {{{"data_dir", "/srv/my data"}}, "data_dir", "spaces"},
+      {{{"port", 0}}, "port", "between 1 and 65535"},
+      {{{"peer_port", 70000}}, "peer_port", "between 1 and 65535"},
+      {{{"os_user", "no-such-user-xyz"}}, "os_user", "no OS user"},
+      {{{"slot_name", "Bad-Slot"}}, "slot_name", "lower-case"},
+      {{{"replication_user", "rep user"}}, "replication_user", "plain name"},
+      {{{"synchronous", true}, {"on_standby_loss", "maybe"}}, "on_standby_loss", "\"block\" or \"degrade\""},
+      {{{"on_standby_loss", "block"}}, "on_standby_loss", "synchronous = true"},
+      {{{"connect_timeout", "100ms"}}, "connect_timeout", "at least 1s"},
+      {{{"sync_interval", "10ms"}}, "sync_interval", "at least 100ms"},
+      {{{"password_file", "pw.txt"}}, "password_file", "absolute path"},
+      {{{"bin_dir", "bin"}}, "bin_dir", "absolute path"},
+      {{{"statement_timeout", "soon"}}, "statement_timeout", "duration"},
+  };
+  for (const auto& c : cases) {
+    const std::string err = error_of(c.values);
+    EXPECT_NE(err.find("key '" + c.key + "'"), std::string::npos) << c.values.dump() << " -> " << err;
+    EXPECT_NE(err.find(c.fragment), std::string::npos) << c.values.dump() << " -> " << err;
+  }
+}
+
+TEST(PostgresWalSettings, MissingDataDirIsAnError) {
+  try {
+    parse_settings(sdk::StoreConfig::from_json("pg", schema(), nlohmann::json::object()));
+    FAIL() << "no error for a missing data_dir";
+  } catch (const sdk::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("data_dir"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PostgresWalSettings, SchemaKeysAreUniqueAndDescribed) {
+  std::set<std::string> names;
+  for (const auto& k : schema()) {
+    EXPECT_TRUE(names.insert(k.name).second) << "duplicate key " << k.name;
+    EXPECT_FALSE(k.description.empty()) << k.name;
+  }
+  for (const char* required : {"data_dir", "bin_dir", "os_user", "port", "replication_user",
+                               "replication_password_file", "slot_name", "synchronous", "connect_timeout",
+                               "statement_timeout"})
+    EXPECT_TRUE(names.count(required)) << required;
+}
+
+}  // namespace
+}  // namespace tandem::pgwal

@@ -1,0 +1,70 @@
+#include "support/rsync_daemon.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+namespace tandem::testsupport {
+namespace fs = std::filesystem;
+
+RsyncDaemon::RsyncDaemon(RsyncDaemonOptions options)
+    : options_(std::move(options)), temp_(std::make_unique<sdk::testing::TempDir>("tandem-rsyncd")) {
+  if (options_.modules.empty()) throw std::runtime_error("RsyncDaemon: no modules given");
+  port_ = options_.port ? options_.port : sdk::testing::free_port();
+  const fs::path conf = temp_->path() / "rsyncd.conf";
+  std::ofstream c(conf);
+  // uid/gid: serve as the test's own user (as root rsync would drop to nobody).
+  c << "use chroot = no\n"
+    << "uid = " << ::geteuid() << "\n"
+    << "gid = " << ::getegid() << "\n"
+    << "list = yes\n"
+    << "read only = " << (options_.read_only ? "yes" : "no") << "\n"
+    << "hosts allow = 127.0.0.1\n";
+  if (options_.auth_user) {
+    const fs::path secrets = temp_->path() / "rsyncd.secrets";
+    {
+      std::ofstream s(secrets);
+      s << *options_.auth_user << ":" << options_.auth_password.value_or("") << "\n";
+    }
+    fs::permissions(secrets, fs::perms::owner_read | fs::perms::owner_write);  // rsync refuses others-readable
+    c << "auth users = " << *options_.auth_user << "\n"
+      << "secrets file = " << secrets.string() << "\n";
+  }
+  for (auto& [name, path] : options_.modules) c << "\n[" << name << "]\n  path = " << path.string() << "\n";
+  c.close();
+  if (!c) throw std::runtime_error("RsyncDaemon: cannot write " + conf.string());
+  launch();
+}
+
+RsyncDaemon::~RsyncDaemon() { process_.stop(); }
+
+std::string RsyncDaemon::url(const std::string& module) const {
+  return "rsync://127.0.0.1:" + std::to_string(port_) + (module.empty() ? "" : "/" + module);
+}
+
+void RsyncDaemon::launch() {
+  BackgroundProcessSpec spec;
+  spec.argv = {"rsync", "--daemon", "--no-detach", "--config=" + (temp_->path() / "rsyncd.conf").string(),
+               "--port=" + std::to_string(port_), "--address=127.0.0.1",
+               "--log-file=" + (temp_->path() / "rsyncd.log").string()};
+  spec.log_file = temp_->path() / "rsyncd.out";
+  process_ = BackgroundProcess(spec);
+  if (!sdk::testing::wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)) || !process_.running()) {
+    std::string tail = process_.log_tail();
+    std::ifstream log(temp_->path() / "rsyncd.log");
+    std::string line, log_text;
+    while (std::getline(log, line)) log_text += line + "\n";
+    process_.stop();
+    throw std::runtime_error("rsync daemon on port " + std::to_string(port_) + " did not start: " + tail + log_text);
+  }
+}
+
+void RsyncDaemon::restart() {
+  process_.stop();
+  launch();
+}
+
+}  // namespace tandem::testsupport
