@@ -1,6 +1,7 @@
 // tandemctl check-config FILE: the host part, then every store through its
 // plugin's schema and configure() (which touches nothing), all errors at once.
 #include <ostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -25,7 +26,11 @@ int run_check_config(const GlobalOptions& global, const std::filesystem::path& f
     for (const auto& entry : config.stores) {
       OfflineHostContext host(config, entry.name);
       auto store = core::load_store(entry, loader, host);
-      if (!store) errors.push_back(store.message());
+      if (store) continue;
+      // Schema errors of one store come joined by newlines: one problem per line.
+      std::stringstream lines(store.message());
+      for (std::string line; std::getline(lines, line);)
+        if (!line.empty()) errors.push_back(line);
     }
   }
   if (global.json) {

@@ -70,6 +70,17 @@ bool PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLa
     if (why) *why = "metric name '" + std::string(name) + "' must match [a-z0-9_]+";
     return false;
   }
+  for (std::string_view reserved : {"store_", "node_", "peer_"}) {
+    if (name.substr(0, reserved.size()) == reserved) {
+      if (why) *why = "metric name '" + std::string(name) + "' starts with '" + std::string(reserved) +
+                      "', reserved for the host's own metrics; prefix it with the plugin's name";
+      return false;
+    }
+  }
+  if (add && value < 0) {
+    if (why) *why = "counter '" + std::string(name) + "' cannot decrease";
+    return false;
+  }
   for (const auto& [k, v] : labels) {
     if (!valid_label_name(k)) {
       if (why) *why = "label name '" + k + "' of metric '" + std::string(name) + "' must match [A-Za-z_][A-Za-z0-9_]*";
@@ -87,10 +98,6 @@ bool PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLa
     return false;
   }
   if (add) {
-    if (value < 0) {
-      if (why) *why = "counter '" + std::string(name) + "' cannot decrease";
-      return false;
-    }
     it->second.samples[labels] += value;
   } else {
     it->second.samples[labels] = value;

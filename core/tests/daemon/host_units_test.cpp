@@ -74,6 +74,7 @@ TEST(PluginMetricsTest, RendersFamiliesAndRejectsBadNames) {
   kv.set_gauge("kv_writes_total", 1);  // already a counter
   kv.add_counter("kv_down_total", -1);
   kv.set_gauge("kv_label", 1, {{"store", "spoofed"}});
+  kv.set_gauge("store_health", 1);  // reserved for the host
   std::string out;
   table.render(out);
   EXPECT_EQ(out,

@@ -149,6 +149,28 @@ TEST(ConfigRsyncConfig, PluginConfigureFailsFastOnBadInput) {
   EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped);
 }
 
+TEST(ConfigRsyncEvents, SecondaryPullsOnChangeNewsButIgnoresAnOlderEpoch) {
+  sdk::testing::TestHostOptions o;
+  o.role = sdk::Role::secondary;
+  o.epoch = 3;
+  sdk::testing::TestHost host(o);
+  ConfigRsyncPlugin plugin;
+  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), good_values()), host));
+  plugin.on_peer_event({{"event", "config-changed"}, {"checksum", "abc"}, {"epoch", 3}});
+  EXPECT_EQ(host.sync_requests(), 0) << "not started: not pulling, nothing to do";
+  ASSERT_TRUE(plugin.start());  // requests the first pull itself
+  const int after_start = host.sync_requests();
+  plugin.on_peer_event({{"event", "config-changed"}, {"checksum", "abc"}, {"epoch", 2}});
+  EXPECT_EQ(host.sync_requests(), after_start) << "a stale primary's news is ignored";
+  plugin.on_peer_event({{"event", "config-changed"}, {"checksum", "abc"}, {"epoch", 3}});
+  EXPECT_EQ(host.sync_requests(), after_start + 1);
+  EXPECT_EQ(plugin.health().details.value("primary_checksum", ""), "abc");
+  plugin.on_peer_event({{"nonsense", true}});
+  plugin.on_peer_event(nlohmann::json::array());
+  EXPECT_EQ(host.sync_requests(), after_start + 1);
+  plugin.stop();
+}
+
 TEST(ConfigRsyncCommand, PullIsArchiveAtomicAndNeverInplace) {
   auto v = good_values();
   v["delete"] = true;

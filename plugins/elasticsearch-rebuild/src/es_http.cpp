@@ -53,7 +53,11 @@ std::string authorization_header(const EsRebuildConfig& config) {
 }
 
 EsConnection::EsConnection(std::shared_ptr<const EsTarget> target, std::size_t first_endpoint)
-    : target_(std::move(target)), endpoint_(first_endpoint % target_->endpoints.size()) {}
+    : target_(std::move(target)), endpoint_(first_endpoint % target_->endpoints.size()) {
+  // Beast sizes each read from the buffer's free capacity (512 bytes at
+  // least, 64 KiB at most): bulk answers are large, so read in big pieces.
+  buffer_.reserve(256 * 1024);
+}
 
 EsConnection::~EsConnection() { close(); }
 
@@ -66,7 +70,7 @@ void EsConnection::close() {
     stream_->close();
     stream_.reset();
   }
-  buffer_.clear();
+  buffer_.consume(buffer_.size());
   reused_ = false;
 }
 

@@ -62,6 +62,7 @@ void BackendLink::connect() {
                                                   if (gen != generation_) return;
                                                   if (ec2) return fail("cannot connect: " + ec2.message());
                                                   socket_.set_option(tcp::no_delay(true));
+                                                  socket_.non_blocking(true);
                                                   state_ = State::handshaking;
                                                   read_more();
                                                   handshake();
@@ -138,8 +139,13 @@ void BackendLink::flush() {
 
 void BackendLink::read_more() {
   auto gen = generation_;
-  socket_.async_read_some(asio::buffer(in_.get(), kReadChunk), [this, gen](const boost::system::error_code& ec, std::size_t n) {
+  // async_wait + a non-blocking read: no speculative recv that would mostly hit EAGAIN.
+  socket_.async_wait(tcp::socket::wait_read, [this, gen](const boost::system::error_code& wait_ec) {
     if (gen != generation_) return;
+    boost::system::error_code ec = wait_ec;
+    std::size_t n = 0;
+    if (!ec) n = socket_.read_some(asio::buffer(in_.get(), kReadChunk), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
     if (ec) return fail(ec == asio::error::eof ? "connection closed by Redis" : "read failed: " + ec.message());
     parser_->feed(in_.get(), n);
     for (;;) {

@@ -22,6 +22,17 @@ struct Op {
   bool ready = false;                // may be sent to the primary
   bool done = false;                 // reply known
   bool journal_on_reply = false;     // journal the effect once the primary applied it
+  // Back to a fresh state, keeping string capacity (ops are recycled per session).
+  void reset() {
+    kind = OpKind::local;
+    session.reset();
+    request.clear();
+    replies = 1;
+    primary_request.clear();
+    spop_key.clear();
+    reply.clear();
+    ready = done = journal_on_reply = false;
+  }
   bool is_write() const { return kind == OpKind::write || kind == OpKind::spop || kind == OpKind::exec_write; }
 };
 

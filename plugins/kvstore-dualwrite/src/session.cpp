@@ -56,6 +56,7 @@ Session::~Session() { d_.unregister_session(this); }
 void Session::start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
   read_more();
 }
 
@@ -69,8 +70,17 @@ void Session::read_more() {
   if (closed_ || closing_ || reading_) return;
   if (ops_.size() >= kMaxOpsPerClient) return;  // resumed by pump()
   reading_ = true;
-  socket_.async_read_some(asio::buffer(in_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+  // Wait for readability, then read: a plain async_read_some would first try a
+  // speculative recv that, for a client waiting on its replies, just fails (EAGAIN).
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& wait_ec) {
     self->reading_ = false;
+    boost::system::error_code ec = wait_ec;
+    std::size_t n = 0;
+    if (!ec && !self->closed_) n = self->socket_.read_some(asio::buffer(self->in_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      self->read_more();
+      return;
+    }
     if (ec || self->closed_) {
       self->closed_ = true;  // the client left; its operations still complete at the backends
       boost::system::error_code ignored;
@@ -105,7 +115,13 @@ void Session::process_input() {
 }
 
 std::shared_ptr<Op> Session::new_op(OpKind kind) {
-  auto op = std::make_shared<Op>();
+  std::shared_ptr<Op> op;
+  while (!spare_ops_.empty() && !op) {
+    // Reusable once no backend link token refers to it any more.
+    if (spare_ops_.back().use_count() == 1) op = std::move(spare_ops_.back());
+    spare_ops_.pop_back();
+  }
+  if (!op) op = std::make_shared<Op>();
   op->kind = kind;
   op->session = shared_from_this();
   ops_.push_back(op);
@@ -353,9 +369,11 @@ void Session::pump() {
   }
   bool wrote = false;
   while (!ops_.empty() && ops_.front()->done) {
-    if (!closed_) out_ += ops_.front()->reply;
-    ops_.front()->session.reset();  // break the cycle session -> op -> session
+    auto op = std::move(ops_.front());
     ops_.pop_front();
+    if (!closed_) out_ += op->reply;
+    op->reset();  // also breaks the cycle session -> op -> session
+    if (spare_ops_.size() < 256) spare_ops_.push_back(std::move(op));
     --cursor_;
     d_.op_finished();
     wrote = true;

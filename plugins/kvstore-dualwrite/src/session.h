@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -53,6 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
   RespParser parser_;
   std::array<char, 16 * 1024> in_{};
   std::deque<std::shared_ptr<Op>> ops_;
+  std::vector<std::shared_ptr<Op>> spare_ops_;  // finished ops kept for reuse (fewer allocations)
   std::size_t cursor_ = 0;  // first op not yet forwarded to the primary (or finished without it)
   std::string out_;
   std::string writing_;

@@ -27,7 +27,7 @@ double LagHistory::slope_bytes_per_second() const {
 bool LagHistory::increasing() const {
   if (samples_.size() < 4) return false;
   const double first = samples_.front().bytes, last = samples_.back().bytes;
-  return last > 0 && last > first && slope_bytes_per_second() > 0;
+  return last > 0 && last - first >= min_growth_bytes_ && last > first && slope_bytes_per_second() > 0;
 }
 
 }  // namespace tandem::pgwal

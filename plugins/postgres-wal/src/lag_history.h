@@ -11,7 +11,10 @@ namespace tandem::pgwal {
 
 class LagHistory {
  public:
-  explicit LagHistory(std::size_t capacity = 10) : capacity_(capacity) {}
+  // min_growth_bytes: how much the lag must grow across the window to count
+  // as a trend (a few KiB of jitter under a steady load is not one).
+  explicit LagHistory(std::size_t capacity = 10, double min_growth_bytes = 64 * 1024)
+      : capacity_(capacity), min_growth_bytes_(min_growth_bytes) {}
 
   void add(std::uint64_t lag_bytes, std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now());
   // Forget the samples (the standby went away; a new stream starts afresh).
@@ -19,8 +22,9 @@ class LagHistory {
   std::size_t size() const { return samples_.size(); }
 
   // True when there are at least 4 samples, the least-squares slope over them
-  // is positive, the newest is above the oldest and above zero. One noisy
-  // sample does not make a trend; a lag that drains back to 0 never counts.
+  // is positive, and the newest is above zero and at least min_growth_bytes
+  // above the oldest. One noisy sample does not make a trend; a lag that
+  // drains back to 0 never counts.
   bool increasing() const;
   // Least-squares slope in bytes per second over the window (0 with < 2 samples).
   double slope_bytes_per_second() const;
@@ -31,6 +35,7 @@ class LagHistory {
     double bytes;
   };
   std::size_t capacity_;
+  double min_growth_bytes_;
   std::deque<Sample> samples_;
 };
 

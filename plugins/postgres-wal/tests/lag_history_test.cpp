@@ -7,8 +7,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-LagHistory with(std::initializer_list<std::uint64_t> samples) {
-  LagHistory h(10);
+LagHistory with(std::initializer_list<std::uint64_t> samples, double min_growth = 0) {
+  LagHistory h(10, min_growth);
   auto t = std::chrono::steady_clock::time_point{} + 1000s;
   for (auto s : samples) {
     h.add(s, t);
@@ -37,8 +37,17 @@ TEST(LagHistory, TooFewSamplesSayNothing) {
   EXPECT_EQ(with({100}).slope_bytes_per_second(), 0.0);
 }
 
+TEST(LagHistory, SmallJitterUnderLoadIsNotATrend) {
+  EXPECT_FALSE(with({1000, 4000, 2000, 5000}, 64 * 1024).increasing());
+  EXPECT_TRUE(with({1 << 20, 2 << 20, 3 << 20, 4 << 20}, 64 * 1024).increasing());
+  LagHistory defaults;  // the plugin's own setting
+  auto t = std::chrono::steady_clock::time_point{} + 1000s;
+  for (std::uint64_t s : {984, 1720, 4704, 3000, 4000}) defaults.add(s, t += 1s);
+  EXPECT_FALSE(defaults.increasing());
+}
+
 TEST(LagHistory, KeepsOnlyTheWindowAndClears) {
-  LagHistory h(4);
+  LagHistory h(4, 0);
   auto t = std::chrono::steady_clock::time_point{} + 1000s;
   for (std::uint64_t s : {900, 800, 700, 600, 10, 20, 30, 40}) {
     h.add(s, t);

@@ -112,7 +112,7 @@ std::optional<std::vector<EsStore::Index*>> EsStore::resolve(const std::string& 
 }
 
 void EsStore::refresh_now(Index& index) {
-  index.searchable = std::make_shared<Snapshot>(index.docs.begin(), index.docs.end());
+  index.searchable = index.docs;
   index.dirty = false;
 }
 
@@ -407,7 +407,7 @@ Reply EsStore::stats() {
   json indices = json::object();
   {
     std::lock_guard lock(mu_);
-    for (auto& [name, index] : indices_) indices[name] = {{"docs", index->docs.size()}, {"searchable", index->searchable->size()}};
+    for (auto& [name, index] : indices_) indices[name] = {{"docs", index->docs->size()}, {"searchable", index->searchable->size()}};
   }
   return json_reply(200, {{"bulk_requests", bulk_requests_.load()},
                           {"bulk_rejected_429", bulk_rejected_429_.load()},

@@ -64,15 +64,23 @@ class EsStore {
   Reply stats();
 
  private:
-  using Snapshot = std::vector<std::pair<std::string, std::string>>;
+  using DocMap = std::unordered_map<std::string, std::string>;  // _id -> _source
+  using Snapshot = DocMap;
   struct Index {
     std::string name;
     nlohmann::json mappings = nlohmann::json::object();
     std::map<std::string, std::string> settings;  // flat keys without the "index." prefix
-    std::unordered_map<std::string, std::string> docs;  // realtime state
+    // Realtime documents. A refresh publishes them by sharing the map with
+    // `searchable` (no copy); the next write after a refresh copies it first
+    // (copy-on-write), so a refresh after a bulk load costs nothing.
+    std::shared_ptr<DocMap> docs = std::make_shared<DocMap>();
     std::shared_ptr<const Snapshot> searchable = std::make_shared<Snapshot>();
     bool dirty = false;  // docs changed since the last refresh
     std::uint64_t seq_no = 0;
+    DocMap& writable_docs() {
+      if (docs.use_count() > 1) docs = std::make_shared<DocMap>(*docs);
+      return *docs;
+    }
   };
 
   // Index names a target (comma list of names, aliases, `*` patterns, _all)

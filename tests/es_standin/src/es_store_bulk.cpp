@@ -174,14 +174,14 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
       } else if (item_fails(op.id)) {
         fail(400, "mapper_parsing_exception", "failed to parse document [" + op.id + "] (injected by the stand-in's item fault switch)");
       } else if (op.action == "delete") {
-        bool found = index->docs.erase(op.id) > 0;
+        bool found = index->writable_docs().erase(op.id) > 0;
         index->dirty = true;
         items += head + ",\"_version\":1,\"result\":\"" + (found ? "deleted" : "not_found") + "\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":" +
                  std::to_string(index->seq_no++) + ",\"_primary_term\":1,\"status\":" + (found ? "200" : "404") + "}},";
-      } else if (op.action == "create" && index->docs.count(op.id)) {
+      } else if (op.action == "create" && index->docs->count(op.id)) {
         fail(409, "version_conflict_engine_exception", "[" + op.id + "]: version conflict, document already exists (current version [1])");
       } else {
-        auto [it, inserted] = index->docs.try_emplace(op.id);
+        auto [it, inserted] = index->writable_docs().try_emplace(op.id);
         it->second = options_.keep_sources ? std::string(op.doc) : std::string();
         index->dirty = true;
         items += head + ",\"_version\":1,\"result\":\"" + (inserted ? "created" : "updated") + "\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":" +

@@ -1,0 +1,35 @@
+// The peer's tandemd as the failover orchestrator sees it, over its HTTP API.
+// Blocking calls: use from a worker thread, never from the event loop (the
+// requests themselves run on the loop).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "failover/failover_orchestrator.h"
+#include "host/http_client.h"
+
+namespace tandem::core {
+
+class HttpFailoverPeer final : public FailoverPeer {
+ public:
+  // token: the peer API's bearer token ([peer] token_file); may be empty, in
+  // which case demote/rejoin will be refused by the peer with a clear error.
+  HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token);
+
+  PeerView status() override;
+  sdk::Result<nlohmann::json> demote(std::uint64_t new_epoch) override;
+  sdk::Result<nlohmann::json> rejoin() override;
+
+ private:
+  HttpOutcome call(const std::string& method, const std::string& target, const std::string& body,
+                   std::chrono::milliseconds timeout);
+
+  boost::asio::io_context& io_;
+  std::string api_url_;
+  std::string token_;
+};
+
+}  // namespace tandem::core

@@ -1,0 +1,24 @@
+#include "failover/runtime_failover_stores.h"
+
+#include <stdexcept>
+
+namespace tandem::core {
+
+std::vector<FailoverStore> RuntimeFailoverStores::stores() const {
+  std::vector<FailoverStore> out;
+  for (const auto& snap : runtime_.snapshots()) {
+    FailoverStore s{snap.name, snap.plugin, 50};
+    if (StoreRunner* runner = runtime_.find_store(snap.name))
+      runner->call([&](sdk::Plugin& p) { s.order = p.info().failover_order; }).get();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void RuntimeFailoverStores::call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) {
+  StoreRunner* runner = runtime_.find_store(store);
+  if (!runner) throw std::runtime_error("no store named '" + store + "'");
+  runner->call(fn).get();
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,21 @@
+// The running daemon's stores as the failover orchestrator sees them: each
+// call runs on the store's own executor (StoreRunner::call), so a failover
+// step never overlaps the store's sync.
+#pragma once
+
+#include "failover/failover_orchestrator.h"
+#include "host/node_runtime.h"
+
+namespace tandem::core {
+
+class RuntimeFailoverStores final : public FailoverStores {
+ public:
+  explicit RuntimeFailoverStores(NodeRuntime& runtime) : runtime_(runtime) {}
+  std::vector<FailoverStore> stores() const override;
+  void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) override;
+
+ private:
+  NodeRuntime& runtime_;
+};
+
+}  // namespace tandem::core

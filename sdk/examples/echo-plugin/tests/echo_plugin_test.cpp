@@ -1,0 +1,73 @@
+// The echo plugin driven by the SDK's test kit, exactly as tandemd drives it.
+#include <gtest/gtest.h>
+
+#include "echo_plugin.h"
+#include "tandem/sdk/testing/test_host.h"
+
+namespace {
+
+using namespace tandem::sdk;
+
+StoreConfig config_of(nlohmann::json values) {
+  echo::EchoPlugin schema_source;
+  return StoreConfig::from_json("echo", schema_source.schema(), std::move(values));
+}
+
+TEST(EchoPlugin, ConfigureValidatesItsKeys) {
+  testing::TestHost host;
+  echo::EchoPlugin plugin;
+  EXPECT_TRUE(plugin.configure(config_of({{"message", "hi"}}), host).ok());
+  EXPECT_EQ(plugin.sync_interval(), std::chrono::seconds(30));
+  echo::EchoPlugin bad;
+  EXPECT_THROW((void)bad.configure(config_of({{"message", "hi"}, {"sync_interval", "1ms"}}), host), ConfigError);
+  echo::EchoPlugin missing;
+  EXPECT_THROW((void)missing.configure(config_of(nlohmann::json::object()), host), ConfigError);
+}
+
+TEST(EchoPlugin, SyncCountsRunsInHealthStateAndMetrics) {
+  testing::TestHost host;
+  echo::EchoPlugin plugin;
+  ASSERT_TRUE(plugin.configure(config_of({{"message", "hello"}, {"reported_lag", "1KiB"}}), host).ok());
+  EXPECT_EQ(plugin.health().status, HealthStatus::unknown);
+  ASSERT_TRUE(plugin.sync().ok());
+  ASSERT_TRUE(plugin.sync().ok());
+  Health h = plugin.health();
+  EXPECT_EQ(h.status, HealthStatus::ok);
+  EXPECT_EQ(h.summary, "echoed 2 times: hello");
+  EXPECT_EQ(h.lag_bytes, 1024u);
+  EXPECT_EQ(host.state().get("runs"), "2");
+  EXPECT_EQ(host.recorded_metrics().value("echo_syncs_total"), 2.0);
+  EXPECT_TRUE(host.logger().contains("echo: hello"));
+}
+
+TEST(EchoPlugin, FailoverStepsAreIdempotentAndReport) {
+  testing::TestHost host;
+  echo::EchoPlugin plugin;
+  ASSERT_TRUE(plugin.configure(config_of({{"message", "x"}}), host).ok());
+  FailoverRequest request;
+  request.new_epoch = 2;
+  auto prepared = plugin.prepare(request);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_TRUE(prepared->ready);
+  auto first = plugin.promote(request);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->changed);
+  auto again = plugin.promote(request);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed);
+  EXPECT_TRUE(plugin.demote(request)->changed);
+  EXPECT_FALSE(plugin.rejoin(request)->changed);
+}
+
+TEST(EchoPlugin, DiagnosticEchoesArguments) {
+  testing::TestHost host;
+  echo::EchoPlugin plugin;
+  ASSERT_TRUE(plugin.configure(config_of({{"message", "ping"}}), host).ok());
+  auto r = plugin.diagnose("echo", {"a", "b"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->passed);
+  EXPECT_EQ(r->output, "ping a b");
+  EXPECT_FALSE(plugin.diagnose("nope", {}).ok());
+}
+
+}  // namespace
