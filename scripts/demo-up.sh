@@ -116,7 +116,12 @@ wait_api() {
 }
 wait_api 7480 alpha
 wait_api 7481 beta
-sleep 1  # one peer poll, so each status shows the other as reachable
+# Each node polls its peer every 3 s: wait until both see each other.
+for _ in $(seq 1 20); do
+  curl -s "http://127.0.0.1:7480/v1/status" | grep -q '"reachable":true' &&
+    curl -s "http://127.0.0.1:7481/v1/status" | grep -q '"reachable":true' && break
+  sleep 0.5
+done
 
 show_status() {
   local node=$1 port=$2

@@ -1,6 +1,8 @@
 #include "api/http_server.h"
 
 #include <array>
+#include <atomic>
+#include <thread>
 #include <stdexcept>
 
 #include <boost/asio/dispatch.hpp>
@@ -82,19 +84,26 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     stream_.expires_never();  // the handler may take a while (an action); reading resumes afterwards
     auto self = shared_from_this();
     auto responder = [self, version, keep_alive](HttpResponse res) {
-      net::post(self->stream_.get_executor(), [self, version, keep_alive, res = std::move(res)]() mutable {
+      auto send = [self, version, keep_alive](HttpResponse res) {
         res.version(version);
         res.keep_alive(keep_alive && res.keep_alive());
         res.set(http::field::server, "tandemd");
         if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
         bool close_after = !res.keep_alive();
         self->write(std::move(res), close_after);
-      });
+      };
+      // Reads answer synchronously, already on this connection's strand: skip
+      // the extra hop. Answers from a store's executor are posted back.
+      if (self->handler_thread_.load() == std::this_thread::get_id()) return send(std::move(res));
+      net::post(self->stream_.get_executor(), [send, res = std::move(res)]() mutable { send(std::move(res)); });
     };
+    handler_thread_ = std::this_thread::get_id();
     try {
       server_.handler_(std::move(req), std::move(responder));
+      handler_thread_ = std::thread::id();
     } catch (const std::exception& e) {
       // The responder was consumed or not: answer directly on this strand.
+      handler_thread_ = std::thread::id();
       log_error("api", std::string("request handler threw: ") + e.what());
       write(json_error(500, "internal error: " + std::string(e.what())), true);
     }
@@ -143,6 +152,9 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
   std::array<char, 4096> drain_buffer_{};
+  // Set while the handler runs on this connection's strand: a responder
+  // called from that same call answers directly.
+  std::atomic<std::thread::id> handler_thread_{};
 };
 
 HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)

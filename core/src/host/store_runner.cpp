@@ -24,11 +24,11 @@ StoreRunner::StoreRunner(boost::asio::io_context& io, std::string plugin_type, s
                          std::shared_ptr<sdk::Plugin> plugin, std::unique_ptr<StoreHostContext> context,
                          StoreRunnerOptions options)
     : io_(io),
-      name_(context->store_name()),
+      context_(std::move(context)),
+      name_(context_->store_name()),
       plugin_type_(std::move(plugin_type)),
       plugin_version_(std::move(plugin_version)),
       plugin_(std::move(plugin)),
-      context_(std::move(context)),
       options_(options),
       sync_timer_(io),
       retry_timer_(io),

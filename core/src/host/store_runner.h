@@ -98,11 +98,13 @@ class StoreRunner {
   void arm_sync_timer(std::chrono::milliseconds delay);  // any thread
 
   boost::asio::io_context& io_;
+  // Declared before plugin_: the plugin (which may use its host context in
+  // its destructor) goes away first.
+  std::unique_ptr<StoreHostContext> context_;
   std::string name_;
   std::string plugin_type_;
   std::string plugin_version_;
   std::shared_ptr<sdk::Plugin> plugin_;
-  std::unique_ptr<StoreHostContext> context_;
   StoreRunnerOptions options_;
   std::chrono::milliseconds interval_{0};
   std::vector<sdk::ActionInfo> actions_;

@@ -142,6 +142,8 @@ void ConfigRsyncPlugin::enter_pulling() {
   }
   host_->log().info("pulling from " + settings_.remote_for(peer_address()) + " as secondary");
   host_->request_sync();  // first pull now rather than after a whole interval
+  // Ask the primary for its checksum now rather than at its next interval.
+  host_->notify_peer({{"event", "checksum-request"}, {"epoch", host_->epoch()}});
 }
 
 void ConfigRsyncPlugin::enter_idle(const std::string& reason, bool keep_daemon) {
@@ -195,8 +197,10 @@ void ConfigRsyncPlugin::on_peer_event(const nlohmann::json& event) {
     if (epoch < 0 || static_cast<std::uint64_t>(epoch) < host_->epoch()) return;
   }
   bool want_pull = false;
+  std::string reply_checksum;
   {
     std::lock_guard l(mu_);
+    if (name == "checksum-request" && state_.mode == Mode::serving) reply_checksum = state_.local_checksum;
     if (name == "config-changed" || name == "checksum") {
       if (state_.mode != Mode::pulling) return;  // only a secondary acts on the primary's news
       state_.peer_checksum = sum;
@@ -209,6 +213,8 @@ void ConfigRsyncPlugin::on_peer_event(const nlohmann::json& event) {
     }
   }
   if (want_pull) host_->request_sync();
+  // The cached checksum is current: the watcher refreshes it on every change.
+  if (!reply_checksum.empty()) notify_checksum("checksum", reply_checksum, 0);
 }
 
 sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::sync() {

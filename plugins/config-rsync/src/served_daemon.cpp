@@ -100,6 +100,14 @@ sdk::Status ServedDaemon::start() {
   try {
     std::filesystem::create_directories(work_dir_);
     stop_orphan();
+    // Someone else already answering there would also pass the readiness
+    // probe below: refuse up front, naming the port.
+    if (accepts_connections(bind_address_, settings_.serve_port)) {
+      problem_ = "the rsync daemon on " + (bind_address_.empty() ? std::string("*") : bind_address_) + ":" +
+                 std::to_string(settings_.serve_port) +
+                 " did not come up: another process already listens on that port; free it or change serve_port";
+      return sdk::Status::failure(problem_);
+    }
     sdk::atomic_write_file(config_file(), render_config(), 0600);
     std::vector<std::string> argv{settings_.rsync_path, "--daemon", "--no-detach",
                                   "--config=" + config_file().string(), "--port=" + std::to_string(settings_.serve_port),
@@ -114,6 +122,8 @@ sdk::Status ServedDaemon::start() {
   while (std::chrono::steady_clock::now() < deadline) {
     if (!child_.running()) break;
     if (accepts_connections(bind_address_, settings_.serve_port)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!child_.running()) break;  // it was not ours that answered
       problem_.clear();
       return {};
     }

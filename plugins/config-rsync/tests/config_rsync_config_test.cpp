@@ -171,6 +171,30 @@ TEST(ConfigRsyncEvents, SecondaryPullsOnChangeNewsButIgnoresAnOlderEpoch) {
   plugin.stop();
 }
 
+TEST(ConfigRsyncEvents, FencedPrimaryNeitherServesNorWatches) {
+  sdk::testing::TempDir dir;
+  fs::create_directories(dir.path() / "etc");
+  sdk::testing::TestHostOptions o;
+  o.role = sdk::Role::primary;
+  sdk::testing::TestHost host(o);
+  host.set_fenced(true);
+  nlohmann::json v{{"remote", "rsync://{peer}:8730"},
+                   {"allowed_root", dir.path().string()},
+                   {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (dir.path() / "etc").string()}}})}};
+  ConfigRsyncPlugin plugin;
+  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), v), host));
+  ASSERT_TRUE(plugin.start());
+  auto h = plugin.health();
+  EXPECT_EQ(h.details.value("mode", ""), "idle");
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
+  EXPECT_NE(h.summary.find("fenced"), std::string::npos) << h.summary;
+  write_file(dir.path() / "etc" / "x.conf", "x");
+  auto r = plugin.sync();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(host.peer_messages().empty()) << "a fenced node reports nothing as primary";
+  plugin.stop();
+}
+
 TEST(ConfigRsyncCommand, PullIsArchiveAtomicAndNeverInplace) {
   auto v = good_values();
   v["delete"] = true;

@@ -189,6 +189,29 @@ TEST(ConfigRsyncDaemon, BuiltInDaemonOrphanedByACrashIsReplacedOnStart) {
   second.stop();
 }
 
+TEST(ConfigRsyncDaemon, BusyServePortFailsStartWithTheDaemonsReason) {
+  sdk::testing::TempDir root("tandem-config-rsync");
+  fs::create_directories(root.path() / "etc");
+  RsyncDaemon squatter(serve_module("other", root.path() / "etc"));  // holds the port
+  sdk::testing::TestHostOptions o;
+  o.store_name = "config";
+  o.role = sdk::Role::primary;
+  sdk::testing::TestHost host(o);
+  nlohmann::json values{{"remote", "rsync://{peer}:1"},
+                        {"allowed_root", root.path().string()},
+                        {"serve_port", squatter.port()},
+                        {"serve_address", "127.0.0.1"},
+                        {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
+  ConfigRsyncPlugin plugin;
+  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("config", settings_schema(), values), host));
+  auto st = plugin.start();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find(std::to_string(squatter.port())), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("did not come up"), std::string::npos) << st.message();
+  EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped) << "a failed start leaves nothing half-acquired";
+  EXPECT_TRUE(squatter.running());
+}
+
 TEST(ConfigRsyncDaemon, ConnectivityNamesWhatFailed) {
   sdk::testing::TempDir root("tandem-config-rsync");
   fs::create_directories(root.path() / "primary");

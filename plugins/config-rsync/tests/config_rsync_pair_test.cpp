@@ -225,5 +225,49 @@ TEST(ConfigRsyncPair, SwitchoverThenRejoinReversesTheDirection) {
       << pair.alpha->health().summary;
 }
 
+TEST(ConfigRsyncPair, FailoverWithThePrimaryDownThenFencedRestartAndRejoin) {
+  PluginPair pair;
+  write_file(pair.alpha_tree / "a.conf", "1\n");
+  pair.start();
+  ASSERT_TRUE(pair.wait_in_sync()) << pair.beta->health().summary;
+
+  // The primary dies (its built-in daemon with it).
+  pair.alpha_loop->stop();
+  pair.alpha_host->connect_peer(nullptr);
+  pair.alpha->stop();
+
+  sdk::FailoverRequest req;
+  req.kind = sdk::FailoverKind::failover;
+  req.new_epoch = 2;
+  auto prep = pair.beta_loop->exclusive([&] { return pair.beta->prepare(req); });
+  ASSERT_TRUE(prep) << prep.message();
+  EXPECT_TRUE(prep->ready);
+  EXPECT_TRUE(prep->loss.contains("primary_unreachable")) << prep->loss.dump();
+  EXPECT_FALSE(prep->loss["config_differs"].get<bool>()) << "the last reported checksum matched: " << prep->loss_summary;
+  EXPECT_NE(prep->loss_summary.find("not reachable"), std::string::npos) << prep->loss_summary;
+
+  auto promoted = pair.beta_loop->exclusive([&] { return pair.beta->promote(req); });
+  ASSERT_TRUE(promoted) << promoted.message();
+  EXPECT_TRUE(promoted->changed);
+  pair.beta_host->set_role(sdk::Role::primary);
+  pair.beta_host->set_epoch(2);
+  write_file(pair.beta_tree / "after-failover.conf", "new primary\n");
+
+  // The old primary comes back still believing it is primary, but fenced.
+  pair.alpha_host->set_fenced(true);
+  ASSERT_TRUE(pair.alpha->start());
+  EXPECT_EQ(pair.alpha->health().details.value("mode", ""), "idle");
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", pair.alpha_port, 300ms)) << "a fenced node must not serve";
+
+  pair.alpha_host->set_role(sdk::Role::secondary);
+  pair.alpha_host->set_epoch(2);
+  pair.alpha_host->set_fenced(false);
+  pair.alpha_host->connect_peer(pair.beta.get());
+  auto rejoined = pair.alpha->rejoin(req);
+  ASSERT_TRUE(rejoined) << rejoined.message();
+  EXPECT_EQ(read_file_or(pair.alpha_tree / "after-failover.conf"), "new primary\n");
+  EXPECT_EQ(pair.alpha->health().status, sdk::HealthStatus::ok) << pair.alpha->health().summary;
+}
+
 }  // namespace
 }  // namespace tandem::config_rsync::testing

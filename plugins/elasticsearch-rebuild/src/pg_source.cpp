@@ -1,6 +1,6 @@
 #include "pg_source.h"
 
-#include <arpa/inet.h>
+#include "row_json.h"
 
 #include <cstring>
 #include <vector>
@@ -16,87 +16,11 @@ struct ResultGuard {
   PGresult* r;
 };
 
-std::string quote_ident(const std::string& name) { return "\"" + name + "\""; }
-
-std::uint16_t read_u16(const char* p) { std::uint16_t v; std::memcpy(&v, p, 2); return ntohs(v); }
-std::int32_t read_i32(const char* p) { std::uint32_t v; std::memcpy(&v, p, 4); return static_cast<std::int32_t>(ntohl(v)); }
-
-// Incremental parser of PostgreSQL's binary COPY stream: header, then tuples
-// of (int16 field count, per field int32 length + bytes), then a -1 trailer.
-// It works on whatever pieces PQgetCopyData returns (usually one row each).
-class BinaryCopyParser {
- public:
-  // Feeds a chunk; calls on_tuple(fields) for each complete tuple.
-  // Returns an error text on malformed input, empty otherwise.
-  template <class OnTuple>
-  std::string feed(const char* data, std::size_t len, OnTuple&& on_tuple) {
-    const char* p = data;
-    std::size_t n = len;
-    if (!carry_.empty()) {  // rare: a tuple split across messages
-      carry_.append(data, len);
-      p = carry_.data();
-      n = carry_.size();
-    }
-    std::size_t used = 0;
-    std::string error = parse(p, n, used, on_tuple);
-    if (!error.empty()) return error;
-    if (!carry_.empty())
-      carry_.erase(0, used);
-    else if (used < len)
-      carry_.assign(data + used, len - used);
-    return {};
-  }
-  bool finished() const { return finished_; }
-
- private:
-  template <class OnTuple>
-  std::string parse(const char* p, std::size_t n, std::size_t& used, OnTuple& on_tuple) {
-    static const char kSignature[] = "PGCOPY\n\377\r\n";
-    if (!header_done_) {
-      if (n < 19) return {};
-      if (std::memcmp(p, kSignature, 11) != 0) return "COPY stream does not start with the binary signature";
-      std::size_t header = 19 + static_cast<std::uint32_t>(read_i32(p + 15));
-      if (n < header) return {};
-      used = header;
-      header_done_ = true;
-    }
-    while (!finished_) {
-      if (n - used < 2) return {};
-      auto fields = static_cast<std::int16_t>(read_u16(p + used));
-      if (fields == -1) {
-        finished_ = true;
-        used += 2;
-        return {};
-      }
-      std::size_t pos = used + 2;
-      views_.clear();
-      for (int f = 0; f < fields; ++f) {
-        if (n - pos < 4) return {};
-        std::int32_t flen = read_i32(p + pos);
-        pos += 4;
-        if (flen < 0) {
-          views_.push_back(std::nullopt);
-          continue;
-        }
-        if (n - pos < static_cast<std::size_t>(flen)) return {};
-        views_.push_back(std::string_view(p + pos, static_cast<std::size_t>(flen)));
-        pos += static_cast<std::size_t>(flen);
-      }
-      if (!on_tuple(views_)) {
-        finished_ = true;
-        stopped_ = true;
-      }
-      used = pos;
-    }
-    return {};
-  }
-
-  bool header_done_ = false;
-  bool finished_ = false;
-  bool stopped_ = false;
-  std::string carry_;
-  std::vector<std::optional<std::string_view>> views_;
-};
+std::string quote_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
 
 }  // namespace
 
@@ -158,35 +82,51 @@ sdk::Result<std::uint64_t> PgSource::begin_snapshot_and_count(const std::string&
 sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std::string& id_column, const RowHandler& on_row,
                                             const std::atomic<bool>& cancelled) {
   using R = sdk::Result<std::uint64_t>;
-  std::string sql = "COPY (SELECT (q." + quote_ident(id_column) + ")::text, row_to_json(q)::text FROM (" + query +
-                    ") AS q) TO STDOUT (FORMAT binary)";
+  // Learn the columns (names and types) without reading any row.
+  std::vector<RowColumn> columns;
+  std::string select;
+  std::optional<std::size_t> id_index;
+  {
+    ResultGuard r(PQexec(conn_, ("SELECT * FROM (" + query + ") AS q LIMIT 0").c_str()));
+    if (PQresultStatus(r.r) != PGRES_TUPLES_OK) return R::failure("describing the query's columns: " + error_text());
+    std::string names;
+    for (int i = 0; i < PQnfields(r.r); ++i) {
+      RowColumn c{PQfname(r.r, i), JsonKind::string};
+      auto kind = json_kind_for_type(PQftype(r.r, i));
+      std::string ref = "q." + quote_ident(c.name);
+      // Types whose JSON form differs from their text (timestamps, arrays,
+      // composites...) are converted by PostgreSQL, as row_to_json would.
+      c.kind = kind.value_or(JsonKind::raw);
+      select += (i ? ", " : "") + (kind ? ref : "to_json(" + ref + ")");
+      if (c.name == id_column) id_index = static_cast<std::size_t>(i);
+      names += (i ? ", " : "") + c.name;
+      columns.push_back(std::move(c));
+    }
+    if (!id_index) return R::failure("id_column '" + id_column + "' is not a column of the query (its columns: " + names + ")");
+  }
+  RowJsonEncoder encoder(std::move(columns), *id_index);
+  std::string sql = "COPY (SELECT " + select + " FROM (" + query + ") AS q) TO STDOUT";
   {
     ResultGuard r(PQexec(conn_, sql.c_str()));
     if (PQresultStatus(r.r) != PGRES_COPY_OUT) return R::failure("starting COPY of the source rows: " + error_text());
   }
-  BinaryCopyParser parser;
   std::uint64_t rows = 0;
   bool stop = false;
   std::string error;
   for (;;) {
     char* buf = nullptr;
-    int len = PQgetCopyData(conn_, &buf, 0);
-    if (len == -1) break;  // COPY done
+    int len = PQgetCopyData(conn_, &buf, 0);  // one row per call in text format
+    if (len == -1) break;                      // COPY done
     if (len == -2) return R::failure("reading the source rows: " + error_text());
-    if (!stop) {
-      error = parser.feed(buf, static_cast<std::size_t>(len), [&](const std::vector<std::optional<std::string_view>>& f) {
-        if (f.size() != 2) return true;
-        ++rows;
-        if (!f[1] || !on_row(f[0], *f[1]) || cancelled.load()) {
-          stop = true;
-          return false;
-        }
-        return true;
-      });
+    if (!encoder.encode(std::string_view(buf, static_cast<std::size_t>(len)))) {
+      error = "a COPY row does not have the query's columns";
+      stop = true;
+    } else {
+      ++rows;
+      if (!on_row(encoder.id(), encoder.json()) || cancelled.load()) stop = true;
     }
     PQfreemem(buf);
-    if (!error.empty()) stop = true;
-    // Stopping early: drain by cancelling the query instead of reading it all.
+    // Stopping early: cancel the query instead of reading it all.
     if (stop) {
       if (PGcancel* c = PQgetCancel(conn_)) {
         char errbuf[256];
@@ -207,4 +147,3 @@ sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std:
 }
 
 }  // namespace tandem::esrebuild
-

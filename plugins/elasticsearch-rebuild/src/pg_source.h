@@ -1,8 +1,9 @@
 // Reads the documents of a rebuild out of PostgreSQL: counts the rows and
 // streams them, in one REPEATABLE READ snapshot so the count and the rows
 // agree even while the application keeps writing. Rows are streamed with
-// COPY ... TO STDOUT (FORMAT binary), one row at a time (PQgetCopyData):
-// never the whole result in memory, and no text-escaping to undo.
+// COPY (SELECT ...) TO STDOUT, one row at a time (PQgetCopyData): never the
+// whole result in memory; each row becomes a row_to_json-shaped object in the
+// plugin (row_json.h), which costs the database no more than a plain COPY.
 #pragma once
 
 #include <libpq-fe.h>

@@ -81,6 +81,7 @@ class Dispatcher {
   const Secrets& secrets() const { return secrets_; }
   void register_session(Session* s) { sessions_.insert(s); }
   void unregister_session(Session* s) { sessions_.erase(s); }
+  std::size_t client_count() const { return sessions_.size(); }
   // Decide where a new write goes (secondary, journal route, gate, or an error reply).
   void route_write(const std::shared_ptr<Op>& op);
   // Send a ready operation to the primary's Redis (or fail it if that is down).

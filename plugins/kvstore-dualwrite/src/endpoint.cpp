@@ -66,7 +66,7 @@ void Endpoint::accept_next() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      if (static_cast<std::int64_t>(dispatcher_->stats().clients) >= settings_.max_clients) {
+      if (static_cast<std::int64_t>(dispatcher_->client_count()) >= settings_.max_clients) {
         static const char kFull[] = "-ERR max number of clients reached (max_clients)\r\n";
         boost::system::error_code ignored;
         socket.write_some(asio::buffer(kFull, sizeof(kFull) - 1), ignored);

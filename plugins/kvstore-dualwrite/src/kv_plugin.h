@@ -56,7 +56,7 @@ class KvStorePlugin final : public sdk::Plugin {
   Settings settings_;
   sdk::HostContext* host_ = nullptr;
   Secrets secrets_;
-  bool started_ = false;
+  std::atomic<bool> started_{false};  // read by health() on the host's loop
 
   mutable std::mutex endpoint_mu_;
   std::shared_ptr<Endpoint> endpoint_;

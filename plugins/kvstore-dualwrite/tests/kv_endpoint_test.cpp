@@ -294,6 +294,23 @@ TEST(KvEndpointLimits, OversizedRequestIsRefusedAndOthersKeepWorking) {
   node.plugin->stop();
 }
 
+TEST(KvEndpointLimits, ClientsBeyondMaxClientsAreTurnedAway) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"max_clients", 2}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto a = connect(node.endpoint_port);
+  auto b = connect(node.endpoint_port);
+  EXPECT_EQ(a->command({"PING"}).str, "PONG");
+  EXPECT_EQ(b->command({"PING"}).str, "PONG");
+  auto got = raw_exchange(node.endpoint_port, "");  // sends nothing: just reads the greeting error
+  EXPECT_NE(got.find("max number of clients"), std::string::npos) << got;
+  b.reset();
+  EXPECT_TRUE(sdk::testing::eventually([&] { return raw_exchange(node.endpoint_port, "*1\r\n$4\r\nQUIT\r\n") == "+OK\r\n"; },
+                                       std::chrono::seconds(10)));
+  node.plugin->stop();
+}
+
 TEST(KvEndpointAuth, ClientPasswordIsRequiredWhenConfigured) {
   sdk::testing::TempDir dir;
   auto pw = dir.path() / "client.pw";

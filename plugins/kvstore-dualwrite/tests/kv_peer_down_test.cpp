@@ -34,13 +34,20 @@ void run_load_through_peer_crash(const std::string& policy) {
         return attempts > static_cast<long>(acked_at_kill) + 4000;
       },
       std::chrono::seconds(60)));
-  auto health = node.plugin->health();
+  // Health is a snapshot refreshed a few times a second: poll it.
   if (policy == "journal") {
-    EXPECT_EQ(health.status, sdk::HealthStatus::degraded) << health.summary;
-    EXPECT_GT(health.details.value("journal_depth", 0), 0) << health.summary;
+    EXPECT_TRUE(sdk::testing::eventually(
+        [&] {
+          auto h = node.plugin->health();
+          return h.status == sdk::HealthStatus::degraded && h.details.value("journal_depth", 0) > 0;
+        },
+        std::chrono::seconds(10)))
+        << node.plugin->health().summary;
     EXPECT_GT(total_acked(), acked_at_kill + 1000) << "writes must keep succeeding while journaling";
   } else {
-    EXPECT_EQ(health.status, sdk::HealthStatus::failed) << health.summary;
+    EXPECT_TRUE(sdk::testing::eventually([&] { return node.plugin->health().status == sdk::HealthStatus::failed; },
+                                         std::chrono::seconds(10)))
+        << node.plugin->health().summary;
     std::size_t refusals = 0;
     for (auto& w : writers)
       for (auto& e : w->errors()) {

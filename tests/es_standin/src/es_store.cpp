@@ -113,6 +113,7 @@ std::optional<std::vector<EsStore::Index*>> EsStore::resolve(const std::string& 
 
 void EsStore::refresh_now(Index& index) {
   index.searchable = index.docs;
+  index.discarded_visible = index.discarded;
   index.dirty = false;
 }
 
@@ -241,7 +242,7 @@ Reply EsStore::count(const std::string& target) {
   auto found = resolve(target, error);
   if (!found) return error;
   std::size_t n = 0;
-  for (Index* index : *found) n += visible(*index).size();
+  for (Index* index : *found) n += visible(*index).size() + index->discarded_visible;
   json shards = {{"total", found->size()}, {"successful", found->size()}, {"skipped", 0}, {"failed", 0}};
   return json_reply(200, {{"count", n}, {"_shards", shards}});
 }
@@ -407,7 +408,7 @@ Reply EsStore::stats() {
   json indices = json::object();
   {
     std::lock_guard lock(mu_);
-    for (auto& [name, index] : indices_) indices[name] = {{"docs", index->docs->size()}, {"searchable", index->searchable->size()}};
+    for (auto& [name, index] : indices_) indices[name] = {{"docs", index->docs->size() + index->discarded}, {"searchable", index->searchable->size()}};
   }
   return json_reply(200, {{"bulk_requests", bulk_requests_.load()},
                           {"bulk_rejected_429", bulk_rejected_429_.load()},

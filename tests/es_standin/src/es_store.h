@@ -39,7 +39,9 @@ struct Faults {
 };
 
 struct StoreOptions {
-  bool keep_sources = true;  // false: keep only _ids (lean memory for big loads)
+  bool keep_sources = true;        // false: keep only _ids (lean memory for big loads)
+  bool discard_documents = false;  // benchmark mode: count indexed documents, keep nothing
+                                   // (no _search hits, no create conflicts; ids assumed unique)
 };
 
 class EsStore {
@@ -75,6 +77,8 @@ class EsStore {
     // (copy-on-write), so a refresh after a bulk load costs nothing.
     std::shared_ptr<DocMap> docs = std::make_shared<DocMap>();
     std::shared_ptr<const Snapshot> searchable = std::make_shared<Snapshot>();
+    std::uint64_t discarded = 0;          // documents counted in discard_documents mode
+    std::uint64_t discarded_visible = 0;  // ... as of the last refresh
     bool dirty = false;  // docs changed since the last refresh
     std::uint64_t seq_no = 0;
     DocMap& writable_docs() {

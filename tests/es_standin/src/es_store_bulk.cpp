@@ -13,8 +13,8 @@ namespace {
 using json = nlohmann::json;
 
 struct BulkOp {
-  std::string action;  // index, create, delete
-  std::string index;
+  std::string_view action;  // index, create, delete (static strings)
+  std::string index;        // empty: the URL's index
   std::string id;
   std::string_view doc;
   std::string parse_error;  // non-empty: the item fails with this reason
@@ -40,8 +40,11 @@ std::string_view trim(std::string_view s) {
 // `{"index":{"_id":"42"}}` and friends without a JSON parser; nullopt means
 // "not the simple shape", and the caller falls back to nlohmann::json.
 bool parse_simple_action(std::string_view line, BulkOp& op) {
-  for (const char* action : {"index", "create", "delete"}) {
-    std::string head = std::string("{\"") + action + "\":{\"_id\":\"";
+  static const std::string_view actions[] = {"index", "create", "delete"};
+  static const std::string heads[] = {"{\"index\":{\"_id\":\"", "{\"create\":{\"_id\":\"", "{\"delete\":{\"_id\":\""};
+  for (int a = 0; a < 3; ++a) {
+    const std::string& head = heads[a];
+    std::string_view action = actions[a];
     if (line.size() > head.size() + 3 && line.compare(0, head.size(), head) == 0 && line.substr(line.size() - 3) == "\"}}") {
       auto id = line.substr(head.size(), line.size() - head.size() - 3);
       if (id.find('"') != std::string_view::npos || id.find('\\') != std::string_view::npos) return false;
@@ -66,7 +69,7 @@ bool parse_action(std::string_view line, BulkOp& op, std::string& fatal) {
     fatal = "Malformed action/metadata line, expected one of [create, delete, index, update] but found [" + name + "]";
     return false;
   }
-  op.action = name;
+  op.action = name == "index" ? "index" : name == "create" ? "create" : "delete";
   if (meta.contains("_index")) op.index = meta["_index"].get<std::string>();
   if (meta.contains("_id")) op.id = meta["_id"].is_string() ? meta["_id"].get<std::string>() : meta["_id"].dump();
   return true;
@@ -139,8 +142,7 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
     BulkOp op;
     std::string fatal;
     if (!parse_action(line, op, fatal)) return es_error(400, "illegal_argument_exception", fatal);
-    if (op.index.empty()) op.index = default_index;
-    if (op.index.empty()) return es_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
+    if (op.index.empty() && default_index.empty()) return es_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
     if (op.action != "delete") {
       if (pos >= body.size()) return es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]");
       nl = body.find('\n', pos);
@@ -157,15 +159,41 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
   bool errors = false;
   {
     std::lock_guard lock(mu_);
+    const std::string* resolved_name = nullptr;  // consecutive items mostly share their index
+    Index* index = nullptr;
+    std::string quoted_index;
     for (auto& op : ops) {
-      Reply error;
-      Index* index = resolve_write_index(op.index, error);
+      const std::string& name = op.index.empty() ? default_index : op.index;
+      if (!resolved_name || *resolved_name != name) {
+        Reply error;
+        index = resolve_write_index(name, error);
+        resolved_name = &name;
+        quoted_index = json_string(index ? index->name : name);
+      }
       if (op.id.empty() && op.action != "delete") op.id = "auto-" + std::to_string(rng_());
-      std::string head = "{\"" + op.action + "\":{\"_index\":" + json_string(index ? index->name : op.index) + ",\"_id\":" + json_string(op.id);
+      auto head = [&] {
+        items += "{\"";
+        items += op.action;
+        items += "\":{\"_index\":";
+        items += quoted_index;
+        items += ",\"_id\":";
+        items += json_string(op.id);
+      };
       auto fail = [&](unsigned status, const std::string& type, const std::string& reason) {
         errors = true;
         ++item_errors_;
-        items += head + ",\"status\":" + std::to_string(status) + ",\"error\":{\"type\":\"" + type + "\",\"reason\":" + json_string(reason) + "}}},";
+        head();
+        items += ",\"status\":" + std::to_string(status) + ",\"error\":{\"type\":\"" + type + "\",\"reason\":" + json_string(reason) + "}}},";
+      };
+      auto ok = [&](const char* result, const char* status) {
+        head();
+        items += ",\"_version\":1,\"result\":\"";
+        items += result;
+        items += "\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":";
+        items += std::to_string(index->seq_no++);
+        items += ",\"_primary_term\":1,\"status\":";
+        items += status;
+        items += "}},";
       };
       if (!index) {
         fail(400, "illegal_argument_exception", "cannot resolve the target index");
@@ -176,16 +204,18 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
       } else if (op.action == "delete") {
         bool found = index->writable_docs().erase(op.id) > 0;
         index->dirty = true;
-        items += head + ",\"_version\":1,\"result\":\"" + (found ? "deleted" : "not_found") + "\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":" +
-                 std::to_string(index->seq_no++) + ",\"_primary_term\":1,\"status\":" + (found ? "200" : "404") + "}},";
+        ok(found ? "deleted" : "not_found", found ? "200" : "404");
       } else if (op.action == "create" && index->docs->count(op.id)) {
         fail(409, "version_conflict_engine_exception", "[" + op.id + "]: version conflict, document already exists (current version [1])");
+      } else if (options_.discard_documents) {
+        ++index->discarded;
+        index->dirty = true;
+        ok("created", "201");
       } else {
         auto [it, inserted] = index->writable_docs().try_emplace(op.id);
-        it->second = options_.keep_sources ? std::string(op.doc) : std::string();
+        if (options_.keep_sources) it->second.assign(op.doc);
         index->dirty = true;
-        items += head + ",\"_version\":1,\"result\":\"" + (inserted ? "created" : "updated") + "\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":" +
-                 std::to_string(index->seq_no++) + ",\"_primary_term\":1,\"status\":" + (inserted ? "201" : "200") + "}},";
+        ok(inserted ? "created" : "updated", inserted ? "201" : "200");
       }
     }
   }

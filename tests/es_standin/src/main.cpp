@@ -2,7 +2,10 @@
 // Elasticsearch REST API the elasticsearch-rebuild plugin uses, for tests,
 // benchmarks and the demo (no real Elasticsearch can be installed here).
 //
-//   tandem_es_standin --port N [--host 127.0.0.1] [--no-sources] [--faults JSON]
+//   tandem_es_standin --port N [--host 127.0.0.1] [--no-sources | --discard-documents] [--faults JSON]
+//
+// --no-sources keeps ids but not bodies; --discard-documents (benchmarks only)
+// only counts documents, so the stand-in's cost stays negligible.
 //
 // One thread per connection (clients keep connections alive), one lock over
 // the data; the bulk path is parser-free for the common action shape.
@@ -57,7 +60,7 @@ void serve_connection(tcp::socket socket, tandem::esstandin::Router& router) {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "tandem_es_standin: " << why << "\n"
-            << "usage: tandem_es_standin --port N [--host ADDR] [--no-sources] [--faults JSON]\n";
+            << "usage: tandem_es_standin --port N [--host ADDR] [--no-sources | --discard-documents] [--faults JSON]\n";
   std::exit(2);
 }
 
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
     if (arg == "--port") port = std::atoi(next().c_str());
     else if (arg == "--host") host = next();
     else if (arg == "--no-sources") options.keep_sources = false;
+    else if (arg == "--discard-documents") options.discard_documents = true;
     else if (arg == "--faults") faults = next();
     else usage("unknown argument '" + arg + "'");
   }

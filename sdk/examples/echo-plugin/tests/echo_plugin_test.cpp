@@ -7,6 +7,7 @@
 namespace {
 
 using namespace tandem::sdk;
+using tandem::sdk::testing::TestHost;  // "testing" alone would clash with GoogleTest's
 
 StoreConfig config_of(nlohmann::json values) {
   echo::EchoPlugin schema_source;
@@ -14,7 +15,7 @@ StoreConfig config_of(nlohmann::json values) {
 }
 
 TEST(EchoPlugin, ConfigureValidatesItsKeys) {
-  testing::TestHost host;
+  TestHost host;
   echo::EchoPlugin plugin;
   EXPECT_TRUE(plugin.configure(config_of({{"message", "hi"}}), host).ok());
   EXPECT_EQ(plugin.sync_interval(), std::chrono::seconds(30));
@@ -25,7 +26,7 @@ TEST(EchoPlugin, ConfigureValidatesItsKeys) {
 }
 
 TEST(EchoPlugin, SyncCountsRunsInHealthStateAndMetrics) {
-  testing::TestHost host;
+  TestHost host;
   echo::EchoPlugin plugin;
   ASSERT_TRUE(plugin.configure(config_of({{"message", "hello"}, {"reported_lag", "1KiB"}}), host).ok());
   EXPECT_EQ(plugin.health().status, HealthStatus::unknown);
@@ -41,7 +42,7 @@ TEST(EchoPlugin, SyncCountsRunsInHealthStateAndMetrics) {
 }
 
 TEST(EchoPlugin, FailoverStepsAreIdempotentAndReport) {
-  testing::TestHost host;
+  TestHost host;
   echo::EchoPlugin plugin;
   ASSERT_TRUE(plugin.configure(config_of({{"message", "x"}}), host).ok());
   FailoverRequest request;
@@ -60,7 +61,7 @@ TEST(EchoPlugin, FailoverStepsAreIdempotentAndReport) {
 }
 
 TEST(EchoPlugin, DiagnosticEchoesArguments) {
-  testing::TestHost host;
+  TestHost host;
   echo::EchoPlugin plugin;
   ASSERT_TRUE(plugin.configure(config_of({{"message", "ping"}}), host).ok());
   auto r = plugin.diagnose("echo", {"a", "b"});

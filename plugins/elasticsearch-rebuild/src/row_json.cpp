@@ -1,0 +1,153 @@
+#include "row_json.h"
+
+#include <cctype>
+
+namespace tandem::esrebuild {
+namespace {
+
+void append_json_escaped_char(std::string& out, unsigned char c) {
+  switch (c) {
+    case '"': out += "\\\""; return;
+    case '\\': out += "\\\\"; return;
+    case '\n': out += "\\n"; return;
+    case '\r': out += "\\r"; return;
+    case '\t': out += "\\t"; return;
+    case '\b': out += "\\b"; return;
+    case '\f': out += "\\f"; return;
+    default:
+      if (c < 0x20) {
+        static const char* hex = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      } else {
+        out += static_cast<char>(c);
+      }
+  }
+}
+
+// Decodes COPY text escapes (\\, \n, \t, \r, \b, \f, \v, octal, \xHH) and
+// hands each resulting byte to `emit`.
+template <class Emit>
+void decode_copy_field(std::string_view field, Emit&& emit) {
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    char c = field[i];
+    if (c != '\\' || i + 1 == field.size()) {
+      emit(static_cast<unsigned char>(c));
+      continue;
+    }
+    char e = field[++i];
+    switch (e) {
+      case 'n': emit('\n'); break;
+      case 't': emit('\t'); break;
+      case 'r': emit('\r'); break;
+      case 'b': emit('\b'); break;
+      case 'f': emit('\f'); break;
+      case 'v': emit('\v'); break;
+      case 'x': {
+        unsigned v = 0;
+        int n = 0;
+        while (n < 2 && i + 1 < field.size() && std::isxdigit(static_cast<unsigned char>(field[i + 1]))) {
+          char h = field[++i];
+          v = v * 16 + static_cast<unsigned>(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+          ++n;
+        }
+        emit(static_cast<unsigned char>(v));
+        break;
+      }
+      default:
+        if (e >= '0' && e <= '7') {
+          unsigned v = static_cast<unsigned>(e - '0');
+          for (int n = 0; n < 2 && i + 1 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '7'; ++n) v = v * 8 + static_cast<unsigned>(field[++i] - '0');
+          emit(static_cast<unsigned char>(v));
+        } else {
+          emit(static_cast<unsigned char>(e));  // \\ and any other escaped character
+        }
+    }
+  }
+}
+
+bool has_escape(std::string_view s) { return s.find('\\') != std::string_view::npos; }
+
+}  // namespace
+
+std::optional<JsonKind> json_kind_for_type(unsigned oid) {
+  switch (oid) {
+    case 20: case 21: case 23: case 26: return JsonKind::number;       // int8, int2, int4, oid
+    case 700: case 701: case 1700: return JsonKind::decimal;           // float4, float8, numeric
+    case 16: return JsonKind::boolean;                                 // bool
+    case 25: case 1043: case 1042: case 19: case 18: case 2950: return JsonKind::string;  // text, varchar, bpchar, name, char, uuid
+    case 114: case 3802: return JsonKind::raw;                         // json, jsonb
+    default: return std::nullopt;
+  }
+}
+
+RowJsonEncoder::RowJsonEncoder(std::vector<RowColumn> columns, std::size_t id_index)
+    : columns_(std::move(columns)), id_index_(id_index) {
+  for (auto& c : columns_) {
+    std::string key = "\"";
+    for (unsigned char ch : c.name) append_json_escaped_char(key, ch);
+    key += "\":";
+    keys_.push_back(std::move(key));
+  }
+  json_.reserve(1024);
+}
+
+bool RowJsonEncoder::encode(std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  json_.clear();
+  json_ += '{';
+  std::size_t start = 0;
+  for (std::size_t col = 0; col < columns_.size(); ++col) {
+    if (start > line.size()) return false;
+    std::size_t tab = line.find('\t', start);
+    if (tab == std::string_view::npos) tab = line.size();
+    if ((col + 1 < columns_.size()) != (tab < line.size())) return false;
+    std::string_view field = line.substr(start, tab - start);
+    start = tab + 1;
+    if (col) json_ += ',';
+    json_ += keys_[col];
+    bool null = field == "\\N";
+    if (col == id_index_) {
+      id_null_ = null;
+      id_.clear();
+      if (!null) decode_copy_field(field, [&](unsigned char c) { id_ += static_cast<char>(c); });
+    }
+    if (null) {
+      json_ += "null";
+      continue;
+    }
+    switch (columns_[col].kind) {
+      case JsonKind::number:
+        json_ += field;
+        break;
+      case JsonKind::decimal:
+        if (field == "NaN" || field == "Infinity" || field == "-Infinity") {
+          json_ += '"';
+          json_ += field;
+          json_ += '"';
+        } else {
+          json_ += field;
+        }
+        break;
+      case JsonKind::boolean:
+        json_ += field == "t" ? "true" : "false";
+        break;
+      case JsonKind::string:
+        json_ += '"';
+        decode_copy_field(field, [&](unsigned char c) { append_json_escaped_char(json_, c); });
+        json_ += '"';
+        break;
+      case JsonKind::raw:
+        if (has_escape(field))
+          decode_copy_field(field, [&](unsigned char c) { json_ += static_cast<char>(c); });
+        else
+          json_ += field;
+        break;
+    }
+  }
+  json_ += '}';
+  return true;
+}
+
+}  // namespace tandem::esrebuild
