@@ -286,11 +286,14 @@ sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t 
     log_.info("switchover: demoted " + s.name + ": " + r->summary);
     handoff[s.name] = r->details;
   }
+  // Persisted at once so a restart never comes back as primary. The stores
+  // hear of the new role only at rejoin: until then a demoted store may still
+  // serve what the new primary needs for its final catch-up (config-rsync's
+  // read-only daemon does).
   auto v = state_.get();
   if (v.role != sdk::Role::secondary) {
     v.role = sdk::Role::secondary;
     state_.set(v);
-    notify_role(v.role, v.epoch);
   }
   return handoff;
 }

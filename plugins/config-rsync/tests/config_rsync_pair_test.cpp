@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <iostream>
 #include <thread>
 
 #include "pair_harness.h"
@@ -105,6 +106,8 @@ TEST(ConfigRsyncPair, BurstOfThousandChangesGivesBoundedPulls) {
   for (auto& e : fs::directory_iterator(pair.beta_tree / "burst")) copied += e.is_regular_file();
   EXPECT_EQ(copied, 1000u);
   const auto pulls = pulls_of(*pair.beta) - pulls_before;
+  RecordProperty("pulls_for_1000_changes", static_cast<int>(pulls));
+  std::cout << "pulls for a burst of 1000 changes: " << pulls << "\n";
   EXPECT_GE(pulls, 1u);
   EXPECT_LE(pulls, 10u) << "a burst must coalesce into a few pulls, not one per file";
   EXPECT_LE(pair.alpha->health().details.value("notifications_sent", 0), 10);

@@ -80,9 +80,14 @@ void BulkLoader::flush() {
   // Back-pressure: at most in_flight bodies wait while in_flight are sent.
   queue_changed_.wait(lock, [&] { return queue_.size() < static_cast<std::size_t>(settings_.in_flight) || failed_.load() || cancelled_.load(); });
   if (!failed_.load() && !cancelled_.load()) queue_.push_back(std::move(current_));
+  current_ = Batch{};
+  if (!spare_bodies_.empty()) {
+    current_.body = std::move(spare_bodies_.back());
+    spare_bodies_.pop_back();
+  }
   lock.unlock();
   queue_changed_.notify_all();
-  current_ = Batch{};
+  current_.body.clear();
   current_.body.reserve(settings_.batch_bytes + 1024);
 }
 
@@ -122,6 +127,8 @@ void BulkLoader::worker(std::size_t number) {
       return;
     }
     handle_answer(*answer, batch.docs);
+    std::lock_guard lock(mu_);
+    spare_bodies_.push_back(std::move(batch.body));
   }
 }
 

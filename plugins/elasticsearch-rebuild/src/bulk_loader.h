@@ -71,6 +71,9 @@ class BulkLoader {
   std::mutex mu_;
   std::condition_variable queue_changed_;
   std::deque<Batch> queue_;
+  // Sent bodies keep their capacity and are reused: no fresh multi-megabyte
+  // allocation (and page faults) per request. At most in_flight * 2 + 1 exist.
+  std::vector<std::string> spare_bodies_;
   bool closing_ = false;
   std::vector<std::thread> workers_;
 
