@@ -31,6 +31,9 @@ struct PeerConfig {
   std::optional<std::filesystem::path> token_file;  // bearer token for the peer's API
 };
 
+// Read from [api] listen = "HOST:PORT" (IPv4, "localhost" -> 127.0.0.1, or
+// "[v6]:PORT"; see config/listen_address.h). bind_address is an IP literal
+// without brackets.
 struct ApiConfig {
   std::string bind_address = "127.0.0.1";  // loopback unless configured
   std::uint16_t port = 7480;
@@ -66,6 +69,10 @@ struct ConfigErrors {
   std::string joined() const;  // one per line
 };
 
+// [node] and [peer] are required (a node always has a peer); [api], [plugins]
+// and [stores] are optional. Relative paths (data_dir, token_file,
+// search_dirs, a store's plugin given as a path) are resolved against the
+// file's directory. check_store_set() runs as part of loading.
 // Parse and check the host part of the file (every key of [node], [peer],
 // [api], [plugins], and the host keys of each store table: plugin, enabled).
 // Plugin keys are checked later by validate_store_table.

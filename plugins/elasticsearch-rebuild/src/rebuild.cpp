@@ -224,17 +224,31 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
   if (!after.ok()) {
     log_.warn("could not list old indices of " + spec_.alias + " to drop them: " + after.message());
   } else {
-    std::vector<std::pair<std::string, std::string>> old;  // (timestamp, name), unaliased rebuilt indices
+    // Kept for rollback: the previous targets first, then older indices.
+    // Unaliased ones newer than the previous target never served searches:
+    // orphans (e.g. re-created by a crashed writer's last in-flight _bulk,
+    // which auto-creates a missing index), always deleted.
+    std::string previous_ts;
+    for (auto& p : out.previous)
+      if (!rebuilt_index_suffix(spec_.alias, p).empty()) previous_ts = std::max(previous_ts, timestamp_of(rebuilt_index_suffix(spec_.alias, p)));
+    std::vector<std::pair<std::string, std::string>> old;  // (rank key, name) of keep candidates
+    std::vector<std::string> doomed;
     for (auto& [name, aliases] : *after) {
       std::string suffix = rebuilt_index_suffix(spec_.alias, name);
-      if (!suffix.empty() && name != out.index && !aliases.count(spec_.alias)) old.emplace_back(timestamp_of(suffix), name);
+      if (suffix.empty() || name == out.index || aliases.count(spec_.alias)) continue;
+      bool was_target = std::count(out.previous.begin(), out.previous.end(), name) > 0;
+      if (!was_target && timestamp_of(suffix) >= previous_ts)
+        doomed.push_back(name);
+      else
+        old.emplace_back((was_target ? "1" : "0") + timestamp_of(suffix), name);
     }
     std::sort(old.rbegin(), old.rend());
-    for (std::size_t i = static_cast<std::size_t>(spec_.keep_old); i < old.size(); ++i) {
-      if (auto del = api.delete_index(old[i].second); !del)
-        log_.warn("could not delete the old index " + old[i].second + ": " + del.message());
+    for (std::size_t i = static_cast<std::size_t>(spec_.keep_old); i < old.size(); ++i) doomed.push_back(old[i].second);
+    for (auto& name : doomed) {
+      if (auto del = api.delete_index(name); !del)
+        log_.warn("could not delete the old index " + name + ": " + del.message());
       else
-        out.deleted.push_back(old[i].second);
+        out.deleted.push_back(name);
     }
   }
   out.seconds = std::chrono::duration<double>(Clock::now() - started).count();

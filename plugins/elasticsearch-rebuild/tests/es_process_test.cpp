@@ -39,12 +39,14 @@ class EsRebuildProcess : public ::testing::Test {
   int run_to_end(const json& values, const std::string& log_name) {
     auto p = run_runner(values, log_name);
     EXPECT_TRUE(sdkt::eventually([&] { return !p.running(); }, std::chrono::minutes(4))) << p.log_tail();
+    last_log_ = p.log_tail(6000);
     return p.exit_status().value_or(-1);
   }
 
   sdk::testing::TempDir dir_{"es-process-test"};
   std::unique_ptr<testsupport::PostgresServer> pg_;
   std::filesystem::path mapping_;
+  std::string last_log_;  // tail of the last runner's output, for failure messages
 };
 
 TEST_F(EsRebuildProcess, CrashMidRebuildThenRestartCompletesIntoANewIndex) {
@@ -77,6 +79,8 @@ TEST_F(EsRebuildProcess, CrashMidRebuildThenRestartCompletesIntoANewIndex) {
   EXPECT_LT(stats[orphan]["docs"].get<int>(), 20000);
 
   es.set_faults(json::object());
+  // The dead runner's last _bulk requests are still inside the stand-in.
+  ASSERT_TRUE(sdkt::eventually([&] { return es.get("/_standin/stats")["bulk_in_flight"] == 0; }, std::chrono::minutes(1)));
   ASSERT_EQ(run_to_end(v, "restart.log"), 0);
   auto now = es.alias_targets("items");
   ASSERT_EQ(now.size(), 1u);
@@ -84,7 +88,7 @@ TEST_F(EsRebuildProcess, CrashMidRebuildThenRestartCompletesIntoANewIndex) {
   EXPECT_NE(now[0], orphan);
   EXPECT_EQ(es.count("items"), 20000u);
   auto left = es.indices("items-e*");
-  EXPECT_EQ(std::count(left.begin(), left.end(), orphan), 0) << "the orphan was cleaned up";
+  EXPECT_EQ(std::count(left.begin(), left.end(), orphan), 0) << "the orphan " << orphan << " was not cleaned up:\n" << last_log_;
   EXPECT_EQ(left.size(), 2u);  // the new index and keep_old = 1 previous one
 }
 

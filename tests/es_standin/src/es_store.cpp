@@ -416,6 +416,7 @@ Reply EsStore::stats() {
                           {"items", items_.load()},
                           {"item_errors", item_errors_.load()},
                           {"max_concurrent_bulk", max_concurrent_bulk_.load()},
+                          {"bulk_in_flight", concurrent_bulk_.load()},
                           {"indices", indices}});
 }
 
