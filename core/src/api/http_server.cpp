@@ -1,5 +1,7 @@
 #include "api/http_server.h"
 
+#include <fcntl.h>
+
 #include <array>
 #include <atomic>
 #include <thread>
@@ -18,6 +20,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+
+void set_close_on_exec(int fd) {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
 
 HttpResponse json_error(unsigned status, const std::string& message, unsigned version, bool keep_alive) {
   HttpResponse res{static_cast<http::status>(status), version};
@@ -170,6 +177,9 @@ void HttpServer::start() {
   tcp::endpoint ep{address, options_.port};
   std::string where = options_.bind_address + ":" + std::to_string(options_.port);
   acceptor_.open(ep.protocol(), ec);
+  // Subprocesses plugins start (pg_ctl, rsync, ...) must not inherit the
+  // listener: a surviving child would keep the API port bound after tandemd exits.
+  if (!ec) set_close_on_exec(acceptor_.native_handle());
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
@@ -197,6 +207,7 @@ void HttpServer::accept() {
   acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      set_close_on_exec(socket.native_handle());
       auto session = std::make_shared<Session>(*this, std::move(socket));
       if (connections_.load() > options_.max_connections) {
         session->refuse(json_error(503, "too many connections (limit " + std::to_string(options_.max_connections) + ")"));

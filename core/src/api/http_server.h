@@ -40,6 +40,9 @@ struct HttpServerOptions {
   int max_connections = 256;
 };
 
+// Marks a descriptor close-on-exec (Boost.Asio opens sockets without it).
+void set_close_on_exec(int fd);
+
 // A JSON response {"error": message} with the given status.
 HttpResponse json_error(unsigned status, const std::string& message, unsigned version = 11, bool keep_alive = false);
 

@@ -1,5 +1,7 @@
 #include "host/http_client.h"
 
+#include <fcntl.h>
+
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -78,7 +80,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto left = deadline_ - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) return finish("timed out");
     stream_.expires_after(left);
-    stream_.async_connect(results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+    // Open the socket ourselves to mark it close-on-exec before any plugin
+    // subprocess can inherit it; then connect to the first address.
+    if (results.empty()) return finish("no address for " + url_.host);
+    tcp::endpoint endpoint = *results.begin();
+    beast::error_code open_ec;
+    stream_.socket().open(endpoint.protocol(), open_ec);
+    if (open_ec) return finish("cannot open a socket: " + open_ec.message());
+    int fd = stream_.socket().native_handle();
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    stream_.async_connect(endpoint, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->finish("cannot connect to " + self->url_.host + ":" + self->url_.port + ": " + ec.message());
       http::async_write(self->stream_, self->request_, [self](beast::error_code ec, std::size_t) {
         if (ec) return self->finish("write failed: " + ec.message());

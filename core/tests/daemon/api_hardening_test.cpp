@@ -2,6 +2,9 @@
 // case runs while well-behaved clients keep getting answers.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "in_process_daemon.h"
@@ -131,6 +134,29 @@ TEST(ApiHardening, ManyConcurrentClientsAllGetAnswers) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 200);
+}
+
+// Plugins start long-lived subprocesses (pg_ctl, rsync daemons): none may
+// inherit the API's listener or connections, or the port stays bound after
+// tandemd exits and a restart cannot listen again.
+TEST(ApiHardening, SocketsAreNotInheritedBySubprocesses) {
+  InProcessOptions o = short_timeouts();
+  o.peer_api_url = "http://127.0.0.1:" + std::to_string(sdk::testing::free_port());
+  InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, o);
+  testhttp::Connection keep(d.port);
+  ASSERT_TRUE(keep.send("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(keep.read_reply(10s).has_value());
+  int sockets = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = std::stoi(entry.path().filename().string());
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(entry.path(), ec);
+    if (ec || target.string().rfind("socket:", 0) != 0) continue;
+    ++sockets;
+    int flags = ::fcntl(fd, F_GETFD);
+    EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC)) << "socket fd " << fd << " would be inherited";
+  }
+  EXPECT_GE(sockets, 3);  // the listener, the accepted connection, the test's own end
 }
 
 }  // namespace

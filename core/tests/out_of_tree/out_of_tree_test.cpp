@@ -49,7 +49,7 @@ TEST(OutOfTree, InstalledSdkBuildsAndLoadsTheExamplePlugin) {
   ASSERT_TRUE(configure.succeeded()) << describe(configure);
   auto compile = run({cmake, "--build", build.string(), "-j2"});
   ASSERT_TRUE(compile.succeeded()) << describe(compile);
-  EXPECT_EQ(compile.stdout_text.find("warning:"), std::string::npos) << compile.stdout_text;
+  EXPECT_EQ((compile.stdout_text + compile.stderr_text).find("warning:"), std::string::npos) << describe(compile);
 
   auto tests = run({(build / "echo_plugin_test").string()});
   EXPECT_TRUE(tests.succeeded()) << describe(tests);

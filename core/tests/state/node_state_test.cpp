@@ -70,6 +70,11 @@ TEST(NodeState, WritesLeaveNoTemporaryFilesBehind) {
 
 class CorruptNodeState : public ::testing::TestWithParam<std::string> {};
 
+std::string corrupt_case_name(const ::testing::TestParamInfo<std::string>& info) {
+  static const std::vector<std::string> names = {"torn_write", "empty", "bad_role", "negative_epoch", "missing_role"};
+  return names.at(info.index);
+}
+
 TEST_P(CorruptNodeState, IsRefusedWithAnExplanation) {
   sdk::testing::TempDir dir;
   std::ofstream(dir.path() / "node-state.json") << GetParam();
@@ -90,7 +95,8 @@ INSTANTIATE_TEST_SUITE_P(Files, CorruptNodeState,
                                            std::string(""),                               // empty
                                            std::string("{\"role\": \"leader\", \"epoch\": 2}"),
                                            std::string("{\"role\": \"primary\", \"epoch\": -1}"),
-                                           std::string("{\"epoch\": 2}")));
+                                           std::string("{\"epoch\": 2}")),
+                         corrupt_case_name);
 
 TEST(NodeState, UnwritableDirectoryIsAnError) {
   if (geteuid() == 0) {

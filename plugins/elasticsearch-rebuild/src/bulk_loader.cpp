@@ -1,5 +1,7 @@
 #include "bulk_loader.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace tandem::esrebuild {
@@ -66,7 +68,14 @@ bool BulkLoader::add(std::string_view id, std::string_view json) {
   std::size_t need = id.size() + json.size() + 32;
   if (current_.docs > 0 && current_.body.size() + need > settings_.batch_bytes) flush();
   current_.body += "{\"index\":{\"_id\":";
-  current_.body += json_quote(id);
+  if (id.find_first_of("\"\\") == std::string_view::npos &&
+      std::none_of(id.begin(), id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+    current_.body += '"';  // the usual id needs no escaping: no temporary string
+    current_.body += id;
+    current_.body += '"';
+  } else {
+    current_.body += json_quote(id);
+  }
   current_.body += "}}\n";
   current_.body += json;
   current_.body += '\n';

@@ -111,7 +111,10 @@ bool RowJsonEncoder::encode(std::string_view line) {
     if (col == id_index_) {
       id_null_ = null;
       id_.clear();
-      if (!null) decode_copy_field(field, [&](unsigned char c) { id_ += static_cast<char>(c); });
+      if (!null && !has_escape(field))
+        id_.assign(field);
+      else if (!null)
+        decode_copy_field(field, [&](unsigned char c) { id_ += static_cast<char>(c); });
     }
     if (null) {
       json_ += "null";
@@ -133,11 +136,31 @@ bool RowJsonEncoder::encode(std::string_view line) {
       case JsonKind::boolean:
         json_ += field == "t" ? "true" : "false";
         break;
-      case JsonKind::string:
+      case JsonKind::string: {
         json_ += '"';
-        decode_copy_field(field, [&](unsigned char c) { append_json_escaped_char(json_, c); });
+        // Runs of characters needing no escape either way are copied at once;
+        // only backslash escapes, quotes and raw control bytes take the slow path.
+        std::size_t run = 0;
+        for (std::size_t i = 0; i < field.size(); ++i) {
+          auto c = static_cast<unsigned char>(field[i]);
+          if (c != '\\' && c != '"' && c >= 0x20) continue;
+          json_.append(field.data() + run, i - run);
+          if (c == '\\' && i + 1 < field.size()) {
+            // One COPY escape sequence: decode it alone (octal/hex take up to 3 more chars).
+            std::size_t end = i + 2;
+            if (field[i + 1] == 'x') while (end < field.size() && end < i + 4 && std::isxdigit(static_cast<unsigned char>(field[end]))) ++end;
+            else if (field[i + 1] >= '0' && field[i + 1] <= '7') while (end < field.size() && end < i + 4 && field[end] >= '0' && field[end] <= '7') ++end;
+            decode_copy_field(field.substr(i, end - i), [&](unsigned char d) { append_json_escaped_char(json_, d); });
+            i = end - 1;
+          } else {
+            append_json_escaped_char(json_, c);
+          }
+          run = i + 1;
+        }
+        json_.append(field.data() + run, field.size() - run);
         json_ += '"';
         break;
+      }
       case JsonKind::raw:
         if (has_escape(field))
           decode_copy_field(field, [&](unsigned char c) { json_ += static_cast<char>(c); });

@@ -15,7 +15,7 @@ namespace {
 
 using json = nlohmann::json;
 
-class EsRebuildConfig_ : public ::testing::Test {
+class EsRebuildConfigCheck : public ::testing::Test {
  protected:
   void SetUp() override {
     mapping_ = dir_.path() / "mapping.json";
@@ -45,7 +45,7 @@ class EsRebuildConfig_ : public ::testing::Test {
   std::filesystem::path mapping_, secret_;
 };
 
-TEST_F(EsRebuildConfig_, GoodConfigGetsDefaultsAndLoadSettings) {
+TEST_F(EsRebuildConfigCheck, GoodConfigGetsDefaultsAndLoadSettings) {
   auto c = parse(good());
   ASSERT_EQ(c.endpoints.size(), 2u);
   EXPECT_EQ(c.endpoints[0].host, "127.0.0.1");
@@ -74,7 +74,7 @@ TEST_F(EsRebuildConfig_, GoodConfigGetsDefaultsAndLoadSettings) {
   EXPECT_EQ(spec.create_body["mappings"]["properties"]["t"]["type"], "text");
 }
 
-TEST_F(EsRebuildConfig_, ExplicitValuesAreRead) {
+TEST_F(EsRebuildConfigCheck, ExplicitValuesAreRead) {
   auto v = good();
   v["batch_bytes"] = "1MiB";
   v["batch_docs"] = 100;
@@ -98,13 +98,13 @@ TEST_F(EsRebuildConfig_, ExplicitValuesAreRead) {
   EXPECT_EQ(authorization_header(c), "Basic ZWxhc3RpYzpzM2NyZXQ=");  // base64("elastic:s3cret")
 }
 
-TEST_F(EsRebuildConfig_, ApiKeyHeaderComesFromTheFile) {
+TEST_F(EsRebuildConfigCheck, ApiKeyHeaderComesFromTheFile) {
   auto v = good();
   v["api_key_file"] = secret_.string();
   EXPECT_EQ(authorization_header(parse(v)), "ApiKey s3cret");
 }
 
-TEST_F(EsRebuildConfig_, BadInputsNameTheKey) {
+TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
   struct Case {
     std::function<void(json&)> edit;
     std::string key, fragment;
@@ -142,14 +142,14 @@ TEST_F(EsRebuildConfig_, BadInputsNameTheKey) {
   }
 }
 
-TEST_F(EsRebuildConfig_, BadMappingFileIsRejected) {
+TEST_F(EsRebuildConfigCheck, BadMappingFileIsRejected) {
   std::ofstream(mapping_) << "{not json";
   EXPECT_NE(error_of(good()).find("is not a JSON object"), std::string::npos);
   std::ofstream(mapping_, std::ios::trunc) << R"({"settings": {}, "aliases": {}})";
   EXPECT_NE(error_of(good()).find("only \"settings\" and \"mappings\""), std::string::npos);
 }
 
-TEST_F(EsRebuildConfig_, PluginConfigureReportsErrorsAsStatus) {
+TEST_F(EsRebuildConfigCheck, PluginConfigureReportsErrorsAsStatus) {
   sdk::testing::TestHost host;
   EsRebuildPlugin plugin;
   auto bad = good();
@@ -161,7 +161,7 @@ TEST_F(EsRebuildConfig_, PluginConfigureReportsErrorsAsStatus) {
   EXPECT_EQ(plugin.sync_interval(), std::chrono::seconds(30));
 }
 
-TEST_F(EsRebuildConfig_, SchemaDeclaresEveryKeyOnce) {
+TEST_F(EsRebuildConfigCheck, SchemaDeclaresEveryKeyOnce) {
   auto schema = es_rebuild_schema();
   std::set<std::string> names;
   for (auto& k : schema) {

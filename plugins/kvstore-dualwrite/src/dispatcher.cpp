@@ -37,6 +37,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
           [this] {
             if (!primary_was_up_) host_.log().info("endpoint connected to " + primary_->name());
             primary_was_up_ = true;
+            if (on_link_up_) on_link_up_();
           },
           [this] { after_primary_batch(); }});
   secondary_ = std::make_unique<BackendLink>(
@@ -51,7 +52,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
 
 Dispatcher::~Dispatcher() = default;
 
-void Dispatcher::start() {
+void Dispatcher::start(std::function<void()> on_link_up) {
+  on_link_up_ = std::move(on_link_up);
   primary_->start();
   secondary_->start();
   tick();
@@ -89,7 +91,7 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
   if (host_.fenced())
     return fail_op(op, "TANDEMFENCED the peer holds a higher epoch; this node must not take writes until it rejoins");
   if (!primary_->up())
-    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + primary_->last_error() + ")");
+    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
   if (mode_ == PeerMode::detached) {
     op->ready = true;  // the peer's Redis is resynchronised in full when it rejoins
     return;
@@ -128,7 +130,7 @@ void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
       op->journal_on_reply = false;
       --journal_ops_in_flight_;
     }
-    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + primary_->last_error() + ")");
+    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
   }
   LinkToken t;
   t.op = op;
@@ -189,6 +191,7 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
 void Dispatcher::on_secondary_up() {
   host_.log().info("endpoint connected to " + secondary_->name());
   peer_was_up_ = true;
+  if (on_link_up_) on_link_up_();
   if (mode_ != PeerMode::dual) return;
   replay_read_pos_ = journal_.replay_offset();
   if (journal_route_) pump_replay();

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,8 +74,10 @@ class Dispatcher {
              Journal& journal, PeerMode mode);
   ~Dispatcher();
 
-  void start();
+  // `on_link_up` runs (io thread) whenever a backend link comes up.
+  void start(std::function<void()> on_link_up);
   void stop();
+  bool links_up() const { return primary_->up() && secondary_->up(); }
 
   // --- used by sessions ---
   const Settings& settings() const { return settings_; }
@@ -131,6 +134,7 @@ class Dispatcher {
   std::unique_ptr<BackendLink> secondary_;
   boost::asio::steady_timer tick_timer_;
   std::unordered_set<Session*> sessions_;
+  std::function<void()> on_link_up_;
 
   bool journal_route_ = false;          // writes go primary + journal, not to the peer
   std::uint64_t journal_ops_in_flight_ = 0;

@@ -14,7 +14,7 @@ using asio::ip::tcp;
 Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
                    PeerMode mode)
     : settings_(settings), host_(host), journal_(std::move(journal_dir), settings.journal_fsync, settings.journal_max_size),
-      acceptor_(io_) {
+      acceptor_(io_), accept_fallback_(io_) {
   journal_.open();
   if (!journal_.empty())
     host_.log().info("journal holds " + std::to_string(journal_.depth()) + " writes not yet on the peer; replaying when it is reachable");
@@ -29,8 +29,16 @@ Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& 
     throw std::runtime_error("cannot listen on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + ": " +
                              ec.message());
   acceptor_.listen(asio::socket_base::max_listen_connections);
-  dispatcher_->start();
-  accept_next();
+  // Connections wait in the listen backlog until both Redis links are up (or
+  // connect_timeout passed): the first requests after a (re)start then find
+  // their backends instead of failing.
+  dispatcher_->start([this] {
+    if (dispatcher_->links_up()) start_accepting();
+  });
+  accept_fallback_.expires_after(settings_.connect_timeout);
+  accept_fallback_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) start_accepting();
+  });
   thread_ = std::thread([this] {
     for (;;) {
       try {
@@ -53,6 +61,7 @@ void Endpoint::stop() {
   asio::post(io_, [&] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    accept_fallback_.cancel();
     dispatcher_->stop();
     done.set_value();
   });
@@ -60,6 +69,13 @@ void Endpoint::stop() {
   io_.stop();
   if (thread_.joinable()) thread_.join();
   journal_.close();
+}
+
+void Endpoint::start_accepting() {
+  if (accepting_ || !acceptor_.is_open()) return;
+  accepting_ = true;
+  accept_fallback_.cancel();
+  accept_next();
 }
 
 void Endpoint::accept_next() {

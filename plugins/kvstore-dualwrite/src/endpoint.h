@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "dispatcher.h"
 #include "journal.h"
@@ -41,6 +42,7 @@ class Endpoint {
 
  private:
   void accept_next();
+  void start_accepting();
   template <class F>
   auto run_on_io(F&& f) -> decltype(f());
 
@@ -53,6 +55,8 @@ class Endpoint {
   std::thread thread_;
   std::uint64_t next_session_id_ = 1;
   bool stopped_ = false;
+  bool accepting_ = false;
+  boost::asio::steady_timer accept_fallback_;
 };
 
 }  // namespace tandem::kv

@@ -3,31 +3,12 @@
 #include <sstream>
 #include <thread>
 
+#include "plugin_util.h"
 #include "redis_sync_client.h"
 #include "tandem/sdk/file_util.h"
 
 namespace tandem::kv {
 
-namespace {
-std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::uint64_t to_u64(const std::map<std::string, std::string>& info, const std::string& key) {
-  auto it = info.find(key);
-  if (it == info.end()) return 0;
-  try {
-    return std::stoull(it->second);
-  } catch (...) {
-    return 0;
-  }
-}
-
-std::string field(const std::map<std::string, std::string>& info, const std::string& key) {
-  auto it = info.find(key);
-  return it == info.end() ? std::string() : it->second;
-}
-}  // namespace
 
 KvStorePlugin::~KvStorePlugin() { stop(); }
 
@@ -208,56 +189,6 @@ void KvStorePlugin::notify_peer_status(const EndpointStats& s) {
   host_->notify_peer(msg);
 }
 
-void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
-  // The former primary's Redis replicates from ours (rejoin). Once it has
-  // everything, detach it and resume dual writes: hold new writes, wait until
-  // every write we sent is applied here, wait until the replica's offset
-  // reaches ours, REPLICAOF NO ONE there, switch to dual, release the writes.
-  auto set_error = [this](std::string e) {
-    std::lock_guard l(observed_mu_);
-    observed_.cutover_error = std::move(e);
-  };
-  try {
-    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
-    auto pinfo = peer.info("replication");
-    if (field(pinfo, "role") != "slave" || field(pinfo, "master_link_status") != "up" ||
-        field(pinfo, "master_sync_in_progress") != "0" || field(pinfo, "master_port") != std::to_string(settings_.local.port)) {
-      set_error("");
-      return;  // not (yet) rejoined: nothing to do
-    }
-    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
-    if (!ep.pause_writes(settings_.command_timeout)) {
-      ep.resume_writes();
-      return set_error("cut-over: in-flight writes did not complete in time; will retry");
-    }
-    bool caught_up = false;
-    std::uint64_t target = 0;
-    auto deadline = std::chrono::steady_clock::now() + settings_.command_timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      target = to_u64(local.info("replication"), "master_repl_offset");
-      if (to_u64(peer.info("replication"), "slave_repl_offset") >= target) {
-        caught_up = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!caught_up) {
-      ep.resume_writes();
-      return set_error("cut-over: the peer's Redis did not reach replication offset " + std::to_string(target) + " in time; will retry");
-    }
-    peer.checked({"REPLICAOF", "NO", "ONE"});
-    store_mode(PeerMode::dual);
-    ep.set_mode(PeerMode::dual);
-    ep.resume_writes();
-    set_error("");
-    host_->log().info("rejoin cut-over done: the peer's Redis caught up at offset " + std::to_string(target) +
-                      " and was detached; dual writes resumed");
-  } catch (const std::exception& e) {
-    ep.resume_writes();
-    set_error(std::string("cut-over: ") + e.what());
-  }
-}
-
 sdk::Health KvStorePlugin::health() const {
   if (!started_) return sdk::Health::make(sdk::HealthStatus::stopped, "not started");
   Observed o;
@@ -346,136 +277,6 @@ sdk::Health KvStorePlugin::health() const {
                 std::to_string(s.clients) + " clients";
   }
   return h;
-}
-
-sdk::Result<sdk::PrepareReport> KvStorePlugin::prepare(const sdk::FailoverRequest& request) {
-  sdk::PrepareReport r;
-  try {
-    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
-    local.checked({"PING"});
-  } catch (const std::exception& e) {
-    r.ready = false;
-    r.refusal = std::string("this node's Redis is unreachable (") + e.what() + "); start it before promoting";
-    return r;
-  }
-  Observed o;
-  {
-    std::lock_guard l(observed_mu_);
-    o = observed_;
-  }
-  std::uint64_t lost = request.kind == sdk::FailoverKind::switchover ? 0 : o.peer_journal_depth.value_or(0);
-  r.loss["journaled_writes_not_here"] = lost;
-  r.loss["peer_report_age_seconds"] = o.peer_report_ms ? (unix_ms() - o.peer_report_ms) / 1000.0 : -1.0;
-  if (request.kind == sdk::FailoverKind::switchover) {
-    r.loss_summary = "nothing (the old primary drains its journal before it demotes)";
-  } else if (lost > 0) {
-    r.loss_summary = std::to_string(lost) + " writes the old primary had journaled (peer unreachable then) are not on this node's Redis (as last reported by the peer)";
-  } else if (!o.peer_report_ms) {
-    r.loss_summary = "unknown: the old primary never reported its journal; writes it journaled, if any, would be lost";
-  } else {
-    r.loss_summary = "nothing (the old primary reported an empty journal)";
-  }
-  r.plan = "make this node's Redis (" + settings_.local.describe() + ") the write target: stop any replication on it\n"
-           "start the RESP endpoint on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + "\n" +
-           (request.kind == sdk::FailoverKind::switchover
-                ? "keep dual writes: the former primary's Redis becomes the secondary at once"
-                : "write to this node only until the former primary rejoins (full resync of its Redis, then dual writes)");
-  return r;
-}
-
-sdk::Result<sdk::StepReport> KvStorePlugin::promote(const sdk::FailoverRequest& request) {
-  if (endpoint()) return sdk::StepReport{false, "already the write target: the RESP endpoint is serving here", {}};
-  nlohmann::json details = nlohmann::json::object();
-  RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
-  if (field(local.info("replication"), "role") == "slave") {
-    local.checked({"REPLICAOF", "NO", "ONE"});
-    details["stopped_replication"] = true;
-  }
-  bool zero_loss = request.kind == sdk::FailoverKind::switchover && request.handoff.value("journal_drained", false);
-  PeerMode mode = zero_loss ? PeerMode::dual : PeerMode::detached;
-  // A journal left here from an earlier term as primary is superseded: in
-  // detached mode the peer gets a full copy at rejoin; in a switchover both
-  // servers were just verified equal.
-  {
-    Journal old(journal_dir(), settings_.journal_fsync, settings_.journal_max_size);
-    old.open();
-    details["discarded_journal_records"] = old.discard(unix_ms());
-  }
-  store_mode(mode);
-  host_->state().erase("rejoined");
-  start_endpoint();
-  details["peer_mode"] = std::string(to_string(mode));
-  std::string summary = "this node's Redis " + settings_.local.describe() + " is the write target; endpoint on " +
-                        settings_.listen_address + ":" + std::to_string(settings_.listen_port) +
-                        (zero_loss ? "; dual writes to the former primary's Redis continue"
-                                   : "; the former primary's Redis is resynchronised when it rejoins");
-  return sdk::StepReport{true, summary, details};
-}
-
-sdk::Result<sdk::StepReport> KvStorePlugin::demote(const sdk::FailoverRequest&) {
-  auto ep = endpoint();
-  if (!ep) {
-    bool drained = host_->state().get("demoted_drained").value_or("") == "1";
-    return sdk::StepReport{false, "not serving writes here", {{"journal_drained", drained}}};
-  }
-  ep->set_demoting(true);
-  auto timeout = std::max(settings_.command_timeout * 6, std::chrono::milliseconds(30000));
-  if (!ep->wait_drained(timeout)) {
-    auto s = ep->stats();
-    ep->set_demoting(false);
-    return sdk::Result<sdk::StepReport>::failure(
-        "cannot switch over without loss: " + std::to_string(s.journal_depth) + " journaled writes are not on the peer's Redis " +
-        settings_.peer.describe() + (s.peer_up ? " yet" : " (unreachable)") + "; bring it back or use a failover (--force)");
-  }
-  stop_endpoint();
-  host_->state().put("demoted_drained", "1");
-  return sdk::StepReport{true, "writes stopped here; every acknowledged write is on both Redis servers",
-                         {{"journal_drained", true}}};
-}
-
-sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) {
-  stop_endpoint();
-  nlohmann::json details = nlohmann::json::object();
-  RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
-  auto info = local.info("replication");
-  if (field(info, "role") == "master" && host_->state().get("rejoined").value_or("") == "1")
-    return sdk::StepReport{false, "already rejoined: the primary dual-writes to this node's Redis", details};
-  if (host_->state().get("demoted_drained").value_or("") == "1" && field(info, "role") == "master") {
-    // A switchover: this Redis already has every write and the new primary
-    // dual-writes to it; no copy needed.
-    host_->state().put("rejoined", "1");
-    host_->state().erase("demoted_drained");
-    return sdk::StepReport{true, "switchover rejoin: this node's Redis is already the new primary's secondary", details};
-  }
-  {
-    Journal old(journal_dir(), settings_.journal_fsync, settings_.journal_max_size);
-    old.open();
-    auto dropped = old.discard(unix_ms());
-    details["discarded_journal_records"] = dropped;
-    if (dropped > 0)
-      host_->log().warn(std::to_string(dropped) + " journaled writes never reached the peer and are superseded by the resync (file kept beside the journal)");
-  }
-  if (!secrets_.peer_password.empty()) local.checked({"CONFIG", "SET", "masterauth", secrets_.peer_password});
-  bool already = field(info, "role") == "slave" && field(info, "master_port") == std::to_string(settings_.peer.port);
-  if (!already) local.checked({"REPLICAOF", settings_.peer.host, std::to_string(settings_.peer.port)});
-  auto deadline = std::chrono::steady_clock::now() + settings_.rejoin_timeout;
-  for (;;) {
-    info = local.info("replication");
-    if (field(info, "master_link_status") == "up" && field(info, "master_sync_in_progress") == "0") break;
-    if (std::chrono::steady_clock::now() > deadline)
-      return sdk::Result<sdk::StepReport>::failure("this node's Redis did not finish copying from the new primary " +
-                                                   settings_.peer.describe() + " within rejoin_timeout (link " +
-                                                   field(info, "master_link_status") + ")");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  host_->state().put("rejoined", "1");
-  host_->state().erase("demoted_drained");
-  host_->notify_peer({{"event", "kv_rejoin_ready"}});
-  details["replica_of"] = settings_.peer.describe();
-  return sdk::StepReport{true,
-                         "this node's Redis copied the new primary's data (Redis replication) and follows it; the primary "
-                         "detaches it and resumes dual writes at its next sync",
-                         details};
 }
 
 void KvStorePlugin::on_role_change(sdk::Role role, std::uint64_t) {
