@@ -1,6 +1,7 @@
 #include "tandem/sdk/process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -126,6 +127,10 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    // Descriptors the host opened without close-on-exec (sockets, files)
+    // must not leak into the child: a daemon started from here (postgres,
+    // rsync) would keep tandemd's listening port bound after it exits.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     auto fail = [&](const char* what) {
       int e = errno;
       (void)!::write(exec_err.fds[1], what, std::strlen(what));

@@ -1,6 +1,7 @@
 #include "support/background_process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -62,6 +63,7 @@ BackgroundProcess::BackgroundProcess(BackgroundProcessSpec spec) : spec_(std::mo
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // nothing of the test process leaks into the server
     if (switch_user) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(126);
     }

@@ -98,7 +98,10 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
 
   if (path == "/monitor/replication") {
     if (!is_get) return respond(method_not_allowed("GET"));
-    return respond(json_response(200, replication_page(runtime_.node_state().role, runtime_.snapshots())));
+    nlohmann::json page = replication_page(runtime_.node_state().role, runtime_.snapshots());
+    // A fenced former primary must not look like a master to whoever reads the page.
+    if (runtime_.node_state().fenced) page["replication_mode"] = "fenced";
+    return respond(json_response(200, page));
   }
   if (path == "/v1/status") {
     if (!is_get) return respond(method_not_allowed("GET"));
@@ -112,16 +115,56 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     res.prepare_payload();
     return respond(std::move(res));
   }
-  if (path == "/v1/promote" || path == "/v1/switchover" || path == "/v1/rejoin") {
+  if (path == "/v1/promote" || path == "/v1/switchover" || path == "/v1/rejoin" || path == "/v1/internal/demote") {
     if (!is_post) return respond(method_not_allowed("POST"));
     if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
-    return respond(json_error(501, std::string(path.substr(4)) + " is not implemented yet", 11, true));
+    return failover_route(std::string(path.substr(4)), request.body(), respond);
+  }
+  if (path == "/v1/history") {
+    if (!is_get) return respond(method_not_allowed("GET"));
+    nlohmann::json out = {{"history", runtime_.failover().history()}, {"in_progress", nullptr}};
+    try {
+      if (auto current = runtime_.failover().in_progress()) out["in_progress"] = to_json(*current);
+    } catch (const std::exception& e) {
+      out["in_progress"] = {{"error", e.what()}};
+    }
+    return respond(json_response(200, out));
   }
   constexpr std::string_view stores_prefix = "/v1/stores/";
   if (path.rfind(stores_prefix, 0) == 0) return store_route(std::move(request), path.substr(stores_prefix.size()), respond);
   return respond(json_error(404, "no such endpoint: " + std::string(path) +
                                      " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics)",
                             11, true));
+}
+
+void ApiRoutes::failover_route(const std::string& kind, const std::string& body, HttpResponder& respond) {
+  nlohmann::json args = body.empty() ? nlohmann::json::object() : nlohmann::json::parse(body, nullptr, false);
+  if (!args.is_object()) return respond(json_error(400, "the body must be a JSON object", 11, false));
+  FailoverOptions options;
+  options.force = args.value("force", false);
+  options.dry_run = args.value("dry_run", false);
+  std::uint64_t new_epoch = args.value("new_epoch", std::uint64_t{0});
+  NodeRuntime& runtime = runtime_;
+  // Failover steps block (a PostgreSQL shutdown, a rewind): run them on the
+  // failover thread and answer when done.
+  bool queued = runtime.post_failover([&runtime, kind, options, new_epoch, respond] {
+    try {
+      if (kind == "internal/demote") {
+        auto r = runtime.failover().demote_for_peer(new_epoch);
+        if (!r) return respond(json_error(500, r.message(), 11, false));
+        return respond(json_response(200, {{"handoff", *r}}));
+      }
+      nlohmann::json report = kind == "promote"      ? runtime.failover().promote(options)
+                               : kind == "switchover" ? runtime.failover().switchover(options)
+                                                      : runtime.failover().rejoin(options);
+      std::string result = report.value("result", std::string());
+      unsigned status = result == "succeeded" || result == "dry-run" ? 200 : result == "refused" ? 409 : 500;
+      respond(json_response(status, report));
+    } catch (const std::exception& e) {
+      respond(json_error(500, kind + " failed: " + e.what(), 11, false));
+    }
+  });
+  if (!queued) respond(json_error(503, "tandemd is shutting down", 11, false));
 }
 
 void ApiRoutes::store_route(HttpRequest&& request, std::string_view rest, HttpResponder& respond) {

@@ -20,6 +20,7 @@ class ApiRoutes {
  private:
   // nullopt when authorized; otherwise the 401/403 answer.
   std::optional<HttpResponse> refuse_unauthorized(const HttpRequest& request) const;
+  void failover_route(const std::string& kind, const std::string& body, HttpResponder& respond);
   void store_route(HttpRequest&& request, std::string_view rest, HttpResponder& respond);
 
   NodeRuntime& runtime_;

@@ -35,26 +35,6 @@ std::optional<json> parse_args(const std::vector<std::string>& args, std::ostrea
   return out;
 }
 
-std::optional<std::string> api_token(const GlobalOptions& global, const ActionOptions& options, std::ostream& err) {
-  std::optional<std::filesystem::path> file = options.token_file;
-  if (!file) {
-    auto config = load_config_or_report(global.config, err);
-    if (!config) return std::nullopt;
-    file = config->api.token_file;
-    if (!file) {
-      err << global.config.string() << " has no [api] token_file: mutating requests need the API token "
-          << "(set token_file, or pass --token-file)\n";
-      return std::nullopt;
-    }
-  }
-  try {
-    return sdk::read_secret_file(*file);
-  } catch (const std::exception& e) {
-    err << "cannot read the API token: " << e.what() << "\n";
-    return std::nullopt;
-  }
-}
-
 // Polls GET /v1/stores/STORE until its progress reports completion.
 int follow_progress(const std::string& base, const ActionOptions& options, std::ostream& out, std::ostream& err) {
   const bool tty = &out == &std::cout && isatty(STDOUT_FILENO);
@@ -116,7 +96,7 @@ int run_action(const GlobalOptions& global, const ActionOptions& options, std::o
   if (!args) return 1;
   auto base = daemon_url(global, options.url, err);
   if (!base) return 1;
-  auto token = api_token(global, options, err);
+  auto token = read_api_token(global, options.token_file, err);
   if (!token) return 1;
 
   HttpRequest req;

@@ -1,5 +1,7 @@
 #include "cli/cli_support.h"
 
+#include "tandem/sdk/file_util.h"
+
 #include <cmath>
 #include <cstdio>
 #include <ostream>
@@ -31,6 +33,27 @@ std::optional<std::string> daemon_url(const GlobalOptions& global, const std::st
     return std::nullopt;
   }
   return api_base_url(config->api.bind_address, config->api.port);
+}
+
+std::optional<std::string> read_api_token(const GlobalOptions& global,
+                                          const std::optional<std::filesystem::path>& token_file, std::ostream& err) {
+  std::optional<std::filesystem::path> file = token_file;
+  if (!file) {
+    auto config = load_config_or_report(global.config, err);
+    if (!config) return std::nullopt;
+    file = config->api.token_file;
+    if (!file) {
+      err << global.config.string() << " has no [api] token_file: mutating requests need the API token "
+          << "(set token_file, or pass --token-file)\n";
+      return std::nullopt;
+    }
+  }
+  try {
+    return sdk::read_secret_file(*file);
+  } catch (const std::exception& e) {
+    err << "cannot read the API token: " << e.what() << "\n";
+    return std::nullopt;
+  }
 }
 
 std::string human_bytes(double bytes) {

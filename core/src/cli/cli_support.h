@@ -22,6 +22,11 @@ core::PluginLoader loader_for(const core::HostConfig& config);
 // Prints why on failure.
 std::optional<std::string> daemon_url(const GlobalOptions& global, const std::string& override_url, std::ostream& err);
 
+// The API's bearer token: from `token_file` when given, else the config's
+// [api] token_file. Prints why on failure.
+std::optional<std::string> read_api_token(const GlobalOptions& global,
+                                          const std::optional<std::filesystem::path>& token_file, std::ostream& err);
+
 // "1.5 MiB", "12 B".
 std::string human_bytes(double bytes);
 // "3.2s", "4m05s", "2h10m".

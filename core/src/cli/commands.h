@@ -49,4 +49,17 @@ struct ActionOptions {
 };
 int run_action(const GlobalOptions& global, const ActionOptions& options, std::ostream& out, std::ostream& err);
 
+struct FailoverCommandOptions {
+  std::string kind;  // "promote", "switchover", "rejoin"
+  bool force = false;
+  bool dry_run = false;
+  std::string url;   // --url, as for status
+  std::optional<std::filesystem::path> token_file;
+};
+// POST /v1/<kind> on the local tandemd and print the failover report.
+int run_failover(const GlobalOptions& global, const FailoverCommandOptions& options, std::ostream& out,
+                 std::ostream& err);
+// GET /v1/history: past failover reports.
+int run_history(const GlobalOptions& global, const std::string& url, std::ostream& out, std::ostream& err);
+
 }  // namespace tandem::cli

@@ -65,6 +65,25 @@ int main(int argc, char** argv) {
   action_cmd->add_option("--token-file", action_token, "file holding the API token (default: [api] token_file)");
   action_cmd->add_option("--follow-timeout", action.follow_timeout_seconds, "stop following after this many seconds (0: never)");
 
+  // promote / switchover / rejoin share their options.
+  FailoverCommandOptions failover;
+  std::string failover_token;
+  auto add_failover = [&](const char* name, const char* help, bool with_force) {
+    auto* cmd = app.add_subcommand(name, help);
+    if (with_force)
+      cmd->add_flag("--force", failover.force, "promote even if the peer still answers as primary (it will be fenced)");
+    cmd->add_flag("--dry-run", failover.dry_run, "print the plan and what would be lost; change nothing");
+    cmd->add_option("--url", failover.url, "the daemon's API base URL (default: from [api] listen)");
+    cmd->add_option("--token-file", failover_token, "file holding the API token (default: [api] token_file)");
+    return cmd;
+  };
+  auto* promote_cmd = add_failover("promote", "make this secondary the primary (unplanned failover)", true);
+  auto* switchover_cmd = add_failover("switchover", "planned, zero-loss swap: demote the peer, then promote this node", false);
+  auto* rejoin_cmd = add_failover("rejoin", "turn this former primary into the secondary of the new primary", false);
+  std::string history_url;
+  auto* history_cmd = app.add_subcommand("history", "past failovers: steps, times, what may have been lost");
+  history_cmd->add_option("--url", history_url, "the daemon's API base URL (default: from [api] listen)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -87,6 +106,12 @@ int main(int argc, char** argv) {
     if (*diag_cmd) return run_diag(global, diag, std::cout, std::cerr);
     if (*rebuild_cmd) return run_action(global, rebuild, std::cout, std::cerr);
     if (*action_cmd) return run_action(global, action, std::cout, std::cerr);
+    if (!failover_token.empty()) failover.token_file = failover_token;
+    if (*promote_cmd || *switchover_cmd || *rejoin_cmd) {
+      failover.kind = *promote_cmd ? "promote" : *switchover_cmd ? "switchover" : "rejoin";
+      return run_failover(global, failover, std::cout, std::cerr);
+    }
+    if (*history_cmd) return run_history(global, history_url, std::cout, std::cerr);
   } catch (const std::exception& e) {
     std::cerr << "tandemctl: " << e.what() << "\n";
     return 1;

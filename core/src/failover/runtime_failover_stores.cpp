@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "host/node_runtime.h"
+
 namespace tandem::core {
 
 std::vector<FailoverStore> RuntimeFailoverStores::stores() const {

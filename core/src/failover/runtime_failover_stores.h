@@ -4,9 +4,9 @@
 #pragma once
 
 #include "failover/failover_orchestrator.h"
-#include "host/node_runtime.h"
-
 namespace tandem::core {
+
+class NodeRuntime;
 
 class RuntimeFailoverStores final : public FailoverStores {
  public:

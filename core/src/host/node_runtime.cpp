@@ -24,6 +24,7 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
       work_(boost::asio::make_work_guard(io_)),
       state_(ensure_dir(node.data_dir), initial_role),
       workers_("workers", options.worker_threads) {
+  failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token);
   peer_monitor_ = std::make_unique<PeerMonitor>(io_, peer, std::move(peer_token), options_.peer);
   services_.node = std::move(node);
   services_.peer = std::move(peer);
@@ -33,6 +34,9 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
   services_.metrics = &metrics_;
   services_.peer_monitor = peer_monitor_.get();
   health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  failover_stores_ = std::make_unique<RuntimeFailoverStores>(*this);
+  orchestrator_ = std::make_unique<FailoverOrchestrator>(services_.node.data_dir, state_, *failover_stores_,
+                                                         *failover_peer_, failover_log_);
 }
 
 NodeRuntime::~NodeRuntime() { shutdown(); }
@@ -77,8 +81,32 @@ void NodeRuntime::arm_health_refresh() {
   health_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     for (auto& s : stores_) s->refresh_health();
+    check_fencing();
     arm_health_refresh();
   });
+}
+
+void NodeRuntime::check_fencing() {
+  auto peer = peer_monitor_->status();
+  auto v = state_.get();
+  if (!peer.reachable || !peer.epoch || *peer.epoch <= v.epoch || v.role != sdk::Role::primary || v.fenced) return;
+  v.fenced = true;
+  v.fenced_reason = "peer " + services_.peer.name + " is at epoch " + std::to_string(*peer.epoch) + ", this node at " +
+                    std::to_string(v.epoch) + ": it was promoted; run `tandemctl rejoin` on this node";
+  try {
+    state_.set(v);
+  } catch (const std::exception& e) {
+    log_error("tandemd", std::string("cannot persist fencing: ") + e.what());
+  }
+  log_error("tandemd", "FENCED: " + v.fenced_reason);
+  // Each store re-reads host.fenced() and stops acting as primary.
+  for (auto& s : stores_) {
+    try {
+      s->call([v](sdk::Plugin& p) { p.on_role_change(v.role, v.epoch); });
+    } catch (const std::exception&) {
+      // shutting down: nothing left to fence
+    }
+  }
 }
 
 bool NodeRuntime::shutdown() {
@@ -86,6 +114,8 @@ bool NodeRuntime::shutdown() {
   if (shut_down_) return true;
   shut_down_ = true;
   bool clean = true;
+  if (!failover_thread_.shutdown(options_.worker_grace))
+    log_error("tandemd", "a failover step was still running at shutdown; run the same command again after restart");
   peer_monitor_->stop();
   if (started_) boost::asio::post(io_, [this] { health_timer_->cancel(); });
   for (auto it = stores_.rbegin(); it != stores_.rend(); ++it) clean = (*it)->stop() && clean;

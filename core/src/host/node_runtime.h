@@ -17,6 +17,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "failover/failover_orchestrator.h"
+#include "failover/http_failover_peer.h"
+#include "failover/runtime_failover_stores.h"
+#include "host/logging.h"
 #include "host/metrics_registry.h"
 #include "host/peer_monitor.h"
 #include "host/store_host_context.h"
@@ -66,8 +70,16 @@ class NodeRuntime {
   // nullptr when there is no such store.
   StoreRunner* find_store(std::string_view name) const;
 
+  // Promote, switchover, rejoin (DESIGN.md §6). Its calls block: run them
+  // through post_failover, never on the event loop.
+  FailoverOrchestrator& failover() { return *orchestrator_; }
+  // Queue work on the single failover thread; false once shutting down.
+  bool post_failover(std::function<void()> work) { return failover_thread_.post(std::move(work)); }
+
  private:
   void arm_health_refresh();
+  // A primary that sees its peer at a higher epoch fences itself (on the loop).
+  void check_fencing();
 
   RuntimeOptions options_;
   boost::asio::io_context io_;
@@ -79,6 +91,11 @@ class NodeRuntime {
   NodeServices services_;
   std::vector<std::unique_ptr<StoreRunner>> stores_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
+  StoreLogger failover_log_{"failover"};
+  std::unique_ptr<RuntimeFailoverStores> failover_stores_;
+  std::unique_ptr<HttpFailoverPeer> failover_peer_;
+  std::unique_ptr<FailoverOrchestrator> orchestrator_;
+  TaskThreads failover_thread_{"failover", 1};
 
   std::thread loop_thread_;
   std::promise<void> loop_done_;
