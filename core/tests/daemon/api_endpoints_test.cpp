@@ -180,15 +180,28 @@ TEST(ApiEndpoints, PeerEventsReachThePlugin) {
   EXPECT_EQ(testhttp::request(d.port, "POST", "/v1/stores/pg/events", "[1]", kAuth).status, 400);
 }
 
-TEST(ApiEndpoints, FailoverEndpointsAreNotImplementedYetButGuarded) {
-  InProcessDaemon d({});
-  for (const char* path : {"/v1/promote", "/v1/switchover", "/v1/rejoin"}) {
-    auto without = testhttp::request(d.port, "POST", path, "{}");
-    EXPECT_EQ(without.status, 401) << path;
-    auto with = testhttp::request(d.port, "POST", path, "{}", kAuth);
-    EXPECT_EQ(with.status, 501) << path;
-    EXPECT_NE(with.json()["error"].get<std::string>().find("not implemented yet"), std::string::npos);
-  }
+TEST(ApiEndpoints, FailoverEndpointsAreGuardedAndAnswerWithAReport) {
+  InProcessDaemon d({});  // a primary whose peer does not answer
+  for (const char* path : {"/v1/promote", "/v1/switchover", "/v1/rejoin", "/v1/internal/demote"})
+    EXPECT_EQ(testhttp::request(d.port, "POST", path, "{}").status, 401) << path;
+
+  auto promote = testhttp::request(d.port, "POST", "/v1/promote", R"({"dry_run":true})", kAuth);
+  EXPECT_EQ(promote.status, 200);
+  EXPECT_EQ(promote.json()["result"], "succeeded");
+  EXPECT_NE(promote.json()["reason"].get<std::string>().find("already primary"), std::string::npos);
+
+  auto rejoin = testhttp::request(d.port, "POST", "/v1/rejoin", "{}", kAuth);
+  EXPECT_EQ(rejoin.status, 409);
+  EXPECT_EQ(rejoin.json()["result"], "refused");
+  EXPECT_NE(rejoin.json()["reason"].get<std::string>().find("not reachable"), std::string::npos);
+
+  EXPECT_EQ(testhttp::request(d.port, "POST", "/v1/promote", "[1]", kAuth).status, 400);
+  EXPECT_EQ(testhttp::request(d.port, "GET", "/v1/promote", "", kAuth).status, 405);
+
+  auto history = testhttp::request(d.port, "GET", "/v1/history", "");
+  EXPECT_EQ(history.status, 200);
+  EXPECT_TRUE(history.json()["history"].is_array());
+  EXPECT_TRUE(history.json()["in_progress"].is_null());
 }
 
 TEST(ApiEndpoints, MutatingEndpointsNeedTheRightBearerToken) {

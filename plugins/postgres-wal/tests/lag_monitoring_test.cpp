@@ -53,8 +53,14 @@ TEST_F(PgPairTest, LagIsReportedWhileWritingAndBackToZeroWhenIdle) {
 
 TEST_F(PgPairTest, UnknownWhenTheStandbyIsStopped) {
   build_standby();
-  alpha_.sync();
-  EXPECT_TRUE(is_number(alpha_.page_value("127.0.0.1")));
+  // The standby streams before the primary's pg_stat_replication lists it: poll.
+  EXPECT_TRUE(eventually(
+      [&] {
+        alpha_.sync();
+        return is_number(alpha_.page_value("127.0.0.1"));
+      },
+      std::chrono::seconds(30)))
+      << alpha_.page_value("127.0.0.1");
   beta_.server->stop();
   EXPECT_TRUE(eventually(
       [&] {
