@@ -148,5 +148,15 @@ Configs:  $DEMO/alpha/tandem.toml, $DEMO/beta/tandem.toml
 Logs:     $DEMO/alpha/tandemd.log, $DEMO/beta/tandemd.log
 Try:      curl -s http://127.0.0.1:7480/metrics
           $TANDEMCTL --config $DEMO/beta/tandem.toml status
+Failover (docs/operations.md):
+  planned, zero loss:  $TANDEMCTL --config $DEMO/beta/tandem.toml switchover --dry-run
+                       $TANDEMCTL --config $DEMO/beta/tandem.toml switchover
+  switch back:         $TANDEMCTL --config $DEMO/alpha/tandem.toml switchover
+  unplanned:           kill -9 "$(cat $DEMO/alpha/tandemd.pid)"   # the primary dies, then
+                       $TANDEMCTL --config $DEMO/beta/tandem.toml promote --dry-run
+                       $TANDEMCTL --config $DEMO/beta/tandem.toml promote
+  bring alpha back:    restart it (it comes back fenced), then
+                       $TANDEMCTL --config $DEMO/alpha/tandem.toml rejoin
+  history:             $TANDEMCTL --config $DEMO/beta/tandem.toml history
 Stop:     make demo-down
 INFO
