@@ -68,7 +68,13 @@ write_node beta secondary 7481 alpha 7480
 
 stores=()
 shopt -s nullglob
-for setup in "$REPO"/plugins/*/demo/setup.sh; do
+# postgres-wal first: the Elasticsearch rebuild reads the demo's PostgreSQL.
+setups=()
+[ -x "$REPO/plugins/postgres-wal/demo/setup.sh" ] && setups+=("$REPO/plugins/postgres-wal/demo/setup.sh")
+for s in "$REPO"/plugins/*/demo/setup.sh; do
+  [ "$s" = "$REPO/plugins/postgres-wal/demo/setup.sh" ] || setups+=("$s")
+done
+for setup in "${setups[@]}"; do
   plugin="$(basename "$(dirname "$(dirname "$setup")")")"
   if [ ! -e "$PLUGIN_DIR/tandem-$plugin.so" ]; then
     echo "demo: skipping $plugin: $PLUGIN_DIR/tandem-$plugin.so was not built"
