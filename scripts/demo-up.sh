@@ -20,10 +20,14 @@ die() { echo "demo: $*" >&2; exit 1; }
 [ -x "$TANDEMD" ] || die "$TANDEMD not found: build first (make build, or make demo which builds)"
 command -v curl >/dev/null || die "curl is needed (scripts/install-deps.sh installs it)"
 
+# Every `make demo` starts a fresh pair: a previous run is stopped and its
+# state removed (after a switchover it would come back with roles swapped, and
+# alpha's PostgreSQL a read-only standby). The demo holds no data worth keeping.
+if [ -d "$DEMO" ]; then
+  "$REPO/scripts/demo-down.sh" >/dev/null 2>&1 || true
+  rm -rf "$DEMO"
+fi
 mkdir -p "$DEMO"
-# A previous run's daemons are stopped first; plugin servers are left to their
-# (idempotent) setup scripts.
-"$REPO/scripts/demo-down.sh" --daemons-only
 
 for port in 7480 7481; do
   if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
