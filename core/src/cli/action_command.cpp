@@ -99,17 +99,9 @@ int run_action(const GlobalOptions& global, const ActionOptions& options, std::o
   auto token = read_api_token(global, options.token_file, err);
   if (!token) return 1;
 
-  HttpRequest req;
-  req.method = "POST";
-  req.url = *base + "/v1/stores/" + options.store + "/actions/" + options.action;
-  req.body = args->dump();
-  req.headers["Authorization"] = "Bearer " + *token;
-  req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
-  auto res = http_request(req);
-  if (!res) {
-    err << "tandemd not answering at " << *base << ": is it running? (" << res.message() << ")\n";
-    return 1;
-  }
+  auto res = post_to_daemon(*base, "/v1/stores/" + options.store + "/actions/" + options.action, args->dump(), *token,
+                            std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000)), err);
+  if (!res) return 1;
   json body = json::parse(res->body, nullptr, false);
   std::string shown = body.is_discarded() ? res->body : body.dump(2);
   if (res->status < 200 || res->status >= 300) {

@@ -56,6 +56,24 @@ std::optional<std::string> read_api_token(const GlobalOptions& global,
   }
 }
 
+std::optional<HttpResponse> post_to_daemon(const std::string& base, const std::string& path, const std::string& body,
+                                           const std::string& token, std::chrono::milliseconds timeout,
+                                           std::ostream& err, const std::string& hint) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = base + path;
+  req.body = body;
+  req.headers["Authorization"] = "Bearer " + token;
+  req.headers["Content-Type"] = "application/json";
+  req.timeout = timeout;
+  auto res = http_request(req);
+  if (!res) {
+    err << "tandemd not answering at " << base << ": is it running? (" << res.message() << ")" << hint << "\n";
+    return std::nullopt;
+  }
+  return *res;
+}
+
 std::string human_bytes(double bytes) {
   static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

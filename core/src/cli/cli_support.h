@@ -2,11 +2,13 @@
 // printed, the loader it implies, the daemon's URL and token.
 #pragma once
 
+#include <chrono>
 #include <iosfwd>
 #include <optional>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/http_client.h"
 #include "config/host_config.h"
 #include "loader/plugin_loader.h"
 
@@ -26,6 +28,12 @@ std::optional<std::string> daemon_url(const GlobalOptions& global, const std::st
 // [api] token_file. Prints why on failure.
 std::optional<std::string> read_api_token(const GlobalOptions& global,
                                           const std::optional<std::filesystem::path>& token_file, std::ostream& err);
+
+// POST `body` to `base` + `path` with the API token. On a transport failure
+// prints "tandemd not answering at ..." (with `hint` appended) and returns nullopt.
+std::optional<HttpResponse> post_to_daemon(const std::string& base, const std::string& path, const std::string& body,
+                                           const std::string& token, std::chrono::milliseconds timeout,
+                                           std::ostream& err, const std::string& hint = "");
 
 // "1.5 MiB", "12 B".
 std::string human_bytes(double bytes);

@@ -64,19 +64,12 @@ int run_failover(const GlobalOptions& global, const FailoverCommandOptions& opti
   if (!base) return 1;
   auto token = read_api_token(global, options.token_file, err);
   if (!token) return 1;
-  HttpRequest req;
-  req.method = "POST";
-  req.url = *base + "/v1/" + options.kind;
-  req.body = json{{"force", options.force}, {"dry_run", options.dry_run}}.dump();
-  req.headers["Authorization"] = "Bearer " + *token;
-  req.headers["Content-Type"] = "application/json";
-  req.timeout = std::chrono::minutes(30);  // store steps (a rewind, a base backup) can take long
-  auto res = http_request(req);
-  if (!res) {
-    err << "tandemd not answering at " << *base << ": is it running? (" << res.message()
-        << "). A failover interrupted by a crash resumes when you run the same command again.\n";
-    return 1;
-  }
+  // Store steps (a rewind, a base backup) can take long.
+  auto res = post_to_daemon(*base, "/v1/" + options.kind,
+                            json{{"force", options.force}, {"dry_run", options.dry_run}}.dump(), *token,
+                            std::chrono::minutes(30), err,
+                            ". A failover interrupted by a crash resumes when you run the same command again.");
+  if (!res) return 1;
   json report = json::parse(res->body, nullptr, false);
   if (report.is_discarded() || !report.is_object()) {
     err << options.kind << " failed (HTTP " << res->status << "): " << res->body << "\n";

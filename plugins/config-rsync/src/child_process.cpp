@@ -1,6 +1,7 @@
 #include "child_process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +57,8 @@ void ChildProcess::start(const std::vector<std::string>& argv_in, const std::fil
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    // tandemd's sockets (the API listener) must not stay open in the daemon.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     ::execvp(argv[0], argv.data());
     const char* msg = "config-rsync: exec failed: ";
     (void)!::write(2, msg, std::strlen(msg));
