@@ -72,6 +72,8 @@ class PostgresWalPlugin final : public sdk::Plugin {
   };
   PrimaryIdentity identify_primary() const;
   std::string local_system_id();
+  // Fenced node whose PostgreSQL is still a primary: shut it down (no writes).
+  void fence_local_primary();
   // Poll pg_stat_wal_receiver until it reports streaming.
   bool wait_until_streaming(std::chrono::milliseconds timeout);
   // Create the physical slot on `conn` (a primary) if it does not exist.

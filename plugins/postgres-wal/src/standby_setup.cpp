@@ -113,8 +113,12 @@ sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
   }
   if (!tools_->server_running()) {
     if (!tools_->standby_signal_present()) {
-      const std::string why = "PostgreSQL is not running and data_dir has no standby.signal: this copy is not a "
-                              "standby (a former primary?); run rejoin to make it follow the primary";
+      const std::string why =
+          host_->fenced()
+              ? "fenced: the peer has a higher epoch; this node's PostgreSQL (a former primary) stays shut down "
+                "until `tandemctl rejoin` rewinds it and makes it follow the new primary"
+              : "PostgreSQL is not running and data_dir has no standby.signal: this copy is not a standby (a former "
+                "primary?); run rejoin to make it follow the primary";
       set_health_problem(HealthStatus::stopped, why);
       return {why, {}};
     }
@@ -125,6 +129,10 @@ sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
   }
 
   ServerView view = observe_server(local());
+  if (!view.in_recovery && host_->fenced()) {
+    fence_local_primary();
+    return {"fenced: shut down this node's PostgreSQL, which was still a primary", {}};
+  }
   nlohmann::json primary_check;
   if (view.standby) {
     const bool streaming = view.standby->receiver_status == "streaming";
@@ -172,6 +180,21 @@ sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
   sdk::SyncReport report{h.summary, h.details};
   publish(std::move(h));
   return report;
+}
+
+void PostgresWalPlugin::fence_local_primary() {
+  // The peer was promoted at a higher epoch: a second writable primary would
+  // take writes that pg_rewind throws away at rejoin. A fast shutdown ends
+  // every session (open transactions roll back, committed ones are kept) and
+  // leaves a cleanly shut down cluster, which is what pg_rewind wants.
+  host_->log().error("fenced: this node's PostgreSQL is still a primary; shutting it down (pg_ctl stop -m fast) so "
+                     "it takes no writes until `tandemctl rejoin`");
+  drop_local();
+  lag_history_.clear();
+  tools_->stop_server("fast");
+  set_health_problem(HealthStatus::stopped,
+                     "fenced: the peer has a higher epoch; this node's PostgreSQL was a primary and has been shut "
+                     "down so it takes no writes; run `tandemctl rejoin` on this node");
 }
 
 }  // namespace tandem::pgwal
