@@ -45,6 +45,11 @@ std::string ConfigRsyncPlugin::peer_address() const { return host_->peer().addre
 sdk::Status ConfigRsyncPlugin::start() {
   if (!host_) return sdk::Status::failure("start() before configure()");
   if (mode() != Mode::stopped) return {};
+  if (host_->role() == sdk::Role::secondary || host_->fenced()) {
+    // A daemon orphaned by a crashed tandemd would go on serving this node's
+    // (possibly stale) copy although this node is not the primary.
+    ServedDaemon(settings_, host_->store_dir() / "rsyncd", "", {}).stop_orphan();
+  }
   if (host_->role() == sdk::Role::secondary) {
     enter_pulling();
     return {};

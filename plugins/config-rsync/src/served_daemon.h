@@ -37,10 +37,13 @@ class ServedDaemon {
   // The rsyncd.conf text (exposed for tests and the README's example).
   std::string render_config() const;
 
- private:
   // A daemon left running by a tandemd that was killed (its pid file names
-  // it and its command line names our config file): stop it, it holds the port.
+  // it and its command line names our config file): stop it, it holds the
+  // port and would go on serving. start() calls it; a node that is not to
+  // serve calls it on its own.
   void stop_orphan();
+
+ private:
 
   Settings settings_;
   std::filesystem::path work_dir_;
