@@ -173,6 +173,13 @@ sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) 
   for (;;) {
     info = local.info("replication");
     if (field(info, "master_link_status") == "up" && field(info, "master_sync_in_progress") == "0") break;
+    // Once REPLICAOF above made this Redis a replica, only the new primary's
+    // cut-over turns it back into a master, and it does so only after the
+    // copy completed (try_rejoin_cutover): it may come between two polls.
+    if (field(info, "role") == "master") {
+      details["detached_by_primary"] = true;
+      break;
+    }
     if (std::chrono::steady_clock::now() > deadline)
       return sdk::Result<sdk::StepReport>::failure("this node's Redis did not finish copying from the new primary " +
                                                    settings_.peer.describe() + " within rejoin_timeout (link " +
