@@ -35,7 +35,9 @@ void print_table(const json& s, std::ostream& out) {
   const json node = s.value("node", json::object());
   out << "node   " << text(node, "name") << " (" << text(node, "address") << ")  role " << text(s, "role")
       << "  epoch " << text(s, "epoch");
-  if (s.value("fenced", false)) out << "  FENCED (the peer has a higher epoch: rejoin before acting as primary)";
+  if (s.value("fenced", false))
+    out << "  FENCED\nfenced: needs rejoin (the peer was promoted to a higher epoch; this node takes no writes until "
+           "`tandemctl rejoin`)";
   out << "\n";
   const json peer = s.value("peer", json::object());
   out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  ";

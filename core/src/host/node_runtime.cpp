@@ -71,6 +71,7 @@ void NodeRuntime::start() {
   log_info("tandemd", "node " + services_.node.name + " (" + services_.node.address + ") role " +
                           std::string(sdk::to_string(v.role)) + ", epoch " + std::to_string(v.epoch) +
                           (v.fenced ? ", FENCED: " + v.fenced_reason : ""));
+  if (v.role == sdk::Role::primary && !v.fenced) check_peer_before_serving();
   for (auto& s : stores_) s->start();
   peer_monitor_->start();
   boost::asio::post(io_, [this] { arm_health_refresh(); });
@@ -86,12 +87,24 @@ void NodeRuntime::arm_health_refresh() {
   });
 }
 
-void NodeRuntime::check_fencing() {
-  auto peer = peer_monitor_->status();
+void NodeRuntime::check_peer_before_serving() {
+  // A primary coming back from a crash or a reboot must not open its stores
+  // for writes before it knows whether the peer was promoted meanwhile: the
+  // peer monitor's first answer would arrive only after the stores started.
+  PeerView peer = failover_peer_->status();
+  if (!peer.reachable) {
+    log_warn("tandemd", "starting as primary without word from peer " + services_.peer.name + " (" + peer.error +
+                            "); it fences this node later if it was promoted meanwhile");
+    return;
+  }
+  mark_fenced_if_behind(peer.epoch);
+}
+
+bool NodeRuntime::mark_fenced_if_behind(std::uint64_t peer_epoch) {
   auto v = state_.get();
-  if (!peer.reachable || !peer.epoch || *peer.epoch <= v.epoch || v.role != sdk::Role::primary || v.fenced) return;
+  if (peer_epoch <= v.epoch || v.role != sdk::Role::primary || v.fenced) return false;
   v.fenced = true;
-  v.fenced_reason = "peer " + services_.peer.name + " is at epoch " + std::to_string(*peer.epoch) + ", this node at " +
+  v.fenced_reason = "peer " + services_.peer.name + " is at epoch " + std::to_string(peer_epoch) + ", this node at " +
                     std::to_string(v.epoch) + ": it was promoted; run `tandemctl rejoin` on this node";
   try {
     state_.set(v);
@@ -99,6 +112,13 @@ void NodeRuntime::check_fencing() {
     log_error("tandemd", std::string("cannot persist fencing: ") + e.what());
   }
   log_error("tandemd", "FENCED: " + v.fenced_reason);
+  return true;
+}
+
+void NodeRuntime::check_fencing() {
+  auto peer = peer_monitor_->status();
+  if (!peer.reachable || !peer.epoch || !mark_fenced_if_behind(*peer.epoch)) return;
+  auto v = state_.get();
   // Each store re-reads host.fenced() and stops acting as primary.
   for (auto& s : stores_) {
     try {

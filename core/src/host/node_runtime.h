@@ -80,6 +80,10 @@ class NodeRuntime {
   void arm_health_refresh();
   // A primary that sees its peer at a higher epoch fences itself (on the loop).
   void check_fencing();
+  // At start-up, before the stores start: ask the peer once (blocking).
+  void check_peer_before_serving();
+  // Persists fenced when this node is an unfenced primary behind peer_epoch.
+  bool mark_fenced_if_behind(std::uint64_t peer_epoch);
 
   RuntimeOptions options_;
   boost::asio::io_context io_;
