@@ -1,4 +1,4 @@
-#include "test_http.h"
+#include "support/test_http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-// Blocking loopback HTTP helpers for the daemon tests: plain sockets, so a
+// Blocking loopback HTTP helpers for tests (daemon API, ES stand-in): plain sockets, so a
 // test can also send garbage, oversized or deliberately incomplete requests.
 #pragma once
 

@@ -9,7 +9,7 @@
 
 #include "in_process_daemon.h"
 #include "tandem/sdk/testing/temp_dir.h"
-#include "test_http.h"
+#include "support/test_http.h"
 
 namespace tandem::testplugins {
 namespace {

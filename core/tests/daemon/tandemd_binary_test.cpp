@@ -13,7 +13,7 @@
 #include "support/background_process.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
-#include "test_http.h"
+#include "support/test_http.h"
 
 namespace tandem::testplugins {
 namespace {
