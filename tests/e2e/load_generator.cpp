@@ -1,0 +1,188 @@
+#include "load_generator.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+
+#include "support/redis_server.h"
+
+namespace tandem::e2e {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kPause = std::chrono::milliseconds(3);         // between writes: a steady, modest load
+constexpr auto kRetryPause = std::chrono::milliseconds(50);   // after a failed attempt
+const std::string kPayload(64, 'p');
+
+struct PgDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgPtr = std::unique_ptr<PGconn, PgDeleter>;
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+PgPtr pg_connect(int port) {
+  // statement_timeout: a commit that waits for a standby that is gone must
+  // not hold the writer forever (it counts as failed, never as acknowledged).
+  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) +
+                               " user=postgres dbname=postgres connect_timeout=2 options='-c statement_timeout=10000'";
+  PgPtr c(PQconnectdb(conninfo.c_str()));
+  if (!c || PQstatus(c.get()) != CONNECTION_OK)
+    throw std::runtime_error("connect to PostgreSQL on port " + std::to_string(port) + ": " +
+                             (c ? PQerrorMessage(c.get()) : "out of memory"));
+  return c;
+}
+
+}  // namespace
+
+LoadGenerator::LoadGenerator(LoadTarget target) : target_(target) {
+  pg_thread_ = std::thread([this] { run_pg(); });
+  kv_thread_ = std::thread([this] { run_kv(); });
+}
+
+LoadGenerator::~LoadGenerator() { stop(); }
+
+void LoadGenerator::stop() {
+  stop_ = true;
+  if (pg_thread_.joinable()) pg_thread_.join();
+  if (kv_thread_.joinable()) kv_thread_.join();
+}
+
+void LoadGenerator::retarget(LoadTarget target) {
+  std::lock_guard l(mu_);
+  target_ = target;
+}
+
+LoadTarget LoadGenerator::target() const {
+  std::lock_guard l(mu_);
+  return target_;
+}
+
+void LoadGenerator::run_pg() {
+  PgPtr conn;
+  int conn_port = 0;
+  for (std::int64_t id = 1; !stop_; ++id) {
+    const int port = target().pg_port;
+    try {
+      if (!conn || conn_port != port || PQstatus(conn.get()) != CONNECTION_OK) {
+        conn.reset();
+        conn = pg_connect(port);
+        conn_port = port;
+      }
+      const std::string id_text = std::to_string(id);
+      const char* values[] = {id_text.c_str(), kPayload.c_str()};
+      ResultPtr r(PQexecParams(conn.get(), "INSERT INTO load_events(id, payload) VALUES ($1::bigint, $2)", 2, nullptr,
+                               values, nullptr, nullptr, 0));
+      if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+        throw std::runtime_error(std::string("INSERT: ") + (r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get())));
+      std::lock_guard l(mu_);
+      pg_acked_.push_back(id);
+    } catch (const std::exception& e) {
+      ++pg_failures_;
+      conn.reset();
+      {
+        std::lock_guard l(mu_);
+        pg_error_ = e.what();
+      }
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
+    std::this_thread::sleep_for(kPause);
+  }
+}
+
+void LoadGenerator::run_kv() {
+  std::unique_ptr<testsupport::RedisClient> conn;
+  int conn_port = 0;
+  for (std::int64_t id = 1; !stop_; ++id) {
+    const int port = target().kv_port;
+    try {
+      if (!conn || conn_port != port || !conn->connected()) {
+        conn.reset();
+        conn = std::make_unique<testsupport::RedisClient>("127.0.0.1", port, std::chrono::seconds(5));
+        conn_port = port;
+      }
+      auto reply = conn->command({"SET", "load:" + std::to_string(id), std::to_string(id)});
+      if (reply.type != testsupport::RedisValue::Type::status || reply.str != "OK")
+        throw std::runtime_error("SET: " + reply.describe());
+      std::lock_guard l(mu_);
+      kv_acked_.push_back(id);
+    } catch (const std::exception& e) {
+      ++kv_failures_;
+      conn.reset();
+      {
+        std::lock_guard l(mu_);
+        kv_error_ = e.what();
+      }
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
+    std::this_thread::sleep_for(kPause);
+  }
+}
+
+std::vector<std::int64_t> LoadGenerator::pg_acked() const {
+  std::lock_guard l(mu_);
+  return pg_acked_;
+}
+
+std::vector<std::int64_t> LoadGenerator::kv_acked() const {
+  std::lock_guard l(mu_);
+  return kv_acked_;
+}
+
+std::string LoadGenerator::last_errors() const {
+  std::lock_guard l(mu_);
+  return "last PostgreSQL error: " + (pg_error_.empty() ? "none" : pg_error_) +
+         "; last KV error: " + (kv_error_.empty() ? "none" : kv_error_);
+}
+
+std::vector<std::int64_t> pg_ids(int port) {
+  PgPtr conn = pg_connect(port);
+  ResultPtr r(PQexec(conn.get(), "SELECT id FROM load_events ORDER BY id"));
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+    throw std::runtime_error(std::string("SELECT id FROM load_events: ") + PQerrorMessage(conn.get()));
+  std::vector<std::int64_t> ids;
+  ids.reserve(static_cast<std::size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(std::stoll(PQgetvalue(r.get(), i, 0)));
+  return ids;
+}
+
+std::vector<std::int64_t> missing_kv_keys(int redis_port, const std::vector<std::int64_t>& ids) {
+  testsupport::RedisClient client("127.0.0.1", redis_port, std::chrono::seconds(30));
+  std::vector<std::int64_t> missing;
+  constexpr std::size_t kChunk = 1000;
+  for (std::size_t from = 0; from < ids.size(); from += kChunk) {
+    std::vector<std::vector<std::string>> commands;
+    const std::size_t to = std::min(ids.size(), from + kChunk);
+    for (std::size_t i = from; i < to; ++i) commands.push_back({"GET", "load:" + std::to_string(ids[i])});
+    auto replies = client.pipeline(commands);
+    for (std::size_t i = from; i < to; ++i) {
+      const auto& r = replies.at(i - from);
+      if (r.type != testsupport::RedisValue::Type::string || r.str != std::to_string(ids[i])) missing.push_back(ids[i]);
+    }
+  }
+  return missing;
+}
+
+std::vector<std::int64_t> missing_from(std::vector<std::int64_t> want, std::vector<std::int64_t> have) {
+  std::sort(want.begin(), want.end());
+  std::sort(have.begin(), have.end());
+  std::vector<std::int64_t> out;
+  std::set_difference(want.begin(), want.end(), have.begin(), have.end(), std::back_inserter(out));
+  return out;
+}
+
+std::string describe_missing(const std::vector<std::int64_t>& missing) {
+  std::string s = std::to_string(missing.size()) + " missing";
+  for (std::size_t i = 0; i < missing.size() && i < 20; ++i) s += (i ? ", " : ": ") + std::to_string(missing[i]);
+  if (missing.size() > 20) s += ", ...";
+  return s;
+}
+
+}  // namespace tandem::e2e

@@ -1,0 +1,225 @@
+#include "pair_node.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "support/test_http.h"
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::e2e {
+namespace fs = std::filesystem;
+using testsupport::PostgresServer;
+namespace sdkt = sdk::testing;
+
+namespace {
+
+constexpr const char* kReplicationUser = "replicator";
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string tail(const std::string& text, std::size_t bytes) {
+  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
+}
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string quoted(const fs::path& p) { return quoted(p.string()); }
+std::string quoted(const char* s) { return quoted(std::string(s)); }
+
+}  // namespace
+
+bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return predicate();
+}
+
+PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secrets)
+    : name_(std::move(name)), initial_primary_(initial_primary), dir_("tandem-e2e-" + name_), secrets_(secrets) {
+  ports_.api = sdkt::free_port();
+  ports_.kv_endpoint = sdkt::free_port();
+  ports_.rsync_serve = sdkt::free_port();
+  ports_.es = sdkt::free_port();
+
+  testsupport::PostgresOptions pg;
+  // The replication role authenticates with its password file, as in production.
+  pg.hba_prepend = {"host replication replicator 127.0.0.1/32 scram-sha-256"};
+  pg.init = initial_primary;
+  pg.start = initial_primary;
+  pg_ = std::make_unique<PostgresServer>(pg);
+  if (initial_primary) {
+    pg_->psql("CREATE ROLE " + std::string(kReplicationUser) + " WITH REPLICATION LOGIN PASSWORD '" +
+              sdk::read_secret_file(secrets_ / "replication.pw") + "'; CREATE TABLE " + kLoadTable +
+              " (id bigint PRIMARY KEY, payload text NOT NULL)");
+  }
+
+  testsupport::RedisServerOptions redis;
+  redis.appendonly = true;  // appendfsync always: a restarted Redis has what it acknowledged
+  redis_ = std::make_unique<testsupport::RedisServer>(redis);
+
+  testsupport::BackgroundProcessSpec es;
+  es.argv = {TANDEM_ES_STANDIN_BINARY, "--port", std::to_string(ports_.es)};
+  es.log_file = dir_.path() / "es-standin.log";
+  es_ = testsupport::BackgroundProcess(es);
+  if (!sdkt::wait_for_port("127.0.0.1", ports_.es, std::chrono::seconds(20)))
+    throw std::runtime_error(name_ + ": the ES stand-in did not start: " + es_.log_tail());
+
+  fs::create_directories(config_tree());
+  sdk::atomic_write_file(config_tree() / "app.conf", "# " + name_ + "'s initial copy\n", 0644);
+  sdk::atomic_write_file(dir_.path() / "api-token", "e2e-token-" + name_ + "\n", 0600);
+}
+
+PairNode::~PairNode() {
+  tandemd_.stop(SIGTERM, std::chrono::seconds(30));
+  // PostgreSQL and Redis stop in their own destructors. config-rsync's rsync
+  // daemon stops with its store, unless a killed tandemd left it orphaned.
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir_.path() / "data", ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != "rsyncd.pid") continue;
+    long pid = 0;
+    std::ifstream(it->path()) >> pid;
+    // Only if that pid still runs rsync with our config (pids get reused).
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (pid > 1 && args.find("rsync") != std::string::npos && args.find(dir_.path().string()) != std::string::npos)
+      ::kill(static_cast<pid_t>(pid), SIGKILL);
+  }
+}
+
+void PairNode::write_config(const PairNode& peer) {
+  const auto& p = pg_->data_dir();
+  std::ostringstream t;
+  t << "[node]\nname = " << quoted(name_) << "\naddress = \"127.0.0.1\"\n"
+    << "role = " << quoted(initial_primary_ ? "primary" : "secondary") << "\n"
+    << "data_dir = " << quoted(dir_.path() / "data") << "\n\n"
+    << "[peer]\nname = " << quoted(peer.name_) << "\naddress = \"127.0.0.1\"\n"
+    << "api_url = \"http://127.0.0.1:" << peer.ports_.api << "\"\n"
+    << "token_file = " << quoted(peer.dir_.path() / "api-token") << "\n\n"
+    << "[api]\nlisten = \"127.0.0.1:" << ports_.api << "\"\ntoken_file = " << quoted(dir_.path() / "api-token")
+    << "\n\n[plugins]\nsearch_dirs = [" << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";
+
+  t << "[stores." << kConfigStore << "]\nplugin = \"config-rsync\"\n"
+    << "remote = \"rsync://{peer}:" << peer.ports_.rsync_serve << "\"\n"
+    << "serve_port = " << ports_.rsync_serve << "\nserve_address = \"127.0.0.1\"\n"
+    << "allowed_root = " << quoted(dir_.path() / "etc") << "\ndelete = true\ninterval = \"60s\"\n"
+    << "[[stores." << kConfigStore << ".paths]]\nname = \"app\"\npath = " << quoted(config_tree()) << "\n\n";
+
+  t << "[stores." << kPgStore << "]\nplugin = \"postgres-wal\"\n"
+    << "data_dir = " << quoted(p) << "\nbin_dir = " << quoted(PostgresServer::bin_dir()) << "\n"
+    << "port = " << pg_->port() << "\npeer_host = \"127.0.0.1\"\npeer_port = " << peer.pg_->port() << "\n"
+    << "replication_user = " << quoted(kReplicationUser) << "\n"
+    << "replication_password_file = " << quoted(secrets_ / "replication.pw") << "\n"
+    << "slot_name = \"tandem_standby\"\n"
+    // Zero loss on an unplanned failover: a commit is acknowledged only once
+    // the standby flushed it; a lost standby degrades to async after 2 s.
+    << "synchronous = true\non_standby_loss = \"degrade\"\nstandby_loss_timeout = \"2s\"\n"
+    << "promote_timeout = \"60s\"\npostgres_options = " << quoted("-k " + pg_->root_dir().string()) << "\n\n";
+
+  t << "[stores." << kKvStore << "]\nplugin = \"kvstore-dualwrite\"\n"
+    << "listen_address = \"127.0.0.1\"\nlisten_port = " << ports_.kv_endpoint << "\n"
+    << "local_port = " << redis_->port() << "\npeer_host = \"127.0.0.1\"\npeer_port = " << peer.redis_->port() << "\n"
+    << "peer_down = \"journal\"\njournal_dir = " << quoted(dir_.path() / "kv-journal") << "\n\n";
+
+  t << "[stores." << kSearchStore << "]\nplugin = \"elasticsearch-rebuild\"\n"
+    << "urls = [\"http://127.0.0.1:" << ports_.es << "\"]\n"
+    << "source = " << quoted("host=127.0.0.1 port=" + std::to_string(pg_->port()) +
+                             " dbname=postgres user=postgres connect_timeout=3")
+    << "\nsync_interval = \"2s\"\n"
+    << "[[stores." << kSearchStore << ".indices]]\nalias = " << quoted(kSearchAlias) << "\n"
+    << "query = " << quoted("SELECT id, payload FROM " + std::string(kLoadTable)) << "\n"
+    << "id_column = \"id\"\nmapping_file = " << quoted(secrets_ / "events-mapping.json") << "\nkeep_old = 1\n";
+  sdk::atomic_write_file(config_file(), t.str(), 0644);
+}
+
+void PairNode::start_daemon(const std::map<std::string, std::string>& env) {
+  testsupport::BackgroundProcessSpec spec;
+  spec.argv = {TANDEMD_BINARY, "--config", config_file().string()};
+  spec.env = env;
+  spec.log_file = dir_.path() / "tandemd.log";
+  ++daemon_starts_;
+  {
+    std::ofstream log(spec.log_file, std::ios::app);
+    log << "==== e2e: tandemd start #" << daemon_starts_ << " ====\n";
+  }
+  tandemd_ = testsupport::BackgroundProcess(spec);
+  if (!wait_for([&] { return !status().is_null() || !tandemd_.running(); }, std::chrono::seconds(60)) ||
+      status().is_null())
+    throw std::runtime_error(name_ + "'s tandemd did not answer /v1/status:\n" + log_tail());
+}
+
+void PairNode::kill_daemon() { tandemd_.kill9(); }
+void PairNode::stop_daemon() { tandemd_.stop(SIGTERM, std::chrono::seconds(30)); }
+bool PairNode::daemon_running() { return tandemd_.running(); }
+
+sdk::ProcessResult PairNode::ctl(const std::vector<std::string>& args, bool json) const {
+  sdk::ProcessSpec spec;
+  spec.argv = {TANDEMCTL_BINARY, "--config", config_file().string()};
+  if (json) spec.argv.push_back("--json");
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = {{"TANDEM_CONFIG", ""}, {"TANDEM_PLUGIN_PATH", ""}};
+  spec.timeout = std::chrono::minutes(5);
+  auto r = sdk::run_process(spec);
+  if (!r.ok()) throw std::runtime_error("cannot run tandemctl: " + r.message());
+  return *r;
+}
+
+nlohmann::json PairNode::status() const {
+  try {
+    auto r = testhttp::request(ports_.api, "GET", "/v1/status", "", {}, std::chrono::seconds(5));
+    if (r.status != 200) return nullptr;
+    return r.json();
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+nlohmann::json PairNode::store(const nlohmann::json& status, const std::string& name) const {
+  if (!status.is_object() || !status.contains("stores")) return nullptr;
+  for (const auto& s : status["stores"])
+    if (s.value("name", "") == name) return s;
+  return nullptr;
+}
+
+nlohmann::json PairNode::replication_page() const {
+  try {
+    auto r = testhttp::request(ports_.api, "GET", "/monitor/replication", "", {}, std::chrono::seconds(5));
+    return r.status == 200 ? r.json() : nlohmann::json();
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+std::vector<std::string> PairNode::alias_targets(const std::string& alias) const {
+  std::vector<std::string> out;
+  auto r = testhttp::request(ports_.es, "GET", "/_alias/" + alias);
+  if (r.status != 200) return out;
+  const nlohmann::json body = r.json();
+  for (auto& [index, _] : body.items()) out.push_back(index);
+  return out;
+}
+
+nlohmann::json PairNode::es_get(const std::string& path) const {
+  auto r = testhttp::request(ports_.es, "GET", path, "", {}, std::chrono::seconds(60));
+  if (r.status != 200) throw std::runtime_error("ES stand-in GET " + path + ": HTTP " + std::to_string(r.status) + " " + r.body);
+  return r.json();
+}
+
+std::string PairNode::log_tail(std::size_t bytes) const { return tail(read_file(dir_.path() / "tandemd.log"), bytes); }
+
+std::string PairNode::all_logs() const {
+  return "---- " + name_ + " tandemd.log (tail):\n" + log_tail() + "\n---- " + name_ + " PostgreSQL log (tail):\n" +
+         tail(read_file(pg_->log_file()), 3000) + "\n---- " + name_ + " Redis log (tail):\n" + redis_->log_tail() + "\n";
+}
+
+}  // namespace tandem::e2e
