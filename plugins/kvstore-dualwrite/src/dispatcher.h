@@ -77,7 +77,9 @@ class Dispatcher {
   // `on_link_up` runs (io thread) whenever a backend link comes up.
   void start(std::function<void()> on_link_up);
   void stop();
-  bool links_up() const { return primary_->up() && secondary_->up(); }
+  // The links the current mode writes through: detached (after a failover,
+  // the peer is presumed gone) needs only the local Redis.
+  bool links_up() const { return primary_->up() && (mode_ == PeerMode::detached || secondary_->up()); }
 
   // --- used by sessions ---
   const Settings& settings() const { return settings_; }

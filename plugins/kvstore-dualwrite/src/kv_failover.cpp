@@ -114,6 +114,7 @@ sdk::Result<sdk::StepReport> KvStorePlugin::promote(const sdk::FailoverRequest& 
   }
   store_mode(mode);
   host_->state().erase("rejoined");
+  host_->state().erase("demoted_drained");
   start_endpoint();
   details["peer_mode"] = std::string(to_string(mode));
   std::string summary = "this node's Redis " + settings_.local.describe() + " is the write target; endpoint on " +

@@ -35,7 +35,13 @@ PeerMode KvStorePlugin::stored_mode() const {
 
 void KvStorePlugin::store_mode(PeerMode mode) { host_->state().put("peer_mode", std::string(to_string(mode))); }
 
-bool KvStorePlugin::should_serve() const { return host_->role() == sdk::Role::primary && !host_->fenced(); }
+bool KvStorePlugin::should_serve() const {
+  // demoted_drained: a switchover demoted this store; the node's role turns
+  // secondary only once every store is demoted, and sync() must not reopen
+  // the endpoint meanwhile (two nodes would take writes).
+  return host_->role() == sdk::Role::primary && !host_->fenced() &&
+         host_->state().get("demoted_drained").value_or("") != "1";
+}
 
 std::shared_ptr<Endpoint> KvStorePlugin::endpoint() const {
   std::lock_guard l(endpoint_mu_);
@@ -133,7 +139,9 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
   std::string summary = "standby";
   if (ep) {
     auto stats = ep->stats();
-    if (stats.mode == PeerMode::detached) try_rejoin_cutover(*ep);
+    // In dual mode too: a rejoin rerun after a timed-out one may have made the
+    // peer's Redis our replica again, which would refuse every dual write.
+    try_rejoin_cutover(*ep);
     stats = ep->stats();
     if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0) sample_divergence();
     publish_metrics(stats);

@@ -112,6 +112,11 @@ TEST_F(KvFailoverTest, SwitchoverKeepsDualWritesWithoutResync) {
   ASSERT_TRUE(demoted.ok()) << demoted.message();
   EXPECT_TRUE(demoted->details.value("journal_drained", false));
   EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", alpha_.endpoint_port, std::chrono::milliseconds(200)));
+  // The node is still primary until every store is demoted: a sync in
+  // between must not reopen the endpoint (two nodes taking writes).
+  ASSERT_TRUE(alpha_.plugin->sync().ok());
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", alpha_.endpoint_port, std::chrono::milliseconds(300)))
+      << "the demoted store's sync reopened its endpoint";
   alpha_.host->set_role(sdk::Role::secondary);
 
   auto prep = beta_.plugin->prepare(request(sdk::FailoverKind::switchover));
@@ -129,6 +134,28 @@ TEST_F(KvFailoverTest, SwitchoverKeepsDualWritesWithoutResync) {
   RedisClient a("127.0.0.1", redis_a_.port());
   EXPECT_EQ(a.command({"LLEN", "log"}).integer, 200);
   EXPECT_EQ(snapshot(redis_a_.port()), snapshot(redis_b_.port()));
+}
+
+// A rejoin rerun after one that timed out can make the former primary's
+// Redis a replica of ours again while we already dual-write to it: every
+// write would fail with READONLY. The primary's sync detaches it again.
+TEST_F(KvFailoverTest, PrimaryDetachesAPeerRedisThatReplicatesFromItInDualMode) {
+  ASSERT_EQ(alpha_.plugin->health().details.value("peer_mode", ""), "dual");
+  RedisClient b("127.0.0.1", redis_b_.port());
+  ASSERT_FALSE(b.command({"REPLICAOF", "127.0.0.1", std::to_string(redis_a_.port())}).is_error());
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] { return b.command({"INFO", "replication"}).str.find("master_link_status:up") != std::string::npos; },
+      std::chrono::seconds(20)));
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        EXPECT_TRUE(alpha_.plugin->sync().ok());
+        return b.command({"INFO", "replication"}).str.find("role:master") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << "alpha left beta's Redis a replica in dual mode";
+  auto c = connect(alpha_.endpoint_port);
+  EXPECT_EQ(c->command({"SET", "after-detach", "1"}).str, "OK");
+  EXPECT_EQ(b.command({"GET", "after-detach"}).str, "1");
 }
 
 }  // namespace
