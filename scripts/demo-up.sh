@@ -162,10 +162,11 @@ Failover (docs/operations.md):
   planned, zero loss:  $TANDEMCTL --config $DEMO/beta/tandem.toml switchover --dry-run
                        $TANDEMCTL --config $DEMO/beta/tandem.toml switchover
   switch back:         $TANDEMCTL --config $DEMO/alpha/tandem.toml switchover
-  unplanned:           kill -9 "$(cat $DEMO/alpha/tandemd.pid)"   # the primary dies, then
+  unplanned:           $REPO/scripts/demo-node.sh kill alpha   # kill -9 of alpha's tandemd, PostgreSQL, Redis
                        $TANDEMCTL --config $DEMO/beta/tandem.toml promote --dry-run
                        $TANDEMCTL --config $DEMO/beta/tandem.toml promote
-  bring alpha back:    restart it (it comes back fenced), then
+  bring alpha back:    $REPO/scripts/demo-node.sh start alpha $BUILD   # Redis and tandemd: it comes back fenced
+                       $TANDEMCTL --config $DEMO/alpha/tandem.toml status
                        $TANDEMCTL --config $DEMO/alpha/tandem.toml rejoin
   history:             $TANDEMCTL --config $DEMO/beta/tandem.toml history
 Stop:     make demo-down
