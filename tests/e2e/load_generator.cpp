@@ -142,6 +142,71 @@ std::string LoadGenerator::last_errors() const {
          "; last KV error: " + (kv_error_.empty() ? "none" : kv_error_);
 }
 
+WritableProbe::WritableProbe(LoadTarget old_primary, LoadTarget new_primary) {
+  threads_[0] = std::thread([this, old_primary] { run(0, old_primary); });
+  threads_[1] = std::thread([this, new_primary] { run(1, new_primary); });
+}
+
+WritableProbe::~WritableProbe() { stop(); }
+
+void WritableProbe::stop() {
+  stop_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void WritableProbe::run(int node, LoadTarget target) {
+  PgPtr pg;
+  std::unique_ptr<testsupport::RedisClient> kv;
+  for (std::int64_t n = 1; !stop_; ++n) {
+    try {
+      if (!pg || PQstatus(pg.get()) != CONNECTION_OK) pg = pg_connect(target.pg_port);
+      ResultPtr r(PQexec(pg.get(), "INSERT INTO probe_events(node) VALUES ('probe')"));
+      if (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) {
+        std::lock_guard l(mu_);
+        acks_[node].pg.push_back(Clock::now());
+      } else {
+        pg.reset();
+      }
+    } catch (const std::exception&) {
+      pg.reset();
+    }
+    try {
+      if (!kv || !kv->connected())
+        kv = std::make_unique<testsupport::RedisClient>("127.0.0.1", target.kv_port, std::chrono::seconds(2));
+      auto reply = kv->command({"SET", "probe:" + std::to_string(node) + ":" + std::to_string(n), "1"});
+      if (reply.type == testsupport::RedisValue::Type::status && reply.str == "OK") {
+        std::lock_guard l(mu_);
+        acks_[node].kv.push_back(Clock::now());
+      }
+    } catch (const std::exception&) {
+      kv.reset();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+WritableProbe::Overlap WritableProbe::overlap(const std::vector<Clock::time_point>& old_acks,
+                                              const std::vector<Clock::time_point>& new_acks) {
+  Overlap o;
+  if (new_acks.empty()) return o;
+  o.new_took_writes = true;
+  const auto first_new = *std::min_element(new_acks.begin(), new_acks.end());
+  for (auto t : old_acks)
+    if (t > first_new) o.ms = std::max(o.ms, std::chrono::duration<double, std::milli>(t - first_new).count());
+  return o;
+}
+
+WritableProbe::Overlap WritableProbe::pg_overlap() const {
+  std::lock_guard l(mu_);
+  return overlap(acks_[0].pg, acks_[1].pg);
+}
+
+WritableProbe::Overlap WritableProbe::kv_overlap() const {
+  std::lock_guard l(mu_);
+  return overlap(acks_[0].kv, acks_[1].kv);
+}
+
 std::vector<std::int64_t> pg_ids(int port) {
   PgPtr conn = pg_connect(port);
   ResultPtr r(PQexec(conn.get(), "SELECT id FROM load_events ORDER BY id"));

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -58,6 +59,40 @@ class LoadGenerator {
   std::atomic<std::uint64_t> pg_failures_{0}, kv_failures_{0};
   std::atomic<bool> stop_{false};
   std::thread pg_thread_, kv_thread_;
+};
+
+// Writes to BOTH nodes while a failover runs, each on its own connections,
+// and records when each node acknowledged a write (PostgreSQL: an INSERT
+// into probe_events; KV: a SET of probe:<n>). The pair's promise includes
+// that no two nodes take writes at the same time: every acknowledgement of
+// the old primary must come before the new primary's first.
+class WritableProbe {
+ public:
+  using Clock = std::chrono::steady_clock;
+  WritableProbe(LoadTarget old_primary, LoadTarget new_primary);
+  ~WritableProbe();  // stop()
+  WritableProbe(const WritableProbe&) = delete;
+  WritableProbe& operator=(const WritableProbe&) = delete;
+  void stop();
+
+  struct Overlap {
+    bool new_took_writes = false;  // the new primary acknowledged at least one write
+    double ms = 0;                 // how long the old one went on acknowledging after that (0: never)
+  };
+  Overlap pg_overlap() const;
+  Overlap kv_overlap() const;
+
+ private:
+  struct Acks {
+    std::vector<Clock::time_point> pg, kv;
+  };
+  void run(int node, LoadTarget target);
+  static Overlap overlap(const std::vector<Clock::time_point>& old_acks, const std::vector<Clock::time_point>& new_acks);
+
+  mutable std::mutex mu_;
+  Acks acks_[2];  // 0: old primary, 1: new primary
+  std::atomic<bool> stop_{false};
+  std::thread threads_[2];
 };
 
 // Every id of the load table on the PostgreSQL at 127.0.0.1:port, sorted.

@@ -61,7 +61,8 @@ PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secre
   if (initial_primary) {
     pg_->psql("CREATE ROLE " + std::string(kReplicationUser) + " WITH REPLICATION LOGIN PASSWORD '" +
               sdk::read_secret_file(secrets_ / "replication.pw") + "'; CREATE TABLE " + kLoadTable +
-              " (id bigint PRIMARY KEY, payload text NOT NULL)");
+              " (id bigint PRIMARY KEY, payload text NOT NULL); "
+              "CREATE TABLE probe_events (id bigserial PRIMARY KEY, node text NOT NULL)");
   }
 
   testsupport::RedisServerOptions redis;
