@@ -70,8 +70,16 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
   else
     report.loss_summary = std::to_string(*not_replayed) + " bytes of WAL not yet replayed here" +
                           std::string(primary_alive ? " (the primary is up: switchover loses nothing)" : "");
-  if (!primary_alive && s.receiver_status != "streaming")
+  if (!primary_alive && s.receiver_status != "streaming") {
     report.loss_summary += "; WAL the primary wrote after the stream broke is unknown and would be lost";
+    // With synchronous replication that WAL holds no acknowledged commit,
+    // unless the primary had already degraded to async (on_standby_loss).
+    if (settings_.synchronous)
+      report.loss_summary += settings_.on_standby_loss == StandbyLossPolicy::block
+                                 ? " (synchronous, on_standby_loss = block: no acknowledged commit is among it)"
+                                 : " (synchronous: no acknowledged commit is among it unless the primary had degraded "
+                                   "to async, on_standby_loss = degrade, for lack of this standby)";
+  }
   if (primary_alive && request.kind == sdk::FailoverKind::failover && !request.force) {
     report.ready = false;
     report.refusal = "the primary at " + upstream().host + ":" + std::to_string(upstream().port) +
