@@ -44,7 +44,6 @@ class ServedDaemon {
   void stop_orphan();
 
  private:
-
   Settings settings_;
   std::filesystem::path work_dir_;
   std::string bind_address_;
