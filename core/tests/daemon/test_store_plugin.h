@@ -58,6 +58,7 @@ class TestStorePlugin final : public sdk::Plugin {
     int n = ++start_calls;
     if (n <= knobs_.fail_starts) return sdk::Status::failure("start failure #" + std::to_string(n) + " (as told)");
     started = true;
+    fenced_at_start = host_->fenced();
     return {};
   }
   void stop() override { stopped = true; }
@@ -116,6 +117,7 @@ class TestStorePlugin final : public sdk::Plugin {
   std::atomic<int> max_concurrent_syncs{0};
   mutable std::atomic<int> health_calls{0};
   std::atomic<bool> started{false};
+  std::atomic<bool> fenced_at_start{false};  // host.fenced() as start() saw it
   std::atomic<bool> stopped{false};
 
  private:
