@@ -84,7 +84,8 @@ sdk::Result<sdk::PrepareReport> KvStorePlugin::prepare(const sdk::FailoverReques
   } else if (!o.peer_report_ms) {
     r.loss_summary = "unknown: the old primary never reported its journal; writes it journaled, if any, would be lost";
   } else {
-    r.loss_summary = "nothing (the old primary reported an empty journal)";
+    r.loss_summary = "nothing (the old primary reported an empty journal " +
+                     std::to_string((unix_ms() - o.peer_report_ms) / 1000) + " s ago)";
   }
   r.plan = "make this node's Redis (" + settings_.local.describe() + ") the write target: stop any replication on it\n"
            "start the RESP endpoint on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + "\n" +

@@ -84,6 +84,7 @@ sdk::Status KvStorePlugin::start() {
   } catch (const std::exception& e) {
     return sdk::Status::failure(std::string("cannot read a password file: ") + e.what());
   }
+  load_peer_report();
   if (should_serve()) {
     try {
       start_endpoint();
@@ -135,6 +136,7 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
     observed_.at = std::chrono::system_clock::now();
   }
 
+  save_peer_report();
   nlohmann::json details = nlohmann::json::object();
   std::string summary = "standby";
   if (ep) {

@@ -52,6 +52,10 @@ class KvStorePlugin final : public sdk::Plugin {
   void sample_divergence();
   void publish_metrics(const EndpointStats& stats);
   void notify_peer_status(const EndpointStats& stats);
+  // The peer's last journal report in the store state (peer_report.cpp):
+  // loaded at start, saved from sync() when it changed or aged.
+  void load_peer_report();
+  void save_peer_report();
 
   Settings settings_;
   sdk::HostContext* host_ = nullptr;
@@ -81,6 +85,10 @@ class KvStorePlugin final : public sdk::Plugin {
   mutable std::mutex observed_mu_;
   Observed observed_;
   EndpointStats last_stats_;  // sync thread only: for counter deltas
+  struct SavedReport {
+    std::optional<std::uint64_t> depth;
+    std::int64_t at_ms = 0;
+  } saved_report_;  // what save_peer_report last wrote (sync thread only)
 };
 
 }  // namespace tandem::kv

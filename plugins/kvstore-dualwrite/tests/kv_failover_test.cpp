@@ -158,5 +158,25 @@ TEST_F(KvFailoverTest, PrimaryDetachesAPeerRedisThatReplicatesFromItInDualMode) 
   EXPECT_EQ(b.command({"GET", "after-detach"}).str, "1");
 }
 
+// beta's tandemd restarts (a crash, an upgrade) and is asked to promote
+// before alpha, now dead, could report again: the loss statement still rests
+// on alpha's last report instead of "unknown".
+TEST_F(KvFailoverTest, TheOldPrimarysJournalReportSurvivesARestartOfThisNode) {
+  ASSERT_TRUE(alpha_.plugin->sync().ok());  // alpha reports its (empty) journal to beta
+  ASSERT_TRUE(beta_.plugin->sync().ok());   // beta keeps it in its store state
+  alpha_.host->connect_peer(nullptr);
+  alpha_.plugin->stop();
+  beta_.host->connect_peer(nullptr);
+  beta_.plugin->stop();
+  beta_.plugin = std::make_unique<KvStorePlugin>();
+  beta_.configure_and_start();
+  auto prep = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(prep.ok()) << prep.message();
+  EXPECT_EQ(prep->loss["journaled_writes_not_here"], 0);
+  EXPECT_GE(prep->loss["peer_report_age_seconds"].get<double>(), 0.0) << prep->loss.dump();
+  EXPECT_NE(prep->loss_summary.rfind("nothing (the old primary reported an empty journal", 0), std::string::npos)
+      << prep->loss_summary;
+}
+
 }  // namespace
 }  // namespace tandem::kv::testing
