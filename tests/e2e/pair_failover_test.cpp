@@ -22,7 +22,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -63,15 +62,6 @@ std::string summarize(const std::string& name, const json& status) {
     out += "  " + s.value("name", "?") + ": " + health_status(s) + " - " +
            s.value("health", json::object()).value("summary", "") + "\n";
   return out;
-}
-
-bool port_accepts(int port) {
-  try {
-    testsupport::RedisClient probe("127.0.0.1", port, 500ms);
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
 }
 
 class PairFailoverTest : public ::testing::Test {
@@ -245,7 +235,8 @@ class PairFailoverTest : public ::testing::Test {
 
     // config-rsync: neither serves (an orphaned daemon of the killed tandemd
     // included) nor pulls.
-    EXPECT_TRUE(wait_for([&] { return !port_accepts(node(i).ports().rsync_serve); }, 15s))
+    EXPECT_TRUE(wait_for([&] { return !sdk::testing::wait_for_port("127.0.0.1", node(i).ports().rsync_serve, 200ms); },
+                         15s))
         << "the fenced node still serves config on port " << node(i).ports().rsync_serve;
     const json config = node(i).store(node(i).status(), kConfigStore);
     EXPECT_NE(config.value("health", json::object()).value("summary", "").find("fenced"), std::string::npos)
