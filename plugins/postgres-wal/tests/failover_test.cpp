@@ -148,6 +148,36 @@ TEST_F(PgPairTest, KilledPrimaryIsRewoundAndFollowsTheNewPrimary) {
   EXPECT_TRUE(eventually([&] { return sequence_rows(*alpha_.server).back() == 1001; }, std::chrono::seconds(30)));
 }
 
+// The old primary's host reboots and starts its PostgreSQL as a primary again
+// after beta was promoted: the fenced node's sync shuts it down and keeps it
+// down; rejoin then rewinds it (the rows it took meanwhile are discarded).
+TEST_F(PgPairTest, FencedNodeShutsDownItsStillPrimaryPostgres) {
+  build_standby();
+  alpha_.server->psql("INSERT INTO seq SELECT g, 'replicated' FROM generate_series(1, 10) g");
+  ASSERT_TRUE(eventually([&] { return sequence_rows(*beta_.server).size() == 10; }, std::chrono::seconds(30)));
+  alpha_.server->kill9();
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  beta_.host->set_role(sdk::Role::primary);
+  alpha_.server->start();  // as a boot would: a writable primary on the old timeline
+  alpha_.server->psql("INSERT INTO seq VALUES (500, 'taken before the fence')");
+  alpha_.host->set_fenced(true);  // alpha's tandemd saw beta's higher epoch
+
+  auto sync = alpha_.plugin->sync();
+  ASSERT_TRUE(sync.ok()) << sync.message();
+  EXPECT_FALSE(alpha_.server->running()) << "a fenced node left its PostgreSQL running as a primary";
+  EXPECT_EQ(alpha_.health().status, sdk::HealthStatus::stopped) << alpha_.health().summary;
+  EXPECT_NE(alpha_.health().summary.find("fenced"), std::string::npos) << alpha_.health().summary;
+  ASSERT_TRUE(alpha_.plugin->sync().ok());
+  EXPECT_FALSE(alpha_.server->running()) << "the fenced node started its PostgreSQL again";
+
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  EXPECT_EQ(rejoined->details["rewound"], true) << rejoined->details.dump();
+  EXPECT_TRUE(eventually([&] { return sequence_rows(*alpha_.server).size() == 10; }, std::chrono::seconds(30)))
+      << "the row the fenced primary took before the fence must be gone after the rewind";
+}
+
 class PgPairWithoutRewindTest : public PgPairTest {
  protected:
   void SetUp() override {
