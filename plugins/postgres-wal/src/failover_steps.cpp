@@ -237,6 +237,7 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::rejoin(const sdk::FailoverReques
   host_->log().info("rejoin: pg_rewind against " + up.host + ":" + std::to_string(up.port));
   // pg_rewind (PG 13+) first runs crash recovery in single-user mode if the
   // old primary was not shut down cleanly (kill -9, power loss).
+  tools_->wait_until_postmaster_reaped(std::chrono::seconds(60));
   auto rewind = tools_->run_checked("pg_rewind", {"pg_rewind", "-D", settings_.data_dir.string(), "--source-server",
                                                   source},
                                     std::chrono::hours(6));

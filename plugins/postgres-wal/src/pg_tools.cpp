@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "pg_connection.h"
 #include "tandem/sdk/file_util.h"
@@ -101,17 +102,57 @@ bool PgTools::data_dir_is_empty() const {
 
 bool PgTools::standby_signal_present() const { return fs::exists(settings_.data_dir / "standby.signal"); }
 
+namespace {
+
+// The pid postmaster.pid names, or 0.
+long postmaster_pid(const fs::path& data_dir) {
+  std::ifstream pid_file(data_dir / "postmaster.pid");
+  long pid = 0;
+  if (!(pid_file >> pid) || pid <= 0) return 0;
+  return pid;
+}
+
+// A process that died but was not reaped yet: kill(pid, 0) still succeeds.
+bool is_zombie(long pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;  // gone, or no /proc
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+}  // namespace
+
 bool PgTools::server_running() {
   // What `pg_ctl status` does, without a subprocess on every sync: the
-  // postmaster named in postmaster.pid exists.
-  std::ifstream pid_file(settings_.data_dir / "postmaster.pid");
-  long pid = 0;
-  if (!(pid_file >> pid) || pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+  // postmaster named in postmaster.pid exists. A postmaster killed a moment
+  // ago may linger as a zombie until whatever adopted it reaps it: it serves
+  // nothing, so it is not running.
+  const long pid = postmaster_pid(settings_.data_dir);
+  if (!pid) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  return !is_zombie(pid);
+}
+
+void PgTools::wait_until_postmaster_reaped(std::chrono::milliseconds timeout) {
+  // PostgreSQL's own programs (postgres --single under pg_rewind, pg_ctl
+  // start) see a zombie's pid as alive and refuse: "lock file postmaster.pid
+  // already exists". Init reaps at once; a container's pid 1 may take a while.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const long pid = postmaster_pid(settings_.data_dir);
+    if (!pid || !is_zombie(pid)) return;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw std::runtime_error("the dead postmaster (pid " + std::to_string(pid) +
+                               ") named in postmaster.pid is a zombie nobody reaps; PostgreSQL will not start over "
+                               "it: check the host's init (pid 1) reaps orphans, then retry");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 void PgTools::start_server() {
   if (server_running()) return;
+  wait_until_postmaster_reaped(std::chrono::seconds(60));
   std::string opts = "-p " + std::to_string(settings_.port);
   if (!settings_.postgres_options.empty()) opts += " " + settings_.postgres_options;
   run_checked("pg_ctl start",

@@ -44,8 +44,11 @@ class PgTools {
   bool data_dir_is_empty() const;     // missing or an empty directory
   bool standby_signal_present() const;
 
-  // pg_ctl status: the postmaster for data_dir is running.
+  // pg_ctl status: the postmaster for data_dir is running (a zombie is not).
   bool server_running();
+  // Waits while postmaster.pid names a dead, not yet reaped postmaster, which
+  // PostgreSQL's programs would take for a running one; throws past timeout.
+  void wait_until_postmaster_reaped(std::chrono::milliseconds timeout);
   // pg_ctl start -w with "-p port <postgres_options>"; no-op if running.
   void start_server();
   // pg_ctl stop -m MODE -w; no-op if not running.
