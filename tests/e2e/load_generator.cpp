@@ -63,83 +63,90 @@ LoadTarget LoadGenerator::target() const {
   return target_;
 }
 
-void LoadGenerator::run_pg() {
-  PgPtr conn;
-  int conn_port = 0;
+template <class Attempt>
+void LoadGenerator::run_writer(Attempt attempt, Writer& w) {
   for (std::int64_t id = 1; !stop_; ++id) {
-    const int port = target().pg_port;
     try {
-      if (!conn || conn_port != port || PQstatus(conn.get()) != CONNECTION_OK) {
-        conn.reset();
-        conn = pg_connect(port);
-        conn_port = port;
-      }
-      const std::string id_text = std::to_string(id);
-      const char* values[] = {id_text.c_str(), kPayload.c_str()};
-      ResultPtr r(PQexecParams(conn.get(), "INSERT INTO load_events(id, payload) VALUES ($1::bigint, $2)", 2, nullptr,
-                               values, nullptr, nullptr, 0));
-      if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-        throw std::runtime_error(std::string("INSERT: ") + (r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get())));
+      attempt(id);  // throws unless the write was acknowledged
       std::lock_guard l(mu_);
-      pg_acked_.push_back(id);
+      w.acked.push_back(id);
     } catch (const std::exception& e) {
-      ++pg_failures_;
-      conn.reset();
+      ++w.failures;
       {
         std::lock_guard l(mu_);
-        pg_error_ = e.what();
+        w.error = e.what();
       }
       std::this_thread::sleep_for(kRetryPause);
       continue;
     }
     std::this_thread::sleep_for(kPause);
   }
+}
+
+void LoadGenerator::run_pg() {
+  PgPtr conn;
+  int conn_port = 0;
+  run_writer(
+      [&](std::int64_t id) {
+        const int port = target().pg_port;
+        if (!conn || conn_port != port || PQstatus(conn.get()) != CONNECTION_OK) {
+          conn.reset();
+          conn = pg_connect(port);
+          conn_port = port;
+        }
+        const std::string id_text = std::to_string(id);
+        const char* values[] = {id_text.c_str(), kPayload.c_str()};
+        ResultPtr r(PQexecParams(conn.get(), "INSERT INTO load_events(id, payload) VALUES ($1::bigint, $2)", 2,
+                                 nullptr, values, nullptr, nullptr, 0));
+        if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+          std::string why = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get());
+          conn.reset();  // reconnect next time: the server may have gone away
+          throw std::runtime_error("INSERT: " + why);
+        }
+      },
+      pg_);
 }
 
 void LoadGenerator::run_kv() {
   std::unique_ptr<testsupport::RedisClient> conn;
   int conn_port = 0;
-  for (std::int64_t id = 1; !stop_; ++id) {
-    const int port = target().kv_port;
-    try {
-      if (!conn || conn_port != port || !conn->connected()) {
-        conn.reset();
-        conn = std::make_unique<testsupport::RedisClient>("127.0.0.1", port, std::chrono::seconds(5));
-        conn_port = port;
-      }
-      auto reply = conn->command({"SET", "load:" + std::to_string(id), std::to_string(id)});
-      if (reply.type != testsupport::RedisValue::Type::status || reply.str != "OK")
-        throw std::runtime_error("SET: " + reply.describe());
-      std::lock_guard l(mu_);
-      kv_acked_.push_back(id);
-    } catch (const std::exception& e) {
-      ++kv_failures_;
-      conn.reset();
-      {
-        std::lock_guard l(mu_);
-        kv_error_ = e.what();
-      }
-      std::this_thread::sleep_for(kRetryPause);
-      continue;
-    }
-    std::this_thread::sleep_for(kPause);
-  }
+  run_writer(
+      [&](std::int64_t id) {
+        const int port = target().kv_port;
+        if (!conn || conn_port != port || !conn->connected()) {
+          conn.reset();
+          conn = std::make_unique<testsupport::RedisClient>("127.0.0.1", port, std::chrono::seconds(5));
+          conn_port = port;
+        }
+        testsupport::RedisValue reply;
+        try {
+          reply = conn->command({"SET", "load:" + std::to_string(id), std::to_string(id)});
+        } catch (...) {
+          conn.reset();
+          throw;
+        }
+        if (reply.type != testsupport::RedisValue::Type::status || reply.str != "OK") {
+          conn.reset();
+          throw std::runtime_error("SET: " + reply.describe());
+        }
+      },
+      kv_);
 }
 
 std::vector<std::int64_t> LoadGenerator::pg_acked() const {
   std::lock_guard l(mu_);
-  return pg_acked_;
+  return pg_.acked;
 }
 
 std::vector<std::int64_t> LoadGenerator::kv_acked() const {
   std::lock_guard l(mu_);
-  return kv_acked_;
+  return kv_.acked;
 }
 
 std::string LoadGenerator::last_errors() const {
   std::lock_guard l(mu_);
-  return "last PostgreSQL error: " + (pg_error_.empty() ? "none" : pg_error_) +
-         "; last KV error: " + (kv_error_.empty() ? "none" : kv_error_);
+  return "last PostgreSQL error: " + (pg_.error.empty() ? "none" : pg_.error) +
+         "; last KV error: " + (kv_.error.empty() ? "none" : kv_.error);
 }
 
 WritableProbe::WritableProbe(LoadTarget old_primary, LoadTarget new_primary) {

@@ -41,22 +41,28 @@ class LoadGenerator {
   std::vector<std::int64_t> pg_acked() const;
   std::vector<std::int64_t> kv_acked() const;
   // Attempts that failed (refused, connection lost, timed out).
-  std::uint64_t pg_failures() const { return pg_failures_; }
-  std::uint64_t kv_failures() const { return kv_failures_; }
+  std::uint64_t pg_failures() const { return pg_.failures; }
+  std::uint64_t kv_failures() const { return kv_.failures; }
   // The last error each writer saw (for failure messages).
   std::string last_errors() const;
 
  private:
+  // One writer's record; acked and error under mu_.
+  struct Writer {
+    std::vector<std::int64_t> acked;
+    std::string error;
+    std::atomic<std::uint64_t> failures{0};
+  };
+  // Ids 1, 2, ... through `attempt(id)` (throws unless acknowledged) until stopped.
+  template <class Attempt>
+  void run_writer(Attempt attempt, Writer& w);
   void run_pg();
   void run_kv();
   LoadTarget target() const;
 
   mutable std::mutex mu_;
   LoadTarget target_;
-  std::vector<std::int64_t> pg_acked_;
-  std::vector<std::int64_t> kv_acked_;
-  std::string pg_error_, kv_error_;
-  std::atomic<std::uint64_t> pg_failures_{0}, kv_failures_{0};
+  Writer pg_, kv_;
   std::atomic<bool> stop_{false};
   std::thread pg_thread_, kv_thread_;
 };

@@ -60,29 +60,36 @@ class FakePeer {
   std::thread thread_;
 };
 
+// A primary node (fresh state: epoch 1) whose peer answers with `peer_status`,
+// started with one test store; returns once the store has started.
+struct PrimaryAgainstPeer {
+  explicit PrimaryAgainstPeer(const std::string& peer_status) : peer(peer_status) {
+    InProcessOptions o;
+    o.peer_api_url = peer.url();
+    daemon = std::make_unique<InProcessDaemon>(std::vector<StoreSpec>{{"store", plugin}}, o);
+    started = sdk::testing::eventually([&] { return plugin->started.load(); }, std::chrono::seconds(10));
+  }
+  FakePeer peer;
+  std::shared_ptr<TestStorePlugin> plugin = std::make_shared<TestStorePlugin>();
+  std::unique_ptr<InProcessDaemon> daemon;
+  bool started = false;
+};
+
 TEST(StartupFencing, APrimaryWhosePeerIsAheadStartsItsStoresFenced) {
-  FakePeer peer(R"({"role":"primary","epoch":7,"fenced":false})");
-  auto plugin = std::make_shared<TestStorePlugin>();
-  InProcessOptions o;
-  o.peer_api_url = peer.url();
-  InProcessDaemon d({{"store", plugin}}, o);
-  ASSERT_TRUE(sdk::testing::eventually([&] { return plugin->started.load(); }, std::chrono::seconds(10)));
-  EXPECT_TRUE(plugin->fenced_at_start) << "the store started before the node knew it was fenced";
-  auto status = testhttp::get(d.port, "/v1/status").json();
+  PrimaryAgainstPeer node(R"({"role":"primary","epoch":7,"fenced":false})");
+  ASSERT_TRUE(node.started);
+  EXPECT_TRUE(node.plugin->fenced_at_start) << "the store started before the node knew it was fenced";
+  auto status = testhttp::get(node.daemon->port, "/v1/status").json();
   EXPECT_TRUE(status["fenced"].get<bool>());
   EXPECT_NE(status.value("fenced_reason", "").find("epoch 7"), std::string::npos) << status.dump();
-  EXPECT_EQ(testhttp::get(d.port, "/monitor/replication").json()["replication_mode"], "fenced");
+  EXPECT_EQ(testhttp::get(node.daemon->port, "/monitor/replication").json()["replication_mode"], "fenced");
 }
 
 TEST(StartupFencing, APrimaryWhosePeerIsNotAheadStartsUnfenced) {
-  FakePeer peer(R"({"role":"secondary","epoch":1,"fenced":false})");
-  auto plugin = std::make_shared<TestStorePlugin>();
-  InProcessOptions o;
-  o.peer_api_url = peer.url();
-  InProcessDaemon d({{"store", plugin}}, o);
-  ASSERT_TRUE(sdk::testing::eventually([&] { return plugin->started.load(); }, std::chrono::seconds(10)));
-  EXPECT_FALSE(plugin->fenced_at_start);
-  EXPECT_FALSE(testhttp::get(d.port, "/v1/status").json()["fenced"].get<bool>());
+  PrimaryAgainstPeer node(R"({"role":"secondary","epoch":1,"fenced":false})");
+  ASSERT_TRUE(node.started);
+  EXPECT_FALSE(node.plugin->fenced_at_start);
+  EXPECT_FALSE(testhttp::get(node.daemon->port, "/v1/status").json()["fenced"].get<bool>());
 }
 
 }  // namespace
