@@ -9,7 +9,7 @@ TEST_BUILD_DIR ?= build-test
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-tests test demo demo-down clean
+.PHONY: all deps build build-tests test demo demo-down clean format tidy
 
 all: build
 
@@ -35,3 +35,11 @@ demo-down:
 
 clean:
 	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR)
+
+# The tree's formatting (.clang-format) and lint (.clang-tidy). Not part of
+# `make test`: formatting is kept by running clang-format on what you touch.
+format:
+	git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+tidy: build-tests
+	git ls-files 'core/*.cpp' 'sdk/*.cpp' 'plugins/*.cpp' | xargs clang-tidy -p $(TEST_BUILD_DIR) --quiet

@@ -54,12 +54,18 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (!split_number_unit(text, n, unit))
     return Error{"'" + std::string(text) + "' is not a duration (expected e.g. \"500ms\", \"60s\", \"5m\", \"1h\")"};
   double ms_per = 0;
-  if (unit.empty() || unit == "s") ms_per = 1000;
-  else if (unit == "ms") ms_per = 1;
-  else if (unit == "m" || unit == "min") ms_per = 60'000;
-  else if (unit == "h") ms_per = 3'600'000;
-  else if (unit == "d") ms_per = 86'400'000;
-  else return Error{"'" + std::string(text) + "' has unknown duration unit '" + unit + "' (use ms, s, m, h or d)"};
+  if (unit.empty() || unit == "s")
+    ms_per = 1000;
+  else if (unit == "ms")
+    ms_per = 1;
+  else if (unit == "m" || unit == "min")
+    ms_per = 60'000;
+  else if (unit == "h")
+    ms_per = 3'600'000;
+  else if (unit == "d")
+    ms_per = 86'400'000;
+  else
+    return Error{"'" + std::string(text) + "' has unknown duration unit '" + unit + "' (use ms, s, m, h or d)"};
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(n * ms_per)));
 }
 
@@ -72,16 +78,26 @@ Result<std::uint64_t> parse_size(std::string_view text) {
   for (char c : unit) u += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!u.empty() && u.back() == 'b') u.pop_back();
   double mult = 0;
-  if (u.empty()) mult = 1;
-  else if (u == "ki") mult = 1024.0;
-  else if (u == "mi") mult = 1024.0 * 1024;
-  else if (u == "gi") mult = 1024.0 * 1024 * 1024;
-  else if (u == "ti") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (u == "k") mult = 1e3;
-  else if (u == "m") mult = 1e6;
-  else if (u == "g") mult = 1e9;
-  else if (u == "t") mult = 1e12;
-  else return Error{"'" + std::string(text) + "' has unknown size unit '" + unit + "' (use B, KiB, MiB, GiB, KB, MB, GB)"};
+  if (u.empty())
+    mult = 1;
+  else if (u == "ki")
+    mult = 1024.0;
+  else if (u == "mi")
+    mult = 1024.0 * 1024;
+  else if (u == "gi")
+    mult = 1024.0 * 1024 * 1024;
+  else if (u == "ti")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (u == "k")
+    mult = 1e3;
+  else if (u == "m")
+    mult = 1e6;
+  else if (u == "g")
+    mult = 1e9;
+  else if (u == "t")
+    mult = 1e12;
+  else
+    return Error{"'" + std::string(text) + "' has unknown size unit '" + unit + "' (use B, KiB, MiB, GiB, KB, MB, GB)"};
   return static_cast<std::uint64_t>(std::llround(n * mult));
 }
 

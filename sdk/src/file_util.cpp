@@ -20,11 +20,18 @@ namespace {
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() { if (fd_ >= 0) ::close(fd_); }
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
-  int release() { int f = fd_; fd_ = -1; return f; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
  private:
   int fd_;
 };
@@ -47,10 +54,19 @@ void atomic_write_file(const std::filesystem::path& path, std::string_view conte
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) { ::unlink(tmp.c_str()); throw_errno("cannot fsync", tmp); }
+  if (::fsync(fd.get()) != 0) {
+    ::unlink(tmp.c_str());
+    throw_errno("cannot fsync", tmp);
+  }
   ::fchmod(fd.get(), static_cast<mode_t>(mode));
-  if (::close(fd.release()) != 0) { ::unlink(tmp.c_str()); throw_errno("cannot close", tmp); }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) { ::unlink(tmp.c_str()); throw_errno("cannot rename over", path); }
+  if (::close(fd.release()) != 0) {
+    ::unlink(tmp.c_str());
+    throw_errno("cannot close", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw_errno("cannot rename over", path);
+  }
   FileDescriptor dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY));
   if (dfd.get() >= 0) ::fsync(dfd.get());
 }

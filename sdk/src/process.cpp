@@ -1,8 +1,8 @@
 #include "tandem/sdk/process.h"
 
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -22,9 +22,22 @@ struct Pipe {
   int fds[2] = {-1, -1};
   ~Pipe() { close_both(); }
   bool open() { return ::pipe2(fds, O_CLOEXEC) == 0; }
-  void close_read() { if (fds[0] >= 0) { ::close(fds[0]); fds[0] = -1; } }
-  void close_write() { if (fds[1] >= 0) { ::close(fds[1]); fds[1] = -1; } }
-  void close_both() { close_read(); close_write(); }
+  void close_read() {
+    if (fds[0] >= 0) {
+      ::close(fds[0]);
+      fds[0] = -1;
+    }
+  }
+  void close_write() {
+    if (fds[1] >= 0) {
+      ::close(fds[1]);
+      fds[1] = -1;
+    }
+  }
+  void close_both() {
+    close_read();
+    close_write();
+  }
 };
 
 struct UserIds {
@@ -59,21 +72,28 @@ void append_limited(std::string& out, const char* data, size_t n, size_t limit) 
 }  // namespace
 
 std::string shell_quote(const std::string& arg) {
-  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_-+=:,./") == std::string::npos)
+  if (!arg.empty() &&
+      arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_-+=:,./") ==
+          std::string::npos)
     return arg;
   std::string out = "'";
   for (char c : arg) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
 
 std::string ProcessResult::describe() const {
   std::ostringstream os;
-  if (timed_out) os << "timed out after " << duration.count() << " ms";
-  else if (signal) os << "killed by signal " << signal;
-  else os << "exit " << exit_code;
+  if (timed_out)
+    os << "timed out after " << duration.count() << " ms";
+  else if (signal)
+    os << "killed by signal " << signal;
+  else
+    os << "exit " << exit_code;
   std::string err = stderr_text.empty() ? stdout_text : stderr_text;
   while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
   auto pos = err.rfind('\n');
@@ -168,8 +188,10 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
 
   ProcessResult result;
   size_t stdin_off = 0;
-  if (spec.stdin_data.empty()) in.close_write();
-  else ::fcntl(in.fds[1], F_SETFL, O_NONBLOCK);
+  if (spec.stdin_data.empty())
+    in.close_write();
+  else
+    ::fcntl(in.fds[1], F_SETFL, O_NONBLOCK);
   auto deadline = started + spec.timeout;
   while (out.fds[0] >= 0 || err.fds[0] >= 0) {
     std::vector<pollfd> pfds;
@@ -197,10 +219,13 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
       ssize_t n = ::read(p.fd, buf, sizeof buf);
       bool is_out = p.fd == out.fds[0];
       if (n > 0) {
-        append_limited(is_out ? result.stdout_text : result.stderr_text, buf, static_cast<size_t>(n), spec.max_output_bytes);
+        append_limited(is_out ? result.stdout_text : result.stderr_text, buf, static_cast<size_t>(n),
+                       spec.max_output_bytes);
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        if (is_out) out.close_read();
-        else err.close_read();
+        if (is_out)
+          out.close_read();
+        else
+          err.close_read();
       }
     }
   }
@@ -221,8 +246,12 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
     }
   }
   if (result.timed_out) ::kill(-pid, SIGKILL);  // stragglers in the group
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) { result.exit_code = -1; result.signal = WTERMSIG(status); }
+  if (WIFEXITED(status))
+    result.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) {
+    result.exit_code = -1;
+    result.signal = WTERMSIG(status);
+  }
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   return result;
 }

@@ -13,8 +13,8 @@ namespace tandem::e2e {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kPause = std::chrono::milliseconds(3);         // between writes: a steady, modest load
-constexpr auto kRetryPause = std::chrono::milliseconds(50);   // after a failed attempt
+constexpr auto kPause = std::chrono::milliseconds(3);        // between writes: a steady, modest load
+constexpr auto kRetryPause = std::chrono::milliseconds(50);  // after a failed attempt
 const std::string kPayload(64, 'p');
 
 struct PgDeleter {
@@ -96,8 +96,8 @@ void LoadGenerator::run_pg() {
         }
         const std::string id_text = std::to_string(id);
         const char* values[] = {id_text.c_str(), kPayload.c_str()};
-        ResultPtr r(PQexecParams(conn.get(), "INSERT INTO load_events(id, payload) VALUES ($1::bigint, $2)", 2,
-                                 nullptr, values, nullptr, nullptr, 0));
+        ResultPtr r(PQexecParams(conn.get(), "INSERT INTO load_events(id, payload) VALUES ($1::bigint, $2)", 2, nullptr,
+                                 values, nullptr, nullptr, 0));
         if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
           std::string why = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get());
           conn.reset();  // reconnect next time: the server may have gone away

@@ -93,7 +93,8 @@ class WritableProbe {
     std::vector<Clock::time_point> pg, kv;
   };
   void run(int node, LoadTarget target);
-  static Overlap overlap(const std::vector<Clock::time_point>& old_acks, const std::vector<Clock::time_point>& new_acks);
+  static Overlap overlap(const std::vector<Clock::time_point>& old_acks,
+                         const std::vector<Clock::time_point>& new_acks);
 
   mutable std::mutex mu_;
   Acks acks_[2];  // 0: old primary, 1: new primary

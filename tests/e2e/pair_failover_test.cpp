@@ -55,9 +55,9 @@ json details(const json& store) {
 // A compact one-line-per-store view of a status for failure messages.
 std::string summarize(const std::string& name, const json& status) {
   if (status.is_null()) return name + ": not answering\n";
-  std::string out = name + ": role " + status.value("role", "?") + " epoch " + std::to_string(status.value("epoch", 0)) +
-                    (status.value("fenced", false) ? " FENCED" : "") + ", peer reachable " +
-                    (status["peer"].value("reachable", false) ? "yes" : "no") + "\n";
+  std::string out = name + ": role " + status.value("role", "?") + " epoch " +
+                    std::to_string(status.value("epoch", 0)) + (status.value("fenced", false) ? " FENCED" : "") +
+                    ", peer reachable " + (status["peer"].value("reachable", false) ? "yes" : "no") + "\n";
   for (const auto& s : status.value("stores", json::array()))
     out += "  " + s.value("name", "?") + ": " + health_status(s) + " - " +
            s.value("health", json::object()).value("summary", "") + "\n";
@@ -162,15 +162,16 @@ class PairFailoverTest : public ::testing::Test {
     EXPECT_TRUE(pg_missing.empty()) << when << ": acknowledged PostgreSQL rows not on " << node(i).name() << ": "
                                     << describe_missing(pg_missing) << " (of " << pg_acked.size() << ")";
     auto kv_missing = missing_kv_keys(node(i).redis().port(), kv_acked);
-    EXPECT_TRUE(kv_missing.empty()) << when << ": acknowledged KV writes not in " << node(i).name() << "'s Redis: "
-                                    << describe_missing(kv_missing) << " (of " << kv_acked.size() << ")";
+    EXPECT_TRUE(kv_missing.empty()) << when << ": acknowledged KV writes not in " << node(i).name()
+                                    << "'s Redis: " << describe_missing(kv_missing) << " (of " << kv_acked.size()
+                                    << ")";
   }
 
   // Lets the load generator get `n` more writes acknowledged in each store.
   void let_load_run(std::size_t n) {
     const auto pg0 = load_->pg_acked().size(), kv0 = load_->kv_acked().size();
-    ASSERT_TRUE(wait_for([&] { return load_->pg_acked().size() >= pg0 + n && load_->kv_acked().size() >= kv0 + n; },
-                         60s))
+    ASSERT_TRUE(
+        wait_for([&] { return load_->pg_acked().size() >= pg0 + n && load_->kv_acked().size() >= kv0 + n; }, 60s))
         << "the load generator made no progress: " << load_->last_errors();
   }
 
@@ -235,8 +236,8 @@ class PairFailoverTest : public ::testing::Test {
 
     // config-rsync: neither serves (an orphaned daemon of the killed tandemd
     // included) nor pulls.
-    EXPECT_TRUE(wait_for([&] { return !sdk::testing::wait_for_port("127.0.0.1", node(i).ports().rsync_serve, 200ms); },
-                         15s))
+    EXPECT_TRUE(
+        wait_for([&] { return !sdk::testing::wait_for_port("127.0.0.1", node(i).ports().rsync_serve, 200ms); }, 15s))
         << "the fenced node still serves config on port " << node(i).ports().rsync_serve;
     const json config = node(i).store(node(i).status(), kConfigStore);
     EXPECT_NE(config.value("health", json::object()).value("summary", "").find("fenced"), std::string::npos)
@@ -379,8 +380,8 @@ TEST_F(PairFailoverTest, FiveCyclesUnderLoadLoseNoAcknowledgedWrite) {
   const auto rows = pg_ids(node(active).pg().port());
   std::vector<std::int64_t> docs;
   for (std::size_t from = 0;; from += 5000) {
-    json page = node(active).es_get(std::string("/") + kSearchAlias + "/_search?size=5000&from=" +
-                                    std::to_string(from) + "&_source=false");
+    json page = node(active).es_get(std::string("/") + kSearchAlias +
+                                    "/_search?size=5000&from=" + std::to_string(from) + "&_source=false");
     const auto& hits = page.at("hits").at("hits");
     for (const auto& h : hits) docs.push_back(std::stoll(h.at("_id").get<std::string>()));
     if (hits.size() < 5000) break;

@@ -134,8 +134,8 @@ void PairNode::write_config(const PairNode& peer) {
 
   t << "[stores." << kSearchStore << "]\nplugin = \"elasticsearch-rebuild\"\n"
     << "urls = [\"http://127.0.0.1:" << ports_.es << "\"]\n"
-    << "source = " << quoted("host=127.0.0.1 port=" + std::to_string(pg_->port()) +
-                             " dbname=postgres user=postgres connect_timeout=3")
+    << "source = "
+    << quoted("host=127.0.0.1 port=" + std::to_string(pg_->port()) + " dbname=postgres user=postgres connect_timeout=3")
     << "\nsync_interval = \"2s\"\n"
     << "[[stores." << kSearchStore << ".indices]]\nalias = " << quoted(kSearchAlias) << "\n"
     << "query = " << quoted("SELECT id, payload FROM " + std::string(kLoadTable)) << "\n"
@@ -212,7 +212,8 @@ std::vector<std::string> PairNode::alias_targets(const std::string& alias) const
 
 nlohmann::json PairNode::es_get(const std::string& path) const {
   auto r = testhttp::request(ports_.es, "GET", path, "", {}, std::chrono::seconds(60));
-  if (r.status != 200) throw std::runtime_error("ES stand-in GET " + path + ": HTTP " + std::to_string(r.status) + " " + r.body);
+  if (r.status != 200)
+    throw std::runtime_error("ES stand-in GET " + path + ": HTTP " + std::to_string(r.status) + " " + r.body);
   return r.json();
 }
 
@@ -220,7 +221,8 @@ std::string PairNode::log_tail(std::size_t bytes) const { return tail(read_file(
 
 std::string PairNode::all_logs() const {
   return "---- " + name_ + " tandemd.log (tail):\n" + log_tail() + "\n---- " + name_ + " PostgreSQL log (tail):\n" +
-         tail(read_file(pg_->log_file()), 3000) + "\n---- " + name_ + " Redis log (tail):\n" + redis_->log_tail() + "\n";
+         tail(read_file(pg_->log_file()), 3000) + "\n---- " + name_ + " Redis log (tail):\n" + redis_->log_tail() +
+         "\n";
 }
 
 }  // namespace tandem::e2e

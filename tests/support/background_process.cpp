@@ -1,8 +1,8 @@
 #include "support/background_process.h"
 
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -15,10 +15,10 @@ namespace tandem::testsupport {
 
 struct BackgroundProcessSpec {
   std::vector<std::string> argv;
-  std::map<std::string, std::string> env;        // added to the inherited environment
-  std::optional<std::string> run_as_user;         // e.g. "postgres"
+  std::map<std::string, std::string> env;  // added to the inherited environment
+  std::optional<std::string> run_as_user;  // e.g. "postgres"
   std::optional<std::filesystem::path> cwd;
-  std::filesystem::path log_file;                 // stdout and stderr go here
+  std::filesystem::path log_file;  // stdout and stderr go here
 };
 
 class BackgroundProcess {

@@ -107,8 +107,15 @@ PostgresServer::PostgresServer(PostgresOptions options)
     return;
   }
   root_->chown_to(kOsUser);
-  std::vector<std::string> initdb = {(bin_dir() / "initdb").string(), "-D", data_dir_.string(), "-U", "postgres",
-                                     "--auth=trust", "-E", "UTF8", "--locale=C"};
+  std::vector<std::string> initdb = {(bin_dir() / "initdb").string(),
+                                     "-D",
+                                     data_dir_.string(),
+                                     "-U",
+                                     "postgres",
+                                     "--auth=trust",
+                                     "-E",
+                                     "UTF8",
+                                     "--locale=C"};
   if (options_.data_checksums) initdb.push_back("--data-checksums");
   run_checked("initdb", as_postgres(initdb, root_->path()));
   std::vector<std::string> conf = {
@@ -137,7 +144,9 @@ PostgresServer::~PostgresServer() {
     if (running()) stop("immediate");
   } catch (...) {
     // Destructors must not throw; kill whatever is left so the temp dir can go.
-    try { kill9(); } catch (...) {}
+    try {
+      kill9();
+    } catch (...) {}
   }
 }
 
@@ -147,7 +156,8 @@ std::string PostgresServer::conninfo(const std::string& db) const {
 
 void PostgresServer::start() {
   if (!fs::exists(data_dir_ / "PG_VERSION"))
-    throw std::runtime_error("PostgresServer::start: " + data_dir_.string() + " holds no cluster (init=false and "
+    throw std::runtime_error("PostgresServer::start: " + data_dir_.string() +
+                             " holds no cluster (init=false and "
                              "nothing was built into it yet)");
   if (running()) return;
   const std::string opts = "-p " + std::to_string(port_) + " -k " + root_->path().string();
@@ -158,8 +168,8 @@ void PostgresServer::start() {
 
 void PostgresServer::stop(const std::string& mode) {
   if (!running()) return;
-  run_checked("pg_ctl stop", as_postgres({(bin_dir() / "pg_ctl").string(), "-D", data_dir_.string(), "-m", mode,
-                                          "-w", "-t", "120", "stop"},
+  run_checked("pg_ctl stop", as_postgres({(bin_dir() / "pg_ctl").string(), "-D", data_dir_.string(), "-m", mode, "-w",
+                                          "-t", "120", "stop"},
                                          root_->path()));
 }
 
@@ -191,10 +201,10 @@ void PostgresServer::kill9() {
 }
 
 std::string PostgresServer::psql(const std::string& sql, const std::string& db) const {
-  auto result = run_checked("psql", as_postgres({(bin_dir() / "psql").string(), "-XAt", "-v", "ON_ERROR_STOP=1",
-                                                "-h", "127.0.0.1", "-p", std::to_string(port_), "-U", "postgres",
-                                                "-d", db, "-c", sql},
-                                               root_->path(), std::chrono::minutes(2)));
+  auto result =
+      run_checked("psql", as_postgres({(bin_dir() / "psql").string(), "-XAt", "-v", "ON_ERROR_STOP=1", "-h",
+                                       "127.0.0.1", "-p", std::to_string(port_), "-U", "postgres", "-d", db, "-c", sql},
+                                      root_->path(), std::chrono::minutes(2)));
   return result.stdout_text;
 }
 

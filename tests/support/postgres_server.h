@@ -17,7 +17,7 @@
 namespace tandem::testsupport {
 
 struct PostgresOptions {
-  int port = 0;                          // 0: a free port
+  int port = 0;  // 0: a free port
   bool wal_log_hints = true;
   bool data_checksums = false;
   std::vector<std::string> extra_conf;   // lines appended to postgresql.conf

@@ -19,8 +19,8 @@ RedisServer::~RedisServer() { process_.stop(15, std::chrono::seconds(5)); }
 
 void RedisServer::launch() {
   BackgroundProcessSpec spec;
-  spec.argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-               "--dir", dir_.string(), "--save", "", "--daemonize", "no", "--protected-mode", "no"};
+  spec.argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",        "--dir", dir_.string(),
+               "--save",       "",       "--daemonize",         "no",     "--protected-mode", "no"};
   if (options_.appendonly) {
     for (const char* a : {"--appendonly", "yes", "--appendfsync", "always"}) spec.argv.push_back(a);
   }
@@ -40,8 +40,7 @@ void RedisServer::launch() {
       if (options_.password) probe.command({"AUTH", *options_.password});
       auto pong = probe.command({"PING"});
       if (pong.type == RedisValue::Type::status) return;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   throw std::runtime_error("redis-server on port " + std::to_string(port_) + " did not start: " + process_.log_tail());
@@ -72,10 +71,22 @@ namespace {
 RedisValue convert(const redisReply* r) {
   RedisValue v;
   switch (r->type) {
-    case REDIS_REPLY_STRING: v.type = RedisValue::Type::string; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: v.type = RedisValue::Type::status; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: v.type = RedisValue::Type::error; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: v.type = RedisValue::Type::integer; v.integer = r->integer; break;
+    case REDIS_REPLY_STRING:
+      v.type = RedisValue::Type::string;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      v.type = RedisValue::Type::status;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      v.type = RedisValue::Type::error;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      v.type = RedisValue::Type::integer;
+      v.integer = r->integer;
+      break;
     case REDIS_REPLY_ARRAY:
       v.type = RedisValue::Type::array;
       for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
@@ -149,7 +160,8 @@ std::map<std::string, std::string> redis_snapshot(RedisClient& client) {
   std::vector<std::string> keys;
   do {
     auto r = client.command({"SCAN", cursor, "COUNT", "1000"});
-    if (r.type != RedisValue::Type::array || r.elements.size() != 2) throw std::runtime_error("bad SCAN reply " + r.describe());
+    if (r.type != RedisValue::Type::array || r.elements.size() != 2)
+      throw std::runtime_error("bad SCAN reply " + r.describe());
     cursor = r.elements[0].str;
     for (auto& k : r.elements[1].elements) keys.push_back(k.str);
   } while (cursor != "0");
@@ -164,7 +176,8 @@ std::map<std::string, std::string> redis_snapshot(RedisClient& client) {
       auto r = client.command({type == "hash" ? "HGETALL" : "SMEMBERS", key});
       std::vector<std::string> parts;
       if (type == "hash") {
-        for (size_t i = 0; i + 1 < r.elements.size(); i += 2) parts.push_back(r.elements[i].str + "=" + r.elements[i + 1].str);
+        for (size_t i = 0; i + 1 < r.elements.size(); i += 2)
+          parts.push_back(r.elements[i].str + "=" + r.elements[i + 1].str);
       } else {
         for (auto& e : r.elements) parts.push_back(e.str);
       }

@@ -20,10 +20,10 @@ struct redisReply;
 namespace tandem::testsupport {
 
 struct RedisServerOptions {
-  bool appendonly = false;           // --appendonly yes --appendfsync always when true
+  bool appendonly = false;              // --appendonly yes --appendfsync always when true
   std::optional<std::string> password;  // requirepass
   std::vector<std::string> extra_args;  // more redis-server arguments
-  int port = 0;                      // 0: a free port
+  int port = 0;                         // 0: a free port
 };
 
 class RedisServer {
@@ -58,8 +58,8 @@ class RedisServer {
 // One reply, copied out of hiredis so callers need not manage its memory.
 struct RedisValue {
   enum class Type { string, array, integer, nil, status, error } type = Type::nil;
-  std::string str;        // string, status, error
-  long long integer = 0;  // integer
+  std::string str;                   // string, status, error
+  long long integer = 0;             // integer
   std::vector<RedisValue> elements;  // array
 
   bool is_error() const { return type == Type::error; }
@@ -69,8 +69,7 @@ struct RedisValue {
 // A blocking hiredis connection (RAII). Throws std::runtime_error on I/O errors.
 class RedisClient {
  public:
-  RedisClient(const std::string& host, int port,
-              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  RedisClient(const std::string& host, int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~RedisClient();
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;

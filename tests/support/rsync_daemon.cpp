@@ -47,8 +47,12 @@ std::string RsyncDaemon::url(const std::string& module) const {
 
 void RsyncDaemon::launch() {
   BackgroundProcessSpec spec;
-  spec.argv = {"rsync", "--daemon", "--no-detach", "--config=" + (temp_->path() / "rsyncd.conf").string(),
-               "--port=" + std::to_string(port_), "--address=127.0.0.1",
+  spec.argv = {"rsync",
+               "--daemon",
+               "--no-detach",
+               "--config=" + (temp_->path() / "rsyncd.conf").string(),
+               "--port=" + std::to_string(port_),
+               "--address=127.0.0.1",
                "--log-file=" + (temp_->path() / "rsyncd.log").string()};
   spec.log_file = temp_->path() / "rsyncd.out";
   process_ = BackgroundProcess(spec);

@@ -12,8 +12,8 @@
 namespace tandem::testhttp {
 
 struct Reply {
-  int status = 0;          // 0: no (parsable) answer
-  std::string head;        // status line and headers
+  int status = 0;    // 0: no (parsable) answer
+  std::string head;  // status line and headers
   std::string body;
   std::string header(const std::string& name) const;  // case-insensitive; "" if absent
   nlohmann::json json() const { return nlohmann::json::parse(body); }

@@ -71,11 +71,15 @@ std::optional<HttpResponse> ApiRoutes::refuse_unauthorized(const HttpRequest& re
   switch (auth_.check(std::string_view(header.data(), header.size()))) {
     case AuthResult::ok: return std::nullopt;
     case AuthResult::not_configured:
-      return json_error(403, "mutating endpoints are disabled: no API token is configured; set [api] token_file "
-                             "in tandemd's config and send 'Authorization: Bearer <token>'", 11, true);
+      return json_error(403,
+                        "mutating endpoints are disabled: no API token is configured; set [api] token_file "
+                        "in tandemd's config and send 'Authorization: Bearer <token>'",
+                        11, true);
     case AuthResult::missing: {
-      HttpResponse res = json_error(401, "missing bearer token: send 'Authorization: Bearer <token>' with the token "
-                                         "from [api] token_file", 11, true);
+      HttpResponse res = json_error(401,
+                                    "missing bearer token: send 'Authorization: Bearer <token>' with the token "
+                                    "from [api] token_file",
+                                    11, true);
       res.set(http::field::www_authenticate, "Bearer realm=\"tandemd\"");
       return res;
     }
@@ -111,7 +115,8 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     if (!is_get) return respond(method_not_allowed("GET"));
     HttpResponse res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = render_metrics(runtime_.node_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
+    res.body() =
+        render_metrics(runtime_.node_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
     res.prepare_payload();
     return respond(std::move(res));
   }
@@ -131,10 +136,13 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     return respond(json_response(200, out));
   }
   constexpr std::string_view stores_prefix = "/v1/stores/";
-  if (path.rfind(stores_prefix, 0) == 0) return store_route(std::move(request), path.substr(stores_prefix.size()), respond);
-  return respond(json_error(404, "no such endpoint: " + std::string(path) +
-                                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics)",
-                            11, true));
+  if (path.rfind(stores_prefix, 0) == 0)
+    return store_route(std::move(request), path.substr(stores_prefix.size()), respond);
+  return respond(
+      json_error(404,
+                 "no such endpoint: " + std::string(path) +
+                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics)",
+                 11, true));
 }
 
 void ApiRoutes::failover_route(const std::string& kind, const std::string& body, HttpResponder& respond) {
@@ -155,8 +163,8 @@ void ApiRoutes::failover_route(const std::string& kind, const std::string& body,
         return respond(json_response(200, {{"handoff", *r}}));
       }
       nlohmann::json report = kind == "promote"      ? runtime.failover().promote(options)
-                               : kind == "switchover" ? runtime.failover().switchover(options)
-                                                      : runtime.failover().rejoin(options);
+                              : kind == "switchover" ? runtime.failover().switchover(options)
+                                                     : runtime.failover().rejoin(options);
       std::string result = report.value("result", std::string());
       unsigned status = result == "succeeded" || result == "dry-run" ? 200 : result == "refused" ? 409 : 500;
       respond(json_response(status, report));
@@ -217,12 +225,15 @@ void ApiRoutes::store_route(HttpRequest&& request, std::string_view rest, HttpRe
     available += (available.empty() ? "" : ", ") + a.name;
   }
   if (!known)
-    return respond(json_error(404, "store '" + parts[0] + "' has no action '" + name + "'" +
-                                       (available.empty() ? " (it offers none)" : " (available: " + available + ")"),
+    return respond(json_error(404,
+                              "store '" + parts[0] + "' has no action '" + name + "'" +
+                                  (available.empty() ? " (it offers none)" : " (available: " + available + ")"),
                               11, true));
   store->run_action(name, body, [respond](sdk::Result<nlohmann::json> result) {
-    if (result.ok()) respond(json_response(200, *result));
-    else respond(json_error(500, result.message(), 11, true));
+    if (result.ok())
+      respond(json_response(200, *result));
+    else
+      respond(json_error(500, result.message(), 11, true));
   });
 }
 

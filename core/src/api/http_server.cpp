@@ -4,8 +4,8 @@
 
 #include <array>
 #include <atomic>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -80,9 +80,11 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
       return shutdown();
     }
     if (ec == http::error::header_limit)
-      return write(json_error(431, "request headers exceed " + std::to_string(server_.options_.header_limit) + " bytes"), true);
+      return write(
+          json_error(431, "request headers exceed " + std::to_string(server_.options_.header_limit) + " bytes"), true);
     if (ec == http::error::body_limit)
-      return write(json_error(413, "request body exceeds " + std::to_string(server_.options_.body_limit) + " bytes"), true);
+      return write(json_error(413, "request body exceeds " + std::to_string(server_.options_.body_limit) + " bytes"),
+                   true);
     if (ec) return write(json_error(400, "malformed HTTP request: " + ec.message()), true);
 
     HttpRequest req = parser_->release();
@@ -120,13 +122,12 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     response_ = std::make_shared<HttpResponse>(std::move(res));
     if (close_after) response_->keep_alive(false);
     stream_.expires_after(server_.options_.write_timeout);
-    http::async_write(stream_, *response_,
-                      [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
-                        self->response_.reset();
-                        if (ec) return self->shutdown();
-                        if (close_after) return self->linger_close();
-                        self->read_request();
-                      });
+    http::async_write(stream_, *response_, [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
+      self->response_.reset();
+      if (ec) return self->shutdown();
+      if (close_after) return self->linger_close();
+      self->read_request();
+    });
   }
 
   // After answering and half-closing, read and discard what the client still
@@ -173,7 +174,8 @@ void HttpServer::start() {
   if (started_) return;
   beast::error_code ec;
   auto address = net::ip::make_address(options_.bind_address, ec);
-  if (ec) throw std::runtime_error("API bind address '" + options_.bind_address + "' is not an IP address: " + ec.message());
+  if (ec)
+    throw std::runtime_error("API bind address '" + options_.bind_address + "' is not an IP address: " + ec.message());
   tcp::endpoint ep{address, options_.port};
   std::string where = options_.bind_address + ":" + std::to_string(options_.port);
   acceptor_.open(ep.protocol(), ec);
@@ -184,8 +186,9 @@ void HttpServer::start() {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::runtime_error("cannot listen on " + where + ": " + ec.message() +
-                             (ec == net::error::address_in_use ? " (another tandemd or program holds it; change [api] listen)" : ""));
+    throw std::runtime_error(
+        "cannot listen on " + where + ": " + ec.message() +
+        (ec == net::error::address_in_use ? " (another tandemd or program holds it; change [api] listen)" : ""));
   bound_port_ = acceptor_.local_endpoint().port();
   started_ = true;
   accept();
@@ -210,11 +213,13 @@ void HttpServer::accept() {
       set_close_on_exec(socket.native_handle());
       auto session = std::make_shared<Session>(*this, std::move(socket));
       if (connections_.load() > options_.max_connections) {
-        session->refuse(json_error(503, "too many connections (limit " + std::to_string(options_.max_connections) + ")"));
+        session->refuse(
+            json_error(503, "too many connections (limit " + std::to_string(options_.max_connections) + ")"));
       } else {
         {
           std::lock_guard l(sessions_mu_);
-          for (auto it = sessions_.begin(); it != sessions_.end();) it = it->expired() ? sessions_.erase(it) : std::next(it);
+          for (auto it = sessions_.begin(); it != sessions_.end();)
+            it = it->expired() ? sessions_.erase(it) : std::next(it);
           sessions_.insert(session);
         }
         session->run();

@@ -35,7 +35,7 @@ struct HttpServerOptions {
   int threads = 2;
   std::size_t header_limit = 8 * 1024;
   std::uint64_t body_limit = 1024 * 1024;
-  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};   // whole request, and keep-alive idle
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // whole request, and keep-alive idle
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   int max_connections = 256;
 };

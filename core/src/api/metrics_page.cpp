@@ -28,8 +28,8 @@ void per_store(std::string& out, const std::vector<StoreSnapshot>& stores, const
 
 }  // namespace
 
-std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer, const std::vector<StoreSnapshot>& stores,
-                           const PluginMetrics& plugin_metrics) {
+std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer,
+                           const std::vector<StoreSnapshot>& stores, const PluginMetrics& plugin_metrics) {
   std::string out;
   out.reserve(2048 + stores.size() * 1024);
 
@@ -38,7 +38,8 @@ std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer, 
   family(out, "tandem_node_role", "gauge", "1 for the node's current role.");
   sample(out, "tandem_node_role", {{"role", "primary"}}, node.role == sdk::Role::primary ? 1 : 0);
   sample(out, "tandem_node_role", {{"role", "secondary"}}, node.role == sdk::Role::secondary ? 1 : 0);
-  family(out, "tandem_node_fenced", "gauge", "1 when the node saw its peer at a higher epoch and must not act as primary.");
+  family(out, "tandem_node_fenced", "gauge",
+         "1 when the node saw its peer at a higher epoch and must not act as primary.");
   sample(out, "tandem_node_fenced", {}, node.fenced ? 1 : 0);
   family(out, "tandem_peer_reachable", "gauge", "1 when the peer's API answered the last status poll.");
   sample(out, "tandem_peer_reachable", {}, peer.reachable ? 1 : 0);
@@ -60,7 +61,8 @@ std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer, 
               if (!s.health.lag_bytes) return std::nullopt;
               return static_cast<double>(*s.health.lag_bytes);
             });
-  per_store(out, stores, "tandem_store_lag_seconds", "gauge", "Replication lag in seconds, where the store measures it.",
+  per_store(out, stores, "tandem_store_lag_seconds", "gauge",
+            "Replication lag in seconds, where the store measures it.",
             [](const StoreSnapshot& s) { return s.health.lag_seconds; });
   per_store(out, stores, "tandem_store_sync_runs_total", "counter", "Sync runs completed.",
             [](const StoreSnapshot& s) -> std::optional<double> { return static_cast<double>(s.sync.runs); });
@@ -77,7 +79,8 @@ std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer, 
               return std::chrono::duration<double>(s.sync.last_success->time_since_epoch()).count();
             });
   family(out, "tandem_store_running", "gauge", "1 when the store's plugin is started.");
-  for (const auto& s : stores) sample(out, "tandem_store_running", {{"store", s.name}}, s.state == StoreState::running ? 1 : 0);
+  for (const auto& s : stores)
+    sample(out, "tandem_store_running", {{"store", s.name}}, s.state == StoreState::running ? 1 : 0);
 
   plugin_metrics.render(out);
   return out;

@@ -11,7 +11,7 @@
 
 namespace tandem::core {
 
-std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer, const std::vector<StoreSnapshot>& stores,
-                           const PluginMetrics& plugin_metrics);
+std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer,
+                           const std::vector<StoreSnapshot>& stores, const PluginMetrics& plugin_metrics);
 
 }  // namespace tandem::core

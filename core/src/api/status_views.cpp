@@ -42,7 +42,8 @@ nlohmann::json store_json(const StoreSnapshot& s) {
   nlohmann::json sync = {
       {"runs", s.sync.runs},
       {"failures", s.sync.failures},
-      {"last_duration_ms", s.sync.last_duration_ms ? nlohmann::json(*s.sync.last_duration_ms) : nlohmann::json(nullptr)},
+      {"last_duration_ms",
+       s.sync.last_duration_ms ? nlohmann::json(*s.sync.last_duration_ms) : nlohmann::json(nullptr)},
       {"last_error", s.sync.last_error},
       {"last_success", iso_time(s.sync.last_success)},
       {"last_summary", s.sync.last_summary},

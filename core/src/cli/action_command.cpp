@@ -51,8 +51,9 @@ int follow_progress(const std::string& base, const ActionOptions& options, std::
     req.url = base + "/v1/stores/" + options.store;
     auto res = http_request(req);
     if (!res || res->status != 200) {
-      err << (tty ? "\n" : "") << "lost the daemon while following: "
-          << (res ? "HTTP " + std::to_string(res->status) : res.message()) << "\n";
+      err << (tty ? "\n" : "")
+          << "lost the daemon while following: " << (res ? "HTTP " + std::to_string(res->status) : res.message())
+          << "\n";
       return 1;
     }
     json store = json::parse(res->body, nullptr, false);
@@ -61,8 +62,10 @@ int follow_progress(const std::string& base, const ActionOptions& options, std::
     if (progress) {
       seen = true;
       std::string line = render_progress(*progress);
-      if (tty) out << "\r" << line << std::flush;
-      else if (line != last_line) out << line << "\n";
+      if (tty)
+        out << "\r" << line << std::flush;
+      else if (line != last_line)
+        out << line << "\n";
       last_line = line;
       if (progress->total > 0 && progress->done >= progress->total) break;
     } else if (seen) {

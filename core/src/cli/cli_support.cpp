@@ -88,9 +88,11 @@ std::string human_bytes(double bytes) {
 
 std::string human_seconds(double seconds) {
   char buf[32];
-  if (seconds < 60) std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+  if (seconds < 60)
+    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
   else if (seconds < 3600)
-    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(seconds / 60), static_cast<int>(std::fmod(seconds, 60)));
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(seconds / 60),
+                  static_cast<int>(std::fmod(seconds, 60)));
   else
     std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(seconds / 3600),
                   static_cast<int>(std::fmod(seconds, 3600) / 60));

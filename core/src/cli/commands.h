@@ -40,10 +40,10 @@ int run_diag(const GlobalOptions& global, const DiagOptions& options, std::ostre
 struct ActionOptions {
   std::string store;
   std::string action;
-  std::vector<std::string> args;  // "key=value"; a value that parses as JSON is sent as such
-  std::string url;                // --url, as for status
+  std::vector<std::string> args;                    // "key=value"; a value that parses as JSON is sent as such
+  std::string url;                                  // --url, as for status
   std::optional<std::filesystem::path> token_file;  // --token-file instead of [api] token_file
-  bool follow = false;            // poll the store and draw its progress until done
+  bool follow = false;                              // poll the store and draw its progress until done
   double timeout_seconds = 30;
   double follow_timeout_seconds = 0;  // 0: follow until done
 };
@@ -53,7 +53,7 @@ struct FailoverCommandOptions {
   std::string kind;  // "promote", "switchover", "rejoin"
   bool force = false;
   bool dry_run = false;
-  std::string url;   // --url, as for status
+  std::string url;  // --url, as for status
   std::optional<std::filesystem::path> token_file;
 };
 // POST /v1/<kind> on the local tandemd and print the failover report.

@@ -66,8 +66,8 @@ int run_diag(const GlobalOptions& global, const DiagOptions& options, std::ostre
     if (!known) {
       std::string names;
       for (auto& c : checks) names += (names.empty() ? "" : ", ") + c.name;
-      err << "store '" << entry->name << "' has no check '" << options.check << "'; its checks: "
-          << (names.empty() ? "(none)" : names) << "\n";
+      err << "store '" << entry->name << "' has no check '" << options.check
+          << "'; its checks: " << (names.empty() ? "(none)" : names) << "\n";
       return 1;
     }
     to_run.push_back(options.check);

@@ -65,19 +65,22 @@ int run_failover(const GlobalOptions& global, const FailoverCommandOptions& opti
   auto token = read_api_token(global, options.token_file, err);
   if (!token) return 1;
   // Store steps (a rewind, a base backup) can take long.
-  auto res = post_to_daemon(*base, "/v1/" + options.kind,
-                            json{{"force", options.force}, {"dry_run", options.dry_run}}.dump(), *token,
-                            std::chrono::minutes(30), err,
-                            ". A failover interrupted by a crash resumes when you run the same command again.");
+  auto res =
+      post_to_daemon(*base, "/v1/" + options.kind, json{{"force", options.force}, {"dry_run", options.dry_run}}.dump(),
+                     *token, std::chrono::minutes(30), err,
+                     ". A failover interrupted by a crash resumes when you run the same command again.");
   if (!res) return 1;
   json report = json::parse(res->body, nullptr, false);
   if (report.is_discarded() || !report.is_object()) {
     err << options.kind << " failed (HTTP " << res->status << "): " << res->body << "\n";
     return 1;
   }
-  if (global.json) out << report.dump(2) << "\n";
-  else if (report.contains("result")) print_report(report, out);
-  else err << options.kind << " refused (HTTP " << res->status << "): " << report.dump() << "\n";
+  if (global.json)
+    out << report.dump(2) << "\n";
+  else if (report.contains("result"))
+    print_report(report, out);
+  else
+    err << options.kind << " refused (HTTP " << res->status << "): " << report.dump() << "\n";
   std::string result = report.value("result", std::string());
   return result == "succeeded" || result == "dry-run" ? 0 : 1;
 }

@@ -19,11 +19,13 @@ int main(int argc, char** argv) {
   global.config = env_config && *env_config ? env_config : "/etc/tandem/tandem.toml";
   global.config_given = env_config && *env_config;
   std::string config_flag;
-  app.add_option("-c,--config", config_flag, "tandemd's config file (default: $TANDEM_CONFIG or /etc/tandem/tandem.toml)");
+  app.add_option("-c,--config", config_flag,
+                 "tandemd's config file (default: $TANDEM_CONFIG or /etc/tandem/tandem.toml)");
   app.add_flag("--json", global.json, "machine-readable JSON output");
 
   StatusOptions status;
-  auto* status_cmd = app.add_subcommand("status", "node, role, epoch, peer and every store's health from the local tandemd");
+  auto* status_cmd =
+      app.add_subcommand("status", "node, role, epoch, peer and every store's health from the local tandemd");
   status_cmd->add_option("--url", status.url, "the daemon's API base URL (default: from [api] listen)");
   status_cmd->add_option("--timeout", status.timeout_seconds, "seconds to wait for an answer")->capture_default_str();
 
@@ -52,7 +54,8 @@ int main(int argc, char** argv) {
   rebuild_cmd->add_option("--url", rebuild.url, "the daemon's API base URL (default: from [api] listen)");
   std::string rebuild_token;
   rebuild_cmd->add_option("--token-file", rebuild_token, "file holding the API token (default: [api] token_file)");
-  rebuild_cmd->add_option("--follow-timeout", rebuild.follow_timeout_seconds, "stop following after this many seconds (0: never)");
+  rebuild_cmd->add_option("--follow-timeout", rebuild.follow_timeout_seconds,
+                          "stop following after this many seconds (0: never)");
 
   ActionOptions action;
   auto* action_cmd = app.add_subcommand("action", "run a store's named action on the local tandemd");
@@ -63,7 +66,8 @@ int main(int argc, char** argv) {
   action_cmd->add_option("--url", action.url, "the daemon's API base URL (default: from [api] listen)");
   std::string action_token;
   action_cmd->add_option("--token-file", action_token, "file holding the API token (default: [api] token_file)");
-  action_cmd->add_option("--follow-timeout", action.follow_timeout_seconds, "stop following after this many seconds (0: never)");
+  action_cmd->add_option("--follow-timeout", action.follow_timeout_seconds,
+                         "stop following after this many seconds (0: never)");
 
   // promote / switchover / rejoin share their options.
   FailoverCommandOptions failover;
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
     return cmd;
   };
   auto* promote_cmd = add_failover("promote", "make this secondary the primary (unplanned failover)", true);
-  auto* switchover_cmd = add_failover("switchover", "planned, zero-loss swap: demote the peer, then promote this node", false);
+  auto* switchover_cmd =
+      add_failover("switchover", "planned, zero-loss swap: demote the peer, then promote this node", false);
   auto* rejoin_cmd = add_failover("rejoin", "turn this former primary into the secondary of the new primary", false);
   std::string history_url;
   auto* history_cmd = app.add_subcommand("history", "past failovers: steps, times, what may have been lost");

@@ -18,12 +18,14 @@ using nlohmann::json;
 core::PluginLoader loader_for_listing(const GlobalOptions& global, std::ostream& err) {
   std::error_code ec;
   if (!std::filesystem::exists(global.config, ec)) {
-    if (global.config_given) err << "note: " << global.config.string() << " does not exist; using the default plugin dirs\n";
+    if (global.config_given)
+      err << "note: " << global.config.string() << " does not exist; using the default plugin dirs\n";
     return core::PluginLoader();
   }
   auto loaded = core::load_host_config(global.config);
   if (auto* config = std::get_if<core::HostConfig>(&loaded)) return loader_for(*config);
-  err << "note: " << global.config.string() << " has errors (see `tandemctl check-config`); using the default plugin dirs\n";
+  err << "note: " << global.config.string()
+      << " has errors (see `tandemctl check-config`); using the default plugin dirs\n";
   return core::PluginLoader();
 }
 
@@ -44,8 +46,8 @@ json schema_json(const sdk::ConfigSchema& schema) {
 void print_schema(const sdk::ConfigSchema& schema, const std::string& indent, std::ostream& out) {
   for (const auto& k : schema) {
     out << std::left << indent << std::setw(24 - static_cast<int>(indent.size())) << k.name << std::setw(18)
-        << sdk::to_string(k.type) << std::setw(14) << (k.default_value.empty() ? "-" : k.default_value)
-        << std::setw(10) << (k.required ? "yes" : "no") << k.description << "\n";
+        << sdk::to_string(k.type) << std::setw(14) << (k.default_value.empty() ? "-" : k.default_value) << std::setw(10)
+        << (k.required ? "yes" : "no") << k.description << "\n";
     if (!k.children.empty()) print_schema(k.children, indent + "  ", out);
   }
 }
@@ -72,7 +74,8 @@ int run_plugins_list(const GlobalOptions& global, std::ostream& out, std::ostrea
     }
   }
   if (global.json) {
-    out << json{{"search_dirs", [&] {
+    out << json{{"search_dirs",
+                 [&] {
                    json dirs = json::array();
                    for (auto& d : loader.search_dirs()) dirs.push_back(d.string());
                    return dirs;
@@ -88,7 +91,8 @@ int run_plugins_list(const GlobalOptions& global, std::ostream& out, std::ostrea
     out << "\n";
     return 0;
   }
-  out << std::left << std::setw(26) << "NAME" << std::setw(10) << "VERSION" << std::setw(5) << "ABI" << "PATH\n";
+  out << std::left << std::setw(26) << "NAME" << std::setw(10) << "VERSION" << std::setw(5) << "ABI"
+      << "PATH\n";
   for (const auto& p : list) {
     if (p.contains("error")) continue;
     out << std::left << std::setw(26) << p["name"].get<std::string>() << std::setw(10)
@@ -129,8 +133,9 @@ int run_plugins_describe(const GlobalOptions& global, const std::string& name, s
   out << info.name << " " << info.version << " (ABI " << loaded->manifest.abi_version << ") - " << info.description
       << "\n"
       << loaded->manifest.path.string() << "\n\n";
-  out << std::left << std::setw(24) << "KEY" << std::setw(18) << "TYPE" << std::setw(14) << "DEFAULT"
-      << std::setw(10) << "REQUIRED" << "DESCRIPTION\n";
+  out << std::left << std::setw(24) << "KEY" << std::setw(18) << "TYPE" << std::setw(14) << "DEFAULT" << std::setw(10)
+      << "REQUIRED"
+      << "DESCRIPTION\n";
   print_schema(schema, "", out);
   auto checks = loaded->plugin->diagnostics();
   if (!checks.empty()) {

@@ -11,8 +11,8 @@ namespace tandem::cli {
 
 struct Progress {
   double done = 0;
-  double total = 0;  // 0: unknown
-  std::optional<double> rate;         // units per second
+  double total = 0;            // 0: unknown
+  std::optional<double> rate;  // units per second
   std::optional<double> eta_seconds;
 };
 

@@ -33,8 +33,8 @@ std::string lag_text(const json& health) {
 
 void print_table(const json& s, std::ostream& out) {
   const json node = s.value("node", json::object());
-  out << "node   " << text(node, "name") << " (" << text(node, "address") << ")  role " << text(s, "role")
-      << "  epoch " << text(s, "epoch");
+  out << "node   " << text(node, "name") << " (" << text(node, "address") << ")  role " << text(s, "role") << "  epoch "
+      << text(s, "epoch");
   if (s.value("fenced", false))
     out << "  FENCED\nfenced: needs rejoin (the peer was promoted to a higher epoch; this node takes no writes until "
            "`tandemctl rejoin`)";
@@ -56,8 +56,10 @@ void print_table(const json& s, std::ostream& out) {
     name_w = std::max(name_w, text(st, "name").size());
     plugin_w = std::max(plugin_w, text(st, "plugin").size());
   }
-  out << "\n" << std::left << std::setw(name_w + 2) << "STORE" << std::setw(plugin_w + 2) << "PLUGIN"
-      << std::setw(10) << "STATUS" << std::setw(20) << "LAG" << "SUMMARY\n";
+  out << "\n"
+      << std::left << std::setw(name_w + 2) << "STORE" << std::setw(plugin_w + 2) << "PLUGIN" << std::setw(10)
+      << "STATUS" << std::setw(20) << "LAG"
+      << "SUMMARY\n";
   for (const auto& st : stores) {
     const json health = st.value("health", json::object());
     out << std::left << std::setw(name_w + 2) << text(st, "name") << std::setw(plugin_w + 2) << text(st, "plugin")

@@ -46,8 +46,8 @@ class SectionReader {
     const toml::node* node = table_.get(key);
     if (!node) {
       if (required)
-        error(location(table_, file_), "[" + section_ + "] is missing required key '" + key + "'; add " + key +
-                                           " = " + what_to_write);
+        error(location(table_, file_),
+              "[" + section_ + "] is missing required key '" + key + "'; add " + key + " = " + what_to_write);
       return std::nullopt;
     }
     if (!node->is_string()) {
@@ -57,7 +57,8 @@ class SectionReader {
     }
     std::string value = node->as_string()->get();
     if (value.empty() && required) {
-      error(location(*node, file_), "[" + section_ + "] key '" + key + "' is empty; write " + key + " = " + what_to_write);
+      error(location(*node, file_),
+            "[" + section_ + "] key '" + key + "' is empty; write " + key + " = " + what_to_write);
       return std::nullopt;
     }
     return value;
@@ -67,8 +68,8 @@ class SectionReader {
     const toml::node* node = table_.get(key);
     if (!node) return std::nullopt;
     if (!node->is_boolean()) {
-      error(location(*node, file_), "[" + section_ + "] key '" + key + "' must be true or false, got " +
-                                        std::string(type_name(*node)));
+      error(location(*node, file_),
+            "[" + section_ + "] key '" + key + "' must be true or false, got " + std::string(type_name(*node)));
       return std::nullopt;
     }
     return node->as_boolean()->get();
@@ -125,8 +126,10 @@ void read_node(const toml::table& root, const std::string& file, const std::file
   if (auto v = r.string("name", true, "\"alpha\" (this node's name)")) out.node.name = *v;
   if (auto v = r.string("address", true, "\"10.0.0.1\" (how the peer reaches this node)")) out.node.address = *v;
   if (auto v = r.string("role", true, "\"primary\" or \"secondary\"")) {
-    if (*v == "primary") out.node.initial_role = sdk::Role::primary;
-    else if (*v == "secondary") out.node.initial_role = sdk::Role::secondary;
+    if (*v == "primary")
+      out.node.initial_role = sdk::Role::primary;
+    else if (*v == "secondary")
+      out.node.initial_role = sdk::Role::secondary;
     else
       r.error(location(*r.node("role"), file),
               "[node] role '" + *v + "' is not a role; expected \"primary\" or \"secondary\"");
@@ -151,12 +154,14 @@ void read_peer(const toml::table& root, const std::string& file, const std::file
   if (auto v = r.string("name", true, "\"beta\" (the other node's name)")) out.peer.name = *v;
   if (auto v = r.string("address", true, "\"10.0.0.2\" (the other node's address)")) out.peer.address = *v;
   if (auto v = r.string("api_url", true, "\"http://10.0.0.2:7480\" (the other node's tandemd API)")) {
-    if (is_http_url(*v)) out.peer.api_url = *v;
+    if (is_http_url(*v))
+      out.peer.api_url = *v;
     else
       r.error(location(*r.node("api_url"), file),
               "[peer] api_url '" + *v + "' is not an http URL; expected e.g. \"http://10.0.0.2:7480\"");
   }
-  if (auto v = r.string("token_file", false, "\"/etc/tandem/peer-token\"")) out.peer.token_file = resolve_path(base, *v);
+  if (auto v = r.string("token_file", false, "\"/etc/tandem/peer-token\""))
+    out.peer.token_file = resolve_path(base, *v);
 }
 
 void read_api(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
@@ -171,16 +176,16 @@ void read_api(const toml::table& root, const std::string& file, const std::files
       out.api.bind_address = parsed->host;
       out.api.port = parsed->port;
     } else {
-      r.error(location(*r.node("listen"), file), "[api] listen '" + *v + "' is not a listen address (" +
-                                                     parsed.message() +
-                                                     "); expected host:port, e.g. \"127.0.0.1:7480\" or \"[::1]:7480\"");
+      r.error(location(*r.node("listen"), file),
+              "[api] listen '" + *v + "' is not a listen address (" + parsed.message() +
+                  "); expected host:port, e.g. \"127.0.0.1:7480\" or \"[::1]:7480\"");
     }
   }
   if (auto v = r.string("token_file", false, "\"/etc/tandem/api-token\"")) out.api.token_file = resolve_path(base, *v);
 }
 
-void read_plugins(const toml::table& root, const std::string& file, const std::filesystem::path& base,
-                  HostConfig& out, std::vector<std::string>& errors) {
+void read_plugins(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
+                  std::vector<std::string>& errors) {
   const toml::table* t = section(root, "plugins", false, file, "", errors);
   if (!t) return;
   SectionReader r(*t, "plugins", file, errors);
@@ -192,8 +197,8 @@ void read_plugins(const toml::table& root, const std::string& file, const std::f
 // A plugin given as a path (contains '/' or ends in .so) is resolved against
 // the file's directory; a type name is kept as written.
 std::string resolve_plugin(const std::filesystem::path& base, const std::string& plugin) {
-  bool is_path = plugin.find('/') != std::string::npos ||
-                 (plugin.size() > 3 && plugin.compare(plugin.size() - 3, 3, ".so") == 0);
+  bool is_path =
+      plugin.find('/') != std::string::npos || (plugin.size() > 3 && plugin.compare(plugin.size() - 3, 3, ".so") == 0);
   return is_path ? resolve_path(base, plugin).string() : plugin;
 }
 
@@ -230,13 +235,14 @@ void check_top_level(const toml::table& root, const std::string& file, std::vect
     std::string k(key.str());
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
     std::string hint = unknown_key_hint(k, known);
-    if (hint.rfind("; did you mean", 0) != 0) hint = "; expected one of [node], [peer], [api], [plugins], [stores.NAME]";
+    if (hint.rfind("; did you mean", 0) != 0)
+      hint = "; expected one of [node], [peer], [api], [plugins], [stores.NAME]";
     errors.push_back(location(key, file) + ": unknown top-level key '" + k + "'" + hint);
   }
 }
 
-std::variant<HostConfig, ConfigErrors> check_document(std::shared_ptr<const toml::table> root,
-                                                      const std::string& file, const std::filesystem::path& base) {
+std::variant<HostConfig, ConfigErrors> check_document(std::shared_ptr<const toml::table> root, const std::string& file,
+                                                      const std::filesystem::path& base) {
   HostConfig config;
   config.source = file;
   std::vector<std::string> errors;

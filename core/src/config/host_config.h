@@ -19,15 +19,15 @@ namespace tandem::core {
 
 struct NodeConfig {
   std::string name;
-  std::string address;                 // as the peer reaches it; key on the replication page
+  std::string address;                            // as the peer reaches it; key on the replication page
   sdk::Role initial_role = sdk::Role::secondary;  // persisted state wins after the first start
-  std::filesystem::path data_dir;      // role, epoch, failover journal, per-store state
+  std::filesystem::path data_dir;                 // role, epoch, failover journal, per-store state
 };
 
 struct PeerConfig {
   std::string name;
   std::string address;
-  std::string api_url;                 // e.g. "http://127.0.0.1:7481"
+  std::string api_url;                              // e.g. "http://127.0.0.1:7481"
   std::optional<std::filesystem::path> token_file;  // bearer token for the peer's API
 };
 
@@ -47,9 +47,9 @@ struct PluginsConfig {
 // One [stores.NAME] table, not yet validated against its plugin's schema.
 struct StoreEntry {
   std::string name;
-  std::string plugin;     // plugin type ("postgres-wal") or a path to a .so
+  std::string plugin;  // plugin type ("postgres-wal") or a path to a .so
   bool enabled = true;
-  std::string location;   // "file:line:col" of the table
+  std::string location;                      // "file:line:col" of the table
   std::shared_ptr<const toml::table> table;  // the raw table (host keys included)
 };
 
@@ -83,6 +83,7 @@ std::variant<HostConfig, ConfigErrors> parse_host_config(std::string_view toml_t
 // nearest known key suggested), wrong types, missing required keys,
 // malformed durations/sizes, inline secrets. Returns the StoreConfig handed
 // to Plugin::configure, carrying each key's file:line:col.
-std::variant<sdk::StoreConfig, ConfigErrors> validate_store_table(const StoreEntry& store, const sdk::ConfigSchema& schema);
+std::variant<sdk::StoreConfig, ConfigErrors> validate_store_table(const StoreEntry& store,
+                                                                  const sdk::ConfigSchema& schema);
 
 }  // namespace tandem::core

@@ -40,8 +40,7 @@ sdk::Result<ListenAddress> parse_listen_address(std::string_view text) {
   }
   unsigned port = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535)
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
     return sdk::Error{"port '" + std::string(port_text) + "' is not a number from 1 to 65535"};
   return ListenAddress{host, static_cast<std::uint16_t>(port)};
 }

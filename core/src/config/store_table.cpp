@@ -69,8 +69,9 @@ class StoreTableValidator {
     }
     for (const auto& k : schema) {
       if (k.required && !table.contains(k.name))
-        error(location(table), "missing required key '" + prefix + k.name + "' (" + std::string(sdk::to_string(k.type)) +
-                                   ": " + k.description + "); add " + k.name + " = " + example_for(k));
+        error(location(table), "missing required key '" + prefix + k.name + "' (" +
+                                   std::string(sdk::to_string(k.type)) + ": " + k.description + "); add " + k.name +
+                                   " = " + example_for(k));
     }
     return values;
   }
@@ -168,8 +169,8 @@ class StoreTableValidator {
       for (auto&& e : *a) ok = ok && e.is_table();
     if (!ok)
       return error(location(node), "key '" + prefix + key.name + "' must be an array of tables, got " +
-                                       describe(node, true) + "; write one [[stores." + store_.name + "." +
-                                       key.name + "]] section per element"),
+                                       describe(node, true) + "; write one [[stores." + store_.name + "." + key.name +
+                                       "]] section per element"),
              bad;
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i = 0; i < a->size(); ++i) {

@@ -116,9 +116,12 @@ nlohmann::json to_json(const toml::node& node) {
   if (auto* f = node.as_floating_point()) return f->get();
   if (auto* b = node.as_boolean()) return b->get();
   std::ostringstream text;
-  if (auto* d = node.as_date()) text << *d;
-  else if (auto* tm = node.as_time()) text << *tm;
-  else if (auto* dt = node.as_date_time()) text << *dt;
+  if (auto* d = node.as_date())
+    text << *d;
+  else if (auto* tm = node.as_time())
+    text << *tm;
+  else if (auto* dt = node.as_date_time())
+    text << *dt;
   return text.str();
 }
 

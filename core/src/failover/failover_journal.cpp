@@ -39,13 +39,25 @@ std::string_view to_string(StepStatus s) {
 nlohmann::json to_json(const JournalEntry& e) {
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& s : e.steps)
-    steps.push_back({{"name", s.name}, {"store", s.store}, {"action", s.action},
-                     {"status", std::string(to_string(s.status))}, {"started_ms", s.started_ms},
-                     {"finished_ms", s.finished_ms}, {"changed", s.changed}, {"summary", s.summary},
-                     {"error", s.error}, {"details", s.details}});
-  return {{"id", e.id}, {"kind", e.kind}, {"force", e.force}, {"old_epoch", e.old_epoch},
-          {"new_epoch", e.new_epoch}, {"started_ms", e.started_ms}, {"loss", e.loss},
-          {"handoff", e.handoff}, {"steps", steps}};
+    steps.push_back({{"name", s.name},
+                     {"store", s.store},
+                     {"action", s.action},
+                     {"status", std::string(to_string(s.status))},
+                     {"started_ms", s.started_ms},
+                     {"finished_ms", s.finished_ms},
+                     {"changed", s.changed},
+                     {"summary", s.summary},
+                     {"error", s.error},
+                     {"details", s.details}});
+  return {{"id", e.id},
+          {"kind", e.kind},
+          {"force", e.force},
+          {"old_epoch", e.old_epoch},
+          {"new_epoch", e.new_epoch},
+          {"started_ms", e.started_ms},
+          {"loss", e.loss},
+          {"handoff", e.handoff},
+          {"steps", steps}};
 }
 
 JournalEntry journal_entry_from_json(const nlohmann::json& j) {

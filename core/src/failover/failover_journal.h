@@ -20,7 +20,7 @@ struct JournalStep {
   std::string store;   // empty for node-level steps
   std::string action;  // "epoch", "promote", "demote", "rejoin", "role", "peer-demote", "peer-rejoin"
   StepStatus status = StepStatus::pending;
-  std::int64_t started_ms = 0;   // wall clock, ms since epoch
+  std::int64_t started_ms = 0;  // wall clock, ms since epoch
   std::int64_t finished_ms = 0;
   bool changed = false;
   std::string summary;
@@ -29,13 +29,13 @@ struct JournalStep {
 };
 
 struct JournalEntry {
-  std::string id;          // e.g. "20261125T180102Z-promote"
-  std::string kind;        // "promote", "switchover", "rejoin"
+  std::string id;    // e.g. "20261125T180102Z-promote"
+  std::string kind;  // "promote", "switchover", "rejoin"
   bool force = false;
   std::uint64_t old_epoch = 0;
   std::uint64_t new_epoch = 0;
   std::int64_t started_ms = 0;
-  nlohmann::json loss = nlohmann::json::object();  // per store, from prepare
+  nlohmann::json loss = nlohmann::json::object();     // per store, from prepare
   nlohmann::json handoff = nlohmann::json::object();  // per store, from the peer's demote
   std::vector<JournalStep> steps;
 };

@@ -85,7 +85,8 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
       refusals.push_back("the peer is not reachable (" + peer.error + "): rejoin needs the new primary up");
     } else if (peer.role != sdk::Role::primary) {
       refusals.push_back("the peer is not primary: nothing to rejoin to");
-    } else if (peer.epoch < local.epoch || (peer.epoch == local.epoch && local.role == sdk::Role::primary && !local.fenced)) {
+    } else if (peer.epoch < local.epoch ||
+               (peer.epoch == local.epoch && local.role == sdk::Role::primary && !local.fenced)) {
       refusals.push_back("this node is at epoch " + std::to_string(local.epoch) + " and the peer at " +
                          std::to_string(peer.epoch) + ": this node is not a former primary that needs rejoining");
     }
@@ -93,8 +94,9 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
   } else {
     if (kind == "switchover") {
       if (!peer.reachable)
-        refusals.push_back("the peer is not reachable (" + peer.error +
-                           "): a switchover needs the old primary up; use `tandemctl promote` for an unplanned failover");
+        refusals.push_back(
+            "the peer is not reachable (" + peer.error +
+            "): a switchover needs the old primary up; use `tandemctl promote` for an unplanned failover");
       else if (peer.role != sdk::Role::primary)
         refusals.push_back("the peer is not primary: nothing to switch over from");
     } else if (peer.reachable && peer.role == sdk::Role::primary && !peer.fenced && peer.epoch >= local.epoch &&
@@ -184,8 +186,8 @@ void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
   step.finished_ms = now_ms();
   journal_.save(entry);
   log_.log(step.status == StepStatus::done ? sdk::LogLevel::info : sdk::LogLevel::error,
-           entry.kind + ": step " + step.name + (step.status == StepStatus::done ? " done: " + step.summary
-                                                                                  : " FAILED: " + step.error));
+           entry.kind + ": step " + step.name +
+               (step.status == StepStatus::done ? " done: " + step.summary : " FAILED: " + step.error));
   fault_point("after", step.name);
 }
 
@@ -196,17 +198,27 @@ nlohmann::json FailoverOrchestrator::make_report(const JournalEntry& entry, cons
   std::map<std::string, int> order;
   for (auto& s : stores_.stores()) order[s.name] = s.order;
   for (const auto& s : entry.steps) {
-    steps.push_back({{"name", s.name}, {"store", s.store}, {"action", s.action},
+    steps.push_back({{"name", s.name},
+                     {"store", s.store},
+                     {"action", s.action},
                      {"status", std::string(to_string(s.status))},
                      {"duration_ms", s.finished_ms > s.started_ms ? s.finished_ms - s.started_ms : 0},
-                     {"changed", s.changed}, {"summary", s.summary}, {"error", s.error}});
+                     {"changed", s.changed},
+                     {"summary", s.summary},
+                     {"error", s.error}});
     finished = std::max(finished, s.finished_ms);
     if (s.status == StepStatus::done && s.action == "promote" && order[s.store] < sdk::kOrderDerivedIndex)
       writable_at = std::max(writable_at, s.finished_ms);
   }
-  nlohmann::json report = {{"id", entry.id}, {"kind", entry.kind}, {"result", result}, {"reason", reason},
-                           {"old_epoch", entry.old_epoch}, {"new_epoch", entry.new_epoch},
-                           {"started_at_ms", entry.started_ms}, {"loss", entry.loss}, {"steps", steps},
+  nlohmann::json report = {{"id", entry.id},
+                           {"kind", entry.kind},
+                           {"result", result},
+                           {"reason", reason},
+                           {"old_epoch", entry.old_epoch},
+                           {"new_epoch", entry.new_epoch},
+                           {"started_at_ms", entry.started_ms},
+                           {"loss", entry.loss},
+                           {"steps", steps},
                            {"total_ms", finished - entry.started_ms}};
   report["time_to_writable_ms"] =
       writable_at ? nlohmann::json(writable_at - entry.started_ms) : nlohmann::json(nullptr);
@@ -220,11 +232,12 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
     if (existing->kind != kind) {
       entry = *existing;
       return make_report(entry, "refused",
-                         "an unfinished " + existing->kind + " (" + existing->id + ") is in the journal: run `tandemctl " +
-                             existing->kind + "` again to finish it first");
+                         "an unfinished " + existing->kind + " (" + existing->id +
+                             ") is in the journal: run `tandemctl " + existing->kind + "` again to finish it first");
     }
     entry = *existing;
-    if (options.dry_run) return make_report(entry, "dry-run", "resuming " + entry.id + " would run its unfinished steps");
+    if (options.dry_run)
+      return make_report(entry, "dry-run", "resuming " + entry.id + " would run its unfinished steps");
     log_.warn(kind + ": resuming " + entry.id + " from the journal");
   } else {
     auto local = state_.get();
@@ -241,8 +254,9 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
       PeerView peer = peer_.status();
       if (peer.reachable && peer.role == sdk::Role::primary && peer.epoch == local.epoch) {
         entry.new_epoch = local.epoch;
-        return make_report(entry, "succeeded", "this node already follows the primary at epoch " +
-                                                   std::to_string(local.epoch) + ": nothing to do");
+        return make_report(
+            entry, "succeeded",
+            "this node already follows the primary at epoch " + std::to_string(local.epoch) + ": nothing to do");
       }
     }
     std::string refusal;

@@ -62,7 +62,8 @@ sdk::Result<nlohmann::json> HttpFailoverPeer::rejoin() {
   if (!o.ok) return sdk::Result<nlohmann::json>::failure("peer unreachable: " + o.error);
   auto j = nlohmann::json::parse(o.body, nullptr, false);
   if (o.status != 200 || !j.is_object() || j.value("result", std::string()) != "succeeded")
-    return sdk::Result<nlohmann::json>::failure("peer rejoin answered HTTP " + std::to_string(o.status) + ": " + o.body);
+    return sdk::Result<nlohmann::json>::failure("peer rejoin answered HTTP " + std::to_string(o.status) + ": " +
+                                                o.body);
   return j;
 }
 

@@ -15,7 +15,8 @@ sdk::Result<std::optional<std::string>> read_token(const std::optional<std::file
   if (!file) return std::optional<std::string>();
   try {
     std::string token = sdk::read_secret_file(*file);
-    if (token.empty()) return sdk::Error{std::string(what) + " token_file " + file->string() + " is empty; put the token in it"};
+    if (token.empty())
+      return sdk::Error{std::string(what) + " token_file " + file->string() + " is empty; put the token in it"};
     return std::optional<std::string>(std::move(token));
   } catch (const std::exception& e) {
     return sdk::Error{std::string(what) + " token_file: " + e.what()};
@@ -40,10 +41,10 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
 
   std::unique_ptr<NodeRuntime> runtime;
   try {
-    runtime = std::make_unique<NodeRuntime>(
-        sdk::NodeIdentity{config.node.name, config.node.address, config.node.data_dir},
-        sdk::PeerInfo{config.peer.name, config.peer.address, config.peer.api_url}, peer_token->value_or(""),
-        config.node.initial_role, tuning.runtime);
+    runtime =
+        std::make_unique<NodeRuntime>(sdk::NodeIdentity{config.node.name, config.node.address, config.node.data_dir},
+                                      sdk::PeerInfo{config.peer.name, config.peer.address, config.peer.api_url},
+                                      peer_token->value_or(""), config.node.initial_role, tuning.runtime);
   } catch (const std::exception& e) {
     return sdk::Error{e.what()};
   }

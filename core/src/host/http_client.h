@@ -23,21 +23,20 @@ struct HttpUrl {
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string* why = nullptr);
 
 struct HttpOutcome {
-  bool ok = false;        // a response arrived (any status)
-  std::string error;      // transport error when !ok
+  bool ok = false;    // a response arrived (any status)
+  std::string error;  // transport error when !ok
   int status = 0;
   std::string body;
 };
 
 struct HttpCall {
   std::string method = "GET";
-  std::string target;     // "/v1/status"
+  std::string target;  // "/v1/status"
   std::string body;
   std::map<std::string, std::string> headers;
   std::chrono::milliseconds timeout{std::chrono::seconds(3)};
 };
 
-void async_http(boost::asio::io_context& io, const HttpUrl& url, HttpCall call,
-                std::function<void(HttpOutcome)> done);
+void async_http(boost::asio::io_context& io, const HttpUrl& url, HttpCall call, std::function<void(HttpOutcome)> done);
 
 }  // namespace tandem::core

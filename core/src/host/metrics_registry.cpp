@@ -28,10 +28,14 @@ std::string prometheus_escape(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -72,8 +76,9 @@ bool PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLa
   }
   for (std::string_view reserved : {"store_", "node_", "peer_"}) {
     if (name.substr(0, reserved.size()) == reserved) {
-      if (why) *why = "metric name '" + std::string(name) + "' starts with '" + std::string(reserved) +
-                      "', reserved for the host's own metrics; prefix it with the plugin's name";
+      if (why)
+        *why = "metric name '" + std::string(name) + "' starts with '" + std::string(reserved) +
+               "', reserved for the host's own metrics; prefix it with the plugin's name";
       return false;
     }
   }
@@ -94,7 +99,9 @@ bool PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLa
     it->second.kind = kind;
     if (auto h = pending_help_.find(name); h != pending_help_.end()) it->second.help = h->second;
   } else if (it->second.kind != kind) {
-    if (why) *why = "metric '" + std::string(name) + "' is already a " + (it->second.kind == Kind::gauge ? "gauge" : "counter");
+    if (why)
+      *why =
+          "metric '" + std::string(name) + "' is already a " + (it->second.kind == Kind::gauge ? "gauge" : "counter");
     return false;
   }
   if (add) {
@@ -109,7 +116,8 @@ bool PluginMetrics::set_gauge(std::string_view name, double value, const sdk::Me
   return record(name, Kind::gauge, labels, value, false, why);
 }
 
-bool PluginMetrics::add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels, std::string* why) {
+bool PluginMetrics::add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels,
+                                std::string* why) {
   return record(name, Kind::counter, labels, delta, true, why);
 }
 

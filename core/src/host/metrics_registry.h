@@ -39,7 +39,8 @@ class PluginMetrics {
     std::string help;
     std::map<sdk::MetricLabels, double> samples;
   };
-  bool record(std::string_view name, Kind kind, const sdk::MetricLabels& labels, double value, bool add, std::string* why);
+  bool record(std::string_view name, Kind kind, const sdk::MetricLabels& labels, double value, bool add,
+              std::string* why);
 
   mutable std::mutex mu_;
   std::map<std::string, Family, std::less<>> families_;

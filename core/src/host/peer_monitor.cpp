@@ -10,8 +10,10 @@ PeerMonitor::PeerMonitor(boost::asio::io_context& io, sdk::PeerInfo peer, std::s
     : io_(io), peer_(std::move(peer)), token_(std::move(token)), options_(options), timer_(io) {
   url_ = parse_http_url(peer_.api_url, &url_error_);
   std::lock_guard l(mu_);
-  if (!url_) status_.last_error = "peer api_url unusable: " + url_error_;
-  else status_.last_error = "not polled yet";
+  if (!url_)
+    status_.last_error = "peer api_url unusable: " + url_error_;
+  else
+    status_.last_error = "not polled yet";
 }
 
 PeerMonitor::~PeerMonitor() { *alive_ = false; }
@@ -82,7 +84,8 @@ void PeerMonitor::record(const HttpOutcome& outcome) {
     }
   } else {
     next.reachable = false;
-    next.last_error = outcome.ok ? "peer answered /v1/status with HTTP " + std::to_string(outcome.status) : outcome.error;
+    next.last_error =
+        outcome.ok ? "peer answered /v1/status with HTTP " + std::to_string(outcome.status) : outcome.error;
   }
   std::lock_guard l(mu_);
   if (was_reachable && !next.reachable) log_warn("peer", "peer " + peer_.name + " unreachable: " + next.last_error);
@@ -112,7 +115,8 @@ void PeerMonitor::notify(const std::string& store, const nlohmann::json& message
   boost::asio::post(io_, [this, alive = alive_, call = std::move(call), store]() mutable {
     if (!*alive) return;
     async_http(io_, *url_, std::move(call), [store](HttpOutcome outcome) {
-      if (!outcome.ok) log_warn(store, "event for the peer not delivered: " + outcome.error);
+      if (!outcome.ok)
+        log_warn(store, "event for the peer not delivered: " + outcome.error);
       else if (outcome.status / 100 != 2)
         log_warn(store, "peer refused the event: HTTP " + std::to_string(outcome.status) + " " + outcome.body);
     });

@@ -21,11 +21,11 @@ namespace tandem::core {
 
 struct PeerStatus {
   bool reachable = false;
-  std::optional<std::string> role;        // as the peer reported it
+  std::optional<std::string> role;  // as the peer reported it
   std::optional<std::uint64_t> epoch;
   std::optional<bool> fenced;
   std::optional<std::chrono::system_clock::time_point> last_seen;  // last good answer
-  std::string last_error;                 // why the last poll failed
+  std::string last_error;                                          // why the last poll failed
 };
 
 struct PeerMonitorOptions {

@@ -162,8 +162,10 @@ void StoreRunner::run_sync() {
     sync_pending_ = false;
     sync_running_ = again;
   }
-  if (result.ok()) log_debug(name_, "sync done in " + std::to_string(static_cast<long long>(ms)) + " ms: " + result->summary);
-  else log_warn(name_, "sync failed after " + std::to_string(static_cast<long long>(ms)) + " ms: " + result.message());
+  if (result.ok())
+    log_debug(name_, "sync done in " + std::to_string(static_cast<long long>(ms)) + " ms: " + result->summary);
+  else
+    log_warn(name_, "sync failed after " + std::to_string(static_cast<long long>(ms)) + " ms: " + result.message());
   refresh_health();
 
   if (again) {
@@ -233,8 +235,7 @@ std::future<void> StoreRunner::call(std::function<void(sdk::Plugin&)> fn) {
     refresh_health();
   });
   auto future = task->get_future();
-  if (!executor_.post([task] { (*task)(); }))
-    throw std::runtime_error("store '" + name_ + "' is shutting down");
+  if (!executor_.post([task] { (*task)(); })) throw std::runtime_error("store '" + name_ + "' is shutting down");
   return future;
 }
 
@@ -267,7 +268,9 @@ bool StoreRunner::stop() {
     log_info(name_, "stopped");
   });
   bool ok = executor_.shutdown(options_.stop_grace);
-  if (!ok) log_error(name_, "did not stop within " + std::to_string(options_.stop_grace.count()) + " ms: a plugin call is hung");
+  if (!ok)
+    log_error(name_,
+              "did not stop within " + std::to_string(options_.stop_grace.count()) + " ms: a plugin call is hung");
   std::lock_guard l(mu_);
   state_ = StoreState::stopped;
   health_ = sdk::Health::make(sdk::HealthStatus::stopped, "stopped");

@@ -94,7 +94,7 @@ class StoreRunner {
  private:
   void attempt_start();
   void schedule_start_retry();
-  void run_sync();           // on the executor
+  void run_sync();                                       // on the executor
   void arm_sync_timer(std::chrono::milliseconds delay);  // any thread
 
   boost::asio::io_context& io_;

@@ -70,8 +70,10 @@ bool TaskThreads::shutdown(std::chrono::milliseconds grace) {
   finished_ = true;
   l.unlock();
   for (auto& t : threads_) {
-    if (ok) t.join();
-    else t.detach();
+    if (ok)
+      t.join();
+    else
+      t.detach();
   }
   threads_.clear();
   return ok;

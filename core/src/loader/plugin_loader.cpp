@@ -141,14 +141,15 @@ sdk::Result<LoadedPlugin> PluginLoader::load(const std::string& plugin) const {
   if (!opened) return sdk::Error{opened.message()};
   OpenedPlugin& op = opened.value();
   if (!requested_type.empty() && op.manifest.name != requested_type)
-    return sdk::Error{"plugin " + file.string() + ": manifest name '" + op.manifest.name + "' differs from the requested type '" +
-                      requested_type + "'; rename the file to tandem-" + op.manifest.name + ".so or fix the plugin's TANDEM_PLUGIN name"};
+    return sdk::Error{"plugin " + file.string() + ": manifest name '" + op.manifest.name +
+                      "' differs from the requested type '" + requested_type + "'; rename the file to tandem-" +
+                      op.manifest.name + ".so or fix the plugin's TANDEM_PLUGIN name"};
 
   std::string factory_error;
   sdk::Plugin* raw = op.library->get_alias<sdk::FactoryFunction>(sdk::kFactorySymbol)(&factory_error);
   if (!raw)
-    return sdk::Error{"plugin " + file.string() + " ('" + op.manifest.name + "'): the factory threw: " +
-                      (factory_error.empty() ? "no reason given" : factory_error)};
+    return sdk::Error{"plugin " + file.string() + " ('" + op.manifest.name +
+                      "'): the factory threw: " + (factory_error.empty() ? "no reason given" : factory_error)};
 
   // The deleter owns the library: the plugin's code (its destructor included)
   // stays mapped until the last reference to the object is gone.

@@ -57,8 +57,9 @@ std::vector<std::string> check_store_set(const HostConfig& config) {
   std::map<std::string, const StoreEntry*> by_normalized_name;
   for (const auto& store : config.stores) {
     if (!valid_store_name(store.name)) {
-      errors.push_back(store.location + ": store name '" + store.name +
-                       "' may only hold letters, digits, '-' and '_' (it appears in URLs and metrics); rename the table");
+      errors.push_back(
+          store.location + ": store name '" + store.name +
+          "' may only hold letters, digits, '-' and '_' (it appears in URLs and metrics); rename the table");
       continue;
     }
     auto [it, inserted] = by_normalized_name.emplace(normalized(store.name), &store);

@@ -16,7 +16,7 @@ namespace tandem::core {
 struct NodeStateValues {
   sdk::Role role = sdk::Role::secondary;
   std::uint64_t epoch = 0;
-  bool fenced = false;             // saw the peer at a higher epoch; needs rejoin
+  bool fenced = false;  // saw the peer at a higher epoch; needs rejoin
   std::string fenced_reason;
 };
 

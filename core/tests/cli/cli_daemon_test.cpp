@@ -23,8 +23,9 @@ class RunningDaemon : public ::testing::Test {
  protected:
   void SetUp() override {
     port_ = sdk::testing::free_port();
-    config_ = write_config(dir_.path(), port_,
-                           "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\nreport_progress = true\n");
+    config_ =
+        write_config(dir_.path(), port_,
+                     "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\nreport_progress = true\n");
     testsupport::BackgroundProcessSpec spec;
     spec.argv = {TANDEMD_BINARY, "--config", config_.string()};
     spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
@@ -78,7 +79,8 @@ TEST_F(RunningDaemon, ActionPostsWithTheTokenAndPrintsTheAnswer) {
   EXPECT_TRUE(has(flat, "\"pong\":{\"n\":3,\"word\":\"hi\"}")) << flat;
 
   write_file(dir_.path() / "wrong-token", "not-the-token\n");
-  auto refused = tandemctl(with_config({"action", "greeter", "ping", "--token-file", (dir_.path() / "wrong-token").string()}));
+  auto refused =
+      tandemctl(with_config({"action", "greeter", "ping", "--token-file", (dir_.path() / "wrong-token").string()}));
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(has(refused.stderr_text, "refused (HTTP 401)"));
 

@@ -31,7 +31,8 @@ TEST(CheckConfig, HostErrorsExitOneWithFileLineColumn) {
   auto file = write_config(dir.path(), 7480, "[stores.x]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nenabled = 1\n");
   auto r = tandemctl({"check-config", file.string()});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(has(r.stderr_text, file.string() + ":22:11: [stores.x] key 'enabled' must be true or false, got integer"));
+  EXPECT_TRUE(
+      has(r.stderr_text, file.string() + ":22:11: [stores.x] key 'enabled' must be true or false, got integer"));
   EXPECT_TRUE(has(r.stderr_text, file.string() + ": 1 problem"));
   EXPECT_EQ(r.stdout_text, "");
 }
@@ -39,10 +40,10 @@ TEST(CheckConfig, HostErrorsExitOneWithFileLineColumn) {
 TEST(CheckConfig, EveryStoreIsCheckedThroughItsPluginAndAllErrorsPrinted) {
   TempDir dir;
   auto file = write_config(dir.path(), 7480,
-                           "[stores.a]\nplugin = \"loader-good\"\ngreting = \"hi\"\n\n"   // lines 19-21
+                           "[stores.a]\nplugin = \"loader-good\"\ngreting = \"hi\"\n\n"       // lines 19-21
                            "[stores.b]\nplugin = \"loader-good\"\ngreeting = \"refuse\"\n\n"  // lines 23-25
-                           "[stores.c]\nplugin = \"no-such-plugin\"\n\n"                    // lines 27-28
-                           "[stores.d]\nplugin = \"loader-throwing-configure\"\n");          // lines 30-31
+                           "[stores.c]\nplugin = \"no-such-plugin\"\n\n"                      // lines 27-28
+                           "[stores.d]\nplugin = \"loader-throwing-configure\"\n");           // lines 30-31
   auto r = tandemctl({"check-config", file.string()});
   EXPECT_EQ(r.exit_code, 1);
   const std::string& e = r.stderr_text;
@@ -163,10 +164,14 @@ TEST(Plugins, DescribePrintsTheSchema) {
 }
 
 TEST(Help, EverySubcommandHasHelpAndBadUsageFails) {
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{"--help"}, {"status", "--help"}, {"plugins", "--help"},
-        {"plugins", "describe", "--help"}, {"check-config", "--help"}, {"diag", "--help"}, {"rebuild", "--help"},
-        {"action", "--help"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
+                                        {"status", "--help"},
+                                        {"plugins", "--help"},
+                                        {"plugins", "describe", "--help"},
+                                        {"check-config", "--help"},
+                                        {"diag", "--help"},
+                                        {"rebuild", "--help"},
+                                        {"action", "--help"}}) {
     auto r = tandemctl(args);
     EXPECT_EQ(r.exit_code, 0) << args[0];
     EXPECT_TRUE(has(r.stdout_text, "Usage:")) << args[0];
@@ -182,8 +187,8 @@ TEST(Status, UnreachableDaemonExitsOneWithAClearMessage) {
   auto file = write_config(dir.path(), port, "");
   auto r = tandemctl({"--config", file.string(), "status"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(has(r.stderr_text, "tandemd not answering at http://127.0.0.1:" + std::to_string(port) +
-                                     ": is it running?"));
+  EXPECT_TRUE(
+      has(r.stderr_text, "tandemd not answering at http://127.0.0.1:" + std::to_string(port) + ": is it running?"));
 }
 
 }  // namespace

@@ -24,13 +24,14 @@ void write_file(const std::filesystem::path& p, const std::string& text) {
 
 std::filesystem::path write_config(const std::filesystem::path& dir, int port, const std::string& stores) {
   write_file(dir / "api-token", "cli-test-token\n");
-  std::string text = "[node]\nname = \"alpha\"\naddress = \"127.0.0.1\"\nrole = \"primary\"\ndata_dir = \"data\"\n\n"
-                     "[peer]\nname = \"beta\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:1\"\n\n"
-                     "[api]\nlisten = \"127.0.0.1:" +
-                     std::to_string(port) +
-                     "\"\ntoken_file = \"api-token\"\n\n"
-                     "[plugins]\nsearch_dirs = [\"" TANDEM_TEST_PLUGIN_DIR "\"]\n\n" +
-                     stores;
+  std::string text =
+      "[node]\nname = \"alpha\"\naddress = \"127.0.0.1\"\nrole = \"primary\"\ndata_dir = \"data\"\n\n"
+      "[peer]\nname = \"beta\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:1\"\n\n"
+      "[api]\nlisten = \"127.0.0.1:" +
+      std::to_string(port) +
+      "\"\ntoken_file = \"api-token\"\n\n"
+      "[plugins]\nsearch_dirs = [\"" TANDEM_TEST_PLUGIN_DIR "\"]\n\n" +
+      stores;
   write_file(dir / "tandem.toml", text);
   return dir / "tandem.toml";
 }

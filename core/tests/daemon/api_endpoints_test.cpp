@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "in_process_daemon.h"
-#include "tandem/sdk/testing/temp_dir.h"
 #include "support/test_http.h"
+#include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::testplugins {
 namespace {
@@ -21,13 +21,15 @@ std::shared_ptr<TestStorePlugin> pg_like() {
 
 TEST(ApiEndpoints, ReplicationPageHasTheSeedShapeOnThePrimary) {
   InProcessDaemon d({{"pg", pg_like()}});
-  nlohmann::json expected = nlohmann::json::parse(R"({"10.11.2.60":{"postgres_lag_bytes":"0"},"replication_mode":"master"})");
+  nlohmann::json expected =
+      nlohmann::json::parse(R"({"10.11.2.60":{"postgres_lag_bytes":"0"},"replication_mode":"master"})");
   ASSERT_TRUE(eventually([&] { return testhttp::get(d.port, "/monitor/replication").json() == expected; }, 10s))
       << testhttp::get(d.port, "/monitor/replication").body;
   auto r = testhttp::get(d.port, "/monitor/replication");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("Content-Type"), "application/json");
-  EXPECT_EQ(r.body, R"({"10.11.2.60":{"postgres_lag_bytes":"0"},"replication_mode":"master"})" "\n");
+  EXPECT_EQ(r.body, R"({"10.11.2.60":{"postgres_lag_bytes":"0"},"replication_mode":"master"})"
+                    "\n");
 }
 
 TEST(ApiEndpoints, ReplicationPageWithoutEntriesIsTheModeAlone) {
@@ -54,10 +56,12 @@ TEST(ApiEndpoints, StatusReportsNodePeerAndEveryStore) {
   auto b = pg_like();
   InProcessDaemon d({{"alpha-config", a}, {"pg", b}});
   ASSERT_TRUE(eventually([&] { return a->sync_calls >= 2; }, 20s));
-  ASSERT_TRUE(eventually([&] {
-    auto s = testhttp::get(d.port, "/v1/status").json();
-    return s["stores"][0]["sync"]["runs"].get<int>() >= 2 && s["stores"][0]["health"]["status"] == "ok";
-  }, 20s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto s = testhttp::get(d.port, "/v1/status").json();
+        return s["stores"][0]["sync"]["runs"].get<int>() >= 2 && s["stores"][0]["health"]["status"] == "ok";
+      },
+      20s));
   auto r = testhttp::get(d.port, "/v1/status");
   ASSERT_EQ(r.status, 200);
   auto s = r.json();
@@ -112,27 +116,24 @@ TEST(ApiEndpoints, MetricsAreInPrometheusTextFormat) {
   ASSERT_TRUE(eventually([&] { return p->sync_calls >= 1; }, 20s));
   ASSERT_EQ(testhttp::request(d.port, "POST", "/v1/stores/pg/actions/metric", "{}", kAuth).status, 200);
   testhttp::Reply r;
-  ASSERT_TRUE(eventually([&] {
-    r = testhttp::get(d.port, "/metrics");
-    return r.body.find("tandem_store_sync_runs_total{store=\"pg\"} ") != std::string::npos &&
-           r.body.find("tandem_store_lag_bytes{store=\"pg\"} 1234\n") != std::string::npos;
-  }, 20s)) << r.body;
+  ASSERT_TRUE(eventually(
+      [&] {
+        r = testhttp::get(d.port, "/metrics");
+        return r.body.find("tandem_store_sync_runs_total{store=\"pg\"} ") != std::string::npos &&
+               r.body.find("tandem_store_lag_bytes{store=\"pg\"} 1234\n") != std::string::npos;
+      },
+      20s))
+      << r.body;
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
-  for (const char* line : {
-           "# TYPE tandem_store_health gauge\n",
-           "tandem_store_health{status=\"ok\",store=\"pg\"} 1\n",
-           "tandem_store_health{status=\"failed\",store=\"pg\"} 0\n",
-           "# TYPE tandem_store_sync_runs_total counter\n",
-           "tandem_store_sync_failures_total{store=\"pg\"} 0\n",
-           "# TYPE tandem_store_sync_duration_seconds gauge\n",
-           "tandem_node_epoch 1\n",
-           "tandem_node_role{role=\"primary\"} 1\n",
-           "tandem_peer_reachable 0\n",
-           "# HELP tandem_test_items Items the test store holds.\n",
-           "tandem_test_items{kind=\"a\\\"b\",store=\"pg\"} 42\n",
-           "# TYPE tandem_test_ops_total counter\n",
-           "tandem_test_ops_total{store=\"pg\"} 3\n"}) {
+  for (const char* line :
+       {"# TYPE tandem_store_health gauge\n", "tandem_store_health{status=\"ok\",store=\"pg\"} 1\n",
+        "tandem_store_health{status=\"failed\",store=\"pg\"} 0\n", "# TYPE tandem_store_sync_runs_total counter\n",
+        "tandem_store_sync_failures_total{store=\"pg\"} 0\n", "# TYPE tandem_store_sync_duration_seconds gauge\n",
+        "tandem_node_epoch 1\n", "tandem_node_role{role=\"primary\"} 1\n", "tandem_peer_reachable 0\n",
+        "# HELP tandem_test_items Items the test store holds.\n",
+        "tandem_test_items{kind=\"a\\\"b\",store=\"pg\"} 42\n", "# TYPE tandem_test_ops_total counter\n",
+        "tandem_test_ops_total{store=\"pg\"} 3\n"}) {
     EXPECT_NE(r.body.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << r.body;
   }
   // Every sample line belongs to a family announced with # TYPE.
@@ -206,10 +207,11 @@ TEST(ApiEndpoints, FailoverEndpointsAreGuardedAndAnswerWithAReport) {
 
 TEST(ApiEndpoints, MutatingEndpointsNeedTheRightBearerToken) {
   InProcessDaemon d({{"pg", pg_like()}});
-  struct Case { std::string method, path; };
-  for (const auto& c : std::vector<Case>{{"POST", "/v1/stores/pg/actions/echo"},
-                                         {"POST", "/v1/stores/pg/events"},
-                                         {"POST", "/v1/promote"}}) {
+  struct Case {
+    std::string method, path;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"POST", "/v1/stores/pg/actions/echo"}, {"POST", "/v1/stores/pg/events"}, {"POST", "/v1/promote"}}) {
     auto none = testhttp::request(d.port, c.method, c.path, "{}");
     EXPECT_EQ(none.status, 401) << c.path;
     EXPECT_NE(none.header("WWW-Authenticate").find("Bearer"), std::string::npos);
@@ -230,7 +232,8 @@ TEST(ApiEndpoints, WithoutATokenFileMutatingEndpointsAreRefused) {
   InProcessOptions o;
   o.token.reset();
   InProcessDaemon d({{"pg", pg_like()}}, o);
-  auto r = testhttp::request(d.port, "POST", "/v1/stores/pg/actions/echo", "{}", {{"Authorization", "Bearer anything"}});
+  auto r =
+      testhttp::request(d.port, "POST", "/v1/stores/pg/actions/echo", "{}", {{"Authorization", "Bearer anything"}});
   EXPECT_EQ(r.status, 403);
   EXPECT_NE(r.json()["error"].get<std::string>().find("token_file"), std::string::npos);
   EXPECT_EQ(testhttp::request(d.port, "POST", "/v1/promote", "{}").status, 403);

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "in_process_daemon.h"
-#include "tandem/sdk/testing/temp_dir.h"
 #include "support/test_http.h"
+#include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::testplugins {
 namespace {
@@ -28,10 +28,10 @@ bool api_answers(int port) { return testhttp::get(port, "/v1/status").status == 
 
 TEST(ApiHardening, GarbageBytesGet400AndTheServerCarriesOn) {
   InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
-  for (std::string garbage : {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello?\r\n\r\n", 32),
-                              std::string("NOT HTTP AT ALL\r\n\r\n"),
-                              std::string("GET /v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
-                              std::string("GET /v1/status HTTP/1.1\r\nBad Header Line\r\n\r\n")}) {
+  for (std::string garbage :
+       {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello?\r\n\r\n", 32),
+        std::string("NOT HTTP AT ALL\r\n\r\n"), std::string("GET /v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+        std::string("GET /v1/status HTTP/1.1\r\nBad Header Line\r\n\r\n")}) {
     testhttp::Connection c(d.port);
     c.send(garbage);
     bool closed = false;
@@ -65,8 +65,10 @@ TEST(ApiHardening, HugeHeadersGet431) {
 TEST(ApiHardening, OversizedBodyGets413) {
   InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
   testhttp::Connection c(d.port);
-  std::string head = "POST /v1/stores/s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n"
-                     "Content-Length: " + std::to_string(2 * 1024 * 1024) + "\r\n\r\n";
+  std::string head =
+      "POST /v1/stores/s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n"
+      "Content-Length: " +
+      std::to_string(2 * 1024 * 1024) + "\r\n\r\n";
   c.send(head);
   c.send(std::string(64 * 1024, ' '));  // the server answers without waiting for the rest
   auto r = testhttp::parse_reply(c.read_until_closed(10s));

@@ -27,11 +27,11 @@ StoreSnapshot with_cells(std::vector<sdk::ReplicationEntry> cells) {
 }
 
 TEST(ReplicationPage, MergesCellsOfAllStoresUnderTheirAddress) {
-  auto page = replication_page(sdk::Role::primary,
-                               {with_cells({{"10.11.2.60", "postgres_lag_bytes", "0"}}),
-                                with_cells({{"10.11.2.60", "kvstore_journal_depth", "3"},
-                                            {"10.11.2.61", "postgres_lag_bytes", "unknown"}}),
-                                with_cells({})});
+  auto page = replication_page(
+      sdk::Role::primary,
+      {with_cells({{"10.11.2.60", "postgres_lag_bytes", "0"}}),
+       with_cells({{"10.11.2.60", "kvstore_journal_depth", "3"}, {"10.11.2.61", "postgres_lag_bytes", "unknown"}}),
+       with_cells({})});
   EXPECT_EQ(page.dump(), R"({"10.11.2.60":{"kvstore_journal_depth":"3","postgres_lag_bytes":"0"},)"
                          R"("10.11.2.61":{"postgres_lag_bytes":"unknown"},"replication_mode":"master"})");
 }
@@ -157,8 +157,13 @@ TEST(StoreHostContextTest, StateLivesUnderTheStoreDirAndSurvivesANewContext) {
   TaskThreads workers("w", 1);
   PluginMetrics metrics;
   PeerMonitor peer(io, {"beta", "10.0.0.2", "http://127.0.0.1:1"}, "");
-  NodeServices services{{"alpha", "10.0.0.1", dir.path()}, {"beta", "10.0.0.2", "http://127.0.0.1:1"},
-                        &state, &io, &workers, &metrics, &peer};
+  NodeServices services{{"alpha", "10.0.0.1", dir.path()},
+                        {"beta", "10.0.0.2", "http://127.0.0.1:1"},
+                        &state,
+                        &io,
+                        &workers,
+                        &metrics,
+                        &peer};
   {
     StoreHostContext ctx(services, "pg");
     EXPECT_EQ(ctx.store_dir(), dir.path() / "stores" / "pg");

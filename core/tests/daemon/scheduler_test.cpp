@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "in_process_daemon.h"
-#include "tandem/sdk/testing/temp_dir.h"
 #include "support/test_http.h"
+#include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::testplugins {
 namespace {

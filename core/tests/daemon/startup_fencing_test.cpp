@@ -47,8 +47,9 @@ class FakePeer {
       if (c < 0) return;
       char buf[4096];
       (void)::recv(c, buf, sizeof buf, 0);  // one small GET; its content does not matter here
-      const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+      const std::string reply =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body_.size()) +
+          "\r\nConnection: close\r\n\r\n" + body_;
       (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
       ::close(c);
     }

@@ -11,9 +11,9 @@
 #include <fstream>
 
 #include "support/background_process.h"
+#include "support/test_http.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
-#include "support/test_http.h"
 
 namespace tandem::testplugins {
 namespace {
@@ -41,13 +41,12 @@ NodeFiles write_node(const std::filesystem::path& dir, const std::string& name, 
   // The peer's token: what the peer's API expects.
   std::string peer = name == "alpha" ? "beta" : "alpha";
   write_file(home / "peer-token", "token-" + peer + "\n");
-  std::string config =
-      "[node]\nname = \"" + name + "\"\naddress = \"127.0.0.1\"\nrole = \"" + role + "\"\ndata_dir = \"" +
-      (home / "data").string() + "\"\n\n[peer]\nname = \"" + peer +
-      "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer_port) +
-      "\"\ntoken_file = \"peer-token\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-      "\"\ntoken_file = \"api-token\"\n\n[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN +
-      "\"\nsync_interval = \"100ms\"\n" + extra_store_keys;
+  std::string config = "[node]\nname = \"" + name + "\"\naddress = \"127.0.0.1\"\nrole = \"" + role +
+                       "\"\ndata_dir = \"" + (home / "data").string() + "\"\n\n[peer]\nname = \"" + peer +
+                       "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer_port) +
+                       "\"\ntoken_file = \"peer-token\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                       "\"\ntoken_file = \"api-token\"\n\n[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN +
+                       "\"\nsync_interval = \"100ms\"\n" + extra_store_keys;
   write_file(home / "tandem.toml", config);
   return {home / "tandem.toml", port};
 }
@@ -159,9 +158,8 @@ TEST(TandemdBinary, RoleEpochAndStoreStatePersistAcrossRestart) {
     auto s = testhttp::get(port, "/v1/status").json();
     EXPECT_EQ(s["role"], "primary");
     EXPECT_EQ(s["epoch"], 1);
-    ASSERT_TRUE(eventually([&] {
-      return testhttp::get(port, "/v1/stores/app").json()["health"]["details"]["starts"] == 1;
-    }, 30s));
+    ASSERT_TRUE(eventually(
+        [&] { return testhttp::get(port, "/v1/stores/app").json()["health"]["details"]["starts"] == 1; }, 30s));
     EXPECT_EQ(exit_code_after(daemon, SIGINT), 0) << daemon.log_tail();
   }
   EXPECT_TRUE(std::filesystem::exists(node.config.parent_path() / "data" / "node-state.json"));
@@ -182,9 +180,8 @@ TEST(TandemdBinary, RoleEpochAndStoreStatePersistAcrossRestart) {
   EXPECT_EQ(s["epoch"], 1);
   EXPECT_EQ(testhttp::get(port, "/monitor/replication").json()["replication_mode"], "master");
   // The plugin's own state (a start counter) survived as well.
-  EXPECT_TRUE(eventually([&] {
-    return testhttp::get(port, "/v1/stores/app").json()["health"]["details"]["starts"] == 2;
-  }, 30s));
+  EXPECT_TRUE(eventually(
+      [&] { return testhttp::get(port, "/v1/stores/app").json()["health"]["details"]["starts"] == 2; }, 30s));
   EXPECT_EQ(exit_code_after(daemon, SIGTERM), 0) << daemon.log_tail();
 }
 
@@ -196,17 +193,20 @@ TEST(TandemdBinary, APairSeesEachOtherAndRelaysStoreEvents) {
   auto beta = write_node(dir.path(), "beta", "secondary", beta_port, alpha_port);
   auto a = start_tandemd(alpha);
   auto b = start_tandemd(beta);
-  ASSERT_TRUE(eventually([&] { return answers(alpha_port) && answers(beta_port); }, 60s)) << a.log_tail() << b.log_tail();
+  ASSERT_TRUE(eventually([&] { return answers(alpha_port) && answers(beta_port); }, 60s))
+      << a.log_tail() << b.log_tail();
 
   // Each polls the other's status: reachable, with its role and epoch.
-  ASSERT_TRUE(eventually([&] {
-    auto s = testhttp::get(alpha_port, "/v1/status").json();
-    return s["peer"]["reachable"] == true && s["peer"]["role"] == "secondary" && s["peer"]["epoch"] == 1 &&
-           s["peer"]["last_seen"].is_string();
-  }, 60s)) << testhttp::get(alpha_port, "/v1/status").body;
-  ASSERT_TRUE(eventually([&] {
-    return testhttp::get(beta_port, "/v1/status").json()["peer"]["role"] == "primary";
-  }, 60s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto s = testhttp::get(alpha_port, "/v1/status").json();
+        return s["peer"]["reachable"] == true && s["peer"]["role"] == "secondary" && s["peer"]["epoch"] == 1 &&
+               s["peer"]["last_seen"].is_string();
+      },
+      60s))
+      << testhttp::get(alpha_port, "/v1/status").body;
+  ASSERT_TRUE(
+      eventually([&] { return testhttp::get(beta_port, "/v1/status").json()["peer"]["role"] == "primary"; }, 60s));
   auto page = testhttp::get(beta_port, "/monitor/replication").json();
   EXPECT_EQ(page["replication_mode"], "standby");
   EXPECT_TRUE(page["127.0.0.1"]["test_lag"].is_string()) << page.dump();
@@ -215,14 +215,18 @@ TEST(TandemdBinary, APairSeesEachOtherAndRelaysStoreEvents) {
   auto r = testhttp::request(alpha_port, "POST", "/v1/stores/app/actions/tell-peer", R"({"hello":"beta"})",
                              {{"Authorization", "Bearer token-alpha"}});
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_TRUE(eventually([&] {
-    return testhttp::get(beta_port, "/v1/stores/app").json()["health"]["details"]["last_peer_event"] ==
-           nlohmann::json{{"hello", "beta"}};
-  }, 30s)) << b.log_tail();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return testhttp::get(beta_port, "/v1/stores/app").json()["health"]["details"]["last_peer_event"] ==
+               nlohmann::json{{"hello", "beta"}};
+      },
+      30s))
+      << b.log_tail();
 
   // When beta goes away, alpha notices.
   EXPECT_EQ(exit_code_after(b, SIGTERM), 0) << b.log_tail();
-  EXPECT_TRUE(eventually([&] { return testhttp::get(alpha_port, "/v1/status").json()["peer"]["reachable"] == false; }, 60s));
+  EXPECT_TRUE(
+      eventually([&] { return testhttp::get(alpha_port, "/v1/status").json()["peer"]["reachable"] == false; }, 60s));
   auto metrics = testhttp::get(alpha_port, "/metrics").body;
   EXPECT_NE(metrics.find("tandem_peer_reachable 0"), std::string::npos);
   EXPECT_EQ(exit_code_after(a, SIGTERM), 0) << a.log_tail();

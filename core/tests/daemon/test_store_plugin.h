@@ -19,14 +19,20 @@ namespace tandem::testplugins {
 class Gate {
  public:
   void open() {
-    { std::lock_guard l(mu_); open_ = true; }
+    {
+      std::lock_guard l(mu_);
+      open_ = true;
+    }
     cv_.notify_all();
   }
   void wait() {
     std::unique_lock l(mu_);
     cv_.wait(l, [&] { return open_; });
   }
-  bool is_open() const { std::lock_guard l(mu_); return open_; }
+  bool is_open() const {
+    std::lock_guard l(mu_);
+    return open_;
+  }
 
  private:
   mutable std::mutex mu_;
@@ -36,8 +42,8 @@ class Gate {
 
 struct TestStoreKnobs {
   std::chrono::milliseconds interval{0};
-  Gate* block_sync = nullptr;          // when set, sync() waits for the gate
-  int fail_starts = 0;                 // the first N start() calls fail
+  Gate* block_sync = nullptr;  // when set, sync() waits for the gate
+  int fail_starts = 0;         // the first N start() calls fail
   bool fail_sync = false;
   std::vector<sdk::ReplicationEntry> replication;
   sdk::HealthStatus status = sdk::HealthStatus::ok;

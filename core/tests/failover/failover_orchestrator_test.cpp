@@ -25,7 +25,8 @@ class FileBackedStore final : public sdk::Plugin {
  public:
   FileBackedStore(std::filesystem::path file, std::string name, int order, std::vector<std::string>* calls)
       : file_(std::move(file)), name_(std::move(name)), order_(order), calls_(calls) {
-    if (!std::filesystem::exists(file_)) save({{"role", "secondary"}, {"promotions", 0}, {"demotions", 0}, {"rejoins", 0}});
+    if (!std::filesystem::exists(file_))
+      save({{"role", "secondary"}, {"promotions", 0}, {"demotions", 0}, {"rejoins", 0}});
   }
   sdk::PluginInfo info() const override { return {"file-store", "1", "test", order_}; }
   sdk::ConfigSchema schema() const override { return {}; }
@@ -116,7 +117,9 @@ class NodeStores final : public FailoverStores {
     for (auto& [name, order] : n_.orders) out.push_back({name, "file-store", order});
     return out;
   }
-  void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) override { fn(*n_.plugins.at(store)); }
+  void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) override {
+    fn(*n_.plugins.at(store));
+  }
 
  private:
   Node& n_;

@@ -68,17 +68,20 @@ TEST(PluginLoader, TextFileIsNotALoadableSharedObject) {
 TEST(PluginLoader, PlainLibraryIsNotATandemPlugin) {
   auto loaded = loader().load("loader-no-manifest");
   ASSERT_FALSE(loaded.ok());
-  EXPECT_TRUE(has(loaded.message(), "tandem-loader-no-manifest.so: not a tandem plugin: it exports no "
-                                    "'tandem_plugin_manifest'"));
+  EXPECT_TRUE(has(loaded.message(),
+                  "tandem-loader-no-manifest.so: not a tandem plugin: it exports no "
+                  "'tandem_plugin_manifest'"));
 }
 
 TEST(PluginLoader, AbiMismatchIsRefusedBeforeTheFactoryRuns) {
   // The abi999 factory aborts the process if called.
   auto loaded = loader().load("loader-abi999");
   ASSERT_FALSE(loaded.ok());
-  EXPECT_TRUE(has(loaded.message(), "ABI mismatch: the plugin was built for tandem plugin ABI 999, this host speaks "
-                                    "ABI " + std::to_string(sdk::kAbiVersion) +
-                                    "; rebuild the plugin against SDK " TANDEM_SDK_VERSION_STRING));
+  EXPECT_TRUE(has(loaded.message(),
+                  "ABI mismatch: the plugin was built for tandem plugin ABI 999, this host speaks "
+                  "ABI " +
+                      std::to_string(sdk::kAbiVersion) +
+                      "; rebuild the plugin against SDK " TANDEM_SDK_VERSION_STRING));
   auto inspected = loader().inspect(kDir / "tandem-loader-abi999.so");
   ASSERT_FALSE(inspected.ok());
   EXPECT_TRUE(has(inspected.message(), "ABI mismatch"));
@@ -87,8 +90,8 @@ TEST(PluginLoader, AbiMismatchIsRefusedBeforeTheFactoryRuns) {
 TEST(PluginLoader, ManifestNameMustMatchTheRequestedType) {
   auto loaded = loader().load("loader-wrong-name");
   ASSERT_FALSE(loaded.ok());
-  EXPECT_TRUE(has(loaded.message(),
-                  "manifest name 'something-else' differs from the requested type 'loader-wrong-name'"));
+  EXPECT_TRUE(
+      has(loaded.message(), "manifest name 'something-else' differs from the requested type 'loader-wrong-name'"));
 }
 
 TEST(PluginLoader, FactoryThatThrowsIsReportedWithItsText) {

@@ -55,8 +55,9 @@ TEST(StoreLoading, SchemaErrorsNameTheStoreAndTheirPosition) {
   sdk::testing::TestHost host;
   auto store = load_store(config.stores.at(0), loader(), host);
   ASSERT_FALSE(store.ok());
-  EXPECT_TRUE(has(store.message(), "/etc/tandem/t.toml:12:1: store 'greeter': unknown key 'greting'; did you mean "
-                                   "'greeting'?"));
+  EXPECT_TRUE(has(store.message(),
+                  "/etc/tandem/t.toml:12:1: store 'greeter': unknown key 'greting'; did you mean "
+                  "'greeting'?"));
   EXPECT_TRUE(has(store.message(), "/etc/tandem/t.toml:10:1: store 'greeter': missing required key 'greeting'"));
 }
 

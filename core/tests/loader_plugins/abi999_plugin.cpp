@@ -9,8 +9,8 @@
 
 namespace {
 
-const tandem::sdk::PluginManifest manifest{tandem::sdk::kManifestMagic, 999, "loader-abi999", "9.9.9",
-                                           "from the future", "99.0.0"};
+const tandem::sdk::PluginManifest manifest{tandem::sdk::kManifestMagic, 999,     "loader-abi999", "9.9.9",
+                                           "from the future",           "99.0.0"};
 const tandem::sdk::PluginManifest* manifest_function() { return &manifest; }
 tandem::sdk::Plugin* factory_function(std::string*) { std::abort(); }
 

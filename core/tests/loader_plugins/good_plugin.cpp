@@ -38,7 +38,8 @@ class GoodPlugin final : public Plugin {
     Health h = Health::make(HealthStatus::ok, "fine");
     std::lock_guard lock(mu_);
     if (progress_done_ >= 0)
-      h.details["progress"] = {{"done", progress_done_}, {"total", 10}, {"rate", 2.5}, {"eta_seconds", (10 - progress_done_) / 2.5}};
+      h.details["progress"] = {
+          {"done", progress_done_}, {"total", 10}, {"rate", 2.5}, {"eta_seconds", (10 - progress_done_) / 2.5}};
     return h;
   }
   std::vector<DiagnosticInfo> diagnostics() const override {
@@ -46,7 +47,8 @@ class GoodPlugin final : public Plugin {
   }
   Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override {
     if (check == "echo") return DiagnosticResult{!fail_check_, store_ + ": " + greeting_, nlohmann::json::object()};
-    if (check == "count") return DiagnosticResult{true, std::to_string(args.size()) + " args", nlohmann::json::object()};
+    if (check == "count")
+      return DiagnosticResult{true, std::to_string(args.size()) + " args", nlohmann::json::object()};
     return Result<DiagnosticResult>::failure("no diagnostic named '" + check + "'");
   }
   std::vector<ActionInfo> actions() const override {

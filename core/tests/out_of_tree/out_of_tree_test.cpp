@@ -36,16 +36,17 @@ TEST(OutOfTree, InstalledSdkBuildsAndLoadsTheExamplePlugin) {
   ASSERT_TRUE(install.succeeded()) << describe(install);
   const fs::path bin = prefix / TANDEM_INSTALL_BINDIR;
   const fs::path lib = prefix / TANDEM_INSTALL_LIBDIR;
-  for (const fs::path& p : {bin / "tandemd", bin / "tandemctl", lib / "libtandem_sdk.a", lib / "libtandem_sdk_testkit.a",
-                            lib / "cmake/TandemSDK/TandemSDKConfig.cmake", lib / "cmake/TandemSDK/TandemPlugin.cmake",
-                            prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/plugin.h",
-                            prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/export.h",
-                            prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/testing/test_host.h", lib / "tandem/plugins"})
+  for (const fs::path& p :
+       {bin / "tandemd", bin / "tandemctl", lib / "libtandem_sdk.a", lib / "libtandem_sdk_testkit.a",
+        lib / "cmake/TandemSDK/TandemSDKConfig.cmake", lib / "cmake/TandemSDK/TandemPlugin.cmake",
+        prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/plugin.h",
+        prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/export.h",
+        prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/testing/test_host.h", lib / "tandem/plugins"})
     EXPECT_TRUE(fs::exists(p)) << "not installed: " << p;
 
-  auto configure = run({cmake, "-S", TANDEM_SOURCE_DIR "/sdk/examples/echo-plugin", "-B", build.string(),
-                        "-DCMAKE_PREFIX_PATH=" + prefix.string(), "-DECHO_PLUGIN_BUILD_TESTS=ON",
-                        "-DCMAKE_BUILD_TYPE=Release"});
+  auto configure =
+      run({cmake, "-S", TANDEM_SOURCE_DIR "/sdk/examples/echo-plugin", "-B", build.string(),
+           "-DCMAKE_PREFIX_PATH=" + prefix.string(), "-DECHO_PLUGIN_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"});
   ASSERT_TRUE(configure.succeeded()) << describe(configure);
   auto compile = run({cmake, "--build", build.string(), "-j2"});
   ASSERT_TRUE(compile.succeeded()) << describe(compile);

@@ -60,7 +60,9 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PluginDocs);
 class PluginDocsCheck : public ::testing::Test {
  protected:
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_.path() / name) << text; }
-  std::vector<std::string> check() { return check_plugin_docs(fs::path(TANDEM_TEST_PLUGIN_DIR) / "tandem-loader-good.so", dir_.path()); }
+  std::vector<std::string> check() {
+    return check_plugin_docs(fs::path(TANDEM_TEST_PLUGIN_DIR) / "tandem-loader-good.so", dir_.path());
+  }
 
   sdk::testing::TempDir dir_;
   const std::string readme_ = "| `greeting` | | `interval` | | `fail_check` | | `report_progress` |\n";

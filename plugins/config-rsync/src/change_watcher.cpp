@@ -145,7 +145,8 @@ std::size_t ChangeWatcher::drain_events() {
       }
       ++events;
       auto dir = watches_.find(ev->wd);
-      if (dir != watches_.end() && ev->len && is_recursive_locked(dir->second) && (ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)))
+      if (dir != watches_.end() && ev->len && is_recursive_locked(dir->second) && (ev->mask & IN_ISDIR) &&
+          (ev->mask & (IN_CREATE | IN_MOVED_TO)))
         add_tree_locked(dir->second / ev->name);  // a new subtree: watch it too
     }
   }

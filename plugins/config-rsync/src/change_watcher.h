@@ -61,7 +61,7 @@ class ChangeWatcher {
 
   mutable std::mutex mu_;
   int inotify_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: stop() wakes the thread
+  int wake_fd_ = -1;                              // eventfd: stop() wakes the thread
   std::map<int, std::filesystem::path> watches_;  // watch descriptor -> directory
   std::vector<std::string> problems_;
   std::thread thread_;

@@ -94,8 +94,7 @@ void ChildProcess::stop(std::chrono::milliseconds grace) {
   if (pid_ > 0) {
     ::kill(-pid_, SIGKILL);
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
     exit_description_ = describe_status(status);
     pid_ = -1;
   }

@@ -9,9 +9,10 @@
 namespace tandem::config_rsync {
 
 std::vector<sdk::DiagnosticInfo> ConfigRsyncPlugin::diagnostics() const {
-  return {{"dry-run", "What a pull from the peer would change on this node (rsync --dry-run); changes nothing"},
-          {"connectivity", "Checks the rsync binary, then lists each path on the peer through the configured transport"},
-          {"checksum", "This node's checksum of the synced trees, next to the peer's last reported one"}};
+  return {
+      {"dry-run", "What a pull from the peer would change on this node (rsync --dry-run); changes nothing"},
+      {"connectivity", "Checks the rsync binary, then lists each path on the peer through the configured transport"},
+      {"checksum", "This node's checksum of the synced trees, next to the peer's last reported one"}};
 }
 
 sdk::Result<sdk::DiagnosticResult> ConfigRsyncPlugin::diagnose(const std::string& check,
@@ -43,8 +44,12 @@ sdk::Result<sdk::DiagnosticResult> ConfigRsyncPlugin::diagnose_dry_run() {
       if (e.stats.changes_total > e.stats.changes.size())
         os << "  ... and " << e.stats.changes_total - e.stats.changes.size() << " more\n";
     }
-    per_path.push_back({{"name", e.name}, {"ok", e.ok}, {"error", e.error}, {"changes", e.stats.changes},
-                        {"changes_total", e.stats.changes_total}, {"bytes", e.stats.bytes_transferred}});
+    per_path.push_back({{"name", e.name},
+                        {"ok", e.ok},
+                        {"error", e.error},
+                        {"changes", e.stats.changes},
+                        {"changes_total", e.stats.changes_total},
+                        {"bytes", e.stats.bytes_transferred}});
   }
   r.output = os.str();
   r.details = {{"paths", per_path}, {"changes_total", out.stats.changes_total}};
@@ -66,7 +71,8 @@ sdk::Result<sdk::DiagnosticResult> ConfigRsyncPlugin::diagnose_connectivity() {
   }
   os << "rsync: " << v->stdout_text.substr(0, v->stdout_text.find('\n')) << "\n";
   os << "transport: " << (settings_.transport == Transport::daemon ? "rsync daemon " : "ssh ")
-     << settings_.remote_for(peer_address()) << (settings_.rsh.empty() ? "" : " via rsh '" + settings_.rsh + "'") << "\n";
+     << settings_.remote_for(peer_address()) << (settings_.rsh.empty() ? "" : " via rsh '" + settings_.rsh + "'")
+     << "\n";
   PullOutcome out = run_rsync_for_all(settings_, peer_address(), RsyncRun::list);
   nlohmann::json per_path = nlohmann::json::array();
   for (std::size_t i = 0; i < out.entries.size(); ++i) {

@@ -56,9 +56,12 @@ sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRe
     loss["primary_unreachable"] = dry.error;
     differs = primary.empty() || primary != local;
     std::ostringstream os;
-    if (primary.empty()) os << "config may differ: the primary's checksum is unknown";
-    else if (differs) os << "config differs: local checksum " << local.substr(0, 12) << " != primary's " << primary.substr(0, 12);
-    else os << "nothing known: local checksum equals the primary's last reported one";
+    if (primary.empty())
+      os << "config may differ: the primary's checksum is unknown";
+    else if (differs)
+      os << "config differs: local checksum " << local.substr(0, 12) << " != primary's " << primary.substr(0, 12);
+    else
+      os << "nothing known: local checksum equals the primary's last reported one";
     if (primary_age) os << " (reported " << static_cast<long long>(*primary_age) << "s ago)";
     os << "; primary not reachable for a final comparison: " << dry.error;
     r.loss_summary = os.str();
@@ -67,9 +70,9 @@ sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRe
   r.loss = loss;
   r.plan = "stop pulling from " + settings_.remote_for(peer_address()) + "\nwatch " +
            std::to_string(settings_.paths.size()) + " path(s) and report changes to the peer" +
-           (settings_.serve_port > 0 ? "\nserve them with the built-in rsync daemon on port " +
-                                           std::to_string(settings_.serve_port)
-                                     : std::string());
+           (settings_.serve_port > 0
+                ? "\nserve them with the built-in rsync daemon on port " + std::to_string(settings_.serve_port)
+                : std::string());
   return r;
 }
 
@@ -115,8 +118,9 @@ sdk::Result<sdk::StepReport> ConfigRsyncPlugin::demote(const sdk::FailoverReques
     return sdk::StepReport{false, std::string("not serving (") + mode_name(m) + "): nothing to demote", details};
   // Keep the daemon (read-only) so the new primary's promote can pull once more.
   enter_idle("demoted; waiting for rejoin", true);
-  return sdk::StepReport{true, "stopped watching; final checksum " + local.substr(0, 12) +
-                                   (settings_.serve_port > 0 ? "; built-in daemon stays up read-only until rejoin" : ""),
+  return sdk::StepReport{true,
+                         "stopped watching; final checksum " + local.substr(0, 12) +
+                             (settings_.serve_port > 0 ? "; built-in daemon stays up read-only until rejoin" : ""),
                          details};
 }
 
@@ -126,11 +130,12 @@ sdk::Result<sdk::StepReport> ConfigRsyncPlugin::rejoin(const sdk::FailoverReques
   if (changed) enter_pulling();
   auto pulled = pull_once();  // pull from the new primary right away
   if (!pulled)
-    return sdk::Result<sdk::StepReport>::failure("rejoined as secondary, but the first pull from the new primary failed: " +
-                                                 pulled.message() + " (it is retried every interval)");
-  return sdk::StepReport{changed, std::string(changed ? "now pulling from the new primary; " : "already pulling; ") +
-                                      pulled->summary,
-                         pulled->details};
+    return sdk::Result<sdk::StepReport>::failure(
+        "rejoined as secondary, but the first pull from the new primary failed: " + pulled.message() +
+        " (it is retried every interval)");
+  return sdk::StepReport{
+      changed, std::string(changed ? "now pulling from the new primary; " : "already pulling; ") + pulled->summary,
+      pulled->details};
 }
 
 void ConfigRsyncPlugin::on_role_change(sdk::Role role, std::uint64_t epoch) {

@@ -47,15 +47,17 @@ sdk::Health ConfigRsyncPlugin::health() const {
       std::vector<std::string> problems;
       if (!s.serve_problem.empty()) problems.push_back(s.serve_problem);
       if (!s.watch_problems.empty())
-        problems.push_back("not watching " + s.watch_problems.front() + " (changes reach the secondary only every interval)");
+        problems.push_back("not watching " + s.watch_problems.front() +
+                           " (changes reach the secondary only every interval)");
       if (!s.checksum_error.empty()) problems.push_back("checksum: " + s.checksum_error);
       h.status = problems.empty() ? sdk::HealthStatus::ok : sdk::HealthStatus::degraded;
       h.summary = problems.empty() ? "primary: serving " + std::to_string(settings_.paths.size()) +
                                          " path(s); checksum " + short_sum(s.local_checksum) +
-                                         (match == "true" ? ", secondary matches" : match == "false" ? ", secondary differs" : "")
+                                         (match == "true"    ? ", secondary matches"
+                                          : match == "false" ? ", secondary differs"
+                                                             : "")
                                    : "primary: " + problems.front();
-      if (!s.peer_checksum.empty())
-        h.replication.push_back({host_->peer().address, "config_checksum_match", match});
+      if (!s.peer_checksum.empty()) h.replication.push_back({host_->peer().address, "config_checksum_match", match});
       break;
     }
     case Mode::pulling: {
@@ -74,8 +76,8 @@ sdk::Health ConfigRsyncPlugin::health() const {
         d["last_good_sync_age_seconds"] = std::round(age);
         h.lag_seconds = age;
       }
-      std::string when = s.last_good ? "last good pull " + std::to_string(static_cast<long long>(age)) + "s ago"
-                                     : "no good pull yet";
+      std::string when =
+          s.last_good ? "last good pull " + std::to_string(static_cast<long long>(age)) + "s ago" : "no good pull yet";
       if (age >= 4 * interval_s) {
         h.status = sdk::HealthStatus::failed;
         h.summary = "stale: " + when + " (> 4 intervals)" + (s.last_error.empty() ? "" : "; last pull " + s.last_error);
@@ -92,12 +94,14 @@ sdk::Health ConfigRsyncPlugin::health() const {
         h.status = sdk::HealthStatus::ok;
         h.summary = "in sync: " + when + ", " + std::to_string(s.last_stats.files_transferred) + " file(s) " +
                     human_bytes(s.last_stats.bytes_transferred) + "; checksum " + short_sum(s.local_checksum) +
-                    (match == "true" ? " matches primary" : match == "false" ? " differs from primary" : "");
+                    (match == "true"    ? " matches primary"
+                     : match == "false" ? " differs from primary"
+                                        : "");
       }
       if (host_) {
         const std::string& me = host_->node().address;
-        h.replication.push_back({me, "config_sync_age_seconds",
-                                 s.last_good ? std::to_string(static_cast<long long>(age)) : "unknown"});
+        h.replication.push_back(
+            {me, "config_sync_age_seconds", s.last_good ? std::to_string(static_cast<long long>(age)) : "unknown"});
         h.replication.push_back({me, "config_checksum_match", match});
       }
       break;

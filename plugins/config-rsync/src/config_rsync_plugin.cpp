@@ -123,9 +123,9 @@ sdk::Status ConfigRsyncPlugin::enter_serving() {
   // Tell the secondary where we stand right away (it pulls if it differs).
   notify_checksum("checksum", refresh_local_checksum(), 0);
   host_->log().info("serving " + std::to_string(settings_.paths.size()) + " path(s) as primary" +
-                    (settings_.serve_port > 0 ? " with the built-in rsync daemon on port " +
-                                                    std::to_string(settings_.serve_port)
-                                              : std::string()));
+                    (settings_.serve_port > 0
+                         ? " with the built-in rsync daemon on port " + std::to_string(settings_.serve_port)
+                         : std::string()));
   if (!serve_problem.empty()) return sdk::Status::failure(serve_problem);
   return {};
 }
@@ -194,7 +194,8 @@ void ConfigRsyncPlugin::on_change_burst(std::size_t events) {
 void ConfigRsyncPlugin::on_peer_event(const nlohmann::json& event) {
   if (!event.is_object() || !event.contains("event") || !event["event"].is_string()) return;
   std::string name = event["event"].get<std::string>();
-  std::string sum = event.contains("checksum") && event["checksum"].is_string() ? event["checksum"].get<std::string>() : "";
+  std::string sum =
+      event.contains("checksum") && event["checksum"].is_string() ? event["checksum"].get<std::string>() : "";
   // News from a node at an older epoch comes from a former primary that has
   // not rejoined yet: its tree is not the one to follow.
   if (event.contains("epoch") && event["epoch"].is_number_integer()) {
@@ -324,7 +325,9 @@ sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::pull_once() {
   std::string summary = "pulled " + std::to_string(out.stats.files_transferred) + " file(s), " +
                         human_bytes(out.stats.bytes_transferred) + ", " + std::to_string(out.stats.changes_total) +
                         " change(s) in " + std::to_string(out.duration.count()) + " ms; checksum " + short_sum(sum) +
-                        (peer_sum.empty() ? "" : peer_sum == sum ? " (matches primary)" : " (differs from primary)");
+                        (peer_sum.empty()  ? ""
+                         : peer_sum == sum ? " (matches primary)"
+                                           : " (differs from primary)");
   nlohmann::json details{{"files_transferred", out.stats.files_transferred},
                          {"bytes_transferred", out.stats.bytes_transferred},
                          {"changes", out.stats.changes},

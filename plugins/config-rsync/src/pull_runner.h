@@ -15,15 +15,15 @@ struct EntryOutcome {
   std::string name;
   bool ok = false;
   int exit_code = 0;
-  std::string error;   // "exit 10 (error in socket I/O ...): rsync: failed to connect to ..."
+  std::string error;  // "exit 10 (error in socket I/O ...): rsync: failed to connect to ..."
   std::string stdout_text;
   TransferStats stats;
 };
 
 struct PullOutcome {
-  bool ok = true;      // every entry succeeded
-  int exit_code = 0;   // of the first failed entry (0 when ok)
-  std::string error;   // of the first failed entry, prefixed with its name
+  bool ok = true;       // every entry succeeded
+  int exit_code = 0;    // of the first failed entry (0 when ok)
+  std::string error;    // of the first failed entry, prefixed with its name
   TransferStats stats;  // summed over entries
   std::vector<EntryOutcome> entries;
   std::chrono::milliseconds duration{0};

@@ -73,7 +73,7 @@ std::vector<std::string> pull_argv(const Settings& s, const SyncedPath& entry, c
   // the itemized output. Never --inplace: rsync's temp file + rename is what
   // makes each file appear whole; --delay-updates moves all renames to the
   // end of the run so a multi-file change appears (nearly) together.
-  std::vector<std::string> argv{s.rsync_path, "-a", "-8", "--delay-updates", "--itemize-changes", "--stats",
+  std::vector<std::string> argv{s.rsync_path,         "-a", "-8", "--delay-updates", "--itemize-changes", "--stats",
                                 "--no-human-readable"};
   // rsync skips a file whose size and mtime match; by default mtimes match
   // to the second, so a same-size edit within a second would be missed.
@@ -118,11 +118,16 @@ TransferStats parse_rsync_output(std::string_view text) {
       if (!starts_with(l, label)) return std::nullopt;
       return leading_number(l.substr(label.size()));
     };
-    if (auto v = value_after("Number of regular files transferred:")) st.files_transferred = *v, st.stats_seen = true;
-    else if (auto v2 = value_after("Number of created files:")) st.files_created = *v2;
-    else if (auto v3 = value_after("Number of deleted files:")) st.files_deleted = *v3;
-    else if (auto v4 = value_after("Total transferred file size:")) st.bytes_transferred = *v4;
-    else if (auto v5 = value_after("Total bytes received:")) st.bytes_received = *v5;
+    if (auto v = value_after("Number of regular files transferred:"))
+      st.files_transferred = *v, st.stats_seen = true;
+    else if (auto v2 = value_after("Number of created files:"))
+      st.files_created = *v2;
+    else if (auto v3 = value_after("Number of deleted files:"))
+      st.files_deleted = *v3;
+    else if (auto v4 = value_after("Total transferred file size:"))
+      st.bytes_transferred = *v4;
+    else if (auto v5 = value_after("Total bytes received:"))
+      st.bytes_received = *v5;
   }
   return st;
 }

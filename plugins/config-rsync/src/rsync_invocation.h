@@ -12,14 +12,14 @@ namespace tandem::config_rsync {
 
 // What one rsync run did, from its --itemize-changes and --stats output.
 struct TransferStats {
-  std::int64_t files_transferred = 0;   // "Number of regular files transferred"
-  std::int64_t files_created = 0;       // "Number of created files"
-  std::int64_t files_deleted = 0;       // "Number of deleted files"
-  std::int64_t bytes_transferred = 0;   // "Total transferred file size" (content that changed)
-  std::int64_t bytes_received = 0;      // "Total bytes received" (on the wire, by the puller)
-  std::vector<std::string> changes;     // itemized lines that changed something (capped)
-  std::size_t changes_total = 0;        // all such lines, even past the cap
-  bool stats_seen = false;              // the --stats block was found
+  std::int64_t files_transferred = 0;  // "Number of regular files transferred"
+  std::int64_t files_created = 0;      // "Number of created files"
+  std::int64_t files_deleted = 0;      // "Number of deleted files"
+  std::int64_t bytes_transferred = 0;  // "Total transferred file size" (content that changed)
+  std::int64_t bytes_received = 0;     // "Total bytes received" (on the wire, by the puller)
+  std::vector<std::string> changes;    // itemized lines that changed something (capped)
+  std::size_t changes_total = 0;       // all such lines, even past the cap
+  bool stats_seen = false;             // the --stats block was found
 
   void add(const TransferStats& other);
 };

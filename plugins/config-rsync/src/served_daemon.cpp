@@ -109,8 +109,11 @@ sdk::Status ServedDaemon::start() {
       return sdk::Status::failure(problem_);
     }
     sdk::atomic_write_file(config_file(), render_config(), 0600);
-    std::vector<std::string> argv{settings_.rsync_path, "--daemon", "--no-detach",
-                                  "--config=" + config_file().string(), "--port=" + std::to_string(settings_.serve_port),
+    std::vector<std::string> argv{settings_.rsync_path,
+                                  "--daemon",
+                                  "--no-detach",
+                                  "--config=" + config_file().string(),
+                                  "--port=" + std::to_string(settings_.serve_port),
                                   "--log-file=" + log_file().string()};
     if (!bind_address_.empty()) argv.push_back("--address=" + bind_address_);
     child_.start(argv, log_file());

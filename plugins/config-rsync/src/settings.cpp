@@ -37,7 +37,9 @@ fs::path normal_absolute(const sdk::StoreConfig& cfg, const std::string& key, co
   if (text.empty()) cfg.fail(key, "is empty; give an absolute path such as \"/etc/myapp\"");
   fs::path p(text);
   if (!p.is_absolute())
-    cfg.fail(key, "'" + text + "' is relative; give an absolute path (rsync would resolve it against tandemd's working directory)");
+    cfg.fail(key,
+             "'" + text +
+                 "' is relative; give an absolute path (rsync would resolve it against tandemd's working directory)");
   return fs::path(strip_trailing_slashes(p.lexically_normal().string()));
 }
 
@@ -84,47 +86,115 @@ std::string Settings::destination_for(const SyncedPath& entry) const {
 }
 
 sdk::ConfigSchema settings_schema() {
-  ConfigKey path_name{"name", ValueType::string, "", true,
-                      "Label of the tree ([A-Za-z0-9._-]); the module name the built-in daemon exports it under", {}};
-  ConfigKey path_path{"path", ValueType::path, "", true,
+  ConfigKey path_name{"name",
+                      ValueType::string,
+                      "",
+                      true,
+                      "Label of the tree ([A-Za-z0-9._-]); the module name the built-in daemon exports it under",
+                      {}};
+  ConfigKey path_path{"path",
+                      ValueType::path,
+                      "",
+                      true,
                       "This node's copy (absolute, under allowed_root, not /): served and watched when primary, "
-                      "written when secondary", {}};
-  ConfigKey path_remote{"remote_path", ValueType::string, "", false,
+                      "written when secondary",
+                      {}};
+  ConfigKey path_remote{"remote_path",
+                        ValueType::string,
+                        "",
+                        false,
                         "Where the tree is on the peer: module[/subdir] for a daemon (default: name), "
-                        "an absolute path for ssh (default: path)", {}};
-  ConfigKey path_kind{"kind", ValueType::string, "directory", false,
-                      "\"directory\" (contents mirrored, trailing-slash semantics) or \"file\" (one file)", {}};
+                        "an absolute path for ssh (default: path)",
+                        {}};
+  ConfigKey path_kind{"kind",
+                      ValueType::string,
+                      "directory",
+                      false,
+                      "\"directory\" (contents mirrored, trailing-slash semantics) or \"file\" (one file)",
+                      {}};
   return {
-      {"remote", ValueType::string, "", true,
+      {"remote",
+       ValueType::string,
+       "",
+       true,
        "The peer's location: \"rsync://[user@]{peer}[:port]\" (rsync daemon) or \"[user@]{peer}:\" (ssh); "
-       "{peer} is replaced by the peer's address", {}},
-      {"paths", ValueType::table_array, "", true, "The synced trees ([[...paths]] tables)",
+       "{peer} is replaced by the peer's address",
+       {}},
+      {"paths",
+       ValueType::table_array,
+       "",
+       true,
+       "The synced trees ([[...paths]] tables)",
        {path_name, path_path, path_remote, path_kind}},
-      {"allowed_root", ValueType::path, "", true,
-       "Every path must be at or below this directory (guards against writing outside it)", {}},
-      {"rsh", ValueType::string, "", false,
-       "Remote shell for ssh transport, e.g. \"ssh -i /etc/tandem/id_ed25519 -o BatchMode=yes\"", {}},
-      {"delete", ValueType::boolean, "false", false,
-       "Mirror deletions (rsync --delete); only for directory entries", {}},
-      {"excludes", ValueType::string_array, "", false,
-       "rsync --exclude patterns, also left out of the tree checksum", {}},
+      {"allowed_root",
+       ValueType::path,
+       "",
+       true,
+       "Every path must be at or below this directory (guards against writing outside it)",
+       {}},
+      {"rsh",
+       ValueType::string,
+       "",
+       false,
+       "Remote shell for ssh transport, e.g. \"ssh -i /etc/tandem/id_ed25519 -o BatchMode=yes\"",
+       {}},
+      {"delete",
+       ValueType::boolean,
+       "false",
+       false,
+       "Mirror deletions (rsync --delete); only for directory entries",
+       {}},
+      {"excludes",
+       ValueType::string_array,
+       "",
+       false,
+       "rsync --exclude patterns, also left out of the tree checksum",
+       {}},
       {"bwlimit", ValueType::size, "0", false, "Bandwidth limit per second (rsync --bwlimit); 0 = unlimited", {}},
-      {"timeout", ValueType::duration, "30s", false,
-       "rsync I/O timeout and daemon connect timeout (--timeout, --contimeout)", {}},
-      {"interval", ValueType::duration, "60s", false,
-       "Periodic pull interval on the secondary (changes are also pulled promptly when the primary reports them)", {}},
-      {"debounce", ValueType::duration, "200ms", false,
-       "The primary reports a burst of changes once it has been quiet this long", {}},
-      {"debounce_max", ValueType::duration, "1s", false,
-       "... or at the latest this long after the burst's first change", {}},
+      {"timeout",
+       ValueType::duration,
+       "30s",
+       false,
+       "rsync I/O timeout and daemon connect timeout (--timeout, --contimeout)",
+       {}},
+      {"interval",
+       ValueType::duration,
+       "60s",
+       false,
+       "Periodic pull interval on the secondary (changes are also pulled promptly when the primary reports them)",
+       {}},
+      {"debounce",
+       ValueType::duration,
+       "200ms",
+       false,
+       "The primary reports a burst of changes once it has been quiet this long",
+       {}},
+      {"debounce_max",
+       ValueType::duration,
+       "1s",
+       false,
+       "... or at the latest this long after the burst's first change",
+       {}},
       {"rsync_path", ValueType::path, "rsync", false, "The rsync binary (looked up in PATH when not absolute)", {}},
-      {"password_file", ValueType::path, "", false,
-       "File holding the rsync daemon password (rsync --password-file; must not be readable by others)", {}},
-      {"serve_port", ValueType::integer, "0", false,
+      {"password_file",
+       ValueType::path,
+       "",
+       false,
+       "File holding the rsync daemon password (rsync --password-file; must not be readable by others)",
+       {}},
+      {"serve_port",
+       ValueType::integer,
+       "0",
+       false,
        "When > 0, the primary runs its own read-only rsync daemon on this port exporting each path as module "
-       "`name`, allowing only the peer (and 127.0.0.1)", {}},
-      {"serve_address", ValueType::string, "", false,
-       "Address the built-in daemon binds (default: the node's address)", {}},
+       "`name`, allowing only the peer (and 127.0.0.1)",
+       {}},
+      {"serve_address",
+       ValueType::string,
+       "",
+       false,
+       "Address the built-in daemon binds (default: the node's address)",
+       {}},
   };
 }
 
@@ -134,7 +204,9 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
   s.transport = transport_of(cfg, s.remote);
   s.rsh = cfg.string("rsh");
   if (!s.rsh.empty() && s.transport == Transport::daemon)
-    cfg.fail("rsh", "is set but remote is an rsync daemon address (rsync://...); use \"[user@]{peer}:\" as remote for ssh, or remove rsh");
+    cfg.fail("rsh",
+             "is set but remote is an rsync daemon address (rsync://...); use \"[user@]{peer}:\" as remote for ssh, or "
+             "remove rsh");
 
   s.allowed_root = normal_absolute(cfg, "allowed_root", cfg.string("allowed_root"));
   s.mirror_deletes = cfg.boolean("delete");
@@ -159,7 +231,8 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
     fs::path pf = normal_absolute(cfg, "password_file", cfg.string("password_file"));
     std::error_code ec;
     if (!fs::is_regular_file(pf, ec))
-      cfg.fail("password_file", "'" + pf.string() + "' is not a readable file; create it with the daemon password (mode 0600)");
+      cfg.fail("password_file",
+               "'" + pf.string() + "' is not a readable file; create it with the daemon password (mode 0600)");
     s.password_file = pf;
   }
 
@@ -195,8 +268,9 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
         t.fail("path", "'" + e.path.string() + "' is not a regular file but kind = \"file\"");
     }
     if (e.is_file && s.mirror_deletes)
-      t.fail("kind", "is \"file\" but delete = true: --delete mirrors a directory's contents; put the file in a "
-                     "directory entry or set delete = false");
+      t.fail("kind",
+             "is \"file\" but delete = true: --delete mirrors a directory's contents; put the file in a "
+             "directory entry or set delete = false");
     std::string remote = t.string("remote_path");
     if (s.transport == Transport::daemon) {
       e.remote_location = remote.empty() ? e.name : remote;
@@ -208,8 +282,8 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
     }
     for (auto& other : s.paths)
       if (is_within(e.path, other.path) || is_within(other.path, e.path))
-        t.fail("path", "'" + e.path.string() + "' overlaps path '" + other.path.string() + "' of entry '" +
-                           other.name + "'; synced trees must not nest");
+        t.fail("path", "'" + e.path.string() + "' overlaps path '" + other.path.string() + "' of entry '" + other.name +
+                           "'; synced trees must not nest");
     s.paths.push_back(std::move(e));
   }
   return s;

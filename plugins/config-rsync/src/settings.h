@@ -26,19 +26,19 @@ enum class Transport {
 
 // One synced tree (or single file).
 struct SyncedPath {
-  std::string name;                  // label; also the module name the built-in daemon exports
-  std::filesystem::path path;        // this node's copy (absolute)
-  std::string remote_location;       // module[/sub/dir] (daemon) or absolute path on the peer (ssh)
-  bool is_file = false;              // kind = "file": a single file, synced without trailing-slash semantics
+  std::string name;             // label; also the module name the built-in daemon exports
+  std::filesystem::path path;   // this node's copy (absolute)
+  std::string remote_location;  // module[/sub/dir] (daemon) or absolute path on the peer (ssh)
+  bool is_file = false;         // kind = "file": a single file, synced without trailing-slash semantics
 };
 
 struct Settings {
-  std::string remote;   // with the {peer} placeholder unexpanded
+  std::string remote;  // with the {peer} placeholder unexpanded
   Transport transport = Transport::daemon;
-  std::string rsh;      // remote shell command for ssh transport
+  std::string rsh;  // remote shell command for ssh transport
   std::vector<SyncedPath> paths;
   std::filesystem::path allowed_root;
-  bool mirror_deletes = false;          // `delete`
+  bool mirror_deletes = false;  // `delete`
   std::vector<std::string> excludes;
   std::uint64_t bwlimit_bytes_per_second = 0;  // 0: unlimited
   std::chrono::milliseconds timeout{30'000};
@@ -47,8 +47,8 @@ struct Settings {
   std::chrono::milliseconds debounce_max{1'000};
   std::string rsync_path = "rsync";
   std::optional<std::filesystem::path> password_file;
-  int serve_port = 0;                   // 0: no built-in daemon
-  std::string serve_address;            // empty: the node's address
+  int serve_port = 0;         // 0: no built-in daemon
+  std::string serve_address;  // empty: the node's address
 
   // `remote` with {peer} replaced by the peer's address.
   std::string remote_for(const std::string& peer_address) const;

@@ -100,11 +100,13 @@ bool is_excluded(const std::vector<std::string>& patterns, const std::string& re
       p.pop_back();
     }
     bool matched = false;
-    if (p.front() == '/') matched = ::fnmatch(p.c_str() + 1, rel.c_str(), FNM_PATHNAME) == 0;
+    if (p.front() == '/')
+      matched = ::fnmatch(p.c_str() + 1, rel.c_str(), FNM_PATHNAME) == 0;
     else if (p.find('/') != std::string::npos)
-      matched = ::fnmatch(p.c_str(), rel.c_str(), FNM_PATHNAME) == 0 ||
-                ::fnmatch(("*/" + p).c_str(), rel.c_str(), 0) == 0;
-    else matched = ::fnmatch(p.c_str(), base.c_str(), 0) == 0;
+      matched =
+          ::fnmatch(p.c_str(), rel.c_str(), FNM_PATHNAME) == 0 || ::fnmatch(("*/" + p).c_str(), rel.c_str(), 0) == 0;
+    else
+      matched = ::fnmatch(p.c_str(), base.c_str(), 0) == 0;
     if (matched) return true;
   }
   return false;

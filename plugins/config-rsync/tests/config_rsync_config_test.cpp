@@ -34,7 +34,9 @@ std::string error_of(const nlohmann::json& v) {
   return "";
 }
 
-bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
 
 TEST(ConfigRsyncConfig, DefaultsAndDerivedLocations) {
   Settings s = parse(good_values());
@@ -129,7 +131,8 @@ TEST(ConfigRsyncConfig, RejectsBadTimingTransportAndAuth) {
   EXPECT_NE(error_of(with("serve_port", 70000)).find("serve_port"), std::string::npos);
   EXPECT_NE(error_of(with("remote", "")).find("remote"), std::string::npos);
   EXPECT_NE(error_of(with("remote", "ftp://host")).find("neither"), std::string::npos);
-  EXPECT_NE(error_of(with("remote", "rsync://host:8730/module")).find("not an rsync daemon address"), std::string::npos);
+  EXPECT_NE(error_of(with("remote", "rsync://host:8730/module")).find("not an rsync daemon address"),
+            std::string::npos);
   EXPECT_NE(error_of(with("rsh", "ssh")).find("rsh"), std::string::npos) << "rsh with a daemon remote";
   EXPECT_NE(error_of(with("password_file", "/nonexistent/tandem.pw")).find("not a readable file"), std::string::npos);
   auto ssh = with("remote", "{peer}:");
@@ -143,7 +146,8 @@ TEST(ConfigRsyncConfig, PluginConfigureFailsFastOnBadInput) {
   ConfigRsyncPlugin plugin;
   auto v = good_values();
   v["interval"] = "0s";
-  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), v), host), sdk::ConfigError);
+  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), v), host),
+               sdk::ConfigError);
   EXPECT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), good_values()), host));
   EXPECT_EQ(plugin.sync_interval(), std::chrono::seconds(60));
   EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped);
@@ -205,8 +209,9 @@ TEST(ConfigRsyncCommand, PullIsArchiveAtomicAndNeverInplace) {
   Settings s = parse(v);
   auto argv = pull_argv(s, s.paths[0], "10.0.0.2", false);
   EXPECT_EQ(argv.front(), "rsync");
-  for (auto flag : {"-a", "--delay-updates", "--itemize-changes", "--stats", "--delete", "--exclude=*.swp",
-                    "--bwlimit=1024K", "--password-file=/etc/hostname", "--timeout=30", "--contimeout=30", "--modify-window=-1"})
+  for (auto flag :
+       {"-a", "--delay-updates", "--itemize-changes", "--stats", "--delete", "--exclude=*.swp", "--bwlimit=1024K",
+        "--password-file=/etc/hostname", "--timeout=30", "--contimeout=30", "--modify-window=-1"})
     EXPECT_TRUE(contains(argv, flag)) << flag;
   EXPECT_FALSE(contains(argv, "--inplace"));
   EXPECT_FALSE(contains(argv, "--dry-run"));
@@ -258,11 +263,11 @@ TEST(ConfigRsyncCommand, ParsesItemizedChangesAndStats) {
 }
 
 TEST(ConfigRsyncCommand, FailureTextKeepsRsyncsOwnWords) {
-  std::string text = describe_rsync_failure(
-      10, false,
-      "rsync: [Receiver] failed to connect to 127.0.0.1 (127.0.0.1): Connection refused (111)\n"
-      "rsync error: error in socket IO (code 10) at clientserver.c(139) [Receiver=3.2.7]\n",
-      "");
+  std::string text =
+      describe_rsync_failure(10, false,
+                             "rsync: [Receiver] failed to connect to 127.0.0.1 (127.0.0.1): Connection refused (111)\n"
+                             "rsync error: error in socket IO (code 10) at clientserver.c(139) [Receiver=3.2.7]\n",
+                             "");
   EXPECT_NE(text.find("exit 10"), std::string::npos) << text;
   EXPECT_NE(text.find("Connection refused"), std::string::npos) << text;
   EXPECT_EQ(text.find("clientserver.c"), std::string::npos) << text;
@@ -294,8 +299,8 @@ TEST(ConfigRsyncChecksum, ChangesWithContentModeAndNamesButNotExcludedFiles) {
 
   fs::permissions(dir.path() / "t" / "a.conf", fs::perms::owner_read);
   EXPECT_NE(compute_tree_checksum(s).sha256, base.sha256) << "mode counts";
-  fs::permissions(dir.path() / "t" / "a.conf", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-                                                   fs::perms::others_read);
+  fs::permissions(dir.path() / "t" / "a.conf",
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
   auto restored = compute_tree_checksum(s).sha256;
   fs::rename(dir.path() / "t" / "a.conf", dir.path() / "t" / "c.conf");
   EXPECT_NE(compute_tree_checksum(s).sha256, restored) << "names count";
@@ -331,7 +336,8 @@ TEST(ConfigRsyncServe, GeneratedDaemonConfigIsReadOnlyAndRestricted) {
   EXPECT_NE(conf.find("read only = yes"), std::string::npos) << conf;
   EXPECT_NE(conf.find("hosts allow = 10.0.0.2 127.0.0.1"), std::string::npos) << conf;
   EXPECT_NE(conf.find("hosts deny = *"), std::string::npos) << conf;
-  EXPECT_NE(conf.find("[myapp]\n  comment = tandem config-rsync myapp\n  path = /etc/tandem-test-myapp"), std::string::npos)
+  EXPECT_NE(conf.find("[myapp]\n  comment = tandem config-rsync myapp\n  path = /etc/tandem-test-myapp"),
+            std::string::npos)
       << conf;
 }
 

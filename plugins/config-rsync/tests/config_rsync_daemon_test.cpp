@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include "pair_harness.h"
-#include "tandem/sdk/process.h"
 #include "support/rsync_daemon.h"
+#include "tandem/sdk/process.h"
 
 namespace tandem::config_rsync::testing {
 namespace {
@@ -130,9 +130,12 @@ TEST(ConfigRsyncDaemon, SingleFileEntryAndExcludes) {
       {"remote", "rsync://{peer}:" + std::to_string(daemon.port())},
       {"allowed_root", root.path().string()},
       {"excludes", {"*.swp", "cache/"}},
-      {"paths", nlohmann::json::array({{{"name", "tree"}, {"path", (root.path() / "copy").string()}, {"remote_path", "etc"}},
-                                       {{"name", "hosts"}, {"path", (root.path() / "single" / "hosts").string()},
-                                        {"remote_path", "etc/hosts"}, {"kind", "file"}}})}};
+      {"paths",
+       nlohmann::json::array({{{"name", "tree"}, {"path", (root.path() / "copy").string()}, {"remote_path", "etc"}},
+                              {{"name", "hosts"},
+                               {"path", (root.path() / "single" / "hosts").string()},
+                               {"remote_path", "etc/hosts"},
+                               {"kind", "file"}}})}};
   Secondary sec(values);
   sec.start(false);
   auto r = sec.plugin.sync();
@@ -153,11 +156,12 @@ TEST(ConfigRsyncDaemon, BuiltInDaemonOrphanedByACrashIsReplacedOnStart) {
   o.store_name = "config";
   o.role = sdk::Role::primary;
   sdk::testing::TestHost host(o);
-  nlohmann::json values{{"remote", "rsync://{peer}:1"},
-                        {"allowed_root", root.path().string()},
-                        {"serve_port", port},
-                        {"serve_address", "127.0.0.1"},
-                        {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
+  nlohmann::json values{
+      {"remote", "rsync://{peer}:1"},
+      {"allowed_root", root.path().string()},
+      {"serve_port", port},
+      {"serve_address", "127.0.0.1"},
+      {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
   const auto cfg = sdk::StoreConfig::from_json("config", settings_schema(), values);
   const fs::path conf = host.store_dir() / "rsyncd" / "rsyncd.conf";
   {
@@ -170,7 +174,10 @@ TEST(ConfigRsyncDaemon, BuiltInDaemonOrphanedByACrashIsReplacedOnStart) {
   // What a tandemd killed with -9 leaves behind: its daemon, holding the port.
   testsupport::BackgroundProcess orphan({{"rsync", "--daemon", "--no-detach", "--config=" + conf.string(),
                                           "--port=" + std::to_string(port), "--address=127.0.0.1"},
-                                         {}, std::nullopt, std::nullopt, root.path() / "orphan.log"});
+                                         {},
+                                         std::nullopt,
+                                         std::nullopt,
+                                         root.path() / "orphan.log"});
   ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 10s));
   ASSERT_TRUE(eventually([&] { return fs::exists(conf.parent_path() / "rsyncd.pid"); }, 10s));
 
@@ -197,11 +204,12 @@ TEST(ConfigRsyncDaemon, BusyServePortFailsStartWithTheDaemonsReason) {
   o.store_name = "config";
   o.role = sdk::Role::primary;
   sdk::testing::TestHost host(o);
-  nlohmann::json values{{"remote", "rsync://{peer}:1"},
-                        {"allowed_root", root.path().string()},
-                        {"serve_port", squatter.port()},
-                        {"serve_address", "127.0.0.1"},
-                        {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
+  nlohmann::json values{
+      {"remote", "rsync://{peer}:1"},
+      {"allowed_root", root.path().string()},
+      {"serve_port", squatter.port()},
+      {"serve_address", "127.0.0.1"},
+      {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
   ConfigRsyncPlugin plugin;
   ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("config", settings_schema(), values), host));
   auto st = plugin.start();

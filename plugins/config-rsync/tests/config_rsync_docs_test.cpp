@@ -40,7 +40,8 @@ TEST(ConfigRsyncDocs, SampleTomlValidatesAgainstTheSchema) {
   int found = 0;
   for (auto& [name, node] : *stores) {
     auto* store = node.as_table();
-    if (!store || store->get("plugin") == nullptr || store->get("plugin")->value_or(std::string()) != "config-rsync") continue;
+    if (!store || store->get("plugin") == nullptr || store->get("plugin")->value_or(std::string()) != "config-rsync")
+      continue;
     ++found;
     auto schema = settings_schema();
     check_table_against(*store, schema, "store");

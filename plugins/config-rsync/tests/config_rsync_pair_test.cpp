@@ -40,8 +40,8 @@ TEST(ConfigRsyncPair, CreateChangeDeleteRenameChmodAndOddNamesReachTheSecondary)
       << "file in new subdirectories";
 
   fs::rename(a / "app.conf", a / "renamed.conf");
-  EXPECT_TRUE(eventually([&] { return read_file_or(b / "renamed.conf") == "listen = 8080\n" && !fs::exists(b / "app.conf"); },
-                         kArrive))
+  EXPECT_TRUE(eventually(
+      [&] { return read_file_or(b / "renamed.conf") == "listen = 8080\n" && !fs::exists(b / "app.conf"); }, kArrive))
       << "rename";
 
   fs::permissions(a / "renamed.conf", fs::perms::owner_read | fs::perms::owner_write);
@@ -61,7 +61,8 @@ TEST(ConfigRsyncPair, CreateChangeDeleteRenameChmodAndOddNamesReachTheSecondary)
         return bh.details.value("checksums_match", "") == "true" && ah.details.value("checksums_match", "") == "true";
       },
       kArrive))
-      << pair.alpha->health().details.dump() << "\n" << pair.beta->health().details.dump();
+      << pair.alpha->health().details.dump() << "\n"
+      << pair.beta->health().details.dump();
   auto bh = pair.beta->health();
   EXPECT_EQ(bh.status, sdk::HealthStatus::ok) << bh.summary;
   EXPECT_EQ(bh.details["primary_checksum"], pair.alpha->health().details["local_checksum"]);
@@ -93,7 +94,8 @@ TEST(ConfigRsyncPair, BurstOfThousandChangesGivesBoundedPulls) {
   pair.start();
   ASSERT_TRUE(pair.wait_in_sync()) << pair.beta->health().summary;
   const auto pulls_before = pulls_of(*pair.beta);
-  for (int i = 0; i < 1000; ++i) write_file(pair.alpha_tree / "burst" / ("f" + std::to_string(i) + ".conf"), std::to_string(i));
+  for (int i = 0; i < 1000; ++i)
+    write_file(pair.alpha_tree / "burst" / ("f" + std::to_string(i) + ".conf"), std::to_string(i));
   ASSERT_TRUE(eventually(
       [&] {
         return read_file_or(pair.beta_tree / "burst" / "f999.conf") == "999" &&
@@ -134,7 +136,12 @@ TEST(ConfigRsyncPair, HalfWrittenFileIsNeverVisibleOnTheSecondary) {
   });
   for (char version = 'b'; version <= 'i'; ++version) {
     replace_file_atomically(pair.staging, pair.alpha_tree / "big.bin", std::string(size, version));
-    EXPECT_TRUE(eventually([&] { auto c = read_file_or(target); return !c.empty() && c[0] == version; }, kArrive))
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto c = read_file_or(target);
+          return !c.empty() && c[0] == version;
+        },
+        kArrive))
         << "version " << version;
   }
   done = true;
@@ -202,7 +209,8 @@ TEST(ConfigRsyncPair, SwitchoverThenRejoinReversesTheDirection) {
   auto promoted = pair.beta_loop->exclusive([&] { return pair.beta->promote(req); });
   ASSERT_TRUE(promoted) << promoted.message();
   EXPECT_TRUE(promoted->changed);
-  EXPECT_EQ(read_file_or(pair.beta_tree / "last-minute.conf"), "lm\n") << "promote takes a final pull: " << promoted->summary;
+  EXPECT_EQ(read_file_or(pair.beta_tree / "last-minute.conf"), "lm\n")
+      << "promote takes a final pull: " << promoted->summary;
   EXPECT_EQ(promoted->details["checksum"], demoted->details["checksum"]) << promoted->summary;
   pair.beta_host->set_role(sdk::Role::primary);
   pair.beta_host->set_epoch(2);
@@ -246,7 +254,8 @@ TEST(ConfigRsyncPair, FailoverWithThePrimaryDownThenFencedRestartAndRejoin) {
   ASSERT_TRUE(prep) << prep.message();
   EXPECT_TRUE(prep->ready);
   EXPECT_TRUE(prep->loss.contains("primary_unreachable")) << prep->loss.dump();
-  EXPECT_FALSE(prep->loss["config_differs"].get<bool>()) << "the last reported checksum matched: " << prep->loss_summary;
+  EXPECT_FALSE(prep->loss["config_differs"].get<bool>())
+      << "the last reported checksum matched: " << prep->loss_summary;
   EXPECT_NE(prep->loss_summary.find("not reachable"), std::string::npos) << prep->loss_summary;
 
   auto promoted = pair.beta_loop->exclusive([&] { return pair.beta->promote(req); });

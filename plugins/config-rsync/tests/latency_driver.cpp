@@ -39,8 +39,10 @@ double percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   int changes = 20, files = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--changes")) changes = std::max(1, std::atoi(argv[i + 1]));
-    else if (!std::strcmp(argv[i], "--files")) files = std::max(0, std::atoi(argv[i + 1]));
+    if (!std::strcmp(argv[i], "--changes"))
+      changes = std::max(1, std::atoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--files"))
+      files = std::max(0, std::atoi(argv[i + 1]));
     else {
       std::cerr << "usage: " << argv[0] << " [--changes N] [--files N]\n";
       return 2;
@@ -78,8 +80,12 @@ int main(int argc, char** argv) {
     std::vector<double> bare;
     for (int i = 0; i < 5; ++i) {
       tandem::sdk::ProcessSpec spec;
-      spec.argv = {"rsync", "-a", "--delay-updates", "--delete",
-                   "rsync://127.0.0.1:" + std::to_string(pair.alpha_port) + "/app/", pair.beta_tree.string() + "/"};
+      spec.argv = {"rsync",
+                   "-a",
+                   "--delay-updates",
+                   "--delete",
+                   "rsync://127.0.0.1:" + std::to_string(pair.alpha_port) + "/app/",
+                   pair.beta_tree.string() + "/"};
       auto t0 = Clock::now();
       auto r = tandem::sdk::run_process(spec);
       if (!r || !r->succeeded()) {
@@ -95,7 +101,8 @@ int main(int argc, char** argv) {
     std::printf("\nconfig_sync_latency: %d changes, tree of %d files, loopback rsync daemon\n", changes, files);
     std::printf("  tandem (inotify + notify + pull): median %.3f s   p90 %.3f s   max %.3f s   pulls %llu\n", median,
                 p90, worst, static_cast<unsigned long long>(pulls_of(*pair.beta)));
-    std::printf("  seed schedule (pull every 60 s):  median 30.000 s   max 60.000 s (a change waits for the next run)\n");
+    std::printf(
+        "  seed schedule (pull every 60 s):  median 30.000 s   max 60.000 s (a change waits for the next run)\n");
     std::printf("  bare rsync pull, nothing to do:   median %.3f s (the floor)\n", bare_median);
     std::printf("  ratio seed/tandem: median %.0fx, worst case %.0fx; target median <= 2 s: %s\n", 30.0 / median,
                 60.0 / worst, median <= 2.0 ? "MET" : "MISSED");

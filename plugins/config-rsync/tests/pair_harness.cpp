@@ -112,7 +112,8 @@ bool PluginPair::wait_in_sync(std::chrono::milliseconds timeout) {
       [&] {
         auto a = alpha->health().details;
         auto b = beta->health();
-        return b.status == sdk::HealthStatus::ok && a.value("local_checksum", "x") == b.details.value("local_checksum", "y");
+        return b.status == sdk::HealthStatus::ok &&
+               a.value("local_checksum", "x") == b.details.value("local_checksum", "y");
       },
       timeout);
 }

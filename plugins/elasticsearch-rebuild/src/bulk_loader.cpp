@@ -31,12 +31,16 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-BulkLoader::BulkLoader(std::shared_ptr<const EsTarget> target, BulkSettings settings, const std::atomic<bool>& cancelled,
-                       std::function<void(const std::string&)> on_retry)
-    : target_(std::move(target)), settings_(std::move(settings)), cancelled_(cancelled), on_retry_(std::move(on_retry)) {
+BulkLoader::BulkLoader(std::shared_ptr<const EsTarget> target, BulkSettings settings,
+                       const std::atomic<bool>& cancelled, std::function<void(const std::string&)> on_retry)
+    : target_(std::move(target)),
+      settings_(std::move(settings)),
+      cancelled_(cancelled),
+      on_retry_(std::move(on_retry)) {
   path_ = "/" + settings_.index + "/_bulk";
   current_.body.reserve(settings_.batch_bytes + 1024);
-  for (int i = 0; i < settings_.in_flight; ++i) workers_.emplace_back([this, i] { worker(static_cast<std::size_t>(i)); });
+  for (int i = 0; i < settings_.in_flight; ++i)
+    workers_.emplace_back([this, i] { worker(static_cast<std::size_t>(i)); });
 }
 
 BulkLoader::~BulkLoader() {
@@ -87,7 +91,9 @@ void BulkLoader::flush() {
   if (current_.docs == 0) return;
   std::unique_lock lock(mu_);
   // Back-pressure: at most in_flight bodies wait while in_flight are sent.
-  queue_changed_.wait(lock, [&] { return queue_.size() < static_cast<std::size_t>(settings_.in_flight) || failed_.load() || cancelled_.load(); });
+  queue_changed_.wait(lock, [&] {
+    return queue_.size() < static_cast<std::size_t>(settings_.in_flight) || failed_.load() || cancelled_.load();
+  });
   if (!failed_.load() && !cancelled_.load()) queue_.push_back(std::move(current_));
   current_ = Batch{};
   if (!spare_bodies_.empty()) {
@@ -131,8 +137,10 @@ void BulkLoader::worker(std::size_t number) {
       return;
     }
     if (answer->status < 200 || answer->status > 299) {
-      fail("a _bulk request was refused with HTTP " + std::to_string(answer->status) + " (" + es_error_reason(*answer) + ")" +
-           (retryable_status(answer->status) ? " after " + std::to_string(settings_.retry.max_attempts) + " attempts" : ""));
+      fail("a _bulk request was refused with HTTP " + std::to_string(answer->status) + " (" + es_error_reason(*answer) +
+           ")" +
+           (retryable_status(answer->status) ? " after " + std::to_string(settings_.retry.max_attempts) + " attempts"
+                                             : ""));
       return;
     }
     handle_answer(*answer, batch.docs);
@@ -180,8 +188,8 @@ void BulkLoader::handle_answer(const HttpResponse& response, std::size_t docs) {
     for (std::size_t i = 0; i < first_errors_.size(); ++i) first += (i ? ", " : "") + first_errors_[i];
   }
   if (total_bad > settings_.error_threshold)
-    fail(std::to_string(total_bad) + " documents failed to index, more than error_threshold = " + std::to_string(settings_.error_threshold) +
-         "; first failing documents: " + first);
+    fail(std::to_string(total_bad) + " documents failed to index, more than error_threshold = " +
+         std::to_string(settings_.error_threshold) + "; first failing documents: " + first);
 }
 
 sdk::Status BulkLoader::finish() {

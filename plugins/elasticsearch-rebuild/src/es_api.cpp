@@ -11,26 +11,34 @@ sdk::Result<HttpResponse> EsApi::call(Verb method, const std::string& path, cons
   return with_retries(retry_, cancelled_, [&] { return conn_.request(method, path, body); });
 }
 
-sdk::Result<json> EsApi::call_json(Verb method, const std::string& path, const std::string& body, const std::string& what) {
+sdk::Result<json> EsApi::call_json(Verb method, const std::string& path, const std::string& body,
+                                   const std::string& what) {
   auto r = call(method, path, body);
   if (!r.ok()) return sdk::Result<json>::failure(what + ": " + r.message());
   if (r->status < 200 || r->status > 299)
-    return sdk::Result<json>::failure(what + ": Elasticsearch answered HTTP " + std::to_string(r->status) + " (" + es_error_reason(*r) + ")");
+    return sdk::Result<json>::failure(what + ": Elasticsearch answered HTTP " + std::to_string(r->status) + " (" +
+                                      es_error_reason(*r) + ")");
   auto doc = json::parse(r->body, nullptr, false);
-  if (doc.is_discarded()) return sdk::Result<json>::failure(what + ": the answer is not JSON: " + r->body.substr(0, 200));
+  if (doc.is_discarded())
+    return sdk::Result<json>::failure(what + ": the answer is not JSON: " + r->body.substr(0, 200));
   return doc;
 }
 
-sdk::Result<json> EsApi::cluster_health() { return call_json(Verb::get, "/_cluster/health", {}, "GET /_cluster/health"); }
+sdk::Result<json> EsApi::cluster_health() {
+  return call_json(Verb::get, "/_cluster/health", {}, "GET /_cluster/health");
+}
 
 sdk::Result<std::vector<std::string>> EsApi::alias_targets(const std::string& alias) {
   auto r = call(Verb::get, "/_alias/" + alias);
   if (!r.ok()) return sdk::Result<std::vector<std::string>>::failure("GET /_alias/" + alias + ": " + r.message());
   if (r->status == 404) return std::vector<std::string>{};
   if (r->status != 200)
-    return sdk::Result<std::vector<std::string>>::failure("GET /_alias/" + alias + ": HTTP " + std::to_string(r->status) + " (" + es_error_reason(*r) + ")");
+    return sdk::Result<std::vector<std::string>>::failure("GET /_alias/" + alias + ": HTTP " +
+                                                          std::to_string(r->status) + " (" + es_error_reason(*r) + ")");
   auto doc = json::parse(r->body, nullptr, false);
-  if (!doc.is_object()) return sdk::Result<std::vector<std::string>>::failure("GET /_alias/" + alias + ": unexpected answer " + r->body.substr(0, 200));
+  if (!doc.is_object())
+    return sdk::Result<std::vector<std::string>>::failure("GET /_alias/" + alias + ": unexpected answer " +
+                                                          r->body.substr(0, 200));
   std::vector<std::string> out;
   for (auto& [index, _] : doc.items()) out.push_back(index);
   return out;
@@ -57,11 +65,13 @@ sdk::Status EsApi::delete_index(const std::string& name) {
   auto r = call(Verb::delete_, "/" + name);
   if (!r.ok()) return sdk::Status::failure("deleting index " + name + ": " + r.message());
   if (r->status == 404 || (r->status >= 200 && r->status < 300)) return {};
-  return sdk::Status::failure("deleting index " + name + ": HTTP " + std::to_string(r->status) + " (" + es_error_reason(*r) + ")");
+  return sdk::Status::failure("deleting index " + name + ": HTTP " + std::to_string(r->status) + " (" +
+                              es_error_reason(*r) + ")");
 }
 
 sdk::Status EsApi::put_settings(const std::string& name, const json& settings) {
-  return status_of(call_json(Verb::put, "/" + name + "/_settings", settings.dump(), "updating the settings of " + name));
+  return status_of(
+      call_json(Verb::put, "/" + name + "/_settings", settings.dump(), "updating the settings of " + name));
 }
 
 sdk::Status EsApi::refresh(const std::string& name) {

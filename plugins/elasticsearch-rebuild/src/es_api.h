@@ -37,7 +37,8 @@ class EsApi {
 
  private:
   sdk::Result<HttpResponse> call(Verb method, const std::string& path, const std::string& body = {});
-  sdk::Result<nlohmann::json> call_json(Verb method, const std::string& path, const std::string& body, const std::string& what);
+  sdk::Result<nlohmann::json> call_json(Verb method, const std::string& path, const std::string& body,
+                                        const std::string& what);
 
   EsConnection conn_;
   RetryPolicy retry_;

@@ -44,7 +44,8 @@ std::string check_conninfo(const sdk::StoreConfig& c, const std::string& key) {
     std::string why = err ? err : "unparsable";
     if (err) PQfreemem(err);
     while (!why.empty() && why.back() == '\n') why.pop_back();
-    c.fail(key, "not a valid libpq connection string (" + why + "); example: \"host=127.0.0.1 port=5432 dbname=app user=app\"");
+    c.fail(key, "not a valid libpq connection string (" + why +
+                    "); example: \"host=127.0.0.1 port=5432 dbname=app user=app\"");
   }
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> guard(opts, PQconninfoFree);
   for (auto* o = opts; o->keyword; ++o)
@@ -58,9 +59,12 @@ IndexSpec parse_index(const sdk::StoreConfig& c, const std::string& default_sour
   spec.alias = c.string("alias");
   static const std::regex alias_re("^[a-z0-9][a-z0-9_.+]*(-[a-z0-9_.+]+)*$");
   if (!std::regex_match(spec.alias, alias_re) || spec.alias.size() > 200)
-    c.fail("alias", "'" + spec.alias + "' is not a usable alias name: lowercase letters, digits, '_', '.', '-' only, not starting with '-' or '_'");
+    c.fail("alias", "'" + spec.alias +
+                        "' is not a usable alias name: lowercase letters, digits, '_', '.', '-' only, not starting "
+                        "with '-' or '_'");
   spec.query = c.string("query");
-  if (spec.query.find_first_not_of(" \t\r\n") == std::string::npos) c.fail("query", "is empty: give the SELECT whose rows become documents");
+  if (spec.query.find_first_not_of(" \t\r\n") == std::string::npos)
+    c.fail("query", "is empty: give the SELECT whose rows become documents");
   if (spec.query.find(';') != std::string::npos)
     c.fail("query", "must be one SELECT without ';' (it is wrapped as a subquery)");
   spec.id_column = c.string("id_column");
@@ -79,12 +83,15 @@ IndexSpec parse_index(const sdk::StoreConfig& c, const std::string& default_sour
     text << in.rdbuf();
     json body = json::parse(text.str(), nullptr, false);
     if (body.is_discarded() || !body.is_object())
-      c.fail("mapping_file", "'" + p.string() + "' is not a JSON object like {\"settings\": {...}, \"mappings\": {...}}");
+      c.fail("mapping_file",
+             "'" + p.string() + "' is not a JSON object like {\"settings\": {...}, \"mappings\": {...}}");
     for (auto& [k, _] : body.items())
       if (k != "settings" && k != "mappings")
-        c.fail("mapping_file", "'" + p.string() + "' has key '" + k + "': only \"settings\" and \"mappings\" are allowed");
+        c.fail("mapping_file",
+               "'" + p.string() + "' has key '" + k + "': only \"settings\" and \"mappings\" are allowed");
     if (body.contains("settings")) {
-      if (!body["settings"].is_object()) c.fail("mapping_file", "\"settings\" in '" + p.string() + "' must be an object");
+      if (!body["settings"].is_object())
+        c.fail("mapping_file", "\"settings\" in '" + p.string() + "' must be an object");
       settings = body["settings"];
     }
     if (body.contains("mappings")) spec.create_body["mappings"] = body["mappings"];
@@ -108,7 +115,9 @@ std::optional<EsEndpoint> parse_es_url(const std::string& url, std::string& erro
     return std::nullopt;
   }
   if (m[1] == "https") {
-    error = "'" + url + "': https is not supported by this plugin version; reach the cluster over plain http on a private network or through a local TLS-terminating proxy";
+    error = "'" + url +
+            "': https is not supported by this plugin version; reach the cluster over plain http on a private network "
+            "or through a local TLS-terminating proxy";
     return std::nullopt;
   }
   EsEndpoint e;
@@ -122,33 +131,104 @@ std::optional<EsEndpoint> parse_es_url(const std::string& url, std::string& erro
 
 sdk::ConfigSchema es_rebuild_schema() {
   std::vector<ConfigKey> index_keys = {
-      {"alias", ValueType::string, "", true, "Alias searches use; each rebuild creates <alias>-e<epoch>-<yyyymmddhhmmss> and swaps the alias to it", {}},
-      {"query", ValueType::string, "", true, "SQL SELECT whose rows become the documents (one row = one document, columns = fields)", {}},
-      {"id_column", ValueType::string, "id", false, "Column of the query giving each document's _id (must be unique)", {}},
-      {"mapping_file", ValueType::path, "", false, "JSON file {\"settings\": {...}, \"mappings\": {...}} used to create each new index", {}},
-      {"keep_old", ValueType::integer, "1", false, "How many previous indices to keep after a successful swap (for rollback); older ones are deleted", {}},
-      {"source", ValueType::string, "", false, "libpq connection string for this index's query; defaults to the store's source", {}},
+      {"alias",
+       ValueType::string,
+       "",
+       true,
+       "Alias searches use; each rebuild creates <alias>-e<epoch>-<yyyymmddhhmmss> and swaps the alias to it",
+       {}},
+      {"query",
+       ValueType::string,
+       "",
+       true,
+       "SQL SELECT whose rows become the documents (one row = one document, columns = fields)",
+       {}},
+      {"id_column",
+       ValueType::string,
+       "id",
+       false,
+       "Column of the query giving each document's _id (must be unique)",
+       {}},
+      {"mapping_file",
+       ValueType::path,
+       "",
+       false,
+       "JSON file {\"settings\": {...}, \"mappings\": {...}} used to create each new index",
+       {}},
+      {"keep_old",
+       ValueType::integer,
+       "1",
+       false,
+       "How many previous indices to keep after a successful swap (for rollback); older ones are deleted",
+       {}},
+      {"source",
+       ValueType::string,
+       "",
+       false,
+       "libpq connection string for this index's query; defaults to the store's source",
+       {}},
   };
   return {
       {"urls", ValueType::string_array, "", true, "Elasticsearch base URLs (http://host:port), tried in turn", {}},
       {"username", ValueType::string, "", false, "User for HTTP basic auth (with password_file)", {}},
       {"password_file", ValueType::path, "", false, "File holding the basic-auth password", {}},
-      {"api_key_file", ValueType::path, "", false, "File holding an API key (sent as 'Authorization: ApiKey ...'); instead of username/password_file", {}},
-      {"source", ValueType::string, "", true, "libpq connection string of the PostgreSQL source of truth (no password inline)", {}},
+      {"api_key_file",
+       ValueType::path,
+       "",
+       false,
+       "File holding an API key (sent as 'Authorization: ApiKey ...'); instead of username/password_file",
+       {}},
+      {"source",
+       ValueType::string,
+       "",
+       true,
+       "libpq connection string of the PostgreSQL source of truth (no password inline)",
+       {}},
       {"source_password_file", ValueType::path, "", false, "File holding the PostgreSQL password for source", {}},
       {"source_connect_timeout", ValueType::duration, "10s", false, "Timeout for connecting to PostgreSQL", {}},
-      {"indices", ValueType::table_array, "", true, "The indices to rebuild, one [[stores.NAME.indices]] table each", index_keys},
+      {"indices", ValueType::table_array, "", true, "The indices to rebuild, one [[stores.NAME.indices]] table each",
+       index_keys},
       {"batch_bytes", ValueType::size, "5MiB", false, "Upper bound of one _bulk request body", {}},
       {"batch_docs", ValueType::integer, "5000", false, "Upper bound of documents in one _bulk request", {}},
-      {"in_flight", ValueType::integer, "4", false, "_bulk requests in flight at once (one keep-alive connection each)", {}},
-      {"retry_max_attempts", ValueType::integer, "8", false, "Attempts per request on 429, 5xx or connection errors (including the first)", {}},
+      {"in_flight",
+       ValueType::integer,
+       "4",
+       false,
+       "_bulk requests in flight at once (one keep-alive connection each)",
+       {}},
+      {"retry_max_attempts",
+       ValueType::integer,
+       "8",
+       false,
+       "Attempts per request on 429, 5xx or connection errors (including the first)",
+       {}},
       {"retry_initial_backoff", ValueType::duration, "200ms", false, "First retry delay; doubles on each retry", {}},
       {"retry_max_backoff", ValueType::duration, "10s", false, "Largest retry delay", {}},
       {"request_timeout", ValueType::duration, "60s", false, "Timeout of one HTTP request to Elasticsearch", {}},
-      {"error_threshold", ValueType::integer, "0", false, "Document (item) errors tolerated per rebuild; one more fails it and the alias stays where it was", {}},
-      {"rebuild_on_start_if_missing", ValueType::boolean, "true", false, "On the primary, rebuild at start-up any index whose alias is missing", {}},
-      {"rebuild_on_promote", ValueType::boolean, "true", false, "Rebuild every index in the background when this node is promoted", {}},
-      {"sync_interval", ValueType::duration, "30s", false, "How often health is measured (cluster health, alias, document count vs source rows)", {}},
+      {"error_threshold",
+       ValueType::integer,
+       "0",
+       false,
+       "Document (item) errors tolerated per rebuild; one more fails it and the alias stays where it was",
+       {}},
+      {"rebuild_on_start_if_missing",
+       ValueType::boolean,
+       "true",
+       false,
+       "On the primary, rebuild at start-up any index whose alias is missing",
+       {}},
+      {"rebuild_on_promote",
+       ValueType::boolean,
+       "true",
+       false,
+       "Rebuild every index in the background when this node is promoted",
+       {}},
+      {"sync_interval",
+       ValueType::duration,
+       "30s",
+       false,
+       "How often health is measured (cluster health, alias, document count vs source rows)",
+       {}},
       {"progress_log_interval", ValueType::duration, "5s", false, "How often a running rebuild logs its progress", {}},
   };
 }
@@ -174,7 +254,8 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
   }
   if (out.username.has_value() != out.password_file.has_value())
     c.fail(out.username ? "username" : "password_file", "username and password_file go together (basic auth)");
-  if (out.username && out.api_key_file) c.fail("api_key_file", "use either api_key_file or username/password_file, not both");
+  if (out.username && out.api_key_file)
+    c.fail("api_key_file", "use either api_key_file or username/password_file, not both");
 
   std::string source = check_conninfo(c, "source");
   if (c.has("source_password_file")) {
@@ -189,11 +270,15 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
   for (auto& t : tables) {
     out.indices.push_back(parse_index(t, source));
     for (std::size_t i = 0; i + 1 < out.indices.size(); ++i)
-      if (out.indices[i].alias == out.indices.back().alias) t.fail("alias", "'" + out.indices.back().alias + "' is declared twice");
+      if (out.indices[i].alias == out.indices.back().alias)
+        t.fail("alias", "'" + out.indices.back().alias + "' is declared twice");
   }
 
   out.batch_bytes = c.size("batch_bytes");
-  if (out.batch_bytes < 1024 || out.batch_bytes > (512u << 20)) c.fail("batch_bytes", "must be between 1KiB and 512MiB (Elasticsearch refuses bodies over http.max_content_length, 100mb by default)");
+  if (out.batch_bytes < 1024 || out.batch_bytes > (512u << 20))
+    c.fail("batch_bytes",
+           "must be between 1KiB and 512MiB (Elasticsearch refuses bodies over http.max_content_length, 100mb by "
+           "default)");
   auto docs = c.integer("batch_docs");
   if (docs < 1 || docs > 1000000) c.fail("batch_docs", "must be between 1 and 1000000");
   out.batch_docs = static_cast<std::size_t>(docs);
@@ -205,7 +290,8 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
   out.retry.max_attempts = static_cast<int>(attempts);
   out.retry.initial_backoff = c.duration("retry_initial_backoff");
   out.retry.max_backoff = c.duration("retry_max_backoff");
-  if (out.retry.max_backoff < out.retry.initial_backoff) c.fail("retry_max_backoff", "must not be smaller than retry_initial_backoff");
+  if (out.retry.max_backoff < out.retry.initial_backoff)
+    c.fail("retry_max_backoff", "must not be smaller than retry_initial_backoff");
   out.request_timeout = c.duration("request_timeout");
   if (out.request_timeout < std::chrono::seconds(1)) c.fail("request_timeout", "must be at least 1s");
   auto threshold = c.integer("error_threshold");
@@ -216,7 +302,8 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
   out.sync_interval = c.duration("sync_interval");
   if (out.sync_interval < std::chrono::seconds(1)) c.fail("sync_interval", "must be at least 1s");
   out.progress_log_interval = c.duration("progress_log_interval");
-  if (out.progress_log_interval < std::chrono::milliseconds(100)) c.fail("progress_log_interval", "must be at least 100ms");
+  if (out.progress_log_interval < std::chrono::milliseconds(100))
+    c.fail("progress_log_interval", "must be at least 100ms");
   return out;
 }
 

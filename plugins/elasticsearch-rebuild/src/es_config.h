@@ -35,9 +35,9 @@ struct IndexSpec {
   std::string alias;
   std::string query;
   std::string id_column;
-  std::string source_conninfo;  // effective (store default unless overridden)
+  std::string source_conninfo;                            // effective (store default unless overridden)
   nlohmann::json create_body = nlohmann::json::object();  // {"settings":..,"mappings":..} from mapping_file
-  std::string final_refresh_interval = "1s";  // restored after the load
+  std::string final_refresh_interval = "1s";              // restored after the load
   std::string final_replicas = "1";
   int keep_old = 1;
 };

@@ -23,15 +23,24 @@ std::string base64(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[(v >> 18) & 63]; out += alphabet[(v >> 12) & 63]; out += alphabet[(v >> 6) & 63]; out += alphabet[v & 63];
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
   }
   if (i + 1 == in.size()) {
     unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += alphabet[(v >> 18) & 63]; out += alphabet[(v >> 12) & 63]; out += "==";
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += "==";
   } else if (i + 2 == in.size()) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += alphabet[(v >> 18) & 63]; out += alphabet[(v >> 12) & 63]; out += alphabet[(v >> 6) & 63]; out += '=';
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += '=';
   }
   return out;
 }
@@ -98,7 +107,8 @@ sdk::Status EsConnection::connect() {
   return sdk::Status::failure("cannot connect to Elasticsearch (" + errors + ")");
 }
 
-sdk::Result<HttpResponse> EsConnection::exchange(Verb method, const std::string& path, const std::string& body, const char* content_type) {
+sdk::Result<HttpResponse> EsConnection::exchange(Verb method, const std::string& path, const std::string& body,
+                                                 const char* content_type) {
   const EsEndpoint& e = target_->endpoints[endpoint_];
   http::request<http::string_body> req{method, e.path_prefix + path, 11};
   req.set(http::field::host, e.host + ":" + e.port);
@@ -114,7 +124,10 @@ sdk::Result<HttpResponse> EsConnection::exchange(Verb method, const std::string&
   stream_->expires_after(target_->timeout);
   http::async_write(*stream_, req, [&](beast::error_code err, std::size_t) { ec = err; });
   run_until_done(io_);
-  if (ec) return sdk::Result<HttpResponse>::failure(method == Verb::head ? ec.message() : "sending " + std::string(path) + " to " + e.display() + ": " + ec.message());
+  if (ec)
+    return sdk::Result<HttpResponse>::failure(method == Verb::head ? ec.message()
+                                                                   : "sending " + std::string(path) + " to " +
+                                                                         e.display() + ": " + ec.message());
 
   http::response_parser<http::string_body> parser;
   parser.body_limit(256u << 20);
@@ -122,13 +135,16 @@ sdk::Result<HttpResponse> EsConnection::exchange(Verb method, const std::string&
   stream_->expires_after(target_->timeout);
   http::async_read(*stream_, buffer_, parser, [&](beast::error_code err, std::size_t) { ec = err; });
   run_until_done(io_);
-  if (ec) return sdk::Result<HttpResponse>::failure("reading the answer to " + std::string(path) + " from " + e.display() + ": " + ec.message());
+  if (ec)
+    return sdk::Result<HttpResponse>::failure("reading the answer to " + std::string(path) + " from " + e.display() +
+                                              ": " + ec.message());
   auto res = parser.release();
   if (!res.keep_alive()) close();
   return HttpResponse{res.result_int(), std::move(res.body())};
 }
 
-sdk::Result<HttpResponse> EsConnection::request(Verb method, const std::string& path, const std::string& body, const char* content_type) {
+sdk::Result<HttpResponse> EsConnection::request(Verb method, const std::string& path, const std::string& body,
+                                                const char* content_type) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!stream_) {
       auto st = connect();
@@ -166,13 +182,15 @@ sdk::Result<HttpResponse> with_retries(const RetryPolicy& policy, const std::ato
     else
       return r;
     if (attempt >= policy.max_attempts || cancelled.load()) {
-      if (!r.ok()) return sdk::Result<HttpResponse>::failure(reason + " (gave up after " + std::to_string(attempt) + " attempts)");
+      if (!r.ok())
+        return sdk::Result<HttpResponse>::failure(reason + " (gave up after " + std::to_string(attempt) + " attempts)");
       return r;
     }
     if (on_retry) on_retry(reason);
     // Full jitter in [backoff/2, backoff] spreads concurrent workers apart.
     auto half = backoff.count() / 2;
-    auto sleep = std::chrono::milliseconds(half + std::uniform_int_distribution<long long>(0, std::max<long long>(half, 0))(rng));
+    auto sleep = std::chrono::milliseconds(
+        half + std::uniform_int_distribution<long long>(0, std::max<long long>(half, 0))(rng));
     auto until = std::chrono::steady_clock::now() + sleep;
     while (std::chrono::steady_clock::now() < until && !cancelled.load())
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long long>(50, sleep.count() + 1)));

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/verb.hpp>
 
 #include "es_config.h"
@@ -54,7 +54,8 @@ class EsConnection {
 
  private:
   sdk::Status connect();
-  sdk::Result<HttpResponse> exchange(Verb method, const std::string& path, const std::string& body, const char* content_type);
+  sdk::Result<HttpResponse> exchange(Verb method, const std::string& path, const std::string& body,
+                                     const char* content_type);
   void close();
 
   std::shared_ptr<const EsTarget> target_;

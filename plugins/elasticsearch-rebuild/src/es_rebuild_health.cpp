@@ -17,7 +17,8 @@ std::string EsRebuildPlugin::progress_line() const {
   std::ostringstream s;
   s << p.alias << " " << p.phase;
   if (p.total > 0) s << " " << p.done << "/" << p.total << " (" << (100 * p.done / p.total) << "%)";
-  if (p.phase == "loading") s << ", " << static_cast<long long>(p.rate) << " rows/s, ETA " << static_cast<long long>(p.eta_seconds) << "s";
+  if (p.phase == "loading")
+    s << ", " << static_cast<long long>(p.rate) << " rows/s, ETA " << static_cast<long long>(p.eta_seconds) << "s";
   return s.str();
 }
 
@@ -55,14 +56,19 @@ sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
           ih.targets = *targets;
           if (!ih.targets.empty()) {
             auto docs = api.count(spec.alias);
-            if (docs.ok()) ih.documents = *docs; else ih.error = docs.message();
+            if (docs.ok())
+              ih.documents = *docs;
+            else
+              ih.error = docs.message();
           }
         }
       }
       PgSource source(spec.source_conninfo, password, config_.source_connect_timeout);
       auto rows = source.count(spec.query);
-      if (rows.ok()) ih.source_rows = *rows;
-      else if (ih.error.empty()) ih.error = rows.message();
+      if (rows.ok())
+        ih.source_rows = *rows;
+      else if (ih.error.empty())
+        ih.error = rows.message();
       measured.push_back(std::move(ih));
     }
   }
@@ -75,7 +81,8 @@ sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
     if (ih.documents) m.set_gauge("elasticsearch_rebuild_documents", static_cast<double>(*ih.documents), labels);
     if (ih.source_rows) m.set_gauge("elasticsearch_rebuild_source_rows", static_cast<double>(*ih.source_rows), labels);
     if (ih.documents && ih.source_rows)
-      m.set_gauge("elasticsearch_rebuild_drift", static_cast<double>(*ih.documents) - static_cast<double>(*ih.source_rows), labels);
+      m.set_gauge("elasticsearch_rebuild_drift",
+                  static_cast<double>(*ih.documents) - static_cast<double>(*ih.source_rows), labels);
   }
 
   bool retry_startup_check = false;
@@ -105,7 +112,12 @@ sdk::Health EsRebuildPlugin::health() const {
   std::string problem;  // the first thing worth a person's attention
   sdk::HealthStatus status = sdk::HealthStatus::ok;
   auto worsen = [&](sdk::HealthStatus s, const std::string& why) {
-    auto rank = [](sdk::HealthStatus x) { return x == sdk::HealthStatus::failed ? 3 : x == sdk::HealthStatus::degraded ? 2 : x == sdk::HealthStatus::unknown ? 1 : 0; };
+    auto rank = [](sdk::HealthStatus x) {
+      return x == sdk::HealthStatus::failed     ? 3
+             : x == sdk::HealthStatus::degraded ? 2
+             : x == sdk::HealthStatus::unknown  ? 1
+                                                : 0;
+    };
     if (rank(s) > rank(status)) {
       status = s;
       problem = why;
@@ -115,23 +127,30 @@ sdk::Health EsRebuildPlugin::health() const {
     json j = {{"alias", ih.alias}, {"targets", ih.targets}};
     if (ih.documents) j["documents"] = *ih.documents;
     if (ih.source_rows) j["source_rows"] = *ih.source_rows;
-    if (ih.documents && ih.source_rows) j["drift"] = static_cast<std::int64_t>(*ih.documents) - static_cast<std::int64_t>(*ih.source_rows);
+    if (ih.documents && ih.source_rows)
+      j["drift"] = static_cast<std::int64_t>(*ih.documents) - static_cast<std::int64_t>(*ih.source_rows);
     if (!ih.error.empty()) j["error"] = ih.error;
     indices.push_back(j);
     if (!cluster_error_.empty()) continue;
     if (ih.targets.empty())
-      worsen(sdk::HealthStatus::degraded, "alias " + ih.alias + " is missing: searches find nothing; run `tandemctl rebuild " + host_->store_name() + "`");
+      worsen(sdk::HealthStatus::degraded, "alias " + ih.alias +
+                                              " is missing: searches find nothing; run `tandemctl rebuild " +
+                                              host_->store_name() + "`");
     else if (!ih.error.empty())
       worsen(sdk::HealthStatus::degraded, ih.alias + ": " + ih.error);
     else if (ih.documents && ih.source_rows && *ih.documents != *ih.source_rows)
       worsen(sdk::HealthStatus::degraded, ih.alias + " drifted: " + std::to_string(*ih.documents) + " documents vs " +
-                                              std::to_string(*ih.source_rows) + " source rows; a rebuild resynchronises it");
+                                              std::to_string(*ih.source_rows) +
+                                              " source rows; a rebuild resynchronises it");
   }
   details["indices"] = indices;
   details["cluster"] = {{"status", cluster_status_.empty() ? "unreachable" : cluster_status_}};
   if (!cluster_error_.empty()) details["cluster"]["error"] = cluster_error_;
   details["rebuilding"] = running_;
-  if (running_) details["progress"] = progress_ ? progress_->to_json() : json{{"phase", "starting"}, {"done", 0}, {"total", 0}, {"rate", 0}, {"eta_seconds", 0}};
+  if (running_)
+    details["progress"] = progress_
+                              ? progress_->to_json()
+                              : json{{"phase", "starting"}, {"done", 0}, {"total", 0}, {"rate", 0}, {"eta_seconds", 0}};
   if (!last_rebuild_.is_null()) details["last_rebuild"] = last_rebuild_;
 
   if (!started_) {
@@ -139,11 +158,15 @@ sdk::Health EsRebuildPlugin::health() const {
     h.details = details;
     return h;
   }
-  if (!cluster_error_.empty()) worsen(sdk::HealthStatus::failed, "Elasticsearch unreachable: " + cluster_error_);
-  else if (cluster_status_ == "red") worsen(sdk::HealthStatus::failed, "cluster health is red");
-  else if (cluster_status_ == "yellow") worsen(sdk::HealthStatus::degraded, "cluster health is yellow (replicas unassigned)");
+  if (!cluster_error_.empty())
+    worsen(sdk::HealthStatus::failed, "Elasticsearch unreachable: " + cluster_error_);
+  else if (cluster_status_ == "red")
+    worsen(sdk::HealthStatus::failed, "cluster health is red");
+  else if (cluster_status_ == "yellow")
+    worsen(sdk::HealthStatus::degraded, "cluster health is yellow (replicas unassigned)");
   if (!last_rebuild_.is_null() && last_rebuild_.value("result", "") != "success")
-    worsen(sdk::HealthStatus::degraded, "last rebuild " + last_rebuild_.value("result", "") + ": " + last_rebuild_.value("error", ""));
+    worsen(sdk::HealthStatus::degraded,
+           "last rebuild " + last_rebuild_.value("result", "") + ": " + last_rebuild_.value("error", ""));
   if (!measured_) worsen(sdk::HealthStatus::unknown, "not measured yet");
 
   std::string summary;
@@ -170,7 +193,8 @@ std::vector<sdk::DiagnosticInfo> EsRebuildPlugin::diagnostics() const {
           {"aliases", "Show each alias, the index it points at, and the rebuilt indices that exist"}};
 }
 
-sdk::Result<sdk::DiagnosticResult> EsRebuildPlugin::diagnose(const std::string& check, const std::vector<std::string>&) {
+sdk::Result<sdk::DiagnosticResult> EsRebuildPlugin::diagnose(const std::string& check,
+                                                             const std::vector<std::string>&) {
   std::atomic<bool> no_cancel{false};
   EsApi api(make_target(), RetryPolicy{1, std::chrono::milliseconds(100), std::chrono::milliseconds(100)}, no_cancel);
   sdk::DiagnosticResult r;
@@ -178,7 +202,8 @@ sdk::Result<sdk::DiagnosticResult> EsRebuildPlugin::diagnose(const std::string& 
   if (check == "connectivity") {
     auto health = api.cluster_health();
     if (health.ok()) {
-      out << "elasticsearch " << api.endpoint() << ": cluster " << health->value("cluster_name", "?") << " status " << health->value("status", "?") << "\n";
+      out << "elasticsearch " << api.endpoint() << ": cluster " << health->value("cluster_name", "?") << " status "
+          << health->value("status", "?") << "\n";
       r.details["cluster"] = *health;
     } else {
       r.passed = false;
@@ -208,7 +233,8 @@ sdk::Result<sdk::DiagnosticResult> EsRebuildPlugin::diagnose(const std::string& 
       for (auto& [name, _] : *indices) out << "  " << name << "\n";
     }
   } else {
-    return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check + "' (available: connectivity, aliases)");
+    return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check +
+                                                       "' (available: connectivity, aliases)");
   }
   r.output = out.str();
   return r;

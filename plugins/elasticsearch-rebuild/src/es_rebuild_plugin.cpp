@@ -78,7 +78,8 @@ sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
     return sdk::Result<json>::failure("a rebuild is already running (" + progress_line() +
                                       "); only one runs at a time: wait for it, or run the 'cancel' action");
   for (auto& alias : what.aliases)
-    if (std::none_of(config_.indices.begin(), config_.indices.end(), [&](const IndexSpec& s) { return s.alias == alias; }))
+    if (std::none_of(config_.indices.begin(), config_.indices.end(),
+                     [&](const IndexSpec& s) { return s.alias == alias; }))
       return sdk::Result<json>::failure("no index with alias '" + alias + "' in this store's [[indices]]");
   if (worker_.joinable()) worker_.join();  // the previous job has finished (running_ is false)
   running_ = true;
@@ -86,7 +87,8 @@ sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
   json started = {{"started", true}, {"reason", what.reason}, {"epoch", what.epoch}};
   json aliases = json::array();
   for (auto& s : config_.indices)
-    if (what.aliases.empty() || std::count(what.aliases.begin(), what.aliases.end(), s.alias)) aliases.push_back(s.alias);
+    if (what.aliases.empty() || std::count(what.aliases.begin(), what.aliases.end(), s.alias))
+      aliases.push_back(s.alias);
   started["aliases"] = aliases;
   host_->metrics().set_gauge("elasticsearch_rebuild_running", 1);
   worker_ = std::thread([this, what = std::move(what)] { rebuild_job(what); });
@@ -141,21 +143,30 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
     try {
       outcome.emplace(rebuilder.run(what.epoch));
     } catch (const std::exception& e) {
-      outcome.emplace(sdk::Result<RebuildOutcome>::failure(std::string("rebuild of ") + spec.alias + " failed: " + e.what()));
+      outcome.emplace(
+          sdk::Result<RebuildOutcome>::failure(std::string("rebuild of ") + spec.alias + " failed: " + e.what()));
     }
     sdk::MetricLabels labels{{"alias", spec.alias}};
     if (outcome->ok()) {
       auto& o = outcome->value();
-      host_->log().info("rebuild of " + o.alias + " done: " + std::to_string(o.documents) + " documents in " + o.index + " (" +
-                        std::to_string(static_cast<long long>(o.seconds)) + "s); alias swapped" +
+      host_->log().info("rebuild of " + o.alias + " done: " + std::to_string(o.documents) + " documents in " + o.index +
+                        " (" + std::to_string(static_cast<long long>(o.seconds)) + "s); alias swapped" +
                         (o.previous.empty() ? "" : " from " + o.previous.front()));
-      results.push_back({{"alias", o.alias}, {"result", "success"}, {"index", o.index}, {"documents", o.documents},
-                         {"source_rows", o.source_rows}, {"item_errors", o.item_errors}, {"retries", o.retries},
-                         {"previous", o.previous}, {"deleted", o.deleted}, {"duration_seconds", o.seconds}});
+      results.push_back({{"alias", o.alias},
+                         {"result", "success"},
+                         {"index", o.index},
+                         {"documents", o.documents},
+                         {"source_rows", o.source_rows},
+                         {"item_errors", o.item_errors},
+                         {"retries", o.retries},
+                         {"previous", o.previous},
+                         {"deleted", o.deleted},
+                         {"duration_seconds", o.seconds}});
       host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 1, labels);
       host_->metrics().set_gauge("elasticsearch_rebuild_last_duration_seconds", o.seconds, labels);
       host_->metrics().add_counter("elasticsearch_rebuild_retries_total", static_cast<double>(o.retries), labels);
-      host_->metrics().add_counter("elasticsearch_rebuild_item_errors_total", static_cast<double>(o.item_errors), labels);
+      host_->metrics().add_counter("elasticsearch_rebuild_item_errors_total", static_cast<double>(o.item_errors),
+                                   labels);
     } else {
       all_ok = false;
       if (first_error.empty()) first_error = outcome->message();
@@ -173,7 +184,9 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
                        {"reason", what.reason},
                        {"epoch", what.epoch},
                        {"duration_seconds", seconds},
-                       {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()},
+                       {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()},
                        {"indices", results}};
       if (!all_ok) last_rebuild_["error"] = first_error;
     }
@@ -191,9 +204,11 @@ sdk::Result<sdk::PrepareReport> EsRebuildPlugin::prepare(const sdk::FailoverRequ
   r.loss = {{"documents", 0}};
   std::string aliases;
   for (auto& s : config_.indices) aliases += (aliases.empty() ? "" : ", ") + s.alias;
-  r.plan = config_.rebuild_on_promote
-               ? "rebuild " + aliases + " from PostgreSQL in the background (the node is writable meanwhile; searches keep the old index until each alias swaps)"
-               : "nothing (rebuild_on_promote = false); run `tandemctl rebuild` by hand if the index must follow the new primary";
+  r.plan = config_.rebuild_on_promote ? "rebuild " + aliases +
+                                            " from PostgreSQL in the background (the node is writable meanwhile; "
+                                            "searches keep the old index until each alias swaps)"
+                                      : "nothing (rebuild_on_promote = false); run `tandemctl rebuild` by hand if the "
+                                        "index must follow the new primary";
   return r;
 }
 
@@ -209,26 +224,37 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest
   bool all_current = true;
   try {
     std::atomic<bool> no_cancel{false};
-    EsApi api(make_target(), RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, no_cancel);
+    EsApi api(make_target(), RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)},
+              no_cancel);
     for (auto& spec : config_.indices) {
       auto targets = api.alias_targets(spec.alias);
-      bool current = targets.ok() && targets->size() == 1 &&
-                     rebuilt_index_suffix(spec.alias, targets->front()).rfind("e" + std::to_string(epoch) + "-", 0) == 0;
+      bool current =
+          targets.ok() && targets->size() == 1 &&
+          rebuilt_index_suffix(spec.alias, targets->front()).rfind("e" + std::to_string(epoch) + "-", 0) == 0;
       all_current = all_current && current;
     }
   } catch (const std::exception&) {
     all_current = false;
   }
-  if (all_current) return sdk::StepReport{false, "every alias already points at an index rebuilt in epoch " + std::to_string(epoch), json::object()};
+  if (all_current)
+    return sdk::StepReport{false, "every alias already points at an index rebuilt in epoch " + std::to_string(epoch),
+                           json::object()};
   auto started = launch({{}, "promotion to epoch " + std::to_string(epoch), false, epoch});
   if (!started.ok()) return sdk::Result<sdk::StepReport>::failure(started.message());
-  return sdk::StepReport{true, "rebuild started in the background for " + started->at("aliases").dump() + "; follow it with `tandemctl rebuild STORE --follow` or `tandemctl status`", *started};
+  return sdk::StepReport{true,
+                         "rebuild started in the background for " + started->at("aliases").dump() +
+                             "; follow it with `tandemctl rebuild STORE --follow` or `tandemctl status`",
+                         *started};
 }
 
 sdk::Result<sdk::StepReport> EsRebuildPlugin::demote(const sdk::FailoverRequest&) {
   bool was = rebuilding();
   cancel_and_join();
-  return sdk::StepReport{was, was ? "cancelled the running rebuild (this node stops being primary); the aliases were left untouched" : "nothing to do: no rebuild running", json::object()};
+  return sdk::StepReport{
+      was,
+      was ? "cancelled the running rebuild (this node stops being primary); the aliases were left untouched"
+          : "nothing to do: no rebuild running",
+      json::object()};
 }
 
 sdk::Result<sdk::StepReport> EsRebuildPlugin::rejoin(const sdk::FailoverRequest& request) { return demote(request); }
@@ -241,8 +267,10 @@ void EsRebuildPlugin::on_role_change(sdk::Role role, std::uint64_t) {
 }
 
 std::vector<sdk::ActionInfo> EsRebuildPlugin::actions() const {
-  return {{"rebuild", "Rebuild every index (or args {\"alias\": NAME}) into a new index and swap its alias; runs in the background"},
-          {"cancel", "Cancel the running rebuild; its new index is deleted and the aliases stay where they were"}};
+  return {
+      {"rebuild",
+       "Rebuild every index (or args {\"alias\": NAME}) into a new index and swap its alias; runs in the background"},
+      {"cancel", "Cancel the running rebuild; its new index is deleted and the aliases stay where they were"}};
 }
 
 sdk::Result<json> EsRebuildPlugin::run_action(const std::string& action, const json& args) {
@@ -251,12 +279,15 @@ sdk::Result<json> EsRebuildPlugin::run_action(const std::string& action, const j
     cancel_and_join();
     return json{{"cancelled", was}};
   }
-  if (action != "rebuild") return sdk::Result<json>::failure("no action named '" + action + "' (available: rebuild, cancel)");
+  if (action != "rebuild")
+    return sdk::Result<json>::failure("no action named '" + action + "' (available: rebuild, cancel)");
   if (host_->fenced())
-    return sdk::Result<json>::failure("this node is fenced (its peer has a higher epoch): it must not act as primary; rejoin it first");
+    return sdk::Result<json>::failure(
+        "this node is fenced (its peer has a higher epoch): it must not act as primary; rejoin it first");
   bool force = args.is_object() && args.value("force", false);
   if (host_->role() != sdk::Role::primary && !force)
-    return sdk::Result<json>::failure("this node is the secondary: rebuild on the primary, or pass {\"force\": true} to rebuild from here anyway");
+    return sdk::Result<json>::failure(
+        "this node is the secondary: rebuild on the primary, or pass {\"force\": true} to rebuild from here anyway");
   Launch what{{}, "by hand", false, host_->epoch()};
   if (args.is_object() && args.contains("alias")) {
     if (!args["alias"].is_string()) return sdk::Result<json>::failure("argument 'alias' must be a string");

@@ -10,7 +10,9 @@ namespace {
 
 struct ResultGuard {
   explicit ResultGuard(PGresult* r) : r(r) {}
-  ~ResultGuard() { if (r) PQclear(r); }
+  ~ResultGuard() {
+    if (r) PQclear(r);
+  }
   ResultGuard(const ResultGuard&) = delete;
   ResultGuard& operator=(const ResultGuard&) = delete;
   PGresult* r;
@@ -40,7 +42,8 @@ std::string PgSource::error_text() const {
 sdk::Status PgSource::connect() {
   if (conn_ && PQstatus(conn_) == CONNECTION_OK) return {};
   if (conn_) PQfinish(conn_);
-  std::string timeout = std::to_string(std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(connect_timeout_).count()));
+  std::string timeout = std::to_string(
+      std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(connect_timeout_).count()));
   std::vector<const char*> keys = {"dbname", "connect_timeout", "application_name"};
   std::vector<const char*> values = {conninfo_.c_str(), timeout.c_str(), "tandem-elasticsearch-rebuild"};
   if (!password_.empty()) {
@@ -79,8 +82,8 @@ sdk::Result<std::uint64_t> PgSource::begin_snapshot_and_count(const std::string&
   return count(query);
 }
 
-sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std::string& id_column, const RowHandler& on_row,
-                                            const std::atomic<bool>& cancelled) {
+sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std::string& id_column,
+                                            const RowHandler& on_row, const std::atomic<bool>& cancelled) {
   using R = sdk::Result<std::uint64_t>;
   // Learn the columns (names and types) without reading any row.
   std::vector<RowColumn> columns;
@@ -102,7 +105,8 @@ sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std:
       names += (i ? ", " : "") + c.name;
       columns.push_back(std::move(c));
     }
-    if (!id_index) return R::failure("id_column '" + id_column + "' is not a column of the query (its columns: " + names + ")");
+    if (!id_index)
+      return R::failure("id_column '" + id_column + "' is not a column of the query (its columns: " + names + ")");
   }
   RowJsonEncoder encoder(std::move(columns), *id_index);
   std::string sql = "COPY (SELECT " + select + " FROM (" + query + ") AS q) TO STDOUT";
@@ -116,7 +120,7 @@ sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std:
   for (;;) {
     char* buf = nullptr;
     int len = PQgetCopyData(conn_, &buf, 0);  // one row per call in text format
-    if (len == -1) break;                      // COPY done
+    if (len == -1) break;                     // COPY done
     if (len == -2) return R::failure("reading the source rows: " + error_text());
     if (!encoder.encode(std::string_view(buf, static_cast<std::size_t>(len)))) {
       error = "a COPY row does not have the query's columns";

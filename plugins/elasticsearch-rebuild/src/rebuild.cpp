@@ -33,8 +33,13 @@ std::string state_key(const std::string& alias) { return "building." + alias; }
 }  // namespace
 
 json RebuildProgress::to_json() const {
-  return {{"alias", alias}, {"index", index}, {"phase", phase}, {"done", done}, {"total", total},
-          {"rate", std::round(rate * 10) / 10}, {"eta_seconds", std::round(eta_seconds)}};
+  return {{"alias", alias},
+          {"index", index},
+          {"phase", phase},
+          {"done", done},
+          {"total", total},
+          {"rate", std::round(rate * 10) / 10},
+          {"eta_seconds", std::round(eta_seconds)}};
 }
 
 std::string rebuilt_index_suffix(const std::string& alias, const std::string& index) {
@@ -44,11 +49,18 @@ std::string rebuilt_index_suffix(const std::string& alias, const std::string& in
   return std::regex_match(suffix, suffix_re) ? suffix : std::string();
 }
 
-IndexRebuilder::IndexRebuilder(const EsRebuildConfig& config, const IndexSpec& spec, std::shared_ptr<const EsTarget> target,
-                               std::string source_password, sdk::StateStore& state, sdk::Logger& log,
-                               const std::atomic<bool>& cancelled, ProgressFn on_progress)
-    : config_(config), spec_(spec), target_(std::move(target)), source_password_(std::move(source_password)), state_(state),
-      log_(log), cancelled_(cancelled), on_progress_(std::move(on_progress)) {
+IndexRebuilder::IndexRebuilder(const EsRebuildConfig& config, const IndexSpec& spec,
+                               std::shared_ptr<const EsTarget> target, std::string source_password,
+                               sdk::StateStore& state, sdk::Logger& log, const std::atomic<bool>& cancelled,
+                               ProgressFn on_progress)
+    : config_(config),
+      spec_(spec),
+      target_(std::move(target)),
+      source_password_(std::move(source_password)),
+      state_(state),
+      log_(log),
+      cancelled_(cancelled),
+      on_progress_(std::move(on_progress)) {
   progress_.alias = spec_.alias;
 }
 
@@ -144,16 +156,19 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
     progress_.phase = "failed";
     publish();
     if (auto del = api.delete_index(out.index); !del)
-      log_.warn("could not delete the abandoned index " + out.index + " (" + del.message() + "); the next rebuild removes it");
+      log_.warn("could not delete the abandoned index " + out.index + " (" + del.message() +
+                "); the next rebuild removes it");
     else
       state_.erase(state_key(spec_.alias));
     return R::failure("rebuild of " + spec_.alias + " into " + out.index + " failed: " + why +
-                      (out.previous.empty() ? "; the alias is still missing" : "; the alias still points at " + out.previous.front()));
+                      (out.previous.empty() ? "; the alias is still missing"
+                                            : "; the alias still points at " + out.previous.front()));
   };
 
   load_started_ = Clock::now();
   set_phase("loading");
-  BulkSettings bulk{out.index, config_.batch_bytes, config_.batch_docs, config_.in_flight, config_.retry, config_.error_threshold};
+  BulkSettings bulk{out.index,         config_.batch_bytes, config_.batch_docs,
+                    config_.in_flight, config_.retry,       config_.error_threshold};
   std::atomic<std::uint64_t> retry_logs{0};
   BulkLoader loader(target_, bulk, cancelled_, [&](const std::string& reason) {
     if (retry_logs.fetch_add(1) < 5) log_.warn("retrying a _bulk request: " + reason);
@@ -179,8 +194,9 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
             last_publish = now;
           }
           if (now - last_log > config_.progress_log_interval) {
-            log_.info("rebuild " + spec_.alias + ": " + std::to_string(progress_.done) + "/" + std::to_string(progress_.total) +
-                      " rows, " + std::to_string(static_cast<long long>(progress_.rate)) + " rows/s, ETA " +
+            log_.info("rebuild " + spec_.alias + ": " + std::to_string(progress_.done) + "/" +
+                      std::to_string(progress_.total) + " rows, " +
+                      std::to_string(static_cast<long long>(progress_.rate)) + " rows/s, ETA " +
                       std::to_string(static_cast<long long>(progress_.eta_seconds)) + "s");
             last_log = now;
           }
@@ -196,10 +212,12 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
   if (!loaded) return abandon(loaded.message());
   if (!streamed.ok()) return abandon(streamed.message());
   if (null_ids > 0)
-    return abandon(std::to_string(null_ids) + " source rows have a NULL " + spec_.id_column + " (first: " + first_null_row + ")");
+    return abandon(std::to_string(null_ids) + " source rows have a NULL " + spec_.id_column +
+                   " (first: " + first_null_row + ")");
 
   set_phase("finalizing");
-  json restore = {{"index", {{"refresh_interval", spec_.final_refresh_interval}, {"number_of_replicas", spec_.final_replicas}}}};
+  json restore = {
+      {"index", {{"refresh_interval", spec_.final_refresh_interval}, {"number_of_replicas", spec_.final_replicas}}}};
   if (st = api.put_settings(out.index, restore); !st) return abandon(st.message());
   if (st = api.refresh(out.index); !st) return abandon(st.message());
   auto count = api.count(out.index);
@@ -230,7 +248,8 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
     // which auto-creates a missing index), always deleted.
     std::string previous_ts;
     for (auto& p : out.previous)
-      if (!rebuilt_index_suffix(spec_.alias, p).empty()) previous_ts = std::max(previous_ts, timestamp_of(rebuilt_index_suffix(spec_.alias, p)));
+      if (!rebuilt_index_suffix(spec_.alias, p).empty())
+        previous_ts = std::max(previous_ts, timestamp_of(rebuilt_index_suffix(spec_.alias, p)));
     std::vector<std::pair<std::string, std::string>> old;  // (rank key, name) of keep candidates
     std::vector<std::string> doomed;
     for (auto& [name, aliases] : *after) {

@@ -42,8 +42,8 @@ struct RebuildOutcome {
   std::uint64_t documents = 0;
   std::uint64_t item_errors = 0;
   std::uint64_t retries = 0;
-  std::vector<std::string> previous;        // what the alias pointed at before
-  std::vector<std::string> deleted;         // old and orphaned indices dropped
+  std::vector<std::string> previous;  // what the alias pointed at before
+  std::vector<std::string> deleted;   // old and orphaned indices dropped
   double seconds = 0;
 };
 
@@ -56,8 +56,8 @@ class IndexRebuilder {
   using ProgressFn = std::function<void(const RebuildProgress&)>;
 
   IndexRebuilder(const EsRebuildConfig& config, const IndexSpec& spec, std::shared_ptr<const EsTarget> target,
-                 std::string source_password, sdk::StateStore& state, sdk::Logger& log, const std::atomic<bool>& cancelled,
-                 ProgressFn on_progress);
+                 std::string source_password, sdk::StateStore& state, sdk::Logger& log,
+                 const std::atomic<bool>& cancelled, ProgressFn on_progress);
 
   sdk::Result<RebuildOutcome> run(std::uint64_t epoch);
 

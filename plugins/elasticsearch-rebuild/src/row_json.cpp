@@ -58,7 +58,8 @@ void decode_copy_field(std::string_view field, Emit&& emit) {
       default:
         if (e >= '0' && e <= '7') {
           unsigned v = static_cast<unsigned>(e - '0');
-          for (int n = 0; n < 2 && i + 1 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '7'; ++n) v = v * 8 + static_cast<unsigned>(field[++i] - '0');
+          for (int n = 0; n < 2 && i + 1 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '7'; ++n)
+            v = v * 8 + static_cast<unsigned>(field[++i] - '0');
           emit(static_cast<unsigned char>(v));
         } else {
           emit(static_cast<unsigned char>(e));  // \\ and any other escaped character
@@ -73,11 +74,22 @@ bool has_escape(std::string_view s) { return s.find('\\') != std::string_view::n
 
 std::optional<JsonKind> json_kind_for_type(unsigned oid) {
   switch (oid) {
-    case 20: case 21: case 23: case 26: return JsonKind::number;       // int8, int2, int4, oid
-    case 700: case 701: case 1700: return JsonKind::decimal;           // float4, float8, numeric
-    case 16: return JsonKind::boolean;                                 // bool
-    case 25: case 1043: case 1042: case 19: case 18: case 2950: return JsonKind::string;  // text, varchar, bpchar, name, char, uuid
-    case 114: case 3802: return JsonKind::raw;                         // json, jsonb
+    case 20:
+    case 21:
+    case 23:
+    case 26: return JsonKind::number;  // int8, int2, int4, oid
+    case 700:
+    case 701:
+    case 1700: return JsonKind::decimal;  // float4, float8, numeric
+    case 16: return JsonKind::boolean;    // bool
+    case 25:
+    case 1043:
+    case 1042:
+    case 19:
+    case 18:
+    case 2950: return JsonKind::string;  // text, varchar, bpchar, name, char, uuid
+    case 114:
+    case 3802: return JsonKind::raw;  // json, jsonb
     default: return std::nullopt;
   }
 }
@@ -121,9 +133,7 @@ bool RowJsonEncoder::encode(std::string_view line) {
       continue;
     }
     switch (columns_[col].kind) {
-      case JsonKind::number:
-        json_ += field;
-        break;
+      case JsonKind::number: json_ += field; break;
       case JsonKind::decimal:
         if (field == "NaN" || field == "Infinity" || field == "-Infinity") {
           json_ += '"';
@@ -133,9 +143,7 @@ bool RowJsonEncoder::encode(std::string_view line) {
           json_ += field;
         }
         break;
-      case JsonKind::boolean:
-        json_ += field == "t" ? "true" : "false";
-        break;
+      case JsonKind::boolean: json_ += field == "t" ? "true" : "false"; break;
       case JsonKind::string: {
         json_ += '"';
         // Runs of characters needing no escape either way are copied at once;
@@ -148,8 +156,10 @@ bool RowJsonEncoder::encode(std::string_view line) {
           if (c == '\\' && i + 1 < field.size()) {
             // One COPY escape sequence: decode it alone (octal/hex take up to 3 more chars).
             std::size_t end = i + 2;
-            if (field[i + 1] == 'x') while (end < field.size() && end < i + 4 && std::isxdigit(static_cast<unsigned char>(field[end]))) ++end;
-            else if (field[i + 1] >= '0' && field[i + 1] <= '7') while (end < field.size() && end < i + 4 && field[end] >= '0' && field[end] <= '7') ++end;
+            if (field[i + 1] == 'x')
+              while (end < field.size() && end < i + 4 && std::isxdigit(static_cast<unsigned char>(field[end]))) ++end;
+            else if (field[i + 1] >= '0' && field[i + 1] <= '7')
+              while (end < field.size() && end < i + 4 && field[end] >= '0' && field[end] <= '7') ++end;
             decode_copy_field(field.substr(i, end - i), [&](unsigned char d) { append_json_escaped_char(json_, d); });
             i = end - 1;
           } else {

@@ -19,14 +19,16 @@ class EsRebuildConfigCheck : public ::testing::Test {
  protected:
   void SetUp() override {
     mapping_ = dir_.path() / "mapping.json";
-    std::ofstream(mapping_) << R"({"settings":{"index":{"refresh_interval":"30s","number_of_replicas":2,"number_of_shards":3}},"mappings":{"properties":{"t":{"type":"text"}}}})";
+    std::ofstream(mapping_)
+        << R"({"settings":{"index":{"refresh_interval":"30s","number_of_replicas":2,"number_of_shards":3}},"mappings":{"properties":{"t":{"type":"text"}}}})";
     secret_ = dir_.path() / "secret";
     std::ofstream(secret_) << "s3cret\n";
   }
   json good() const {
     return {{"urls", {"http://127.0.0.1:9200", "http://10.0.0.2:9201/es/"}},
             {"source", "host=127.0.0.1 port=5432 dbname=app user=app"},
-            {"indices", {{{"alias", "items"}, {"query", "SELECT id, title FROM items"}, {"mapping_file", mapping_.string()}}}}};
+            {"indices",
+             {{{"alias", "items"}, {"query", "SELECT id, title FROM items"}, {"mapping_file", mapping_.string()}}}}};
   }
   EsRebuildConfig parse(const json& values) const {
     return parse_es_rebuild_config(sdk::StoreConfig::from_json("search", es_rebuild_schema(), values));
@@ -117,19 +119,29 @@ TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
       {[](json& v) { v["source"] = "host=x nosuchoption=1"; }, "source", "not a valid libpq connection string"},
       {[](json& v) { v["username"] = "u"; }, "username", "go together"},
       {[&](json& v) { v["password_file"] = (dir_.path() / "missing").string(); }, "password_file", "cannot read"},
-      {[&](json& v) { v["username"] = "u"; v["password_file"] = secret_.string(); v["api_key_file"] = secret_.string(); }, "api_key_file", "not both"},
+      {[&](json& v) {
+         v["username"] = "u";
+         v["password_file"] = secret_.string();
+         v["api_key_file"] = secret_.string();
+       },
+       "api_key_file", "not both"},
       {[](json& v) { v["indices"] = json::array(); }, "indices", "at least one"},
       {[](json& v) { v["indices"][0]["alias"] = "Bad Alias"; }, "indices[0].alias", "not a usable alias"},
       {[](json& v) { v["indices"][0]["query"] = "SELECT 1; DROP TABLE x"; }, "indices[0].query", "without ';'"},
       {[](json& v) { v["indices"][0]["query"] = "  "; }, "indices[0].query", "is empty"},
       {[](json& v) { v["indices"][0]["id_column"] = "a\"b"; }, "indices[0].id_column", "no double quotes"},
       {[](json& v) { v["indices"][0]["keep_old"] = -1; }, "indices[0].keep_old", "between 0 and 100"},
-      {[&](json& v) { v["indices"][0]["mapping_file"] = (dir_.path() / "nope.json").string(); }, "indices[0].mapping_file", "cannot read"},
+      {[&](json& v) { v["indices"][0]["mapping_file"] = (dir_.path() / "nope.json").string(); },
+       "indices[0].mapping_file", "cannot read"},
       {[](json& v) { v["indices"].push_back(v["indices"][0]); }, "indices[1].alias", "declared twice"},
       {[](json& v) { v["batch_bytes"] = "10B"; }, "batch_bytes", "between 1KiB and 512MiB"},
       {[](json& v) { v["batch_docs"] = 0; }, "batch_docs", "between 1 and"},
       {[](json& v) { v["in_flight"] = 1000; }, "in_flight", "between 1 and 64"},
-      {[](json& v) { v["retry_initial_backoff"] = "5s"; v["retry_max_backoff"] = "1s"; }, "retry_max_backoff", "must not be smaller"},
+      {[](json& v) {
+         v["retry_initial_backoff"] = "5s";
+         v["retry_max_backoff"] = "1s";
+       },
+       "retry_max_backoff", "must not be smaller"},
       {[](json& v) { v["error_threshold"] = -2; }, "error_threshold", "cannot be negative"},
       {[](json& v) { v["sync_interval"] = "10ms"; }, "sync_interval", "at least 1s"},
   };
@@ -154,7 +166,8 @@ TEST_F(EsRebuildConfigCheck, PluginConfigureReportsErrorsAsStatus) {
   EsRebuildPlugin plugin;
   auto bad = good();
   bad["in_flight"] = 0;
-  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("search", plugin.schema(), bad), host), sdk::ConfigError);
+  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("search", plugin.schema(), bad), host),
+               sdk::ConfigError);
   EXPECT_TRUE(plugin.configure(sdk::StoreConfig::from_json("search", plugin.schema(), good()), host).ok());
   EXPECT_EQ(plugin.info().name, "elasticsearch-rebuild");
   EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped);
@@ -168,8 +181,9 @@ TEST_F(EsRebuildConfigCheck, SchemaDeclaresEveryKeyOnce) {
     EXPECT_TRUE(names.insert(k.name).second) << k.name;
     EXPECT_FALSE(k.description.empty()) << k.name;
   }
-  for (auto key : {"urls", "username", "password_file", "api_key_file", "source", "source_password_file", "indices", "batch_bytes",
-                   "batch_docs", "in_flight", "error_threshold", "rebuild_on_start_if_missing", "rebuild_on_promote"})
+  for (auto key :
+       {"urls", "username", "password_file", "api_key_file", "source", "source_password_file", "indices", "batch_bytes",
+        "batch_docs", "in_flight", "error_threshold", "rebuild_on_start_if_missing", "rebuild_on_promote"})
     EXPECT_TRUE(names.count(key)) << key;
 }
 

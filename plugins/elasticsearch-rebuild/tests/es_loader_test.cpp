@@ -1,7 +1,7 @@
 // The built shared object loads with Boost.DLL, carries the right manifest,
 // and its factory makes a plugin that configures.
-#include <boost/dll/shared_library.hpp>
 #include <gtest/gtest.h>
+#include <boost/dll/shared_library.hpp>
 #include <nlohmann/json.hpp>
 
 #include "tandem/sdk/abi.h"

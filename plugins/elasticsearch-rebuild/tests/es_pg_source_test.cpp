@@ -16,7 +16,12 @@ namespace {
 using json = nlohmann::json;
 
 TEST(EsRebuildRowJson, EncodesCopyTextFields) {
-  RowJsonEncoder enc({{"id", JsonKind::number}, {"t", JsonKind::string}, {"f", JsonKind::decimal}, {"b", JsonKind::boolean}, {"j", JsonKind::raw}}, 0);
+  RowJsonEncoder enc({{"id", JsonKind::number},
+                      {"t", JsonKind::string},
+                      {"f", JsonKind::decimal},
+                      {"b", JsonKind::boolean},
+                      {"j", JsonKind::raw}},
+                     0);
   ASSERT_TRUE(enc.encode("7\ta\\tb\\nc\\\\d\"e\tNaN\tt\t{\"k\": \"x\\\\ty\"}\n"));
   auto doc = json::parse(enc.json());
   EXPECT_EQ(doc["id"], 7);
@@ -65,16 +70,18 @@ TEST(EsRebuildPgSource, RowsEqualRowToJson) {
   EXPECT_EQ(*total, 3u);
   std::atomic<bool> no_cancel{false};
   std::map<std::string, json> got;
-  auto rows = source.stream("SELECT * FROM t", "id",
-                            [&](std::optional<std::string_view> id, std::string_view row) {
-                              got[std::string(id.value_or("NULL"))] = json::parse(row);
-                              return true;
-                            },
-                            no_cancel);
+  auto rows = source.stream(
+      "SELECT * FROM t", "id",
+      [&](std::optional<std::string_view> id, std::string_view row) {
+        got[std::string(id.value_or("NULL"))] = json::parse(row);
+        return true;
+      },
+      no_cancel);
   ASSERT_TRUE(rows.ok()) << rows.message();
   EXPECT_EQ(*rows, 3u);
   ASSERT_EQ(got.size(), 3u);
-  for (auto& [id, doc] : expected) EXPECT_EQ(got[id], doc) << "row " << id << ": got " << got[id].dump() << " expected " << doc.dump();
+  for (auto& [id, doc] : expected)
+    EXPECT_EQ(got[id], doc) << "row " << id << ": got " << got[id].dump() << " expected " << doc.dump();
 }
 
 TEST(EsRebuildPgSource, ClearErrorsForBadQueryAndIdColumn) {
@@ -83,9 +90,12 @@ TEST(EsRebuildPgSource, ClearErrorsForBadQueryAndIdColumn) {
   std::atomic<bool> no_cancel{false};
   PgSource source(pg.conninfo(), "", std::chrono::seconds(10));
   ASSERT_TRUE(source.begin_snapshot_and_count("SELECT id, x FROM t").ok());
-  auto r = source.stream("SELECT id, x FROM t", "item_id", [](auto, auto) { return true; }, no_cancel);
+  auto r = source.stream(
+      "SELECT id, x FROM t", "item_id", [](auto, auto) { return true; }, no_cancel);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.message().find("id_column 'item_id' is not a column of the query (its columns: id, x)"), std::string::npos) << r.message();
+  EXPECT_NE(r.message().find("id_column 'item_id' is not a column of the query (its columns: id, x)"),
+            std::string::npos)
+      << r.message();
   PgSource other(pg.conninfo(), "", std::chrono::seconds(10));
   auto bad = other.begin_snapshot_and_count("SELECT nope FROM t");
   ASSERT_FALSE(bad.ok());

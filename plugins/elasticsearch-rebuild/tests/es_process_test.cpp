@@ -80,7 +80,8 @@ TEST_F(EsRebuildProcess, CrashMidRebuildThenRestartCompletesIntoANewIndex) {
 
   es.set_faults(json::object());
   // The dead runner's last _bulk requests are still inside the stand-in.
-  ASSERT_TRUE(sdkt::eventually([&] { return es.get("/_standin/stats")["bulk_in_flight"] == 0; }, std::chrono::minutes(1)));
+  ASSERT_TRUE(
+      sdkt::eventually([&] { return es.get("/_standin/stats")["bulk_in_flight"] == 0; }, std::chrono::minutes(1)));
   ASSERT_EQ(run_to_end(v, "restart.log"), 0);
   auto now = es.alias_targets("items");
   ASSERT_EQ(now.size(), 1u);
@@ -88,14 +89,17 @@ TEST_F(EsRebuildProcess, CrashMidRebuildThenRestartCompletesIntoANewIndex) {
   EXPECT_NE(now[0], orphan);
   EXPECT_EQ(es.count("items"), 20000u);
   auto left = es.indices("items-e*");
-  EXPECT_EQ(std::count(left.begin(), left.end(), orphan), 0) << "the orphan " << orphan << " was not cleaned up:\n" << last_log_;
+  EXPECT_EQ(std::count(left.begin(), left.end(), orphan), 0) << "the orphan " << orphan << " was not cleaned up:\n"
+                                                             << last_log_;
   EXPECT_EQ(left.size(), 2u);  // the new index and keep_old = 1 previous one
 }
 
 TEST_F(EsRebuildProcess, MemoryStaysBoundedWhileRebuildingAMillionRows) {
   Standin es({"--no-sources"});  // keeps the stand-in lean; the runner's memory is what is measured
-  pg_->psql("CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, body text, price int);"
-            "INSERT INTO items SELECT g, 'item ' || g, md5(g::text) || md5((g + 1)::text), (g % 1000)::int FROM generate_series(1, 1000000) AS g;");
+  pg_->psql(
+      "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, body text, price int);"
+      "INSERT INTO items SELECT g, 'item ' || g, md5(g::text) || md5((g + 1)::text), (g % 1000)::int FROM "
+      "generate_series(1, 1000000) AS g;");
   auto v = store_values(es, *pg_, mapping_);
   v.erase("batch_docs");  // production defaults: 5 MiB / 5000 docs, 4 in flight
   v.erase("in_flight");

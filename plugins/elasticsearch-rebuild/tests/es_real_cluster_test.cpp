@@ -25,7 +25,11 @@ TEST(EsRebuildRealCluster, RebuildAndAliasSwapOnARealCluster) {
   std::string alias = "tandem-test-" + std::to_string(std::random_device{}() % 1000000);
   json values = {{"urls", {url}},
                  {"source", pg.conninfo()},
-                 {"indices", {{{"alias", alias}, {"query", "SELECT id, title, body, price FROM items"}, {"mapping_file", mapping.string()}, {"keep_old", 0}}}},
+                 {"indices",
+                  {{{"alias", alias},
+                    {"query", "SELECT id, title, body, price FROM items"},
+                    {"mapping_file", mapping.string()},
+                    {"keep_old", 0}}}},
                  {"rebuild_on_start_if_missing", false}};
   if (const char* key = std::getenv("TANDEM_TEST_ES_API_KEY_FILE")) values["api_key_file"] = key;
   sdk::testing::TestHostOptions options;
@@ -36,7 +40,8 @@ TEST(EsRebuildRealCluster, RebuildAndAliasSwapOnARealCluster) {
   ASSERT_TRUE(plugin.start().ok());
   for (int round = 0; round < 2; ++round) {
     ASSERT_TRUE(plugin.run_action("rebuild", json::object()).ok());
-    ASSERT_TRUE(sdkt::eventually([&] { return !plugin.health().details.value("rebuilding", false); }, std::chrono::minutes(4)));
+    ASSERT_TRUE(
+        sdkt::eventually([&] { return !plugin.health().details.value("rebuilding", false); }, std::chrono::minutes(4)));
     auto last = plugin.health().details["last_rebuild"];
     ASSERT_EQ(last.value("result", ""), "success") << last.dump();
     EXPECT_EQ(last["indices"][0]["documents"], 5000);

@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   for (unsigned polls = 0;;) {
     auto h = plugin.health();
     if (!h.details.value("rebuilding", false)) break;
-    if (h.details.contains("progress") && ++polls % 10 == 0) std::cout << "PROGRESS " << h.details["progress"].dump() << std::endl;
+    if (h.details.contains("progress") && ++polls % 10 == 0)
+      std::cout << "PROGRESS " << h.details["progress"].dump() << std::endl;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // exit promptly: the benchmark times this process
   }
   auto last = plugin.health().details.value("last_rebuild", nlohmann::json());

@@ -122,7 +122,8 @@ TEST_F(EsRebuildIntegration, SearchesDuringRebuildOnlySeeCompleteIndices) {
       std::lock_guard lock(mu);
       seen_counts.insert(c);
       for (auto& [name, info] : stats.items())
-        if (es_->alias_targets("items") != std::vector<std::string>{name}) max_partial = std::max(max_partial, info["docs"].get<std::uint64_t>());
+        if (es_->alias_targets("items") != std::vector<std::string>{name})
+          max_partial = std::max(max_partial, info["docs"].get<std::uint64_t>());
     }
   });
   auto last = rebuild_now();
@@ -215,7 +216,8 @@ TEST_F(EsRebuildIntegration, StartRebuildsWhenTheAliasIsMissing) {
   auto v = values();
   v["rebuild_on_start_if_missing"] = true;
   start_plugin(v);
-  ASSERT_TRUE(sdkt::eventually([&] { return es_->alias_targets("items").size() == 1 && !rebuilding(); }, std::chrono::minutes(2)));
+  ASSERT_TRUE(sdkt::eventually([&] { return es_->alias_targets("items").size() == 1 && !rebuilding(); },
+                               std::chrono::minutes(2)));
   EXPECT_EQ(es_->count("items"), 2000u);
   EXPECT_TRUE(host_->logger().contains("alias items is missing"));
   auto first = es_->alias_targets("items");
@@ -235,12 +237,14 @@ TEST_F(EsRebuildIntegration, OnlyOneRebuildAtATimeAndCancelLeavesTheAlias) {
   auto old_targets = es_->alias_targets("items");
   es_->set_faults({{"delay_ms", 50}});
   ASSERT_TRUE(plugin_->run_action("rebuild", json::object()).ok());
-  ASSERT_TRUE(sdkt::eventually([&] { return plugin_->health().details.value("progress", json::object()).value("done", 0) > 0; },
-                               std::chrono::minutes(1)));
+  ASSERT_TRUE(
+      sdkt::eventually([&] { return plugin_->health().details.value("progress", json::object()).value("done", 0) > 0; },
+                       std::chrono::minutes(1)));
   auto h = plugin_->health();
   EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
   EXPECT_NE(h.summary.find("rebuilding items loading"), std::string::npos) << h.summary;
-  for (auto key : {"index", "done", "total", "rate", "eta_seconds", "phase"}) EXPECT_TRUE(h.details["progress"].contains(key)) << key;
+  for (auto key : {"index", "done", "total", "rate", "eta_seconds", "phase"})
+    EXPECT_TRUE(h.details["progress"].contains(key)) << key;
   EXPECT_EQ(h.details["progress"]["total"], 20000);
 
   auto second = plugin_->run_action("rebuild", json::object());

@@ -11,7 +11,9 @@ namespace {
 
 TEST(EsRebuildStandin, IndexLifecycleSettingsAndRefreshSemantics) {
   Standin es;
-  auto [st, created] = es.call(Verb::put, "/books-1", R"({"settings":{"index":{"refresh_interval":"-1","number_of_replicas":0}},"mappings":{"properties":{"t":{"type":"text"}}}})");
+  auto [st, created] = es.call(
+      Verb::put, "/books-1",
+      R"({"settings":{"index":{"refresh_interval":"-1","number_of_replicas":0}},"mappings":{"properties":{"t":{"type":"text"}}}})");
   EXPECT_EQ(st, 200u);
   EXPECT_EQ(created["acknowledged"], true);
   EXPECT_EQ(created["index"], "books-1");
@@ -21,7 +23,8 @@ TEST(EsRebuildStandin, IndexLifecycleSettingsAndRefreshSemantics) {
   EXPECT_EQ(es.call(Verb::head, "/nothing").first, 404u);
 
   auto [bst, bulk] = es.call(Verb::post, "/books-1/_bulk",
-                             "{\"index\":{\"_id\":\"1\"}}\n{\"t\":\"a\"}\n{\"create\":{\"_id\":\"1\"}}\n{\"t\":\"b\"}\n{\"index\":{\"_id\":\"2\"}}\nnot-json\n");
+                             "{\"index\":{\"_id\":\"1\"}}\n{\"t\":\"a\"}\n{\"create\":{\"_id\":\"1\"}}\n{\"t\":\"b\"}"
+                             "\n{\"index\":{\"_id\":\"2\"}}\nnot-json\n");
   EXPECT_EQ(bst, 200u);
   EXPECT_EQ(bulk["errors"], true);
   ASSERT_EQ(bulk["items"].size(), 3u);
@@ -57,18 +60,24 @@ TEST(EsRebuildStandin, AliasActionsAreAtomic) {
   Standin es;
   es.call(Verb::put, "/a-1", "{}");
   es.call(Verb::put, "/a-2", "{}");
-  EXPECT_EQ(es.call(Verb::post, "/_aliases", R"({"actions":[{"add":{"index":"a-1","alias":"a"}}]})").second["acknowledged"], true);
+  EXPECT_EQ(
+      es.call(Verb::post, "/_aliases", R"({"actions":[{"add":{"index":"a-1","alias":"a"}}]})").second["acknowledged"],
+      true);
   EXPECT_EQ(es.alias_targets("a"), std::vector<std::string>{"a-1"});
   // One bad action (removing a missing alias) rejects the whole request.
-  auto [st, body] = es.call(Verb::post, "/_aliases",
-                            R"({"actions":[{"remove":{"index":"a-1","alias":"a"}},{"add":{"index":"a-2","alias":"a"}},{"remove":{"index":"a-2","alias":"zzz"}}]})");
+  auto [st, body] = es.call(
+      Verb::post, "/_aliases",
+      R"({"actions":[{"remove":{"index":"a-1","alias":"a"}},{"add":{"index":"a-2","alias":"a"}},{"remove":{"index":"a-2","alias":"zzz"}}]})");
   EXPECT_EQ(st, 404u);
   EXPECT_EQ(body["error"]["type"], "aliases_not_found_exception");
   EXPECT_EQ(es.alias_targets("a"), std::vector<std::string>{"a-1"});
   // remove + add + remove_index in one request.
-  EXPECT_EQ(es.call(Verb::post, "/_aliases",
-                    R"({"actions":[{"remove":{"index":"a-1","alias":"a"}},{"add":{"index":"a-2","alias":"a"}},{"remove_index":{"index":"a-1"}}]})").first,
-            200u);
+  EXPECT_EQ(
+      es.call(
+            Verb::post, "/_aliases",
+            R"({"actions":[{"remove":{"index":"a-1","alias":"a"}},{"add":{"index":"a-2","alias":"a"}},{"remove_index":{"index":"a-1"}}]})")
+          .first,
+      200u);
   EXPECT_EQ(es.alias_targets("a"), std::vector<std::string>{"a-2"});
   EXPECT_EQ(es.indices("a-*"), std::vector<std::string>{"a-2"});
   EXPECT_EQ(es.call(Verb::get, "/_alias/nope").first, 404u);
@@ -128,13 +137,15 @@ TEST(EsRebuildStandin, BulkLoaderFailsPastThresholdNamingDocuments) {
   auto st = loader.finish();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("3 documents failed"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find("first failing documents: 3 (mapper_parsing_exception"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("first failing documents: 3 (mapper_parsing_exception"), std::string::npos)
+      << st.message();
 }
 
 TEST(EsRebuildStandin, ClientFailsOverToTheNextUrl) {
   Standin es;
   auto target = std::make_shared<EsTarget>();
-  target->endpoints = {EsEndpoint{"127.0.0.1", std::to_string(sdkt::free_port()), ""}, EsEndpoint{"127.0.0.1", std::to_string(es.port()), ""}};
+  target->endpoints = {EsEndpoint{"127.0.0.1", std::to_string(sdkt::free_port()), ""},
+                       EsEndpoint{"127.0.0.1", std::to_string(es.port()), ""}};
   target->timeout = std::chrono::seconds(5);
   EsConnection conn(target);
   auto r = conn.request(Verb::get, "/_cluster/health");

@@ -73,7 +73,9 @@ class Standin {
     for (auto& [index, _] : listed.items()) out.push_back(index);
     return out;
   }
-  std::uint64_t count(const std::string& target) const { return get("/" + target + "/_count").at("count").get<std::uint64_t>(); }
+  std::uint64_t count(const std::string& target) const {
+    return get("/" + target + "/_count").at("count").get<std::uint64_t>();
+  }
 
  private:
   sdkt::TempDir dir_;
@@ -84,24 +86,31 @@ class Standin {
 
 // Table items(id bigint primary key, title text, body text, price int) with ids from..to.
 inline void add_items(const testsupport::PostgresServer& pg, std::uint64_t from, std::uint64_t to) {
-  pg.psql("CREATE TABLE IF NOT EXISTS items (id bigint PRIMARY KEY, title text NOT NULL, body text, price int);"
-          "INSERT INTO items SELECT g, 'item \"' || g || '\"', md5(g::text), (g % 1000)::int FROM generate_series(" +
-          std::to_string(from) + ", " + std::to_string(to) + ") AS g;");
+  pg.psql(
+      "CREATE TABLE IF NOT EXISTS items (id bigint PRIMARY KEY, title text NOT NULL, body text, price int);"
+      "INSERT INTO items SELECT g, 'item \"' || g || '\"', md5(g::text), (g % 1000)::int FROM generate_series(" +
+      std::to_string(from) + ", " + std::to_string(to) + ") AS g;");
 }
 
 inline std::filesystem::path write_mapping(const std::filesystem::path& dir) {
   auto path = dir / "items-mapping.json";
-  std::ofstream(path) << R"({"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}},
+  std::ofstream(path)
+      << R"({"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}},
     "mappings": {"properties": {"id": {"type": "long"}, "title": {"type": "text"}, "body": {"type": "keyword"}, "price": {"type": "integer"}}}})";
   return path;
 }
 
 // Store table values (as JSON) for the plugin, fast retries for tests.
-inline json store_values(const Standin& es, const testsupport::PostgresServer& pg, const std::filesystem::path& mapping) {
+inline json store_values(const Standin& es, const testsupport::PostgresServer& pg,
+                         const std::filesystem::path& mapping) {
   return json{{"urls", {es.url()}},
               {"source", pg.conninfo()},
-              {"indices", {{{"alias", "items"}, {"query", "SELECT id, title, body, price FROM items"}, {"id_column", "id"},
-                            {"mapping_file", mapping.string()}, {"keep_old", 1}}}},
+              {"indices",
+               {{{"alias", "items"},
+                 {"query", "SELECT id, title, body, price FROM items"},
+                 {"id_column", "id"},
+                 {"mapping_file", mapping.string()},
+                 {"keep_old", 1}}}},
               {"batch_docs", 1000},
               {"in_flight", 3},
               {"retry_initial_backoff", "20ms"},

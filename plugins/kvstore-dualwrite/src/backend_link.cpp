@@ -15,8 +15,17 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 
 BackendLink::BackendLink(asio::io_context& io, std::string name, RedisAddress address, std::string password, int db,
                          const Settings& settings, Callbacks callbacks)
-    : io_(io), name_(std::move(name)), address_(std::move(address)), password_(std::move(password)), db_(db),
-      settings_(settings), cb_(std::move(callbacks)), socket_(io), resolver_(io), timer_(io), watchdog_(io),
+    : io_(io),
+      name_(std::move(name)),
+      address_(std::move(address)),
+      password_(std::move(password)),
+      db_(db),
+      settings_(settings),
+      cb_(std::move(callbacks)),
+      socket_(io),
+      resolver_(io),
+      timer_(io),
+      watchdog_(io),
       in_(new char[kReadChunk]) {}
 
 BackendLink::~BackendLink() { stop(); }
@@ -53,21 +62,21 @@ void BackendLink::connect() {
     if (ec || gen != generation_ || (state_ != State::connecting && state_ != State::handshaking)) return;
     fail("no connection within connect_timeout");
   });
-  resolver_.async_resolve(address_.host, std::to_string(address_.port),
-                          [this, gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
-                            if (gen != generation_) return;
-                            if (ec) return fail("cannot resolve " + address_.host + ": " + ec.message());
-                            asio::async_connect(socket_, results,
-                                                [this, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
-                                                  if (gen != generation_) return;
-                                                  if (ec2) return fail("cannot connect: " + ec2.message());
-                                                  socket_.set_option(tcp::no_delay(true));
-                                                  socket_.non_blocking(true);
-                                                  state_ = State::handshaking;
-                                                  read_more();
-                                                  handshake();
-                                                });
-                          });
+  resolver_.async_resolve(
+      address_.host, std::to_string(address_.port),
+      [this, gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+        if (gen != generation_) return;
+        if (ec) return fail("cannot resolve " + address_.host + ": " + ec.message());
+        asio::async_connect(socket_, results, [this, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
+          if (gen != generation_) return;
+          if (ec2) return fail("cannot connect: " + ec2.message());
+          socket_.set_option(tcp::no_delay(true));
+          socket_.non_blocking(true);
+          state_ = State::handshaking;
+          read_more();
+          handshake();
+        });
+      });
 }
 
 void BackendLink::handshake() {
@@ -156,8 +165,10 @@ void BackendLink::read_more() {
       if (--pending_.front().replies > 0) continue;  // an intermediate reply (e.g. QUEUED)
       LinkToken token = std::move(pending_.front());
       pending_.pop_front();
-      if (token.internal) token.internal(*parser_);
-      else cb_.on_reply(token, *parser_);
+      if (token.internal)
+        token.internal(*parser_);
+      else
+        cb_.on_reply(token, *parser_);
       if (gen != generation_) return;  // a callback failed or stopped the link
     }
     if (cb_.after_batch) cb_.after_batch();

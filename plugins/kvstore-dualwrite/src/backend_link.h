@@ -26,7 +26,7 @@ struct Op;
 
 // What a queued request is for: a client operation, or a journal replay record.
 struct LinkToken {
-  std::shared_ptr<Op> op;   // null for replay / internal requests
+  std::shared_ptr<Op> op;  // null for replay / internal requests
   std::uint64_t replay_seq = 0;
   std::uint64_t replay_end = 0;
   std::uint32_t replies = 1;  // replies still expected; the last one is delivered

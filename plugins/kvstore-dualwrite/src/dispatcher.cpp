@@ -8,13 +8,15 @@ namespace tandem::kv {
 
 namespace {
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // The SREM that replays an SPOP's effect, from the popped member(s) in `r`.
 std::string srem_for_popped(const std::string& key, const RespParser& r) {
   std::vector<std::string_view> argv{"SREM", key};
-  if (r.type() == RespType::string) argv.push_back(r.payload());
+  if (r.type() == RespType::string)
+    argv.push_back(r.payload());
   else if (r.type() == RespType::array)
     for (std::size_t i = 0; i < r.size(); ++i) argv.push_back(r.element(i));
   if (argv.size() == 2) return {};
@@ -42,9 +44,10 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
           [this] { after_primary_batch(); }});
   secondary_ = std::make_unique<BackendLink>(
       io, "peer Redis " + settings.peer.describe(), settings.peer, secrets.peer_password, settings.db, settings,
-      BackendLink::Callbacks{[this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
-                             [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
-                             [this] { on_secondary_up(); }, nullptr});
+      BackendLink::Callbacks{
+          [this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
+          [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
+          [this] { on_secondary_up(); }, nullptr});
   // Records left from before a restart must reach the peer before anything new.
   journal_route_ = !journal_.empty();
   replay_read_pos_ = journal_.replay_offset();
@@ -87,11 +90,14 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
     return;
   }
   ++writes_;
-  if (demoting_) return fail_op(op, "TANDEMREADONLY this node is being demoted (switchover); send writes to the new primary");
+  if (demoting_)
+    return fail_op(op, "TANDEMREADONLY this node is being demoted (switchover); send writes to the new primary");
   if (host_.fenced())
     return fail_op(op, "TANDEMFENCED the peer holds a higher epoch; this node must not take writes until it rejoins");
   if (!primary_->up())
-    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
+    return fail_op(
+        op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" +
+                (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
   if (mode_ == PeerMode::detached) {
     op->ready = true;  // the peer's Redis is resynchronised in full when it rejoins
     return;
@@ -106,7 +112,8 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
   }
   if (settings_.peer_down == PeerDownPolicy::refuse) {
     if (secondary_->up())
-      return fail_op(op, "TANDEMDOWN peer is catching up on journaled writes; writes refused until it has (peer_down=refuse)");
+      return fail_op(
+          op, "TANDEMDOWN peer is catching up on journaled writes; writes refused until it has (peer_down=refuse)");
     return fail_op(op, "TANDEMDOWN peer unreachable; writes refused (peer_down=refuse)");
   }
   take_journal_route(op);
@@ -130,7 +137,9 @@ void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
       op->journal_on_reply = false;
       --journal_ops_in_flight_;
     }
-    return fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" + (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
+    return fail_op(
+        op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" +
+                (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
   }
   LinkToken t;
   t.op = op;
@@ -154,8 +163,10 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
   } else if (op.kind == OpKind::spop) {
     op.primary_request = srem_for_popped(op.spop_key, r);
     op.reply.assign(r.bytes());  // the client sees what was popped
-    if (op.primary_request.empty()) op.done = true;  // nothing popped
-    else op.ready = true;
+    if (op.primary_request.empty())
+      op.done = true;  // nothing popped
+    else
+      op.ready = true;
   } else {
     op.ready = true;
   }
@@ -233,7 +244,8 @@ void Dispatcher::journal_effect(Op& op, const RespParser& r) {
     journal_error_ = e.what();
     host_.log().error(std::string("journal append failed: ") + e.what());
     op.reply.clear();
-    append_error(op.reply, "TANDEMJOURNAL write applied locally but could not be journaled for the peer: " + journal_error_);
+    append_error(op.reply,
+                 "TANDEMJOURNAL write applied locally but could not be journaled for the peer: " + journal_error_);
     op.done = true;
   }
 }
@@ -294,8 +306,8 @@ void Dispatcher::on_replay_reply(LinkToken& t, const RespParser& r) {
   ++replayed_;
   if (r.is_error()) {
     if (++replay_errors_ <= 10)
-      host_.log().error("journal record " + std::to_string(t.replay_seq) + " failed on the peer: " + std::string(r.payload()) +
-                        " (the stores may differ; see diag compare)");
+      host_.log().error("journal record " + std::to_string(t.replay_seq) + " failed on the peer: " +
+                        std::string(r.payload()) + " (the stores may differ; see diag compare)");
   }
   if (!replay_times_.empty()) replay_times_.pop_front();
   std::optional<std::int64_t> next;

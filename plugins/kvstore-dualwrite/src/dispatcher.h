@@ -138,7 +138,7 @@ class Dispatcher {
   std::unordered_set<Session*> sessions_;
   std::function<void()> on_link_up_;
 
-  bool journal_route_ = false;          // writes go primary + journal, not to the peer
+  bool journal_route_ = false;  // writes go primary + journal, not to the peer
   std::uint64_t journal_ops_in_flight_ = 0;
   bool journal_dirty_ = false;
   std::string journal_error_;

@@ -28,7 +28,8 @@ std::string sorted_pairs(const Reply& r, bool pairs) {
   std::vector<std::string> items;
   for (std::size_t i = 0; i < r.elements.size(); i += pairs ? 2 : 1) {
     std::string item = std::to_string(r.elements[i].str.size()) + ":" + r.elements[i].str;
-    if (pairs && i + 1 < r.elements.size()) item += "=" + std::to_string(r.elements[i + 1].str.size()) + ":" + r.elements[i + 1].str;
+    if (pairs && i + 1 < r.elements.size())
+      item += "=" + std::to_string(r.elements[i + 1].str.size()) + ":" + r.elements[i + 1].str;
     items.push_back(std::move(item));
   }
   std::sort(items.begin(), items.end());
@@ -52,17 +53,24 @@ std::string key_digest(RedisSyncClient& redis, const std::string& key) {
   const std::string& type = head[0].str;
   if (type == "none") return "none";
   std::string content;
-  if (type == "string") content = flatten(redis.command({"GET", key}));
-  else if (type == "list") content = flatten(redis.command({"LRANGE", key, "0", "-1"}));
-  else if (type == "hash") content = sorted_pairs(redis.command({"HGETALL", key}), true);
-  else if (type == "set") content = sorted_pairs(redis.command({"SMEMBERS", key}), false);
-  else if (type == "zset") content = flatten(redis.command({"ZRANGE", key, "0", "-1", "WITHSCORES"}));
-  else content = flatten(redis.command({"DUMP", key}));  // other types: encoding-dependent, best effort
+  if (type == "string")
+    content = flatten(redis.command({"GET", key}));
+  else if (type == "list")
+    content = flatten(redis.command({"LRANGE", key, "0", "-1"}));
+  else if (type == "hash")
+    content = sorted_pairs(redis.command({"HGETALL", key}), true);
+  else if (type == "set")
+    content = sorted_pairs(redis.command({"SMEMBERS", key}), false);
+  else if (type == "zset")
+    content = flatten(redis.command({"ZRANGE", key, "0", "-1", "WITHSCORES"}));
+  else
+    content = flatten(redis.command({"DUMP", key}));  // other types: encoding-dependent, best effort
   return type + " expire_at_ms=" + std::to_string(head[1].integer) + " size=" + std::to_string(content.size()) +
          " crc=" + crc_hex(content);
 }
 
-std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient& peer, const std::vector<std::string>& keys) {
+std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient& peer,
+                                        const std::vector<std::string>& keys) {
   std::vector<std::string> suspects;
   for (auto& k : keys)
     if (key_digest(local, k) != key_digest(peer, k)) suspects.push_back(k);
@@ -77,7 +85,8 @@ std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient&
   return out;
 }
 
-DivergenceSampler::Round DivergenceSampler::sample(RedisSyncClient& local, RedisSyncClient& peer, std::uint64_t budget) {
+DivergenceSampler::Round DivergenceSampler::sample(RedisSyncClient& local, RedisSyncClient& peer,
+                                                   std::uint64_t budget) {
   Round round;
   std::vector<std::string> keys;
   while (keys.size() < budget) {
@@ -125,7 +134,8 @@ FullComparison compare_all(RedisSyncClient& local, RedisSyncClient& peer, std::s
   for (auto& k : b)
     if (!a.count(k)) all.push_back(k);
   for (std::size_t i = 0; i < all.size(); i += 500) {
-    std::vector<std::string> chunk(all.begin() + static_cast<long>(i), all.begin() + static_cast<long>(std::min(all.size(), i + 500)));
+    std::vector<std::string> chunk(all.begin() + static_cast<long>(i),
+                                   all.begin() + static_cast<long>(std::min(all.size(), i + 500)));
     for (auto& d : compare_keys(local, peer, chunk)) {
       ++result.differing;
       if (result.listed.size() < limit) result.listed.push_back(std::move(d));

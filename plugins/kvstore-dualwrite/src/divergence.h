@@ -23,7 +23,8 @@ struct KeyDifference {
 
 // Compares `keys` on both servers; a key that differs is re-checked once after
 // a short pause (a write may have been between the two reads).
-std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient& peer, const std::vector<std::string>& keys);
+std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient& peer,
+                                        const std::vector<std::string>& keys);
 
 // The background sampler's state: a SCAN cursor over the local Redis.
 class DivergenceSampler {

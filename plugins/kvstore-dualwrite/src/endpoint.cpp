@@ -13,21 +13,27 @@ using asio::ip::tcp;
 
 Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
                    PeerMode mode)
-    : settings_(settings), host_(host), journal_(std::move(journal_dir), settings.journal_fsync, settings.journal_max_size),
-      acceptor_(io_), accept_fallback_(io_) {
+    : settings_(settings),
+      host_(host),
+      journal_(std::move(journal_dir), settings.journal_fsync, settings.journal_max_size),
+      acceptor_(io_),
+      accept_fallback_(io_) {
   journal_.open();
   if (!journal_.empty())
-    host_.log().info("journal holds " + std::to_string(journal_.depth()) + " writes not yet on the peer; replaying when it is reachable");
+    host_.log().info("journal holds " + std::to_string(journal_.depth()) +
+                     " writes not yet on the peer; replaying when it is reachable");
   dispatcher_ = std::make_unique<Dispatcher>(io_, settings_, secrets, host_, journal_, mode);
   boost::system::error_code ec;
-  tcp::endpoint at(asio::ip::make_address(settings_.listen_address, ec), static_cast<unsigned short>(settings_.listen_port));
-  if (ec) throw std::runtime_error("listen_address '" + settings_.listen_address + "' is not an IP address: " + ec.message());
+  tcp::endpoint at(asio::ip::make_address(settings_.listen_address, ec),
+                   static_cast<unsigned short>(settings_.listen_port));
+  if (ec)
+    throw std::runtime_error("listen_address '" + settings_.listen_address + "' is not an IP address: " + ec.message());
   acceptor_.open(at.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(at, ec);
   if (ec)
-    throw std::runtime_error("cannot listen on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + ": " +
-                             ec.message());
+    throw std::runtime_error("cannot listen on " + settings_.listen_address + ":" +
+                             std::to_string(settings_.listen_port) + ": " + ec.message());
   acceptor_.listen(asio::socket_base::max_listen_connections);
   // Connections wait in the listen backlog until both Redis links are up (or
   // connect_timeout passed): the first requests after a (re)start then find

@@ -18,8 +18,16 @@ constexpr std::size_t kHeader = 32;
 
 void put32(char* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
 void put64(char* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
-std::uint32_t get32(const char* p) { std::uint32_t v; std::memcpy(&v, p, 4); return v; }
-std::uint64_t get64(const char* p) { std::uint64_t v; std::memcpy(&v, p, 8); return v; }
+std::uint32_t get32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+std::uint64_t get64(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 // CRC over header bytes 4..28 (length, seq, time, replies) and the payload.
 std::uint32_t record_crc(const char* header, std::string_view payload) {
@@ -67,7 +75,10 @@ std::optional<JournalRecord> read_record(int fd, std::uint64_t off, std::uint64_
 }  // namespace
 
 Journal::Journal(std::filesystem::path dir, JournalFsync fsync, std::uint64_t max_size)
-    : dir_(std::move(dir)), file_(dir_ / "journal.log"), cursor_file_(dir_ / "journal.cursor"), fsync_(fsync),
+    : dir_(std::move(dir)),
+      file_(dir_ / "journal.log"),
+      cursor_file_(dir_ / "journal.cursor"),
+      fsync_(fsync),
       max_size_(max_size) {}
 
 Journal::~Journal() { close(); }

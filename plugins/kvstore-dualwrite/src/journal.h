@@ -60,7 +60,9 @@ class Journal {
   std::uint64_t last_seq() const { return last_seq_; }
   std::uint64_t replayed_seq() const { return replayed_seq_; }
   // Unix ms of the oldest record not yet replayed (nullopt when empty).
-  std::optional<std::int64_t> oldest_time_ms() const { return empty() ? std::nullopt : std::optional(oldest_unreplayed_ms_); }
+  std::optional<std::int64_t> oldest_time_ms() const {
+    return empty() ? std::nullopt : std::optional(oldest_unreplayed_ms_);
+  }
 
   // Reads up to `max_records` records starting at file offset `offset`
   // (records wholly within the file only).

@@ -22,7 +22,8 @@ void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
     RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
     auto pinfo = peer.info("replication");
     if (field(pinfo, "role") != "slave" || field(pinfo, "master_link_status") != "up" ||
-        field(pinfo, "master_sync_in_progress") != "0" || field(pinfo, "master_port") != std::to_string(settings_.local.port)) {
+        field(pinfo, "master_sync_in_progress") != "0" ||
+        field(pinfo, "master_port") != std::to_string(settings_.local.port)) {
       set_error("");
       return;  // not (yet) rejoined: nothing to do
     }
@@ -44,7 +45,8 @@ void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
     }
     if (!caught_up) {
       ep.resume_writes();
-      return set_error("cut-over: the peer's Redis did not reach replication offset " + std::to_string(target) + " in time; will retry");
+      return set_error("cut-over: the peer's Redis did not reach replication offset " + std::to_string(target) +
+                       " in time; will retry");
     }
     peer.checked({"REPLICAOF", "NO", "ONE"});
     store_mode(PeerMode::dual);
@@ -80,18 +82,23 @@ sdk::Result<sdk::PrepareReport> KvStorePlugin::prepare(const sdk::FailoverReques
   if (request.kind == sdk::FailoverKind::switchover) {
     r.loss_summary = "nothing (the old primary drains its journal before it demotes)";
   } else if (lost > 0) {
-    r.loss_summary = std::to_string(lost) + " writes the old primary had journaled (peer unreachable then) are not on this node's Redis (as last reported by the peer)";
+    r.loss_summary = std::to_string(lost) +
+                     " writes the old primary had journaled (peer unreachable then) are not on this node's Redis (as "
+                     "last reported by the peer)";
   } else if (!o.peer_report_ms) {
     r.loss_summary = "unknown: the old primary never reported its journal; writes it journaled, if any, would be lost";
   } else {
     r.loss_summary = "nothing (the old primary reported an empty journal " +
                      std::to_string((unix_ms() - o.peer_report_ms) / 1000) + " s ago)";
   }
-  r.plan = "make this node's Redis (" + settings_.local.describe() + ") the write target: stop any replication on it\n"
-           "start the RESP endpoint on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) + "\n" +
-           (request.kind == sdk::FailoverKind::switchover
-                ? "keep dual writes: the former primary's Redis becomes the secondary at once"
-                : "write to this node only until the former primary rejoins (full resync of its Redis, then dual writes)");
+  r.plan =
+      "make this node's Redis (" + settings_.local.describe() +
+      ") the write target: stop any replication on it\n"
+      "start the RESP endpoint on " +
+      settings_.listen_address + ":" + std::to_string(settings_.listen_port) + "\n" +
+      (request.kind == sdk::FailoverKind::switchover
+           ? "keep dual writes: the former primary's Redis becomes the secondary at once"
+           : "write to this node only until the former primary rejoins (full resync of its Redis, then dual writes)");
   return r;
 }
 
@@ -136,14 +143,15 @@ sdk::Result<sdk::StepReport> KvStorePlugin::demote(const sdk::FailoverRequest&) 
   if (!ep->wait_drained(timeout)) {
     auto s = ep->stats();
     ep->set_demoting(false);
-    return sdk::Result<sdk::StepReport>::failure(
-        "cannot switch over without loss: " + std::to_string(s.journal_depth) + " journaled writes are not on the peer's Redis " +
-        settings_.peer.describe() + (s.peer_up ? " yet" : " (unreachable)") + "; bring it back or use a failover (--force)");
+    return sdk::Result<sdk::StepReport>::failure("cannot switch over without loss: " + std::to_string(s.journal_depth) +
+                                                 " journaled writes are not on the peer's Redis " +
+                                                 settings_.peer.describe() + (s.peer_up ? " yet" : " (unreachable)") +
+                                                 "; bring it back or use a failover (--force)");
   }
   stop_endpoint();
   host_->state().put("demoted_drained", "1");
-  return sdk::StepReport{true, "writes stopped here; every acknowledged write is on both Redis servers",
-                         {{"journal_drained", true}}};
+  return sdk::StepReport{
+      true, "writes stopped here; every acknowledged write is on both Redis servers", {{"journal_drained", true}}};
 }
 
 sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) {
@@ -158,7 +166,8 @@ sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) 
     // dual-writes to it; no copy needed.
     host_->state().put("rejoined", "1");
     host_->state().erase("demoted_drained");
-    return sdk::StepReport{true, "switchover rejoin: this node's Redis is already the new primary's secondary", details};
+    return sdk::StepReport{true, "switchover rejoin: this node's Redis is already the new primary's secondary",
+                           details};
   }
   {
     Journal old(journal_dir(), settings_.journal_fsync, settings_.journal_max_size);
@@ -166,7 +175,9 @@ sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) 
     auto dropped = old.discard(unix_ms());
     details["discarded_journal_records"] = dropped;
     if (dropped > 0)
-      host_->log().warn(std::to_string(dropped) + " journaled writes never reached the peer and are superseded by the resync (file kept beside the journal)");
+      host_->log().warn(
+          std::to_string(dropped) +
+          " journaled writes never reached the peer and are superseded by the resync (file kept beside the journal)");
   }
   if (!secrets_.peer_password.empty()) local.checked({"CONFIG", "SET", "masterauth", secrets_.peer_password});
   bool already = field(info, "role") == "slave" && field(info, "master_port") == std::to_string(settings_.peer.port);
@@ -192,10 +203,11 @@ sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) 
   host_->state().erase("demoted_drained");
   host_->notify_peer({{"event", "kv_rejoin_ready"}});
   details["replica_of"] = settings_.peer.describe();
-  return sdk::StepReport{true,
-                         "this node's Redis copied the new primary's data (Redis replication) and follows it; the primary "
-                         "detaches it and resumes dual writes at its next sync",
-                         details};
+  return sdk::StepReport{
+      true,
+      "this node's Redis copied the new primary's data (Redis replication) and follows it; the primary "
+      "detaches it and resumes dual writes at its next sync",
+      details};
 }
 
 }  // namespace tandem::kv

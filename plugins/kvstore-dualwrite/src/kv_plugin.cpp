@@ -9,12 +9,12 @@
 
 namespace tandem::kv {
 
-
 KvStorePlugin::~KvStorePlugin() { stop(); }
 
 sdk::PluginInfo KvStorePlugin::info() const {
   return {"kvstore-dualwrite", "0.1.0",
-          "Redis pair behind a RESP endpoint: writes to the secondary first, then the primary; durable journal while the peer is down",
+          "Redis pair behind a RESP endpoint: writes to the secondary first, then the primary; durable journal while "
+          "the peer is down",
           sdk::kOrderKeyValue};
 }
 
@@ -55,9 +55,10 @@ void KvStorePlugin::start_endpoint() {
     std::lock_guard l(endpoint_mu_);
     endpoint_ = ep;
   }
-  host_->log().info("RESP endpoint listening on " + settings_.listen_address + ":" + std::to_string(settings_.listen_port) +
-                    " (writes: peer " + settings_.peer.describe() + " first, then local " + settings_.local.describe() +
-                    "; peer mode " + std::string(to_string(stored_mode())) + ")");
+  host_->log().info("RESP endpoint listening on " + settings_.listen_address + ":" +
+                    std::to_string(settings_.listen_port) + " (writes: peer " + settings_.peer.describe() +
+                    " first, then local " + settings_.local.describe() + "; peer mode " +
+                    std::string(to_string(stored_mode())) + ")");
   std::lock_guard l(observed_mu_);
   observed_.endpoint_error.clear();
 }
@@ -145,10 +146,12 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
     // peer's Redis our replica again, which would refuse every dual write.
     try_rejoin_cutover(*ep);
     stats = ep->stats();
-    if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0) sample_divergence();
+    if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0)
+      sample_divergence();
     publish_metrics(stats);
     notify_peer_status(stats);
-    summary = "primary: journal depth " + std::to_string(stats.journal_depth) + ", peer " + (stats.peer_up ? "up" : "down");
+    summary =
+        "primary: journal depth " + std::to_string(stats.journal_depth) + ", peer " + (stats.peer_up ? "up" : "down");
     details["journal_depth"] = stats.journal_depth;
   }
   return sdk::SyncReport{summary, details};
@@ -188,8 +191,10 @@ void KvStorePlugin::publish_metrics(const EndpointStats& s) {
   m.set_gauge("kvstore_clients", static_cast<double>(s.clients));
   m.add_counter("kvstore_writes_total", static_cast<double>(s.writes - std::min(s.writes, last_stats_.writes)));
   m.add_counter("kvstore_reads_total", static_cast<double>(s.reads - std::min(s.reads, last_stats_.reads)));
-  m.add_counter("kvstore_writes_refused_total", static_cast<double>(s.refused - std::min(s.refused, last_stats_.refused)));
-  m.add_counter("kvstore_journal_replayed_total", static_cast<double>(s.replayed - std::min(s.replayed, last_stats_.replayed)));
+  m.add_counter("kvstore_writes_refused_total",
+                static_cast<double>(s.refused - std::min(s.refused, last_stats_.refused)));
+  m.add_counter("kvstore_journal_replayed_total",
+                static_cast<double>(s.replayed - std::min(s.replayed, last_stats_.replayed)));
   last_stats_ = s;
 }
 
@@ -226,7 +231,8 @@ sdk::Health KvStorePlugin::health() const {
       h.summary = "local Redis unreachable: " + o.local_error;
     } else if (o.local_role == "slave") {
       h.status = sdk::HealthStatus::degraded;
-      h.summary = "rejoining: local Redis copies the new primary's data; the primary resumes dual writes once it caught up";
+      h.summary =
+          "rejoining: local Redis copies the new primary's data; the primary resumes dual writes once it caught up";
     } else {
       h.status = o.at.time_since_epoch().count() ? sdk::HealthStatus::ok : sdk::HealthStatus::unknown;
       h.summary = host_->fenced() ? "fenced standby: local Redis receives nothing until rejoin"
@@ -254,27 +260,33 @@ sdk::Health KvStorePlugin::health() const {
   h.details["writes_refused"] = s.refused;
   h.details["replay_errors"] = s.replay_errors;
   if (!o.cutover_error.empty()) h.details["cutover_error"] = o.cutover_error;
-  std::string link = s.mode == PeerMode::detached ? "awaiting rejoin" : s.peer_up ? (s.journaling ? "replaying" : "up") : "down";
+  std::string link = s.mode == PeerMode::detached ? "awaiting rejoin"
+                     : s.peer_up                  ? (s.journaling ? "replaying" : "up")
+                                                  : "down";
   h.replication.push_back({peer_addr, "kvstore_peer_link", link});
   h.replication.push_back({peer_addr, "kvstore_journal_depth", std::to_string(s.journal_depth)});
   h.replication.push_back({peer_addr, "kvstore_keys_differing", std::to_string(o.keys_differing)});
 
   if (!s.local_up) {
     h.status = sdk::HealthStatus::failed;
-    h.summary = "local Redis " + settings_.local.describe() + " unreachable (" + s.local_error + "): every request fails";
+    h.summary =
+        "local Redis " + settings_.local.describe() + " unreachable (" + s.local_error + "): every request fails";
   } else if (!s.journal_error.empty()) {
     h.status = sdk::HealthStatus::failed;
     h.summary = "write journal failed (" + s.journal_error + "): writes refused; fix the disk and restart the store";
   } else if (s.mode == PeerMode::detached) {
     h.status = sdk::HealthStatus::degraded;
-    h.summary = "peer's Redis awaits rejoin after a failover: writes go to this node only; run rejoin on the former primary";
+    h.summary =
+        "peer's Redis awaits rejoin after a failover: writes go to this node only; run rejoin on the former primary";
   } else if (s.journaling && !s.peer_up && settings_.peer_down == PeerDownPolicy::refuse) {
     h.status = sdk::HealthStatus::failed;
-    h.summary = "peer Redis " + settings_.peer.describe() + " unreachable (" + s.peer_error + "): writes refused (peer_down=refuse)";
+    h.summary = "peer Redis " + settings_.peer.describe() + " unreachable (" + s.peer_error +
+                "): writes refused (peer_down=refuse)";
   } else if (s.journaling) {
     h.status = sdk::HealthStatus::degraded;
     std::ostringstream os;
-    os << (s.peer_up ? "replaying journal to the peer: " : "peer Redis " + settings_.peer.describe() + " unreachable (" + s.peer_error + "): ")
+    os << (s.peer_up ? "replaying journal to the peer: "
+                     : "peer Redis " + settings_.peer.describe() + " unreachable (" + s.peer_error + "): ")
        << s.journal_depth << " writes journaled, oldest " << static_cast<long long>(age) << "s"
        << (s.journal_full ? "; journal FULL, writes refused" : "");
     h.summary = os.str();
@@ -291,7 +303,8 @@ sdk::Health KvStorePlugin::health() const {
 
 void KvStorePlugin::on_role_change(sdk::Role role, std::uint64_t) {
   if (!started_) return;
-  if (role == sdk::Role::secondary) stop_endpoint();
+  if (role == sdk::Role::secondary)
+    stop_endpoint();
   else if (should_serve()) {
     try {
       start_endpoint();
@@ -307,8 +320,10 @@ void KvStorePlugin::on_peer_event(const nlohmann::json& event) {
   if (kind == "kv_status") {
     std::lock_guard l(observed_mu_);
     observed_.peer_journal_depth = event.value("journal_depth", 0ull);
-    if (event.contains("journal_oldest_ms")) observed_.peer_journal_oldest_ms = event.value("journal_oldest_ms", 0ll);
-    else observed_.peer_journal_oldest_ms.reset();
+    if (event.contains("journal_oldest_ms"))
+      observed_.peer_journal_oldest_ms = event.value("journal_oldest_ms", 0ll);
+    else
+      observed_.peer_journal_oldest_ms.reset();
     observed_.peer_report_ms = unix_ms();
   } else if (kind == "kv_rejoin_ready") {
     host_->request_sync();
@@ -316,11 +331,14 @@ void KvStorePlugin::on_peer_event(const nlohmann::json& event) {
 }
 
 std::vector<sdk::DiagnosticInfo> KvStorePlugin::diagnostics() const {
-  return {{"connectivity", "PING both Redis servers and show their replication roles"},
-          {"compare", "compare every key on both Redis servers and list the ones that differ (arg: max keys listed, default 100)"}};
+  return {
+      {"connectivity", "PING both Redis servers and show their replication roles"},
+      {"compare",
+       "compare every key on both Redis servers and list the ones that differ (arg: max keys listed, default 100)"}};
 }
 
-sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose(const std::string& check, const std::vector<std::string>& args) {
+sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose(const std::string& check,
+                                                           const std::vector<std::string>& args) {
   sdk::DiagnosticResult r;
   if (check == "connectivity") {
     std::ostringstream out;
@@ -346,15 +364,16 @@ sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose(const std::string& ch
       try {
         limit = std::stoul(args[0]);
       } catch (...) {
-        return sdk::Result<sdk::DiagnosticResult>::failure("compare: the argument is the number of keys to list, got '" + args[0] + "'");
+        return sdk::Result<sdk::DiagnosticResult>::failure(
+            "compare: the argument is the number of keys to list, got '" + args[0] + "'");
       }
     }
     RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
     RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
     auto cmp = compare_all(local, peer, limit);
     std::ostringstream out;
-    out << "local " << settings_.local.describe() << ": " << cmp.local_keys << " keys; peer " << settings_.peer.describe() << ": "
-        << cmp.peer_keys << " keys; " << cmp.differing << " differ\n";
+    out << "local " << settings_.local.describe() << ": " << cmp.local_keys << " keys; peer "
+        << settings_.peer.describe() << ": " << cmp.peer_keys << " keys; " << cmp.differing << " differ\n";
     nlohmann::json listed = nlohmann::json::array();
     for (auto& d : cmp.listed) {
       out << "  " << d.key << ": local " << d.local << " | peer " << d.peer << "\n";
@@ -363,10 +382,12 @@ sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose(const std::string& ch
     if (cmp.differing > cmp.listed.size()) out << "  ... " << (cmp.differing - cmp.listed.size()) << " more\n";
     r.passed = cmp.differing == 0;
     r.output = out.str();
-    r.details = {{"local_keys", cmp.local_keys}, {"peer_keys", cmp.peer_keys}, {"differing", cmp.differing}, {"keys", listed}};
+    r.details = {
+        {"local_keys", cmp.local_keys}, {"peer_keys", cmp.peer_keys}, {"differing", cmp.differing}, {"keys", listed}};
     return r;
   }
-  return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check + "' (try: connectivity, compare)");
+  return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check +
+                                                     "' (try: connectivity, compare)");
 }
 
 }  // namespace tandem::kv

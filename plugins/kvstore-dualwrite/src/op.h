@@ -18,10 +18,10 @@ struct Op {
   std::uint32_t replies = 1;         // replies `request` produces
   std::string primary_request;       // SPOP: the SREM of the popped members the primary gets
   std::string spop_key;
-  std::string reply;                 // to the client; valid when done
-  bool ready = false;                // may be sent to the primary
-  bool done = false;                 // reply known
-  bool journal_on_reply = false;     // journal the effect once the primary applied it
+  std::string reply;              // to the client; valid when done
+  bool ready = false;             // may be sent to the primary
+  bool done = false;              // reply known
+  bool journal_on_reply = false;  // journal the effect once the primary applied it
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;

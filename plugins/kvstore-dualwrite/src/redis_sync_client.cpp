@@ -12,10 +12,22 @@ namespace {
 Reply convert(const redisReply* r) {
   Reply v;
   switch (r->type) {
-    case REDIS_REPLY_STRING: v.type = Reply::Type::string; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: v.type = Reply::Type::status; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: v.type = Reply::Type::error; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: v.type = Reply::Type::integer; v.integer = r->integer; break;
+    case REDIS_REPLY_STRING:
+      v.type = Reply::Type::string;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      v.type = Reply::Type::status;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      v.type = Reply::Type::error;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      v.type = Reply::Type::integer;
+      v.integer = r->integer;
+      break;
     case REDIS_REPLY_ARRAY:
       v.type = Reply::Type::array;
       v.elements.reserve(r->elements);

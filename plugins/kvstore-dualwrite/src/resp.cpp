@@ -18,9 +18,9 @@ bool is_top(const redisReadTask* t) { return t->parent == nullptr; }
 bool is_depth_one(const redisReadTask* t) { return t->parent != nullptr && t->parent->parent == nullptr; }
 
 void* create_string(const redisReadTask* t, char* s, size_t len) {
-  RespType kind = t->type == REDIS_REPLY_STATUS ? RespType::status
+  RespType kind = t->type == REDIS_REPLY_STATUS  ? RespType::status
                   : t->type == REDIS_REPLY_ERROR ? RespType::error
-                                                  : RespType::string;
+                                                 : RespType::string;
   t_current->on_value(t->type, is_top(t), is_depth_one(t), kind, s, len, 0, 0);
   return &g_object_token;
 }
@@ -103,12 +103,8 @@ void RespParser::on_value(int task_type, bool top_level, bool depth_one, RespTyp
       out_.append(data, len);
       out_.append("\r\n", 2);
       break;
-    case RespType::integer:
-      append_number_line(out_, ':', integer);
-      break;
-    case RespType::array:
-      append_number_line(out_, '*', elements);
-      break;
+    case RespType::integer: append_number_line(out_, ':', integer); break;
+    case RespType::array: append_number_line(out_, '*', elements); break;
     case RespType::nil:
       // A null array (e.g. an aborted EXEC) stays a null array.
       out_.append(task_type == REDIS_REPLY_ARRAY ? "*-1\r\n" : "$-1\r\n");

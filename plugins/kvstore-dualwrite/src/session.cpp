@@ -31,13 +31,15 @@ std::string upper(std::string_view s) {
 }
 
 long long unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // Constant-time comparison, so the password cannot be guessed by timing.
 bool same_secret(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
   return diff == 0 && !b.empty();
 }
 
@@ -72,26 +74,27 @@ void Session::read_more() {
   reading_ = true;
   // Wait for readability, then read: a plain async_read_some would first try a
   // speculative recv that, for a client waiting on its replies, just fails (EAGAIN).
-  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& wait_ec) {
-    self->reading_ = false;
-    boost::system::error_code ec = wait_ec;
-    std::size_t n = 0;
-    if (!ec && !self->closed_) n = self->socket_.read_some(asio::buffer(self->in_), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      self->read_more();
-      return;
-    }
-    if (ec || self->closed_) {
-      self->closed_ = true;  // the client left; its operations still complete at the backends
-      boost::system::error_code ignored;
-      self->socket_.close(ignored);
-      return;
-    }
-    self->parser_.feed(self->in_.data(), n);
-    self->process_input();
-    self->pump();
-    self->read_more();
-  });
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& wait_ec) {
+                       self->reading_ = false;
+                       boost::system::error_code ec = wait_ec;
+                       std::size_t n = 0;
+                       if (!ec && !self->closed_) n = self->socket_.read_some(asio::buffer(self->in_), ec);
+                       if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                         self->read_more();
+                         return;
+                       }
+                       if (ec || self->closed_) {
+                         self->closed_ = true;  // the client left; its operations still complete at the backends
+                         boost::system::error_code ignored;
+                         self->socket_.close(ignored);
+                         return;
+                       }
+                       self->parser_.feed(self->in_.data(), n);
+                       self->process_input();
+                       self->pump();
+                       self->read_more();
+                     });
 }
 
 void Session::process_input() {
@@ -106,7 +109,8 @@ void Session::process_input() {
       return;
     }
     if (next == RespParser::Next::protocol_error) {
-      reply_error("ERR Protocol error: " + parser_.error_text() + " (the endpoint accepts RESP arrays of bulk strings)");
+      reply_error("ERR Protocol error: " + parser_.error_text() +
+                  " (the endpoint accepts RESP arrays of bulk strings)");
       close_after_flush();
       return;
     }
@@ -160,7 +164,8 @@ void Session::handle_command() {
   if (!authed_ && !(iequals(name, "AUTH") || iequals(name, "QUIT") || iequals(name, "HELLO"))) {
     return reply_error("NOAUTH Authentication required.");
   }
-  if (in_multi_ && !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") || iequals(name, "QUIT"))) {
+  if (in_multi_ &&
+      !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") || iequals(name, "QUIT"))) {
     return handle_in_multi(info, name);
   }
   if (!info) {
@@ -169,9 +174,9 @@ void Session::handle_command() {
   }
   switch (info->cls) {
     case CommandClass::unsupported:
-      return reply_error("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
-    case CommandClass::local:
-      return handle_local(info->name);
+      return reply_error("ERR '" + upper(name) +
+                         "' is not supported by the tandem endpoint: " + std::string(info->reason));
+    case CommandClass::local: return handle_local(info->name);
     case CommandClass::multi:
       if (info->name == "MULTI") {
         if (in_multi_) return reply_error("ERR MULTI calls can not be nested");
@@ -187,7 +192,8 @@ void Session::handle_command() {
       return handle_exec();
     case CommandClass::read: {
       if (info->name == "CONFIG" && !(parser_.size() >= 2 && iequals(parser_.element(1), "GET")))
-        return reply_error("ERR only CONFIG GET is supported by the tandem endpoint; change the configuration on each Redis directly");
+        return reply_error(
+            "ERR only CONFIG GET is supported by the tandem endpoint; change the configuration on each Redis directly");
       auto op = new_op(OpKind::read);
       op->request.assign(parser_.bytes());
       op->ready = true;
@@ -198,13 +204,15 @@ void Session::handle_command() {
     case CommandClass::expiry: {
       if (info->name == "COPY") {
         for (std::size_t i = 3; i < parser_.size(); ++i)
-          if (iequals(parser_.element(i), "DB")) return reply_error("ERR COPY ... DB is not supported by the tandem endpoint: it serves one database");
+          if (iequals(parser_.element(i), "DB"))
+            return reply_error("ERR COPY ... DB is not supported by the tandem endpoint: it serves one database");
       }
       auto op = new_op(OpKind::write);
       if (info->cls == CommandClass::expiry) {
         std::vector<std::string_view> argv;
         for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
-        if (rewrite_expiry(argv, unix_ms(), op->request) == RewriteOutcome::unchanged) op->request.assign(parser_.bytes());
+        if (rewrite_expiry(argv, unix_ms(), op->request) == RewriteOutcome::unchanged)
+          op->request.assign(parser_.bytes());
       } else {
         op->request.assign(parser_.bytes());
       }
@@ -241,7 +249,8 @@ void Session::handle_local(std::string_view name) {
     const std::string& expected = d_.secrets().client_password;
     if (argc != 2 && argc != 3) return reply_error("ERR wrong number of arguments for 'auth' command");
     if (expected.empty())
-      return reply_error("ERR AUTH <password> called without any password configured for the tandem endpoint (client_password_file)");
+      return reply_error(
+          "ERR AUTH <password> called without any password configured for the tandem endpoint (client_password_file)");
     bool user_ok = argc == 2 || parser_.element(1) == "default";
     if (user_ok && same_secret(parser_.element(argc - 1), expected)) {
       authed_ = true;
@@ -252,7 +261,8 @@ void Session::handle_local(std::string_view name) {
   if (name == "SELECT") {
     if (argc != 2) return reply_error("ERR wrong number of arguments for 'select' command");
     if (parser_.element(1) == std::to_string(d_.settings().db)) return reply_now("+OK\r\n");
-    return reply_error("ERR the tandem endpoint serves only db " + std::to_string(d_.settings().db) + " (config key db)");
+    return reply_error("ERR the tandem endpoint serves only db " + std::to_string(d_.settings().db) +
+                       " (config key db)");
   }
   if (name == "QUIT") {
     reply_now("+OK\r\n");
@@ -281,7 +291,8 @@ void Session::handle_local(std::string_view name) {
       append_integer(r, static_cast<long long>(id_));
       return reply_now(std::move(r));
     }
-    return reply_error("ERR CLIENT " + sub + " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID)");
+    return reply_error("ERR CLIENT " + sub +
+                       " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID)");
   }
   reply_error("ERR unknown local command '" + std::string(name) + "'");
 }
@@ -291,12 +302,16 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
     multi_failed_ = true;
     reply_error(why);
   };
-  if (!info) return refuse("ERR unknown or unsupported command '" + std::string(name) + "' (not in the tandem endpoint's command table)");
+  if (!info)
+    return refuse("ERR unknown or unsupported command '" + std::string(name) +
+                  "' (not in the tandem endpoint's command table)");
   switch (info->cls) {
     case CommandClass::unsupported:
       return refuse("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
     case CommandClass::spop:
-      return refuse("ERR SPOP inside MULTI is not supported by the tandem endpoint: its random effect cannot be replicated inside a transaction");
+      return refuse(
+          "ERR SPOP inside MULTI is not supported by the tandem endpoint: its random effect cannot be replicated "
+          "inside a transaction");
     case CommandClass::local:
       if (info->name != "PING" && info->name != "ECHO")
         return refuse("ERR '" + upper(name) + "' inside MULTI is not supported by the tandem endpoint");
@@ -317,8 +332,7 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
       multi_has_write_ = true;
       break;
     }
-    case CommandClass::multi:
-      return refuse("ERR " + upper(name) + " inside MULTI is not allowed");
+    case CommandClass::multi: return refuse("ERR " + upper(name) + " inside MULTI is not allowed");
   }
   ++multi_count_;
   reply_now("+QUEUED\r\n");
@@ -400,15 +414,16 @@ void Session::flush() {
   }
   std::swap(out_, writing_);
   write_in_progress_ = true;
-  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-    self->write_in_progress_ = false;
-    self->writing_.clear();
-    if (ec) {
-      self->close();
-      return;
-    }
-    self->flush();
-  });
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      self->write_in_progress_ = false;
+                      self->writing_.clear();
+                      if (ec) {
+                        self->close();
+                        return;
+                      }
+                      self->flush();
+                    });
 }
 
 void Session::linger_close() {
@@ -423,10 +438,11 @@ void Session::linger_close() {
 }
 
 void Session::discard_input(std::size_t discarded) {
-  socket_.async_read_some(asio::buffer(in_), [self = shared_from_this(), discarded](const boost::system::error_code& ec, std::size_t n) {
-    if (ec || self->closed_ || discarded + n > (64u << 20)) return self->close();
-    self->discard_input(discarded + n);
-  });
+  socket_.async_read_some(asio::buffer(in_),
+                          [self = shared_from_this(), discarded](const boost::system::error_code& ec, std::size_t n) {
+                            if (ec || self->closed_ || discarded + n > (64u << 20)) return self->close();
+                            self->discard_input(discarded + n);
+                          });
 }
 
 void Session::close_after_flush() {

@@ -41,7 +41,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void reset_multi();
   std::shared_ptr<Op> new_op(OpKind kind);
   void reply_now(std::string reply);
-  void reply_error(std::string_view text) ;
+  void reply_error(std::string_view text);
   void schedule_flush();
   void flush();
   void close_after_flush();
@@ -55,7 +55,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 16 * 1024> in_{};
   std::deque<std::shared_ptr<Op>> ops_;
   std::vector<std::shared_ptr<Op>> spare_ops_;  // finished ops kept for reuse (fewer allocations)
-  std::size_t cursor_ = 0;  // first op not yet forwarded to the primary (or finished without it)
+  std::size_t cursor_ = 0;                      // first op not yet forwarded to the primary (or finished without it)
   std::string out_;
   std::string writing_;
   bool write_in_progress_ = false;

@@ -30,27 +30,43 @@ ConfigKey key(std::string name, ValueType type, std::string def, bool required, 
 
 sdk::ConfigSchema settings_schema() {
   return {
-      key("listen_address", ValueType::string, "127.0.0.1", false, "Address the RESP endpoint listens on (on the active node only)."),
+      key("listen_address", ValueType::string, "127.0.0.1", false,
+          "Address the RESP endpoint listens on (on the active node only)."),
       key("listen_port", ValueType::integer, "", true, "Port of the RESP endpoint applications connect to."),
       key("local_host", ValueType::string, "127.0.0.1", false, "Host of this node's Redis."),
       key("local_port", ValueType::integer, "6379", false, "Port of this node's Redis."),
-      key("local_password_file", ValueType::path, "", false, "File holding this node's Redis password (AUTH); empty: no AUTH."),
-      key("peer_host", ValueType::string, "{peer}", false, "Host of the peer node's Redis; \"{peer}\" is replaced by the [peer] address."),
+      key("local_password_file", ValueType::path, "", false,
+          "File holding this node's Redis password (AUTH); empty: no AUTH."),
+      key("peer_host", ValueType::string, "{peer}", false,
+          "Host of the peer node's Redis; \"{peer}\" is replaced by the [peer] address."),
       key("peer_port", ValueType::integer, "6379", false, "Port of the peer node's Redis."),
       key("peer_password_file", ValueType::path, "", false, "File holding the peer's Redis password; empty: no AUTH."),
       key("db", ValueType::integer, "0", false, "Redis database number used on both Redis servers (SELECT)."),
-      key("client_password_file", ValueType::path, "", false, "File holding the password clients must AUTH with at the endpoint; empty: no AUTH required."),
-      key("peer_down", ValueType::string, "journal", false, "What writes do while the peer's Redis is unreachable: \"refuse\" (fail with -TANDEMDOWN) or \"journal\" (apply locally, record in the durable journal, replay later)."),
+      key("client_password_file", ValueType::path, "", false,
+          "File holding the password clients must AUTH with at the endpoint; empty: no AUTH required."),
+      key("peer_down", ValueType::string, "journal", false,
+          "What writes do while the peer's Redis is unreachable: \"refuse\" (fail with -TANDEMDOWN) or \"journal\" "
+          "(apply locally, record in the durable journal, replay later)."),
       key("journal_dir", ValueType::path, "", false, "Directory of the write journal; empty: <store dir>/journal."),
-      key("journal_fsync", ValueType::string, "always", false, "When the journal is flushed to disk: \"always\" (before every acknowledgement, group commit), \"everysec\", or \"no\" (left to the OS)."),
-      key("journal_max_size", ValueType::size, "1GiB", false, "Journal size past which writes are refused with -TANDEMJOURNALFULL (never dropped)."),
-      key("sample_rate", ValueType::integer, "100", false, "Keys per second the background divergence sampler compares; 0 turns it off."),
+      key("journal_fsync", ValueType::string, "always", false,
+          "When the journal is flushed to disk: \"always\" (before every acknowledgement, group commit), \"everysec\", "
+          "or \"no\" (left to the OS)."),
+      key("journal_max_size", ValueType::size, "1GiB", false,
+          "Journal size past which writes are refused with -TANDEMJOURNALFULL (never dropped)."),
+      key("sample_rate", ValueType::integer, "100", false,
+          "Keys per second the background divergence sampler compares; 0 turns it off."),
       key("connect_timeout", ValueType::duration, "2s", false, "Timeout for connecting to either Redis."),
-      key("command_timeout", ValueType::duration, "5s", false, "A Redis that has not answered a command for this long is treated as down."),
-      key("reconnect_interval", ValueType::duration, "1s", false, "Pause between attempts to reconnect to a Redis that is down."),
-      key("sync_interval", ValueType::duration, "1s", false, "How often the host runs sync(): health refresh, divergence sampling, rejoin cut-over."),
-      key("rejoin_timeout", ValueType::duration, "5m", false, "How long rejoin waits for this node's Redis to finish copying the new primary's data."),
-      key("max_request_size", ValueType::size, "64MiB", false, "Largest request (one command, or one pipelined command being read) a client may send; larger ones get an error and the connection is closed."),
+      key("command_timeout", ValueType::duration, "5s", false,
+          "A Redis that has not answered a command for this long is treated as down."),
+      key("reconnect_interval", ValueType::duration, "1s", false,
+          "Pause between attempts to reconnect to a Redis that is down."),
+      key("sync_interval", ValueType::duration, "1s", false,
+          "How often the host runs sync(): health refresh, divergence sampling, rejoin cut-over."),
+      key("rejoin_timeout", ValueType::duration, "5m", false,
+          "How long rejoin waits for this node's Redis to finish copying the new primary's data."),
+      key("max_request_size", ValueType::size, "64MiB", false,
+          "Largest request (one command, or one pipelined command being read) a client may send; larger ones get an "
+          "error and the connection is closed."),
       key("max_clients", ValueType::integer, "10000", false, "Most client connections the endpoint accepts at once."),
   };
 }
@@ -88,23 +104,31 @@ Settings parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& 
   s.peer.port = port_value(config, "peer_port");
   s.peer.password_file = config.string("peer_password_file");
   if (s.peer.host == s.local.host && s.peer.port == s.local.port)
-    config.fail("peer_port", "the peer's Redis (" + s.peer.describe() + ") is the same as the local one; dual writes need two servers");
+    config.fail("peer_port", "the peer's Redis (" + s.peer.describe() +
+                                 ") is the same as the local one; dual writes need two servers");
   auto db = config.integer("db");
   if (db < 0 || db > 15) config.fail("db", "must be a Redis database number 0..15, got " + std::to_string(db));
   s.db = static_cast<int>(db);
   s.client_password_file = config.string("client_password_file");
 
   auto policy = config.string("peer_down");
-  if (policy == "refuse") s.peer_down = PeerDownPolicy::refuse;
-  else if (policy == "journal") s.peer_down = PeerDownPolicy::journal;
-  else config.fail("peer_down", "must be \"refuse\" or \"journal\", got \"" + policy + "\"");
+  if (policy == "refuse")
+    s.peer_down = PeerDownPolicy::refuse;
+  else if (policy == "journal")
+    s.peer_down = PeerDownPolicy::journal;
+  else
+    config.fail("peer_down", "must be \"refuse\" or \"journal\", got \"" + policy + "\"");
 
   s.journal_dir = config.string("journal_dir");
   auto fsync = config.string("journal_fsync");
-  if (fsync == "always") s.journal_fsync = JournalFsync::always;
-  else if (fsync == "everysec") s.journal_fsync = JournalFsync::everysec;
-  else if (fsync == "no") s.journal_fsync = JournalFsync::no;
-  else config.fail("journal_fsync", "must be \"always\", \"everysec\" or \"no\", got \"" + fsync + "\"");
+  if (fsync == "always")
+    s.journal_fsync = JournalFsync::always;
+  else if (fsync == "everysec")
+    s.journal_fsync = JournalFsync::everysec;
+  else if (fsync == "no")
+    s.journal_fsync = JournalFsync::no;
+  else
+    config.fail("journal_fsync", "must be \"always\", \"everysec\" or \"no\", got \"" + fsync + "\"");
   s.journal_max_size = config.size("journal_max_size");
   if (s.journal_max_size < 4096) config.fail("journal_max_size", "must be at least 4KiB");
 

@@ -16,8 +16,8 @@ TEST(KvCrash, KillNineOfTheHostLosesNoAcknowledgedWrite) {
   RedisServer peer(aof_options());
   sdk::testing::TempDir dir;
   int port = sdk::testing::free_port();
-  nlohmann::json config{{"listen_port", port}, {"local_port", local.port()}, {"peer_port", peer.port()},
-                        {"peer_host", "127.0.0.1"}, {"sample_rate", 0}, {"reconnect_interval", "100ms"}};
+  nlohmann::json config{{"listen_port", port},      {"local_port", local.port()}, {"peer_port", peer.port()},
+                        {"peer_host", "127.0.0.1"}, {"sample_rate", 0},           {"reconnect_interval", "100ms"}};
   std::ofstream(dir.path() / "kv.json") << config.dump();
   testsupport::BackgroundProcessSpec spec;
   spec.argv = {KV_TEST_RUNNER, (dir.path() / "kv.json").string(), (dir.path() / "data").string()};

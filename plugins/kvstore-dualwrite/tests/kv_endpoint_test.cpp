@@ -104,8 +104,11 @@ TEST_F(KvEndpointTest, RelativeExpiriesBecomeTheSameAbsoluteInstant) {
   }
   // A key that expires soon disappears from both.
   EXPECT_EQ(cmd({"SET", "short", "v", "PX", "150"}).str, "OK");
-  EXPECT_TRUE(sdk::testing::eventually([&] { return local.command({"EXISTS", "short"}).integer == 0 && peer.command({"EXISTS", "short"}).integer == 0; },
-                                       std::chrono::seconds(10)));
+  EXPECT_TRUE(sdk::testing::eventually(
+      [&] {
+        return local.command({"EXISTS", "short"}).integer == 0 && peer.command({"EXISTS", "short"}).integer == 0;
+      },
+      std::chrono::seconds(10)));
   // Invalid expiries are refused (by the secondary) and reach neither store.
   EXPECT_TRUE(cmd({"SETEX", "bad", "0", "v"}).is_error());
   EXPECT_EQ(peer.command({"EXISTS", "bad"}).integer, 0);
@@ -195,9 +198,12 @@ TEST_F(KvEndpointTest, PipelinedRequestsKeepTheirOrder) {
   ASSERT_EQ(replies.size(), batch.size());
   long pushed = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i][0] == "RPUSH") EXPECT_EQ(replies[i].integer, ++pushed);
-    else if (batch[i][0] == "LLEN") EXPECT_EQ(replies[i].integer, pushed);  // reads see every earlier write
-    else EXPECT_EQ(replies[i].str, "PONG");
+    if (batch[i][0] == "RPUSH")
+      EXPECT_EQ(replies[i].integer, ++pushed);
+    else if (batch[i][0] == "LLEN")
+      EXPECT_EQ(replies[i].integer, pushed);  // reads see every earlier write
+    else
+      EXPECT_EQ(replies[i].str, "PONG");
   }
   auto list = cmd({"LRANGE", "seq", "0", "-1"});
   ASSERT_EQ(list.elements.size(), 2000u);
@@ -233,9 +239,14 @@ TEST_F(KvEndpointTest, ConcurrentClientsLeaveBothStoresIdentical) {
 }
 
 TEST_F(KvEndpointTest, UnsupportedCommandsGetAClearError) {
-  for (auto c : std::vector<std::vector<std::string>>{{"WATCH", "k"}, {"BLPOP", "k", "0"}, {"SUBSCRIBE", "ch"},
-                                                      {"EVAL", "return 1", "0"}, {"CLUSTER", "INFO"}, {"FLUSHALL"},
-                                                      {"MOVE", "k", "1"}, {"NOSUCHCOMMAND"}}) {
+  for (auto c : std::vector<std::vector<std::string>>{{"WATCH", "k"},
+                                                      {"BLPOP", "k", "0"},
+                                                      {"SUBSCRIBE", "ch"},
+                                                      {"EVAL", "return 1", "0"},
+                                                      {"CLUSTER", "INFO"},
+                                                      {"FLUSHALL"},
+                                                      {"MOVE", "k", "1"},
+                                                      {"NOSUCHCOMMAND"}}) {
     auto r = cmd(c);
     ASSERT_TRUE(r.is_error()) << c[0];
     EXPECT_NE(r.str.find(c[0]), std::string::npos) << r.str;
@@ -306,8 +317,8 @@ TEST(KvEndpointLimits, ClientsBeyondMaxClientsAreTurnedAway) {
   auto got = raw_exchange(node.endpoint_port, "");  // sends nothing: just reads the greeting error
   EXPECT_NE(got.find("max number of clients"), std::string::npos) << got;
   b.reset();
-  EXPECT_TRUE(sdk::testing::eventually([&] { return raw_exchange(node.endpoint_port, "*1\r\n$4\r\nQUIT\r\n") == "+OK\r\n"; },
-                                       std::chrono::seconds(10)));
+  EXPECT_TRUE(sdk::testing::eventually(
+      [&] { return raw_exchange(node.endpoint_port, "*1\r\n$4\r\nQUIT\r\n") == "+OK\r\n"; }, std::chrono::seconds(10)));
   node.plugin->stop();
 }
 

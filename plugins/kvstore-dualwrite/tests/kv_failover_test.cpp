@@ -71,7 +71,8 @@ TEST_F(KvFailoverTest, UnplannedFailoverThenRejoinLosesNoWrite) {
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->changed) << "promote must be idempotent";
   ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", beta_.endpoint_port, std::chrono::seconds(10)));
-  ASSERT_TRUE(sdk::testing::eventually([&] { return beta_.plugin->health().details.value("local_up", false); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(sdk::testing::eventually([&] { return beta_.plugin->health().details.value("local_up", false); },
+                                       std::chrono::seconds(10)));
   EXPECT_EQ(beta_.plugin->health().status, sdk::HealthStatus::degraded) << beta_.plugin->health().summary;
 
   // Writes keep flowing into beta through the whole rejoin.
@@ -87,7 +88,8 @@ TEST_F(KvFailoverTest, UnplannedFailoverThenRejoinLosesNoWrite) {
   EXPECT_TRUE(rejoined->changed);
   ASSERT_TRUE(beta_dual()) << beta_.plugin->health().summary;
   auto acked_at_cutover = writers[0]->acked_count();
-  ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > acked_at_cutover + 300; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > acked_at_cutover + 300; },
+                                       std::chrono::seconds(30)));
   for (auto& w : writers) w->stop();
   ASSERT_TRUE(journal_drained(beta_));
 
@@ -98,7 +100,8 @@ TEST_F(KvFailoverTest, UnplannedFailoverThenRejoinLosesNoWrite) {
   }
   EXPECT_EQ(snapshot(redis_a_.port()), snapshot(redis_b_.port()));
   RedisClient a("127.0.0.1", redis_a_.port());
-  EXPECT_NE(a.command({"INFO", "replication"}).str.find("role:master"), std::string::npos) << "the rejoined Redis must be detached";
+  EXPECT_NE(a.command({"INFO", "replication"}).str.find("role:master"), std::string::npos)
+      << "the rejoined Redis must be detached";
   auto repeat = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
   ASSERT_TRUE(repeat.ok()) << repeat.message();
   EXPECT_FALSE(repeat->changed);
@@ -144,7 +147,9 @@ TEST_F(KvFailoverTest, PrimaryDetachesAPeerRedisThatReplicatesFromItInDualMode) 
   RedisClient b("127.0.0.1", redis_b_.port());
   ASSERT_FALSE(b.command({"REPLICAOF", "127.0.0.1", std::to_string(redis_a_.port())}).is_error());
   ASSERT_TRUE(sdk::testing::eventually(
-      [&] { return b.command({"INFO", "replication"}).str.find("master_link_status:up") != std::string::npos; },
+      [&] {
+        return b.command({"INFO", "replication"}).str.find("master_link_status:up") != std::string::npos;
+      },
       std::chrono::seconds(20)));
   ASSERT_TRUE(sdk::testing::eventually(
       [&] {

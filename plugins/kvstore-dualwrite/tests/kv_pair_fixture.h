@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,14 +58,9 @@ inline Node make_node(sdk::Role role, int local_port, int peer_port, nlohmann::j
   n.host = std::make_unique<sdk::testing::TestHost>(o);
   n.plugin = std::make_unique<KvStorePlugin>();
   n.endpoint_port = sdk::testing::free_port();
-  n.config = {{"listen_port", n.endpoint_port},
-              {"local_port", local_port},
-              {"peer_port", peer_port},
-              {"connect_timeout", "1s"},
-              {"command_timeout", "2s"},
-              {"reconnect_interval", "100ms"},
-              {"sync_interval", "200ms"},
-              {"sample_rate", 0}};
+  n.config = {{"listen_port", n.endpoint_port}, {"local_port", local_port}, {"peer_port", peer_port},
+              {"connect_timeout", "1s"},        {"command_timeout", "2s"},  {"reconnect_interval", "100ms"},
+              {"sync_interval", "200ms"},       {"sample_rate", 0}};
   for (auto& [k, v] : extra.items()) n.config[k] = v;
   return n;
 }
@@ -132,7 +127,8 @@ class Writer {
         if (!c) c = connect(port_);
         long i = next_++;
         auto k = "w" + std::to_string(id_) + ":k" + std::to_string(i);
-        auto r = c->pipeline({{"SET", k, std::to_string(i)}, {"SET", "w" + std::to_string(id_) + ":last", std::to_string(i)}});
+        auto r = c->pipeline(
+            {{"SET", k, std::to_string(i)}, {"SET", "w" + std::to_string(id_) + ":last", std::to_string(i)}});
         std::lock_guard l(mu_);
         if (!r[0].is_error() && !r[1].is_error()) {
           acked_.push_back(i);

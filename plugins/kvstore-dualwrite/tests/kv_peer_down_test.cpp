@@ -88,7 +88,8 @@ TEST(KvPeerDown, JournalSurvivesRestartAndReplaysInOrder) {
     ASSERT_TRUE(endpoint_ready(node));
     peer.stop();
     auto c = connect(node.endpoint_port);
-    ASSERT_TRUE(sdk::testing::eventually([&] { return !node.plugin->health().details.value("peer_up", true); }, std::chrono::seconds(10)));
+    ASSERT_TRUE(sdk::testing::eventually([&] { return !node.plugin->health().details.value("peer_up", true); },
+                                         std::chrono::seconds(10)));
     for (int i = 0; i < 500; ++i) ASSERT_FALSE(c->command({"RPUSH", "ordered", std::to_string(i)}).is_error());
     ASSERT_EQ(c->command({"SET", "final", "yes"}).str, "OK");
     ASSERT_TRUE(sdk::testing::eventually([&] { return node.plugin->health().details.value("journal_depth", 0) == 501; },
@@ -117,13 +118,16 @@ TEST(KvPeerDown, FullJournalRefusesWritesInsteadOfDroppingThem) {
   ASSERT_TRUE(endpoint_ready(node));
   peer.kill9();
   auto c = connect(node.endpoint_port);
-  ASSERT_TRUE(sdk::testing::eventually([&] { return !node.plugin->health().details.value("peer_up", true); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(sdk::testing::eventually([&] { return !node.plugin->health().details.value("peer_up", true); },
+                                       std::chrono::seconds(10)));
   int ok = 0;
   std::string refusal;
   for (int i = 0; i < 500 && refusal.empty(); ++i) {
     auto r = c->command({"SET", "k" + std::to_string(i), std::string(100, 'v')});
-    if (r.is_error()) refusal = r.str;
-    else ++ok;
+    if (r.is_error())
+      refusal = r.str;
+    else
+      ++ok;
   }
   EXPECT_GT(ok, 10);
   EXPECT_NE(refusal.find("TANDEMJOURNALFULL"), std::string::npos) << refusal;

@@ -2,10 +2,10 @@
 // the journal file, and agreement of README/sample.toml with the schema.
 #include <gtest/gtest.h>
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <regex>
 #include <set>
-#include <toml++/toml.h>
 
 #include "command_table.h"
 #include "expiry_rewrite.h"
@@ -48,8 +48,14 @@ TEST(KvConfig, DefaultsAndPeerPlaceholder) {
 }
 
 TEST(KvConfig, ExplicitValues) {
-  auto s = parse({{"listen_port", 7000}, {"peer_host", "redis-b"}, {"peer_port", 7001}, {"peer_down", "refuse"},
-                  {"journal_fsync", "everysec"}, {"journal_max_size", "64MiB"}, {"db", 3}, {"command_timeout", "250ms"}});
+  auto s = parse({{"listen_port", 7000},
+                  {"peer_host", "redis-b"},
+                  {"peer_port", 7001},
+                  {"peer_down", "refuse"},
+                  {"journal_fsync", "everysec"},
+                  {"journal_max_size", "64MiB"},
+                  {"db", 3},
+                  {"command_timeout", "250ms"}});
   EXPECT_EQ(s.peer.describe(), "redis-b:7001");
   EXPECT_EQ(s.peer_down, PeerDownPolicy::refuse);
   EXPECT_EQ(s.journal_fsync, JournalFsync::everysec);
@@ -252,9 +258,11 @@ TEST(KvDocs, ReadmeAndSampleMatchSchema) {
     EXPECT_TRUE(schema_keys.count(k)) << "sample.toml key not in schema: " << k;
   }
   auto sample_text = sdk::read_file(std::filesystem::path(KV_SOURCE_DIR) / "sample.toml");
-  for (auto& k : schema_keys) EXPECT_NE(sample_text.find(k + " ="), std::string::npos) << "sample.toml does not mention " << k;
+  for (auto& k : schema_keys)
+    EXPECT_NE(sample_text.find(k + " ="), std::string::npos) << "sample.toml does not mention " << k;
   for (auto& c : command_table())
-    EXPECT_NE(readme.find("`" + std::string(c.name) + "`"), std::string::npos) << "README command table lacks " << c.name;
+    EXPECT_NE(readme.find("`" + std::string(c.name) + "`"), std::string::npos)
+        << "README command table lacks " << c.name;
 }
 
 }  // namespace

@@ -46,12 +46,14 @@ DiagnosticResult check_settings(PgConnection& conn, const std::string& label) {
 }  // namespace
 
 std::vector<sdk::DiagnosticInfo> PostgresWalPlugin::diagnostics() const {
-  return {{"conninfo", "Can this node reach the peer's PostgreSQL as the replication role (and as `user` for pg_rewind)"},
-          {"slots", "Replication slots on the primary: existence, active, WAL retained (warn past slot_warn_bytes)"},
-          {"timeline", "Timelines and system identifiers of both servers (same cluster? diverged?)"},
-          {"settings", "Prerequisites: wal_level, max_wal_senders, max_replication_slots, hot_standby, "
-                       "wal_log_hints or checksums, a pg_hba replication entry"},
-          {"lag", "Replication lag as measured now (primary: per standby; standby: received vs replayed)"}};
+  return {
+      {"conninfo", "Can this node reach the peer's PostgreSQL as the replication role (and as `user` for pg_rewind)"},
+      {"slots", "Replication slots on the primary: existence, active, WAL retained (warn past slot_warn_bytes)"},
+      {"timeline", "Timelines and system identifiers of both servers (same cluster? diverged?)"},
+      {"settings",
+       "Prerequisites: wal_level, max_wal_senders, max_replication_slots, hot_standby, "
+       "wal_log_hints or checksums, a pg_hba replication entry"},
+      {"lag", "Replication lag as measured now (primary: per standby; standby: received vs replayed)"}};
 }
 
 sdk::Result<sdk::DiagnosticResult> PostgresWalPlugin::diagnose(const std::string& check,
@@ -76,8 +78,8 @@ sdk::Result<sdk::DiagnosticResult> PostgresWalPlugin::diagnose(const std::string
     const auto admin = peer_params(false);
     try {
       PgConnection conn(admin);
-      text << "ok    SQL connection " << admin.describe() << " (pg_rewind's source): superuser = "
-           << conn.scalar("SELECT current_setting('is_superuser')") << "\n";
+      text << "ok    SQL connection " << admin.describe()
+           << " (pg_rewind's source): superuser = " << conn.scalar("SELECT current_setting('is_superuser')") << "\n";
       out.details["sql"] = {{"ok", true}};
     } catch (const std::exception& e) {
       out.passed = false;
@@ -104,14 +106,15 @@ sdk::Result<sdk::DiagnosticResult> PostgresWalPlugin::diagnose(const std::string
       const bool too_much = retained > settings_.slot_warn_bytes;
       if (line_of(r, 0) == settings_.slot_name) found = true;
       if (too_much) out.passed = false;
-      text << (too_much ? "WARN  " : "ok    ") << "slot " << line_of(r, 0) << " (" << line_of(r, 1)
-           << ") on " << where << ": active " << line_of(r, 2) << ", restart_lsn " << line_of(r, 3) << ", retains "
-           << retained << " bytes of WAL, wal_status " << line_of(r, 5)
-           << (too_much ? "  -> above slot_warn_bytes: is the standby down? drop the slot if it is gone for good"
-                        : "")
+      text << (too_much ? "WARN  " : "ok    ") << "slot " << line_of(r, 0) << " (" << line_of(r, 1) << ") on " << where
+           << ": active " << line_of(r, 2) << ", restart_lsn " << line_of(r, 3) << ", retains " << retained
+           << " bytes of WAL, wal_status " << line_of(r, 5)
+           << (too_much ? "  -> above slot_warn_bytes: is the standby down? drop the slot if it is gone for good" : "")
            << "\n";
-      out.details["slots"].push_back({{"name", line_of(r, 0)}, {"active", line_of(r, 2) == "true"},
-                                      {"retained_bytes", retained}, {"warning", too_much}});
+      out.details["slots"].push_back({{"name", line_of(r, 0)},
+                                      {"active", line_of(r, 2) == "true"},
+                                      {"retained_bytes", retained},
+                                      {"warning", too_much}});
     }
     if (!found) {
       out.passed = false;
@@ -120,11 +123,12 @@ sdk::Result<sdk::DiagnosticResult> PostgresWalPlugin::diagnose(const std::string
     }
   } else if (check == "timeline") {
     PgConnection conn(local_params());
-    auto local_row = conn.query("SELECT (SELECT system_identifier::text FROM pg_control_system()), "
-                                "pg_is_in_recovery()::text, "
-                                "CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM "
-                                "pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) "
-                                "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
+    auto local_row = conn.query(
+                             "SELECT (SELECT system_identifier::text FROM pg_control_system()), "
+                             "pg_is_in_recovery()::text, "
+                             "CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM "
+                             "pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) "
+                             "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")
                          .at(0);
     text << "info  this node: system " << line_of(local_row, 0) << ", in recovery " << line_of(local_row, 1)
          << ", timeline " << line_of(local_row, 2) << "\n";

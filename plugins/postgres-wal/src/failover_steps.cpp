@@ -50,8 +50,9 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
   bool primary_alive = false;
   try {
     PgConnection peer(peer_params(false));
-    auto rows = peer.query("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL "
-                           "ELSE pg_current_wal_lsn()::text END");
+    auto rows = peer.query(
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL "
+        "ELSE pg_current_wal_lsn()::text END");
     primary_alive = rows.at(0).at(0).value_or("t") == "f";
     if (primary_alive && rows[0][1]) {
       not_replayed = std::stoull(local().scalar(
@@ -65,8 +66,10 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
   loss["primary_alive"] = primary_alive;
   loss["wal_receiver_status"] = s.receiver_status;
   report.loss = loss;
-  if (!not_replayed) report.loss_summary = "unknown: no WAL position known for the primary";
-  else if (*not_replayed == 0) report.loss_summary = "nothing: the standby has replayed all WAL it knows of";
+  if (!not_replayed)
+    report.loss_summary = "unknown: no WAL position known for the primary";
+  else if (*not_replayed == 0)
+    report.loss_summary = "nothing: the standby has replayed all WAL it knows of";
   else
     report.loss_summary = std::to_string(*not_replayed) + " bytes of WAL not yet replayed here" +
                           std::string(primary_alive ? " (the primary is up: switchover loses nothing)" : "");
@@ -107,9 +110,10 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::promote(const sdk::FailoverReque
       std::string replayed;
       bool reached = false;
       while (true) {
-        auto rows = conn.query("SELECT pg_last_wal_replay_lsn()::text, "
-                               "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0",
-                               {final_lsn});
+        auto rows = conn.query(
+            "SELECT pg_last_wal_replay_lsn()::text, "
+            "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0",
+            {final_lsn});
         replayed = rows.at(0)[0].value_or("none");
         reached = rows[0][1].value_or("f") == "t";
         if (reached || std::chrono::steady_clock::now() >= deadline) break;
@@ -122,8 +126,8 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::promote(const sdk::FailoverReque
             "not promoting: replay reached only " + replayed + ", the old primary's final checkpoint is at " +
             final_lsn + " (promoting now would lose the difference); check streaming, or force");
     }
-    const auto wait_s = std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(
-                                                   settings_.promote_timeout).count());
+    const auto wait_s =
+        std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(settings_.promote_timeout).count());
     const std::string done = conn.scalar("SELECT pg_promote(true, $1::int)", {std::to_string(wait_s)});
     if (done != "t" || conn.scalar("SELECT pg_is_in_recovery()") != "f")
       return sdk::Result<sdk::StepReport>::failure("pg_promote did not finish within promote_timeout; see " +
@@ -136,24 +140,27 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::promote(const sdk::FailoverReque
   details["slot_created"] = ensure_slot(conn, settings_.slot_name);
   if (settings_.synchronous) {
     standby_missing_since_ = std::chrono::steady_clock::now();
-    sync_mode_ = settings_.on_standby_loss == StandbyLossPolicy::block ? SyncModeState::blocking : SyncModeState::degraded;
+    sync_mode_ =
+        settings_.on_standby_loss == StandbyLossPolicy::block ? SyncModeState::blocking : SyncModeState::degraded;
     set_synchronous_names(conn, synchronous_names_for(sync_mode_));
     details["synchronous"] = to_string(sync_mode_);
   }
-  auto pos = conn.query("SELECT pg_current_wal_lsn()::text, "
-                        "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
+  auto pos = conn.query(
+      "SELECT pg_current_wal_lsn()::text, "
+      "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
   details["lsn"] = pos.at(0)[0].value_or("");
   details["timeline"] = std::stoi(pos[0][1].value_or("0"));
   lag_history_.clear();
-  const std::string summary = changed ? "promoted: PostgreSQL left recovery on timeline " +
-                                            std::to_string(details["timeline"].get<int>())
-                                      : "already a primary (timeline " + std::to_string(details["timeline"].get<int>()) + ")";
+  const std::string summary =
+      changed ? "promoted: PostgreSQL left recovery on timeline " + std::to_string(details["timeline"].get<int>())
+              : "already a primary (timeline " + std::to_string(details["timeline"].get<int>()) + ")";
   host_->log().info(summary);
   return sdk::StepReport{changed, summary, details};
 }
 
 sdk::Result<sdk::StepReport> PostgresWalPlugin::demote(const sdk::FailoverRequest& request) {
-  if (!tools_->has_cluster()) return sdk::Result<sdk::StepReport>::failure("no cluster in " + settings_.data_dir.string());
+  if (!tools_->has_cluster())
+    return sdk::Result<sdk::StepReport>::failure("no cluster in " + settings_.data_dir.string());
   bool changed = false;
   if (tools_->server_running()) {
     drop_local();
@@ -184,8 +191,9 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::demote(const sdk::FailoverReques
                             {"timeline", cd["Latest checkpoint's TimeLineID"]},
                             {"cluster_state", state}};
   return sdk::StepReport{changed,
-                         (changed ? "shut down cleanly; " : "already shut down; ") + std::string("final checkpoint at ") +
-                             cd["Latest checkpoint location"] + "; standby.signal written (follows the peer)",
+                         (changed ? "shut down cleanly; " : "already shut down; ") +
+                             std::string("final checkpoint at ") + cd["Latest checkpoint location"] +
+                             "; standby.signal written (follows the peer)",
                          details};
 }
 
@@ -194,8 +202,9 @@ bool PostgresWalPlugin::rewind_possible(std::string& why) {
   const bool hints = cd["wal_log_hints setting"] == "on";
   const bool checksums = cd["Data page checksum version"] != "0" && !cd["Data page checksum version"].empty();
   if (hints || checksums) return true;
-  why = "pg_rewind is impossible here: the cluster has neither wal_log_hints = on nor data checksums. Run the "
-        "'basebackup' action to rebuild this node from a fresh base backup, and set wal_log_hints = on for next time";
+  why =
+      "pg_rewind is impossible here: the cluster has neither wal_log_hints = on nor data checksums. Run the "
+      "'basebackup' action to rebuild this node from a fresh base backup, and set wal_log_hints = on for next time";
   return false;
 }
 
@@ -214,8 +223,8 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::rejoin(const sdk::FailoverReques
   if (peer.scalar("SELECT pg_is_in_recovery()") != "f")
     return sdk::Result<sdk::StepReport>::failure("the peer's PostgreSQL at " + up.host + ":" + std::to_string(up.port) +
                                                  " is not a primary: promote it first, then rejoin this node");
-  const std::string peer_tli = peer.scalar(
-      "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text");
+  const std::string peer_tli =
+      peer.scalar("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text");
   if (tools_->server_running()) {
     drop_local();
     ServerView view = observe_server(local());
@@ -232,15 +241,15 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::rejoin(const sdk::FailoverReques
   const auto timeout_s =
       std::max<long long>(2, std::chrono::ceil<std::chrono::seconds>(settings_.connect_timeout).count());
   const std::string source = "host=" + conninfo_quote(up.host) + " port=" + std::to_string(up.port) +
-                             " user=" + conninfo_quote(settings_.user) + " dbname=" + conninfo_quote(settings_.database) +
+                             " user=" + conninfo_quote(settings_.user) +
+                             " dbname=" + conninfo_quote(settings_.database) +
                              " connect_timeout=" + std::to_string(timeout_s);
   host_->log().info("rejoin: pg_rewind against " + up.host + ":" + std::to_string(up.port));
   // pg_rewind (PG 13+) first runs crash recovery in single-user mode if the
   // old primary was not shut down cleanly (kill -9, power loss).
   tools_->wait_until_postmaster_reaped(std::chrono::seconds(60));
-  auto rewind = tools_->run_checked("pg_rewind", {"pg_rewind", "-D", settings_.data_dir.string(), "--source-server",
-                                                  source},
-                                    std::chrono::hours(6));
+  auto rewind = tools_->run_checked(
+      "pg_rewind", {"pg_rewind", "-D", settings_.data_dir.string(), "--source-server", source}, std::chrono::hours(6));
   const std::string output = rewind.stdout_text + rewind.stderr_text;
   const bool rewound = output.find("no rewind required") == std::string::npos;
   tools_->write_standby_config(up, host_->node().name);
@@ -261,8 +270,9 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::rejoin(const sdk::FailoverReques
 sdk::StepReport PostgresWalPlugin::rebuild_standby(const nlohmann::json& args) {
   const bool force = args.is_object() && args.value("force", false);
   if (host_->role() == sdk::Role::primary && !host_->fenced() && !force)
-    throw std::runtime_error("refusing to rebuild: this node is the primary (pass {\"force\": true} only if it "
-                             "truly is not)");
+    throw std::runtime_error(
+        "refusing to rebuild: this node is the primary (pass {\"force\": true} only if it "
+        "truly is not)");
   if (tools_->has_cluster() && tools_->server_running()) {
     drop_local();
     if (local().scalar("SELECT pg_is_in_recovery()") == "f" && !force)
@@ -273,8 +283,8 @@ sdk::StepReport PostgresWalPlugin::rebuild_standby(const nlohmann::json& args) {
   std::string moved;
   if (fs::exists(settings_.data_dir) && !tools_->data_dir_is_empty()) {
     // Kept, not deleted: the operator removes it once the new standby is good.
-    const auto stamp = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto stamp =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     fs::path aside = settings_.data_dir;
     aside += ".tandem-old-" + std::to_string(stamp);
     fs::rename(settings_.data_dir, aside);

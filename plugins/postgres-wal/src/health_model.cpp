@@ -70,8 +70,9 @@ Health health_from_view(const ServerView& view, const HealthInputs& in) {
 
     if (in.role == sdk::Role::secondary) {
       h.status = HealthStatus::failed;
-      h.summary = "this node is secondary but its PostgreSQL is a primary (not in recovery): two primaries risk "
-                  "diverging; run rejoin on this node";
+      h.summary =
+          "this node is secondary but its PostgreSQL is a primary (not in recovery): two primaries risk "
+          "diverging; run rejoin on this node";
       return h;
     }
     if (in.fenced) {
@@ -90,8 +91,10 @@ Health health_from_view(const ServerView& view, const HealthInputs& in) {
       return h;
     }
     h.lag_bytes = main->replay_gap;
-    if (main->replay_lag_seconds) h.lag_seconds = *main->replay_lag_seconds;
-    else if (main->replay_gap && *main->replay_gap == 0) h.lag_seconds = 0.0;
+    if (main->replay_lag_seconds)
+      h.lag_seconds = *main->replay_lag_seconds;
+    else if (main->replay_gap && *main->replay_gap == 0)
+      h.lag_seconds = 0.0;
     const std::uint64_t gap = main->replay_gap.value_or(0);
     h.summary = "primary, standby " + main->address + " " + main->state + " (" + main->sync_state + "), replay lag " +
                 bytes_text(gap) + (in.lag_increasing ? " and increasing" : "");

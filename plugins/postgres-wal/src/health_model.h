@@ -16,11 +16,11 @@ inline constexpr const char* kLagField = "postgres_lag_bytes";
 
 // What synchronous replication guarantees right now.
 enum class SyncModeState {
-  off,        // synchronous = false: asynchronous replication by configuration
-  sync,       // synchronous_standby_names names the streaming standby: commits wait for it
-  blocking,   // standby gone, on_standby_loss = block: commits wait until it returns
-  degraded,   // standby gone, on_standby_loss = degrade: switched to async, commits do not wait
-  pending,    // standby gone for less than standby_loss_timeout: commits wait for now
+  off,       // synchronous = false: asynchronous replication by configuration
+  sync,      // synchronous_standby_names names the streaming standby: commits wait for it
+  blocking,  // standby gone, on_standby_loss = block: commits wait until it returns
+  degraded,  // standby gone, on_standby_loss = degrade: switched to async, commits do not wait
+  pending,   // standby gone for less than standby_loss_timeout: commits wait for now
 };
 const char* to_string(SyncModeState s);
 

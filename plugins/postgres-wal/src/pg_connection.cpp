@@ -25,7 +25,8 @@ std::string ConnectParams::describe() const {
 
 PgConnection::PgConnection(const ConnectParams& params) : params_(params) {
   // libpq wants whole seconds, at least 2 to mean what it says (1 is raised to 2).
-  const auto timeout_s = std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(params.connect_timeout).count());
+  const auto timeout_s =
+      std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(params.connect_timeout).count());
   std::string options;
   if (params.statement_timeout.count() > 0 && !params.replication)
     options = "-c statement_timeout=" + std::to_string(params.statement_timeout.count());
@@ -53,8 +54,8 @@ PgConnection::PgConnection(const ConnectParams& params) : params_(params) {
   conn_.reset(PQconnectdbParams(keys.data(), values.data(), 0));
   if (!conn_) throw PgError("cannot allocate a libpq connection");
   if (PQstatus(conn_.get()) != CONNECTION_OK)
-    throw PgError("cannot connect to PostgreSQL (" + params.describe() + "): " +
-                  trimmed_error(PQerrorMessage(conn_.get())));
+    throw PgError("cannot connect to PostgreSQL (" + params.describe() +
+                  "): " + trimmed_error(PQerrorMessage(conn_.get())));
 }
 
 bool PgConnection::ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
@@ -66,8 +67,8 @@ std::vector<Row> PgConnection::query(const std::string& sql, const std::vector<s
   } else {
     std::vector<const char*> values;
     for (const auto& p : params) values.push_back(p.c_str());
-    res.reset(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                           nullptr, nullptr, 0));
+    res.reset(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                           nullptr, 0));
   }
   if (!res) throw PgError("query failed on " + params_.describe() + ": " + trimmed_error(PQerrorMessage(conn_.get())));
   const auto status = PQresultStatus(res.get());
@@ -78,8 +79,10 @@ std::vector<Row> PgConnection::query(const std::string& sql, const std::vector<s
   for (int r = 0; r < n; ++r) {
     Row row;
     for (int c = 0; c < cols; ++c) {
-      if (PQgetisnull(res.get(), r, c)) row.emplace_back(std::nullopt);
-      else row.emplace_back(std::string(PQgetvalue(res.get(), r, c), PQgetlength(res.get(), r, c)));
+      if (PQgetisnull(res.get(), r, c))
+        row.emplace_back(std::nullopt);
+      else
+        row.emplace_back(std::string(PQgetvalue(res.get(), r, c), PQgetlength(res.get(), r, c)));
     }
     rows.push_back(std::move(row));
   }
@@ -101,8 +104,10 @@ std::map<std::string, std::optional<std::string>> PgConnection::one_row(const st
   std::map<std::string, std::optional<std::string>> out;
   if (PQntuples(res.get()) == 0) return out;
   for (int c = 0; c < PQnfields(res.get()); ++c) {
-    if (PQgetisnull(res.get(), 0, c)) out[PQfname(res.get(), c)] = std::nullopt;
-    else out[PQfname(res.get(), c)] = std::string(PQgetvalue(res.get(), 0, c));
+    if (PQgetisnull(res.get(), 0, c))
+      out[PQfname(res.get(), c)] = std::nullopt;
+    else
+      out[PQfname(res.get(), c)] = std::string(PQgetvalue(res.get(), 0, c));
   }
   return out;
 }

@@ -20,8 +20,8 @@ struct ConnectParams {
   int port = 5432;
   std::string user;
   std::string database = "postgres";
-  std::string password;             // empty: none (trust, peer or a passfile)
-  bool replication = false;         // physical replication protocol (IDENTIFY_SYSTEM, TIMELINE_HISTORY)
+  std::string password;      // empty: none (trust, peer or a passfile)
+  bool replication = false;  // physical replication protocol (IDENTIFY_SYSTEM, TIMELINE_HISTORY)
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds statement_timeout{std::chrono::seconds(10)};  // zero: none
   std::string application_name = "tandem-postgres-wal";

@@ -47,7 +47,8 @@ fs::path PgTools::bin_dir() {
   if (!resolved_bin_dir_.empty()) return resolved_bin_dir_;
   if (!settings_.bin_dir.empty()) {
     if (!fs::exists(settings_.bin_dir / "pg_ctl"))
-      throw std::runtime_error("bin_dir " + settings_.bin_dir.string() + " holds no pg_ctl; set bin_dir to the "
+      throw std::runtime_error("bin_dir " + settings_.bin_dir.string() +
+                               " holds no pg_ctl; set bin_dir to the "
                                "directory of PostgreSQL's programs (`pg_config --bindir` prints it)");
     return resolved_bin_dir_ = settings_.bin_dir;
   }
@@ -70,10 +71,11 @@ sdk::ProcessResult PgTools::run(std::vector<std::string> argv, std::chrono::mill
   spec.argv = std::move(argv);
   spec.run_as_user = settings_.os_user;
   spec.timeout = timeout;
-  spec.env = {{"LC_ALL", "C"}, {"PGPASSFILE", settings_.passfile.string()},
-              {"PGCONNECT_TIMEOUT",
-               std::to_string(std::max<long long>(
-                   2, std::chrono::ceil<std::chrono::seconds>(settings_.connect_timeout).count()))}};
+  spec.env = {
+      {"LC_ALL", "C"},
+      {"PGPASSFILE", settings_.passfile.string()},
+      {"PGCONNECT_TIMEOUT", std::to_string(std::max<long long>(
+                                2, std::chrono::ceil<std::chrono::seconds>(settings_.connect_timeout).count()))}};
   // A directory os_user can enter, so tools do not warn about the cwd.
   spec.cwd = settings_.data_dir.parent_path().string();
   auto result = sdk::run_process(spec);
@@ -163,12 +165,14 @@ void PgTools::start_server() {
 
 void PgTools::stop_server(const std::string& mode) {
   if (!server_running()) return;
-  run_checked("pg_ctl stop -m " + mode, {"pg_ctl", "-D", settings_.data_dir.string(), "-m", mode, "-w", "-t", "300", "stop"},
+  run_checked("pg_ctl stop -m " + mode,
+              {"pg_ctl", "-D", settings_.data_dir.string(), "-m", mode, "-w", "-t", "300", "stop"},
               std::chrono::seconds(330));
 }
 
 std::map<std::string, std::string> PgTools::controldata() {
-  auto r = run_checked("pg_controldata", {"pg_controldata", "-D", settings_.data_dir.string()}, std::chrono::seconds(30));
+  auto r =
+      run_checked("pg_controldata", {"pg_controldata", "-D", settings_.data_dir.string()}, std::chrono::seconds(30));
   std::map<std::string, std::string> out;
   std::istringstream in(r.stdout_text);
   std::string line;
@@ -202,11 +206,10 @@ void PgTools::write_standby_config(const UpstreamServer& upstream, const std::st
   }
   const auto timeout_s =
       std::max<long long>(2, std::chrono::ceil<std::chrono::seconds>(settings_.connect_timeout).count());
-  const std::string conninfo = "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
-                               " user=" + conninfo_quote(settings_.replication_user) +
-                               " application_name=" + conninfo_quote(application_name) +
-                               " passfile=" + conninfo_quote(settings_.passfile.string()) +
-                               " connect_timeout=" + std::to_string(timeout_s);
+  const std::string conninfo =
+      "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
+      " user=" + conninfo_quote(settings_.replication_user) + " application_name=" + conninfo_quote(application_name) +
+      " passfile=" + conninfo_quote(settings_.passfile.string()) + " connect_timeout=" + std::to_string(timeout_s);
   kept += "# tandem postgres-wal: standby of " + upstream.host + ":" + std::to_string(upstream.port) + "\n";
   kept += "primary_conninfo = " + sql_literal(conninfo) + "\n";
   kept += "primary_slot_name = " + sql_literal(settings_.slot_name) + "\n";

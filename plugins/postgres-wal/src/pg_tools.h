@@ -40,8 +40,8 @@ class PgTools {
                                  std::chrono::milliseconds timeout);
 
   // Data directory states.
-  bool has_cluster() const;           // PG_VERSION present
-  bool data_dir_is_empty() const;     // missing or an empty directory
+  bool has_cluster() const;        // PG_VERSION present
+  bool data_dir_is_empty() const;  // missing or an empty directory
   bool standby_signal_present() const;
 
   // pg_ctl status: the postmaster for data_dir is running (a zombie is not).

@@ -116,7 +116,8 @@ void PostgresWalPlugin::record_metrics(const ServerView& view) {
     const StandbyStatus* s = main_standby(*view.primary);
     m.set_gauge("postgres_wal_streaming", s ? 1 : 0);
     for (const auto& st : view.primary->standbys)
-      if (st.replay_gap) m.set_gauge("postgres_wal_lag_bytes", static_cast<double>(*st.replay_gap), {{"standby", st.address}});
+      if (st.replay_gap)
+        m.set_gauge("postgres_wal_lag_bytes", static_cast<double>(*st.replay_gap), {{"standby", st.address}});
   } else if (view.standby) {
     m.set_gauge("postgres_wal_streaming", view.standby->receiver_status == "streaming" ? 1 : 0);
     if (view.standby->replay_gap)
@@ -152,8 +153,10 @@ sdk::Result<sdk::SyncReport> PostgresWalPlugin::sync() {
   }
   if (view.primary) {
     const StandbyStatus* s = main_standby(*view.primary);
-    if (s && s->replay_gap) lag_history_.add(*s->replay_gap);
-    else lag_history_.clear();
+    if (s && s->replay_gap)
+      lag_history_.add(*s->replay_gap);
+    else
+      lag_history_.clear();
   }
   record_metrics(view);
   sdk::Health h = health_from_view(view, health_inputs());

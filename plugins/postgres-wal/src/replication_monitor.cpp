@@ -36,7 +36,8 @@ ServerView observe_server(PgConnection& conn) {
     // The control file's timeline lags a promotion until its checkpoint; the
     // current WAL file's name carries the timeline in use right now.
     auto pos = conn.query(
-        "SELECT pg_current_wal_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
+        "SELECT pg_current_wal_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, "
+        "8))::bit(32)::int");
     p.current_lsn = or_empty(pos.at(0)[0]);
     p.timeline = pos[0][1] ? std::stoi(*pos[0][1]) : checkpoint_tli;
     p.synchronous_standby_names = or_empty(head[0][3]);
@@ -87,22 +88,27 @@ ServerView observe_server(PgConnection& conn) {
 }
 
 nlohmann::json to_json(const StandbyStatus& s) {
-  return {{"address", s.address},       {"application_name", s.application_name},
-          {"state", s.state},           {"sync_state", s.sync_state},
-          {"sent_gap_bytes", opt(s.sent_gap)},   {"write_gap_bytes", opt(s.write_gap)},
-          {"flush_gap_bytes", opt(s.flush_gap)}, {"replay_gap_bytes", opt(s.replay_gap)},
+  return {{"address", s.address},
+          {"application_name", s.application_name},
+          {"state", s.state},
+          {"sync_state", s.sync_state},
+          {"sent_gap_bytes", opt(s.sent_gap)},
+          {"write_gap_bytes", opt(s.write_gap)},
+          {"flush_gap_bytes", opt(s.flush_gap)},
+          {"replay_gap_bytes", opt(s.replay_gap)},
           {"replay_lag_seconds", opt(s.replay_lag_seconds)}};
 }
 
 nlohmann::json to_json(const StandbyView& s) {
-  return {{"receive_lsn", opt(s.receive_lsn)},
-          {"replay_lsn", opt(s.replay_lsn)},
-          {"replay_gap_bytes", opt(s.replay_gap)},
-          {"last_replay_age_seconds", opt(s.last_replay_age_seconds)},
-          {"wal_receiver_status", s.receiver_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.receiver_status)},
-          {"sender_host", s.sender_host},
-          {"sender_port", opt(s.sender_port)},
-          {"timeline", s.timeline}};
+  return {
+      {"receive_lsn", opt(s.receive_lsn)},
+      {"replay_lsn", opt(s.replay_lsn)},
+      {"replay_gap_bytes", opt(s.replay_gap)},
+      {"last_replay_age_seconds", opt(s.last_replay_age_seconds)},
+      {"wal_receiver_status", s.receiver_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.receiver_status)},
+      {"sender_host", s.sender_host},
+      {"sender_port", opt(s.sender_port)},
+      {"timeline", s.timeline}};
 }
 
 }  // namespace tandem::pgwal

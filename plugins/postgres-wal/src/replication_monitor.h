@@ -16,10 +16,10 @@ namespace tandem::pgwal {
 
 // One row of pg_stat_replication (walsenders of base backups excluded).
 struct StandbyStatus {
-  std::string address;           // client_addr, or "local" for a unix socket
+  std::string address;  // client_addr, or "local" for a unix socket
   std::string application_name;
-  std::string state;             // startup, catchup, streaming, stopping
-  std::string sync_state;        // async, potential, sync, quorum
+  std::string state;       // startup, catchup, streaming, stopping
+  std::string sync_state;  // async, potential, sync, quorum
   // Bytes between the primary's current WAL position and what the standby has
   // been sent / written / flushed / replayed (nullopt: not reported yet).
   std::optional<std::uint64_t> sent_gap, write_gap, flush_gap, replay_gap;

@@ -19,11 +19,11 @@ struct Settings {
   std::string os_user = "postgres";
   std::string host = "127.0.0.1";  // where this node's PostgreSQL listens (for the plugin's own connections)
   int port = 5432;
-  std::string peer_host;           // the peer's PostgreSQL host; empty: the peer node's address
+  std::string peer_host;  // the peer's PostgreSQL host; empty: the peer node's address
   int peer_port = 5432;
   std::string database = "postgres";
-  std::string user = "postgres";   // superuser for monitoring, promote, pg_rewind's source connection
-  std::filesystem::path password_file;              // optional
+  std::string user = "postgres";        // superuser for monitoring, promote, pg_rewind's source connection
+  std::filesystem::path password_file;  // optional
   std::string replication_user = "replicator";
   std::filesystem::path replication_password_file;  // optional
   std::string slot_name = "tandem_standby";
@@ -36,7 +36,7 @@ struct Settings {
   std::chrono::milliseconds promote_timeout{std::chrono::seconds(60)};
   std::uint64_t lag_warn_bytes = 16ull << 20;
   std::uint64_t slot_warn_bytes = 1ull << 30;
-  std::string postgres_options;     // extra `pg_ctl -o` options when the plugin starts PostgreSQL
+  std::string postgres_options;      // extra `pg_ctl -o` options when the plugin starts PostgreSQL
   std::filesystem::path server_log;  // pg_ctl -l; empty: <data_dir>/../postgresql-tandem.log
   std::filesystem::path passfile;    // written for PostgreSQL's tools; empty: <data_dir>/../.tandem.pgpass
 };

@@ -63,9 +63,22 @@ nlohmann::json PostgresWalPlugin::build_standby_from_empty() {
   host_->log().info("building the standby: base backup from " + up.host + ":" + std::to_string(up.port) +
                     " through slot " + settings_.slot_name + " into " + settings_.data_dir.string());
   make_dir_for(settings_.data_dir, settings_.os_user);
-  std::vector<std::string> argv = {"pg_basebackup", "-h", up.host, "-p", std::to_string(up.port),
-                                   "-U", settings_.replication_user, "-D", settings_.data_dir.string(),
-                                   "-X", "stream", "-S", settings_.slot_name, "-c", "fast", "-w"};
+  std::vector<std::string> argv = {"pg_basebackup",
+                                   "-h",
+                                   up.host,
+                                   "-p",
+                                   std::to_string(up.port),
+                                   "-U",
+                                   settings_.replication_user,
+                                   "-D",
+                                   settings_.data_dir.string(),
+                                   "-X",
+                                   "stream",
+                                   "-S",
+                                   settings_.slot_name,
+                                   "-c",
+                                   "fast",
+                                   "-w"};
   auto with_create = argv;
   with_create.push_back("-C");
   bool slot_created = true;
@@ -92,10 +105,10 @@ nlohmann::json PostgresWalPlugin::build_standby_from_empty() {
                     (streaming ? "streaming" : "NOT streaming yet"));
   if (!streaming)
     throw std::runtime_error("the standby was built and started but does not stream from " + up.host + ":" +
-                             std::to_string(up.port) + " within promote_timeout; see " +
-                             settings_.server_log.string());
-  return {{"base_backup_seconds", seconds}, {"slot_created", slot_created}, {"upstream", up.host + ":" +
-                                                                             std::to_string(up.port)}};
+                             std::to_string(up.port) + " within promote_timeout; see " + settings_.server_log.string());
+  return {{"base_backup_seconds", seconds},
+          {"slot_created", slot_created},
+          {"upstream", up.host + ":" + std::to_string(up.port)}};
 }
 
 sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
@@ -159,8 +172,10 @@ sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
                              "; it may have diverged: run rejoin (pg_rewind), or the 'basebackup' action";
         else
           standby_problem_.clear();
-        primary_check = {{"reachable", true}, {"system_identifier", primary.system_id},
-                         {"timeline", primary.timeline}, {"wal_lsn", primary.wal_lsn}};
+        primary_check = {{"reachable", true},
+                         {"system_identifier", primary.system_id},
+                         {"timeline", primary.timeline},
+                         {"wal_lsn", primary.wal_lsn}};
       } catch (const std::exception& e) {
         standby_problem_.clear();
         primary_check = {{"reachable", false}, {"error", e.what()}};
@@ -187,8 +202,9 @@ void PostgresWalPlugin::fence_local_primary() {
   // take writes that pg_rewind throws away at rejoin. A fast shutdown ends
   // every session (open transactions roll back, committed ones are kept) and
   // leaves a cleanly shut down cluster, which is what pg_rewind wants.
-  host_->log().error("fenced: this node's PostgreSQL is still a primary; shutting it down (pg_ctl stop -m fast) so "
-                     "it takes no writes until `tandemctl rejoin`");
+  host_->log().error(
+      "fenced: this node's PostgreSQL is still a primary; shutting it down (pg_ctl stop -m fast) so "
+      "it takes no writes until `tandemctl rejoin`");
   drop_local();
   lag_history_.clear();
   tools_->stop_server("fast");

@@ -29,9 +29,12 @@ SyncModeState PostgresWalPlugin::manage_synchronous(const PrimaryView& view) {
     state = SyncModeState::sync;
   } else {
     if (!standby_missing_since_) standby_missing_since_ = now;
-    if (settings_.on_standby_loss == StandbyLossPolicy::block) state = SyncModeState::blocking;
-    else if (now - *standby_missing_since_ < settings_.standby_loss_timeout) state = SyncModeState::pending;
-    else state = SyncModeState::degraded;
+    if (settings_.on_standby_loss == StandbyLossPolicy::block)
+      state = SyncModeState::blocking;
+    else if (now - *standby_missing_since_ < settings_.standby_loss_timeout)
+      state = SyncModeState::pending;
+    else
+      state = SyncModeState::degraded;
   }
   const std::string wanted = synchronous_names_for(state);
   if (view.synchronous_standby_names != wanted) {

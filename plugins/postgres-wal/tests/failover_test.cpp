@@ -91,9 +91,8 @@ TEST_F(PgPairTest, SwitchoverUnderAWriterLosesNoAcknowledgedRow) {
   ASSERT_TRUE(rejoined.ok()) << rejoined.message();
   EXPECT_TRUE(rejoined->changed);
   EXPECT_EQ(alpha_.server->psql("SELECT pg_is_in_recovery()"), "t\n");
-  EXPECT_TRUE(eventually(
-      [&] { return alpha_.server->psql("SELECT count(*) FROM seq WHERE n = 1000000") == "1\n"; },
-      std::chrono::seconds(30)));
+  EXPECT_TRUE(eventually([&] { return alpha_.server->psql("SELECT count(*) FROM seq WHERE n = 1000000") == "1\n"; },
+                         std::chrono::seconds(30)));
   auto rejoined_again = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
   ASSERT_TRUE(rejoined_again.ok()) << rejoined_again.message();
   EXPECT_FALSE(rejoined_again->changed) << rejoined_again->summary;

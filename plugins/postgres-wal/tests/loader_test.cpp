@@ -3,12 +3,12 @@
 // plugin's own sample.toml, and checks README and sample agree with schema().
 #include <gtest/gtest.h>
 
+#include <toml++/toml.h>
 #include <boost/dll/shared_library.hpp>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "tandem/sdk/abi.h"
 #include "tandem/sdk/plugin.h"
@@ -104,7 +104,8 @@ TEST_F(LoadedPlugin, SampleAndReadmeCoverEveryKeyOfTheSchema) {
     EXPECT_NE(sample.str().find(key.name + " ="), std::string::npos) << key.name << " missing from sample.toml";
     EXPECT_NE(readme.str().find("| `" + key.name + "` |"), std::string::npos) << key.name << " missing from README";
   }
-  for (const auto& [key, value] : values.items()) EXPECT_TRUE(names.count(key)) << "sample.toml has unknown key " << key;
+  for (const auto& [key, value] : values.items())
+    EXPECT_TRUE(names.count(key)) << "sample.toml has unknown key " << key;
   plugin.reset();
 }
 

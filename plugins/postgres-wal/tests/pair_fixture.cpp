@@ -149,8 +149,9 @@ void PgPairTest::build_standby() {
   ASSERT_TRUE(eventually(
       [&] {
         (void)beta_.plugin->sync();
-        return beta_.health().details.value("standby", nlohmann::json::object()).value("wal_receiver_status", nlohmann::json()) ==
-               "streaming";
+        return beta_.health()
+                   .details.value("standby", nlohmann::json::object())
+                   .value("wal_receiver_status", nlohmann::json()) == "streaming";
       },
       std::chrono::seconds(60)))
       << beta_.health().summary;

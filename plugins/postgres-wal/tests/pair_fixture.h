@@ -35,7 +35,7 @@ struct Node {
   std::unique_ptr<sdk::testing::TestHost> host;
   std::unique_ptr<PostgresWalPlugin> plugin;
 
-  sdk::SyncReport sync();                       // asserts success
+  sdk::SyncReport sync();  // asserts success
   sdk::Health health() const { return plugin->health(); }
   // The /monitor/replication value for `address`, or "" when absent.
   std::string page_value(const std::string& address = "127.0.0.1") const;

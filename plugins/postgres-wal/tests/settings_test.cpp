@@ -112,9 +112,9 @@ TEST(PostgresWalSettings, SchemaKeysAreUniqueAndDescribed) {
     EXPECT_TRUE(names.insert(k.name).second) << "duplicate key " << k.name;
     EXPECT_FALSE(k.description.empty()) << k.name;
   }
-  for (const char* required : {"data_dir", "bin_dir", "os_user", "port", "replication_user",
-                               "replication_password_file", "slot_name", "synchronous", "connect_timeout",
-                               "statement_timeout"})
+  for (const char* required :
+       {"data_dir", "bin_dir", "os_user", "port", "replication_user", "replication_password_file", "slot_name",
+        "synchronous", "connect_timeout", "statement_timeout"})
     EXPECT_TRUE(names.count(required)) << required;
 }
 

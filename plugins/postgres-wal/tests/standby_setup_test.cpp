@@ -19,8 +19,11 @@ TEST_F(PgPairTest, BuildsStandbyFromEmptyDataDirAndStreams) {
   EXPECT_TRUE(std::filesystem::exists(beta_.server->data_dir() / "standby.signal"));
   // Data written before and after the base backup reaches the standby.
   alpha_.server->psql("INSERT INTO seq VALUES (2, 'after')");
-  EXPECT_TRUE(eventually([&] { return sequence_rows(*beta_.server) == std::vector<long>{1, 2}; },
-                         std::chrono::seconds(30)));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return sequence_rows(*beta_.server) == std::vector<long>{1, 2};
+      },
+      std::chrono::seconds(30)));
   // Through the configured physical slot, which is active.
   EXPECT_EQ(alpha_.server->psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'tandem_standby'"), "t\n");
   // The primary sees it, keyed by its address, with a numeric lag.

@@ -99,7 +99,8 @@ TEST_F(PgSyncPairTest, BlocksWhenConfiguredAndTheStandbyIsGone) {
   beta_.server->start();
   EXPECT_EQ(commit.wait_for(std::chrono::seconds(120)), std::future_status::ready);
   EXPECT_NO_THROW(commit.get());
-  EXPECT_TRUE(eventually([&] { return sequence_rows(*beta_.server) == std::vector<long>{5}; }, std::chrono::seconds(30)));
+  EXPECT_TRUE(
+      eventually([&] { return sequence_rows(*beta_.server) == std::vector<long>{5}; }, std::chrono::seconds(30)));
 }
 
 }  // namespace

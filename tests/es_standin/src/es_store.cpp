@@ -14,7 +14,8 @@ const json kShards = {{"total", 1}, {"successful", 1}, {"failed", 0}};
 // Settings arrive nested ({"index":{"refresh_interval":"1s"}}), dotted
 // ({"index.refresh_interval":"1s"}) or bare ({"refresh_interval":"1s"}):
 // flatten to dotted keys without the "index." prefix, values as strings.
-void flatten_settings(const json& node, const std::string& prefix, std::map<std::string, std::optional<std::string>>& out) {
+void flatten_settings(const json& node, const std::string& prefix,
+                      std::map<std::string, std::optional<std::string>>& out) {
   for (auto& [key, value] : node.items()) {
     std::string full = prefix.empty() ? key : prefix + "." + key;
     if (value.is_object()) {
@@ -82,7 +83,8 @@ Reply es_error(unsigned status, const std::string& type, const std::string& reas
 
 EsStore::EsStore(StoreOptions options) : options_(options) {}
 
-std::optional<std::vector<EsStore::Index*>> EsStore::resolve(const std::string& target, Reply& error, bool allow_aliases) {
+std::optional<std::vector<EsStore::Index*>> EsStore::resolve(const std::string& target, Reply& error,
+                                                             bool allow_aliases) {
   std::vector<Index*> out;
   std::set<std::string> seen;
   auto add = [&](const std::string& name) {
@@ -140,13 +142,15 @@ Reply EsStore::create_index(const std::string& name, std::string_view body) {
   json doc = json::object();
   if (!body.empty()) {
     doc = json::parse(body, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) return es_error(400, "parse_exception", "request body is not a JSON object");
+    if (doc.is_discarded() || !doc.is_object())
+      return es_error(400, "parse_exception", "request body is not a JSON object");
   }
   std::lock_guard lock(mu_);
   if (indices_.count(name))
     return es_error(400, "resource_already_exists_exception", "index [" + name + "] already exists", name);
   if (aliases_.count(name))
-    return es_error(400, "invalid_index_name_exception", "Invalid index name [" + name + "], already exists as alias", name);
+    return es_error(400, "invalid_index_name_exception", "Invalid index name [" + name + "], already exists as alias",
+                    name);
   auto index = std::make_unique<Index>();
   index->name = name;
   index->settings = {{"number_of_shards", "1"}, {"number_of_replicas", "1"}};
@@ -171,7 +175,8 @@ Reply EsStore::delete_indices(const std::string& names) {
       return es_error(400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed");
     if (aliases_.count(name) && !indices_.count(name))
       return es_error(400, "illegal_argument_exception",
-                      "The provided expression [" + name + "] matches an alias, specify the corresponding concrete indices instead.");
+                      "The provided expression [" + name +
+                          "] matches an alias, specify the corresponding concrete indices instead.");
     if (!indices_.count(name)) return es_error(404, "index_not_found_exception", "no such index [" + name + "]", name);
     doomed.push_back(name);
   }
@@ -206,7 +211,8 @@ Reply EsStore::get_settings(const std::string& target) {
 
 Reply EsStore::put_settings(const std::string& target, std::string_view body) {
   json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return es_error(400, "parse_exception", "request body is not a JSON object");
+  if (doc.is_discarded() || !doc.is_object())
+    return es_error(400, "parse_exception", "request body is not a JSON object");
   std::map<std::string, std::optional<std::string>> flat;
   flatten_settings(doc, "", flat);
   std::lock_guard lock(mu_);
@@ -215,7 +221,8 @@ Reply EsStore::put_settings(const std::string& target, std::string_view body) {
   if (!found) return error;
   for (Index* index : *found) {
     if (flat.count("number_of_shards"))
-      return es_error(400, "illegal_argument_exception", "Can't update non dynamic settings [[index.number_of_shards]]");
+      return es_error(400, "illegal_argument_exception",
+                      "Can't update non dynamic settings [[index.number_of_shards]]");
     for (auto& [k, v] : flat) {
       if (v)
         index->settings[k] = *v;
@@ -276,10 +283,12 @@ Reply EsStore::search(const std::string& target, std::size_t from, std::size_t s
       hits.push_back(std::move(hit));
     }
   }
-  json body = {{"took", 1},
-               {"timed_out", false},
-               {"_shards", {{"total", snaps.size()}, {"successful", snaps.size()}, {"skipped", 0}, {"failed", 0}}},
-               {"hits", {{"total", {{"value", total}, {"relation", "eq"}}}, {"max_score", total ? json(1.0) : json()}, {"hits", hits}}}};
+  json body = {
+      {"took", 1},
+      {"timed_out", false},
+      {"_shards", {{"total", snaps.size()}, {"successful", snaps.size()}, {"skipped", 0}, {"failed", 0}}},
+      {"hits",
+       {{"total", {{"value", total}, {"relation", "eq"}}}, {"max_score", total ? json(1.0) : json()}, {"hits", hits}}}};
   return json_reply(200, body);
 }
 
@@ -291,7 +300,8 @@ Reply EsStore::update_aliases(std::string_view body) {
     std::vector<std::string> out;
     if (spec.contains(one) && spec[one].is_string()) out.push_back(spec[one].get<std::string>());
     if (spec.contains(many) && spec[many].is_array())
-      for (auto& v : spec[many]) if (v.is_string()) out.push_back(v.get<std::string>());
+      for (auto& v : spec[many])
+        if (v.is_string()) out.push_back(v.get<std::string>());
     return out;
   };
   std::lock_guard lock(mu_);
@@ -300,11 +310,13 @@ Reply EsStore::update_aliases(std::string_view body) {
   std::vector<std::string> removed_indices;
   for (auto& action : doc["actions"]) {
     if (!action.is_object() || action.size() != 1)
-      return es_error(400, "illegal_argument_exception", "each action must be an object with one key: add, remove or remove_index");
+      return es_error(400, "illegal_argument_exception",
+                      "each action must be an object with one key: add, remove or remove_index");
     const std::string type = action.begin().key();
     const json& spec = action.begin().value();
     auto indices = names(spec, "index", "indices");
-    if (indices.empty()) return es_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
+    if (indices.empty())
+      return es_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
     for (auto& i : indices)
       if (!indices_.count(i) || std::count(removed_indices.begin(), removed_indices.end(), i))
         return es_error(404, "index_not_found_exception", "no such index [" + i + "]", i);
@@ -313,10 +325,14 @@ Reply EsStore::update_aliases(std::string_view body) {
       continue;
     }
     auto alias_names = names(spec, "alias", "aliases");
-    if (alias_names.empty()) return es_error(400, "action_request_validation_exception", "Validation Failed: 1: alias is missing;");
+    if (alias_names.empty())
+      return es_error(400, "action_request_validation_exception", "Validation Failed: 1: alias is missing;");
     for (auto& a : alias_names) {
       if (type == "add") {
-        if (indices_.count(a)) return es_error(400, "invalid_alias_name_exception", "Invalid alias name [" + a + "]: an index or data stream exists with the same name as the alias", a);
+        if (indices_.count(a))
+          return es_error(
+              400, "invalid_alias_name_exception",
+              "Invalid alias name [" + a + "]: an index or data stream exists with the same name as the alias", a);
         for (auto& i : indices) aliases[a].insert(i);
       } else if (type == "remove") {
         for (auto& i : indices) {
@@ -386,7 +402,8 @@ Reply EsStore::cluster_health() {
 
 Reply EsStore::set_faults(std::string_view body) {
   json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return es_error(400, "parse_exception", "faults body must be a JSON object");
+  if (doc.is_discarded() || !doc.is_object())
+    return es_error(400, "parse_exception", "faults body must be a JSON object");
   Faults f;
   try {
     f.bulk_429_every = doc.value("bulk_429_every", 0);
@@ -395,7 +412,8 @@ Reply EsStore::set_faults(std::string_view body) {
     f.delay_ms = doc.value("delay_ms", 0);
     f.cluster_status = doc.value("cluster_status", std::string("green"));
     if (doc.contains("item_error_ids"))
-      for (auto& id : doc["item_error_ids"]) f.item_error_ids.insert(id.is_string() ? id.get<std::string>() : id.dump());
+      for (auto& id : doc["item_error_ids"])
+        f.item_error_ids.insert(id.is_string() ? id.get<std::string>() : id.dump());
   } catch (const std::exception& e) {
     return es_error(400, "illegal_argument_exception", std::string("bad faults body: ") + e.what());
   }
@@ -408,7 +426,8 @@ Reply EsStore::stats() {
   json indices = json::object();
   {
     std::lock_guard lock(mu_);
-    for (auto& [name, index] : indices_) indices[name] = {{"docs", index->docs->size() + index->discarded}, {"searchable", index->searchable->size()}};
+    for (auto& [name, index] : indices_)
+      indices[name] = {{"docs", index->docs->size() + index->discarded}, {"searchable", index->searchable->size()}};
   }
   return json_reply(200, {{"bulk_requests", bulk_requests_.load()},
                           {"bulk_rejected_429", bulk_rejected_429_.load()},

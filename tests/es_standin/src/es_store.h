@@ -30,8 +30,8 @@ struct Reply {
 
 // Switches set with POST /_standin/faults (or --faults at start-up).
 struct Faults {
-  int bulk_429_every = 0;  // every Nth _bulk request is rejected whole with 429
-  int bulk_503_every = 0;  // every Nth _bulk request fails whole with 503
+  int bulk_429_every = 0;                          // every Nth _bulk request is rejected whole with 429
+  int bulk_503_every = 0;                          // every Nth _bulk request fails whole with 503
   std::unordered_set<std::string> item_error_ids;  // these _ids fail with a 400 item error
   double item_error_rate = 0.0;                    // fraction of items failing at random
   int delay_ms = 0;                                // sleep before answering each _bulk
@@ -79,7 +79,7 @@ class EsStore {
     std::shared_ptr<const Snapshot> searchable = std::make_shared<Snapshot>();
     std::uint64_t discarded = 0;          // documents counted in discard_documents mode
     std::uint64_t discarded_visible = 0;  // ... as of the last refresh
-    bool dirty = false;  // docs changed since the last refresh
+    bool dirty = false;                   // docs changed since the last refresh
     std::uint64_t seq_no = 0;
     DocMap& writable_docs() {
       if (docs.use_count() > 1) docs = std::make_shared<DocMap>(*docs);

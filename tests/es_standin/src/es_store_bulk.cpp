@@ -45,7 +45,8 @@ bool parse_simple_action(std::string_view line, BulkOp& op) {
   for (int a = 0; a < 3; ++a) {
     const std::string& head = heads[a];
     std::string_view action = actions[a];
-    if (line.size() > head.size() + 3 && line.compare(0, head.size(), head) == 0 && line.substr(line.size() - 3) == "\"}}") {
+    if (line.size() > head.size() + 3 && line.compare(0, head.size(), head) == 0 &&
+        line.substr(line.size() - 3) == "\"}}") {
       auto id = line.substr(head.size(), line.size() - head.size() - 3);
       if (id.find('"') != std::string_view::npos || id.find('\\') != std::string_view::npos) return false;
       op.action = action;
@@ -60,7 +61,8 @@ bool parse_action(std::string_view line, BulkOp& op, std::string& fatal) {
   if (parse_simple_action(line, op)) return true;
   json doc = json::parse(line, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || doc.size() != 1) {
-    fatal = "Malformed action/metadata line [" + std::string(line.substr(0, 80)) + "], expected START_OBJECT or END_OBJECT";
+    fatal =
+        "Malformed action/metadata line [" + std::string(line.substr(0, 80)) + "], expected START_OBJECT or END_OBJECT";
     return false;
   }
   const std::string name = doc.begin().key();
@@ -123,8 +125,9 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   if (every_429 > 0 && number % every_429 == 0) {
     ++bulk_rejected_429_;
-    return es_error(429, "es_rejected_execution_exception",
-                    "rejected execution of coordinating operation [injected by the stand-in's fault switch bulk_429_every]");
+    return es_error(
+        429, "es_rejected_execution_exception",
+        "rejected execution of coordinating operation [injected by the stand-in's fault switch bulk_429_every]");
   }
   if (every_503 > 0 && number % every_503 == 0) {
     ++bulk_rejected_5xx_;
@@ -142,14 +145,18 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
     BulkOp op;
     std::string fatal;
     if (!parse_action(line, op, fatal)) return es_error(400, "illegal_argument_exception", fatal);
-    if (op.index.empty() && default_index.empty()) return es_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
+    if (op.index.empty() && default_index.empty())
+      return es_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
     if (op.action != "delete") {
-      if (pos >= body.size()) return es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]");
+      if (pos >= body.size())
+        return es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]");
       nl = body.find('\n', pos);
-      if (nl == std::string_view::npos) return es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]");
+      if (nl == std::string_view::npos)
+        return es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]");
       op.doc = trim(body.substr(pos, nl - pos));
       pos = nl + 1;
-      if (op.doc.size() < 2 || op.doc.front() != '{' || op.doc.back() != '}') op.parse_error = "failed to parse: the document is not a JSON object";
+      if (op.doc.size() < 2 || op.doc.front() != '{' || op.doc.back() != '}')
+        op.parse_error = "failed to parse: the document is not a JSON object";
     }
     ops.push_back(std::move(op));
   }
@@ -183,7 +190,8 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
         errors = true;
         ++item_errors_;
         head();
-        items += ",\"status\":" + std::to_string(status) + ",\"error\":{\"type\":\"" + type + "\",\"reason\":" + json_string(reason) + "}}},";
+        items += ",\"status\":" + std::to_string(status) + ",\"error\":{\"type\":\"" + type +
+                 "\",\"reason\":" + json_string(reason) + "}}},";
       };
       auto ok = [&](const char* result, const char* status) {
         head();
@@ -200,13 +208,15 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
       } else if (!op.parse_error.empty()) {
         fail(400, "mapper_parsing_exception", op.parse_error);
       } else if (item_fails(op.id)) {
-        fail(400, "mapper_parsing_exception", "failed to parse document [" + op.id + "] (injected by the stand-in's item fault switch)");
+        fail(400, "mapper_parsing_exception",
+             "failed to parse document [" + op.id + "] (injected by the stand-in's item fault switch)");
       } else if (op.action == "delete") {
         bool found = index->writable_docs().erase(op.id) > 0;
         index->dirty = true;
         ok(found ? "deleted" : "not_found", found ? "200" : "404");
       } else if (op.action == "create" && index->docs->count(op.id)) {
-        fail(409, "version_conflict_engine_exception", "[" + op.id + "]: version conflict, document already exists (current version [1])");
+        fail(409, "version_conflict_engine_exception",
+             "[" + op.id + "]: version conflict, document already exists (current version [1])");
       } else if (options_.discard_documents) {
         ++index->discarded;
         index->dirty = true;
@@ -222,7 +232,8 @@ Reply EsStore::bulk(const std::string& default_index, std::string_view body) {
   items_ += ops.size();
   if (!items.empty()) items.pop_back();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  return {200, "{\"took\":" + std::to_string(took) + ",\"errors\":" + (errors ? "true" : "false") + ",\"items\":[" + items + "]}"};
+  return {200, "{\"took\":" + std::to_string(took) + ",\"errors\":" + (errors ? "true" : "false") + ",\"items\":[" +
+                   items + "]}"};
 }
 
 }  // namespace tandem::esstandin

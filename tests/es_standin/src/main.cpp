@@ -78,12 +78,18 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage(arg + " needs a value");
       return argv[++i];
     };
-    if (arg == "--port") port = std::atoi(next().c_str());
-    else if (arg == "--host") host = next();
-    else if (arg == "--no-sources") options.keep_sources = false;
-    else if (arg == "--discard-documents") options.discard_documents = true;
-    else if (arg == "--faults") faults = next();
-    else usage("unknown argument '" + arg + "'");
+    if (arg == "--port")
+      port = std::atoi(next().c_str());
+    else if (arg == "--host")
+      host = next();
+    else if (arg == "--no-sources")
+      options.keep_sources = false;
+    else if (arg == "--discard-documents")
+      options.discard_documents = true;
+    else if (arg == "--faults")
+      faults = next();
+    else
+      usage("unknown argument '" + arg + "'");
   }
   if (port < 0 || port > 65535) usage("--port is required (0..65535)");
   // Bulk bodies and answers are megabytes: keep freed blocks for reuse instead

@@ -37,7 +37,8 @@ ParsedTarget parse_target(std::string_view target) {
       auto amp = rest.find('&');
       auto pair = rest.substr(0, amp);
       auto eq = pair.find('=');
-      out.query[percent_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+      out.query[percent_decode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
       if (amp == std::string_view::npos) break;
       rest.remove_prefix(amp + 1);
     }
@@ -60,7 +61,8 @@ std::size_t number_param(const ParsedTarget& t, const json& body, const std::str
 
 Reply method_not_allowed(verb method, std::string_view target) {
   return es_error(405, "method_not_allowed",
-                  "Incorrect HTTP method for uri [" + std::string(target) + "] and method [" + std::string(boost::beast::http::to_string(method)) + "]");
+                  "Incorrect HTTP method for uri [" + std::string(target) + "] and method [" +
+                      std::string(boost::beast::http::to_string(method)) + "]");
 }
 
 }  // namespace
@@ -77,13 +79,18 @@ Reply Router::handle(verb method, std::string_view target, std::string_view body
 
   if (s.empty()) {
     if (method == verb::head) return {200, ""};
-    return {200, json{{"name", "es-standin"}, {"cluster_name", "tandem-es-standin"}, {"version", {{"number", "8.11.0"}}}, {"tagline", "You Know, for Search"}}.dump()};
+    return {200, json{{"name", "es-standin"},
+                      {"cluster_name", "tandem-es-standin"},
+                      {"version", {{"number", "8.11.0"}}},
+                      {"tagline", "You Know, for Search"}}
+                     .dump()};
   }
   // Endpoints whose first segment is an API name.
   if (s[0] == "_cluster" && s.size() == 2 && s[1] == "health") return store_.cluster_health();
   if (s[0] == "_standin" && s.size() == 2 && s[1] == "faults" && (is_post || is_put)) return store_.set_faults(body);
   if (s[0] == "_standin" && s.size() == 2 && s[1] == "stats") return store_.stats();
-  if (s[0] == "_bulk" && s.size() == 1) return is_post || is_put ? store_.bulk("", body) : method_not_allowed(method, target);
+  if (s[0] == "_bulk" && s.size() == 1)
+    return is_post || is_put ? store_.bulk("", body) : method_not_allowed(method, target);
   if (s[0] == "_aliases" && s.size() == 1) return is_post ? store_.update_aliases(body) : store_.get_aliases("", "");
   if (s[0] == "_alias") return store_.get_aliases("", s.size() > 1 ? s[1] : "");
   if (s[0] == "_settings" && s.size() == 1) return store_.get_settings("");
@@ -94,13 +101,16 @@ Reply Router::handle(verb method, std::string_view target, std::string_view body
     bool with_source = !(t.query.count("_source") && t.query["_source"] == "false") &&
                        !(search_body.is_object() && search_body.contains("_source") && search_body["_source"] == false);
     try {
-      return store_.search(on, number_param(t, search_body, "from", 0), number_param(t, search_body, "size", 10), with_source);
+      return store_.search(on, number_param(t, search_body, "from", 0), number_param(t, search_body, "size", 10),
+                           with_source);
     } catch (const std::exception&) {
       return es_error(400, "illegal_argument_exception", "size and from must be non-negative integers");
     }
   };
   if (s[0] == "_search" && s.size() == 1) return search("");
-  if (s[0][0] == '_') return es_error(400, "invalid_index_name_exception", "unsupported endpoint [" + std::string(target) + "] in the stand-in");
+  if (s[0][0] == '_')
+    return es_error(400, "invalid_index_name_exception",
+                    "unsupported endpoint [" + std::string(target) + "] in the stand-in");
 
   // Endpoints on /<target>/...
   const std::string& name = s[0];
@@ -118,7 +128,8 @@ Reply Router::handle(verb method, std::string_view target, std::string_view body
   if (api == "_count") return store_.count(name);
   if (api == "_search") return search(name);
   if (api == "_alias" || api == "_aliases") return store_.get_aliases(name, s.size() > 2 ? s[2] : "");
-  return es_error(400, "illegal_argument_exception", "unsupported endpoint [" + std::string(target) + "] in the stand-in");
+  return es_error(400, "illegal_argument_exception",
+                  "unsupported endpoint [" + std::string(target) + "] in the stand-in");
 }
 
 }  // namespace tandem::esstandin

@@ -44,7 +44,9 @@ class DaemonTestPlugin final : public Plugin {
     h.details = {{"starts", starts_.load()}, {"last_peer_event", last_event_}};
     return h;
   }
-  std::vector<ActionInfo> actions() const override { return {{"tell-peer", "sends the args to the peer's same store"}}; }
+  std::vector<ActionInfo> actions() const override {
+    return {{"tell-peer", "sends the args to the peer's same store"}};
+  }
   Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
     if (action != "tell-peer") return Result<nlohmann::json>::failure("no action " + action);
     host_->notify_peer(args);

@@ -44,8 +44,7 @@ Health EchoPlugin::health() const {
   Health h = Health::make(HealthStatus::ok, "echoed " + std::to_string(runs_) + " times: " + last_echo_);
   h.lag_bytes = reported_lag_;
   h.details = {{"runs", runs_}};
-  if (host_)
-    h.replication.push_back({host_->node().address, "echo_lag_bytes", std::to_string(reported_lag_)});
+  if (host_) h.replication.push_back({host_->node().address, "echo_lag_bytes", std::to_string(reported_lag_)});
   return h;
 }
 
@@ -67,9 +66,10 @@ Result<PrepareReport> EchoPlugin::prepare(const FailoverRequest& request) {
 
 Result<StepReport> EchoPlugin::promote(const FailoverRequest& request) {
   bool changed = become(Role::primary);
-  return StepReport{changed,
-                    changed ? "echo is primary at epoch " + std::to_string(request.new_epoch) : "echo was primary already",
-                    {{"role", "primary"}}};
+  return StepReport{
+      changed,
+      changed ? "echo is primary at epoch " + std::to_string(request.new_epoch) : "echo was primary already",
+      {{"role", "primary"}}};
 }
 
 Result<StepReport> EchoPlugin::demote(const FailoverRequest&) {
@@ -80,8 +80,8 @@ Result<StepReport> EchoPlugin::demote(const FailoverRequest&) {
 
 Result<StepReport> EchoPlugin::rejoin(const FailoverRequest&) {
   bool changed = become(Role::secondary);
-  return StepReport{changed, changed ? "echo follows the new primary" : "echo was following already",
-                    {{"role", "secondary"}}};
+  return StepReport{
+      changed, changed ? "echo follows the new primary" : "echo was following already", {{"role", "secondary"}}};
 }
 
 std::vector<DiagnosticInfo> EchoPlugin::diagnostics() const {

@@ -28,7 +28,7 @@ class EchoPlugin final : public tandem::sdk::Plugin {
 
   std::vector<tandem::sdk::DiagnosticInfo> diagnostics() const override;
   tandem::sdk::Result<tandem::sdk::DiagnosticResult> diagnose(const std::string& check,
-                                                             const std::vector<std::string>& args) override;
+                                                              const std::vector<std::string>& args) override;
 
  private:
   // Moves the store to `role`, persisting it; returns false if it was there already.

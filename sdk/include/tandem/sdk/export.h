@@ -36,10 +36,18 @@ class GuardedPlugin final : public Plugin {
   explicit GuardedPlugin(std::unique_ptr<Plugin> inner) : inner_(std::move(inner)) {}
 
   PluginInfo info() const override {
-    try { return inner_->info(); } catch (...) { return PluginInfo{"?", "?", "info() threw: " + current_exception_text(), 50}; }
+    try {
+      return inner_->info();
+    } catch (...) {
+      return PluginInfo{"?", "?", "info() threw: " + current_exception_text(), 50};
+    }
   }
   ConfigSchema schema() const override {
-    try { return inner_->schema(); } catch (...) { return {}; }
+    try {
+      return inner_->schema();
+    } catch (...) {
+      return {};
+    }
   }
   Status configure(const StoreConfig& config, HostContext& host) override {
     try {
@@ -50,40 +58,75 @@ class GuardedPlugin final : public Plugin {
       return Status::failure("configure failed: " + current_exception_text());
     }
   }
-  Status start() override { return guard_status("start", [&] { return inner_->start(); }); }
+  Status start() override {
+    return guard_status("start", [&] { return inner_->start(); });
+  }
   void stop() override {
-    try { inner_->stop(); } catch (...) { /* stop must not throw; nothing left to report to */ }
+    try {
+      inner_->stop();
+    } catch (...) { /* stop must not throw; nothing left to report to */
+    }
   }
   std::chrono::milliseconds sync_interval() const override {
-    try { return inner_->sync_interval(); } catch (...) { return std::chrono::milliseconds(0); }
+    try {
+      return inner_->sync_interval();
+    } catch (...) {
+      return std::chrono::milliseconds(0);
+    }
   }
-  Result<SyncReport> sync() override { return guard("sync", [&] { return inner_->sync(); }); }
+  Result<SyncReport> sync() override {
+    return guard("sync", [&] { return inner_->sync(); });
+  }
   Health health() const override {
-    try { return inner_->health(); } catch (...) {
+    try {
+      return inner_->health();
+    } catch (...) {
       return Health::make(HealthStatus::failed, "health() threw: " + current_exception_text());
     }
   }
-  Result<PrepareReport> prepare(const FailoverRequest& r) override { return guard("prepare", [&] { return inner_->prepare(r); }); }
-  Result<StepReport> promote(const FailoverRequest& r) override { return guard("promote", [&] { return inner_->promote(r); }); }
-  Result<StepReport> demote(const FailoverRequest& r) override { return guard("demote", [&] { return inner_->demote(r); }); }
-  Result<StepReport> rejoin(const FailoverRequest& r) override { return guard("rejoin", [&] { return inner_->rejoin(r); }); }
+  Result<PrepareReport> prepare(const FailoverRequest& r) override {
+    return guard("prepare", [&] { return inner_->prepare(r); });
+  }
+  Result<StepReport> promote(const FailoverRequest& r) override {
+    return guard("promote", [&] { return inner_->promote(r); });
+  }
+  Result<StepReport> demote(const FailoverRequest& r) override {
+    return guard("demote", [&] { return inner_->demote(r); });
+  }
+  Result<StepReport> rejoin(const FailoverRequest& r) override {
+    return guard("rejoin", [&] { return inner_->rejoin(r); });
+  }
   void on_role_change(Role role, std::uint64_t epoch) override {
-    try { inner_->on_role_change(role, epoch); } catch (...) { /* reported through health by the plugin */ }
+    try {
+      inner_->on_role_change(role, epoch);
+    } catch (...) { /* reported through health by the plugin */
+    }
   }
   std::vector<DiagnosticInfo> diagnostics() const override {
-    try { return inner_->diagnostics(); } catch (...) { return {}; }
+    try {
+      return inner_->diagnostics();
+    } catch (...) {
+      return {};
+    }
   }
   Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override {
     return guard("diagnose " + check, [&] { return inner_->diagnose(check, args); });
   }
   std::vector<ActionInfo> actions() const override {
-    try { return inner_->actions(); } catch (...) { return {}; }
+    try {
+      return inner_->actions();
+    } catch (...) {
+      return {};
+    }
   }
   Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
     return guard("action " + action, [&] { return inner_->run_action(action, args); });
   }
   void on_peer_event(const nlohmann::json& event) override {
-    try { inner_->on_peer_event(event); } catch (...) { /* a bad peer message must not kill the host */ }
+    try {
+      inner_->on_peer_event(event);
+    } catch (...) { /* a bad peer message must not kill the host */
+    }
   }
 
  private:
@@ -114,7 +157,9 @@ Plugin* create_guarded(std::string* error) noexcept {
     return new GuardedPlugin(std::make_unique<PluginClass>());
   } catch (...) {
     if (error) {
-      try { *error = current_exception_text(); } catch (...) {}
+      try {
+        *error = current_exception_text();
+      } catch (...) {}
     }
     return nullptr;
   }
@@ -122,15 +167,18 @@ Plugin* create_guarded(std::string* error) noexcept {
 
 }  // namespace tandem::sdk::detail
 
-#define TANDEM_PLUGIN(PluginClass, NAME, VERSION, DESCRIPTION)                                  \
-  namespace {                                                                                   \
-  const ::tandem::sdk::PluginManifest tandem_manifest_instance_{                                \
-      ::tandem::sdk::kManifestMagic, ::tandem::sdk::kAbiVersion, NAME, VERSION, DESCRIPTION,    \
-      TANDEM_SDK_VERSION_STRING};                                                               \
+#define TANDEM_PLUGIN(PluginClass, NAME, VERSION, DESCRIPTION)                                            \
+  namespace {                                                                                             \
+  const ::tandem::sdk::PluginManifest tandem_manifest_instance_{::tandem::sdk::kManifestMagic,            \
+                                                                ::tandem::sdk::kAbiVersion,               \
+                                                                NAME,                                     \
+                                                                VERSION,                                  \
+                                                                DESCRIPTION,                              \
+                                                                TANDEM_SDK_VERSION_STRING};               \
   const ::tandem::sdk::PluginManifest* tandem_manifest_function_() { return &tandem_manifest_instance_; } \
-  ::tandem::sdk::Plugin* tandem_factory_function_(std::string* error) {                         \
-    return ::tandem::sdk::detail::create_guarded<PluginClass>(error);                           \
-  }                                                                                             \
-  }                                                                                             \
-  BOOST_DLL_ALIAS(tandem_manifest_function_, tandem_plugin_manifest)                            \
+  ::tandem::sdk::Plugin* tandem_factory_function_(std::string* error) {                                   \
+    return ::tandem::sdk::detail::create_guarded<PluginClass>(error);                                     \
+  }                                                                                                       \
+  }                                                                                                       \
+  BOOST_DLL_ALIAS(tandem_manifest_function_, tandem_plugin_manifest)                                      \
   BOOST_DLL_ALIAS(tandem_factory_function_, tandem_create_plugin)

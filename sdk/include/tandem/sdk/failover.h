@@ -26,18 +26,18 @@ struct FailoverRequest {
 
 // Answer to prepare(): may this node's copy be promoted now, and at what cost.
 struct PrepareReport {
-  bool ready = true;         // false: refuses, with refusal given
-  std::string refusal;       // why not, and what to do
-  std::string loss_summary;  // what would be lost if promoted now ("nothing" when none)
+  bool ready = true;                               // false: refuses, with refusal given
+  std::string refusal;                             // why not, and what to do
+  std::string loss_summary;                        // what would be lost if promoted now ("nothing" when none)
   nlohmann::json loss = nlohmann::json::object();  // machine-readable, e.g. {"bytes_not_replayed": 0}
-  std::string plan;          // what promote would do, one line per action
+  std::string plan;                                // what promote would do, one line per action
 };
 
 // Answer to promote/demote/rejoin. Steps are idempotent: a repeated step that
 // finds its work already done returns changed = false.
 struct StepReport {
   bool changed = false;
-  std::string summary;  // what was done, for the failover report
+  std::string summary;                                // what was done, for the failover report
   nlohmann::json details = nlohmann::json::object();  // also becomes the peer's handoff
 };
 

@@ -39,11 +39,11 @@ struct ReplicationEntry {
 
 struct Health {
   HealthStatus status = HealthStatus::unknown;
-  std::string summary;                    // one line a person can act on
+  std::string summary;                     // one line a person can act on
   std::optional<std::uint64_t> lag_bytes;  // where the store has a notion of lag
   std::optional<double> lag_seconds;
-  nlohmann::json details = nlohmann::json::object();  // free-form, store-specific
-  std::vector<ReplicationEntry> replication;           // cells for /monitor/replication
+  nlohmann::json details = nlohmann::json::object();    // free-form, store-specific
+  std::vector<ReplicationEntry> replication;            // cells for /monitor/replication
   std::chrono::system_clock::time_point observed_at{};  // when this was measured
 
   static Health make(HealthStatus s, std::string summary) {

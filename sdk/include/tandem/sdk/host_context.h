@@ -23,8 +23,8 @@ enum class Role { primary, secondary };
 inline std::string_view to_string(Role r) { return r == Role::primary ? "primary" : "secondary"; }
 
 struct NodeIdentity {
-  std::string name;     // [node] name
-  std::string address;  // [node] address, as the peer reaches it and as shown on the replication page
+  std::string name;                // [node] name
+  std::string address;             // [node] address, as the peer reaches it and as shown on the replication page
   std::filesystem::path data_dir;  // [node] data_dir
 };
 
@@ -68,7 +68,10 @@ class MetricsRegistry {
   virtual void set_gauge(std::string_view name, double value, const MetricLabels& labels = {}) = 0;
   virtual void add_counter(std::string_view name, double delta, const MetricLabels& labels = {}) = 0;
   // Optional one-line help text shown as # HELP.
-  virtual void describe(std::string_view name, std::string_view help) { (void)name; (void)help; }
+  virtual void describe(std::string_view name, std::string_view help) {
+    (void)name;
+    (void)help;
+  }
 };
 
 class HostContext {

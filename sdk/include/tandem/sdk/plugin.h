@@ -113,7 +113,10 @@ class Plugin {
     return StepReport{false, "nothing to rejoin", nlohmann::json::object()};
   }
   // Called (off the loop) after the host changed this node's role or epoch.
-  virtual void on_role_change(Role role, std::uint64_t epoch) { (void)role; (void)epoch; }
+  virtual void on_role_change(Role role, std::uint64_t epoch) {
+    (void)role;
+    (void)epoch;
+  }
 
   // Checks `tandemctl diag` can run. They must work with only configure()
   // called (the daemon may be down): no dependency on start().

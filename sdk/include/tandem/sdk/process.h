@@ -15,13 +15,13 @@
 namespace tandem::sdk {
 
 struct ProcessSpec {
-  std::vector<std::string> argv;                 // argv[0] is looked up in PATH
-  std::map<std::string, std::string> env;        // added to (or overriding) the inherited environment
+  std::vector<std::string> argv;           // argv[0] is looked up in PATH
+  std::map<std::string, std::string> env;  // added to (or overriding) the inherited environment
   std::optional<std::string> cwd;
-  std::optional<std::string> run_as_user;        // switch to this OS user (requires root), e.g. "postgres"
+  std::optional<std::string> run_as_user;  // switch to this OS user (requires root), e.g. "postgres"
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // the whole process group is killed past it
-  std::string stdin_data;                        // written to stdin, then stdin is closed
-  std::size_t max_output_bytes = 1 << 20;        // stdout and stderr each truncated past this
+  std::string stdin_data;                                      // written to stdin, then stdin is closed
+  std::size_t max_output_bytes = 1 << 20;                      // stdout and stderr each truncated past this
 };
 
 struct ProcessResult {

@@ -39,7 +39,7 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
   static Result failure(std::string message) { return Result(Error{std::move(message)}); }
 
@@ -47,9 +47,18 @@ class [[nodiscard]] Result {
   explicit operator bool() const { return ok(); }
 
   // Precondition: ok(). Throws std::logic_error otherwise (a host bug).
-  const T& value() const& { check(); return std::get<T>(v_); }
-  T& value() & { check(); return std::get<T>(v_); }
-  T&& value() && { check(); return std::get<T>(std::move(v_)); }
+  const T& value() const& {
+    check();
+    return std::get<T>(v_);
+  }
+  T& value() & {
+    check();
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<T>(std::move(v_));
+  }
   const T& operator*() const& { return value(); }
   const T* operator->() const { return &value(); }
 

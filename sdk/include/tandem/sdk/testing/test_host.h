@@ -91,7 +91,10 @@ class TestHost final : public HostContext {
   std::vector<nlohmann::json> peer_messages() const;
   // Route notify_peer messages straight to another plugin's on_peer_event
   // (a two-node pair in one process). nullptr stops routing.
-  void connect_peer(Plugin* peer_plugin) { std::lock_guard l(mu_); peer_plugin_ = peer_plugin; }
+  void connect_peer(Plugin* peer_plugin) {
+    std::lock_guard l(mu_);
+    peer_plugin_ = peer_plugin;
+  }
   RecordingLogger& logger() { return logger_; }
   RecordingMetrics& recorded_metrics() { return metrics_; }
 
