@@ -13,7 +13,7 @@ packages=(
   # real servers and tools the tests, benchmarks and demo drive
   postgresql-15 postgresql-client-15 postgresql-contrib
   redis-server redis-tools rsync etcd-server etcd-client
-  wrk nginx-light curl procps iproute2 python3
+  wrk nginx-light curl procps iproute2 nftables python3
 )
 
 missing=()

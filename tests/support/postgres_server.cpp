@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/netns_scope.h"
 #include "tandem/sdk/process.h"
 
 namespace tandem::testsupport {
@@ -117,10 +118,19 @@ PostgresServer::PostgresServer(PostgresOptions options)
                                      "UTF8",
                                      "--locale=C"};
   if (options_.data_checksums) initdb.push_back("--data-checksums");
-  run_checked("initdb", as_postgres(initdb, root_->path()));
+  {
+    NetnsScope in(options_.netns);
+    run_checked("initdb", as_postgres(initdb, root_->path()));
+  }
   std::vector<std::string> conf = {
       "# added by tandem tests",
-      "listen_addresses = '127.0.0.1'",
+      // On a host of its own (a namespace holds only loopback and the host's
+      // address), every address: a standby cloned from this cluster by
+      // pg_basebackup copies this file to a host with another address.
+      "listen_addresses = '" +
+          (!options_.netns.empty() ? std::string("*")
+                                   : "127.0.0.1" + (options_.address == "127.0.0.1" ? "" : ", " + options_.address)) +
+          "'",
       "port = " + std::to_string(port_),
       "unix_socket_directories = '" + root_->path().string() + "'",
       "wal_level = replica",
@@ -135,6 +145,9 @@ PostgresServer::PostgresServer(PostgresOptions options)
   conf.insert(conf.end(), options_.extra_conf.begin(), options_.extra_conf.end());
   append_lines(data_dir_ / "postgresql.conf", conf);
   prepend_lines(data_dir_ / "pg_hba.conf", options_.hba_prepend);
+  if (!options_.trusted_network.empty())
+    append_lines(data_dir_ / "pg_hba.conf", {"host all all " + options_.trusted_network + " trust",
+                                             "host replication all " + options_.trusted_network + " trust"});
   root_->chown_to(kOsUser);  // files rewritten by root above stay postgres'
   if (options_.start) start();
 }
@@ -151,7 +164,7 @@ PostgresServer::~PostgresServer() {
 }
 
 std::string PostgresServer::conninfo(const std::string& db) const {
-  return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=" + db;
+  return "host=" + options_.address + " port=" + std::to_string(port_) + " user=postgres dbname=" + db;
 }
 
 void PostgresServer::start() {
@@ -161,6 +174,7 @@ void PostgresServer::start() {
                              "nothing was built into it yet)");
   if (running()) return;
   const std::string opts = "-p " + std::to_string(port_) + " -k " + root_->path().string();
+  NetnsScope in(options_.netns);
   run_checked("pg_ctl start", as_postgres({(bin_dir() / "pg_ctl").string(), "-D", data_dir_.string(), "-l",
                                            log_file().string(), "-o", opts, "-w", "-t", "120", "start"},
                                           root_->path()));
@@ -168,6 +182,7 @@ void PostgresServer::start() {
 
 void PostgresServer::stop(const std::string& mode) {
   if (!running()) return;
+  NetnsScope in(options_.netns);
   run_checked("pg_ctl stop", as_postgres({(bin_dir() / "pg_ctl").string(), "-D", data_dir_.string(), "-m", mode, "-w",
                                           "-t", "120", "stop"},
                                          root_->path()));
@@ -201,6 +216,7 @@ void PostgresServer::kill9() {
 }
 
 std::string PostgresServer::psql(const std::string& sql, const std::string& db) const {
+  NetnsScope in(options_.netns);
   auto result =
       run_checked("psql", as_postgres({(bin_dir() / "psql").string(), "-XAt", "-v", "ON_ERROR_STOP=1", "-h",
                                        "127.0.0.1", "-p", std::to_string(port_), "-U", "postgres", "-d", db, "-c", sql},

@@ -5,6 +5,10 @@
 // Configured for replication tests: wal_level=replica, wal senders and slots,
 // hot_standby=on, pg_hba trust for 127.0.0.1 including replication. fsync stays
 // on (durability tests depend on it).
+//
+// Optionally on a host of tests/support/netns_world.h: every tool and the
+// postmaster run inside that network namespace, the server also listens on
+// the host's address, and `trusted_network` is trusted like loopback.
 #pragma once
 
 #include <filesystem>
@@ -24,6 +28,10 @@ struct PostgresOptions {
   std::vector<std::string> hba_prepend;  // pg_hba.conf lines placed before the defaults (first match wins)
   bool start = true;                     // start after initdb
   bool init = true;                      // false: empty data dir (for a standby to be built into)
+  std::string netns;                     // run inside this network namespace ("": where the caller is)
+  std::string address = "127.0.0.1";     // also listens here (loopback always); conninfo() names it
+                                         // (with a netns: listens on '*', the namespace's addresses)
+  std::string trusted_network;           // e.g. "10.77.0.0/24": trust (all and replication) after the defaults
 };
 
 class PostgresServer {
@@ -43,7 +51,9 @@ class PostgresServer {
   // The directory holding the unix socket and the server log (the temp dir).
   const std::filesystem::path& root_dir() const { return root_->path(); }
   std::filesystem::path log_file() const { return root_->path() / "postgres.log"; }
-  // host=127.0.0.1 port=.. user=postgres dbname=..
+  // The address it listens on besides loopback (127.0.0.1 by default).
+  const std::string& address() const { return options_.address; }
+  // host=<address> port=.. user=postgres dbname=..
   std::string conninfo(const std::string& db = "postgres") const;
 
   // pg_ctl start -w (port and socket dir passed on the command line, so a
@@ -57,7 +67,8 @@ class PostgresServer {
   // The postmaster named in postmaster.pid is alive.
   bool running() const;
 
-  // psql -XAt -v ON_ERROR_STOP=1 as 'postgres' over TCP; returns stdout.
+  // psql -XAt -v ON_ERROR_STOP=1 as 'postgres' over TCP to 127.0.0.1 on the
+  // server's host; returns stdout.
   // Throws std::runtime_error with stderr on failure.
   std::string psql(const std::string& sql, const std::string& db = "postgres") const;
   // Last bytes of the server log (for failure messages).

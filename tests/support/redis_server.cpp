@@ -1,5 +1,7 @@
 #include "support/redis_server.h"
 
+#include "support/netns_scope.h"
+
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
@@ -19,8 +21,9 @@ RedisServer::~RedisServer() { process_.stop(15, std::chrono::seconds(5)); }
 
 void RedisServer::launch() {
   BackgroundProcessSpec spec;
-  spec.argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",        "--dir", dir_.string(),
-               "--save",       "",       "--daemonize",         "no",     "--protected-mode", "no"};
+  const std::string bind = options_.bind == "127.0.0.1" ? "127.0.0.1" : "127.0.0.1 " + options_.bind;
+  spec.argv = {"redis-server", "--port", std::to_string(port_), "--bind", bind, "--dir", dir_.string(), "--save", "",
+               "--daemonize",  "no",     "--protected-mode",    "no"};
   if (options_.appendonly) {
     for (const char* a : {"--appendonly", "yes", "--appendfsync", "always"}) spec.argv.push_back(a);
   }
@@ -30,6 +33,7 @@ void RedisServer::launch() {
   }
   for (auto& a : options_.extra_args) spec.argv.push_back(a);
   spec.log_file = dir_ / "redis.log";
+  NetnsScope in(options_.netns);  // the server and the readiness probe, on the server's host
   process_ = BackgroundProcess(spec);
   // Ready means it answers (AOF loading replies -LOADING, which we wait out).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -1,6 +1,8 @@
 // A real redis-server for tests and benchmarks: loopback, a free port, its own
-// temp dir, stopped when the object is destroyed. Plus a small synchronous
-// hiredis client for setting up and checking data.
+// temp dir, stopped when the object is destroyed. Optionally inside a network
+// namespace (a host of tests/support/netns_world.h) and also bound to that
+// host's address. Plus a small synchronous hiredis client for setting up and
+// checking data.
 #pragma once
 
 #include <chrono>
@@ -24,6 +26,8 @@ struct RedisServerOptions {
   std::optional<std::string> password;  // requirepass
   std::vector<std::string> extra_args;  // more redis-server arguments
   int port = 0;                         // 0: a free port
+  std::string netns;                    // run inside this network namespace ("": where the caller is)
+  std::string bind = "127.0.0.1";       // also listens here (loopback always)
 };
 
 class RedisServer {

@@ -1,6 +1,7 @@
 #include "support/test_http.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,6 +9,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace tandem::testhttp {
@@ -43,18 +46,35 @@ Reply parse_reply(const std::string& raw) {
   return r;
 }
 
-Connection::Connection(int port) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) throw std::runtime_error("socket failed");
+Connection::Connection(int port) : Connection("127.0.0.1", port) {}
+
+Connection::Connection(const std::string& host, int port, std::chrono::milliseconds connect_timeout) {
+  const std::string where = host + ":" + std::to_string(port);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    throw std::runtime_error("not an IPv4 address: '" + host + "'");
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd_ < 0) throw std::runtime_error("socket failed");
+  // Non-blocking connect, so a partitioned host costs the timeout, not the kernel's two minutes of SYN retries.
+  int rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = rc == 0 ? 0 : errno;
+  if (err == EINPROGRESS) {
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(connect_timeout.count())) == 1) {
+      socklen_t len = sizeof err;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    } else {
+      err = ETIMEDOUT;
+    }
+  }
+  if (err != 0) {
     ::close(fd_);
     fd_ = -1;
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+    throw std::runtime_error("cannot connect to " + where + ": " + std::strerror(err));
   }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
 }
 
 Connection::~Connection() {
@@ -118,8 +138,16 @@ std::optional<Reply> Connection::read_reply(std::chrono::milliseconds timeout) {
 
 Reply request(int port, const std::string& method, const std::string& target, const std::string& body,
               const std::map<std::string, std::string>& headers, std::chrono::milliseconds timeout) {
-  Connection c(port);
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  return request("127.0.0.1", port, method, target, body, headers, timeout);
+}
+
+Reply request(const std::string& host, int port, const std::string& method, const std::string& target,
+              const std::string& body, const std::map<std::string, std::string>& headers,
+              std::chrono::milliseconds timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  Connection c(host, port, timeout);
+  timeout -= std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;

@@ -1,5 +1,6 @@
-// Blocking loopback HTTP helpers for tests (daemon API, ES stand-in): plain sockets, so a
+// Blocking HTTP helpers for tests (daemon API, ES stand-in): plain sockets, so a
 // test can also send garbage, oversized or deliberately incomplete requests.
+// To 127.0.0.1 unless a host (an IPv4 literal, e.g. a namespace host's address) is given.
 #pragma once
 
 #include <chrono>
@@ -24,11 +25,17 @@ Reply request(int port, const std::string& method, const std::string& target, co
               const std::map<std::string, std::string>& headers = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(15));
 inline Reply get(int port, const std::string& target) { return request(port, "GET", target); }
+// The same to host:port; connecting counts against the timeout too.
+Reply request(const std::string& host, int port, const std::string& method, const std::string& target,
+              const std::string& body = "", const std::map<std::string, std::string>& headers = {},
+              std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
-// A raw TCP connection to 127.0.0.1:port.
+// A raw TCP connection to 127.0.0.1:port (or host:port).
 class Connection {
  public:
   explicit Connection(int port);
+  // Throws std::runtime_error when no connection is made within connect_timeout.
+  Connection(const std::string& host, int port, std::chrono::milliseconds connect_timeout = std::chrono::seconds(5));
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
