@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "support/netns_scope.h"
 #include "support/redis_server.h"
 
 namespace tandem::e2e {
@@ -26,16 +27,33 @@ struct ResultDeleter {
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
-PgPtr pg_connect(int port) {
+PgPtr pg_connect(const std::string& netns, const std::string& host, int port) {
   // statement_timeout: a commit that waits for a standby that is gone must
   // not hold the writer forever (it counts as failed, never as acknowledged).
-  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) +
-                               " user=postgres dbname=postgres connect_timeout=2 options='-c statement_timeout=10000'";
+  // tcp_user_timeout: a partitioned server must not hold it for the kernel's
+  // retransmission minutes either.
+  const std::string conninfo = "host=" + host + " port=" + std::to_string(port) +
+                               " user=postgres dbname=postgres connect_timeout=2 tcp_user_timeout=10000"
+                               " options='-c statement_timeout=10000'";
+  testsupport::NetnsScope in(netns);
   PgPtr c(PQconnectdb(conninfo.c_str()));
   if (!c || PQstatus(c.get()) != CONNECTION_OK)
-    throw std::runtime_error("connect to PostgreSQL on port " + std::to_string(port) + ": " +
+    throw std::runtime_error("connect to PostgreSQL at " + host + ":" + std::to_string(port) + ": " +
                              (c ? PQerrorMessage(c.get()) : "out of memory"));
   return c;
+}
+
+PgPtr pg_connect(const LoadTarget& t) { return pg_connect(t.netns, t.host, t.pg_port); }
+
+// A RESP connection (a Redis, or tandem's KV endpoint) made from inside `netns`.
+std::unique_ptr<testsupport::RedisClient> resp_connect(const std::string& netns, const std::string& host, int port,
+                                                       std::chrono::milliseconds timeout) {
+  testsupport::NetnsScope in(netns);
+  return std::make_unique<testsupport::RedisClient>(host, port, timeout);
+}
+
+bool same_node(const LoadTarget& a, const LoadTarget& b) {
+  return a.netns == b.netns && a.host == b.host && a.pg_port == b.pg_port && a.kv_port == b.kv_port;
 }
 
 }  // namespace
@@ -67,9 +85,10 @@ template <class Attempt>
 void LoadGenerator::run_writer(Attempt attempt, Writer& w) {
   for (std::int64_t id = 1; !stop_; ++id) {
     try {
-      attempt(id);  // throws unless the write was acknowledged
+      std::string host = attempt(id);  // throws unless the write was acknowledged
+      const auto at = Clock::now();
       std::lock_guard l(mu_);
-      w.acked.push_back(id);
+      w.acked.push_back({id, std::move(host), at});
     } catch (const std::exception& e) {
       ++w.failures;
       {
@@ -85,14 +104,14 @@ void LoadGenerator::run_writer(Attempt attempt, Writer& w) {
 
 void LoadGenerator::run_pg() {
   PgPtr conn;
-  int conn_port = 0;
+  LoadTarget conn_target;
   run_writer(
       [&](std::int64_t id) {
-        const int port = target().pg_port;
-        if (!conn || conn_port != port || PQstatus(conn.get()) != CONNECTION_OK) {
+        const LoadTarget t = target();
+        if (!conn || !same_node(conn_target, t) || PQstatus(conn.get()) != CONNECTION_OK) {
           conn.reset();
-          conn = pg_connect(port);
-          conn_port = port;
+          conn = pg_connect(t);
+          conn_target = t;
         }
         const std::string id_text = std::to_string(id);
         const char* values[] = {id_text.c_str(), kPayload.c_str()};
@@ -103,20 +122,21 @@ void LoadGenerator::run_pg() {
           conn.reset();  // reconnect next time: the server may have gone away
           throw std::runtime_error("INSERT: " + why);
         }
+        return t.host;
       },
       pg_);
 }
 
 void LoadGenerator::run_kv() {
   std::unique_ptr<testsupport::RedisClient> conn;
-  int conn_port = 0;
+  LoadTarget conn_target;
   run_writer(
       [&](std::int64_t id) {
-        const int port = target().kv_port;
-        if (!conn || conn_port != port || !conn->connected()) {
+        const LoadTarget t = target();
+        if (!conn || !same_node(conn_target, t) || !conn->connected()) {
           conn.reset();
-          conn = std::make_unique<testsupport::RedisClient>("127.0.0.1", port, std::chrono::seconds(5));
-          conn_port = port;
+          conn = resp_connect(t.netns, t.host, t.kv_port, std::chrono::seconds(5));
+          conn_target = t;
         }
         testsupport::RedisValue reply;
         try {
@@ -129,16 +149,36 @@ void LoadGenerator::run_kv() {
           conn.reset();
           throw std::runtime_error("SET: " + reply.describe());
         }
+        return t.host;
       },
       kv_);
 }
 
+namespace {
+std::vector<std::int64_t> ids_of(const std::vector<Ack>& acks) {
+  std::vector<std::int64_t> ids;
+  ids.reserve(acks.size());
+  for (const auto& a : acks) ids.push_back(a.id);
+  return ids;
+}
+}  // namespace
+
 std::vector<std::int64_t> LoadGenerator::pg_acked() const {
+  std::lock_guard l(mu_);
+  return ids_of(pg_.acked);
+}
+
+std::vector<std::int64_t> LoadGenerator::kv_acked() const {
+  std::lock_guard l(mu_);
+  return ids_of(kv_.acked);
+}
+
+std::vector<Ack> LoadGenerator::pg_history() const {
   std::lock_guard l(mu_);
   return pg_.acked;
 }
 
-std::vector<std::int64_t> LoadGenerator::kv_acked() const {
+std::vector<Ack> LoadGenerator::kv_history() const {
   std::lock_guard l(mu_);
   return kv_.acked;
 }
@@ -167,7 +207,7 @@ void WritableProbe::run(int node, LoadTarget target) {
   std::unique_ptr<testsupport::RedisClient> kv;
   for (std::int64_t n = 1; !stop_; ++n) {
     try {
-      if (!pg || PQstatus(pg.get()) != CONNECTION_OK) pg = pg_connect(target.pg_port);
+      if (!pg || PQstatus(pg.get()) != CONNECTION_OK) pg = pg_connect(target);
       ResultPtr r(PQexec(pg.get(), "INSERT INTO probe_events(node) VALUES ('probe')"));
       if (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) {
         std::lock_guard l(mu_);
@@ -180,7 +220,7 @@ void WritableProbe::run(int node, LoadTarget target) {
     }
     try {
       if (!kv || !kv->connected())
-        kv = std::make_unique<testsupport::RedisClient>("127.0.0.1", target.kv_port, std::chrono::seconds(2));
+        kv = resp_connect(target.netns, target.host, target.kv_port, std::chrono::seconds(2));
       auto reply = kv->command({"SET", "probe:" + std::to_string(node) + ":" + std::to_string(n), "1"});
       if (reply.type == testsupport::RedisValue::Type::status && reply.str == "OK") {
         std::lock_guard l(mu_);
@@ -214,8 +254,18 @@ WritableProbe::Overlap WritableProbe::kv_overlap() const {
   return overlap(acks_[0].kv, acks_[1].kv);
 }
 
-std::vector<std::int64_t> pg_ids(int port) {
-  PgPtr conn = pg_connect(port);
+std::vector<WritableProbe::Clock::time_point> WritableProbe::pg_acks(int node) const {
+  std::lock_guard l(mu_);
+  return acks_[node].pg;
+}
+
+std::vector<WritableProbe::Clock::time_point> WritableProbe::kv_acks(int node) const {
+  std::lock_guard l(mu_);
+  return acks_[node].kv;
+}
+
+std::vector<std::int64_t> pg_ids(const std::string& netns, const std::string& host, int port) {
+  PgPtr conn = pg_connect(netns, host, port);
   ResultPtr r(PQexec(conn.get(), "SELECT id FROM load_events ORDER BY id"));
   if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
     throw std::runtime_error(std::string("SELECT id FROM load_events: ") + PQerrorMessage(conn.get()));
@@ -225,8 +275,10 @@ std::vector<std::int64_t> pg_ids(int port) {
   return ids;
 }
 
-std::vector<std::int64_t> missing_kv_keys(int redis_port, const std::vector<std::int64_t>& ids) {
-  testsupport::RedisClient client("127.0.0.1", redis_port, std::chrono::seconds(30));
+std::vector<std::int64_t> missing_kv_keys(const std::string& netns, const std::string& host, int redis_port,
+                                          const std::vector<std::int64_t>& ids) {
+  auto conn = resp_connect(netns, host, redis_port, std::chrono::seconds(30));
+  testsupport::RedisClient& client = *conn;
   std::vector<std::int64_t> missing;
   constexpr std::size_t kChunk = 1000;
   for (std::size_t from = 0; from < ids.size(); from += kChunk) {

@@ -19,9 +19,20 @@
 
 namespace tandem::e2e {
 
+// A node as applications reach it: from the client namespace ("": the
+// test's own), at the node's address.
 struct LoadTarget {
+  std::string netns;
+  std::string host = "127.0.0.1";
   int pg_port = 0;
   int kv_port = 0;
+};
+
+// One acknowledged write: which id, which node (address) acknowledged it, when.
+struct Ack {
+  std::int64_t id = 0;
+  std::string host;
+  std::chrono::steady_clock::time_point at;
 };
 
 class LoadGenerator {
@@ -40,6 +51,9 @@ class LoadGenerator {
   // Ids acknowledged so far (a copy).
   std::vector<std::int64_t> pg_acked() const;
   std::vector<std::int64_t> kv_acked() const;
+  // The same with who acknowledged each write and when (in ack order).
+  std::vector<Ack> pg_history() const;
+  std::vector<Ack> kv_history() const;
   // Attempts that failed (refused, connection lost, timed out).
   std::uint64_t pg_failures() const { return pg_.failures; }
   std::uint64_t kv_failures() const { return kv_.failures; }
@@ -49,11 +63,12 @@ class LoadGenerator {
  private:
   // One writer's record; acked and error under mu_.
   struct Writer {
-    std::vector<std::int64_t> acked;
+    std::vector<Ack> acked;
     std::string error;
     std::atomic<std::uint64_t> failures{0};
   };
-  // Ids 1, 2, ... through `attempt(id)` (throws unless acknowledged) until stopped.
+  // Ids 1, 2, ... through `attempt(id)` (returns the host that acknowledged;
+  // throws unless acknowledged) until stopped.
   template <class Attempt>
   void run_writer(Attempt attempt, Writer& w);
   void run_pg();
@@ -87,6 +102,9 @@ class WritableProbe {
   };
   Overlap pg_overlap() const;
   Overlap kv_overlap() const;
+  // When node 0 (the first target) or 1 acknowledged probe writes so far.
+  std::vector<Clock::time_point> pg_acks(int node) const;
+  std::vector<Clock::time_point> kv_acks(int node) const;
 
  private:
   struct Acks {
@@ -102,10 +120,12 @@ class WritableProbe {
   std::thread threads_[2];
 };
 
-// Every id of the load table on the PostgreSQL at 127.0.0.1:port, sorted.
-std::vector<std::int64_t> pg_ids(int port);
-// The ids among `ids` whose key (load:<id>) is missing from the Redis at port.
-std::vector<std::int64_t> missing_kv_keys(int redis_port, const std::vector<std::int64_t>& ids);
+// Every id of the load table on the PostgreSQL at host:port (reached from
+// inside `netns`), sorted.
+std::vector<std::int64_t> pg_ids(const std::string& netns, const std::string& host, int port);
+// The ids among `ids` whose key (load:<id>) is missing from the Redis at host:port.
+std::vector<std::int64_t> missing_kv_keys(const std::string& netns, const std::string& host, int redis_port,
+                                          const std::vector<std::int64_t>& ids);
 // The ids of `want` not in `have` (both sorted or not; returns sorted).
 std::vector<std::int64_t> missing_from(std::vector<std::int64_t> want, std::vector<std::int64_t> have);
 // "3 missing: 17, 18, 19" (at most the first 20), for failure messages.

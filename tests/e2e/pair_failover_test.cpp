@@ -27,6 +27,7 @@
 
 #include "load_generator.h"
 #include "pair_node.h"
+#include "pair_world.h"
 #include "support/redis_server.h"
 #include "tandem/sdk/file_util.h"
 
@@ -43,55 +44,47 @@ constexpr auto kSyncTimeout = 180s;
 const char* const kPromoteCrash[kCycles] = {nullptr, "after:epoch", "after:promote:pg", "before:promote:kv",
                                             "after:role"};
 
-std::string health_status(const json& store) {
-  if (!store.is_object()) return "absent";
-  return store.value("health", json::object()).value("status", "?");
-}
-
-json details(const json& store) {
-  return store.is_object() ? store.value("health", json::object()).value("details", json::object()) : json::object();
-}
-
-// A compact one-line-per-store view of a status for failure messages.
-std::string summarize(const std::string& name, const json& status) {
-  if (status.is_null()) return name + ": not answering\n";
-  std::string out = name + ": role " + status.value("role", "?") + " epoch " +
-                    std::to_string(status.value("epoch", 0)) + (status.value("fenced", false) ? " FENCED" : "") +
-                    ", peer reachable " + (status["peer"].value("reachable", false) ? "yes" : "no") + "\n";
-  for (const auto& s : status.value("stores", json::array()))
-    out += "  " + s.value("name", "?") + ": " + health_status(s) + " - " +
-           s.value("health", json::object()).value("summary", "") + "\n";
-  return out;
-}
-
 class PairFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    secrets_ = std::make_unique<sdk::testing::TempDir>("tandem-e2e-secrets");
-    sdk::atomic_write_file(secrets_->path() / "replication.pw", "e2e-replication-pw\n", 0600);
-    sdk::atomic_write_file(secrets_->path() / "events-mapping.json",
-                           R"({"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},)"
-                           R"( "mappings": {"properties": {"id": {"type": "long"}, "payload": {"type": "keyword"}}}})",
-                           0644);
-    nodes_[0] = std::make_unique<PairNode>("alpha", true, secrets_->path());
-    nodes_[1] = std::make_unique<PairNode>("beta", false, secrets_->path());
-    nodes_[0]->write_config(*nodes_[1]);
-    nodes_[1]->write_config(*nodes_[0]);
-    nodes_[0]->start_daemon();
-    nodes_[1]->start_daemon();
+    pair_ = std::make_unique<PairWorld>();
+    node(0).start_daemon();
+    node(1).start_daemon();
     // beta's postgres-wal builds the standby with pg_basebackup on its first sync.
     expect_in_sync(0, 1, "after the pair started");
+    expect_replication_pages(0, 1);
   }
 
   void TearDown() override {
     if (load_) load_->stop();
-    if (HasFailure())
-      for (auto& n : nodes_)
-        if (n) std::cerr << summarize(n->name(), n->status()) << n->all_logs();
+    if (HasFailure() && pair_) std::cerr << pair_->describe();
   }
 
-  PairNode& node(int i) { return *nodes_[i]; }
-  LoadTarget target_of(int i) { return {node(i).pg().port(), node(i).ports().kv_endpoint}; }
+  PairNode& node(int i) { return pair_->node(i); }
+  LoadTarget target_of(int i) { return pair_->target_of(i); }
+
+  // The seed's page: the primary lists its standby under the standby's own
+  // address, the secondary lists itself under its own. In namespaces the two
+  // addresses differ, so each node's page shows a different key.
+  void expect_replication_pages(int primary, int standby) {
+    const std::string standby_address = node(standby).host().address;
+    json p, s;
+    EXPECT_TRUE(wait_for(
+        [&] {
+          p = node(primary).replication_page();
+          s = node(standby).replication_page();
+          return p.is_object() && p.contains(standby_address) && s.is_object() && s.contains(standby_address);
+        },
+        30s))
+        << "primary's page: " << p.dump() << "; standby's page: " << s.dump();
+    EXPECT_EQ(p.value("replication_mode", ""), "master") << p.dump();
+    EXPECT_EQ(s.value("replication_mode", ""), "standby") << s.dump();
+    if (!pair_->loopback_reason().empty()) return;
+    EXPECT_NE(node(primary).host().address, standby_address);
+    EXPECT_FALSE(p.contains(node(primary).host().address)) << "the primary lists itself: " << p.dump();
+    std::cout << "replication pages: " << node(primary).name() << " " << p.dump() << ", " << node(standby).name() << " "
+              << s.dump() << std::endl;
+  }
 
   // Both nodes in their roles, replication running in every store: PostgreSQL
   // streaming with synchronous commit in effect, KV dual-writing with nothing
@@ -158,10 +151,10 @@ class PairFailoverTest : public ::testing::Test {
   void expect_nothing_lost(int i, const std::string& when) {
     const auto pg_acked = load_->pg_acked();
     const auto kv_acked = load_->kv_acked();
-    auto pg_missing = missing_from(pg_acked, pg_ids(node(i).pg().port()));
+    auto pg_missing = missing_from(pg_acked, node(i).pg_ids());
     EXPECT_TRUE(pg_missing.empty()) << when << ": acknowledged PostgreSQL rows not on " << node(i).name() << ": "
                                     << describe_missing(pg_missing) << " (of " << pg_acked.size() << ")";
-    auto kv_missing = missing_kv_keys(node(i).redis().port(), kv_acked);
+    auto kv_missing = node(i).missing_kv_keys(kv_acked);
     EXPECT_TRUE(kv_missing.empty()) << when << ": acknowledged KV writes not in " << node(i).name()
                                     << "'s Redis: " << describe_missing(kv_missing) << " (of " << kv_acked.size()
                                     << ")";
@@ -201,15 +194,14 @@ class PairFailoverTest : public ::testing::Test {
     // KV: the endpoint is closed or answers with an error; never +OK.
     for (int attempt = 0; attempt < 3; ++attempt) {
       try {
-        testsupport::RedisClient c("127.0.0.1", node(i).ports().kv_endpoint, 2s);
-        auto reply = c.command({"SET", "fenced-probe", "x"});
+        auto c = node(i).kv_endpoint_client(2s);
+        auto reply = c->command({"SET", "fenced-probe", "x"});
         EXPECT_TRUE(reply.is_error()) << "the fenced node's KV endpoint took a write: " << reply.describe();
       } catch (const std::exception&) {
         // refused: no endpoint listens on a fenced node
       }
     }
-    testsupport::RedisClient local("127.0.0.1", node(i).redis().port());
-    EXPECT_EQ(local.command({"EXISTS", "fenced-probe"}).integer, 0);
+    EXPECT_EQ(node(i).redis_command({"EXISTS", "fenced-probe"}).integer, 0);
 
     // PostgreSQL: a primary that came back with the host is shut down by the
     // fence; an INSERT fails from then on.
@@ -236,8 +228,7 @@ class PairFailoverTest : public ::testing::Test {
 
     // config-rsync: neither serves (an orphaned daemon of the killed tandemd
     // included) nor pulls.
-    EXPECT_TRUE(
-        wait_for([&] { return !sdk::testing::wait_for_port("127.0.0.1", node(i).ports().rsync_serve, 200ms); }, 15s))
+    EXPECT_TRUE(wait_for([&] { return !node(i).port_open(node(i).ports().rsync_serve, 200ms); }, 15s))
         << "the fenced node still serves config on port " << node(i).ports().rsync_serve;
     const json config = node(i).store(node(i).status(), kConfigStore);
     EXPECT_NE(config.value("health", json::object()).value("summary", "").find("fenced"), std::string::npos)
@@ -289,8 +280,7 @@ class PairFailoverTest : public ::testing::Test {
     return report;
   }
 
-  std::unique_ptr<sdk::testing::TempDir> secrets_;
-  std::unique_ptr<PairNode> nodes_[2];
+  std::unique_ptr<PairWorld> pair_;
   std::unique_ptr<LoadGenerator> load_;
   std::int64_t fenced_probe_id_ = 0;
 };
@@ -359,9 +349,9 @@ TEST_F(PairFailoverTest, FiveCyclesUnderLoadLoseNoAcknowledgedWrite) {
   std::cout << "acknowledged: " << load_->pg_acked().size() << " PostgreSQL rows, " << load_->kv_acked().size()
             << " KV writes; failed attempts: " << load_->pg_failures() << " / " << load_->kv_failures() << std::endl;
   expect_nothing_lost(active, "at the end");
-  EXPECT_TRUE(wait_for([&] { return pg_ids(node(standby).pg().port()) == pg_ids(node(active).pg().port()); }, 60s))
+  EXPECT_TRUE(wait_for([&] { return node(standby).pg_ids() == node(active).pg_ids(); }, 60s))
       << "the standby's PostgreSQL did not catch up with the primary";
-  EXPECT_TRUE(missing_kv_keys(node(standby).redis().port(), load_->kv_acked()).empty());
+  EXPECT_TRUE(node(standby).missing_kv_keys(load_->kv_acked()).empty());
 
   // The search alias on the active node matches PostgreSQL exactly after a rebuild.
   const auto before = details(node(active).store(node(active).status(), kSearchStore)).value("last_rebuild", json());
@@ -377,7 +367,7 @@ TEST_F(PairFailoverTest, FiveCyclesUnderLoadLoseNoAcknowledgedWrite) {
       120s))
       << "the rebuild did not finish: " << last.dump();
   ASSERT_EQ(last.value("result", ""), "success") << last.dump(2);
-  const auto rows = pg_ids(node(active).pg().port());
+  const auto rows = node(active).pg_ids();
   std::vector<std::int64_t> docs;
   for (std::size_t from = 0;; from += 5000) {
     json page = node(active).es_get(std::string("/") + kSearchAlias +

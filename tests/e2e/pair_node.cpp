@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "load_generator.h"
+#include "support/netns_scope.h"
 #include "support/test_http.h"
 #include "tandem/sdk/file_util.h"
 
@@ -36,6 +38,29 @@ std::string quoted(const char* s) { return quoted(std::string(s)); }
 
 }  // namespace
 
+std::string health_status(const nlohmann::json& store) {
+  if (!store.is_object()) return "absent";
+  return store.value("health", nlohmann::json::object()).value("status", "?");
+}
+
+nlohmann::json details(const nlohmann::json& store) {
+  return store.is_object() ? store.value("health", nlohmann::json::object()).value("details", nlohmann::json::object())
+                           : nlohmann::json::object();
+}
+
+std::string summarize(const std::string& name, const nlohmann::json& status) {
+  using json = nlohmann::json;
+  if (status.is_null()) return name + ": not answering\n";
+  std::string out = name + ": role " + status.value("role", "?") + " epoch " +
+                    std::to_string(status.value("epoch", 0)) + (status.value("fenced", false) ? " FENCED" : "") +
+                    ", peer reachable " +
+                    (status.value("peer", json::object()).value("reachable", false) ? "yes" : "no") + "\n";
+  for (const auto& s : status.value("stores", json::array()))
+    out += "  " + s.value("name", "?") + ": " + health_status(s) + " - " +
+           s.value("health", json::object()).value("summary", "") + "\n";
+  return out;
+}
+
 bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -45,18 +70,29 @@ bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds 
   return predicate();
 }
 
-PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secrets)
-    : name_(std::move(name)), initial_primary_(initial_primary), dir_("tandem-e2e-" + name_), secrets_(secrets) {
-  ports_.api = sdkt::free_port();
-  ports_.kv_endpoint = sdkt::free_port();
-  ports_.rsync_serve = sdkt::free_port();
-  ports_.es = sdkt::free_port();
+PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secrets, NodeHost host)
+    : name_(std::move(name)),
+      initial_primary_(initial_primary),
+      host_(std::move(host)),
+      dir_("tandem-e2e-" + name_),
+      secrets_(secrets) {
+  // A host of its own has every port free: the well-known ones, the same on both nodes.
+  const bool own_host = !host_.on_loopback();
+  ports_.api = own_host ? 7480 : sdkt::free_port();
+  ports_.kv_endpoint = own_host ? 7379 : sdkt::free_port();
+  ports_.rsync_serve = own_host ? 873 : sdkt::free_port();
+  ports_.es = own_host ? 9200 : sdkt::free_port();
 
   testsupport::PostgresOptions pg;
   // The replication role authenticates with its password file, as in production.
   pg.hba_prepend = {"host replication replicator 127.0.0.1/32 scram-sha-256"};
+  if (own_host) pg.hba_prepend.push_back("host replication replicator " + host_.network + " scram-sha-256");
   pg.init = initial_primary;
   pg.start = initial_primary;
+  pg.netns = host_.netns;
+  pg.address = host_.address;
+  pg.trusted_network = host_.network;
+  if (own_host) pg.port = 5432;
   pg_ = std::make_unique<PostgresServer>(pg);
   if (initial_primary) {
     pg_->psql("CREATE ROLE " + std::string(kReplicationUser) + " WITH REPLICATION LOGIN PASSWORD '" +
@@ -67,11 +103,16 @@ PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secre
 
   testsupport::RedisServerOptions redis;
   redis.appendonly = true;  // appendfsync always: a restarted Redis has what it acknowledged
+  redis.netns = host_.netns;
+  redis.bind = host_.address;
+  if (own_host) redis.port = 6379;
   redis_ = std::make_unique<testsupport::RedisServer>(redis);
 
+  // The search cluster is local to each node (loopback of its host).
   testsupport::BackgroundProcessSpec es;
   es.argv = {TANDEM_ES_STANDIN_BINARY, "--port", std::to_string(ports_.es)};
   es.log_file = dir_.path() / "es-standin.log";
+  testsupport::NetnsScope in(host_.netns);
   es_ = testsupport::BackgroundProcess(es);
   if (!sdkt::wait_for_port("127.0.0.1", ports_.es, std::chrono::seconds(20)))
     throw std::runtime_error(name_ + ": the ES stand-in did not start: " + es_.log_tail());
@@ -101,24 +142,27 @@ PairNode::~PairNode() {
 void PairNode::write_config(const PairNode& peer) {
   const auto& p = pg_->data_dir();
   std::ostringstream t;
-  t << "[node]\nname = " << quoted(name_) << "\naddress = \"127.0.0.1\"\n"
+  const std::string& own = host_.address;
+  const std::string& other = peer.host_.address;
+  t << "[node]\nname = " << quoted(name_) << "\naddress = " << quoted(own) << "\n"
     << "role = " << quoted(initial_primary_ ? "primary" : "secondary") << "\n"
     << "data_dir = " << quoted(dir_.path() / "data") << "\n\n"
-    << "[peer]\nname = " << quoted(peer.name_) << "\naddress = \"127.0.0.1\"\n"
-    << "api_url = \"http://127.0.0.1:" << peer.ports_.api << "\"\n"
+    << "[peer]\nname = " << quoted(peer.name_) << "\naddress = " << quoted(other) << "\n"
+    << "api_url = " << quoted("http://" + other + ":" + std::to_string(peer.ports_.api)) << "\n"
     << "token_file = " << quoted(peer.dir_.path() / "api-token") << "\n\n"
-    << "[api]\nlisten = \"127.0.0.1:" << ports_.api << "\"\ntoken_file = " << quoted(dir_.path() / "api-token")
-    << "\n\n[plugins]\nsearch_dirs = [" << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";
+    << "[api]\nlisten = " << quoted(own + ":" + std::to_string(ports_.api))
+    << "\ntoken_file = " << quoted(dir_.path() / "api-token") << "\n\n[plugins]\nsearch_dirs = ["
+    << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";
 
   t << "[stores." << kConfigStore << "]\nplugin = \"config-rsync\"\n"
     << "remote = \"rsync://{peer}:" << peer.ports_.rsync_serve << "\"\n"
-    << "serve_port = " << ports_.rsync_serve << "\nserve_address = \"127.0.0.1\"\n"
+    << "serve_port = " << ports_.rsync_serve << "\nserve_address = " << quoted(own) << "\n"
     << "allowed_root = " << quoted(dir_.path() / "etc") << "\ndelete = true\ninterval = \"60s\"\n"
     << "[[stores." << kConfigStore << ".paths]]\nname = \"app\"\npath = " << quoted(config_tree()) << "\n\n";
 
   t << "[stores." << kPgStore << "]\nplugin = \"postgres-wal\"\n"
     << "data_dir = " << quoted(p) << "\nbin_dir = " << quoted(PostgresServer::bin_dir()) << "\n"
-    << "port = " << pg_->port() << "\npeer_host = \"127.0.0.1\"\npeer_port = " << peer.pg_->port() << "\n"
+    << "port = " << pg_->port() << "\npeer_host = " << quoted(other) << "\npeer_port = " << peer.pg_->port() << "\n"
     << "replication_user = " << quoted(kReplicationUser) << "\n"
     << "replication_password_file = " << quoted(secrets_ / "replication.pw") << "\n"
     << "slot_name = \"tandem_standby\"\n"
@@ -128,8 +172,9 @@ void PairNode::write_config(const PairNode& peer) {
     << "promote_timeout = \"60s\"\npostgres_options = " << quoted("-k " + pg_->root_dir().string()) << "\n\n";
 
   t << "[stores." << kKvStore << "]\nplugin = \"kvstore-dualwrite\"\n"
-    << "listen_address = \"127.0.0.1\"\nlisten_port = " << ports_.kv_endpoint << "\n"
-    << "local_port = " << redis_->port() << "\npeer_host = \"127.0.0.1\"\npeer_port = " << peer.redis_->port() << "\n"
+    << "listen_address = " << quoted(own) << "\nlisten_port = " << ports_.kv_endpoint << "\n"
+    << "local_port = " << redis_->port() << "\npeer_host = " << quoted(other) << "\npeer_port = " << peer.redis_->port()
+    << "\n"
     << "peer_down = \"journal\"\njournal_dir = " << quoted(dir_.path() / "kv-journal") << "\n\n";
 
   t << "[stores." << kSearchStore << "]\nplugin = \"elasticsearch-rebuild\"\n"
@@ -153,7 +198,10 @@ void PairNode::start_daemon(const std::map<std::string, std::string>& env) {
     std::ofstream log(spec.log_file, std::ios::app);
     log << "==== e2e: tandemd start #" << daemon_starts_ << " ====\n";
   }
-  tandemd_ = testsupport::BackgroundProcess(spec);
+  {
+    testsupport::NetnsScope in(host_.netns);  // tandemd and all it runs live on the node's host
+    tandemd_ = testsupport::BackgroundProcess(spec);
+  }
   if (!wait_for([&] { return !status().is_null() || !tandemd_.running(); }, std::chrono::seconds(60)) ||
       status().is_null())
     throw std::runtime_error(name_ + "'s tandemd did not answer /v1/status:\n" + log_tail());
@@ -170,6 +218,7 @@ sdk::ProcessResult PairNode::ctl(const std::vector<std::string>& args, bool json
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = {{"TANDEM_CONFIG", ""}, {"TANDEM_PLUGIN_PATH", ""}};
   spec.timeout = std::chrono::minutes(5);
+  testsupport::NetnsScope in(host_.netns);  // run on the node, as an operator would
   auto r = sdk::run_process(spec);
   if (!r.ok()) throw std::runtime_error("cannot run tandemctl: " + r.message());
   return *r;
@@ -177,7 +226,8 @@ sdk::ProcessResult PairNode::ctl(const std::vector<std::string>& args, bool json
 
 nlohmann::json PairNode::status() const {
   try {
-    auto r = testhttp::request(ports_.api, "GET", "/v1/status", "", {}, std::chrono::seconds(5));
+    testsupport::NetnsScope in(host_.netns);
+    auto r = testhttp::request(host_.address, ports_.api, "GET", "/v1/status", "", {}, std::chrono::seconds(5));
     if (r.status != 200) return nullptr;
     return r.json();
   } catch (const std::exception&) {
@@ -194,7 +244,9 @@ nlohmann::json PairNode::store(const nlohmann::json& status, const std::string& 
 
 nlohmann::json PairNode::replication_page() const {
   try {
-    auto r = testhttp::request(ports_.api, "GET", "/monitor/replication", "", {}, std::chrono::seconds(5));
+    testsupport::NetnsScope in(host_.netns);
+    auto r =
+        testhttp::request(host_.address, ports_.api, "GET", "/monitor/replication", "", {}, std::chrono::seconds(5));
     return r.status == 200 ? r.json() : nlohmann::json();
   } catch (const std::exception&) {
     return nullptr;
@@ -203,6 +255,7 @@ nlohmann::json PairNode::replication_page() const {
 
 std::vector<std::string> PairNode::alias_targets(const std::string& alias) const {
   std::vector<std::string> out;
+  testsupport::NetnsScope in(host_.netns);
   auto r = testhttp::request(ports_.es, "GET", "/_alias/" + alias);
   if (r.status != 200) return out;
   const nlohmann::json body = r.json();
@@ -211,10 +264,33 @@ std::vector<std::string> PairNode::alias_targets(const std::string& alias) const
 }
 
 nlohmann::json PairNode::es_get(const std::string& path) const {
+  testsupport::NetnsScope in(host_.netns);
   auto r = testhttp::request(ports_.es, "GET", path, "", {}, std::chrono::seconds(60));
   if (r.status != 200)
     throw std::runtime_error("ES stand-in GET " + path + ": HTTP " + std::to_string(r.status) + " " + r.body);
   return r.json();
+}
+
+std::vector<std::int64_t> PairNode::pg_ids() const { return e2e::pg_ids(host_.netns, "127.0.0.1", pg_->port()); }
+
+std::vector<std::int64_t> PairNode::missing_kv_keys(const std::vector<std::int64_t>& ids) const {
+  return e2e::missing_kv_keys(host_.netns, "127.0.0.1", redis_->port(), ids);
+}
+
+testsupport::RedisValue PairNode::redis_command(const std::vector<std::string>& argv) const {
+  testsupport::NetnsScope in(host_.netns);
+  testsupport::RedisClient c("127.0.0.1", redis_->port(), std::chrono::seconds(10));
+  return c.command(argv);
+}
+
+std::unique_ptr<testsupport::RedisClient> PairNode::kv_endpoint_client(std::chrono::milliseconds timeout) const {
+  testsupport::NetnsScope in(host_.netns);
+  return std::make_unique<testsupport::RedisClient>(host_.address, ports_.kv_endpoint, timeout);
+}
+
+bool PairNode::port_open(int port, std::chrono::milliseconds timeout) const {
+  testsupport::NetnsScope in(host_.netns);
+  return sdkt::wait_for_port(host_.address, port, timeout);
 }
 
 std::string PairNode::log_tail(std::size_t bytes) const { return tail(read_file(dir_.path() / "tandemd.log"), bytes); }

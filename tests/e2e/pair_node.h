@@ -1,14 +1,25 @@
 // One node of a real tandem pair for the end-to-end tests: its own
 // PostgreSQL, Redis, Elasticsearch stand-in, config tree and tandemd (the
-// real binaries, with all four shipped plugins), on loopback, on free ports,
-// in temp dirs. Everything is stopped when the object is destroyed.
+// real binaries, with all four shipped plugins), in temp dirs. Everything is
+// stopped when the object is destroyed.
+//
+// Where it runs (NodeHost): in a network namespace of its own with its own
+// address and the well-known ports (the same on both nodes, as on two hosts;
+// tests/support/netns_world.h), or, where namespaces are unavailable, on
+// loopback with free ports. Every process of the node is started inside its
+// namespace; the helpers below that read a node's data do it from inside
+// too (as an operator on that host would), so network faults between hosts
+// never hide what a store holds.
 //
 // The pair is symmetric: each node's config names the other as its peer and
 // either can be primary; the node's persisted state decides after the first
 // start, as in production.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +45,15 @@ inline constexpr const char* kSearchStore = "search";
 inline constexpr const char* kLoadTable = "load_events";
 inline constexpr const char* kSearchAlias = "events";
 
+// Where a node runs. Default: loopback in the test's own namespace.
+struct NodeHost {
+  std::string netns;                  // the node's network namespace ("": loopback)
+  std::string address = "127.0.0.1";  // its own address: [node] address, listen addresses
+  std::string network;                // the hosts' subnet (trusted by PostgreSQL for the test's own access)
+  std::string client_netns;           // where applications run (the load generator, probes)
+  bool on_loopback() const { return netns.empty(); }
+};
+
 struct NodePorts {
   int api = 0;
   int kv_endpoint = 0;
@@ -46,7 +66,7 @@ class PairNode {
   // initial_primary: the PostgreSQL cluster is initdb'd here (with the
   // replication role and the load table); otherwise its data dir starts empty
   // and the node's postgres-wal plugin builds the standby.
-  PairNode(std::string name, bool initial_primary, const std::filesystem::path& secrets);
+  PairNode(std::string name, bool initial_primary, const std::filesystem::path& secrets, NodeHost host = {});
   ~PairNode();
   PairNode(const PairNode&) = delete;
   PairNode& operator=(const PairNode&) = delete;
@@ -73,9 +93,22 @@ class PairNode {
   // GET /monitor/replication; null when the daemon does not answer.
   nlohmann::json replication_page() const;
 
+  // Every id of the load table in this node's PostgreSQL, sorted.
+  std::vector<std::int64_t> pg_ids() const;
+  // The ids among `ids` whose key (load:<id>) is missing from this node's Redis.
+  std::vector<std::int64_t> missing_kv_keys(const std::vector<std::int64_t>& ids) const;
+  // One command to this node's own Redis, from inside the node.
+  testsupport::RedisValue redis_command(const std::vector<std::string>& argv) const;
+  // A connection to this node's KV endpoint, from inside the node; throws when refused.
+  std::unique_ptr<testsupport::RedisClient> kv_endpoint_client(std::chrono::milliseconds timeout) const;
+  // Something accepts connections on this node's address:port, seen from the node itself.
+  bool port_open(int port, std::chrono::milliseconds timeout) const;
+
   const std::string& name() const { return name_; }
+  const NodeHost& host() const { return host_; }
   const NodePorts& ports() const { return ports_; }
   testsupport::PostgresServer& pg() { return *pg_; }
+  const testsupport::PostgresServer& pg() const { return *pg_; }
   testsupport::RedisServer& redis() { return *redis_; }
   // The directory config-rsync keeps in sync on this node.
   std::filesystem::path config_tree() const { return dir_.path() / "etc" / "app"; }
@@ -91,6 +124,7 @@ class PairNode {
  private:
   std::string name_;
   bool initial_primary_;
+  NodeHost host_;
   sdk::testing::TempDir dir_;
   NodePorts ports_;
   std::unique_ptr<testsupport::PostgresServer> pg_;
@@ -100,6 +134,13 @@ class PairNode {
   std::filesystem::path secrets_;
   int daemon_starts_ = 0;
 };
+
+// A store's health status in a /v1/status answer ("absent" when not there).
+std::string health_status(const nlohmann::json& store);
+// A store's health details (an empty object when absent).
+nlohmann::json details(const nlohmann::json& store);
+// A compact one-line-per-store view of a status, for failure messages.
+std::string summarize(const std::string& name, const nlohmann::json& status);
 
 // Polls `predicate` every 100 ms until true or the timeout; false on timeout.
 bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);

@@ -1,0 +1,73 @@
+#include "pair_world.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include "tandem/sdk/file_util.h"
+
+namespace tandem::e2e {
+
+namespace {
+const char* const kNames[2] = {"alpha", "beta"};
+}
+
+PairWorld::PairWorld() {
+  const char* forced = std::getenv("TANDEM_E2E_LOOPBACK");
+  if (forced && std::string(forced) == "1") {
+    loopback_reason_ = "TANDEM_E2E_LOOPBACK=1 is set";
+  } else if (auto why = testsupport::NetnsWorld::unavailable_reason()) {
+    loopback_reason_ = *why;
+  }
+  if (loopback_reason_.empty()) {
+    net_ = std::make_unique<testsupport::NetnsWorld>(std::vector<std::string>{kNames[0], kNames[1]});
+  } else {
+    const std::string banner = "\n*** e2e: NOT IN NETWORK NAMESPACES: both nodes on 127.0.0.1, told apart by port (" +
+                               loopback_reason_ + "); no network faults can be tested ***\n\n";
+    std::cout << banner << std::flush;
+    std::cerr << banner << std::flush;
+  }
+  secrets_ = std::make_unique<sdk::testing::TempDir>("tandem-e2e-secrets");
+  sdk::atomic_write_file(secrets_->path() / "replication.pw", "e2e-replication-pw\n", 0600);
+  sdk::atomic_write_file(secrets_->path() / "events-mapping.json",
+                         R"({"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},)"
+                         R"( "mappings": {"properties": {"id": {"type": "long"}, "payload": {"type": "keyword"}}}})",
+                         0644);
+  for (int i = 0; i < 2; ++i) {
+    NodeHost host;
+    if (net_) {
+      host.netns = net_->netns(kNames[i]);
+      host.address = net_->address(kNames[i]);
+      host.network = net_->subnet();
+      host.client_netns = net_->netns(testsupport::NetnsWorld::kClient);
+    }
+    nodes_[i] = std::make_unique<PairNode>(kNames[i], i == 0, secrets_->path(), host);
+  }
+  if (net_)
+    std::cout << "e2e: pair in network namespaces: alpha " << net_->address(kNames[0]) << ", beta "
+              << net_->address(kNames[1]) << ", clients " << net_->address(testsupport::NetnsWorld::kClient)
+              << std::endl;
+  nodes_[0]->write_config(*nodes_[1]);
+  nodes_[1]->write_config(*nodes_[0]);
+}
+
+PairWorld::~PairWorld() { resume_all(); }
+
+void PairWorld::resume_all() {
+  if (!net_) return;
+  for (const auto& h : net_->hosts()) net_->resume(h);
+}
+
+LoadTarget PairWorld::target_of(int i) const {
+  const PairNode& n = node(i);
+  return {n.host().client_netns, n.host().address, n.pg().port(), n.ports().kv_endpoint};
+}
+
+std::string PairWorld::describe() const {
+  std::string out;
+  if (net_) out += "network faults in effect: " + net_->describe_faults() + "\n";
+  for (const auto& n : nodes_)
+    if (n) out += summarize(n->name(), n->status()) + n->all_logs();
+  return out;
+}
+
+}  // namespace tandem::e2e
