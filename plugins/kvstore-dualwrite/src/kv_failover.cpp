@@ -78,9 +78,21 @@ sdk::Result<sdk::PrepareReport> KvStorePlugin::prepare(const sdk::FailoverReques
   }
   std::uint64_t lost = request.kind == sdk::FailoverKind::switchover ? 0 : o.peer_journal_depth.value_or(0);
   r.loss["journaled_writes_not_here"] = lost;
-  r.loss["peer_report_age_seconds"] = o.peer_report_ms ? (unix_ms() - o.peer_report_ms) / 1000.0 : -1.0;
+  const std::int64_t report_age_ms = o.peer_report_ms ? unix_ms() - o.peer_report_ms : -1;
+  r.loss["peer_report_age_seconds"] = o.peer_report_ms ? report_age_ms / 1000.0 : -1.0;
+  // The peer reports every sync; a report several syncs old means the peer
+  // has not been heard from since (dead, or cut off by a partition while its
+  // clients may still reach it): what it journaled after that is unknown.
+  const std::int64_t stale_after_ms = std::max<std::int64_t>(5000, 3 * settings_.sync_interval.count());
+  const bool report_stale = o.peer_report_ms && report_age_ms > stale_after_ms;
+  r.loss["peer_report_stale"] = report_stale;
   if (request.kind == sdk::FailoverKind::switchover) {
     r.loss_summary = "nothing (the old primary drains its journal before it demotes)";
+  } else if (report_stale) {
+    r.loss_summary = "unknown, at least " + std::to_string(lost) + ": the old primary last reported its journal " +
+                     std::to_string(report_age_ms / 1000) +
+                     " s ago and has not been heard from since; writes it journaled after that (e.g. while "
+                     "cut off from this node but not from its clients) would be lost";
   } else if (lost > 0) {
     r.loss_summary = std::to_string(lost) +
                      " writes the old primary had journaled (peer unreachable then) are not on this node's Redis (as "
