@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_test_support.h"
+#include "tandem/sdk/abi.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::clitest {
@@ -129,7 +130,7 @@ TEST(Plugins, ListsEveryPluginInTheSearchDirs) {
     if (p.value("name", "") == "loader-good") {
       good = true;
       EXPECT_EQ(p.at("version"), "1.2.3");
-      EXPECT_EQ(p.at("abi"), 1);
+      EXPECT_EQ(p.at("abi"), sdk::kAbiVersion);
       EXPECT_EQ(p.at("path"), TANDEM_TEST_PLUGIN_DIR "/tandem-loader-good.so");
     }
     if (p.value("path", "").find("abi999") != std::string::npos) {
@@ -140,7 +141,8 @@ TEST(Plugins, ListsEveryPluginInTheSearchDirs) {
   EXPECT_TRUE(good);
   EXPECT_TRUE(abi);
   auto human = tandemctl({"--config", file.string(), "plugins"});
-  EXPECT_TRUE(has(human.stdout_text, "loader-good               1.2.3     1    " TANDEM_TEST_PLUGIN_DIR));
+  EXPECT_TRUE(has(human.stdout_text, "loader-good               1.2.3     " + std::to_string(sdk::kAbiVersion) +
+                                         "    " TANDEM_TEST_PLUGIN_DIR));
   EXPECT_TRUE(has(human.stderr_text, "unusable: plugin " TANDEM_TEST_PLUGIN_DIR "/tandem-loader-not-elf.so"));
 }
 
@@ -149,7 +151,8 @@ TEST(Plugins, DescribePrintsTheSchema) {
   auto file = write_config(dir.path(), 7480, "");
   auto r = tandemctl({"--config", file.string(), "plugins", "describe", "loader-good"});
   EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
-  EXPECT_TRUE(has(r.stdout_text, "loader-good 1.2.3 (ABI 1) - loader test plugin"));
+  EXPECT_TRUE(
+      has(r.stdout_text, "loader-good 1.2.3 (ABI " + std::to_string(sdk::kAbiVersion) + ") - loader test plugin"));
   EXPECT_TRUE(has(r.stdout_text, "interval                duration          30s           no        sync interval"));
   EXPECT_TRUE(has(r.stdout_text, "greeting                string            -             yes"));
   auto j = tandemctl({"--config", file.string(), "--json", "plugins", "describe", "loader-good"});

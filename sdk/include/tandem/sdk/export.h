@@ -30,6 +30,19 @@ inline std::string current_exception_text() {
   }
 }
 
+// A logic_error is a bug (internal); anything else a failure of the operation.
+inline ErrorCode exception_code() {
+  try {
+    throw;
+  } catch (const ConfigError&) {
+    return ErrorCode::invalid_config;
+  } catch (const std::logic_error&) {
+    return ErrorCode::internal;
+  } catch (...) {
+    return ErrorCode::failed;
+  }
+}
+
 // Forwards every call to the author's plugin inside try/catch.
 class GuardedPlugin final : public Plugin {
  public:
@@ -53,7 +66,7 @@ class GuardedPlugin final : public Plugin {
     try {
       return inner_->configure(config, host);
     } catch (const ConfigError& e) {
-      return Status::failure(e.what());
+      return Status::error(ErrorCode::invalid_config, e.what());
     } catch (...) {
       return Status::failure("configure failed: " + current_exception_text());
     }
@@ -136,7 +149,7 @@ class GuardedPlugin final : public Plugin {
     try {
       return f();
     } catch (...) {
-      return R::failure(what + " failed: " + current_exception_text());
+      return R::error(exception_code(), what + " failed: " + current_exception_text());
     }
   }
   template <class F>
@@ -144,7 +157,7 @@ class GuardedPlugin final : public Plugin {
     try {
       return f();
     } catch (...) {
-      return Status::failure(what + " failed: " + current_exception_text());
+      return Status::error(exception_code(), what + " failed: " + current_exception_text());
     }
   }
 
