@@ -14,7 +14,7 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
 BackendLink::BackendLink(asio::io_context& io, std::string name, RedisAddress address, std::string password, int db,
-                         const Settings& settings, Callbacks callbacks)
+                         const Settings& settings, Callbacks callbacks, std::string client_name)
     : io_(io),
       name_(std::move(name)),
       address_(std::move(address)),
@@ -26,7 +26,8 @@ BackendLink::BackendLink(asio::io_context& io, std::string name, RedisAddress ad
       resolver_(io),
       timer_(io),
       watchdog_(io),
-      in_(new char[kReadChunk]) {}
+      in_(new char[kReadChunk]),
+      client_name_(std::move(client_name)) {}
 
 BackendLink::~BackendLink() { stop(); }
 
@@ -48,6 +49,14 @@ void BackendLink::stop() {
   write_in_progress_ = false;
 }
 
+void BackendLink::shutdown(const std::string& why) {
+  if (state_ == State::stopped) return;
+  std::deque<LinkToken> lost;
+  lost.swap(pending_);
+  stop();
+  if (cb_.on_down) cb_.on_down(lost, why);
+}
+
 void BackendLink::connect() {
   state_ = State::connecting;
   auto gen = ++generation_;
@@ -58,24 +67,26 @@ void BackendLink::connect() {
   writing_.clear();
   write_in_progress_ = false;
   timer_.expires_after(settings_.connect_timeout);
-  timer_.async_wait([this, gen](const boost::system::error_code& ec) {
+  timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
     if (ec || gen != generation_ || (state_ != State::connecting && state_ != State::handshaking)) return;
     fail("no connection within connect_timeout");
   });
   resolver_.async_resolve(
       address_.host, std::to_string(address_.port),
-      [this, gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+      [this, self = shared_from_this(), gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
         if (gen != generation_) return;
         if (ec) return fail("cannot resolve " + address_.host + ": " + ec.message());
-        asio::async_connect(socket_, results, [this, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
-          if (gen != generation_) return;
-          if (ec2) return fail("cannot connect: " + ec2.message());
-          socket_.set_option(tcp::no_delay(true));
-          socket_.non_blocking(true);
-          state_ = State::handshaking;
-          read_more();
-          handshake();
-        });
+        asio::async_connect(
+            socket_, results,
+            [this, self = shared_from_this(), gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
+              if (gen != generation_) return;
+              if (ec2) return fail("cannot connect: " + ec2.message());
+              socket_.set_option(tcp::no_delay(true));
+              socket_.non_blocking(true);
+              state_ = State::handshaking;
+              read_more();
+              handshake();
+            });
       });
 }
 
@@ -95,6 +106,17 @@ void BackendLink::handshake() {
   append_command(cmd, {"SELECT", db});
   send_internal(cmd, check("SELECT"));
   cmd.clear();
+  if (!client_name_.empty()) {
+    append_command(cmd, {"CLIENT", "ID"});
+    send_internal(cmd, [this](const RespParser& r) { own_id_ = r.type() == RespType::integer ? r.integer() : -1; });
+    cmd.clear();
+    append_command(cmd, {"CLIENT", "LIST", "TYPE", "normal"});
+    send_internal(cmd, [this](const RespParser& r) { evict_stale_connections(r); });
+    cmd.clear();
+    append_command(cmd, {"CLIENT", "SETNAME", client_name_});
+    send_internal(cmd, check("CLIENT SETNAME"));
+    cmd.clear();
+  }
   append_command(cmd, {"PING"});
   auto gen = generation_;
   send_internal(cmd, [this, gen](const RespParser& r) {
@@ -106,6 +128,33 @@ void BackendLink::handshake() {
     arm_watchdog();
     if (cb_.on_up) cb_.on_up();
   });
+}
+
+void BackendLink::evict_stale_connections(const RespParser& r) {
+  // Lines of "id=7 addr=... name=tandem-... ...". The kills are queued while
+  // the handshake is still running (before the link is up): on this
+  // connection they run before anything the link sends once it is up.
+  if (r.type() != RespType::string) return;
+  std::string_view text = r.payload();
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+    std::string id, name;
+    std::size_t pos = 0;
+    while (pos < line.size()) {
+      auto end = line.find(' ', pos);
+      if (end == std::string_view::npos) end = line.size();
+      auto field = line.substr(pos, end - pos);
+      if (field.substr(0, 3) == "id=") id = field.substr(3);
+      if (field.substr(0, 5) == "name=") name = field.substr(5);
+      pos = end + 1;
+    }
+    if (name != client_name_ || id.empty() || id == std::to_string(own_id_)) continue;
+    std::string cmd;
+    append_command(cmd, {"CLIENT", "KILL", "ID", id});
+    send_internal(cmd, [](const RespParser&) {});
+  }
 }
 
 void BackendLink::send(std::string_view bytes, LinkToken token) {
@@ -125,7 +174,7 @@ void BackendLink::schedule_flush() {
   if (flush_posted_) return;
   flush_posted_ = true;
   auto gen = generation_;
-  asio::post(io_, [this, gen] {
+  asio::post(io_, [this, self = shared_from_this(), gen] {
     flush_posted_ = false;
     if (gen == generation_) flush();
   });
@@ -134,53 +183,57 @@ void BackendLink::schedule_flush() {
 void BackendLink::flush() {
   if (write_in_progress_ || out_.empty()) return;
   if (state_ != State::up && state_ != State::handshaking) return;
+  if (cb_.before_flush) cb_.before_flush();
   std::swap(out_, writing_);
   write_in_progress_ = true;
   auto gen = generation_;
-  asio::async_write(socket_, asio::buffer(writing_), [this, gen](const boost::system::error_code& ec, std::size_t) {
-    if (gen != generation_) return;
-    write_in_progress_ = false;
-    writing_.clear();
-    if (ec) return fail("write failed: " + ec.message());
-    flush();
-  });
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [this, self = shared_from_this(), gen](const boost::system::error_code& ec, std::size_t) {
+                      if (gen != generation_) return;
+                      write_in_progress_ = false;
+                      writing_.clear();
+                      if (ec) return fail("write failed: " + ec.message());
+                      flush();
+                    });
 }
 
 void BackendLink::read_more() {
   auto gen = generation_;
   // async_wait + a non-blocking read: no speculative recv that would mostly hit EAGAIN.
-  socket_.async_wait(tcp::socket::wait_read, [this, gen](const boost::system::error_code& wait_ec) {
-    if (gen != generation_) return;
-    boost::system::error_code ec = wait_ec;
-    std::size_t n = 0;
-    if (!ec) n = socket_.read_some(asio::buffer(in_.get(), kReadChunk), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
-    if (ec) return fail(ec == asio::error::eof ? "connection closed by Redis" : "read failed: " + ec.message());
-    parser_->feed(in_.get(), n);
-    for (;;) {
-      auto next = parser_->next();
-      if (next == RespParser::Next::incomplete) break;
-      if (next == RespParser::Next::protocol_error) return fail("protocol error from Redis: " + parser_->error_text());
-      if (pending_.empty()) return fail("unexpected reply from Redis");
-      if (--pending_.front().replies > 0) continue;  // an intermediate reply (e.g. QUEUED)
-      LinkToken token = std::move(pending_.front());
-      pending_.pop_front();
-      if (token.internal)
-        token.internal(*parser_);
-      else
-        cb_.on_reply(token, *parser_);
-      if (gen != generation_) return;  // a callback failed or stopped the link
-    }
-    if (cb_.after_batch) cb_.after_batch();
-    if (gen != generation_) return;
-    read_more();
-  });
+  socket_.async_wait(
+      tcp::socket::wait_read, [this, self = shared_from_this(), gen](const boost::system::error_code& wait_ec) {
+        if (gen != generation_) return;
+        boost::system::error_code ec = wait_ec;
+        std::size_t n = 0;
+        if (!ec) n = socket_.read_some(asio::buffer(in_.get(), kReadChunk), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
+        if (ec) return fail(ec == asio::error::eof ? "connection closed by Redis" : "read failed: " + ec.message());
+        parser_->feed(in_.get(), n);
+        for (;;) {
+          auto next = parser_->next();
+          if (next == RespParser::Next::incomplete) break;
+          if (next == RespParser::Next::protocol_error)
+            return fail("protocol error from Redis: " + parser_->error_text());
+          if (pending_.empty()) return fail("unexpected reply from Redis");
+          if (--pending_.front().replies > 0) continue;  // an intermediate reply (e.g. QUEUED)
+          LinkToken token = std::move(pending_.front());
+          pending_.pop_front();
+          if (token.internal)
+            token.internal(*parser_);
+          else
+            cb_.on_reply(token, *parser_);
+          if (gen != generation_) return;  // a callback failed or stopped the link
+        }
+        if (cb_.after_batch) cb_.after_batch();
+        if (gen != generation_) return;
+        read_more();
+      });
 }
 
 void BackendLink::arm_watchdog() {
   auto gen = generation_;
   watchdog_.expires_after(std::chrono::milliseconds(100));
-  watchdog_.async_wait([this, gen](const boost::system::error_code& ec) {
+  watchdog_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
     if (ec || gen != generation_) return;
     if (!pending_.empty() && std::chrono::steady_clock::now() - pending_.front().sent_at > settings_.command_timeout)
       return fail("no reply within command_timeout");
@@ -211,7 +264,7 @@ void BackendLink::schedule_reconnect() {
   if (state_ == State::stopped) return;
   auto gen = generation_;
   timer_.expires_after(settings_.reconnect_interval);
-  timer_.async_wait([this, gen](const boost::system::error_code& ec) {
+  timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
     if (ec || gen != generation_ || state_ != State::waiting) return;
     connect();
   });

@@ -4,6 +4,9 @@
 // owner with its token. A link that fails (connect error, EOF, no reply within
 // command_timeout, a failed AUTH/SELECT) hands every unanswered token back,
 // and reconnects after reconnect_interval.
+//
+// Always owned by a shared_ptr: its pending handlers keep it alive, so an
+// owner may drop it while operations are outstanding (after stop()).
 #pragma once
 
 #include <chrono>
@@ -24,33 +27,43 @@ namespace tandem::kv {
 
 struct Op;
 
-// What a queued request is for: a client operation, or a journal replay record.
+// What a queued request is for: a client operation (or the state read that
+// follows it), a batch of journal records being replayed, or internal work.
 struct LinkToken {
-  std::shared_ptr<Op> op;  // null for replay / internal requests
-  std::uint64_t replay_seq = 0;
+  std::shared_ptr<Op> op;        // null for replay / internal requests
+  bool state_read = false;       // the read of op's keys' state right after op (key_state.h)
+  std::uint64_t replay_seq = 0;  // replay: last record's sequence number, file end offset, record count
   std::uint64_t replay_end = 0;
+  std::uint32_t replay_records = 0;
   std::uint32_t replies = 1;  // replies still expected; the last one is delivered
   std::chrono::steady_clock::time_point sent_at;
   std::function<void(const RespParser&)> internal;  // barrier / handshake continuations
 };
 
-class BackendLink {
+class BackendLink : public std::enable_shared_from_this<BackendLink> {
  public:
   struct Callbacks {
     std::function<void(LinkToken&, const RespParser&)> on_reply;
     std::function<void(std::deque<LinkToken>&, const std::string& why)> on_down;
     std::function<void()> on_up;
-    std::function<void()> after_batch;  // after a read's replies were all delivered
+    std::function<void()> after_batch;   // after a read's replies were all delivered
+    std::function<void()> before_flush;  // just before queued bytes are written to the socket
   };
 
+  // `client_name` (optional): the CLIENT SETNAME of this link. A link with a
+  // name first kills every other connection of that name on the server (left
+  // by an earlier run of this process: its buffered commands must not run
+  // after the new link's), so the name must be unique to one writer.
   BackendLink(boost::asio::io_context& io, std::string name, RedisAddress address, std::string password, int db,
-              const Settings& settings, Callbacks callbacks);
+              const Settings& settings, Callbacks callbacks, std::string client_name = {});
   ~BackendLink();
   BackendLink(const BackendLink&) = delete;
   BackendLink& operator=(const BackendLink&) = delete;
 
   void start();  // begin connecting
   void stop();   // close, no reconnect; unanswered tokens are dropped
+  // Close, no reconnect; unanswered tokens are handed to on_down first.
+  void shutdown(const std::string& why);
   bool up() const { return state_ == State::up; }
   const std::string& name() const { return name_; }
   const std::string& last_error() const { return last_error_; }
@@ -71,6 +84,7 @@ class BackendLink {
   void schedule_flush();
   void flush();
   void arm_watchdog();
+  void evict_stale_connections(const RespParser& client_list);
 
   boost::asio::io_context& io_;
   std::string name_;
@@ -94,6 +108,8 @@ class BackendLink {
   bool flush_posted_ = false;
   std::unique_ptr<char[]> in_;
   std::string last_error_;
+  std::string client_name_;
+  long long own_id_ = -1;
 };
 
 }  // namespace tandem::kv

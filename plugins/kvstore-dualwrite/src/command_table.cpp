@@ -203,7 +203,7 @@ const std::vector<CommandInfo> kTable = {
     {"TIME", C::read, ""},
     {"LASTSAVE", C::read, ""},
     {"MEMORY", C::read, ""},
-    {"CONFIG", C::read, "GET only"},
+    {"CONFIG", C::read, "GET only; the backends' secrets are removed from the reply"},
     {"EVAL", C::unsupported, kScript},
     {"EVALSHA", C::unsupported, kScript},
     {"EVAL_RO", C::unsupported, kScript},

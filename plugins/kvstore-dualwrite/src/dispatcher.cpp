@@ -1,7 +1,9 @@
 #include "dispatcher.h"
 
+#include <cctype>
 #include <chrono>
 
+#include "reply_filter.h"
 #include "session.h"
 
 namespace tandem::kv {
@@ -24,6 +26,15 @@ std::string srem_for_popped(const std::string& key, const RespParser& r) {
   append_command(out, argv);
   return out;
 }
+// CLIENT SETNAME of this endpoint's shared links: unique to this node's store,
+// so a restarted endpoint can find and kill the links of its crashed
+// predecessor before it writes (their unread commands must not run later).
+std::string writer_name(sdk::HostContext& host) {
+  std::string name = "tandem-" + host.node().name + "-" + host.store_name() + "-writer";
+  for (auto& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  return name;
+}
 }  // namespace
 
 std::string_view to_string(PeerMode m) { return m == PeerMode::dual ? "dual" : "detached"; }
@@ -31,7 +42,7 @@ std::string_view to_string(PeerMode m) { return m == PeerMode::dual ? "dual" : "
 Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets,
                        sdk::HostContext& host, Journal& journal, PeerMode mode)
     : io_(io), settings_(settings), secrets_(secrets), host_(host), journal_(journal), mode_(mode), tick_timer_(io) {
-  primary_ = std::make_unique<BackendLink>(
+  primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
       BackendLink::Callbacks{
           [this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
@@ -41,13 +52,15 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
             primary_was_up_ = true;
             if (on_link_up_) on_link_up_();
           },
-          [this] { after_primary_batch(); }});
-  secondary_ = std::make_unique<BackendLink>(
+          [this] { after_primary_batch(); }, nullptr},
+      writer_name(host));
+  secondary_ = std::make_shared<BackendLink>(
       io, "peer Redis " + settings.peer.describe(), settings.peer, secrets.peer_password, settings.db, settings,
       BackendLink::Callbacks{
           [this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
           [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
-          [this] { on_secondary_up(); }, nullptr});
+          [this] { on_secondary_up(); }, nullptr, nullptr},
+      writer_name(host));
   // Records left from before a restart must reach the peer before anything new.
   journal_route_ = !journal_.empty();
   replay_read_pos_ = journal_.replay_offset();
@@ -218,6 +231,8 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
   if (!op.done) {
     if (op.kind == OpKind::spop && !op.reply.empty()) {
       if (r.is_error()) host_.log().error("SPOP effect failed on the local Redis: " + std::string(r.payload()));
+    } else if (op.filter_config) {
+      filter_config_get_reply(r, op.reply);
     } else {
       op.reply.assign(r.bytes());
     }

@@ -132,8 +132,8 @@ class Dispatcher {
   sdk::HostContext& host_;
   Journal& journal_;
   PeerMode mode_;
-  std::unique_ptr<BackendLink> primary_;
-  std::unique_ptr<BackendLink> secondary_;
+  std::shared_ptr<BackendLink> primary_;
+  std::shared_ptr<BackendLink> secondary_;
   boost::asio::steady_timer tick_timer_;
   std::unordered_set<Session*> sessions_;
   std::function<void()> on_link_up_;

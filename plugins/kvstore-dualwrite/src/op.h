@@ -22,6 +22,7 @@ struct Op {
   bool ready = false;             // may be sent to the primary
   bool done = false;              // reply known
   bool journal_on_reply = false;  // journal the effect once the primary applied it
+  bool filter_config = false;     // CONFIG GET: drop the backends' secrets from the reply
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;
@@ -31,7 +32,7 @@ struct Op {
     primary_request.clear();
     spop_key.clear();
     reply.clear();
-    ready = done = journal_on_reply = false;
+    ready = done = journal_on_reply = filter_config = false;
   }
   bool is_write() const { return kind == OpKind::write || kind == OpKind::spop || kind == OpKind::exec_write; }
 };

@@ -112,10 +112,12 @@ void RespParser::on_value(int task_type, bool top_level, bool depth_one, RespTyp
   }
   if (top_level) {
     type_ = kind;
+    integer_ = integer;
     payload_offset_ = payload_at;
     payload_len_ = (kind == RespType::string || kind == RespType::status || kind == RespType::error) ? len : 0;
   } else if (depth_one) {
-    elements_.push_back(Element{kind, payload_at, (kind == RespType::integer || kind == RespType::array) ? 0 : len});
+    elements_.push_back(
+        Element{kind, payload_at, (kind == RespType::integer || kind == RespType::array) ? 0 : len, integer});
   }
 }
 

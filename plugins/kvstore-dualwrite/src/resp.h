@@ -42,8 +42,11 @@ class RespParser {
   std::string_view element(std::size_t i) const {
     return std::string_view(out_).substr(elements_[i].offset, elements_[i].len);
   }
+  long long element_integer(std::size_t i) const { return elements_[i].integer; }
   // Payload of a top-level string/status/error message.
   std::string_view payload() const { return std::string_view(out_).substr(payload_offset_, payload_len_); }
+  // Value of a top-level integer message.
+  long long integer() const { return integer_; }
   bool is_error() const { return type_ == RespType::error; }
   const std::string& error_text() const { return error_; }
   // Bytes held for the message not yet complete (for request size limits).
@@ -58,6 +61,7 @@ class RespParser {
     RespType type;
     std::size_t offset;
     std::size_t len;
+    long long integer;
   };
   redisReader* reader_ = nullptr;
   std::string out_;
@@ -66,6 +70,7 @@ class RespParser {
   RespType type_ = RespType::nil;
   std::size_t payload_offset_ = 0;
   std::size_t payload_len_ = 0;
+  long long integer_ = 0;
   std::vector<Element> elements_;
   std::string error_;
 };

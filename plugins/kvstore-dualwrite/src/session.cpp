@@ -196,6 +196,7 @@ void Session::handle_command() {
             "ERR only CONFIG GET is supported by the tandem endpoint; change the configuration on each Redis directly");
       auto op = new_op(OpKind::read);
       op->request.assign(parser_.bytes());
+      op->filter_config = info->name == "CONFIG";
       op->ready = true;
       d_.count_read();
       return;
