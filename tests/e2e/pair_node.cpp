@@ -109,11 +109,11 @@ PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secre
   redis_ = std::make_unique<testsupport::RedisServer>(redis);
 
   // The search cluster is local to each node (loopback of its host).
-  testsupport::BackgroundProcessSpec es;
+  sdk::ChildSpec es;
   es.argv = {TANDEM_ES_STANDIN_BINARY, "--port", std::to_string(ports_.es)};
   es.log_file = dir_.path() / "es-standin.log";
   testsupport::NetnsScope in(host_.netns);
-  es_ = testsupport::BackgroundProcess(es);
+  es_ = testsupport::start_background(es);
   if (!sdkt::wait_for_port("127.0.0.1", ports_.es, std::chrono::seconds(20)))
     throw std::runtime_error(name_ + ": the ES stand-in did not start: " + es_.log_tail());
 
@@ -123,7 +123,7 @@ PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secre
 }
 
 PairNode::~PairNode() {
-  tandemd_.stop(SIGTERM, std::chrono::seconds(30));
+  tandemd_.stop(std::chrono::seconds(30));
   // PostgreSQL and Redis stop in their own destructors. config-rsync's rsync
   // daemon stops with its store, unless a killed tandemd left it orphaned.
   std::error_code ec;
@@ -189,26 +189,26 @@ void PairNode::write_config(const PairNode& peer) {
 }
 
 void PairNode::start_daemon(const std::map<std::string, std::string>& env) {
-  testsupport::BackgroundProcessSpec spec;
+  sdk::ChildSpec spec;
   spec.argv = {TANDEMD_BINARY, "--config", config_file().string()};
   spec.env = env;
   spec.log_file = dir_.path() / "tandemd.log";
   ++daemon_starts_;
   {
-    std::ofstream log(spec.log_file, std::ios::app);
+    std::ofstream log(*spec.log_file, std::ios::app);
     log << "==== e2e: tandemd start #" << daemon_starts_ << " ====\n";
   }
   {
     testsupport::NetnsScope in(host_.netns);  // tandemd and all it runs live on the node's host
-    tandemd_ = testsupport::BackgroundProcess(spec);
+    tandemd_ = testsupport::start_background(spec);
   }
   if (!wait_for([&] { return !status().is_null() || !tandemd_.running(); }, std::chrono::seconds(60)) ||
       status().is_null())
     throw std::runtime_error(name_ + "'s tandemd did not answer /v1/status:\n" + log_tail());
 }
 
-void PairNode::kill_daemon() { tandemd_.kill9(); }
-void PairNode::stop_daemon() { tandemd_.stop(SIGTERM, std::chrono::seconds(30)); }
+void PairNode::kill_daemon() { tandemd_.kill(); }
+void PairNode::stop_daemon() { tandemd_.stop(std::chrono::seconds(30)); }
 bool PairNode::daemon_running() { return tandemd_.running(); }
 
 sdk::ProcessResult PairNode::ctl(const std::vector<std::string>& args, bool json) const {

@@ -129,8 +129,8 @@ class PairNode {
   NodePorts ports_;
   std::unique_ptr<testsupport::PostgresServer> pg_;
   std::unique_ptr<testsupport::RedisServer> redis_;
-  testsupport::BackgroundProcess es_;
-  testsupport::BackgroundProcess tandemd_;
+  sdk::ChildProcess es_;
+  sdk::ChildProcess tandemd_;
   std::filesystem::path secrets_;
   int daemon_starts_ = 0;
 };

@@ -255,15 +255,15 @@ TEST_F(NetnsWorldTest, PauseFreezesAndKillEndsEveryProcessOfAHost) {
 TEST(NetnsWorldTeardown, DestructorRemovesEveryNamespace) {
   if (auto why = NetnsWorld::unavailable_reason()) GTEST_SKIP() << "NETWORK NAMESPACES UNAVAILABLE: " << *why;
   std::vector<std::string> names;
-  BackgroundProcess left_behind;  // outlives the world, which must end it
+  sdk::ChildProcess left_behind;  // outlives the world, which must end it
   {
     NetnsWorld world({"alpha", "beta"});
     for (const auto& h : world.hosts()) names.push_back(world.netns(h));
     // A process left running in a namespace does not keep it alive.
-    BackgroundProcessSpec sleeper;
+    sdk::ChildSpec sleeper;
     sleeper.argv = {"ip", "netns", "exec", world.netns("beta"), "sleep", "600"};
     sleeper.log_file = "/dev/null";
-    left_behind = BackgroundProcess(sleeper);
+    left_behind = start_background(sleeper);
     ASSERT_TRUE(sdk::testing::eventually([&] { return !netns_pids(world.netns("beta")).empty(); }, 5s));
   }
   EXPECT_FALSE(left_behind.running());
@@ -284,10 +284,10 @@ TEST(NetnsWorldTeardown, LeftoversOfADeadTestAreSweptAtTheNextStart) {
   sdk::ProcessSpec add;
   add.argv = {"ip", "netns", "add", leftover};
   ASSERT_TRUE(sdk::run_process(add)->succeeded());
-  BackgroundProcessSpec sleeper;
+  sdk::ChildSpec sleeper;
   sleeper.argv = {"ip", "netns", "exec", leftover, "sleep", "600"};
   sleeper.log_file = "/dev/null";
-  BackgroundProcess inside(sleeper);
+  sdk::ChildProcess inside = start_background(sleeper);
   ASSERT_TRUE(sdk::testing::eventually([&] { return !netns_pids(leftover).empty(); }, 5s));
 
   NetnsWorld next;  // its constructor sweeps

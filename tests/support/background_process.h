@@ -1,50 +1,19 @@
-// A server process started for a test: runs in its own session, output to a
-// log file, stopped (SIGTERM, then SIGKILL) when the object is destroyed.
+// Servers a test starts are sdk::ChildProcess objects (tandem's one process
+// layer); this adds only what a test wants: a start that throws, because a
+// test cannot go on without its server.
 #pragma once
 
-#include <sys/types.h>
+#include <stdexcept>
 
-#include <chrono>
-#include <filesystem>
-#include <map>
-#include <optional>
-#include <string>
-#include <vector>
+#include "tandem/sdk/process.h"
 
 namespace tandem::testsupport {
 
-struct BackgroundProcessSpec {
-  std::vector<std::string> argv;
-  std::map<std::string, std::string> env;  // added to the inherited environment
-  std::optional<std::string> run_as_user;  // e.g. "postgres"
-  std::optional<std::filesystem::path> cwd;
-  std::filesystem::path log_file;  // stdout and stderr go here
-};
-
-class BackgroundProcess {
- public:
-  BackgroundProcess() = default;
-  // Starts the process; throws std::runtime_error when it cannot be started.
-  explicit BackgroundProcess(BackgroundProcessSpec spec);
-  ~BackgroundProcess();
-  BackgroundProcess(BackgroundProcess&& other) noexcept;
-  BackgroundProcess& operator=(BackgroundProcess&& other) noexcept;
-  BackgroundProcess(const BackgroundProcess&) = delete;
-  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool running();  // reaps the child if it exited
-  // SIGTERM (or `signal`), wait up to `grace`, then SIGKILL the whole group. Idempotent.
-  void stop(int signal = 15, std::chrono::milliseconds grace = std::chrono::seconds(10));
-  // kill -9 of the process group, as a crash would. Waits for it to be reaped.
-  void kill9();
-  std::optional<int> exit_status() const { return exit_status_; }
-  std::string log_tail(std::size_t bytes = 4000) const;
-
- private:
-  BackgroundProcessSpec spec_;
-  pid_t pid_ = -1;
-  std::optional<int> exit_status_;
-};
+// Starts `spec`; throws std::runtime_error with the reason when it cannot.
+inline sdk::ChildProcess start_background(const sdk::ChildSpec& spec) {
+  sdk::ChildProcess child;
+  if (auto started = child.start(spec); !started.ok()) throw std::runtime_error(started.message());
+  return child;
+}
 
 }  // namespace tandem::testsupport

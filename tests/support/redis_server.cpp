@@ -17,10 +17,10 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
   launch();
 }
 
-RedisServer::~RedisServer() { process_.stop(15, std::chrono::seconds(5)); }
+RedisServer::~RedisServer() { process_.stop(std::chrono::seconds(5)); }
 
 void RedisServer::launch() {
-  BackgroundProcessSpec spec;
+  sdk::ChildSpec spec;
   const std::string bind = options_.bind == "127.0.0.1" ? "127.0.0.1" : "127.0.0.1 " + options_.bind;
   spec.argv = {"redis-server", "--port", std::to_string(port_), "--bind", bind, "--dir", dir_.string(), "--save", "",
                "--daemonize",  "no",     "--protected-mode",    "no"};
@@ -34,7 +34,7 @@ void RedisServer::launch() {
   for (auto& a : options_.extra_args) spec.argv.push_back(a);
   spec.log_file = dir_ / "redis.log";
   NetnsScope in(options_.netns);  // the server and the readiness probe, on the server's host
-  process_ = BackgroundProcess(spec);
+  process_ = start_background(spec);
   // Ready means it answers (AOF loading replies -LOADING, which we wait out).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -51,7 +51,7 @@ void RedisServer::launch() {
 }
 
 void RedisServer::restart() {
-  process_.stop(15, std::chrono::seconds(5));
+  process_.stop(std::chrono::seconds(5));
   launch();
 }
 

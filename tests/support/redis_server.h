@@ -42,7 +42,7 @@ class RedisServer {
   const std::filesystem::path& dir() const { return dir_; }
   bool running() { return process_.running(); }
   // kill -9, as a crash would (data since the last fsync of the AOF is lost).
-  void kill9() { process_.kill9(); }
+  void kill9() { process_.kill(); }
   // SIGTERM and wait.
   void stop() { process_.stop(); }
   // Start again on the same port and dir (after kill9/stop), waiting for PING.
@@ -56,7 +56,7 @@ class RedisServer {
   std::filesystem::path dir_;
   std::unique_ptr<sdk::testing::TempDir> temp_;
   int port_ = 0;
-  BackgroundProcess process_;
+  sdk::ChildProcess process_;
 };
 
 // One reply, copied out of hiredis so callers need not manage its memory.

@@ -46,7 +46,7 @@ std::string RsyncDaemon::url(const std::string& module) const {
 }
 
 void RsyncDaemon::launch() {
-  BackgroundProcessSpec spec;
+  sdk::ChildSpec spec;
   spec.argv = {"rsync",
                "--daemon",
                "--no-detach",
@@ -55,7 +55,7 @@ void RsyncDaemon::launch() {
                "--address=127.0.0.1",
                "--log-file=" + (temp_->path() / "rsyncd.log").string()};
   spec.log_file = temp_->path() / "rsyncd.out";
-  process_ = BackgroundProcess(spec);
+  process_ = start_background(spec);
   if (!sdk::testing::wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)) || !process_.running()) {
     std::string tail = process_.log_tail();
     std::ifstream log(temp_->path() / "rsyncd.log");

@@ -50,7 +50,7 @@ class RsyncDaemon {
   RsyncDaemonOptions options_;
   std::unique_ptr<sdk::testing::TempDir> temp_;
   int port_ = 0;
-  BackgroundProcess process_;
+  sdk::ChildProcess process_;
 };
 
 }  // namespace tandem::testsupport

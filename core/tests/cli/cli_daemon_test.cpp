@@ -26,11 +26,11 @@ class RunningDaemon : public ::testing::Test {
     config_ =
         write_config(dir_.path(), port_,
                      "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\nreport_progress = true\n");
-    testsupport::BackgroundProcessSpec spec;
+    sdk::ChildSpec spec;
     spec.argv = {TANDEMD_BINARY, "--config", config_.string()};
     spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
     spec.log_file = dir_.path() / "tandemd.log";
-    daemon_ = testsupport::BackgroundProcess(spec);
+    daemon_ = testsupport::start_background(spec);
     ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port_, 60s)) << daemon_.log_tail();
   }
 
@@ -42,7 +42,7 @@ class RunningDaemon : public ::testing::Test {
   TempDir dir_;
   int port_ = 0;
   std::filesystem::path config_;
-  testsupport::BackgroundProcess daemon_;
+  sdk::ChildProcess daemon_;
 };
 
 TEST_F(RunningDaemon, StatusPrintsNodeRoleAndStoresWithProgress) {

@@ -20,7 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using sdk::testing::eventually;
-using testsupport::BackgroundProcess;
 
 struct NodeFiles {
   std::filesystem::path config;
@@ -51,12 +50,12 @@ NodeFiles write_node(const std::filesystem::path& dir, const std::string& name, 
   return {home / "tandem.toml", port};
 }
 
-BackgroundProcess start_tandemd(const NodeFiles& node, std::map<std::string, std::string> env = {}) {
-  testsupport::BackgroundProcessSpec spec;
+sdk::ChildProcess start_tandemd(const NodeFiles& node, std::map<std::string, std::string> env = {}) {
+  sdk::ChildSpec spec;
   spec.argv = {TANDEMD_BINARY, "--config", node.config.string()};
   spec.env = std::move(env);
   spec.log_file = node.config.parent_path() / "tandemd.log";
-  return BackgroundProcess(spec);
+  return testsupport::start_background(spec);
 }
 
 bool answers(int port) {
@@ -67,8 +66,8 @@ bool answers(int port) {
   }
 }
 
-int exit_code_after(BackgroundProcess& p, int signal) {
-  p.stop(signal, 60s);
+int exit_code_after(sdk::ChildProcess& p, int signal) {
+  p.stop(60s, signal);
   auto status = p.exit_status();
   if (!status) return -1000;
   if (WIFEXITED(*status)) return WEXITSTATUS(*status);

@@ -116,7 +116,13 @@ sdk::Status ServedDaemon::start() {
                                   "--port=" + std::to_string(settings_.serve_port),
                                   "--log-file=" + log_file().string()};
     if (!bind_address_.empty()) argv.push_back("--address=" + bind_address_);
-    child_.start(argv, log_file());
+    sdk::ChildSpec spec;
+    spec.argv = std::move(argv);
+    spec.log_file = log_file();
+    if (auto started = child_.start(spec); !started.ok()) {
+      problem_ = "cannot start the rsync daemon: " + started.message();
+      return sdk::Status::failure(problem_);
+    }
   } catch (const std::exception& e) {
     problem_ = std::string("cannot start the rsync daemon: ") + e.what();
     return sdk::Status::failure(problem_);
@@ -133,7 +139,7 @@ sdk::Status ServedDaemon::start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   child_.stop();
-  std::string tail = file_tail(log_file(), 600);
+  std::string tail = child_.log_tail(600);
   problem_ = "the rsync daemon on " + (bind_address_.empty() ? std::string("*") : bind_address_) + ":" +
              std::to_string(settings_.serve_port) + " did not come up (" +
              child_.exit_description().value_or("not accepting connections") + "); its log " + log_file().string() +

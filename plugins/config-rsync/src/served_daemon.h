@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "child_process.h"
 #include "settings.h"
+#include "tandem/sdk/process.h"
 #include "tandem/sdk/result.h"
 
 namespace tandem::config_rsync {
@@ -49,7 +49,7 @@ class ServedDaemon {
   std::string bind_address_;
   std::vector<std::string> hosts_allow_;
   std::mutex mu_;
-  ChildProcess child_;
+  sdk::ChildProcess child_;
   std::string problem_;
   bool stopped_ = true;  // stop() was called: an exit is not a problem
 };

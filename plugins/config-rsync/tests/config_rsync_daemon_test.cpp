@@ -172,12 +172,15 @@ TEST(ConfigRsyncDaemon, BuiltInDaemonOrphanedByACrashIsReplacedOnStart) {
   }
   ASSERT_TRUE(fs::exists(conf));
   // What a tandemd killed with -9 leaves behind: its daemon, holding the port.
-  testsupport::BackgroundProcess orphan({{"rsync", "--daemon", "--no-detach", "--config=" + conf.string(),
-                                          "--port=" + std::to_string(port), "--address=127.0.0.1"},
-                                         {},
-                                         std::nullopt,
-                                         std::nullopt,
-                                         root.path() / "orphan.log"});
+  sdk::ChildSpec orphan_spec;
+  orphan_spec.argv = {"rsync",
+                      "--daemon",
+                      "--no-detach",
+                      "--config=" + conf.string(),
+                      "--port=" + std::to_string(port),
+                      "--address=127.0.0.1"};
+  orphan_spec.log_file = root.path() / "orphan.log";
+  sdk::ChildProcess orphan = testsupport::start_background(orphan_spec);
   ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 10s));
   ASSERT_TRUE(eventually([&] { return fs::exists(conf.parent_path() / "rsyncd.pid"); }, 10s));
 

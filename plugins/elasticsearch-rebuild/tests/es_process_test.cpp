@@ -27,13 +27,13 @@ class EsRebuildProcess : public ::testing::Test {
     mapping_ = write_mapping(dir_.path());
     std::filesystem::create_directories(dir_.path() / "node");
   }
-  testsupport::BackgroundProcess run_runner(const json& values, const std::string& log_name) {
+  sdk::ChildProcess run_runner(const json& values, const std::string& log_name) {
     auto config = dir_.path() / "store.json";
     std::ofstream(config) << values.dump();
-    testsupport::BackgroundProcessSpec spec;
+    sdk::ChildSpec spec;
     spec.argv = {TANDEM_ES_RUNNER_BINARY, config.string(), (dir_.path() / "node").string(), "1"};
     spec.log_file = dir_.path() / log_name;
-    return testsupport::BackgroundProcess(spec);
+    return testsupport::start_background(spec);
   }
   // Runs the runner to its end; returns its exit status.
   int run_to_end(const json& values, const std::string& log_name) {
@@ -70,7 +70,7 @@ TEST_F(EsRebuildProcess, CrashMidRebuildThenRestartCompletesIntoANewIndex) {
       },
       std::chrono::minutes(2)))
       << crashing.log_tail();
-  crashing.kill9();
+  crashing.kill();
   // The crash left a partial index; the alias never moved.
   EXPECT_EQ(es.alias_targets("items"), first);
   EXPECT_EQ(es.count("items"), 20000u);

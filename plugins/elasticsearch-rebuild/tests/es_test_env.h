@@ -31,11 +31,11 @@ class Standin {
  public:
   explicit Standin(const std::vector<std::string>& extra_args = {}) : dir_("es-standin") {
     port_ = sdkt::free_port();
-    testsupport::BackgroundProcessSpec spec;
+    sdk::ChildSpec spec;
     spec.argv = {standin_binary(), "--port", std::to_string(port_)};
     for (auto& a : extra_args) spec.argv.push_back(a);
     spec.log_file = dir_.path() / "standin.log";
-    process_ = testsupport::BackgroundProcess(spec);
+    process_ = testsupport::start_background(spec);
     if (!sdkt::wait_for_port("127.0.0.1", port_, std::chrono::seconds(20)))
       throw std::runtime_error("the ES stand-in did not start: " + process_.log_tail());
     auto target = std::make_shared<EsTarget>();
@@ -80,7 +80,7 @@ class Standin {
  private:
   sdkt::TempDir dir_;
   int port_ = 0;
-  testsupport::BackgroundProcess process_;
+  sdk::ChildProcess process_;
   std::shared_ptr<const EsTarget> target_;
 };
 

@@ -19,10 +19,10 @@ TEST(KvCrash, KillNineOfTheHostLosesNoAcknowledgedWrite) {
   nlohmann::json config{{"listen_port", port},      {"local_port", local.port()}, {"peer_port", peer.port()},
                         {"peer_host", "127.0.0.1"}, {"sample_rate", 0},           {"reconnect_interval", "100ms"}};
   std::ofstream(dir.path() / "kv.json") << config.dump();
-  testsupport::BackgroundProcessSpec spec;
+  sdk::ChildSpec spec;
   spec.argv = {KV_TEST_RUNNER, (dir.path() / "kv.json").string(), (dir.path() / "data").string()};
   spec.log_file = dir.path() / "runner.log";
-  testsupport::BackgroundProcess runner(spec);
+  sdk::ChildProcess runner = testsupport::start_background(spec);
   ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, std::chrono::seconds(20))) << runner.log_tail();
 
   std::vector<std::unique_ptr<Writer>> writers;
@@ -35,7 +35,7 @@ TEST(KvCrash, KillNineOfTheHostLosesNoAcknowledgedWrite) {
   };
   ASSERT_TRUE(sdk::testing::eventually([&] { return every_writer_past(1500); }, std::chrono::seconds(60)))
       << runner.log_tail();
-  runner.kill9();
+  runner.kill();
   for (auto& w : writers) w->stop();
   std::size_t acked = 0;
   for (auto& w : writers) {
@@ -46,7 +46,7 @@ TEST(KvCrash, KillNineOfTheHostLosesNoAcknowledgedWrite) {
   EXPECT_GT(acked, 6000u);
 
   // The host comes back and serves again on the same data dir.
-  testsupport::BackgroundProcess again(spec);
+  sdk::ChildProcess again = testsupport::start_background(spec);
   ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, std::chrono::seconds(20))) << again.log_tail();
   auto c = connect(port);
   EXPECT_EQ(c->command({"SET", "after-restart", "1"}).str, "OK");
