@@ -1,5 +1,7 @@
 #include "backend_link.h"
 
+#include "plugin_util.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -135,22 +137,8 @@ void BackendLink::evict_stale_connections(const RespParser& r) {
   // the handshake is still running (before the link is up): on this
   // connection they run before anything the link sends once it is up.
   if (r.type() != RespType::string) return;
-  std::string_view text = r.payload();
-  while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
-    std::string id, name;
-    std::size_t pos = 0;
-    while (pos < line.size()) {
-      auto end = line.find(' ', pos);
-      if (end == std::string_view::npos) end = line.size();
-      auto field = line.substr(pos, end - pos);
-      if (field.substr(0, 3) == "id=") id = field.substr(3);
-      if (field.substr(0, 5) == "name=") name = field.substr(5);
-      pos = end + 1;
-    }
-    if (name != client_name_ || id.empty() || id == std::to_string(own_id_)) continue;
+  for (auto& id : client_ids_named(r.payload(), client_name_)) {
+    if (id == std::to_string(own_id_)) continue;
     std::string cmd;
     append_command(cmd, {"CLIENT", "KILL", "ID", id});
     send_internal(cmd, [](const RespParser&) {});

@@ -26,22 +26,27 @@ std::string srem_for_popped(const std::string& key, const RespParser& r) {
   append_command(out, argv);
   return out;
 }
-// CLIENT SETNAME of this endpoint's shared links: unique to this node's store,
-// so a restarted endpoint can find and kill the links of its crashed
-// predecessor before it writes (their unread commands must not run later).
+}  // namespace
+
 std::string writer_name(sdk::HostContext& host) {
   std::string name = "tandem-" + host.node().name + "-" + host.store_name() + "-writer";
   for (auto& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
   return name;
 }
-}  // namespace
 
 std::string_view to_string(PeerMode m) { return m == PeerMode::dual ? "dual" : "detached"; }
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets,
-                       sdk::HostContext& host, Journal& journal, PeerMode mode)
-    : io_(io), settings_(settings), secrets_(secrets), host_(host), journal_(journal), mode_(mode), tick_timer_(io) {
+                       sdk::HostContext& host, Journal& journal, IntentLog& intents, PeerMode mode)
+    : io_(io),
+      settings_(settings),
+      secrets_(secrets),
+      host_(host),
+      journal_(journal),
+      intents_(intents),
+      mode_(mode),
+      tick_timer_(io) {
   primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
       BackendLink::Callbacks{
@@ -52,14 +57,14 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
             primary_was_up_ = true;
             if (on_link_up_) on_link_up_();
           },
-          [this] { after_primary_batch(); }, nullptr},
+          [this] { after_primary_batch(); }, [this] { flush_intents(); }},
       writer_name(host));
   secondary_ = std::make_shared<BackendLink>(
       io, "peer Redis " + settings.peer.describe(), settings.peer, secrets.peer_password, settings.db, settings,
       BackendLink::Callbacks{
           [this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
           [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
-          [this] { on_secondary_up(); }, nullptr, nullptr},
+          [this] { on_secondary_up(); }, nullptr, [this] { flush_intents(); }},
       writer_name(host));
   // Records left from before a restart must reach the peer before anything new.
   journal_route_ = !journal_.empty();
@@ -115,8 +120,11 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
     op->ready = true;  // the peer's Redis is resynchronised in full when it rejoins
     return;
   }
+  if (!intent_error_.empty())
+    return fail_op(op, "TANDEMJOURNAL the intent log failed (" + intent_error_ + "); writes refused");
   if (!secondary_->up()) journal_route_ = true;  // whatever is journaled now must be replayed first
   if (!journal_route_) {
+    note_intent(*op);
     LinkToken t;
     t.op = op;
     t.replies = op->replies;
@@ -139,9 +147,25 @@ void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
     return fail_op(op, "TANDEMJOURNALFULL journal holds " + std::to_string(journal_.size_bytes()) +
                            " bytes (journal_max_size " + std::to_string(settings_.journal_max_size) +
                            "); writes refused until the peer is back and the journal drains");
+  note_intent(*op);  // a write lost on the peer link keeps the intent it already has
   op->journal_on_reply = true;
   ++journal_ops_in_flight_;
   op->ready = true;
+}
+
+void Dispatcher::note_intent(Op& op) {
+  if (op.intent_seq == 0) op.intent_seq = intents_.note(op.keys);
+}
+
+void Dispatcher::flush_intents() {
+  // Runs just before either link writes to its socket: every intent of a
+  // write in that batch reaches the file first.
+  try {
+    intents_.flush();
+  } catch (const std::exception& e) {
+    if (intent_error_.empty()) host_.log().error(std::string("intent log: ") + e.what() + "; writes refused");
+    intent_error_ = e.what();
+  }
 }
 
 void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
@@ -403,6 +427,15 @@ void Dispatcher::tick() {
       journal_error_ = e.what();
     }
   }
+  auto now = std::chrono::steady_clock::now();
+  if (settings_.intent_fsync == JournalFsync::everysec && now - last_intent_sync_ >= std::chrono::seconds(1)) {
+    last_intent_sync_ = now;
+    try {
+      intents_.sync_now();
+    } catch (const std::exception& e) {
+      intent_error_ = e.what();
+    }
+  }
   publish_stats();
   tick_timer_.expires_after(std::chrono::milliseconds(settings_.journal_fsync == JournalFsync::everysec ? 1000 : 200));
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -425,7 +458,7 @@ void Dispatcher::publish_stats() {
   s.journal_bytes = journal_.size_bytes();
   s.journal_oldest_ms = journal_.oldest_time_ms();
   s.journal_full = journal_.full();
-  s.journal_error = journal_error_;
+  s.journal_error = journal_error_.empty() && !intent_error_.empty() ? "intent log: " + intent_error_ : journal_error_;
   s.writes = writes_;
   s.reads = reads_;
   s.refused = refused_;

@@ -29,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "backend_link.h"
+#include "intent_log.h"
 #include "journal.h"
 #include "op.h"
 #include "settings.h"
@@ -41,6 +42,11 @@ namespace tandem::kv {
 // this node's Redis only until the peer rejoins (a full resync, then dual).
 enum class PeerMode { dual, detached };
 std::string_view to_string(PeerMode m);
+
+// CLIENT SETNAME of this endpoint's shared links: unique to this node's store,
+// so a restarted endpoint can find and kill the links of its crashed
+// predecessor before it writes (their unread commands must not run later).
+std::string writer_name(sdk::HostContext& host);
 
 struct EndpointStats {
   bool running = false;
@@ -71,7 +77,7 @@ struct Secrets {
 class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets, sdk::HostContext& host,
-             Journal& journal, PeerMode mode);
+             Journal& journal, IntentLog& intents, PeerMode mode);
   ~Dispatcher();
 
   // `on_link_up` runs (io thread) whenever a backend link comes up.
@@ -94,6 +100,8 @@ class Dispatcher {
   void count_read() { ++reads_; }
   void op_started() { ++ops_in_flight_; }
   void op_finished() { --ops_in_flight_; }
+  // A write with a noted intent settled (its reply is known).
+  void intent_settled(std::uint64_t seq) { intents_.done(seq); }
 
   // --- control (io thread) ---
   void set_mode(PeerMode m);
@@ -125,12 +133,17 @@ class Dispatcher {
   void open_gate(unsigned reason);
   void tick();
   void publish_stats();
+  void note_intent(Op& op);
+  void flush_intents();
 
   boost::asio::io_context& io_;
   const Settings& settings_;
   Secrets secrets_;
   sdk::HostContext& host_;
   Journal& journal_;
+  IntentLog& intents_;
+  std::string intent_error_;
+  std::chrono::steady_clock::time_point last_intent_sync_{};
   PeerMode mode_;
   std::shared_ptr<BackendLink> primary_;
   std::shared_ptr<BackendLink> secondary_;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "reconcile.h"
 #include "session.h"
 
 namespace tandem::kv {
@@ -15,14 +16,38 @@ Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& 
                    PeerMode mode)
     : settings_(settings),
       host_(host),
-      journal_(std::move(journal_dir), settings.journal_fsync, settings.journal_max_size),
+      journal_(journal_dir, settings.journal_fsync, settings.journal_max_size),
+      intents_(journal_dir, settings.intent_fsync),
       acceptor_(io_),
       accept_fallback_(io_) {
   journal_.open();
   if (!journal_.empty())
     host_.log().info("journal holds " + std::to_string(journal_.depth()) +
                      " writes not yet on the peer; replaying when it is reachable");
-  dispatcher_ = std::make_unique<Dispatcher>(io_, settings_, secrets, host_, journal_, mode);
+  // Writes a crashed predecessor left in flight: make them equal on both
+  // servers before anything new is written (reconcile.h).
+  auto pending = intents_.recover();
+  if (!pending.empty()) {
+    if (mode == PeerMode::detached) {
+      host_.log().info("intent log: " + std::to_string(pending.writes) +
+                       " writes were in flight at the last stop; detached mode, the peer is resynchronised in full");
+    } else {
+      ReconcileResult r;
+      try {
+        r = reconcile_intents(settings_, pending, journal_, writer_name(host_), host_);
+      } catch (const std::exception& e) {
+        throw ReconcileError(std::string("cannot reconcile the writes in flight at the last stop (") + e.what() +
+                             "); the endpoint starts once the local Redis answers");
+      }
+      host_.log().warn("reconciled after an unclean stop: " + std::to_string(pending.writes) +
+                       " writes were in flight; copied " + std::to_string(r.keys) +
+                       " keys from the local Redis to the peer" +
+                       (r.journaled ? " (" + std::to_string(r.journaled) + " via the journal)" : std::string()) +
+                       (r.errors ? ", " + std::to_string(r.errors) + " refused by the peer" : std::string()));
+    }
+  }
+  intents_.start_fresh();
+  dispatcher_ = std::make_unique<Dispatcher>(io_, settings_, secrets, host_, journal_, intents_, mode);
   boost::system::error_code ec;
   tcp::endpoint at(asio::ip::make_address(settings_.listen_address, ec),
                    static_cast<unsigned short>(settings_.listen_port));
@@ -75,6 +100,7 @@ void Endpoint::stop() {
   io_.stop();
   if (thread_.joinable()) thread_.join();
   journal_.close();
+  intents_.close();
 }
 
 void Endpoint::start_accepting() {

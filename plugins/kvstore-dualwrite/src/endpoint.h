@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -12,16 +13,25 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "dispatcher.h"
+#include "intent_log.h"
 #include "journal.h"
 #include "settings.h"
 #include "tandem/sdk/host_context.h"
 
 namespace tandem::kv {
 
+// The endpoint cannot start yet: the writes a crash left in flight could not
+// be reconciled (the local Redis is unreachable). sync() retries.
+struct ReconcileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class Endpoint {
  public:
-  // Opens the journal and binds the listener; throws std::runtime_error (e.g.
-  // port in use) leaving nothing behind.
+  // Opens the journal, reconciles the writes a crashed predecessor left in
+  // flight (reconcile.h; throws ReconcileError when the local Redis cannot be
+  // read for it) and binds the listener; throws std::runtime_error (e.g. port
+  // in use) leaving nothing behind.
   Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
            PeerMode mode);
   ~Endpoint();  // stops
@@ -50,6 +60,7 @@ class Endpoint {
   sdk::HostContext& host_;
   boost::asio::io_context io_;  // first: destroyed last, after everything using it
   Journal journal_;
+  IntentLog intents_;
   std::unique_ptr<Dispatcher> dispatcher_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::thread thread_;

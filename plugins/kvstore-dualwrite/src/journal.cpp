@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "plugin_util.h"
 #include "tandem/sdk/file_util.h"
 
 namespace tandem::kv {
@@ -15,19 +16,6 @@ namespace {
 
 constexpr std::uint32_t kMagic = 0x4a564b54;  // "TKVJ"
 constexpr std::size_t kHeader = 32;
-
-void put32(char* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
-void put64(char* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
-std::uint32_t get32(const char* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-std::uint64_t get64(const char* p) {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 // CRC over header bytes 4..28 (length, seq, time, replies) and the payload.
 std::uint32_t record_crc(const char* header, std::string_view payload) {
@@ -58,16 +46,16 @@ std::optional<JournalRecord> read_record(int fd, std::uint64_t off, std::uint64_
   if (off + kHeader > file_size) return std::nullopt;
   char h[kHeader];
   if (!pread_all(fd, h, kHeader, off)) return std::nullopt;
-  if (get32(h) != kMagic) return std::nullopt;
-  std::uint32_t len = get32(h + 4);
+  if (get_u32(h) != kMagic) return std::nullopt;
+  std::uint32_t len = get_u32(h + 4);
   if (off + kHeader + len > file_size) return std::nullopt;
   JournalRecord rec;
-  rec.seq = get64(h + 8);
-  rec.time_ms = static_cast<std::int64_t>(get64(h + 16));
-  rec.replies = get32(h + 24);
+  rec.seq = get_u64(h + 8);
+  rec.time_ms = static_cast<std::int64_t>(get_u64(h + 16));
+  rec.replies = get_u32(h + 24);
   rec.payload.resize(len);
   if (len && !pread_all(fd, rec.payload.data(), len, off + kHeader)) return std::nullopt;
-  if (record_crc(h, rec.payload) != get32(h + 28)) return std::nullopt;
+  if (record_crc(h, rec.payload) != get_u32(h + 28)) return std::nullopt;
   rec.end_offset = off + kHeader + len;
   return rec;
 }
@@ -141,12 +129,12 @@ void Journal::open() {
 std::uint64_t Journal::append(std::string_view payload, std::uint32_t replies, std::int64_t time_ms) {
   if (fd_ < 0) throw std::runtime_error("journal is not open");
   std::string rec(kHeader, '\0');
-  put32(rec.data(), kMagic);
-  put32(rec.data() + 4, static_cast<std::uint32_t>(payload.size()));
-  put64(rec.data() + 8, last_seq_ + 1);
-  put64(rec.data() + 16, static_cast<std::uint64_t>(time_ms));
-  put32(rec.data() + 24, replies);
-  put32(rec.data() + 28, record_crc(rec.data(), payload));
+  put_u32(rec.data(), kMagic);
+  put_u32(rec.data() + 4, static_cast<std::uint32_t>(payload.size()));
+  put_u64(rec.data() + 8, last_seq_ + 1);
+  put_u64(rec.data() + 16, static_cast<std::uint64_t>(time_ms));
+  put_u32(rec.data() + 24, replies);
+  put_u32(rec.data() + 28, record_crc(rec.data(), payload));
   rec.append(payload);
   const char* p = rec.data();
   std::size_t left = rec.size();

@@ -190,6 +190,10 @@ sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) 
       host_->log().warn(
           std::to_string(dropped) +
           " journaled writes never reached the peer and are superseded by the resync (file kept beside the journal)");
+    // Likewise the intents of writes in flight when this node stopped serving:
+    // the resync makes this Redis a copy of the new primary's, key by key.
+    IntentLog intents(journal_dir(), settings_.intent_fsync);
+    intents.start_fresh();
   }
   if (!secrets_.peer_password.empty()) local.checked({"CONFIG", "SET", "masterauth", secrets_.peer_password});
   bool already = field(info, "role") == "slave" && field(info, "master_port") == std::to_string(settings_.peer.port);

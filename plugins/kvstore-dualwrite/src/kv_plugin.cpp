@@ -89,6 +89,11 @@ sdk::Status KvStorePlugin::start() {
   if (should_serve()) {
     try {
       start_endpoint();
+    } catch (const ReconcileError& e) {
+      // Not a configuration problem: the local Redis is down. sync() retries.
+      host_->log().error(e.what());
+      std::lock_guard l(observed_mu_);
+      observed_.endpoint_error = e.what();
     } catch (const std::exception& e) {
       return sdk::Status::failure(std::string("cannot start the RESP endpoint: ") + e.what());
     }

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "intent_log.h"
+
 namespace tandem::kv {
 
 class Session;
@@ -23,6 +25,8 @@ struct Op {
   bool done = false;              // reply known
   bool journal_on_reply = false;  // journal the effect once the primary applied it
   bool filter_config = false;     // CONFIG GET: drop the backends' secrets from the reply
+  IntentKeys keys;                // writes: the keys it touches (for the intent log)
+  std::uint64_t intent_seq = 0;   // its intent's sequence number once noted (0: none)
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;
@@ -33,6 +37,8 @@ struct Op {
     spop_key.clear();
     reply.clear();
     ready = done = journal_on_reply = filter_config = false;
+    keys.clear();
+    intent_seq = 0;
   }
   bool is_write() const { return kind == OpKind::write || kind == OpKind::spop || kind == OpKind::exec_write; }
 };

@@ -3,8 +3,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace tandem::kv {
 
@@ -25,6 +28,43 @@ inline std::uint64_t to_u64(const std::map<std::string, std::string>& info, cons
   } catch (...) {
     return 0;
   }
+}
+
+// The ids of the connections named `name` in a CLIENT LIST reply (lines of
+// "id=7 addr=... name=... ...").
+inline std::vector<std::string> client_ids_named(std::string_view client_list, std::string_view name) {
+  std::vector<std::string> ids;
+  while (!client_list.empty()) {
+    auto eol = client_list.find('\n');
+    std::string_view line = client_list.substr(0, eol);
+    client_list = eol == std::string_view::npos ? std::string_view() : client_list.substr(eol + 1);
+    std::string_view id, client;
+    std::size_t pos = 0;
+    while (pos < line.size()) {
+      auto end = line.find(' ', pos);
+      if (end == std::string_view::npos) end = line.size();
+      auto f = line.substr(pos, end - pos);
+      if (f.substr(0, 3) == "id=") id = f.substr(3);
+      if (f.substr(0, 5) == "name=") client = f.substr(5);
+      pos = end + 1;
+    }
+    if (client == name && !id.empty()) ids.emplace_back(id);
+  }
+  return ids;
+}
+
+// Fixed-width little-endian fields of the plugin's binary files (journal, intent log).
+inline void put_u32(char* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
+inline void put_u64(char* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
+inline std::uint32_t get_u32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline std::uint64_t get_u64(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
 }
 
 }  // namespace tandem::kv

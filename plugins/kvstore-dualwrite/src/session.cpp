@@ -209,6 +209,7 @@ void Session::handle_command() {
             return reply_error("ERR COPY ... DB is not supported by the tandem endpoint: it serves one database");
       }
       auto op = new_op(OpKind::write);
+      collect_write_keys(parser_, op->keys);
       if (info->cls == CommandClass::expiry) {
         std::vector<std::string_view> argv;
         for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
@@ -222,6 +223,7 @@ void Session::handle_command() {
     }
     case CommandClass::spop: {
       auto op = new_op(OpKind::spop);
+      collect_write_keys(parser_, op->keys);
       op->request.assign(parser_.bytes());
       if (parser_.size() >= 2) op->spop_key.assign(parser_.element(1));
       d_.route_write(op);
@@ -324,9 +326,11 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
       break;
     case CommandClass::write:
       multi_buf_.append(parser_.bytes());
+      collect_write_keys(parser_, multi_keys_);
       multi_has_write_ = true;
       break;
     case CommandClass::expiry: {
+      collect_write_keys(parser_, multi_keys_);
       std::vector<std::string_view> argv;
       for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
       if (rewrite_expiry(argv, unix_ms(), multi_buf_) == RewriteOutcome::unchanged) multi_buf_.append(parser_.bytes());
@@ -354,6 +358,7 @@ void Session::handle_exec() {
   op->request += multi_buf_;
   op->request += kExecTrailer;
   op->replies = multi_count_ + 2;
+  std::swap(op->keys, multi_keys_);
   reset_multi();
   if (op->kind == OpKind::exec_write) {
     d_.route_write(op);
@@ -369,6 +374,7 @@ void Session::reset_multi() {
   multi_has_write_ = false;
   multi_count_ = 0;
   multi_buf_.clear();
+  multi_keys_.clear();
 }
 
 void Session::pump() {
@@ -387,6 +393,7 @@ void Session::pump() {
     auto op = std::move(ops_.front());
     ops_.pop_front();
     if (!closed_) out_ += op->reply;
+    if (op->intent_seq) d_.intent_settled(op->intent_seq);
     op->reset();  // also breaks the cycle session -> op -> session
     if (spare_ops_.size() < 256) spare_ops_.push_back(std::move(op));
     --cursor_;

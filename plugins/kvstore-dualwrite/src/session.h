@@ -71,6 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool multi_has_write_ = false;
   std::uint32_t multi_count_ = 0;
   std::string multi_buf_;
+  IntentKeys multi_keys_;  // keys the queued writes touch
 };
 
 }  // namespace tandem::kv

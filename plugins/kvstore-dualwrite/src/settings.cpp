@@ -51,6 +51,11 @@ sdk::ConfigSchema settings_schema() {
       key("journal_fsync", ValueType::string, "always", false,
           "When the journal is flushed to disk: \"always\" (before every acknowledgement, group commit), \"everysec\", "
           "or \"no\" (left to the OS)."),
+      key("intent_fsync", ValueType::string, "everysec", false,
+          "When the intent log (the keys of writes in flight, for crash reconciliation) is flushed to disk: it is "
+          "always written before a write is sent, which survives a crash of tandemd; \"always\" also fdatasyncs "
+          "each batch before it is sent (survives a power loss, costs a disk flush per batch), \"everysec\" once a "
+          "second, \"no\" leaves it to the OS."),
       key("journal_max_size", ValueType::size, "1GiB", false,
           "Journal size past which writes are refused with -TANDEMJOURNALFULL (never dropped)."),
       key("sample_rate", ValueType::integer, "100", false,
@@ -120,15 +125,15 @@ Settings parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& 
     config.fail("peer_down", "must be \"refuse\" or \"journal\", got \"" + policy + "\"");
 
   s.journal_dir = config.string("journal_dir");
-  auto fsync = config.string("journal_fsync");
-  if (fsync == "always")
-    s.journal_fsync = JournalFsync::always;
-  else if (fsync == "everysec")
-    s.journal_fsync = JournalFsync::everysec;
-  else if (fsync == "no")
-    s.journal_fsync = JournalFsync::no;
-  else
-    config.fail("journal_fsync", "must be \"always\", \"everysec\" or \"no\", got \"" + fsync + "\"");
+  auto fsync_policy = [&](std::string_view key) {
+    auto v = config.string(key);
+    if (v == "always") return JournalFsync::always;
+    if (v == "everysec") return JournalFsync::everysec;
+    if (v != "no") config.fail(key, "must be \"always\", \"everysec\" or \"no\", got \"" + v + "\"");
+    return JournalFsync::no;
+  };
+  s.journal_fsync = fsync_policy("journal_fsync");
+  s.intent_fsync = fsync_policy("intent_fsync");
   s.journal_max_size = config.size("journal_max_size");
   if (s.journal_max_size < 4096) config.fail("journal_max_size", "must be at least 4KiB");
 

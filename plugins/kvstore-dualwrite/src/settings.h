@@ -37,6 +37,7 @@ struct Settings {
   PeerDownPolicy peer_down = PeerDownPolicy::journal;
   std::filesystem::path journal_dir;  // empty: host.store_dir()/journal
   JournalFsync journal_fsync = JournalFsync::always;
+  JournalFsync intent_fsync = JournalFsync::everysec;  // intent_log.h
   std::uint64_t journal_max_size = 1ull << 30;
   std::int64_t sample_rate = 100;  // keys per second compared by the background sampler; 0 = off
   std::chrono::milliseconds connect_timeout{2000};

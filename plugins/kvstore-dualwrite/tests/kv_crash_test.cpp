@@ -3,7 +3,9 @@
 // acknowledged after both applied it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <random>
 
 #include "kv_pair_fixture.h"
 #include "support/background_process.h"
@@ -53,6 +55,203 @@ TEST(KvCrash, KillNineOfTheHostLosesNoAcknowledgedWrite) {
   RedisClient p("127.0.0.1", peer.port());
   EXPECT_EQ(p.command({"GET", "after-restart"}).str, "1");
 }
+
+}  // namespace
+}  // namespace tandem::kv::testing
+
+namespace tandem::kv::testing {
+namespace {
+
+// Pipelines of SETs through the endpoint, as fast as it takes them: unique
+// keys (one per write, checked afterwards) and a small set of hot keys that
+// every batch overwrites (so writes in flight at a crash touch keys that
+// acknowledged writes touched too).
+class PipelinedWriter {
+ public:
+  PipelinedWriter(int port, int id) : port_(port), id_(id) {}
+  ~PipelinedWriter() { stop(); }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::size_t acked_count() const { return acked_count_.load(); }
+  // The unique keys acknowledged, with their values.
+  std::vector<std::pair<std::string, std::string>> acked() const {
+    std::lock_guard l(mu_);
+    return acked_;
+  }
+
+ private:
+  void run() {
+    std::unique_ptr<RedisClient> c;
+    long seq = 0;
+    while (!stop_) {
+      try {
+        if (!c) c = std::make_unique<RedisClient>("127.0.0.1", port_, std::chrono::seconds(3));
+        std::vector<std::vector<std::string>> batch;
+        std::vector<std::pair<std::string, std::string>> unique;
+        for (int i = 0; i < 32; ++i, ++seq) {
+          auto key = "p" + std::to_string(id_) + ":" + std::to_string(seq);
+          auto value = std::to_string(seq);
+          batch.push_back({"SET", key, value});
+          unique.emplace_back(key, value);
+          if (i % 4 == 0)
+            batch.push_back({"SET", "hot:" + std::to_string(seq % 20), value + "-" + std::to_string(id_)});
+        }
+        auto replies = c->pipeline(batch);
+        std::lock_guard l(mu_);
+        std::size_t u = 0;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          bool is_unique = batch[i][1][0] == 'p';
+          if (is_unique) {
+            if (replies[i].type == RedisValue::Type::status && replies[i].str == "OK") {
+              acked_.push_back(unique[u]);
+              ++acked_count_;
+            }
+            ++u;
+          }
+        }
+      } catch (const std::exception&) {
+        c.reset();  // the endpoint died or is not accepting yet
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+  int port_;
+  int id_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> acked_;
+  std::atomic<std::size_t> acked_count_{0};
+  std::thread thread_;
+};
+
+// Every key and string value of one Redis (SCAN, then pipelined GETs).
+std::map<std::string, std::string> string_dump(int port) {
+  RedisClient c("127.0.0.1", port);
+  std::vector<std::string> keys;
+  std::string cursor = "0";
+  do {
+    auto r = c.command({"SCAN", cursor, "COUNT", "1000"});
+    if (r.type != RedisValue::Type::array || r.elements.size() != 2) throw std::runtime_error(r.describe());
+    cursor = r.elements[0].str;
+    for (auto& k : r.elements[1].elements) keys.push_back(k.str);
+  } while (cursor != "0");
+  std::map<std::string, std::string> out;
+  for (std::size_t off = 0; off < keys.size(); off += 1000) {
+    std::vector<std::vector<std::string>> gets;
+    for (std::size_t i = off; i < std::min(keys.size(), off + 1000); ++i) gets.push_back({"GET", keys[i]});
+    auto replies = c.pipeline(gets);
+    for (std::size_t i = 0; i < replies.size(); ++i) out[keys[off + i]] = replies[i].describe();
+  }
+  return out;
+}
+
+// Keys that differ between the two dumps (missing on one side included), for messages.
+std::vector<std::string> differences(const std::map<std::string, std::string>& a,
+                                     const std::map<std::string, std::string>& b) {
+  std::vector<std::string> out;
+  for (auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end())
+      out.push_back(k + " only on the local Redis");
+    else if (it->second != v)
+      out.push_back(k + ": local " + v + ", peer " + it->second);
+  }
+  for (auto& [k, v] : b)
+    if (!a.count(k)) out.push_back(k + " only on the peer's Redis");
+  return out;
+}
+
+int crash_runs() {
+  const char* env = std::getenv("KV_CRASH_RUNS");  // the acceptance run: KV_CRASH_RUNS=50
+  int n = env ? std::atoi(env) : 0;
+  return n > 0 ? n : 3;
+}
+
+// kill -9 of the host at a random moment of a pipelined SET load, `runs`
+// times; after each restart the two Redis servers must be equal (a full
+// compare) and hold every acknowledged write. journal_mode: the peer's Redis
+// is down during the load (writes are journaled), stays down while the host
+// restarts (its reconciliation goes to the journal), then comes back and the
+// journal drains.
+void crash_under_load(bool journal_mode) {
+  RedisServer local(aof_options());
+  RedisServer peer(aof_options());
+  sdk::testing::TempDir dir;
+  int port = sdk::testing::free_port();
+  nlohmann::json config{{"listen_port", port},        {"local_port", local.port()},
+                        {"peer_port", peer.port()},   {"peer_host", "127.0.0.1"},
+                        {"sample_rate", 0},           {"reconnect_interval", "100ms"},
+                        {"connect_timeout", "500ms"}, {"journal_dir", (dir.path() / "journal").string()}};
+  std::ofstream(dir.path() / "kv.json") << config.dump();
+  sdk::ChildSpec spec;
+  spec.argv = {KV_TEST_RUNNER, (dir.path() / "kv.json").string(), (dir.path() / "data").string()};
+  spec.log_file = dir.path() / "runner.log";
+  std::mt19937 rng(std::random_device{}());
+  const int runs = crash_runs();
+  std::size_t total_acked = 0;
+  for (int run = 0; run < runs; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run + 1) + " of " + std::to_string(runs));
+    if (journal_mode) peer.stop();
+    sdk::ChildProcess runner = testsupport::start_background(spec);
+    ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, std::chrono::seconds(20))) << runner.log_tail();
+    std::vector<std::unique_ptr<PipelinedWriter>> writers;
+    for (int i = 0; i < 4; ++i) writers.push_back(std::make_unique<PipelinedWriter>(port, run * 10 + i));
+    for (auto& w : writers) w->start();
+    // Let the load get going, then kill at a random moment of it.
+    ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > 64; }, std::chrono::seconds(30)))
+        << runner.log_tail();
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
+    runner.kill();
+    for (auto& w : writers) w->stop();
+
+    // The host comes back; reconciliation runs before it takes a write.
+    sdk::ChildProcess again = testsupport::start_background(spec);
+    auto write_marker = [&] {
+      try {
+        RedisClient c("127.0.0.1", port, std::chrono::seconds(3));
+        return c.command({"SET", "marker", std::to_string(run)}).str == "OK";
+      } catch (const std::exception&) {
+        return false;
+      }
+    };
+    ASSERT_TRUE(sdk::testing::eventually(write_marker, std::chrono::seconds(30))) << again.log_tail();
+    if (journal_mode) {
+      peer.restart();
+      auto journal = dir.path() / "journal" / "journal.log";
+      ASSERT_TRUE(sdk::testing::eventually(
+          [&] { return std::filesystem::exists(journal) && std::filesystem::file_size(journal) == 0; },
+          std::chrono::seconds(60)))
+          << "the journal did not drain: " << again.log_tail();
+    }
+    auto a = string_dump(local.port());
+    auto b = string_dump(peer.port());
+    auto diff = differences(a, b);
+    EXPECT_TRUE(diff.empty()) << diff.size() << " keys differ after the restart, e.g. " << diff.front() << "\n"
+                              << again.log_tail();
+    std::size_t missing = 0;
+    for (auto& w : writers)
+      for (auto& [k, v] : w->acked()) {
+        ++total_acked;
+        auto want = "\"" + v + "\"";
+        if (a[k] != want || b[k] != want) ++missing;
+      }
+    EXPECT_EQ(missing, 0u) << "acknowledged writes missing on a server";
+    std::cout << "run " << run + 1 << ": " << a.size() << " keys, equal: " << (diff.empty() ? "yes" : "NO")
+              << ", acknowledged writes missing: " << missing << std::endl;
+    again.stop();
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(total_acked, 0u);
+}
+
+TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInDualMode) { crash_under_load(false); }
+
+TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInJournalMode) { crash_under_load(true); }
 
 }  // namespace
 }  // namespace tandem::kv::testing
