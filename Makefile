@@ -9,7 +9,7 @@ TEST_BUILD_DIR ?= build-test
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-tests test demo demo-down clean format tidy
+.PHONY: all deps build build-tests test test-asan test-tsan fuzz demo demo-down clean format tidy
 
 all: build
 
@@ -27,6 +27,38 @@ build-tests: deps
 test: build-tests
 	cd $(TEST_BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 900 $(CTEST_ARGS)
 
+# The test suite under sanitizers, each in its own build dir: AddressSanitizer
+# with UndefinedBehaviorSanitizer, and ThreadSanitizer. -O1 keeps the
+# instrumented tests fast enough; -g1 gives the reports file:line. Any report
+# from any process the tests start fails the run (scripts/sanitized-ctest.sh).
+ASAN_BUILD_DIR ?= build-asan
+TSAN_BUILD_DIR ?= build-tsan
+SANITIZER_CMAKE_ARGS = -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1"
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) $(SANITIZER_CMAKE_ARGS) -DTANDEM_SANITIZE=address,undefined
+	cmake --build $(ASAN_BUILD_DIR) -j$(JOBS)
+	scripts/sanitized-ctest.sh $(ASAN_BUILD_DIR) --output-on-failure -j$(JOBS) --timeout 900 $(CTEST_ARGS)
+
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) $(SANITIZER_CMAKE_ARGS) -DTANDEM_SANITIZE=thread
+	cmake --build $(TSAN_BUILD_DIR) -j$(JOBS)
+	scripts/sanitized-ctest.sh $(TSAN_BUILD_DIR) --output-on-failure -j$(JOBS) --timeout 900 $(CTEST_ARGS)
+
+# libFuzzer targets (tests/fuzz/: RESP requests, HTTP requests, TOML config
+# + store schema, KV journal), built with clang + ASan/UBSan in build-fuzz/,
+# each run FUZZ_SECONDS from its seed corpus. Only the fuzz targets and the
+# libraries they need are built.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=clang++ $(SANITIZER_CMAKE_ARGS) \
+	  -DTANDEM_SANITIZE=address,undefined -DTANDEM_FUZZ=ON
+	cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target fuzz_targets
+	scripts/run-fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 demo: build
 	scripts/demo-up.sh $(BUILD_DIR)
 
@@ -34,7 +66,7 @@ demo-down:
 	scripts/demo-down.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(FUZZ_BUILD_DIR)
 
 # The tree's formatting (.clang-format) and lint (.clang-tidy). Not part of
 # `make test`: formatting is kept by running clang-format on what you touch.

@@ -10,6 +10,9 @@ packages=(
   libpq-dev libhiredis-dev libtomlplusplus-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev
   libssl-dev
+  # make fuzz: clang with libFuzzer and the sanitizer runtimes
+  # (make test-asan / test-tsan use gcc's, which build-essential brings)
+  clang libclang-rt-dev
   # real servers and tools the tests, benchmarks and demo drive
   postgresql-15 postgresql-client-15 postgresql-contrib
   redis-server redis-tools rsync etcd-server etcd-client

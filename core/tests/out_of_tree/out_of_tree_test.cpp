@@ -44,9 +44,20 @@ TEST(OutOfTree, InstalledSdkBuildsAndLoadsTheExamplePlugin) {
         prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/testing/test_host.h", lib / "tandem/plugins"})
     EXPECT_TRUE(fs::exists(p)) << "not installed: " << p;
 
-  auto configure =
-      run({cmake, "-S", TANDEM_SOURCE_DIR "/sdk/examples/echo-plugin", "-B", build.string(),
-           "-DCMAKE_PREFIX_PATH=" + prefix.string(), "-DECHO_PLUGIN_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"});
+  std::vector<std::string> configure_argv{cmake,
+                                          "-S",
+                                          TANDEM_SOURCE_DIR "/sdk/examples/echo-plugin",
+                                          "-B",
+                                          build.string(),
+                                          "-DCMAKE_PREFIX_PATH=" + prefix.string(),
+                                          "-DECHO_PLUGIN_BUILD_TESTS=ON",
+                                          "-DCMAKE_BUILD_TYPE=Release"};
+  // In a sanitizer build the installed SDK library is instrumented, so the
+  // plugin must be too, or it cannot link (and one toolchain for host and
+  // plugins is the rule anyway).
+  if (std::string(TANDEM_SANITIZE).size() > 0)
+    configure_argv.push_back("-DCMAKE_CXX_FLAGS=-fsanitize=" TANDEM_SANITIZE " -fno-omit-frame-pointer");
+  auto configure = run(configure_argv);
   ASSERT_TRUE(configure.succeeded()) << describe(configure);
   auto compile = run({cmake, "--build", build.string(), "-j2"});
   ASSERT_TRUE(compile.succeeded()) << describe(compile);
