@@ -28,10 +28,11 @@ bool api_answers(int port) { return testhttp::get(port, "/v1/status").status == 
 
 TEST(ApiHardening, GarbageBytesGet400AndTheServerCarriesOn) {
   InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
-  for (std::string garbage :
-       {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello?\r\n\r\n", 32),
-        std::string("NOT HTTP AT ALL\r\n\r\n"), std::string("GET /v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
-        std::string("GET /v1/status HTTP/1.1\r\nBad Header Line\r\n\r\n")}) {
+  // Sized from the literal (it has NULs inside): a hard-coded length read past its end.
+  static const char kTlsHello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello?\r\n\r\n";
+  for (std::string garbage : {std::string(kTlsHello, sizeof kTlsHello - 1), std::string("NOT HTTP AT ALL\r\n\r\n"),
+                              std::string("GET /v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+                              std::string("GET /v1/status HTTP/1.1\r\nBad Header Line\r\n\r\n")}) {
     testhttp::Connection c(d.port);
     c.send(garbage);
     bool closed = false;
