@@ -99,6 +99,12 @@ void Endpoint::stop() {
   done.get_future().wait_for(std::chrono::seconds(10));
   io_.stop();
   if (thread_.joinable()) thread_.join();
+  // The closed sessions' and links' aborted operations are now ready but not
+  // run; each holds its Session, whose destructor unregisters from the
+  // dispatcher. Run them while the dispatcher exists: left queued, they would
+  // be destroyed with io_, after the dispatcher (a use-after-free ASan found).
+  io_.restart();
+  io_.poll();
   journal_.close();
   intents_.close();
 }
