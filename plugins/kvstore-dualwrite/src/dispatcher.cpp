@@ -3,6 +3,7 @@
 #include <cctype>
 #include <chrono>
 
+#include "divergence.h"
 #include "reply_filter.h"
 #include "session.h"
 
@@ -441,6 +442,38 @@ void Dispatcher::tick() {
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });
+}
+
+void Dispatcher::probe_keys(std::vector<std::string> keys, ProbeDone done) {
+  if (mode_ != PeerMode::dual || journal_route_ || !secondary_->up() || !primary_->up() || gate_)
+    return done({}, "the pair is not in plain dual writes (journaling, a link down, or writes held)");
+  struct Probe {
+    std::vector<std::pair<std::string, std::string>> digests;
+    std::size_t left;
+    ProbeDone done;
+  };
+  auto probe = std::make_shared<Probe>();
+  probe->digests.resize(keys.size());
+  probe->left = keys.size();
+  probe->done = std::move(done);
+  if (keys.empty()) return probe->done({}, "");
+  auto text = [](const RespParser& r) {
+    return r.is_error() ? "error: " + std::string(r.payload()) : std::string(r.payload());
+  };
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::string request;
+    append_command(request, {"EVAL", key_digest_script(), "1", keys[i]});
+    secondary_->send_internal(request, [this, probe, i, request, text](const RespParser& r) {
+      probe->digests[i].second = text(r);
+      // Forwarded now, inside the secondary's reply loop, exactly as a write
+      // is: the primary link sees it after the same writes.
+      if (!primary_->up()) return;  // the probe is abandoned; the caller times out
+      primary_->send_internal(request, [probe, i, text](const RespParser& r2) {
+        probe->digests[i].first = text(r2);
+        if (--probe->left == 0) probe->done(std::move(probe->digests), "");
+      });
+    });
+  }
 }
 
 void Dispatcher::refresh_stats() { publish_stats(); }

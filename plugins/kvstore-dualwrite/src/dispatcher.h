@@ -24,6 +24,8 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -112,6 +114,14 @@ class Dispatcher {
   void resume_writes();
   // Refuse new writes (switchover): the node is being demoted.
   void set_demoting(bool d) { demoting_ = d; }
+  // Reads each key's digest (divergence.h) on both servers at the same point
+  // of the write order: the read goes to the secondary link like a write and
+  // is forwarded to the primary link when its reply arrives, so both reads
+  // follow exactly the same writes. `done` gets (local, peer) digests in key
+  // order, or an error text when the pair is not in plain dual writes. It is
+  // never called if a link drops the probes (the caller times out).
+  using ProbeDone = std::function<void(std::vector<std::pair<std::string, std::string>>, std::string error)>;
+  void probe_keys(std::vector<std::string> keys, ProbeDone done);
   EndpointStats stats() const;  // any thread (published every tick)
   void refresh_stats();         // io thread: publish now
 

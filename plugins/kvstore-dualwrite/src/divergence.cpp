@@ -85,49 +85,101 @@ std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient&
   return out;
 }
 
-DivergenceSampler::Round DivergenceSampler::sample(RedisSyncClient& local, RedisSyncClient& peer,
-                                                   std::uint64_t budget) {
-  Round round;
-  std::vector<std::string> keys;
-  while (keys.size() < budget) {
-    auto r = local.checked({"SCAN", cursor_, "COUNT", std::to_string(std::min<std::uint64_t>(budget, 1000))});
-    if (r.elements.size() != 2) break;
-    cursor_ = r.elements[0].str;
-    for (auto& k : r.elements[1].elements) keys.push_back(k.str);
-    if (cursor_ == "0") break;  // a full pass ended; the next round starts over
-  }
-  if (keys.size() > budget) keys.resize(budget);
-  round.compared = keys.size();
-  round.differing = compare_keys(local, peer, keys);
-  for (auto& k : keys) differing_.erase(k);
-  for (auto& d : round.differing)
-    if (differing_.size() < 10000) differing_.insert(d.key);
-  return round;
+const std::string& key_digest_script() {
+  // Same canonical order as key_digest(): hash fields and set members sorted,
+  // every item length-prefixed.
+  static const std::string script = R"lua(
+local k = KEYS[1]
+local t = redis.call('TYPE', k)['ok']
+if t == 'none' then return 'none' end
+local parts = {}
+local function add(s) parts[#parts + 1] = #s .. ':' .. s end
+if t == 'string' then add(redis.call('GET', k))
+elseif t == 'list' then for _, v in ipairs(redis.call('LRANGE', k, 0, -1)) do add(v) end
+elseif t == 'set' then
+  local m = redis.call('SMEMBERS', k); table.sort(m); for _, v in ipairs(m) do add(v) end
+elseif t == 'hash' then
+  local h = redis.call('HGETALL', k); local f = {}
+  for i = 1, #h, 2 do f[#f + 1] = #h[i] .. ':' .. h[i] .. '=' .. #h[i + 1] .. ':' .. h[i + 1] end
+  table.sort(f); for _, v in ipairs(f) do add(v) end
+elseif t == 'zset' then for _, v in ipairs(redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')) do add(v) end
+else add(redis.call('DUMP', k)) end
+return t .. ' expire_at_ms=' .. redis.call('PEXPIRETIME', k) .. ' items=' .. #parts .. ' sha1=' ..
+  redis.sha1hex(table.concat(parts))
+)lua";
+  return script;
 }
 
-void DivergenceSampler::recheck_known(RedisSyncClient& local, RedisSyncClient& peer) {
-  std::vector<std::string> known(differing_.begin(), differing_.end());
-  if (known.size() > 100) known.resize(100);
-  auto still = compare_keys(local, peer, known);
-  for (auto& k : known) differing_.erase(k);
-  for (auto& d : still) differing_.insert(d.key);
+namespace {
+std::int64_t expire_at(const std::string& digest) {
+  auto pos = digest.find("expire_at_ms=");
+  if (pos == std::string::npos) return -1;
+  try {
+    return std::stoll(digest.substr(pos + 13));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+}  // namespace
+
+bool digests_conflict(const std::string& local, const std::string& peer, std::int64_t now_ms) {
+  if (local == peer) return false;
+  for (auto* d : {&local, &peer}) {
+    auto at = expire_at(*d);
+    if (at > 0 && at < now_ms + 1000) return false;  // expiring: the reads may straddle it
+  }
+  return true;
+}
+
+DivergenceSampler::Round DivergenceSampler::sample(RedisSyncClient& local, RedisSyncClient& peer, std::uint64_t budget,
+                                                   const Probe& probe) {
+  Round round;
+  std::set<std::string> keys;
+  auto scan = [&](RedisSyncClient& c, std::string& cursor) {
+    std::uint64_t taken = 0;
+    while (taken < budget) {
+      auto r = c.checked({"SCAN", cursor, "COUNT", std::to_string(std::min<std::uint64_t>(budget, 1000))});
+      if (r.elements.size() != 2) break;
+      cursor = r.elements[0].str;
+      for (auto& k : r.elements[1].elements) {
+        keys.insert(k.str);
+        ++taken;
+      }
+      if (cursor == "0") break;  // a full pass ended; the next round starts over
+    }
+  };
+  scan(local, local_cursor_);
+  scan(peer, peer_cursor_);
+  round.compared = keys.size();
+  std::size_t rechecks = 0;
+  for (auto& k : differing_) {
+    if (++rechecks > 100) break;
+    keys.insert(k);
+  }
+  std::vector<std::string> list(keys.begin(), keys.end());
+  auto digests = probe(list);
+  if (digests.size() != list.size()) throw std::runtime_error("ordered probe returned a short answer");
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto& [l, p] = digests[i];
+    bool known = differing_.count(list[i]) > 0;
+    if (digests_conflict(l, p, now)) {
+      if (!known && differing_.size() < 10000) {
+        differing_.insert(list[i]);
+        round.differing.push_back({list[i], l, p});
+      }
+    } else if (known && l == p) {
+      differing_.erase(list[i]);
+    }
+  }
+  return round;
 }
 
 FullComparison compare_all(RedisSyncClient& local, RedisSyncClient& peer, std::size_t limit) {
   FullComparison result;
-  auto scan_all = [](RedisSyncClient& c) {
-    std::set<std::string> keys;
-    std::string cursor = "0";
-    do {
-      auto r = c.checked({"SCAN", cursor, "COUNT", "1000"});
-      if (r.elements.size() != 2) break;
-      cursor = r.elements[0].str;
-      for (auto& k : r.elements[1].elements) keys.insert(k.str);
-    } while (cursor != "0");
-    return keys;
-  };
-  auto a = scan_all(local);
-  auto b = scan_all(peer);
+  auto a = scan_all_keys(local);
+  auto b = scan_all_keys(peer);
   result.local_keys = a.size();
   result.peer_keys = b.size();
   std::vector<std::string> all(a.begin(), a.end());

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "redis_sync_client.h"
@@ -26,21 +28,38 @@ struct KeyDifference {
 std::vector<KeyDifference> compare_keys(RedisSyncClient& local, RedisSyncClient& peer,
                                         const std::vector<std::string>& keys);
 
-// The background sampler's state: a SCAN cursor over the local Redis.
+// The Lua script (EVAL ... 1 key) that computes the same kind of canonical
+// digest inside Redis, in one command: "none", or "<type> expire_at_ms=<ms>
+// items=<n> sha1=<hex>". The endpoint's ordered probes use it (one reply per
+// key on each link).
+const std::string& key_digest_script();
+
+// Whether two digests of one key, read at the same point of the write order,
+// show a real difference. A key that expires within a second (or just did) is
+// not counted: expiry is driven by each server's clock, not by the write
+// order, so the two reads may straddle the expiry; it is probed again later.
+bool digests_conflict(const std::string& local, const std::string& peer, std::int64_t now_ms);
+
+// The background sampler's state: a SCAN cursor over each Redis, so keys that
+// exist on one side only are found too, and the keys known to differ.
 class DivergenceSampler {
  public:
   struct Round {
     std::uint64_t compared = 0;
-    std::vector<KeyDifference> differing;
+    std::vector<KeyDifference> differing;  // newly found this round
   };
-  // Compares up to `budget` keys continuing the SCAN.
-  Round sample(RedisSyncClient& local, RedisSyncClient& peer, std::uint64_t budget);
-  // Keys known to differ (re-checked each round they are sampled; bounded).
+  // (local, peer) digests of `keys`, read at the same point of the write
+  // order; throws when it cannot (then the round is skipped).
+  using Probe = std::function<std::vector<std::pair<std::string, std::string>>(const std::vector<std::string>&)>;
+  // Continues both SCANs for up to `budget` keys each, and re-checks the keys
+  // known to differ (up to 100), all with one ordered probe.
+  Round sample(RedisSyncClient& local, RedisSyncClient& peer, std::uint64_t budget, const Probe& probe);
+  // Keys known to differ (bounded).
   const std::set<std::string>& differing() const { return differing_; }
-  void recheck_known(RedisSyncClient& local, RedisSyncClient& peer);
 
  private:
-  std::string cursor_ = "0";
+  std::string local_cursor_ = "0";
+  std::string peer_cursor_ = "0";
   std::set<std::string> differing_;
 };
 

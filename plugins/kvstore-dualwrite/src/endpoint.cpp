@@ -160,6 +160,31 @@ void Endpoint::set_demoting(bool demoting) {
   run_on_io([&] { dispatcher_->set_demoting(demoting); });
 }
 
+std::vector<std::pair<std::string, std::string>> Endpoint::probe_keys(const std::vector<std::string>& keys,
+                                                                      std::chrono::milliseconds timeout) {
+  using Digests = std::vector<std::pair<std::string, std::string>>;
+  // Shared with the probe's continuations: if a link drops them, the promise
+  // is destroyed unset and the wait below ends with broken_promise.
+  auto promise = std::make_shared<std::promise<Digests>>();
+  auto fut = promise->get_future();
+  asio::post(io_, [this, keys, promise]() mutable {
+    dispatcher_->probe_keys(keys, [promise](Digests digests, std::string error) {
+      if (error.empty())
+        promise->set_value(std::move(digests));
+      else
+        promise->set_exception(std::make_exception_ptr(std::runtime_error(error)));
+    });
+    promise.reset();
+  });
+  if (fut.wait_for(timeout) != std::future_status::ready)
+    throw std::runtime_error("no answer to the ordered compare within " + std::to_string(timeout.count()) + " ms");
+  try {
+    return fut.get();
+  } catch (const std::future_error&) {
+    throw std::runtime_error("a Redis link dropped during the ordered compare");
+  }
+}
+
 bool Endpoint::wait_drained(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -47,6 +47,11 @@ class Endpoint {
   void resume_writes();
   void set_mode(PeerMode mode);
   void set_demoting(bool demoting);
+  // Digests of `keys` on (local, peer), read at the same point of the write
+  // order (Dispatcher::probe_keys). Throws std::runtime_error when the pair is
+  // not in plain dual writes or no answer came within `timeout`.
+  std::vector<std::pair<std::string, std::string>> probe_keys(const std::vector<std::string>& keys,
+                                                              std::chrono::milliseconds timeout);
   // Waits until no operation is in flight and the journal is empty.
   bool wait_drained(std::chrono::milliseconds timeout);
 

@@ -152,7 +152,7 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
     try_rejoin_cutover(*ep);
     stats = ep->stats();
     if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0)
-      sample_divergence();
+      sample_divergence(*ep);
     publish_metrics(stats);
     notify_peer_status(stats);
     summary =
@@ -162,15 +162,18 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
   return sdk::SyncReport{summary, details};
 }
 
-void KvStorePlugin::sample_divergence() {
+void KvStorePlugin::sample_divergence(Endpoint& ep) {
   auto budget = static_cast<std::uint64_t>(settings_.sample_rate) *
                 static_cast<std::uint64_t>(std::max<std::int64_t>(1, settings_.sync_interval.count())) / 1000;
   if (budget == 0) budget = 1;
   try {
     RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
     RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
-    sampler_.recheck_known(local, peer);
-    auto round = sampler_.sample(local, peer, budget);
+    // The digests are read through the endpoint's ordered links, so a key
+    // under continuous writes is read after the same writes on both sides.
+    auto round = sampler_.sample(local, peer, budget, [&](const std::vector<std::string>& keys) {
+      return ep.probe_keys(keys, settings_.command_timeout * 2);
+    });
     host_->metrics().add_counter("kvstore_keys_compared_total", static_cast<double>(round.compared));
     host_->metrics().set_gauge("kvstore_keys_differing", static_cast<double>(sampler_.differing().size()));
     for (auto& d : round.differing)

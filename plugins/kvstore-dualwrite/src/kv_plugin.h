@@ -49,7 +49,7 @@ class KvStorePlugin final : public sdk::Plugin {
   std::shared_ptr<Endpoint> endpoint() const;
   bool should_serve() const;
   void try_rejoin_cutover(Endpoint& endpoint);
-  void sample_divergence();
+  void sample_divergence(Endpoint& ep);
   void publish_metrics(const EndpointStats& stats);
   void notify_peer_status(const EndpointStats& stats);
   // The peer's last journal report in the store state (peer_report.cpp):

@@ -17,18 +17,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::vector<std::string> scan_keys(RedisSyncClient& c) {
-  std::vector<std::string> keys;
-  std::string cursor = "0";
-  do {
-    auto r = c.checked({"SCAN", cursor, "COUNT", "1000"});
-    if (r.elements.size() != 2) break;
-    cursor = r.elements[0].str;
-    for (auto& k : r.elements[1].elements) keys.push_back(k.str);
-  } while (cursor != "0");
-  return keys;
-}
-
 // The commands that give the peer the local Redis's state of `keys`.
 std::vector<std::vector<std::string>> copies_of(RedisSyncClient& local, const std::vector<std::string>& keys) {
   std::vector<std::vector<std::string>> reads;
@@ -96,9 +84,9 @@ ReconcileResult reconcile_intents(const Settings& settings, const PendingIntents
     // A write that may have touched any key (FLUSHDB) was in flight: every key
     // on either side is copied; keys only the peer has are deleted there.
     std::set<std::string> all(keys.begin(), keys.end());
-    for (auto& k : scan_keys(local)) all.insert(k);
+    all.merge(scan_all_keys(local));
     if (peer) {
-      for (auto& k : scan_keys(*peer)) all.insert(k);
+      all.merge(scan_all_keys(*peer));
     } else {
       to_journal({{"FLUSHDB"}});  // the peer's keys are unknown: start it empty, then copy
     }

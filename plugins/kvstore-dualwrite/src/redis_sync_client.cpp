@@ -112,4 +112,16 @@ std::map<std::string, std::string> RedisSyncClient::info(const std::string& sect
   return out;
 }
 
+std::set<std::string> scan_all_keys(RedisSyncClient& redis) {
+  std::set<std::string> keys;
+  std::string cursor = "0";
+  do {
+    auto r = redis.checked({"SCAN", cursor, "COUNT", "1000"});
+    if (r.elements.size() != 2) break;
+    cursor = r.elements[0].str;
+    for (auto& k : r.elements[1].elements) keys.insert(k.str);
+  } while (cursor != "0");
+  return keys;
+}
+
 }  // namespace tandem::kv

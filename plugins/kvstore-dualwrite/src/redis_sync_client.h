@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class RedisSyncClient {
   redisContext* ctx_ = nullptr;
   std::string name_;
 };
+
+// Every key of the selected db (a full SCAN).
+std::set<std::string> scan_all_keys(RedisSyncClient& redis);
 
 // Reads the password file of an address ("" when none is configured).
 std::string read_password(const RedisAddress& address);

@@ -3,6 +3,12 @@
 // expiries; bad input is refused without disturbing other clients.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
+#include <thread>
+
+#include <atomic>
+
 #include <boost/asio.hpp>
 #include <fstream>
 #include <set>
@@ -399,8 +405,112 @@ TEST(KvEndpointDivergence, SamplerAndCompareFindDifferingKeys) {
   EXPECT_NE(cmp->output.find("peer-only"), std::string::npos);
   ASSERT_TRUE(node.plugin->sync().ok());
   EXPECT_GE(node.host->recorded_metrics().value("kvstore_keys_compared_total").value_or(0), 50);
-  EXPECT_EQ(node.host->recorded_metrics().value("kvstore_keys_differing").value_or(-1), 2);
+  // The sampler scans both servers: the key only the peer has is found too.
+  EXPECT_EQ(node.host->recorded_metrics().value("kvstore_keys_differing").value_or(-1), 3);
   EXPECT_EQ(node.plugin->health().status, sdk::HealthStatus::degraded);
+  node.plugin->stop();
+}
+
+// Keys that exist on one side only (written directly on one Redis, bypassing
+// the endpoint) are found by the sampler, which SCANs both servers: within
+// keys / sample_rate seconds, i.e. within keys / (sample_rate x sync_interval)
+// sync rounds (counted here, not timed).
+TEST(KvEndpointDivergence, OneSidedKeysAreFoundWithinKeysOverSampleRate) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"sample_rate", 500}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto c = connect(node.endpoint_port);
+  const int keys = 1000;
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < keys; ++i) sets.push_back({"SET", "key:" + std::to_string(i), std::to_string(i)});
+  for (auto& r : c->pipeline(sets)) ASSERT_EQ(r.str, "OK");
+  RedisClient(("127.0.0.1"), peer.port()).command({"SET", "only-on-peer", "p"});
+  RedisClient(("127.0.0.1"), local.port()).command({"SET", "only-on-local", "l"});
+  // sample_rate 500 x sync_interval 200 ms: 100 keys of each side per round.
+  const int rounds_allowed = (keys + 2) / 100 + 2;  // + 2: SCAN's COUNT is a hint
+  auto& log = node.host->logger();
+  int rounds = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  while (rounds < rounds_allowed &&
+         !(log.contains("key 'only-on-peer' differs") && log.contains("key 'only-on-local' differs"))) {
+    ASSERT_TRUE(node.plugin->sync().ok());
+    ++rounds;
+  }
+  std::cout << "both one-sided keys found after " << rounds << " sync rounds (allowed " << rounds_allowed
+            << ", keys / sample_rate = " << (keys + 2) / 500.0 << " s of sync rounds; here "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms)" << std::endl;
+  EXPECT_TRUE(log.contains("key 'only-on-peer' differs")) << "after " << rounds << " rounds";
+  EXPECT_TRUE(log.contains("key 'only-on-local' differs")) << "after " << rounds << " rounds";
+  auto h = node.plugin->health();
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded) << h.summary;
+  EXPECT_EQ(h.details.value("keys_differing", 0), 2) << h.summary;
+  EXPECT_NE(h.summary.find("2 keys differ"), std::string::npos) << h.summary;
+  // Degraded while they differ; ok again once they are repaired.
+  ASSERT_TRUE(node.plugin->sync().ok());
+  EXPECT_EQ(node.plugin->health().status, sdk::HealthStatus::degraded);
+  RedisClient(("127.0.0.1"), peer.port()).command({"DEL", "only-on-peer"});
+  RedisClient(("127.0.0.1"), local.port()).command({"DEL", "only-on-local"});
+  ASSERT_TRUE(node.plugin->sync().ok());
+  h = node.plugin->health();
+  EXPECT_EQ(h.status, sdk::HealthStatus::ok) << h.summary;
+  EXPECT_EQ(h.details.value("keys_differing", -1), 0);
+  node.plugin->stop();
+}
+
+// Keys under continuous writes from several clients (every data type) are
+// never reported: the sampler reads each key on both servers at the same
+// point of the write order.
+TEST(KvEndpointDivergence, KeysUnderContinuousWritesAreNoFalseAlarm) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"sample_rate", 2000}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  std::atomic<bool> stop{false};
+  std::atomic<long> writes{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      auto c = connect(node.endpoint_port);
+      for (long i = 0; !stop; ++i) {
+        auto v = std::to_string(i * 4 + t);
+        auto hot = std::to_string(i % 8);
+        c->pipeline({{"SET", "s:" + hot, v},
+                     {"INCR", "n:" + hot},
+                     {"HSET", "h:" + hot, "f" + std::to_string(i % 5), v},
+                     {"RPUSH", "l:" + hot, v},
+                     {"LTRIM", "l:" + hot, "-20", "-1"},
+                     {"ZADD", "z:" + hot, std::to_string(i % 13), "m" + std::to_string(i % 7)},
+                     {"SADD", "set:" + hot, v},
+                     {"SREM", "set:" + hot, std::to_string((i - 3) * 4 + t)},
+                     {"SET", "e:" + hot, v, "PX", "300"}});
+        writes += 9;
+      }
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  int rounds = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = node.plugin->sync();
+    ASSERT_TRUE(r.ok()) << r.message();
+    ++rounds;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  auto h = node.plugin->health();
+  std::cout << writes.load() << " writes, " << rounds << " sampler rounds, "
+            << h.details.value("keys_compared_total", 0) << " keys compared" << std::endl;
+  EXPECT_GT(h.details.value("keys_compared_total", 0), 100);
+  EXPECT_FALSE(node.host->logger().contains("differs")) << [&] {
+    std::string s;
+    for (auto& l : node.host->logger().lines())
+      if (l.find("differs") != std::string::npos) s += l + "\n";
+    return s;
+  }();
+  EXPECT_EQ(h.details.value("keys_differing", -1), 0) << h.summary;
+  EXPECT_TRUE(h.details.value("sampler_error", std::string()).empty()) << h.details.dump();
   node.plugin->stop();
 }
 
