@@ -87,6 +87,10 @@ PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secre
   // The replication role authenticates with its password file, as in production.
   pg.hba_prepend = {"host replication replicator 127.0.0.1/32 scram-sha-256"};
   if (own_host) pg.hba_prepend.push_back("host replication replicator " + host_.network + " scram-sha-256");
+  // pg_rewind of a former primary that went on alone (a partition and
+  // promote --force) needs its WAL back to the last checkpoint before the
+  // fork; the fence's shutdown checkpoint would recycle it (postgres-wal README).
+  pg.extra_conf = {"wal_keep_size = '256MB'"};
   pg.init = initial_primary;
   pg.start = initial_primary;
   pg.netns = host_.netns;
@@ -109,13 +113,9 @@ PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secre
   redis_ = std::make_unique<testsupport::RedisServer>(redis);
 
   // The search cluster is local to each node (loopback of its host).
-  sdk::ChildSpec es;
-  es.argv = {TANDEM_ES_STANDIN_BINARY, "--port", std::to_string(ports_.es)};
-  es.log_file = dir_.path() / "es-standin.log";
-  testsupport::NetnsScope in(host_.netns);
-  es_ = testsupport::start_background(es);
-  if (!sdkt::wait_for_port("127.0.0.1", ports_.es, std::chrono::seconds(20)))
-    throw std::runtime_error(name_ + ": the ES stand-in did not start: " + es_.log_tail());
+  es_spec_.argv = {TANDEM_ES_STANDIN_BINARY, "--port", std::to_string(ports_.es)};
+  es_spec_.log_file = dir_.path() / "es-standin.log";
+  restart_es();
 
   fs::create_directories(config_tree());
   sdk::atomic_write_file(config_tree() / "app.conf", "# " + name_ + "'s initial copy\n", 0644);
@@ -251,6 +251,14 @@ nlohmann::json PairNode::replication_page() const {
   } catch (const std::exception&) {
     return nullptr;
   }
+}
+
+void PairNode::restart_es() {
+  es_.kill();
+  testsupport::NetnsScope in(host_.netns);
+  es_ = testsupport::start_background(es_spec_);
+  if (!sdkt::wait_for_port("127.0.0.1", ports_.es, std::chrono::seconds(20)))
+    throw std::runtime_error(name_ + ": the ES stand-in did not start: " + es_.log_tail());
 }
 
 std::vector<std::string> PairNode::alias_targets(const std::string& alias) const {

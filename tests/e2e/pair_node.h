@@ -120,6 +120,8 @@ class PairNode {
   // The ES stand-in's view: the indices behind `alias`, and GET on a path.
   std::vector<std::string> alias_targets(const std::string& alias) const;
   nlohmann::json es_get(const std::string& path) const;
+  // Starts the ES stand-in again (after the host was killed), on its port.
+  void restart_es();
 
  private:
   std::string name_;
@@ -129,6 +131,7 @@ class PairNode {
   NodePorts ports_;
   std::unique_ptr<testsupport::PostgresServer> pg_;
   std::unique_ptr<testsupport::RedisServer> redis_;
+  sdk::ChildSpec es_spec_;
   sdk::ChildProcess es_;
   sdk::ChildProcess tandemd_;
   std::filesystem::path secrets_;

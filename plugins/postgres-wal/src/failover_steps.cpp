@@ -248,8 +248,27 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::rejoin(const sdk::FailoverReques
   // pg_rewind (PG 13+) first runs crash recovery in single-user mode if the
   // old primary was not shut down cleanly (kill -9, power loss).
   tools_->wait_until_postmaster_reaped(std::chrono::seconds(60));
-  auto rewind = tools_->run_checked(
-      "pg_rewind", {"pg_rewind", "-D", settings_.data_dir.string(), "--source-server", source}, std::chrono::hours(6));
+  sdk::ProcessResult rewind;
+  try {
+    rewind =
+        tools_->run_checked("pg_rewind", {"pg_rewind", "-D", settings_.data_dir.string(), "--source-server", source},
+                            std::chrono::hours(6));
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    // pg_rewind reads this node's own WAL back from the fork to the last
+    // checkpoint before it; a checkpoint since (the fence's shutdown one
+    // included) may have recycled it. Nothing short of a base backup helps then.
+    if (what.find("could not find previous WAL record") == std::string::npos &&
+        what.find("could not open file") == std::string::npos)
+      throw;
+    throw std::runtime_error(
+        what +
+        "; rewind is impossible: this node no longer has the WAL from its last checkpoint before the fork (recycled "
+        "by a later checkpoint). Run the 'basebackup' action (`tandemctl action " +
+        host_->store_name() +
+        " basebackup`) to rebuild this node from the primary, then rejoin; to keep rewinds possible set "
+        "wal_keep_size (at least max_wal_size) on both nodes");
+  }
   const std::string output = rewind.stdout_text + rewind.stderr_text;
   const bool rewound = output.find("no rewind required") == std::string::npos;
   tools_->write_standby_config(up, host_->node().name);
