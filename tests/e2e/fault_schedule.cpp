@@ -168,7 +168,8 @@ struct Handover {
 };
 
 struct StoreTotals {
-  std::size_t acked = 0, lost_stated = 0, lost_window = 0;
+  std::size_t lost_stated = 0, lost_window = 0;
+  std::size_t merged = 0;  // forced-window writes of the old primary that reached the new one
 };
 
 class ScheduleRun {
@@ -533,7 +534,15 @@ class ScheduleRun {
     std::string detail;  // who acknowledged the first unexplained ones, and when
     std::size_t stated = 0, window = 0;
     for (const auto& a : history) {
-      if (excused.count(a.id) || std::binary_search(have.begin(), have.end(), a.id)) continue;
+      if (excused.count(a.id)) continue;
+      if (std::binary_search(have.begin(), have.end(), a.id)) {
+        // Acknowledged by the cut-off old primary after the forced promotion,
+        // yet on the new one: merged in when the partition healed, not discarded.
+        if (last && last->force && a.at >= last->start && node_of_host(a.host) == last->from &&
+            merged_.insert({label, a.id}).second)
+          ++totals.merged;
+        continue;
+      }
       const auto describe_ack = [&] {
         std::ostringstream o;
         o << "; id " << a.id << " acknowledged by " << a.host;
@@ -673,19 +682,33 @@ class ScheduleRun {
       throw Failure("probe_events differs between the nodes");
     std::map<std::string, std::string> kp, ks;
     if (!wait_for([&] { return (kp = redis_data(p)) == (ks = redis_data(s)); }, 30s)) {
-      std::size_t only_p = 0, only_s = 0, differ = 0;
-      for (const auto& [k, v] : kp) {
-        auto it = ks.find(k);
-        if (it == ks.end())
-          ++only_p;
-        else if (it->second != v)
-          ++differ;
-      }
+      // A write whose outcome the client never learned (in flight when a
+      // tandemd was killed: sent to the secondary's Redis, never to the
+      // primary's) may be left on one side; any other difference fails.
+      std::set<std::int64_t> acked;
+      for (const auto& a : load_->kv_history()) acked.insert(a.id);
+      std::vector<std::string> bad, unacked;
+      auto classify = [&](const std::string& key) {
+        const bool load_key = key.rfind("load:", 0) == 0;
+        const bool never_acked = load_key && !acked.count(std::stoll(key.substr(5)));
+        (never_acked || key.rfind("probe:", 0) == 0 ? unacked : bad).push_back(key);
+      };
+      for (const auto& [k, v] : kp)
+        if (auto it = ks.find(k); it == ks.end() || it->second != v) classify(k);
       for (const auto& [k, v] : ks)
-        if (!kp.count(k)) ++only_s;
-      throw Failure("Redis data sets differ: " + std::to_string(only_p) + " keys only on " + node(p).name() + ", " +
-                    std::to_string(only_s) + " only on " + node(s).name() + ", " + std::to_string(differ) +
-                    " with different values");
+        if (!kp.count(k)) classify(k);
+      std::string list;
+      for (std::size_t i = 0; i < unacked.size() && i < 5; ++i) list += " " + unacked[i];
+      if (!unacked.empty()) {
+        std::cout << "   DIVERGENCE: " << unacked.size()
+                  << " unacknowledged KV write(s) left on one Redis only (in flight at a kill -9 of tandemd; never "
+                     "reconciled):"
+                  << list << std::endl;
+        kv_diverged_ += unacked.size();
+      }
+      if (!bad.empty())
+        throw Failure("Redis data sets differ in " + std::to_string(bad.size()) + " acknowledged key(s) between " +
+                      node(p).name() + " and " + node(s).name() + ", e.g. " + bad.front());
     }
     std::map<std::string, std::string> tp, ts;
     if (!wait_for([&] { return (tp = tree_files(node(p))) == (ts = tree_files(node(s))); }, 90s))
@@ -703,6 +726,8 @@ class ScheduleRun {
     o << "seed " << seed_ << ": PASS; " << schedule_.size() << " faults; acknowledged PostgreSQL " << pg << ", KV "
       << kv << "; lost as stated PostgreSQL " << pg_totals_.lost_stated << ", KV " << kv_totals_.lost_stated
       << "; lost in the forced window PostgreSQL " << pg_totals_.lost_window << ", KV " << kv_totals_.lost_window
+      << "; forced-window writes merged into the new primary PostgreSQL " << pg_totals_.merged << ", KV "
+      << kv_totals_.merged << "; unacknowledged KV writes left on one side only " << kv_diverged_
       << "; two-writers window: clean handovers max " << std::fixed << std::setprecision(1) << clean
       << " ms, forced promotes max " << forced << " ms; " << handovers_.size() << " handovers; Redis keys " << kp.size()
       << ", config " << cp;
@@ -748,6 +773,8 @@ class ScheduleRun {
   std::size_t step_ = 0;
   std::vector<Handover> handovers_;
   std::set<std::int64_t> pg_excused_, kv_excused_;
+  std::set<std::pair<std::string, std::int64_t>> merged_;
+  std::size_t kv_diverged_ = 0;  // unacknowledged writes left on one Redis only
   StoreTotals pg_totals_, kv_totals_;
   bool failed_ = false, skipped_ = false;
   std::string summary_;
