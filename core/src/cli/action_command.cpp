@@ -10,7 +10,6 @@
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
-#include "cli/http_client.h"
 #include "cli/progress_bar.h"
 #include "tandem/sdk/file_util.h"
 
@@ -36,7 +35,7 @@ std::optional<json> parse_args(const std::vector<std::string>& args, std::ostrea
 }
 
 // Polls GET /v1/stores/STORE until its progress reports completion.
-int follow_progress(const std::string& base, const ActionOptions& options, std::ostream& out, std::ostream& err) {
+int follow_progress(const sdk::net::Url& base, const ActionOptions& options, std::ostream& out, std::ostream& err) {
   const bool tty = &out == &std::cout && isatty(STDOUT_FILENO);
   const auto started = std::chrono::steady_clock::now();
   bool seen = false;
@@ -47,9 +46,9 @@ int follow_progress(const std::string& base, const ActionOptions& options, std::
       err << (tty ? "\n" : "") << "stopped following after " << human_seconds(elapsed) << "\n";
       return 1;
     }
-    HttpRequest req;
-    req.url = base + "/v1/stores/" + options.store;
-    auto res = http_request(req);
+    sdk::net::Request req;
+    req.target = "/v1/stores/" + options.store;
+    auto res = sdk::net::request(base, req);
     if (!res || res->status != 200) {
       err << (tty ? "\n" : "")
           << "lost the daemon while following: " << (res ? "HTTP " + std::to_string(res->status) : res.message())
@@ -78,9 +77,9 @@ int follow_progress(const std::string& base, const ActionOptions& options, std::
   }
   if (tty) out << "\n";
   json health;
-  HttpRequest req;
-  req.url = base + "/v1/stores/" + options.store;
-  if (auto res = http_request(req); res && res->status == 200) {
+  sdk::net::Request req;
+  req.target = "/v1/stores/" + options.store;
+  if (auto res = sdk::net::request(base, req); res && res->status == 200) {
     json store = json::parse(res->body, nullptr, false);
     if (store.is_object()) health = store.value("health", json::object());
   }

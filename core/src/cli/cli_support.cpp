@@ -6,8 +6,6 @@
 #include <cstdio>
 #include <ostream>
 
-#include "cli/http_client.h"
-
 namespace tandem::cli {
 
 std::optional<core::HostConfig> load_config_or_report(const std::filesystem::path& file, std::ostream& err) {
@@ -21,11 +19,25 @@ std::optional<core::HostConfig> load_config_or_report(const std::filesystem::pat
 
 core::PluginLoader loader_for(const core::HostConfig& config) { return core::PluginLoader(config.plugins.search_dirs); }
 
-std::optional<std::string> daemon_url(const GlobalOptions& global, const std::string& override_url, std::ostream& err) {
+sdk::net::Url api_base_url(const std::string& bind_address, std::uint16_t port) {
+  sdk::net::Url url;
+  url.host = bind_address;
+  // A wildcard bind is reached on loopback.
+  if (url.host.empty() || url.host == "0.0.0.0") url.host = "127.0.0.1";
+  if (url.host == "::") url.host = "::1";
+  url.port = port;
+  return url;
+}
+
+std::optional<sdk::net::Url> daemon_url(const GlobalOptions& global, const std::string& override_url,
+                                        std::ostream& err) {
   if (!override_url.empty()) {
-    std::string url = override_url;
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    return url;
+    auto url = sdk::net::parse_reachable_url(override_url);
+    if (!url) {
+      err << "--url: " << url.message() << "\n";
+      return std::nullopt;
+    }
+    return *url;
   }
   auto config = load_config_or_report(global.config, err);
   if (!config) {
@@ -56,19 +68,21 @@ std::optional<std::string> read_api_token(const GlobalOptions& global,
   }
 }
 
-std::optional<HttpResponse> post_to_daemon(const std::string& base, const std::string& path, const std::string& body,
-                                           const std::string& token, std::chrono::milliseconds timeout,
-                                           std::ostream& err, const std::string& hint) {
-  HttpRequest req;
+std::optional<sdk::net::Response> post_to_daemon(const sdk::net::Url& base, const std::string& path,
+                                                 const std::string& body, const std::string& token,
+                                                 std::chrono::milliseconds timeout, std::ostream& err,
+                                                 const std::string& hint) {
+  sdk::net::Request req;
   req.method = "POST";
-  req.url = base + path;
+  req.target = path;
   req.body = body;
   req.headers["Authorization"] = "Bearer " + token;
   req.headers["Content-Type"] = "application/json";
   req.timeout = timeout;
-  auto res = http_request(req);
+  auto res = sdk::net::request(base, req);
   if (!res) {
-    err << "tandemd not answering at " << base << ": is it running? (" << res.message() << ")" << hint << "\n";
+    err << "tandemd not answering at " << base.to_string() << ": is it running? (" << res.message() << ")" << hint
+        << "\n";
     return std::nullopt;
   }
   return *res;

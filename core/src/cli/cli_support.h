@@ -3,14 +3,15 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/http_client.h"
 #include "config/host_config.h"
 #include "loader/plugin_loader.h"
+#include "tandem/sdk/net/http_client.h"
 
 namespace tandem::cli {
 
@@ -22,7 +23,12 @@ core::PluginLoader loader_for(const core::HostConfig& config);
 
 // The daemon's API base URL: `override_url` when given, else from the config.
 // Prints why on failure.
-std::optional<std::string> daemon_url(const GlobalOptions& global, const std::string& override_url, std::ostream& err);
+std::optional<sdk::net::Url> daemon_url(const GlobalOptions& global, const std::string& override_url,
+                                        std::ostream& err);
+
+// The URL tandemctl reaches a daemon listening on bind_address:port at
+// (a wildcard bind on loopback).
+sdk::net::Url api_base_url(const std::string& bind_address, std::uint16_t port);
 
 // The API's bearer token: from `token_file` when given, else the config's
 // [api] token_file. Prints why on failure.
@@ -31,9 +37,10 @@ std::optional<std::string> read_api_token(const GlobalOptions& global,
 
 // POST `body` to `base` + `path` with the API token. On a transport failure
 // prints "tandemd not answering at ..." (with `hint` appended) and returns nullopt.
-std::optional<HttpResponse> post_to_daemon(const std::string& base, const std::string& path, const std::string& body,
-                                           const std::string& token, std::chrono::milliseconds timeout,
-                                           std::ostream& err, const std::string& hint = "");
+std::optional<sdk::net::Response> post_to_daemon(const sdk::net::Url& base, const std::string& path,
+                                                 const std::string& body, const std::string& token,
+                                                 std::chrono::milliseconds timeout, std::ostream& err,
+                                                 const std::string& hint = "");
 
 // "1.5 MiB", "12 B".
 std::string human_bytes(double bytes);

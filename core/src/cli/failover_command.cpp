@@ -7,7 +7,6 @@
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
-#include "cli/http_client.h"
 
 namespace tandem::cli {
 namespace {
@@ -88,11 +87,11 @@ int run_failover(const GlobalOptions& global, const FailoverCommandOptions& opti
 int run_history(const GlobalOptions& global, const std::string& url, std::ostream& out, std::ostream& err) {
   auto base = daemon_url(global, url, err);
   if (!base) return 1;
-  HttpRequest req;
-  req.url = *base + "/v1/history";
-  auto res = http_request(req);
+  sdk::net::Request req;
+  req.target = "/v1/history";
+  auto res = sdk::net::request(*base, req);
   if (!res || res->status != 200) {
-    err << "cannot read the failover history from " << *base << ": "
+    err << "cannot read the failover history from " << base->to_string() << ": "
         << (res ? "HTTP " + std::to_string(res->status) : res.message()) << "\n";
     return 1;
   }

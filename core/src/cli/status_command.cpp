@@ -7,7 +7,6 @@
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
-#include "cli/http_client.h"
 #include "cli/progress_bar.h"
 
 namespace tandem::cli {
@@ -80,21 +79,22 @@ void print_table(const json& s, std::ostream& out) {
 int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err) {
   auto base = daemon_url(global, options.url, err);
   if (!base) return 1;
-  HttpRequest req;
-  req.url = *base + "/v1/status";
+  sdk::net::Request req;
+  req.target = "/v1/status";
   req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
-  auto res = http_request(req);
+  auto res = sdk::net::request(*base, req);
   if (!res) {
-    err << "tandemd not answering at " << *base << ": is it running? (" << res.message() << ")\n";
+    err << "tandemd not answering at " << base->to_string() << ": is it running? (" << res.message() << ")\n";
     return 1;
   }
   if (res->status != 200) {
-    err << "tandemd at " << *base << " answered " << res->status << " to GET /v1/status: " << res->body << "\n";
+    err << "tandemd at " << base->to_string() << " answered " << res->status << " to GET /v1/status: " << res->body
+        << "\n";
     return 1;
   }
   json status = json::parse(res->body, nullptr, false);
   if (status.is_discarded() || !status.is_object()) {
-    err << "tandemd at " << *base << " sent a status that is not a JSON object\n";
+    err << "tandemd at " << base->to_string() << " sent a status that is not a JSON object\n";
     return 1;
   }
   if (global.json) {
@@ -104,7 +104,8 @@ int run_status(const GlobalOptions& global, const StatusOptions& options, std::o
   try {
     print_table(status, out);
   } catch (const json::exception& e) {
-    err << "tandemd at " << *base << " sent a status of an unexpected shape (" << e.what() << "); try --json\n";
+    err << "tandemd at " << base->to_string() << " sent a status of an unexpected shape (" << e.what()
+        << "); try --json\n";
     return 1;
   }
   return 0;

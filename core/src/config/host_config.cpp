@@ -9,6 +9,7 @@
 #include "config/toml_support.h"
 #include "loader/store_loading.h"
 #include "tandem/sdk/file_util.h"
+#include "tandem/sdk/net/http_client.h"
 
 namespace tandem::core {
 
@@ -138,12 +139,6 @@ void read_node(const toml::table& root, const std::string& file, const std::file
     out.node.data_dir = resolve_path(base, *v);
 }
 
-bool is_http_url(const std::string& url) {
-  for (std::string_view scheme : {"http://", "https://"})
-    if (url.rfind(scheme, 0) == 0 && url.size() > scheme.size()) return true;
-  return false;
-}
-
 void read_peer(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
                std::vector<std::string>& errors) {
   const toml::table* t =
@@ -154,11 +149,12 @@ void read_peer(const toml::table& root, const std::string& file, const std::file
   if (auto v = r.string("name", true, "\"beta\" (the other node's name)")) out.peer.name = *v;
   if (auto v = r.string("address", true, "\"10.0.0.2\" (the other node's address)")) out.peer.address = *v;
   if (auto v = r.string("api_url", true, "\"http://10.0.0.2:7480\" (the other node's tandemd API)")) {
-    if (is_http_url(*v))
-      out.peer.api_url = *v;
+    // The client's own test: the check accepts exactly the URLs the peer
+    // monitor and the failover peer can use.
+    if (auto url = sdk::net::parse_reachable_url(*v))
+      out.peer.api_url = url->to_string();
     else
-      r.error(location(*r.node("api_url"), file),
-              "[peer] api_url '" + *v + "' is not an http URL; expected e.g. \"http://10.0.0.2:7480\"");
+      r.error(location(*r.node("api_url"), file), "[peer] api_url " + url.message());
   }
   if (auto v = r.string("token_file", false, "\"/etc/tandem/peer-token\""))
     out.peer.token_file = resolve_path(base, *v);

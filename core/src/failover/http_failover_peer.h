@@ -9,7 +9,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "failover/failover_orchestrator.h"
-#include "host/http_client.h"
+#include "tandem/sdk/net/http_client.h"
 
 namespace tandem::core {
 
@@ -24,8 +24,9 @@ class HttpFailoverPeer final : public FailoverPeer {
   sdk::Result<nlohmann::json> rejoin() override;
 
  private:
-  HttpOutcome call(const std::string& method, const std::string& target, const std::string& body,
-                   std::chrono::milliseconds timeout);
+  // The peer's answer (any HTTP status) or why there was none.
+  sdk::Result<sdk::net::Response> call(const std::string& method, const std::string& target, const std::string& body,
+                                       std::chrono::milliseconds timeout);
 
   boost::asio::io_context& io_;
   std::string api_url_;

@@ -8,7 +8,10 @@ namespace tandem::core {
 
 PeerMonitor::PeerMonitor(boost::asio::io_context& io, sdk::PeerInfo peer, std::string token, PeerMonitorOptions options)
     : io_(io), peer_(std::move(peer)), token_(std::move(token)), options_(options), timer_(io) {
-  url_ = parse_http_url(peer_.api_url, &url_error_);
+  if (auto url = sdk::net::parse_reachable_url(peer_.api_url))
+    url_ = *url;
+  else
+    url_error_ = url.message();
   std::lock_guard l(mu_);
   if (!url_)
     status_.last_error = "peer api_url unusable: " + url_error_;
@@ -52,26 +55,26 @@ void PeerMonitor::poll() {
     arm();
     return;
   }
-  HttpCall call;
+  sdk::net::Request call;
   call.target = "/v1/status";
   call.timeout = options_.timeout;
-  async_http(io_, *url_, std::move(call), [this, alive = alive_](HttpOutcome outcome) {
+  sdk::net::async_request(io_, *url_, std::move(call), [this, alive = alive_](sdk::Result<sdk::net::Response> outcome) {
     if (!*alive) return;
     record(outcome);
     arm();
   });
 }
 
-void PeerMonitor::record(const HttpOutcome& outcome) {
+void PeerMonitor::record(const sdk::Result<sdk::net::Response>& outcome) {
   PeerStatus next;
   {
     std::lock_guard l(mu_);
     next = status_;
   }
   bool was_reachable = next.reachable;
-  if (outcome.ok && outcome.status == 200) {
+  if (outcome.ok() && outcome->status == 200) {
     try {
-      auto j = nlohmann::json::parse(outcome.body);
+      auto j = nlohmann::json::parse(outcome->body);
       next.reachable = true;
       next.role = j.at("role").get<std::string>();
       next.epoch = j.at("epoch").get<std::uint64_t>();
@@ -85,7 +88,7 @@ void PeerMonitor::record(const HttpOutcome& outcome) {
   } else {
     next.reachable = false;
     next.last_error =
-        outcome.ok ? "peer answered /v1/status with HTTP " + std::to_string(outcome.status) : outcome.error;
+        outcome.ok() ? "peer answered /v1/status with HTTP " + std::to_string(outcome->status) : outcome.message();
   }
   std::lock_guard l(mu_);
   if (was_reachable && !next.reachable) log_warn("peer", "peer " + peer_.name + " unreachable: " + next.last_error);
@@ -95,7 +98,8 @@ void PeerMonitor::record(const HttpOutcome& outcome) {
     logged_unreachable_ = false;
   }
   if (!was_reachable && !next.reachable && !logged_unreachable_) {
-    log_warn("peer", "peer " + peer_.name + " at " + peer_.api_url + " not answering: " + next.last_error);
+    log_warn("peer", "peer " + peer_.name + " at " + sdk::net::redact_url(peer_.api_url) +
+                         " not answering: " + next.last_error);
     logged_unreachable_ = true;
   }
   status_ = std::move(next);
@@ -106,7 +110,7 @@ void PeerMonitor::notify(const std::string& store, const nlohmann::json& message
     log_warn(store, "event for the peer dropped: " + url_error_);
     return;
   }
-  HttpCall call;
+  sdk::net::Request call;
   call.method = "POST";
   call.target = "/v1/stores/" + store + "/events";
   call.body = message.dump();
@@ -114,11 +118,11 @@ void PeerMonitor::notify(const std::string& store, const nlohmann::json& message
   if (!token_.empty()) call.headers["Authorization"] = "Bearer " + token_;
   boost::asio::post(io_, [this, alive = alive_, call = std::move(call), store]() mutable {
     if (!*alive) return;
-    async_http(io_, *url_, std::move(call), [store](HttpOutcome outcome) {
-      if (!outcome.ok)
-        log_warn(store, "event for the peer not delivered: " + outcome.error);
-      else if (outcome.status / 100 != 2)
-        log_warn(store, "peer refused the event: HTTP " + std::to_string(outcome.status) + " " + outcome.body);
+    sdk::net::async_request(io_, *url_, std::move(call), [store](sdk::Result<sdk::net::Response> outcome) {
+      if (!outcome.ok())
+        log_warn(store, "event for the peer not delivered: " + outcome.message());
+      else if (outcome->status / 100 != 2)
+        log_warn(store, "peer refused the event: HTTP " + std::to_string(outcome->status) + " " + outcome->body);
     });
   });
 }

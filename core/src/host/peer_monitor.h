@@ -14,8 +14,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
-#include "host/http_client.h"
 #include "tandem/sdk/host_context.h"
+#include "tandem/sdk/net/http_client.h"
 
 namespace tandem::core {
 
@@ -53,13 +53,13 @@ class PeerMonitor {
  private:
   void poll();
   void arm();
-  void record(const HttpOutcome& outcome);
+  void record(const sdk::Result<sdk::net::Response>& outcome);
 
   boost::asio::io_context& io_;
   sdk::PeerInfo peer_;
   std::string token_;
   PeerMonitorOptions options_;
-  std::optional<HttpUrl> url_;
+  std::optional<sdk::net::Url> url_;
   std::string url_error_;
   boost::asio::steady_timer timer_;
   // Shared with in-flight callbacks so they can tell the monitor is gone.

@@ -156,7 +156,7 @@ data_dir = "/x"
 [peer]
 name = "b"
 address = "127.0.0.2"
-api_url = "https://127.0.0.2:7480"
+api_url = "http://127.0.0.2:7480"
 token_file = "/etc/peer-token"
 [api]
 token_file = "/etc/api-token"

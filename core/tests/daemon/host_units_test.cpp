@@ -10,7 +10,6 @@
 
 #include "api/bearer_auth.h"
 #include "api/status_views.h"
-#include "host/http_client.h"
 #include "host/metrics_registry.h"
 #include "host/sd_notify.h"
 #include "host/store_host_context.h"
@@ -94,24 +93,6 @@ TEST(PluginMetricsTest, NumbersAndEscapes) {
   EXPECT_EQ(prometheus_number(0.25), "0.25");
   EXPECT_EQ(prometheus_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   EXPECT_EQ(prometheus_labels({}), "");
-}
-
-TEST(HttpUrlTest, ParsesHostPortAndPrefix) {
-  auto u = parse_http_url("http://10.0.0.2:7480");
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->host, "10.0.0.2");
-  EXPECT_EQ(u->port, "7480");
-  EXPECT_EQ(u->prefix, "");
-  auto v6 = parse_http_url("http://[::1]:7481/tandem/");
-  ASSERT_TRUE(v6);
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_EQ(v6->port, "7481");
-  EXPECT_EQ(v6->prefix, "/tandem");
-  EXPECT_EQ(parse_http_url("http://host")->port, "80");
-  std::string why;
-  EXPECT_FALSE(parse_http_url("https://x:1", &why));
-  EXPECT_NE(why.find("http://"), std::string::npos);
-  EXPECT_FALSE(parse_http_url("http://:80"));
 }
 
 TEST(SdNotifyTest, SendsTheStateToNotifySocket) {

@@ -1,5 +1,7 @@
 #include "es_config.h"
 
+#include "tandem/sdk/net/http_client.h"
+
 #include <libpq-fe.h>
 
 #include <fstream>
@@ -106,28 +108,6 @@ IndexSpec parse_index(const sdk::StoreConfig& c, const std::string& default_sour
 }
 
 }  // namespace
-
-std::optional<EsEndpoint> parse_es_url(const std::string& url, std::string& error) {
-  static const std::regex re(R"(^(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\])(:([0-9]{1,5}))?(/[^?#]*)?$)");
-  std::smatch m;
-  if (!std::regex_match(url, m, re)) {
-    error = "'" + url + "' is not an http URL such as \"http://127.0.0.1:9200\"";
-    return std::nullopt;
-  }
-  if (m[1] == "https") {
-    error = "'" + url +
-            "': https is not supported by this plugin version; reach the cluster over plain http on a private network "
-            "or through a local TLS-terminating proxy";
-    return std::nullopt;
-  }
-  EsEndpoint e;
-  e.host = m[2];
-  if (e.host.front() == '[') e.host = e.host.substr(1, e.host.size() - 2);
-  e.port = m[4].matched ? std::string(m[4]) : "9200";
-  e.path_prefix = m[5].matched ? std::string(m[5]) : "";
-  while (!e.path_prefix.empty() && e.path_prefix.back() == '/') e.path_prefix.pop_back();
-  return e;
-}
 
 sdk::ConfigSchema es_rebuild_schema() {
   std::vector<ConfigKey> index_keys = {
@@ -238,9 +218,9 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
   auto urls = c.strings("urls");
   if (urls.empty()) c.fail("urls", "needs at least one URL, e.g. [\"http://127.0.0.1:9200\"]");
   for (auto& url : urls) {
-    std::string error;
-    auto e = parse_es_url(url, error);
-    if (!e) c.fail("urls", error);
+    // The SDK client's own test: what is accepted here is what it connects to.
+    auto e = sdk::net::parse_reachable_url(url, 9200);
+    if (!e) c.fail("urls", e.message());
     out.endpoints.push_back(*e);
   }
   if (c.has("username")) out.username = c.string("username");

@@ -12,17 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "tandem/sdk/config.h"
+#include "tandem/sdk/net/url.h"
 
 namespace tandem::esrebuild {
-
-// One Elasticsearch node: plain HTTP on host:port, optional path prefix
-// (for a cluster behind a reverse proxy).
-struct EsEndpoint {
-  std::string host;
-  std::string port;
-  std::string path_prefix;  // "" or "/prefix" (no trailing slash)
-  std::string display() const { return "http://" + host + ":" + port + path_prefix; }
-};
 
 struct RetryPolicy {
   int max_attempts = 8;  // per request, including the first
@@ -43,7 +35,7 @@ struct IndexSpec {
 };
 
 struct EsRebuildConfig {
-  std::vector<EsEndpoint> endpoints;
+  std::vector<sdk::net::Url> endpoints;  // one per node: host:port, optional path prefix (a reverse proxy)
   std::optional<std::string> username;
   std::optional<std::filesystem::path> password_file;
   std::optional<std::filesystem::path> api_key_file;
@@ -68,8 +60,5 @@ sdk::ConfigSchema es_rebuild_schema();
 // URLs, auth combination, secret files exist, conninfo parses and carries no
 // inline password, mapping files are JSON objects. Throws sdk::ConfigError.
 EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& config);
-
-// "http://host:port[/prefix]" -> endpoint; error text on a bad URL.
-std::optional<EsEndpoint> parse_es_url(const std::string& url, std::string& error);
 
 }  // namespace tandem::esrebuild

@@ -3,20 +3,13 @@
 #include <random>
 #include <thread>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
 #include "tandem/sdk/file_util.h"
 
 namespace tandem::esrebuild {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 std::string base64(const std::string& in) {
   static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -45,13 +38,6 @@ std::string base64(const std::string& in) {
   return out;
 }
 
-// Runs the io_context until the pending async operation completes; the
-// tcp_stream's expiry turns a hang into beast::error::timeout.
-void run_until_done(asio::io_context& io) {
-  io.restart();
-  io.run();
-}
-
 }  // namespace
 
 std::string authorization_header(const EsRebuildConfig& config) {
@@ -62,109 +48,38 @@ std::string authorization_header(const EsRebuildConfig& config) {
 }
 
 EsConnection::EsConnection(std::shared_ptr<const EsTarget> target, std::size_t first_endpoint)
-    : target_(std::move(target)), endpoint_(first_endpoint % target_->endpoints.size()) {
-  // Beast sizes each read from the buffer's free capacity (512 bytes at
-  // least, 64 KiB at most): bulk answers are large, so read in big pieces.
-  buffer_.reserve(256 * 1024);
-}
+    : target_(std::move(target)), endpoint_(first_endpoint % target_->endpoints.size()) {}
 
-EsConnection::~EsConnection() { close(); }
+EsConnection::~EsConnection() = default;
 
-std::string EsConnection::current_endpoint() const { return target_->endpoints[endpoint_].display(); }
-
-void EsConnection::close() {
-  if (stream_) {
-    beast::error_code ec;
-    stream_->socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_->close();
-    stream_.reset();
-  }
-  buffer_.consume(buffer_.size());
-  reused_ = false;
-}
-
-sdk::Status EsConnection::connect() {
-  std::string errors;
-  for (std::size_t tried = 0; tried < target_->endpoints.size(); ++tried) {
-    const EsEndpoint& e = target_->endpoints[endpoint_];
-    beast::error_code ec;
-    tcp::resolver resolver(io_);
-    auto addresses = resolver.resolve(e.host, e.port, ec);
-    if (!ec) {
-      stream_ = std::make_unique<beast::tcp_stream>(io_);
-      stream_->expires_after(target_->timeout);
-      stream_->async_connect(addresses, [&](beast::error_code err, const tcp::endpoint&) { ec = err; });
-      run_until_done(io_);
-      if (!ec) {
-        stream_->socket().set_option(tcp::no_delay(true), ec);
-        return {};
-      }
-      stream_.reset();
-    }
-    errors += (errors.empty() ? "" : "; ") + e.display() + ": " + ec.message();
-    endpoint_ = (endpoint_ + 1) % target_->endpoints.size();
-  }
-  return sdk::Status::failure("cannot connect to Elasticsearch (" + errors + ")");
-}
-
-sdk::Result<HttpResponse> EsConnection::exchange(Verb method, const std::string& path, const std::string& body,
-                                                 const char* content_type) {
-  const EsEndpoint& e = target_->endpoints[endpoint_];
-  http::request<http::string_body> req{method, e.path_prefix + path, 11};
-  req.set(http::field::host, e.host + ":" + e.port);
-  req.set(http::field::user_agent, "tandem-elasticsearch-rebuild");
-  req.set(http::field::accept, "application/json");
-  if (!target_->authorization.empty()) req.set(http::field::authorization, target_->authorization);
-  if (!body.empty()) req.set(http::field::content_type, content_type);
-  req.keep_alive(true);
-  req.body() = body;
-  req.prepare_payload();
-
-  beast::error_code ec;
-  stream_->expires_after(target_->timeout);
-  http::async_write(*stream_, req, [&](beast::error_code err, std::size_t) { ec = err; });
-  run_until_done(io_);
-  if (ec)
-    return sdk::Result<HttpResponse>::failure(method == Verb::head ? ec.message()
-                                                                   : "sending " + std::string(path) + " to " +
-                                                                         e.display() + ": " + ec.message());
-
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(256u << 20);
-  if (method == Verb::head) parser.skip(true);
-  stream_->expires_after(target_->timeout);
-  http::async_read(*stream_, buffer_, parser, [&](beast::error_code err, std::size_t) { ec = err; });
-  run_until_done(io_);
-  if (ec)
-    return sdk::Result<HttpResponse>::failure("reading the answer to " + std::string(path) + " from " + e.display() +
-                                              ": " + ec.message());
-  auto res = parser.release();
-  if (!res.keep_alive()) close();
-  return HttpResponse{res.result_int(), std::move(res.body())};
-}
+std::string EsConnection::current_endpoint() const { return target_->endpoints[endpoint_].to_string(); }
 
 sdk::Result<HttpResponse> EsConnection::request(Verb method, const std::string& path, const std::string& body,
                                                 const char* content_type) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!stream_) {
-      auto st = connect();
-      if (!st) return sdk::Result<HttpResponse>::failure(st.message());
-    }
-    bool was_reused = reused_;
-    auto r = exchange(method, path, body, content_type);
-    if (r.ok()) {
-      reused_ = stream_ != nullptr;
-      return r;
-    }
-    close();
-    // A kept-alive connection the server closed meanwhile: resend once on a
-    // fresh one. A fresh connection failing is a real error.
-    if (!was_reused) {
-      endpoint_ = (endpoint_ + 1) % target_->endpoints.size();
-      return r;
-    }
+  sdk::net::Request req;
+  req.method = std::string(boost::beast::http::to_string(method));
+  req.target = path;
+  req.body = body;
+  req.timeout = target_->timeout;
+  req.max_response_bytes = 256u << 20;  // a bulk answer lists every document
+  req.headers["User-Agent"] = "tandem-elasticsearch-rebuild";
+  req.headers["Accept"] = "application/json";
+  if (!body.empty()) req.headers["Content-Type"] = content_type;
+  if (!target_->authorization.empty()) req.headers["Authorization"] = target_->authorization;
+
+  std::string unreachable;
+  for (std::size_t tried = 0; tried < target_->endpoints.size(); ++tried) {
+    if (!connection_) connection_ = std::make_unique<sdk::net::Connection>(target_->endpoints[endpoint_]);
+    auto r = connection_->request(req);
+    if (r.ok()) return HttpResponse{static_cast<unsigned>(r->status), std::move(r->body)};
+    connection_.reset();
+    endpoint_ = (endpoint_ + 1) % target_->endpoints.size();
+    // A node that cannot be reached is skipped now; a request that failed
+    // on the way is the caller's to retry (with_retries), on the next node.
+    if (r.code() != sdk::ErrorCode::unavailable) return r.error();
+    unreachable += (unreachable.empty() ? "" : "; ") + r.message();
   }
-  return sdk::Result<HttpResponse>::failure("unreachable");
+  return sdk::Result<HttpResponse>::failure("cannot connect to Elasticsearch (" + unreachable + ")");
 }
 
 sdk::Result<HttpResponse> with_retries(const RetryPolicy& policy, const std::atomic<bool>& cancelled,

@@ -1,6 +1,6 @@
-// A keep-alive HTTP/1.1 connection to Elasticsearch (Boost.Beast), with
-// per-request timeouts, failover across the configured URLs, and a retry
-// helper for 429 / 5xx / connection errors with exponential backoff.
+// A kept-alive connection to Elasticsearch over the SDK's HTTP client
+// (tandem/sdk/net/http_client.h), with failover across the configured URLs,
+// and a retry helper for 429 / 5xx / connection errors with exponential backoff.
 #pragma once
 
 #include <atomic>
@@ -10,12 +10,10 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/verb.hpp>
 
 #include "es_config.h"
+#include "tandem/sdk/net/http_client.h"
 #include "tandem/sdk/result.h"
 
 namespace tandem::esrebuild {
@@ -29,7 +27,7 @@ struct HttpResponse {
 
 // Endpoints, auth header and timeouts shared by every connection of a store.
 struct EsTarget {
-  std::vector<EsEndpoint> endpoints;
+  std::vector<sdk::net::Url> endpoints;
   std::string authorization;  // full header value, or empty; never logged
   std::chrono::milliseconds timeout{60000};
 };
@@ -47,23 +45,16 @@ class EsConnection {
   EsConnection& operator=(const EsConnection&) = delete;
 
   // One request; transport errors are failures, any HTTP status is a value.
-  // A request on a reused connection that the server had closed is resent once.
+  // A request on a reused connection that the server had closed is resent once;
+  // a URL that refuses the connection is skipped for the next one.
   sdk::Result<HttpResponse> request(Verb method, const std::string& path, const std::string& body = {},
                                     const char* content_type = "application/json");
   std::string current_endpoint() const;
 
  private:
-  sdk::Status connect();
-  sdk::Result<HttpResponse> exchange(Verb method, const std::string& path, const std::string& body,
-                                     const char* content_type);
-  void close();
-
   std::shared_ptr<const EsTarget> target_;
   std::size_t endpoint_;
-  boost::asio::io_context io_;
-  std::unique_ptr<boost::beast::tcp_stream> stream_;
-  boost::beast::flat_buffer buffer_;
-  bool reused_ = false;
+  std::unique_ptr<sdk::net::Connection> connection_;  // to endpoints[endpoint_], opened on first use
 };
 
 // True for answers worth retrying: 429 (rejected, back off) and 5xx.

@@ -51,9 +51,9 @@ TEST_F(EsRebuildConfigCheck, GoodConfigGetsDefaultsAndLoadSettings) {
   auto c = parse(good());
   ASSERT_EQ(c.endpoints.size(), 2u);
   EXPECT_EQ(c.endpoints[0].host, "127.0.0.1");
-  EXPECT_EQ(c.endpoints[0].port, "9200");
-  EXPECT_EQ(c.endpoints[1].port, "9201");
-  EXPECT_EQ(c.endpoints[1].path_prefix, "/es");
+  EXPECT_EQ(c.endpoints[0].port, 9200);
+  EXPECT_EQ(c.endpoints[1].port, 9201);
+  EXPECT_EQ(c.endpoints[1].path, "/es");
   EXPECT_EQ(c.batch_bytes, 5u << 20);
   EXPECT_EQ(c.batch_docs, 5000u);
   EXPECT_EQ(c.in_flight, 4);
@@ -113,8 +113,8 @@ TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
   };
   std::vector<Case> cases = {
       {[](json& v) { v["urls"] = json::array(); }, "urls", "at least one URL"},
-      {[](json& v) { v["urls"] = {"127.0.0.1:9200"}; }, "urls", "not an http URL"},
-      {[](json& v) { v["urls"] = {"https://es:9200"}; }, "urls", "https is not supported"},
+      {[](json& v) { v["urls"] = {"127.0.0.1:9200"}; }, "urls", "is not a URL (no scheme)"},
+      {[](json& v) { v["urls"] = {"https://es:9200"}; }, "urls", "https is not supported yet"},
       {[](json& v) { v["source"] = "host=x password=inline"; }, "source", "must not contain a password"},
       {[](json& v) { v["source"] = "host=x nosuchoption=1"; }, "source", "not a valid libpq connection string"},
       {[](json& v) { v["username"] = "u"; }, "username", "go together"},

@@ -144,8 +144,9 @@ TEST(EsRebuildStandin, BulkLoaderFailsPastThresholdNamingDocuments) {
 TEST(EsRebuildStandin, ClientFailsOverToTheNextUrl) {
   Standin es;
   auto target = std::make_shared<EsTarget>();
-  target->endpoints = {EsEndpoint{"127.0.0.1", std::to_string(sdkt::free_port()), ""},
-                       EsEndpoint{"127.0.0.1", std::to_string(es.port()), ""}};
+  target->endpoints = {
+      sdk::net::Url{sdk::net::Scheme::http, "127.0.0.1", static_cast<std::uint16_t>(sdkt::free_port()), ""},
+      sdk::net::Url{sdk::net::Scheme::http, "127.0.0.1", static_cast<std::uint16_t>(es.port()), ""}};
   target->timeout = std::chrono::seconds(5);
   EsConnection conn(target);
   auto r = conn.request(Verb::get, "/_cluster/health");

@@ -39,7 +39,7 @@ class Standin {
     if (!sdkt::wait_for_port("127.0.0.1", port_, std::chrono::seconds(20)))
       throw std::runtime_error("the ES stand-in did not start: " + process_.log_tail());
     auto target = std::make_shared<EsTarget>();
-    target->endpoints = {EsEndpoint{"127.0.0.1", std::to_string(port_), ""}};
+    target->endpoints = {sdk::net::Url{sdk::net::Scheme::http, "127.0.0.1", static_cast<std::uint16_t>(port_), ""}};
     target->timeout = std::chrono::seconds(60);
     target_ = target;
   }
