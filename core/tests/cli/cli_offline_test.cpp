@@ -1,4 +1,6 @@
 // tandemctl subcommands that need no daemon: check-config, diag, plugins, help.
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -55,6 +57,37 @@ TEST(CheckConfig, EveryStoreIsCheckedThroughItsPluginAndAllErrorsPrinted) {
   EXPECT_TRUE(has(e, file.string() + ":30:1: store 'd' (plugin loader-throwing-configure): configure failed: "
                                      "configure exploded on purpose"));
   EXPECT_TRUE(has(e, ": 5 problems")) << "a's unknown key and its missing greeting count separately";
+}
+
+// The same peer api_url rows as tandemd --check (TandemdBinary.CheckRefusesExactly...).
+TEST(CheckConfig, PeerUrlSchemesAreCheckedLikeTheDaemon) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"http://127.0.0.1:1", ""},
+      {"http://[::1]:7481/tandem", ""},
+      {"https://127.0.0.1:1", "https is not supported yet"},
+      {"ftp://127.0.0.1:1", "only http:// URLs are supported"},
+      {"ws://127.0.0.1:1", "only http:// URLs are supported"},
+      {"127.0.0.1:1", "no scheme"},
+      {"http://127.0.0.1:0", "out of range"},
+      {"http://admin:pw-s3cret@127.0.0.1:1", "carries credentials"}};
+  for (const auto& [url, refusal] : cases) {
+    TempDir dir;
+    auto file = write_config(dir.path(), 7480, kGreeter);
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string old = "api_url = \"http://127.0.0.1:1\"";
+    text.replace(text.find(old), old.size(), "api_url = \"" + url + "\"");
+    write_file(file, text);
+    auto r = tandemctl({"check-config", file.string()});
+    EXPECT_EQ((r.stdout_text + r.stderr_text).find("s3cret"), std::string::npos) << r.stderr_text;
+    if (refusal.empty()) {
+      EXPECT_EQ(r.exit_code, 0) << url << ": " << r.stderr_text;
+      continue;
+    }
+    EXPECT_EQ(r.exit_code, 1) << url << " was accepted";
+    EXPECT_TRUE(has(r.stderr_text, file.string() + ":10:11: [peer] api_url")) << url;
+    EXPECT_TRUE(has(r.stderr_text, refusal)) << url;
+  }
 }
 
 TEST(CheckConfig, MissingFileExitsOne) {

@@ -165,5 +165,23 @@ token_file = "/etc/api-token"
   EXPECT_TRUE(std::holds_alternative<HostConfig>(loaded)) << std::get<ConfigErrors>(loaded).joined();
 }
 
+TEST(HostConfig, PeerApiUrlIsReadWithTheClientsParser) {
+  auto with_url = [](const std::string& url) {
+    return parse_host_config(
+        "[node]\nname = \"a\"\naddress = \"127.0.0.1\"\nrole = \"primary\"\ndata_dir = \"/x\"\n"
+        "[peer]\nname = \"b\"\naddress = \"127.0.0.2\"\napi_url = \"" +
+            url + "\"\n",
+        "t.toml");
+  };
+  auto ok = with_url("http://127.0.0.2/");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(ok)) << std::get<ConfigErrors>(ok).joined();
+  EXPECT_EQ(std::get<HostConfig>(ok).peer.api_url, "http://127.0.0.2:80");
+  auto https = with_url("https://127.0.0.2:7480");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(https));
+  EXPECT_EQ(std::get<ConfigErrors>(https).messages.at(0),
+            "t.toml:9:11: [peer] api_url 'https://127.0.0.2:7480': https is not supported yet; use http:// on "
+            "loopback or a private network, or a local TLS-terminating proxy");
+}
+
 }  // namespace
 }  // namespace tandem::core

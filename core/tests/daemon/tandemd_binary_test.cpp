@@ -107,6 +107,58 @@ TEST(TandemdBinary, CheckAcceptsAGoodConfigAndExplainsABadOne) {
   EXPECT_NE((usage.stderr_text + usage.stdout_text).find("--config"), std::string::npos);
 }
 
+// One row per peer api_url scheme: --check accepts exactly what the daemon's
+// HTTP client can use, and a refused URL also stops the daemon from starting
+// with the same message.
+struct PeerUrlCase {
+  std::string url;      // "{port}" is replaced by the peer's port
+  std::string refusal;  // empty: accepted
+};
+
+std::vector<PeerUrlCase> peer_url_cases() {
+  return {{"http://127.0.0.1:{port}", ""},
+          {"HTTP://127.0.0.1:{port}/", ""},
+          {"http://[::1]:{port}", ""},
+          {"https://127.0.0.1:{port}", "https is not supported yet"},
+          {"ftp://127.0.0.1:{port}", "only http:// URLs are supported"},
+          {"ws://127.0.0.1:{port}", "only http:// URLs are supported"},
+          {"redis://127.0.0.1:{port}", "only http:// URLs are supported"},
+          {"file:///etc/tandem", "only http:// URLs are supported"},
+          {"127.0.0.1:{port}", "no scheme"},
+          {"http://127.0.0.1:70000", "out of range"},
+          {"http://admin:pw-s3cret@127.0.0.1:{port}", "carries credentials"}};
+}
+
+TEST(TandemdBinary, CheckRefusesExactlyThePeerUrlsTheDaemonCannotUse) {
+  for (const auto& c : peer_url_cases()) {
+    sdk::testing::TempDir dir;
+    int peer_port = sdk::testing::free_port();
+    auto node = write_node(dir.path(), "alpha", "primary", sdk::testing::free_port(), peer_port);
+    std::string url = c.url;
+    if (auto at = url.find("{port}"); at != std::string::npos) url.replace(at, 6, std::to_string(peer_port));
+    std::ifstream in(node.config);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string old = "api_url = \"http://127.0.0.1:" + std::to_string(peer_port) + "\"";
+    ASSERT_NE(text.find(old), std::string::npos);
+    text.replace(text.find(old), old.size(), "api_url = \"" + url + "\"");
+    write_file(node.config, text);
+
+    auto check = run_tandemd({"--config", node.config.string(), "--check"});
+    std::string said = check.stdout_text + check.stderr_text;
+    EXPECT_EQ(said.find("s3cret"), std::string::npos) << url << " repeated its password: " << said;
+    if (c.refusal.empty()) {
+      EXPECT_EQ(check.exit_code, 0) << url << ": " << said;
+      continue;
+    }
+    EXPECT_EQ(check.exit_code, 1) << url << " was accepted";
+    EXPECT_NE(check.stderr_text.find("tandem.toml:10:11: [peer] api_url"), std::string::npos) << said;
+    EXPECT_NE(check.stderr_text.find(c.refusal), std::string::npos) << url << ": " << said;
+    auto start = run_tandemd({"--config", node.config.string()});
+    EXPECT_EQ(start.exit_code, 1) << url << ": the daemon started on a URL --check refused";
+    EXPECT_EQ(start.stderr_text, check.stderr_text) << url;
+  }
+}
+
 TEST(TandemdBinary, MissingTokenFileIsAClearStartupError) {
   sdk::testing::TempDir dir;
   auto node = write_node(dir.path(), "alpha", "primary", sdk::testing::free_port(), sdk::testing::free_port());
