@@ -6,7 +6,7 @@
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
-#include "cli/offline_host.h"
+#include "host/offline_host.h"
 #include "loader/store_loading.h"
 
 namespace tandem::cli {
@@ -33,7 +33,7 @@ int run_diag(const GlobalOptions& global, const DiagOptions& options, std::ostre
         << "\n";
     return 1;
   }
-  OfflineHostContext host(*config, entry->name);
+  core::OfflineHostContext host(*config, entry->name);
   auto store = core::load_store(*entry, loader_for(*config), host);
   if (!store) {
     err << store.message() << "\n";

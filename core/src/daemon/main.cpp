@@ -9,28 +9,22 @@
 #include <CLI/CLI.hpp>
 
 #include "config/host_config.h"
+#include "host/config_check.h"
 #include "host/logging.h"
 #include "host/sd_notify.h"
 #include "host/tandem_daemon.h"
-#include "loader/plugin_loader.h"
-#include "loader/store_loading.h"
 
 namespace {
 
 using namespace tandem::core;
 
-// --check: everything short of starting: the file, each store's plugin and table.
-int check_config(const HostConfig& config) {
-  auto errors = check_store_set(config);
-  PluginLoader loader(config.plugins.search_dirs);
-  for (const auto& entry : config.stores) {
-    if (!entry.enabled) continue;
-    auto store = load_and_validate_store(entry, loader);
-    if (!store) errors.push_back(store.message());
-  }
-  for (const auto& e : errors) std::cerr << e << "\n";
-  if (!errors.empty()) return 1;
-  std::cout << config.source.string() << ": OK, " << config.stores.size() << " store(s)\n";
+// --check: everything short of starting, the same check as tandemctl
+// check-config (host/config_check.h), each store's configure() included.
+int check_config(const std::filesystem::path& file) {
+  auto check = check_config_file(file);
+  for (const auto& e : check.errors) std::cerr << e << "\n";
+  if (!check.ok()) return 1;
+  std::cout << file.string() << ": OK, " << check.stores << " store(s)\n";
   return 0;
 }
 
@@ -46,6 +40,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   set_log_level(log_level_from_env());
 
+  if (check_only) return check_config(config_path);
+
   auto loaded = load_host_config(config_path);
   if (auto* errors = std::get_if<ConfigErrors>(&loaded)) {
     std::cerr << errors->joined();
@@ -53,7 +49,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   const HostConfig& config = std::get<HostConfig>(loaded);
-  if (check_only) return check_config(config);
 
   // Signals are taken synchronously by this thread with sigwait; every thread
   // created from here on inherits the blocked mask, so none is interrupted.

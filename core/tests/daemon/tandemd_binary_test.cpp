@@ -159,6 +159,20 @@ TEST(TandemdBinary, CheckRefusesExactlyThePeerUrlsTheDaemonCannotUse) {
   }
 }
 
+TEST(TandemdBinary, CheckRunsEachStoresConfigureLikeTheDaemon) {
+  sdk::testing::TempDir dir;
+  auto node = write_node(dir.path(), "alpha", "primary", sdk::testing::free_port(), sdk::testing::free_port(),
+                         "lag_field = \"refuse\"\n");
+  auto check = run_tandemd({"--config", node.config.string(), "--check"});
+  EXPECT_EQ(check.exit_code, 1) << "--check passed a store its configure() refuses";
+  EXPECT_NE(check.stderr_text.find("tandem.toml:20:13: store 'app', key 'lag_field': must not be 'refuse'"),
+            std::string::npos)
+      << check.stderr_text;
+  auto start = run_tandemd({"--config", node.config.string()});
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.stderr_text.find("must not be 'refuse'"), std::string::npos) << start.stderr_text;
+}
+
 TEST(TandemdBinary, MissingTokenFileIsAClearStartupError) {
   sdk::testing::TempDir dir;
   auto node = write_node(dir.path(), "alpha", "primary", sdk::testing::free_port(), sdk::testing::free_port());

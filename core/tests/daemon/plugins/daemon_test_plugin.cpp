@@ -23,6 +23,8 @@ class DaemonTestPlugin final : public Plugin {
     host_ = &host;
     interval_ = config.duration("sync_interval");
     field_ = config.string("lag_field");
+    // A refusal only configure() knows about (the schema accepts any string).
+    if (field_ == "refuse") config.fail("lag_field", "must not be 'refuse'");
     return {};
   }
   Status start() override {

@@ -16,7 +16,7 @@
 #include "tandem/sdk/file_state_store.h"
 #include "tandem/sdk/host_context.h"
 
-namespace tandem::cli {
+namespace tandem::core {
 
 class StderrLogger final : public sdk::Logger {
  public:
@@ -50,7 +50,7 @@ class OfflineHostContext final : public sdk::HostContext {
  public:
   // Role and epoch come from <data_dir>/node-state.json when it exists (read
   // only), else the configured role and epoch 0.
-  OfflineHostContext(const core::HostConfig& config, std::string store_name);
+  OfflineHostContext(const HostConfig& config, std::string store_name);
   ~OfflineHostContext() override;
   OfflineHostContext(const OfflineHostContext&) = delete;
   OfflineHostContext& operator=(const OfflineHostContext&) = delete;
@@ -86,4 +86,4 @@ class OfflineHostContext final : public sdk::HostContext {
   std::thread io_thread_;
 };
 
-}  // namespace tandem::cli
+}  // namespace tandem::core

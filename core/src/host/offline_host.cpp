@@ -1,4 +1,4 @@
-#include "cli/offline_host.h"
+#include "host/offline_host.h"
 
 #include <cstdlib>
 #include <iostream>
@@ -8,7 +8,7 @@
 
 #include "tandem/sdk/file_util.h"
 
-namespace tandem::cli {
+namespace tandem::core {
 
 namespace fs = std::filesystem;
 
@@ -29,7 +29,7 @@ void StderrLogger::log(sdk::LogLevel level, std::string_view message) {
   std::cerr << names[static_cast<int>(level)] << " [" << store_ << "] " << message << "\n";
 }
 
-OfflineHostContext::OfflineHostContext(const core::HostConfig& config, std::string store_name)
+OfflineHostContext::OfflineHostContext(const HostConfig& config, std::string store_name)
     : store_name_(std::move(store_name)),
       node_{config.node.name, config.node.address, config.node.data_dir},
       peer_{config.peer.name, config.peer.address, config.peer.api_url},
@@ -82,4 +82,4 @@ fs::path OfflineHostContext::store_dir() {
   return scratch;
 }
 
-}  // namespace tandem::cli
+}  // namespace tandem::core

@@ -1,0 +1,24 @@
+// The one config check: `tandemd --check` and `tandemctl check-config` both
+// run it, so they accept and refuse the same files. The host part of the file
+// (load_host_config), then every store through its plugin: the schema, then
+// the plugin's own configure() on an offline host context (which touches
+// nothing a running daemon owns).
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tandem::core {
+
+struct ConfigCheck {
+  std::vector<std::string> errors;  // one problem per line, "file:line:col: what; what to do"
+  std::size_t stores = 0;           // store tables in the file
+  bool ok() const { return errors.empty(); }
+};
+
+// Never throws; a plugin that cannot be loaded is one of the errors.
+ConfigCheck check_config_file(const std::filesystem::path& file);
+
+}  // namespace tandem::core
