@@ -15,7 +15,8 @@ HttpResponse json_response(unsigned status, const nlohmann::json& body) {
   HttpResponse res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.body() = body.dump() + "\n";
+  // Replace, never throw, on invalid UTF-8: a bad byte must not become a 500.
+  res.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   res.prepare_payload();
   return res;
 }
@@ -39,6 +40,28 @@ std::vector<std::string_view> split_path(std::string_view path) {
     path.remove_prefix(slash);
   }
   return parts;
+}
+
+// True for well-formed UTF-8 with no control characters (NUL included): what
+// a store name, an action name or an event kind can be.
+bool is_clean_text(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
+      return false;  // overlong forms, surrogates, beyond U+10FFFF
+    i += len;
+  }
+  return true;
 }
 
 // Decodes %XX escapes; nullopt for a malformed escape.
@@ -181,6 +204,9 @@ void ApiRoutes::store_route(HttpRequest&& request, std::string_view rest, HttpRe
   for (auto p : raw_parts) {
     auto decoded = percent_decode(p);
     if (!decoded) return respond(json_error(400, "malformed percent-escape in the path", 11, false));
+    if (!is_clean_text(*decoded))
+      return respond(
+          json_error(400, "the path holds bytes that are not UTF-8 text (or control characters)", 11, false));
     parts.push_back(std::move(*decoded));
   }
   bool is_get = request.method() == http::verb::get;

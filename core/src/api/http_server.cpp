@@ -29,7 +29,8 @@ void set_close_on_exec(int fd) {
 HttpResponse json_error(unsigned status, const std::string& message, unsigned version, bool keep_alive) {
   HttpResponse res{static_cast<http::status>(status), version};
   res.set(http::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"error", message}}.dump() + "\n";
+  // Replace, never throw, on invalid UTF-8 in the message.
+  res.body() = nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   res.keep_alive(keep_alive);
   res.prepare_payload();
   return res;
@@ -114,7 +115,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
       // The responder was consumed or not: answer directly on this strand.
       handler_thread_ = std::thread::id();
       log_error("api", std::string("request handler threw: ") + e.what());
-      write(json_error(500, "internal error: " + std::string(e.what())), true);
+      // The library's text goes to the log, not to the client.
+      write(json_error(500, "internal error; the daemon's log has the details"), true);
     }
   }
 

@@ -45,6 +45,25 @@ TEST(ApiHardening, GarbageBytesGet400AndTheServerCarriesOn) {
   }
 }
 
+TEST(ApiHardening, InvalidBytesInThePathGet400WithAShortJsonError) {
+  InProcessDaemon d({{"s", std::make_shared<TestStorePlugin>()}}, short_timeouts());
+  for (std::string target :
+       {"/v1/stores/%ff", "/v1/stores/%c3%28", "/v1/stores/%ed%a0%80", "/v1/stores/%c0%af", "/v1/stores/a%00b",
+        "/v1/stores/a%0ab", "/v1/stores/s/actions/%fe", "/v1/stores/%zz", "/v1/stores/%f", "/v1/stores/s/events%ff"}) {
+    auto r = testhttp::get(d.port, target);
+    EXPECT_EQ(r.status, 400) << target << ": " << r.body;
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << target << ": " << r.body;
+    EXPECT_LT(j["error"].get<std::string>().size(), 100u) << r.body;
+    EXPECT_EQ(r.body.find("json"), std::string::npos) << "library text leaked: " << r.body;
+  }
+  // Valid UTF-8 that names no store is a 404, and the server carries on.
+  EXPECT_EQ(testhttp::get(d.port, "/v1/stores/%c3%a9").status, 404);
+  EXPECT_EQ(testhttp::get(d.port, "/v1/stores/s").status, 200);
+  // Elsewhere, an invalid byte never turns the answer into a 500.
+  EXPECT_EQ(testhttp::get(d.port, "/v1/nothing%ff").status, 404);
+}
+
 TEST(ApiHardening, HugeHeadersGet431) {
   InProcessDaemon d({}, short_timeouts());
   testhttp::Connection c(d.port);
