@@ -154,6 +154,27 @@ void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
   op->ready = true;
 }
 
+void Dispatcher::auth_failed(const std::string& remote) {
+  ++auth_failures_.count;
+  auto now = std::chrono::steady_clock::now();
+  if (now - auth_failures_.last < std::chrono::seconds(10)) return;
+  host_.log().warn("endpoint: " + std::to_string(auth_failures_.count) +
+                   " failed AUTH attempts (wrong password) since the last report; latest from " + remote +
+                   "; each is answered after auth_failure_delay");
+  auth_failures_ = {0, now};
+}
+
+void Dispatcher::note_client_event(const std::string& what) {
+  ++client_events_.count;
+  auto now = std::chrono::steady_clock::now();
+  if (now - client_events_.last < std::chrono::seconds(10)) return;
+  host_.log().warn("endpoint: " + what +
+                   (client_events_.count > 1
+                        ? " (" + std::to_string(client_events_.count - 1) + " more such events since the last report)"
+                        : std::string()));
+  client_events_ = {0, now};
+}
+
 void Dispatcher::note_intent(Op& op) {
   if (op.intent_seq == 0) op.intent_seq = intents_.note(op.keys);
 }

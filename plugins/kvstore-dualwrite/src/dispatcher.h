@@ -102,6 +102,10 @@ class Dispatcher {
   void count_read() { ++reads_; }
   void op_started() { ++ops_in_flight_; }
   void op_finished() { --ops_in_flight_; }
+  // A wrong AUTH from `remote`; logged at most once per 10 s with the count.
+  void auth_failed(const std::string& remote);
+  // A client was disconnected by a limit; logged at most once per 10 s with the count.
+  void note_client_event(const std::string& what);
   // A write with a noted intent settled (its reply is known).
   void intent_settled(std::uint64_t seq) { intents_.done(seq); }
 
@@ -153,6 +157,12 @@ class Dispatcher {
   Journal& journal_;
   IntentLog& intents_;
   std::string intent_error_;
+  // A log line at most every 10 s, with how many events it stands for.
+  struct RateLimited {
+    std::uint64_t count = 0;
+    std::chrono::steady_clock::time_point last{};
+  };
+  RateLimited auth_failures_, client_events_;
   std::chrono::steady_clock::time_point last_intent_sync_{};
   PeerMode mode_;
   std::shared_ptr<BackendLink> primary_;

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -16,6 +17,8 @@ namespace {
 // A client may have this many operations outstanding before we stop reading
 // from it (backpressure instead of unbounded memory).
 constexpr std::size_t kMaxOpsPerClient = 8192;
+// Reply bytes (estimated) one client may have in flight at the backends.
+constexpr std::size_t kInflightReplyBytes = 2u << 20;
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -48,8 +51,15 @@ const std::string kExecTrailer = "*1\r\n$4\r\nEXEC\r\n";
 }  // namespace
 
 Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint64_t id)
-    : d_(dispatcher), socket_(std::move(socket)), id_(id) {
+    : d_(dispatcher),
+      socket_(std::move(socket)),
+      id_(id),
+      auth_timer_(socket_.get_executor()),
+      auth_delay_timer_(socket_.get_executor()) {
   authed_ = d_.secrets().client_password.empty();
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  remote_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   d_.register_session(this);
 }
 
@@ -59,6 +69,16 @@ void Session::start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   socket_.non_blocking(true, ignored);
+  if (!authed_) {
+    // An unauthenticated connection holds a max_clients slot: it gets auth_timeout to AUTH.
+    auth_timer_.expires_after(d_.settings().auth_timeout);
+    auth_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->authed_ || self->closed_) return;
+      self->d_.note_client_event("unauthenticated connection closed after auth_timeout (" + self->remote_ + ")");
+      self->close();
+    });
+  }
   read_more();
 }
 
@@ -66,11 +86,20 @@ void Session::close() {
   closed_ = true;
   boost::system::error_code ignored;
   socket_.close(ignored);
+  auth_timer_.cancel();
+  std::string().swap(out_);  // the memory goes now, not when the last op finishes
+}
+
+bool Session::can_take_more() const {
+  if (auth_delay_pending_ || closed_) return false;
+  std::size_t allowed =
+      std::clamp<std::size_t>(kInflightReplyBytes / std::max<std::size_t>(reply_estimate_, 1), 1, kMaxOpsPerClient);
+  return ops_.size() < allowed;
 }
 
 void Session::read_more() {
   if (closed_ || closing_ || reading_) return;
-  if (ops_.size() >= kMaxOpsPerClient) return;  // resumed by pump()
+  if (!can_take_more()) return;  // resumed by pump()
   reading_ = true;
   // Wait for readability, then read: a plain async_read_some would first try a
   // speculative recv that, for a client waiting on its replies, just fails (EAGAIN).
@@ -97,25 +126,28 @@ void Session::read_more() {
                      });
 }
 
-void Session::process_input() {
-  while (!closing_) {
+bool Session::process_input() {
+  bool parsed = false;
+  while (!closing_ && can_take_more()) {
     auto next = parser_.next();
+    if (next != RespParser::Next::incomplete) parsed = true;
     if (next == RespParser::Next::incomplete) {
       if (parser_.buffered() > d_.settings().max_request_size) {
         reply_error("ERR request larger than max_request_size (" + std::to_string(d_.settings().max_request_size) +
                     " bytes); closing the connection");
         close_after_flush();
       }
-      return;
+      return parsed;
     }
     if (next == RespParser::Next::protocol_error) {
       reply_error("ERR Protocol error: " + parser_.error_text() +
                   " (the endpoint accepts RESP arrays of bulk strings)");
       close_after_flush();
-      return;
+      return parsed;
     }
     handle_command();
   }
+  return parsed;
 }
 
 std::shared_ptr<Op> Session::new_op(OpKind kind) {
@@ -259,7 +291,7 @@ void Session::handle_local(std::string_view name) {
       authed_ = true;
       return reply_now("+OK\r\n");
     }
-    return reply_error("WRONGPASS invalid username-password pair or user is disabled.");
+    return fail_auth_slowly();
   }
   if (name == "SELECT") {
     if (argc != 2) return reply_error("ERR wrong number of arguments for 'select' command");
@@ -300,6 +332,21 @@ void Session::handle_local(std::string_view name) {
   reply_error("ERR unknown local command '" + std::string(name) + "'");
 }
 
+void Session::fail_auth_slowly() {
+  // The reply waits auth_failure_delay and nothing more is parsed meanwhile:
+  // a pipelined burst of guesses runs at one per delay.
+  auto op = new_op(OpKind::local);
+  append_error(op->reply, "WRONGPASS invalid username-password pair or user is disabled.");
+  d_.auth_failed(remote_);
+  auth_delay_pending_ = true;
+  auth_delay_timer_.expires_after(d_.settings().auth_failure_delay);
+  auth_delay_timer_.async_wait([self = shared_from_this(), op](const boost::system::error_code&) {
+    self->auth_delay_pending_ = false;
+    op->done = true;
+    self->pump();
+  });
+}
+
 void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
   auto refuse = [&](const std::string& why) {
     multi_failed_ = true;
@@ -308,6 +355,12 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
   if (!info)
     return refuse("ERR unknown or unsupported command '" + std::string(name) +
                   "' (not in the tandem endpoint's command table)");
+  if (multi_failed_ && info->cls != CommandClass::multi) return reply_now("+QUEUED\r\n");  // EXEC aborts anyway
+  if (multi_buf_.size() + parser_.bytes().size() > d_.settings().max_transaction_size) {
+    std::string().swap(multi_buf_);  // EXEC fails anyway: free it now
+    return refuse("ERR transaction larger than max_transaction_size (" +
+                  std::to_string(d_.settings().max_transaction_size) + " bytes); EXEC will fail with EXECABORT");
+  }
   switch (info->cls) {
     case CommandClass::unsupported:
       return refuse("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
@@ -384,7 +437,10 @@ void Session::pump() {
     if (!op->done) {
       if (!op->ready) break;  // a write still waiting for the secondary (or held)
       op->ready = false;
-      d_.send_primary(op);
+      if (closed_ && !op->is_write())
+        op->done = true;  // nobody reads it; writes still go on (both servers must apply them)
+      else
+        d_.send_primary(op);
     }
     ++cursor_;
   }
@@ -392,7 +448,10 @@ void Session::pump() {
   while (!ops_.empty() && ops_.front()->done) {
     auto op = std::move(ops_.front());
     ops_.pop_front();
-    if (!closed_) out_ += op->reply;
+    if (!closed_) {
+      out_ += op->reply;
+      reply_estimate_ = std::max(op->reply.size(), reply_estimate_ - reply_estimate_ / 16);
+    }
     if (op->intent_seq) d_.intent_settled(op->intent_seq);
     op->reset();  // also breaks the cycle session -> op -> session
     if (spare_ops_.size() < 256) spare_ops_.push_back(std::move(op));
@@ -400,8 +459,22 @@ void Session::pump() {
     d_.op_finished();
     wrote = true;
   }
+  if (!closed_ && unsent_bytes() > d_.settings().client_output_buffer_limit) {
+    // Redis's client-output-buffer-limit: a client that does not read its
+    // replies is disconnected instead of growing this process.
+    d_.note_client_event("client " + remote_ + " disconnected: " + std::to_string(unsent_bytes()) +
+                         " bytes of replies unread (client_output_buffer_limit " +
+                         std::to_string(d_.settings().client_output_buffer_limit) + ")");
+    close();
+    return;
+  }
   if (wrote) schedule_flush();
-  if (!reading_ && ops_.size() < kMaxOpsPerClient / 2) read_more();
+  if (!closed_ && can_take_more() && parser_.buffered() > 0 && process_input()) {
+    // Input left unparsed while this client was at its in-flight bound made
+    // new operations: forward them (posted, so no recursion).
+    asio::post(socket_.get_executor(), [self] { self->pump(); });
+  }
+  if (!reading_) read_more();
 }
 
 void Session::schedule_flush() {
@@ -425,7 +498,10 @@ void Session::flush() {
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                       self->write_in_progress_ = false;
-                      self->writing_.clear();
+                      if (self->closed_)
+                        std::string().swap(self->writing_);
+                      else
+                        self->writing_.clear();
                       if (ec) {
                         self->close();
                         return;

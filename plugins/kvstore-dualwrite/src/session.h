@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "op.h"
 #include "resp.h"
@@ -33,7 +34,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read_more();
-  void process_input();
+  bool process_input();  // true when it parsed something
   void handle_command();
   void handle_local(std::string_view name);
   void handle_in_multi(const CommandInfo* info, std::string_view name);
@@ -47,6 +48,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_after_flush();
   void linger_close();
   void discard_input(std::size_t discarded);
+  // Whether to parse (and read) more of the client's input now: bounded by
+  // the replies it may have in flight (in bytes, estimated) and paused while
+  // a failed AUTH is being delayed.
+  bool can_take_more() const;
+  std::size_t unsent_bytes() const { return out_.size() + writing_.size(); }
+  void fail_auth_slowly();
 
   Dispatcher& d_;
   boost::asio::ip::tcp::socket socket_;
@@ -71,7 +78,16 @@ class Session : public std::enable_shared_from_this<Session> {
   bool multi_has_write_ = false;
   std::uint32_t multi_count_ = 0;
   std::string multi_buf_;
-  IntentKeys multi_keys_;  // keys the queued writes touch
+  IntentKeys multi_keys_;                       // keys the queued writes touch
+  std::string remote_;                          // peer address, for logs
+  boost::asio::steady_timer auth_timer_;        // auth_timeout
+  boost::asio::steady_timer auth_delay_timer_;  // auth_failure_delay
+  bool auth_delay_pending_ = false;
+  // Size estimate of this client's replies (a decaying maximum): how many
+  // operations it may have in flight so that their replies stay within a
+  // 2 MiB on the shared backend link (one client's huge replies must not
+  // queue ahead of everyone else's).
+  std::size_t reply_estimate_ = 1u << 20;  // unknown yet: assume large (2 ops), learn quickly
 };
 
 }  // namespace tandem::kv

@@ -73,6 +73,16 @@ sdk::ConfigSchema settings_schema() {
           "Largest request (one command, or one pipelined command being read) a client may send; larger ones get an "
           "error and the connection is closed."),
       key("max_clients", ValueType::integer, "10000", false, "Most client connections the endpoint accepts at once."),
+      key("client_output_buffer_limit", ValueType::size, "64MiB", false,
+          "Replies a client has not read yet, in bytes, past which it is disconnected (Redis's "
+          "client-output-buffer-limit hard limit); must exceed the largest reply a client reads."),
+      key("max_transaction_size", ValueType::size, "64MiB", false,
+          "Bytes of commands one MULTI may queue; past it the command is refused and EXEC fails with EXECABORT."),
+      key("auth_timeout", ValueType::duration, "10s", false,
+          "When client_password_file is set: a connection that has not authenticated within this time is closed."),
+      key("auth_failure_delay", ValueType::duration, "200ms", false,
+          "A wrong AUTH is answered only after this delay, and the connection reads nothing meanwhile (slows "
+          "password guessing); failures are logged, at most once per 10 s."),
   };
 }
 
@@ -148,6 +158,13 @@ Settings parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& 
   if (s.max_request_size < 1024) config.fail("max_request_size", "must be at least 1KiB");
   s.max_clients = config.integer("max_clients");
   if (s.max_clients < 1) config.fail("max_clients", "must be at least 1");
+  s.client_output_buffer_limit = config.size("client_output_buffer_limit");
+  if (s.client_output_buffer_limit < (1u << 20)) config.fail("client_output_buffer_limit", "must be at least 1MiB");
+  s.max_transaction_size = config.size("max_transaction_size");
+  if (s.max_transaction_size < 1024) config.fail("max_transaction_size", "must be at least 1KiB");
+  s.auth_timeout = positive_duration(config, "auth_timeout");
+  s.auth_failure_delay = config.duration("auth_failure_delay");
+  if (s.auth_failure_delay.count() < 0) config.fail("auth_failure_delay", "must not be negative");
   return s;
 }
 

@@ -47,6 +47,10 @@ struct Settings {
   std::chrono::milliseconds rejoin_timeout{std::chrono::minutes(5)};
   std::uint64_t max_request_size = 64ull << 20;
   std::int64_t max_clients = 10000;
+  std::uint64_t client_output_buffer_limit = 64ull << 20;  // unsent reply bytes past which a client is disconnected
+  std::uint64_t max_transaction_size = 64ull << 20;        // bytes of commands queued by one MULTI
+  std::chrono::milliseconds auth_timeout{10000};           // unauthenticated connections are closed after this
+  std::chrono::milliseconds auth_failure_delay{200};       // a wrong AUTH is answered after this
 };
 
 sdk::ConfigSchema settings_schema();

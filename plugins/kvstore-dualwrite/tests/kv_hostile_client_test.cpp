@@ -4,7 +4,16 @@
 // redis-servers.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <fstream>
+#include <iostream>
+#include <thread>
 
 #include "kv_pair_fixture.h"
 
@@ -46,6 +55,236 @@ TEST(KvHostileClient, ConfigGetNeverReturnsABackendSecret) {
   ASSERT_EQ(r.elements.size(), 2u) << r.describe();
   EXPECT_EQ(r.elements[0].str, "maxmemory-policy");
   EXPECT_GT(c->command({"CONFIG", "GET", "*"}).elements.size(), 100u);
+  // Nothing else that reaches a backend answers with a secret either; what
+  // would (ACL, CLIENT LIST, DEBUG, MONITOR) is refused or answered here.
+  for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{{"INFO", "everything"},
+                                                                            {"INFO", "server"},
+                                                                            {"MEMORY", "STATS"},
+                                                                            {"CLIENT", "LIST"},
+                                                                            {"CLIENT", "INFO"},
+                                                                            {"ACL", "LIST"},
+                                                                            {"ACL", "GETUSER", "default"},
+                                                                            {"DEBUG", "OBJECT", "x"},
+                                                                            {"MONITOR"}}) {
+    auto text = c->command(cmd).describe();
+    for (std::string secret : {"local-secret-pw", "peer-secret-pw", "master-secret-pw"})
+      EXPECT_EQ(text.find(secret), std::string::npos) << cmd[0] << " " << cmd[1 % cmd.size()] << " returned a secret";
+  }
+  EXPECT_TRUE(c->command({"CLIENT", "LIST"}).is_error());
+  EXPECT_TRUE(c->command({"ACL", "LIST"}).is_error());
+  node.plugin->stop();
+}
+
+// A raw TCP connection to the endpoint (optionally with a small receive buffer).
+int raw_connect(int port, int rcvbuf = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Peak resident memory of this process (the plugin runs in it), in MiB.
+double peak_rss_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return -1;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// GET latencies (ms) of one well-behaved client, `n` requests.
+std::vector<double> get_latencies(int port, int n) {
+  RedisClient c("127.0.0.1", port);
+  std::vector<double> ms;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = c.command({"GET", "small"});
+    if (r.str != "v") throw std::runtime_error("GET small: " + r.describe());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return ms;
+}
+
+// A client that pipelines 3,000 GETs of a 1 MiB value and never reads, on a
+// socket with a 4 KiB receive buffer: it is disconnected at its output limit,
+// another client's replies are not held up meanwhile, and the endpoint's
+// memory stays bounded.
+TEST(KvHostileClient, NonReadingClientIsDisconnectedAndHurtsNoOne) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"client_output_buffer_limit", "32MiB"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  {
+    auto c = connect(node.endpoint_port);
+    ASSERT_EQ(c->command({"SET", "big", std::string(1 << 20, 'x')}).str, "OK");
+    ASSERT_EQ(c->command({"SET", "small", "v"}).str, "OK");
+  }
+  auto normal = get_latencies(node.endpoint_port, 2000);
+  double rss_before = peak_rss_mib();
+
+  int fd = raw_connect(node.endpoint_port, 4096);  // a 4 KiB receive buffer
+  ASSERT_GE(fd, 0);
+  std::string burst;
+  for (int i = 0; i < 3000; ++i) burst += "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
+  ASSERT_EQ(::send(fd, burst.data(), burst.size(), 0), static_cast<ssize_t>(burst.size()));
+
+  std::vector<double> during;
+  std::atomic<bool> stop{false};
+  std::thread other([&] {
+    while (!stop) {
+      auto ms = get_latencies(node.endpoint_port, 200);
+      during.insert(during.end(), ms.begin(), ms.end());
+    }
+  });
+  // Disconnected: the endpoint's client count drops back to the other client alone.
+  bool disconnected = sdk::testing::eventually(
+      [&] {
+        auto h = node.plugin->health();
+        return h.details.value("clients", 99) <= 1;
+      },
+      std::chrono::seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // and a while after
+  stop = true;
+  other.join();
+  char buf[4096];
+  ssize_t total = 0, n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) total += n;  // what it got before the close
+  ::close(fd);
+  double rss_peak = peak_rss_mib();
+  std::cout << "normal GET p50 " << percentile(normal, 0.5) << " ms, p99 " << percentile(normal, 0.99)
+            << " ms; while the non-reading client ran: p50 " << percentile(during, 0.5) << " ms, p99 "
+            << percentile(during, 0.99) << " ms over " << during.size() << " GETs; peak RSS " << rss_before
+            << " MiB before, " << rss_peak << " MiB after; the non-reading client received " << total
+            << " bytes before it was disconnected" << std::endl;
+  EXPECT_TRUE(disconnected) << node.plugin->health().details.dump();
+  EXPECT_LT(total, 40 << 20) << "it got more than its limit";
+  EXPECT_TRUE(node.host->logger().contains("client_output_buffer_limit"));
+  EXPECT_LT(rss_peak, 200.0);
+  // Generous: the target is 2x; this catches the multi-second stalls of a shared, unbounded link.
+  EXPECT_LT(percentile(during, 0.99), std::max(10 * percentile(normal, 0.99), 50.0));
+  node.plugin->stop();
+}
+
+// A MULTI that queues 1,200 x 1 MiB SET is refused at max_transaction_size;
+// EXEC fails, nothing is applied, memory stays bounded.
+TEST(KvHostileClient, HugeMultiIsRefusedAtTheBound) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"max_transaction_size", "64MiB"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto c = connect(node.endpoint_port);
+  ASSERT_EQ(c->command({"MULTI"}).str, "OK");
+  const std::string value(1 << 20, 'v');
+  int queued = 0, refused_at = -1;
+  for (int i = 0; i < 1200; ++i) {
+    auto r = c->command({"SET", "m" + std::to_string(i), value});
+    if (r.is_error()) {
+      if (refused_at < 0) refused_at = i;
+      EXPECT_NE(r.str.find("max_transaction_size"), std::string::npos) << r.str;
+    } else {
+      EXPECT_EQ(r.str, "QUEUED");
+      if (refused_at < 0) ++queued;
+    }
+  }
+  auto exec = c->command({"EXEC"});
+  std::cout << queued << " SETs queued, refused at #" << refused_at << ", EXEC: " << exec.describe().substr(0, 80)
+            << "; peak RSS " << peak_rss_mib() << " MiB" << std::endl;
+  EXPECT_GT(refused_at, 50);
+  EXPECT_LT(refused_at, 70);
+  ASSERT_TRUE(exec.is_error());
+  EXPECT_NE(exec.str.find("EXECABORT"), std::string::npos);
+  EXPECT_EQ(RedisClient("127.0.0.1", local.port()).command({"EXISTS", "m0"}).integer, 0);
+  EXPECT_EQ(RedisClient("127.0.0.1", peer.port()).command({"EXISTS", "m0"}).integer, 0);
+  EXPECT_LT(peak_rss_mib(), 200.0);
+  // The connection is still usable, and a small transaction works.
+  ASSERT_EQ(c->command({"MULTI"}).str, "OK");
+  c->command({"SET", "m0", "small"});
+  auto ok = c->command({"EXEC"});
+  ASSERT_EQ(ok.type, RedisValue::Type::array) << ok.describe();
+  EXPECT_EQ(RedisClient("127.0.0.1", peer.port()).command({"GET", "m0"}).str, "small");
+  node.plugin->stop();
+}
+
+// max_clients idle connections that never authenticate are closed after
+// auth_timeout, so they cannot lock everyone out.
+TEST(KvHostileClient, IdleUnauthenticatedSocketsAreClosedByTheTimeout) {
+  sdk::testing::TempDir dir;
+  std::ofstream(dir.path() / "client.pw") << "endpoint-pw\n";
+  RedisServer local, peer;
+  auto node = make_node(
+      sdk::Role::primary, local.port(), peer.port(),
+      {{"client_password_file", (dir.path() / "client.pw").string()}, {"max_clients", 20}, {"auth_timeout", "1s"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  std::vector<int> idle;
+  for (int i = 0; i < 20; ++i) {
+    int fd = raw_connect(node.endpoint_port);
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  ASSERT_TRUE(sdk::testing::eventually([&] { return node.plugin->health().details.value("clients", 0) == 20; },
+                                       std::chrono::seconds(5)));
+  {
+    auto locked_out = connect(node.endpoint_port);
+    auto r = locked_out->command({"PING"});
+    EXPECT_NE(r.describe().find("max number of clients"), std::string::npos) << r.describe();
+  }
+  // The idle ones are closed by the endpoint (each read sees EOF)...
+  EXPECT_TRUE(sdk::testing::eventually([&] { return node.plugin->health().details.value("clients", 99) == 0; },
+                                       std::chrono::seconds(10)));
+  for (int fd : idle) {
+    char b;
+    EXPECT_EQ(::recv(fd, &b, 1, 0), 0);
+    ::close(fd);
+  }
+  // ...and a real client gets in.
+  auto c = connect(node.endpoint_port);
+  EXPECT_EQ(c->command({"AUTH", "endpoint-pw"}).str, "OK");
+  EXPECT_EQ(c->command({"SET", "k", "v"}).str, "OK");
+  EXPECT_TRUE(node.host->logger().contains("auth_timeout"));
+  node.plugin->stop();
+}
+
+// Wrong AUTHs are slowed (each answered after auth_failure_delay, nothing else
+// read meanwhile) and logged without the password, rate-limited.
+TEST(KvHostileClient, WrongAuthIsSlowedAndLogged) {
+  sdk::testing::TempDir dir;
+  std::ofstream(dir.path() / "client.pw") << "endpoint-pw\n";
+  RedisServer local, peer;
+  auto node =
+      make_node(sdk::Role::primary, local.port(), peer.port(),
+                {{"client_password_file", (dir.path() / "client.pw").string()}, {"auth_failure_delay", "100ms"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto c = connect(node.endpoint_port);
+  std::vector<std::vector<std::string>> guesses;
+  for (int i = 0; i < 10; ++i) guesses.push_back({"AUTH", "guess-" + std::to_string(i)});
+  guesses.push_back({"AUTH", "endpoint-pw"});
+  auto t0 = std::chrono::steady_clock::now();
+  auto replies = c->pipeline(guesses);
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  std::cout << "10 wrong AUTHs + 1 right one, pipelined: " << elapsed.count() << " ms" << std::endl;
+  for (int i = 0; i < 10; ++i) EXPECT_NE(replies[i].str.find("WRONGPASS"), std::string::npos) << replies[i].str;
+  EXPECT_EQ(replies[10].str, "OK");
+  EXPECT_GE(elapsed.count(), 900);  // a lower bound only: 10 x 100 ms of delay
+  EXPECT_TRUE(node.host->logger().contains("failed AUTH"));
+  for (auto& line : node.host->logger().lines()) {
+    EXPECT_EQ(line.find("guess-"), std::string::npos) << line;
+    EXPECT_EQ(line.find("endpoint-pw"), std::string::npos) << line;
+  }
   node.plugin->stop();
 }
 
