@@ -1,6 +1,7 @@
 // KvStorePlugin's failover steps (prepare, promote, demote, rejoin) and the
 // rejoin cut-over the new primary runs from sync(). README "Failover" states
 // what each guarantees.
+#include <optional>
 #include <thread>
 
 #include "kv_plugin.h"
@@ -197,6 +198,37 @@ sdk::Result<sdk::StepReport> KvStorePlugin::rejoin(const sdk::FailoverRequest&) 
   }
   if (!secrets_.peer_password.empty()) local.checked({"CONFIG", "SET", "masterauth", secrets_.peer_password});
   bool already = field(info, "role") == "slave" && field(info, "master_port") == std::to_string(settings_.peer.port);
+  // The new primary's Redis waits repl-diskless-sync-delay (5 s by default)
+  // before it starts a diskless copy, in case more replicas come: for this one
+  // copy there is no one else to wait for. Shortened for the copy, restored
+  // afterwards (also when the wait fails).
+  std::optional<std::string> saved_delay;
+  try {
+    RedisSyncClient primary(settings_.peer, settings_.db, settings_.connect_timeout);
+    auto r = primary.checked({"CONFIG", "GET", "repl-diskless-sync-delay"});
+    if (r.elements.size() == 2 && r.elements[1].str != "0") {
+      saved_delay = r.elements[1].str;
+      primary.checked({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
+    }
+  } catch (const std::exception& e) {
+    host_->log().warn(std::string("rejoin: cannot shorten the new primary's repl-diskless-sync-delay (") + e.what() +
+                      "); the copy starts after its usual delay");
+  }
+  struct RestoreDelay {
+    const Settings& settings;
+    sdk::HostContext& host;
+    std::optional<std::string>& value;
+    ~RestoreDelay() {
+      if (!value) return;
+      try {
+        RedisSyncClient primary(settings.peer, settings.db, settings.connect_timeout);
+        primary.checked({"CONFIG", "SET", "repl-diskless-sync-delay", *value});
+      } catch (const std::exception& e) {
+        host.log().warn("rejoin: cannot restore repl-diskless-sync-delay " + *value + " on the new primary's Redis " +
+                        settings.peer.describe() + " (" + e.what() + "); set it there by hand");
+      }
+    }
+  } restore{settings_, *host_, saved_delay};
   if (!already) local.checked({"REPLICAOF", settings_.peer.host, std::to_string(settings_.peer.port)});
   auto deadline = std::chrono::steady_clock::now() + settings_.rejoin_timeout;
   for (;;) {

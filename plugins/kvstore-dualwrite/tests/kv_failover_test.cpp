@@ -3,6 +3,8 @@
 // planned switchover.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "kv_pair_fixture.h"
 
 namespace tandem::kv::testing {
@@ -83,9 +85,20 @@ TEST_F(KvFailoverTest, UnplannedFailoverThenRejoinLosesNoWrite) {
 
   // alpha comes back as a secondary and rejoins.
   ASSERT_TRUE(alpha_.plugin->start().ok());
+  auto delay = [&] {
+    return RedisClient("127.0.0.1", redis_b_.port()).command({"CONFIG", "GET", "repl-diskless-sync-delay"}).elements;
+  };
+  ASSERT_EQ(delay().size(), 2u);
+  auto delay_before = delay()[1].str;
+  auto t0 = std::chrono::steady_clock::now();
   auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
   ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  std::cout << "KV rejoin (copy of the new primary's data under load) took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms" << std::endl;
   EXPECT_TRUE(rejoined->changed);
+  // Shortened for the copy only: the new primary's Redis has its own value back.
+  EXPECT_EQ(delay()[1].str, delay_before);
   ASSERT_TRUE(beta_dual()) << beta_.plugin->health().summary;
   auto acked_at_cutover = writers[0]->acked_count();
   ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > acked_at_cutover + 300; },
