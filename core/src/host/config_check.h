@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tandem/sdk/result.h"
+
 namespace tandem::core {
 
 struct ConfigCheck {
@@ -20,5 +22,11 @@ struct ConfigCheck {
 
 // Never throws; a plugin that cannot be loaded is one of the errors.
 ConfigCheck check_config_file(const std::filesystem::path& file);
+
+// A secret file the host reads ([api] and [peer] token_file), checked the
+// same way by the check and by the daemon before it starts: it exists, is a
+// regular file, is not empty, and neither group nor others may read it (the
+// error says the chmod to run). `what` names the key: "[api] token_file".
+sdk::Result<std::string> read_checked_secret(const std::filesystem::path& file, const std::string& what);
 
 }  // namespace tandem::core

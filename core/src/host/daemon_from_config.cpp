@@ -2,6 +2,7 @@
 // in-process assembly so tests of the runtime need no plugin loader.
 #include <exception>
 
+#include "host/config_check.h"
 #include "host/logging.h"
 #include "host/tandem_daemon.h"
 #include "loader/plugin_loader.h"
@@ -13,14 +14,10 @@ namespace {
 
 sdk::Result<std::optional<std::string>> read_token(const std::optional<std::filesystem::path>& file, const char* what) {
   if (!file) return std::optional<std::string>();
-  try {
-    std::string token = sdk::read_secret_file(*file);
-    if (token.empty())
-      return sdk::Error{std::string(what) + " token_file " + file->string() + " is empty; put the token in it"};
-    return std::optional<std::string>(std::move(token));
-  } catch (const std::exception& e) {
-    return sdk::Error{std::string(what) + " token_file: " + e.what()};
-  }
+  // The same test as the config check (host/config_check.h).
+  auto token = read_checked_secret(*file, std::string(what) + " token_file");
+  TANDEM_TRY(token);
+  return std::optional<std::string>(*token);
 }
 
 }  // namespace

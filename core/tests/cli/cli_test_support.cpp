@@ -24,6 +24,9 @@ void write_file(const std::filesystem::path& p, const std::string& text) {
 
 std::filesystem::path write_config(const std::filesystem::path& dir, int port, const std::string& stores) {
   write_file(dir / "api-token", "cli-test-token\n");
+  // Secret files are owner-only, or the check and the daemon refuse them.
+  std::filesystem::permissions(dir / "api-token",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   std::string text =
       "[node]\nname = \"alpha\"\naddress = \"127.0.0.1\"\nrole = \"primary\"\ndata_dir = \"data\"\n\n"
       "[peer]\nname = \"beta\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:1\"\n\n"

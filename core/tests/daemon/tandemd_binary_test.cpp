@@ -3,6 +3,8 @@
 // restart, and two daemons that see each other and relay store events.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -40,6 +42,10 @@ NodeFiles write_node(const std::filesystem::path& dir, const std::string& name, 
   // The peer's token: what the peer's API expects.
   std::string peer = name == "alpha" ? "beta" : "alpha";
   write_file(home / "peer-token", "token-" + peer + "\n");
+  // Secret files are owner-only, or the daemon refuses them.
+  for (const char* token : {"api-token", "peer-token"})
+    std::filesystem::permissions(home / token,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   std::string config = "[node]\nname = \"" + name + "\"\naddress = \"127.0.0.1\"\nrole = \"" + role +
                        "\"\ndata_dir = \"" + (home / "data").string() + "\"\n\n[peer]\nname = \"" + peer +
                        "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer_port) +
@@ -171,6 +177,42 @@ TEST(TandemdBinary, CheckRunsEachStoresConfigureLikeTheDaemon) {
   auto start = run_tandemd({"--config", node.config.string()});
   EXPECT_EQ(start.exit_code, 1);
   EXPECT_NE(start.stderr_text.find("must not be 'refuse'"), std::string::npos) << start.stderr_text;
+}
+
+// A token file the daemon cannot use is refused by --check with the same
+// message the daemon stops with.
+TEST(TandemdBinary, CheckAndDaemonRefuseTheSameUnusableTokenFiles) {
+  namespace fs = std::filesystem;
+  const std::vector<std::pair<std::string, std::function<void(const fs::path&)>>> cases = {
+      {"does not exist", [](const fs::path& p) { fs::remove(p); }},
+      {"is not a regular file",
+       [](const fs::path& p) {
+         fs::remove(p);
+         fs::create_directory(p);
+       }},
+      {"is empty",
+       [](const fs::path& p) {
+         write_file(p, "\n");
+         fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+       }},
+      {"can be read by group or others; run: chmod 600 ", [](const fs::path& p) {
+         fs::permissions(
+             p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+       }}};
+  for (const char* token : {"api-token", "peer-token"}) {
+    for (const auto& [refusal, spoil] : cases) {
+      sdk::testing::TempDir dir;
+      auto node = write_node(dir.path(), "alpha", "primary", sdk::testing::free_port(), sdk::testing::free_port());
+      auto file = node.config.parent_path() / token;
+      spoil(file);
+      auto check = run_tandemd({"--config", node.config.string(), "--check"});
+      EXPECT_EQ(check.exit_code, 1) << token << " " << refusal << ": --check passed";
+      EXPECT_NE(check.stderr_text.find(file.string() + " " + refusal), std::string::npos) << check.stderr_text;
+      auto start = run_tandemd({"--config", node.config.string()});
+      EXPECT_EQ(start.exit_code, 1) << token << " " << refusal << ": the daemon started";
+      EXPECT_NE(start.stderr_text.find(file.string() + " " + refusal), std::string::npos) << start.stderr_text;
+    }
+  }
 }
 
 TEST(TandemdBinary, MissingTokenFileIsAClearStartupError) {
