@@ -19,7 +19,7 @@ targets=("$@")
 
 failed=()
 for t in "${targets[@]}"; do
-  exe="$build_dir/tests/fuzz/fuzz_$t"
+  exe="$build_dir/bin/fuzz_$t"
   if [ ! -x "$exe" ]; then
     echo "fuzz_$t was not built" >&2
     failed+=("$t")
