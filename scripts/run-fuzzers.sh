@@ -34,8 +34,10 @@ for t in "${targets[@]}"; do
   # -rss_limit_mb: the daemon's own limits are far below 2 GB; beyond that is a leak.
   ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
     "$exe" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
-    -artifact_prefix="$artifacts/" -print_final_stats=1 2>&1 | tee "$build_dir/fuzz-$t.log" | grep -E '^(#[0-9]+ +DONE|INFO: seed|==[0-9]+==|SUMMARY|stat::|Done )' || true
-  status=${PIPESTATUS[0]}
+    -artifact_prefix="$artifacts/" -print_final_stats=1 >"$build_dir/fuzz-$t.log" 2>&1
+  status=$?
+  grep -E '^(#[0-9]+ +DONE|INFO: seed|==[0-9]+==|SUMMARY|stat::(number_of_executed_units|new_units_added|peak_rss_mb)|Done )' \
+    "$build_dir/fuzz-$t.log"
   if [ "$status" -ne 0 ]; then
     echo "fuzz_$t FAILED (exit $status); input(s) in $artifacts, log in $build_dir/fuzz-$t.log" >&2
     failed+=("$t")
