@@ -1,5 +1,7 @@
 #include "api/api_routes.h"
 
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "api/metrics_page.h"
@@ -87,6 +89,21 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
+// A boolean or integer member of a failover request body; nullopt (and a
+// 400 answer) when present with another type.
+template <class T>
+std::optional<T> body_member(const nlohmann::json& args, const char* name, T fallback, std::string& error) {
+  auto it = args.find(name);
+  if (it == args.end()) return fallback;
+  bool ok = std::is_same_v<T, bool> ? it->is_boolean() : it->is_number_unsigned();
+  if (!ok) {
+    error =
+        std::string("'") + name + "' must be " + (std::is_same_v<T, bool> ? "true or false" : "a non-negative integer");
+    return std::nullopt;
+  }
+  return it->get<T>();
+}
+
 }  // namespace
 
 std::optional<HttpResponse> ApiRoutes::refuse_unauthorized(const HttpRequest& request) const {
@@ -171,10 +188,15 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
 void ApiRoutes::failover_route(const std::string& kind, const std::string& body, HttpResponder& respond) {
   nlohmann::json args = body.empty() ? nlohmann::json::object() : nlohmann::json::parse(body, nullptr, false);
   if (!args.is_object()) return respond(json_error(400, "the body must be a JSON object", 11, false));
+  std::string type_error;
+  auto force = body_member(args, "force", false, type_error);
+  auto dry_run = body_member(args, "dry_run", false, type_error);
+  auto epoch = body_member(args, "new_epoch", std::uint64_t{0}, type_error);
+  if (!force || !dry_run || !epoch) return respond(json_error(400, type_error, 11, false));
   FailoverOptions options;
-  options.force = args.value("force", false);
-  options.dry_run = args.value("dry_run", false);
-  std::uint64_t new_epoch = args.value("new_epoch", std::uint64_t{0});
+  options.force = *force;
+  options.dry_run = *dry_run;
+  std::uint64_t new_epoch = *epoch;
   NodeRuntime& runtime = runtime_;
   // Failover steps block (a PostgreSQL shutdown, a rewind): run them on the
   // failover thread and answer when done.
