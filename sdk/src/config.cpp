@@ -1,8 +1,10 @@
 #include "tandem/sdk/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 
 namespace tandem::sdk {
 namespace {
@@ -31,7 +33,180 @@ bool split_number_unit(std::string_view text, double& number, std::string& unit)
   return std::isfinite(number) && number >= 0;
 }
 
+// A duration value as the host stores it: integer seconds, a number of
+// seconds, or the string form.
+Result<std::chrono::milliseconds> duration_of(const nlohmann::json& v) {
+  if (v.is_number_integer()) {
+    if (v.get<std::int64_t>() < 0) return Error{"a duration cannot be negative"};
+    return std::chrono::milliseconds(std::chrono::seconds(v.get<std::int64_t>()));
+  }
+  if (v.is_number()) {
+    if (v.get<double>() < 0) return Error{"a duration cannot be negative"};
+    return std::chrono::milliseconds(static_cast<std::int64_t>(v.get<double>() * 1000));
+  }
+  if (!v.is_string()) return Error{"expected a duration such as \"60s\""};
+  return parse_duration(v.get<std::string>());
+}
+
+Result<std::uint64_t> size_of(const nlohmann::json& v) {
+  if (v.is_number_integer()) {
+    if (v.get<std::int64_t>() < 0) return Error{"a size cannot be negative"};
+    return v.get<std::uint64_t>();
+  }
+  if (!v.is_string()) return Error{"expected a size such as \"64MiB\""};
+  return parse_size(v.get<std::string>());
+}
+
+std::string shown(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// "must be at least MIN" / "must be at most MAX" for any ordered value; the
+// bounds are parsed with the same parser as the value (plugin bug if not).
+template <class T, class Parse>
+Status check_bounds(const ConfigKey& key, const T& value, const nlohmann::json& raw, Parse parse) {
+  bool below = false, above = false;
+  if (!key.min.empty()) {
+    auto lo = parse(key.min);
+    if (!lo) return Status::error(ErrorCode::internal, "schema min '" + key.min + "' is malformed (plugin bug)");
+    below = value < *lo;
+  }
+  if (!key.max.empty()) {
+    auto hi = parse(key.max);
+    if (!hi) return Status::error(ErrorCode::internal, "schema max '" + key.max + "' is malformed (plugin bug)");
+    above = value > *hi;
+  }
+  if (!below && !above) return {};
+  std::string rule;
+  if (!key.min.empty() && !key.max.empty())
+    rule = "must be between " + key.min + " and " + key.max;
+  else if (below)
+    rule = key.min == "0" ? std::string("cannot be negative") : "must be at least " + key.min;
+  else
+    rule = "must be at most " + key.max;
+  return Status::error(ErrorCode::invalid_config, rule + ", got " + shown(raw));
+}
+
+Result<std::int64_t> integer_text(const std::string& text) {
+  std::int64_t out = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc() || end != text.data() + text.size()) return Error{"not an integer"};
+  return out;
+}
+
+Result<double> number_text(const std::string& text) {
+  try {
+    size_t used = 0;
+    double d = std::stod(text, &used);
+    if (used == text.size()) return d;
+  } catch (...) {}
+  return Error{"not a number"};
+}
+
+Status invalid(std::string message) { return Status::error(ErrorCode::invalid_config, std::move(message)); }
+
+std::string choice_list(const std::vector<std::string>& choices) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
+    out += "\"" + choices[i] + "\"";
+  }
+  return out;
+}
+
+// Makes relative relative_to_config paths absolute against `base`, the way
+// the host does against the config file's directory.
+void resolve_paths(const ConfigSchema& schema, nlohmann::json& values, const std::filesystem::path& base) {
+  if (!values.is_object()) return;
+  for (const auto& k : schema) {
+    auto it = values.find(k.name);
+    if (it == values.end()) continue;
+    if (k.type == ValueType::path && k.path_rule == PathRule::relative_to_config && it->is_string() &&
+        !it->get<std::string>().empty() && std::filesystem::path(it->get<std::string>()).is_relative())
+      *it = (base / it->get<std::string>()).lexically_normal().string();
+    if (k.type == ValueType::table_array && it->is_array())
+      for (auto& element : *it) resolve_paths(k.children, element, base);
+  }
+}
+
 }  // namespace
+
+Status check_value(const ConfigKey& key, const nlohmann::json& value) {
+  switch (key.type) {
+    case ValueType::string: {
+      if (!value.is_string()) return invalid("expected a string");
+      if (!key.choices.empty() &&
+          std::find(key.choices.begin(), key.choices.end(), value.get<std::string>()) == key.choices.end())
+        return invalid("must be " + choice_list(key.choices) + ", got \"" + value.get<std::string>() + "\"");
+      return {};
+    }
+    case ValueType::integer:
+      if (!value.is_number_integer()) return invalid("expected an integer");
+      return check_bounds(key, value.get<std::int64_t>(), value, integer_text);
+    case ValueType::number:
+      if (!value.is_number()) return invalid("expected a number");
+      return check_bounds(key, value.get<double>(), value, number_text);
+    case ValueType::port: {
+      if (!value.is_number_integer()) return invalid("expected a TCP port (an integer)");
+      auto lo = key.min.empty() ? Result<std::int64_t>(1) : integer_text(key.min);
+      auto hi = key.max.empty() ? Result<std::int64_t>(65535) : integer_text(key.max);
+      if (!lo || !hi) return Status::error(ErrorCode::internal, "schema port bounds are malformed (plugin bug)");
+      auto v = value.get<std::int64_t>();
+      if (v < *lo || v > *hi) {
+        std::string range = *lo == 0 ? "0 (off) or a TCP port between 1 and " + std::to_string(*hi)
+                                     : "a TCP port between " + std::to_string(*lo) + " and " + std::to_string(*hi);
+        return invalid("must be " + range + ", got " + std::to_string(v));
+      }
+      return {};
+    }
+    case ValueType::boolean:
+      if (!value.is_boolean()) return invalid("expected true or false");
+      return {};
+    case ValueType::duration: {
+      auto d = duration_of(value);
+      if (!d) return invalid(d.message());
+      return check_bounds(key, *d, value, [](const std::string& t) { return parse_duration(t); });
+    }
+    case ValueType::size: {
+      auto n = size_of(value);
+      if (!n) return invalid(n.message());
+      return check_bounds(key, *n, value, [](const std::string& t) { return parse_size(t); });
+    }
+    case ValueType::path: {
+      if (!value.is_string() || value.get<std::string>().empty())
+        return invalid("is empty; give an absolute path such as \"/etc/myapp\"");
+      const std::string text = value.get<std::string>();
+      bool bare_program = key.path_rule == PathRule::program && text.find('/') == std::string::npos;
+      if (!bare_program && key.path_rule != PathRule::relative_to_config && std::filesystem::path(text).is_relative())
+        return invalid("'" + text + "' is relative; give an absolute path");
+      return {};
+    }
+    case ValueType::string_array:
+      if (!value.is_array()) return invalid("expected an array of strings");
+      for (const auto& e : value)
+        if (!e.is_string()) return invalid("expected an array of strings");
+      return {};
+    case ValueType::table_array:
+      if (!value.is_array()) return invalid("expected an array of tables");
+      return {};
+  }
+  return {};
+}
+
+std::string substitute_peer(std::string_view text, std::string_view peer_address) {
+  std::string out(text);
+  for (size_t pos = out.find(kPeerPlaceholder); pos != std::string::npos;
+       pos = out.find(kPeerPlaceholder, pos + peer_address.size()))
+    out.replace(pos, kPeerPlaceholder.size(), peer_address);
+  return out;
+}
+
+ConfigKey sync_interval_key(const std::string& default_interval, const std::string& min_interval) {
+  return {.name = kSyncIntervalKey,
+          .type = ValueType::duration,
+          .default_value = default_interval,
+          .description = "How often the host runs the store's sync() (health, lag, periodic work)",
+          .min = min_interval.empty() ? std::string("10ms") : min_interval,
+          .max = "1d"};
+}
 
 std::string_view to_string(ValueType t) {
   switch (t) {
@@ -42,6 +217,7 @@ std::string_view to_string(ValueType t) {
     case ValueType::duration: return "duration";
     case ValueType::size: return "size";
     case ValueType::path: return "path";
+    case ValueType::port: return "port";
     case ValueType::string_array: return "array of strings";
     case ValueType::table_array: return "array of tables";
   }
@@ -110,6 +286,8 @@ StoreConfig::StoreConfig(std::string store_name, ConfigSchema schema, nlohmann::
       key_prefix_(std::move(key_prefix)) {}
 
 StoreConfig StoreConfig::from_json(std::string store_name, ConfigSchema schema, nlohmann::json values) {
+  std::error_code ec;
+  resolve_paths(schema, values, std::filesystem::current_path(ec));
   return StoreConfig(std::move(store_name), std::move(schema), std::move(values));
 }
 
@@ -135,9 +313,14 @@ void StoreConfig::fail(std::string_view key, std::string_view message) const {
 }
 
 nlohmann::json StoreConfig::value_or_default(std::string_view key) const {
-  auto it = values_.find(std::string(key));
-  if (it != values_.end()) return *it;
   const ConfigKey* k = find_key(key);
+  auto it = values_.find(std::string(key));
+  if (it != values_.end()) {
+    // The host checked this already; from_json values (tests) are checked here.
+    if (k)
+      if (auto st = check_value(*k, *it); !st.ok()) fail(key, st.message());
+    return *it;
+  }
   if (!k) fail(key, "not declared in the plugin's schema (plugin bug)");
   if (k->default_value.empty()) {
     if (k->type == ValueType::string_array || k->type == ValueType::table_array) return nlohmann::json::array();
@@ -148,7 +331,8 @@ nlohmann::json StoreConfig::value_or_default(std::string_view key) const {
   }
   const std::string& d = k->default_value;
   switch (k->type) {
-    case ValueType::integer: return std::stoll(d);
+    case ValueType::integer:
+    case ValueType::port: return std::stoll(d);
     case ValueType::number: return std::stod(d);
     case ValueType::boolean: return d == "true";
     case ValueType::string_array: {
@@ -184,25 +368,29 @@ bool StoreConfig::boolean(std::string_view key) const {
 }
 
 std::chrono::milliseconds StoreConfig::duration(std::string_view key) const {
-  auto v = value_or_default(key);
-  if (v.is_number_integer()) return std::chrono::seconds(v.get<std::int64_t>());
-  if (v.is_number()) return std::chrono::milliseconds(static_cast<std::int64_t>(v.get<double>() * 1000));
-  if (!v.is_string()) fail(key, "expected a duration such as \"60s\"");
-  auto d = parse_duration(v.get<std::string>());
+  auto d = duration_of(value_or_default(key));
   if (!d) fail(key, d.message());
   return *d;
 }
 
 std::uint64_t StoreConfig::size(std::string_view key) const {
-  auto v = value_or_default(key);
-  if (v.is_number_integer()) {
-    if (v.get<std::int64_t>() < 0) fail(key, "a size cannot be negative");
-    return v.get<std::uint64_t>();
-  }
-  if (!v.is_string()) fail(key, "expected a size such as \"64MiB\"");
-  auto s = parse_size(v.get<std::string>());
+  auto s = size_of(value_or_default(key));
   if (!s) fail(key, s.message());
   return *s;
+}
+
+int StoreConfig::port(std::string_view key) const {
+  auto v = value_or_default(key);
+  if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > 65535)
+    fail(key, "expected a TCP port between 1 and 65535");
+  return static_cast<int>(v.get<std::int64_t>());
+}
+
+std::string StoreConfig::path(std::string_view key) const { return string(key); }
+
+std::chrono::milliseconds StoreConfig::sync_interval() const {
+  if (!find_key(kSyncIntervalKey)) return std::chrono::milliseconds(0);
+  return duration(kSyncIntervalKey);
 }
 
 std::vector<std::string> StoreConfig::strings(std::string_view key) const {

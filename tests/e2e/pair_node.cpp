@@ -157,7 +157,7 @@ void PairNode::write_config(const PairNode& peer) {
   t << "[stores." << kConfigStore << "]\nplugin = \"config-rsync\"\n"
     << "remote = \"rsync://{peer}:" << peer.ports_.rsync_serve << "\"\n"
     << "serve_port = " << ports_.rsync_serve << "\nserve_address = " << quoted(own) << "\n"
-    << "allowed_root = " << quoted(dir_.path() / "etc") << "\ndelete = true\ninterval = \"60s\"\n"
+    << "allowed_root = " << quoted(dir_.path() / "etc") << "\ndelete = true\nsync_interval = \"60s\"\n"
     << "[[stores." << kConfigStore << ".paths]]\nname = \"app\"\npath = " << quoted(config_tree()) << "\n\n";
 
   t << "[stores." << kPgStore << "]\nplugin = \"postgres-wal\"\n"

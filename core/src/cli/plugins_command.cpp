@@ -112,7 +112,7 @@ int run_plugins_describe(const GlobalOptions& global, const std::string& name, s
     return 1;
   }
   auto info = loaded->plugin->info();
-  auto schema = loaded->plugin->schema();
+  auto schema = sdk::store_schema(*loaded->plugin);
   if (global.json) {
     json actions = json::array(), checks = json::array();
     for (auto& a : loaded->plugin->actions()) actions.push_back({{"name", a.name}, {"description", a.description}});

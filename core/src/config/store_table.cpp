@@ -16,6 +16,7 @@ std::string example_for(const sdk::ConfigKey& key) {
   switch (key.type) {
     case sdk::ValueType::string: return "\"text\"";
     case sdk::ValueType::integer: return "42";
+    case sdk::ValueType::port: return "8080";
     case sdk::ValueType::number: return "1.5";
     case sdk::ValueType::boolean: return "true";
     case sdk::ValueType::duration: return "\"60s\" (or seconds as an integer)";
@@ -65,7 +66,14 @@ class StoreTableValidator {
       }
       locations_[prefix + name] = location(node);
       auto value = check_value(*it, node, prefix);
-      if (!value.is_discarded()) values[name] = std::move(value);
+      if (value.is_discarded()) continue;
+      // Choices, bounds and path rules: the SDK's one check, so the daemon and
+      // a plugin's own tests (StoreConfig::from_json) say the same words.
+      if (auto st = sdk::check_value(*it, value); !st.ok()) {
+        error(location(node), "key '" + prefix + name + "': " + st.message());
+        continue;
+      }
+      values[name] = std::move(value);
     }
     for (const auto& k : schema) {
       if (k.required && !table.contains(k.name))
@@ -109,6 +117,9 @@ class StoreTableValidator {
       case sdk::ValueType::integer:
         if (!node.is_integer()) return type_error(key, node, prefix, "an integer"), bad;
         return node.as_integer()->get();
+      case sdk::ValueType::port:
+        if (!node.is_integer()) return type_error(key, node, prefix, "a TCP port (an integer)"), bad;
+        return node.as_integer()->get();
       case sdk::ValueType::number:
         if (!node.is_number()) return type_error(key, node, prefix, "a number"), bad;
         return to_json(node);
@@ -120,6 +131,9 @@ class StoreTableValidator {
       case sdk::ValueType::path: {
         if (!node.is_string() || node.as_string()->get().empty())
           return type_error(key, node, prefix, "a non-empty path string"), bad;
+        // Only relative_to_config paths are resolved; the other rules are
+        // checked as written (sdk::check_value).
+        if (key.path_rule != sdk::PathRule::relative_to_config) return node.as_string()->get();
         return resolve_path(base_dir_, node.as_string()->get()).string();
       }
       case sdk::ValueType::string_array: {

@@ -63,7 +63,8 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     auto& loaded = store.value().loaded;
     log_info(entry.name, "loaded plugin " + loaded.manifest.name + " " + loaded.manifest.version + " from " +
                              loaded.manifest.path.string());
-    runtime->add_store(loaded.manifest.name, loaded.manifest.version, loaded.plugin, std::move(context));
+    runtime->add_store(loaded.manifest.name, loaded.manifest.version, loaded.plugin, std::move(context),
+                       store.value().config.sync_interval());
   }
 
   tuning.api.bind_address = config.api.bind_address;

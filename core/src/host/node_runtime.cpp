@@ -46,10 +46,11 @@ std::unique_ptr<StoreHostContext> NodeRuntime::make_context(const std::string& s
 }
 
 void NodeRuntime::add_store(std::string plugin_type, std::string plugin_version, std::shared_ptr<sdk::Plugin> plugin,
-                            std::unique_ptr<StoreHostContext> context) {
+                            std::unique_ptr<StoreHostContext> context, std::chrono::milliseconds sync_interval) {
   if (started_) throw std::logic_error("NodeRuntime::add_store after start");
   stores_.push_back(std::make_unique<StoreRunner>(io_, std::move(plugin_type), std::move(plugin_version),
-                                                  std::move(plugin), std::move(context), options_.store));
+                                                  std::move(plugin), std::move(context), sync_interval,
+                                                  options_.store));
 }
 
 void NodeRuntime::start() {

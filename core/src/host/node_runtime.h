@@ -50,9 +50,10 @@ class NodeRuntime {
 
   // The context a store's plugin is configured with (before add_store).
   std::unique_ptr<StoreHostContext> make_context(const std::string& store);
-  // Takes a configured plugin. Only before start().
+  // Takes a configured plugin and how often to sync it (its config's
+  // sync_interval; zero: only on request). Only before start().
   void add_store(std::string plugin_type, std::string plugin_version, std::shared_ptr<sdk::Plugin> plugin,
-                 std::unique_ptr<StoreHostContext> context);
+                 std::unique_ptr<StoreHostContext> context, std::chrono::milliseconds sync_interval);
 
   // Runs the event loop on its own thread, starts the stores (in order) and the peer monitor.
   void start();

@@ -22,7 +22,7 @@ std::string_view to_string(StoreState s) {
 
 StoreRunner::StoreRunner(boost::asio::io_context& io, std::string plugin_type, std::string plugin_version,
                          std::shared_ptr<sdk::Plugin> plugin, std::unique_ptr<StoreHostContext> context,
-                         StoreRunnerOptions options)
+                         std::chrono::milliseconds sync_interval, StoreRunnerOptions options)
     : io_(io),
       context_(std::move(context)),
       name_(context_->store_name()),
@@ -33,7 +33,7 @@ StoreRunner::StoreRunner(boost::asio::io_context& io, std::string plugin_type, s
       sync_timer_(io),
       retry_timer_(io),
       executor_("store " + name_, 1) {
-  interval_ = plugin_->sync_interval();
+  interval_ = sync_interval;
   actions_ = plugin_->actions();
   diagnostics_ = plugin_->diagnostics();
   health_ = sdk::Health::make(sdk::HealthStatus::unknown, "not started yet");

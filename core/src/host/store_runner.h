@@ -58,7 +58,7 @@ class StoreRunner {
  public:
   StoreRunner(boost::asio::io_context& io, std::string plugin_type, std::string plugin_version,
               std::shared_ptr<sdk::Plugin> plugin, std::unique_ptr<StoreHostContext> context,
-              StoreRunnerOptions options = {});
+              std::chrono::milliseconds sync_interval, StoreRunnerOptions options = {});
   ~StoreRunner();
   StoreRunner(const StoreRunner&) = delete;
   StoreRunner& operator=(const StoreRunner&) = delete;

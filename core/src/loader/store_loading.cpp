@@ -25,7 +25,7 @@ bool valid_store_name(const std::string& name) {
 sdk::Result<ConfiguredStore> load_and_validate_store(const StoreEntry& entry, const PluginLoader& loader) {
   auto loaded = loader.load(entry.plugin);
   if (!loaded) return sdk::Error{entry.location + ": store '" + entry.name + "': " + loaded.message()};
-  auto validated = validate_store_table(entry, loaded->plugin->schema());
+  auto validated = validate_store_table(entry, sdk::store_schema(*loaded->plugin));
   if (auto* errors = std::get_if<ConfigErrors>(&validated)) {
     std::string joined = errors->joined();
     if (!joined.empty() && joined.back() == '\n') joined.pop_back();

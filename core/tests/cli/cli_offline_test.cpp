@@ -186,7 +186,9 @@ TEST(Plugins, DescribePrintsTheSchema) {
   EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
   EXPECT_TRUE(
       has(r.stdout_text, "loader-good 1.2.3 (ABI " + std::to_string(sdk::kAbiVersion) + ") - loader test plugin"));
-  EXPECT_TRUE(has(r.stdout_text, "interval                duration          30s           no        sync interval"));
+  EXPECT_TRUE(has(
+      r.stdout_text,
+      "sync_interval           duration          30s           no        How often the host runs the store's sync()"));
   EXPECT_TRUE(has(r.stdout_text, "greeting                string            -             yes"));
   auto j = tandemctl({"--config", file.string(), "--json", "plugins", "describe", "loader-good"});
   ASSERT_EQ(j.exit_code, 0) << j.stderr_text;

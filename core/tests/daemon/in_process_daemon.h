@@ -38,7 +38,7 @@ class InProcessDaemon {
       auto ctx = runtime->make_context(s.name);
       auto st = s.plugin->configure(sdk::StoreConfig(), *ctx);
       if (!st.ok()) throw std::runtime_error(st.message());
-      runtime->add_store("test-store", "9.9.9", s.plugin, std::move(ctx));
+      runtime->add_store("test-store", "9.9.9", s.plugin, std::move(ctx), s.plugin->interval());
     }
     daemon = std::make_unique<core::TandemDaemon>(std::move(runtime), options.token, options.tuning.api);
     daemon->start();

@@ -68,7 +68,7 @@ class TestStorePlugin final : public sdk::Plugin {
     return {};
   }
   void stop() override { stopped = true; }
-  std::chrono::milliseconds sync_interval() const override { return knobs_.interval; }
+  std::chrono::milliseconds interval() const { return knobs_.interval; }
 
   sdk::Result<sdk::SyncReport> sync() override {
     int now = ++concurrent_syncs;

@@ -35,7 +35,7 @@ HostConfig parse(const std::string& stores) {
 PluginLoader loader() { return PluginLoader({TANDEM_TEST_PLUGIN_DIR}); }
 
 TEST(StoreLoading, LoadsValidatesAndConfiguresAStore) {
-  auto config = parse("[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\ninterval = \"2m\"\n");
+  auto config = parse("[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\nsync_interval = \"2m\"\n");
   sdk::testing::TestHostOptions options;
   options.store_name = "greeter";
   sdk::testing::TestHost host(options);
@@ -44,7 +44,7 @@ TEST(StoreLoading, LoadsValidatesAndConfiguresAStore) {
   EXPECT_EQ(store->name, "greeter");
   EXPECT_EQ(store->loaded.manifest.name, "loader-good");
   EXPECT_EQ(store->config.string("greeting"), "hello");
-  EXPECT_EQ(store->loaded.plugin->sync_interval(), std::chrono::minutes(2)) << "configure() ran";
+  EXPECT_EQ(store->config.sync_interval(), std::chrono::minutes(2)) << "the host's key, validated with the table";
   auto diag = store->loaded.plugin->diagnose("echo", {});
   ASSERT_TRUE(diag.ok());
   EXPECT_EQ(diag->output, "greeter: hello");

@@ -16,24 +16,34 @@ class GoodPlugin final : public Plugin {
   GoodPlugin() { ++live_instances; }
   ~GoodPlugin() override { --live_instances; }
 
-  PluginInfo info() const override { return {"loader-good", "1.2.3", "loader test plugin", 50}; }
+  PluginInfo info() const override {
+    return {.name = "loader-good",
+            .version = "1.2.3",
+            .description = "loader test plugin",
+            .failover_order = 50,
+            .default_sync_interval = "30s"};
+  }
   ConfigSchema schema() const override {
-    return {{"greeting", ValueType::string, "", true, "text the diagnostic prints", {}},
-            {"interval", ValueType::duration, "30s", false, "sync interval", {}},
-            {"fail_check", ValueType::boolean, "false", false, "make the 'echo' diagnostic fail", {}},
-            {"report_progress", ValueType::boolean, "false", false, "report a half-done progress in health", {}}};
+    return {
+        {.name = "greeting", .type = ValueType::string, .required = true, .description = "text the diagnostic prints"},
+        {.name = "fail_check",
+         .type = ValueType::boolean,
+         .default_value = "false",
+         .description = "make the 'echo' diagnostic fail"},
+        {.name = "report_progress",
+         .type = ValueType::boolean,
+         .default_value = "false",
+         .description = "report a half-done progress in health"}};
   }
   Status configure(const StoreConfig& config, HostContext& host) override {
     greeting_ = config.string("greeting");
     if (greeting_ == "refuse") config.fail("greeting", "must not be 'refuse'");
-    interval_ = config.duration("interval");
     fail_check_ = config.boolean("fail_check");
     std::lock_guard lock(mu_);
     progress_done_ = config.boolean("report_progress") ? 5 : -1;
     store_ = host.store_name();
     return {};
   }
-  std::chrono::milliseconds sync_interval() const override { return interval_; }
   Health health() const override {
     Health h = Health::make(HealthStatus::ok, "fine");
     std::lock_guard lock(mu_);
@@ -67,7 +77,6 @@ class GoodPlugin final : public Plugin {
  private:
   std::string greeting_;
   std::string store_;
-  std::chrono::milliseconds interval_{0};
   bool fail_check_ = false;
   mutable std::mutex mu_;
   int progress_done_ = -1;  // -1: no progress reported

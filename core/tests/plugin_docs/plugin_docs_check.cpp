@@ -33,7 +33,7 @@ std::vector<std::string> check_plugin_docs(const fs::path& plugin_so, const fs::
   auto loaded = PluginLoader().load(plugin_so.string());
   if (!loaded) return {loaded.message()};
   const std::string name = loaded->manifest.name;
-  const sdk::ConfigSchema schema = loaded->plugin->schema();
+  const sdk::ConfigSchema schema = sdk::store_schema(*loaded->plugin);
 
   const fs::path sample = plugin_folder / "sample.toml";
   if (!fs::exists(sample)) {

@@ -65,8 +65,8 @@ class PluginDocsCheck : public ::testing::Test {
   }
 
   sdk::testing::TempDir dir_;
-  const std::string readme_ = "| `greeting` | | `interval` | | `fail_check` | | `report_progress` |\n";
-  const std::string sample_ = "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\ninterval = \"1m\"\n";
+  const std::string readme_ = "| `greeting` | | `sync_interval` | | `fail_check` | | `report_progress` |\n";
+  const std::string sample_ = "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nsync_interval = \"1m\"\n";
 };
 
 TEST_F(PluginDocsCheck, AgreeingDocsPass) {
@@ -77,7 +77,7 @@ TEST_F(PluginDocsCheck, AgreeingDocsPass) {
 }
 
 TEST_F(PluginDocsCheck, CatchesAnUndocumentedKey) {
-  write("README.md", "| `greeting` | `interval` | reporting progress |\n");
+  write("README.md", "| `greeting` | `sync_interval` | reporting progress |\n");
   write("sample.toml", sample_);
   auto problems = check();
   ASSERT_EQ(problems.size(), 2u);
@@ -87,12 +87,12 @@ TEST_F(PluginDocsCheck, CatchesAnUndocumentedKey) {
 
 TEST_F(PluginDocsCheck, CatchesASampleThatDoesNotValidate) {
   write("README.md", readme_);
-  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = 5\ninteval = \"1m\"\n");
+  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = 5\nsync_inteval = \"1m\"\n");
   auto problems = check();
   ASSERT_EQ(problems.size(), 2u);
   EXPECT_NE(problems[0].find("sample.toml:3:12: store 'g': key 'greeting' must be a string"), std::string::npos)
       << problems[0];
-  EXPECT_NE(problems[1].find("sample.toml:4:1: store 'g': unknown key 'inteval'; did you mean 'interval'?"),
+  EXPECT_NE(problems[1].find("sample.toml:4:1: store 'g': unknown key 'sync_inteval'; did you mean 'sync_interval'?"),
             std::string::npos)
       << problems[1];
 }

@@ -22,8 +22,11 @@ const char* ConfigRsyncPlugin::mode_name(Mode m) {
 }
 
 sdk::PluginInfo ConfigRsyncPlugin::info() const {
-  return {"config-rsync", "0.1.0", "Secondary pulls configuration trees from the primary with rsync, within seconds",
-          sdk::kOrderConfig};
+  return {.name = "config-rsync",
+          .version = "0.1.0",
+          .description = "Secondary pulls configuration trees from the primary with rsync, within seconds",
+          .failover_order = sdk::kOrderConfig,
+          .default_sync_interval = "60s"};
 }
 
 sdk::Status ConfigRsyncPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {

@@ -35,7 +35,6 @@ class ConfigRsyncPlugin final : public sdk::Plugin {
   sdk::Status start() override;
   void stop() override;
 
-  std::chrono::milliseconds sync_interval() const override { return settings_.interval; }
   sdk::Result<sdk::SyncReport> sync() override;
   sdk::Health health() const override;
 

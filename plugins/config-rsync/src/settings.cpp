@@ -12,14 +12,6 @@ using sdk::ValueType;
 
 namespace {
 
-constexpr const char* kPeerPlaceholder = "{peer}";
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
-    text.replace(pos, from.size(), to);
-  return text;
-}
-
 std::string strip_trailing_slashes(std::string s) {
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
@@ -65,7 +57,7 @@ Transport transport_of(const sdk::StoreConfig& cfg, const std::string& remote) {
 }  // namespace
 
 std::string Settings::remote_for(const std::string& peer_address) const {
-  return replace_all(remote, kPeerPlaceholder, peer_address);
+  return sdk::substitute_peer(remote, peer_address);
 }
 
 std::string Settings::source_for(const SyncedPath& entry, const std::string& peer_address) const {
@@ -86,115 +78,93 @@ std::string Settings::destination_for(const SyncedPath& entry) const {
 }
 
 sdk::ConfigSchema settings_schema() {
-  ConfigKey path_name{"name",
-                      ValueType::string,
-                      "",
-                      true,
-                      "Label of the tree ([A-Za-z0-9._-]); the module name the built-in daemon exports it under",
-                      {}};
-  ConfigKey path_path{"path",
-                      ValueType::path,
-                      "",
-                      true,
-                      "This node's copy (absolute, under allowed_root, not /): served and watched when primary, "
+  std::vector<ConfigKey> path_keys = {
+      {.name = "name",
+       .type = ValueType::string,
+       .required = true,
+       .description = "Label of the tree ([A-Za-z0-9._-]); the module name the built-in daemon exports it under"},
+      {.name = "path",
+       .type = ValueType::path,
+       .required = true,
+       .description = "This node's copy (absolute, under allowed_root, not /): served and watched when primary, "
                       "written when secondary",
-                      {}};
-  ConfigKey path_remote{"remote_path",
-                        ValueType::string,
-                        "",
-                        false,
-                        "Where the tree is on the peer: module[/subdir] for a daemon (default: name), "
-                        "an absolute path for ssh (default: path)",
-                        {}};
-  ConfigKey path_kind{"kind",
-                      ValueType::string,
-                      "directory",
-                      false,
-                      "\"directory\" (contents mirrored, trailing-slash semantics) or \"file\" (one file)",
-                      {}};
+       .path_rule = sdk::PathRule::absolute},
+      {.name = "remote_path",
+       .type = ValueType::string,
+       .description = "Where the tree is on the peer: module[/subdir] for a daemon (default: name), "
+                      "an absolute path for ssh (default: path)"},
+      {.name = "kind",
+       .type = ValueType::string,
+       .default_value = "directory",
+       .description = "\"directory\" (contents mirrored, trailing-slash semantics) or \"file\" (one file)",
+       .choices = {"directory", "file"}},
+  };
   return {
-      {"remote",
-       ValueType::string,
-       "",
-       true,
-       "The peer's location: \"rsync://[user@]{peer}[:port]\" (rsync daemon) or \"[user@]{peer}:\" (ssh); "
-       "{peer} is replaced by the peer's address",
-       {}},
-      {"paths",
-       ValueType::table_array,
-       "",
-       true,
-       "The synced trees ([[...paths]] tables)",
-       {path_name, path_path, path_remote, path_kind}},
-      {"allowed_root",
-       ValueType::path,
-       "",
-       true,
-       "Every path must be at or below this directory (guards against writing outside it)",
-       {}},
-      {"rsh",
-       ValueType::string,
-       "",
-       false,
-       "Remote shell for ssh transport, e.g. \"ssh -i /etc/tandem/id_ed25519 -o BatchMode=yes\"",
-       {}},
-      {"delete",
-       ValueType::boolean,
-       "false",
-       false,
-       "Mirror deletions (rsync --delete); only for directory entries",
-       {}},
-      {"excludes",
-       ValueType::string_array,
-       "",
-       false,
-       "rsync --exclude patterns, also left out of the tree checksum",
-       {}},
-      {"bwlimit", ValueType::size, "0", false, "Bandwidth limit per second (rsync --bwlimit); 0 = unlimited", {}},
-      {"timeout",
-       ValueType::duration,
-       "30s",
-       false,
-       "rsync I/O timeout and daemon connect timeout (--timeout, --contimeout)",
-       {}},
-      {"interval",
-       ValueType::duration,
-       "60s",
-       false,
-       "Periodic pull interval on the secondary (changes are also pulled promptly when the primary reports them)",
-       {}},
-      {"debounce",
-       ValueType::duration,
-       "200ms",
-       false,
-       "The primary reports a burst of changes once it has been quiet this long",
-       {}},
-      {"debounce_max",
-       ValueType::duration,
-       "1s",
-       false,
-       "... or at the latest this long after the burst's first change",
-       {}},
-      {"rsync_path", ValueType::path, "rsync", false, "The rsync binary (looked up in PATH when not absolute)", {}},
-      {"password_file",
-       ValueType::path,
-       "",
-       false,
-       "File holding the rsync daemon password (rsync --password-file; must not be readable by others)",
-       {}},
-      {"serve_port",
-       ValueType::integer,
-       "0",
-       false,
-       "When > 0, the primary runs its own read-only rsync daemon on this port exporting each path as module "
-       "`name`, allowing only the peer (and 127.0.0.1)",
-       {}},
-      {"serve_address",
-       ValueType::string,
-       "",
-       false,
-       "Address the built-in daemon binds (default: the node's address)",
-       {}},
+      {.name = "remote",
+       .type = ValueType::string,
+       .required = true,
+       .description = "The peer's location: \"rsync://[user@]{peer}[:port]\" (rsync daemon) or \"[user@]{peer}:\" "
+                      "(ssh); {peer} is replaced by the peer's address"},
+      {.name = "paths",
+       .type = ValueType::table_array,
+       .required = true,
+       .description = "The synced trees ([[...paths]] tables)",
+       .children = path_keys},
+      {.name = "allowed_root",
+       .type = ValueType::path,
+       .required = true,
+       .description = "Every path must be at or below this directory (guards against writing outside it)",
+       .path_rule = sdk::PathRule::absolute},
+      {.name = "rsh",
+       .type = ValueType::string,
+       .description = "Remote shell for ssh transport, e.g. \"ssh -i /etc/tandem/id_ed25519 -o BatchMode=yes\""},
+      {.name = "delete",
+       .type = ValueType::boolean,
+       .default_value = "false",
+       .description = "Mirror deletions (rsync --delete); only for directory entries"},
+      {.name = "excludes",
+       .type = ValueType::string_array,
+       .description = "rsync --exclude patterns, also left out of the tree checksum"},
+      {.name = "bwlimit",
+       .type = ValueType::size,
+       .default_value = "0",
+       .description = "Bandwidth limit per second (rsync --bwlimit); 0 = unlimited"},
+      {.name = "timeout",
+       .type = ValueType::duration,
+       .default_value = "30s",
+       .description = "rsync I/O timeout and daemon connect timeout (--timeout, --contimeout; whole seconds)",
+       .min = "1s",
+       .max = "1d"},
+      {.name = "debounce",
+       .type = ValueType::duration,
+       .default_value = "200ms",
+       .description = "The primary reports a burst of changes once it has been quiet this long",
+       .min = "1ms",
+       .max = "1h"},
+      {.name = "debounce_max",
+       .type = ValueType::duration,
+       .default_value = "1s",
+       .description = "... or at the latest this long after the burst's first change",
+       .min = "1ms",
+       .max = "1h"},
+      {.name = "rsync_path",
+       .type = ValueType::path,
+       .default_value = "rsync",
+       .description = "The rsync binary (looked up in PATH when not absolute)",
+       .path_rule = sdk::PathRule::program},
+      {.name = "password_file",
+       .type = ValueType::path,
+       .description = "File holding the rsync daemon password (rsync --password-file; must not be readable by others)",
+       .path_rule = sdk::PathRule::absolute},
+      {.name = "serve_port",
+       .type = ValueType::port,
+       .default_value = "0",
+       .description = "When > 0, the primary runs its own read-only rsync daemon on this port exporting each path as "
+                      "module `name`, allowing only the peer (and 127.0.0.1)",
+       .min = "0"},
+      {.name = "serve_address",
+       .type = ValueType::string,
+       .description = "Address the built-in daemon binds (default: the node's address)"},
   };
 }
 
@@ -215,15 +185,11 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
     if (e.empty()) cfg.fail("excludes", "contains an empty pattern; remove it");
   s.bwlimit_bytes_per_second = cfg.size("bwlimit");
   s.timeout = cfg.duration("timeout");
-  s.interval = cfg.duration("interval");
+  s.interval = cfg.sync_interval();
   s.debounce = cfg.duration("debounce");
   s.debounce_max = cfg.duration("debounce_max");
-  if (s.interval.count() <= 0) cfg.fail("interval", "must be greater than zero, e.g. \"60s\"");
-  if (s.timeout.count() < 1000) cfg.fail("timeout", "must be at least 1s (rsync counts it in whole seconds)");
-  if (s.debounce.count() <= 0) cfg.fail("debounce", "must be greater than zero, e.g. \"200ms\"");
   if (s.debounce_max < s.debounce) cfg.fail("debounce_max", "must not be shorter than debounce");
-  s.rsync_path = cfg.string("rsync_path");
-  if (s.rsync_path.empty()) cfg.fail("rsync_path", "is empty; give \"rsync\" or an absolute path");
+  s.rsync_path = cfg.path("rsync_path");
 
   if (cfg.has("password_file")) {
     if (s.transport != Transport::daemon)
@@ -236,9 +202,7 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
     s.password_file = pf;
   }
 
-  auto port = cfg.integer("serve_port");
-  if (port < 0 || port > 65535) cfg.fail("serve_port", "must be 0 (off) or a TCP port 1-65535");
-  s.serve_port = static_cast<int>(port);
+  s.serve_port = cfg.port("serve_port");
   s.serve_address = cfg.string("serve_address");
 
   auto tables = cfg.tables("paths");
@@ -256,9 +220,7 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
     if (!is_within(e.path, s.allowed_root))
       t.fail("path", "'" + e.path.string() + "' is outside allowed_root '" + s.allowed_root.string() +
                          "'; move it under allowed_root or widen allowed_root");
-    std::string kind = t.string("kind");
-    if (kind != "directory" && kind != "file") t.fail("kind", "'" + kind + "' must be \"directory\" or \"file\"");
-    e.is_file = kind == "file";
+    e.is_file = t.string("kind") == "file";
     std::error_code ec;
     auto st = fs::status(e.path, ec);
     if (!ec && fs::exists(st)) {

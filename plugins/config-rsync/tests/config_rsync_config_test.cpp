@@ -12,6 +12,7 @@
 namespace tandem::config_rsync {
 namespace {
 namespace fs = std::filesystem;
+using testing::full_schema;
 using testing::write_file;
 
 nlohmann::json good_values() {
@@ -20,9 +21,7 @@ nlohmann::json good_values() {
           {"paths", nlohmann::json::array({{{"name", "myapp"}, {"path", "/etc/tandem-test-myapp"}}})}};
 }
 
-Settings parse(const nlohmann::json& v) {
-  return parse_settings(sdk::StoreConfig::from_json("cfg", settings_schema(), v));
-}
+Settings parse(const nlohmann::json& v) { return parse_settings(sdk::StoreConfig::from_json("cfg", full_schema(), v)); }
 
 // The ConfigError's message, or "" when the config was accepted.
 std::string error_of(const nlohmann::json& v) {
@@ -122,9 +121,10 @@ TEST(ConfigRsyncConfig, RejectsBadTimingTransportAndAuth) {
     v[key] = std::move(value);
     return v;
   };
-  EXPECT_NE(error_of(with("interval", "0s")).find("'interval': must be greater than zero"), std::string::npos);
-  EXPECT_NE(error_of(with("interval", 0)).find("interval"), std::string::npos);
-  EXPECT_NE(error_of(with("interval", "soon")).find("interval"), std::string::npos);
+  EXPECT_NE(error_of(with("sync_interval", "0s")).find("'sync_interval': must be between 100ms and 1d"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("sync_interval", 0)).find("sync_interval"), std::string::npos);
+  EXPECT_NE(error_of(with("sync_interval", "soon")).find("sync_interval"), std::string::npos);
   EXPECT_NE(error_of(with("debounce", "0ms")).find("debounce"), std::string::npos);
   EXPECT_NE(error_of(with("debounce_max", "100ms")).find("debounce_max"), std::string::npos);
   EXPECT_NE(error_of(with("timeout", "10ms")).find("timeout"), std::string::npos);
@@ -145,11 +145,9 @@ TEST(ConfigRsyncConfig, PluginConfigureFailsFastOnBadInput) {
   sdk::testing::TestHost host;
   ConfigRsyncPlugin plugin;
   auto v = good_values();
-  v["interval"] = "0s";
-  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), v), host),
-               sdk::ConfigError);
-  EXPECT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), good_values()), host));
-  EXPECT_EQ(plugin.sync_interval(), std::chrono::seconds(60));
+  v["sync_interval"] = "0s";
+  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("cfg", full_schema(), v), host), sdk::ConfigError);
+  EXPECT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", full_schema(), good_values()), host));
   EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped);
 }
 
@@ -159,7 +157,7 @@ TEST(ConfigRsyncEvents, SecondaryPullsOnChangeNewsButIgnoresAnOlderEpoch) {
   o.epoch = 3;
   sdk::testing::TestHost host(o);
   ConfigRsyncPlugin plugin;
-  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), good_values()), host));
+  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", full_schema(), good_values()), host));
   plugin.on_peer_event({{"event", "config-changed"}, {"checksum", "abc"}, {"epoch", 3}});
   EXPECT_EQ(host.sync_requests(), 0) << "not started: not pulling, nothing to do";
   ASSERT_TRUE(plugin.start());  // requests the first pull itself
@@ -186,7 +184,7 @@ TEST(ConfigRsyncEvents, FencedPrimaryNeitherServesNorWatches) {
                    {"allowed_root", dir.path().string()},
                    {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (dir.path() / "etc").string()}}})}};
   ConfigRsyncPlugin plugin;
-  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", settings_schema(), v), host));
+  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("cfg", full_schema(), v), host));
   ASSERT_TRUE(plugin.start());
   auto h = plugin.health();
   EXPECT_EQ(h.details.value("mode", ""), "idle");

@@ -23,7 +23,9 @@ struct Secondary {
     o.store_name = "config";
     o.role = sdk::Role::secondary;
     host = std::make_unique<sdk::testing::TestHost>(o);
-    auto st = plugin.configure(sdk::StoreConfig::from_json("config", settings_schema(), values), *host);
+    auto config = sdk::StoreConfig::from_json("config", full_schema(), values);
+    interval = config.sync_interval();
+    auto st = plugin.configure(config, *host);
     if (!st) throw std::runtime_error(st.message());
   }
   ~Secondary() {
@@ -34,9 +36,10 @@ struct Secondary {
   void start(bool with_loop = true) {
     auto st = plugin.start();
     if (!st) throw std::runtime_error(st.message());
-    if (with_loop) loop = std::make_unique<SyncLoop>(plugin, *host, plugin.sync_interval());
+    if (with_loop) loop = std::make_unique<SyncLoop>(plugin, *host, interval);
   }
   std::unique_ptr<sdk::testing::TestHost> host;
+  std::chrono::milliseconds interval{0};
   ConfigRsyncPlugin plugin;
   std::unique_ptr<SyncLoop> loop;
 };
@@ -51,7 +54,7 @@ nlohmann::json daemon_config(const sdk::testing::TempDir& root, int port, const 
   return {{"remote", "rsync://{peer}:" + std::to_string(port)},
           {"allowed_root", root.path().string()},
           {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "copy").string()}}})},
-          {"interval", interval},
+          {"sync_interval", interval},
           {"timeout", "2s"}};
 }
 
@@ -162,7 +165,7 @@ TEST(ConfigRsyncDaemon, BuiltInDaemonOrphanedByACrashIsReplacedOnStart) {
       {"serve_port", port},
       {"serve_address", "127.0.0.1"},
       {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
-  const auto cfg = sdk::StoreConfig::from_json("config", settings_schema(), values);
+  const auto cfg = sdk::StoreConfig::from_json("config", full_schema(), values);
   const fs::path conf = host.store_dir() / "rsyncd" / "rsyncd.conf";
   {
     ConfigRsyncPlugin first;
@@ -214,7 +217,7 @@ TEST(ConfigRsyncDaemon, BusyServePortFailsStartWithTheDaemonsReason) {
       {"serve_address", "127.0.0.1"},
       {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (root.path() / "etc").string()}}})}};
   ConfigRsyncPlugin plugin;
-  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("config", settings_schema(), values), host));
+  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("config", full_schema(), values), host));
   auto st = plugin.start();
   ASSERT_FALSE(st);
   EXPECT_NE(st.message().find(std::to_string(squatter.port())), std::string::npos) << st.message();

@@ -28,7 +28,7 @@ TEST(ConfigRsyncLoader, ManifestFactoryAndConfigureThroughTheSharedObject) {
   ASSERT_TRUE(plugin) << error;
   EXPECT_EQ(plugin->info().name, "config-rsync");
   EXPECT_EQ(plugin->info().failover_order, tandem::sdk::kOrderConfig);
-  auto schema = plugin->schema();
+  auto schema = tandem::sdk::store_schema(*plugin);
   ASSERT_FALSE(schema.empty());
 
   tandem::sdk::testing::TempDir dir;
@@ -38,7 +38,8 @@ TEST(ConfigRsyncLoader, ManifestFactoryAndConfigureThroughTheSharedObject) {
                       {"paths", nlohmann::json::array({{{"name", "etc"}, {"path", (dir.path() / "etc").string()}}})}};
   auto ok = plugin->configure(tandem::sdk::StoreConfig::from_json("config", schema, good), host);
   EXPECT_TRUE(ok) << (ok ? "" : ok.message());
-  EXPECT_EQ(plugin->sync_interval(), std::chrono::seconds(60));
+  EXPECT_EQ(tandem::sdk::StoreConfig::from_json("config", schema, good).sync_interval(), std::chrono::seconds(60))
+      << "the default comes from the plugin's info()";
   EXPECT_EQ(plugin->diagnostics().size(), 3u);
 
   // A config error crosses the boundary as a Status, not an exception.

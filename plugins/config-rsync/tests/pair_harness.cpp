@@ -89,12 +89,12 @@ sdk::StoreConfig PluginPair::config_for(const fs::path& tree, int serve_port, in
                    {"allowed_root", root.path().string()},
                    {"paths", nlohmann::json::array({{{"name", "app"}, {"path", tree.string()}}})},
                    {"delete", options.mirror_deletes},
-                   {"interval", options.interval},
+                   {"sync_interval", options.interval},
                    {"timeout", "5s"},
                    {"serve_port", serve_port},
                    {"serve_address", "127.0.0.1"}};
   for (auto& [k, val] : options.extra.items()) v[k] = val;
-  return sdk::StoreConfig::from_json("config", settings_schema(), v);
+  return sdk::StoreConfig::from_json("config", full_schema(), v);
 }
 
 void PluginPair::start() {
@@ -102,7 +102,7 @@ void PluginPair::start() {
   if (!st) throw std::runtime_error("alpha start: " + st.message());
   st = beta->start();
   if (!st) throw std::runtime_error("beta start: " + st.message());
-  auto interval = beta->sync_interval();
+  auto interval = config_for(fs::path("/"), 0, 0).sync_interval();
   alpha_loop = std::make_unique<SyncLoop>(*alpha, *alpha_host, interval);
   beta_loop = std::make_unique<SyncLoop>(*beta, *beta_host, interval);
 }

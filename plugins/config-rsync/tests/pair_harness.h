@@ -21,6 +21,10 @@
 
 namespace tandem::config_rsync::testing {
 
+// The plugin's whole store schema (its keys plus the host's sync_interval), as
+// the daemon validates against it.
+inline sdk::ConfigSchema full_schema() { return sdk::store_schema(ConfigRsyncPlugin()); }
+
 // Emulates the host's scheduler for one plugin.
 class SyncLoop {
  public:

@@ -74,7 +74,6 @@ IndexSpec parse_index(const sdk::StoreConfig& c, const std::string& default_sour
     c.fail("id_column", "must name a column of the query's result (no double quotes)");
   spec.source_conninfo = c.has("source") ? check_conninfo(c, "source") : default_source;
   spec.keep_old = static_cast<int>(c.integer("keep_old"));
-  if (spec.keep_old < 0 || spec.keep_old > 100) c.fail("keep_old", "must be between 0 and 100");
 
   json settings = json::object();
   if (c.has("mapping_file")) {
@@ -111,105 +110,124 @@ IndexSpec parse_index(const sdk::StoreConfig& c, const std::string& default_sour
 
 sdk::ConfigSchema es_rebuild_schema() {
   std::vector<ConfigKey> index_keys = {
-      {"alias",
-       ValueType::string,
-       "",
-       true,
-       "Alias searches use; each rebuild creates <alias>-e<epoch>-<yyyymmddhhmmss> and swaps the alias to it",
-       {}},
-      {"query",
-       ValueType::string,
-       "",
-       true,
-       "SQL SELECT whose rows become the documents (one row = one document, columns = fields)",
-       {}},
-      {"id_column",
-       ValueType::string,
-       "id",
-       false,
-       "Column of the query giving each document's _id (must be unique)",
-       {}},
-      {"mapping_file",
-       ValueType::path,
-       "",
-       false,
-       "JSON file {\"settings\": {...}, \"mappings\": {...}} used to create each new index",
-       {}},
-      {"keep_old",
-       ValueType::integer,
-       "1",
-       false,
-       "How many previous indices to keep after a successful swap (for rollback); older ones are deleted",
-       {}},
-      {"source",
-       ValueType::string,
-       "",
-       false,
-       "libpq connection string for this index's query; defaults to the store's source",
-       {}},
+      {.name = "alias",
+       .type = ValueType::string,
+       .required = true,
+       .description =
+           "Alias searches use; each rebuild creates <alias>-e<epoch>-<yyyymmddhhmmss> and swaps the alias to it"},
+      {.name = "query",
+       .type = ValueType::string,
+       .required = true,
+       .description = "SQL SELECT whose rows become the documents (one row = one document, columns = fields)"},
+      {.name = "id_column",
+       .type = ValueType::string,
+       .default_value = "id",
+       .description = "Column of the query giving each document's _id (must be unique)"},
+      {.name = "mapping_file",
+       .type = ValueType::path,
+       .description = "JSON file {\"settings\": {...}, \"mappings\": {...}} used to create each new index"},
+      {.name = "keep_old",
+       .type = ValueType::integer,
+       .default_value = "1",
+       .description =
+           "How many previous indices to keep after a successful swap (for rollback); older ones are deleted",
+       .min = "0",
+       .max = "100"},
+      {.name = "source",
+       .type = ValueType::string,
+       .description = "libpq connection string for this index's query; defaults to the store's source"},
   };
   return {
-      {"urls", ValueType::string_array, "", true, "Elasticsearch base URLs (http://host:port), tried in turn", {}},
-      {"username", ValueType::string, "", false, "User for HTTP basic auth (with password_file)", {}},
-      {"password_file", ValueType::path, "", false, "File holding the basic-auth password", {}},
-      {"api_key_file",
-       ValueType::path,
-       "",
-       false,
-       "File holding an API key (sent as 'Authorization: ApiKey ...'); instead of username/password_file",
-       {}},
-      {"source",
-       ValueType::string,
-       "",
-       true,
-       "libpq connection string of the PostgreSQL source of truth (no password inline)",
-       {}},
-      {"source_password_file", ValueType::path, "", false, "File holding the PostgreSQL password for source", {}},
-      {"source_connect_timeout", ValueType::duration, "10s", false, "Timeout for connecting to PostgreSQL", {}},
-      {"indices", ValueType::table_array, "", true, "The indices to rebuild, one [[stores.NAME.indices]] table each",
-       index_keys},
-      {"batch_bytes", ValueType::size, "5MiB", false, "Upper bound of one _bulk request body", {}},
-      {"batch_docs", ValueType::integer, "5000", false, "Upper bound of documents in one _bulk request", {}},
-      {"in_flight",
-       ValueType::integer,
-       "4",
-       false,
-       "_bulk requests in flight at once (one keep-alive connection each)",
-       {}},
-      {"retry_max_attempts",
-       ValueType::integer,
-       "8",
-       false,
-       "Attempts per request on 429, 5xx or connection errors (including the first)",
-       {}},
-      {"retry_initial_backoff", ValueType::duration, "200ms", false, "First retry delay; doubles on each retry", {}},
-      {"retry_max_backoff", ValueType::duration, "10s", false, "Largest retry delay", {}},
-      {"request_timeout", ValueType::duration, "60s", false, "Timeout of one HTTP request to Elasticsearch", {}},
-      {"error_threshold",
-       ValueType::integer,
-       "0",
-       false,
-       "Document (item) errors tolerated per rebuild; one more fails it and the alias stays where it was",
-       {}},
-      {"rebuild_on_start_if_missing",
-       ValueType::boolean,
-       "true",
-       false,
-       "On the primary, rebuild at start-up any index whose alias is missing",
-       {}},
-      {"rebuild_on_promote",
-       ValueType::boolean,
-       "true",
-       false,
-       "Rebuild every index in the background when this node is promoted",
-       {}},
-      {"sync_interval",
-       ValueType::duration,
-       "30s",
-       false,
-       "How often health is measured (cluster health, alias, document count vs source rows)",
-       {}},
-      {"progress_log_interval", ValueType::duration, "5s", false, "How often a running rebuild logs its progress", {}},
+      {.name = "urls",
+       .type = ValueType::string_array,
+       .required = true,
+       .description = "Elasticsearch base URLs (http://host:port), tried in turn"},
+      {.name = "username", .type = ValueType::string, .description = "User for HTTP basic auth (with password_file)"},
+      {.name = "password_file", .type = ValueType::path, .description = "File holding the basic-auth password"},
+      {.name = "api_key_file",
+       .type = ValueType::path,
+       .description =
+           "File holding an API key (sent as 'Authorization: ApiKey ...'); instead of username/password_file"},
+      {.name = "source",
+       .type = ValueType::string,
+       .required = true,
+       .description = "libpq connection string of the PostgreSQL source of truth (no password inline)"},
+      {.name = "source_password_file",
+       .type = ValueType::path,
+       .description = "File holding the PostgreSQL password for source"},
+      {.name = "source_connect_timeout",
+       .type = ValueType::duration,
+       .default_value = "10s",
+       .description = "Timeout for connecting to PostgreSQL",
+       .min = "1s",
+       .max = "1h"},
+      {.name = "indices",
+       .type = ValueType::table_array,
+       .required = true,
+       .description = "The indices to rebuild, one [[stores.NAME.indices]] table each",
+       .children = index_keys},
+      {.name = "batch_bytes",
+       .type = ValueType::size,
+       .default_value = "5MiB",
+       .description = "Upper bound of one _bulk request body",
+       .min = "1KiB",
+       .max = "512MiB"},
+      {.name = "batch_docs",
+       .type = ValueType::integer,
+       .default_value = "5000",
+       .description = "Upper bound of documents in one _bulk request",
+       .min = "1",
+       .max = "1000000"},
+      {.name = "in_flight",
+       .type = ValueType::integer,
+       .default_value = "4",
+       .description = "_bulk requests in flight at once (one keep-alive connection each)",
+       .min = "1",
+       .max = "64"},
+      {.name = "retry_max_attempts",
+       .type = ValueType::integer,
+       .default_value = "8",
+       .description = "Attempts per request on 429, 5xx or connection errors (including the first)",
+       .min = "1",
+       .max = "100"},
+      {.name = "retry_initial_backoff",
+       .type = ValueType::duration,
+       .default_value = "200ms",
+       .description = "First retry delay; doubles on each retry",
+       .min = "1ms",
+       .max = "1h"},
+      {.name = "retry_max_backoff",
+       .type = ValueType::duration,
+       .default_value = "10s",
+       .description = "Largest retry delay",
+       .min = "1ms",
+       .max = "1h"},
+      {.name = "request_timeout",
+       .type = ValueType::duration,
+       .default_value = "60s",
+       .description = "Timeout of one HTTP request to Elasticsearch",
+       .min = "1s",
+       .max = "1d"},
+      {.name = "error_threshold",
+       .type = ValueType::integer,
+       .default_value = "0",
+       .description =
+           "Document (item) errors tolerated per rebuild; one more fails it and the alias stays where it was",
+       .min = "0"},
+      {.name = "rebuild_on_start_if_missing",
+       .type = ValueType::boolean,
+       .default_value = "true",
+       .description = "On the primary, rebuild at start-up any index whose alias is missing"},
+      {.name = "rebuild_on_promote",
+       .type = ValueType::boolean,
+       .default_value = "true",
+       .description = "Rebuild every index in the background when this node is promoted"},
+      {.name = "progress_log_interval",
+       .type = ValueType::duration,
+       .default_value = "5s",
+       .description = "How often a running rebuild logs its progress",
+       .min = "100ms",
+       .max = "1d"},
   };
 }
 
@@ -243,7 +261,6 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
     out.source_password_file = c.string("source_password_file");
   }
   out.source_connect_timeout = c.duration("source_connect_timeout");
-  if (out.source_connect_timeout < std::chrono::seconds(1)) c.fail("source_connect_timeout", "must be at least 1s");
 
   auto tables = c.tables("indices");
   if (tables.empty()) c.fail("indices", "declare at least one [[stores.NAME.indices]] table with alias and query");
@@ -254,36 +271,20 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
         t.fail("alias", "'" + out.indices.back().alias + "' is declared twice");
   }
 
+  // Ranges are checked by the schema (min/max) before this runs.
   out.batch_bytes = c.size("batch_bytes");
-  if (out.batch_bytes < 1024 || out.batch_bytes > (512u << 20))
-    c.fail("batch_bytes",
-           "must be between 1KiB and 512MiB (Elasticsearch refuses bodies over http.max_content_length, 100mb by "
-           "default)");
-  auto docs = c.integer("batch_docs");
-  if (docs < 1 || docs > 1000000) c.fail("batch_docs", "must be between 1 and 1000000");
-  out.batch_docs = static_cast<std::size_t>(docs);
-  auto in_flight = c.integer("in_flight");
-  if (in_flight < 1 || in_flight > 64) c.fail("in_flight", "must be between 1 and 64");
-  out.in_flight = static_cast<int>(in_flight);
-  auto attempts = c.integer("retry_max_attempts");
-  if (attempts < 1 || attempts > 100) c.fail("retry_max_attempts", "must be between 1 and 100");
-  out.retry.max_attempts = static_cast<int>(attempts);
+  out.batch_docs = static_cast<std::size_t>(c.integer("batch_docs"));
+  out.in_flight = static_cast<int>(c.integer("in_flight"));
+  out.retry.max_attempts = static_cast<int>(c.integer("retry_max_attempts"));
   out.retry.initial_backoff = c.duration("retry_initial_backoff");
   out.retry.max_backoff = c.duration("retry_max_backoff");
   if (out.retry.max_backoff < out.retry.initial_backoff)
     c.fail("retry_max_backoff", "must not be smaller than retry_initial_backoff");
   out.request_timeout = c.duration("request_timeout");
-  if (out.request_timeout < std::chrono::seconds(1)) c.fail("request_timeout", "must be at least 1s");
-  auto threshold = c.integer("error_threshold");
-  if (threshold < 0) c.fail("error_threshold", "cannot be negative");
-  out.error_threshold = static_cast<std::uint64_t>(threshold);
+  out.error_threshold = static_cast<std::uint64_t>(c.integer("error_threshold"));
   out.rebuild_on_start_if_missing = c.boolean("rebuild_on_start_if_missing");
   out.rebuild_on_promote = c.boolean("rebuild_on_promote");
-  out.sync_interval = c.duration("sync_interval");
-  if (out.sync_interval < std::chrono::seconds(1)) c.fail("sync_interval", "must be at least 1s");
   out.progress_log_interval = c.duration("progress_log_interval");
-  if (out.progress_log_interval < std::chrono::milliseconds(100))
-    c.fail("progress_log_interval", "must be at least 100ms");
   return out;
 }
 

@@ -50,7 +50,6 @@ struct EsRebuildConfig {
   std::uint64_t error_threshold = 0;
   bool rebuild_on_start_if_missing = true;
   bool rebuild_on_promote = true;
-  std::chrono::milliseconds sync_interval{30000};
   std::chrono::milliseconds progress_log_interval{5000};
 };
 

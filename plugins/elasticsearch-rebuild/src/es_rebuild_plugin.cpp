@@ -14,9 +14,12 @@ using json = nlohmann::json;
 EsRebuildPlugin::~EsRebuildPlugin() { cancel_and_join(); }
 
 sdk::PluginInfo EsRebuildPlugin::info() const {
-  return {"elasticsearch-rebuild", "0.1.0",
+  return {"elasticsearch-rebuild",
+          "0.1.0",
           "Rebuilds Elasticsearch indices from PostgreSQL after failover, swapping an alias atomically",
-          sdk::kOrderDerivedIndex};
+          sdk::kOrderDerivedIndex,
+          "30s",
+          "1s"};
 }
 
 sdk::Status EsRebuildPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {

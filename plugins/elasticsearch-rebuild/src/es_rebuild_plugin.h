@@ -30,7 +30,6 @@ class EsRebuildPlugin final : public sdk::Plugin {
   sdk::Status start() override;
   void stop() override;
 
-  std::chrono::milliseconds sync_interval() const override { return config_.sync_interval; }
   sdk::Result<sdk::SyncReport> sync() override;
   sdk::Health health() const override;
 

@@ -31,7 +31,7 @@ class EsRebuildConfigCheck : public ::testing::Test {
              {{{"alias", "items"}, {"query", "SELECT id, title FROM items"}, {"mapping_file", mapping_.string()}}}}};
   }
   EsRebuildConfig parse(const json& values) const {
-    return parse_es_rebuild_config(sdk::StoreConfig::from_json("search", es_rebuild_schema(), values));
+    return parse_es_rebuild_config(sdk::StoreConfig::from_json("search", sdk::store_schema(EsRebuildPlugin()), values));
   }
   // The error text configure gives for these values ("" when accepted).
   std::string error_of(const json& values) const {
@@ -143,7 +143,7 @@ TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
        },
        "retry_max_backoff", "must not be smaller"},
       {[](json& v) { v["error_threshold"] = -2; }, "error_threshold", "cannot be negative"},
-      {[](json& v) { v["sync_interval"] = "10ms"; }, "sync_interval", "at least 1s"},
+      {[](json& v) { v["sync_interval"] = "10ms"; }, "sync_interval", "between 1s and 1d"},
   };
   for (auto& c : cases) {
     auto v = good();
@@ -166,12 +166,14 @@ TEST_F(EsRebuildConfigCheck, PluginConfigureReportsErrorsAsStatus) {
   EsRebuildPlugin plugin;
   auto bad = good();
   bad["in_flight"] = 0;
-  EXPECT_THROW((void)plugin.configure(sdk::StoreConfig::from_json("search", plugin.schema(), bad), host),
-               sdk::ConfigError);
-  EXPECT_TRUE(plugin.configure(sdk::StoreConfig::from_json("search", plugin.schema(), good()), host).ok());
+  EXPECT_THROW(
+      (void)plugin.configure(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), bad), host),
+      sdk::ConfigError);
+  auto config = sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), good());
+  EXPECT_TRUE(plugin.configure(config, host).ok());
   EXPECT_EQ(plugin.info().name, "elasticsearch-rebuild");
   EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped);
-  EXPECT_EQ(plugin.sync_interval(), std::chrono::seconds(30));
+  EXPECT_EQ(config.sync_interval(), std::chrono::seconds(30));
 }
 
 TEST_F(EsRebuildConfigCheck, SchemaDeclaresEveryKeyOnce) {

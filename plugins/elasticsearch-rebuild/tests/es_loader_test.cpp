@@ -31,10 +31,12 @@ TEST(EsRebuildLoader, ManifestAndFactoryFromTheRealSharedObject) {
   nlohmann::json values = {{"urls", {"http://127.0.0.1:9200"}},
                            {"source", "host=127.0.0.1 dbname=app"},
                            {"indices", {{{"alias", "items"}, {"query", "SELECT id FROM items"}}}}};
-  auto ok = plugin->configure(tandem::sdk::StoreConfig::from_json("search", plugin->schema(), values), host);
+  auto ok = plugin->configure(tandem::sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(*plugin), values),
+                              host);
   EXPECT_TRUE(ok.ok()) << ok.message();
   values["urls"] = {"ftp://x"};
-  auto bad = plugin->configure(tandem::sdk::StoreConfig::from_json("search", plugin->schema(), values), host);
+  auto bad = plugin->configure(
+      tandem::sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(*plugin), values), host);
   ASSERT_FALSE(bad.ok());  // the export guard turned the ConfigError into a Status
   EXPECT_NE(bad.message().find("key 'urls'"), std::string::npos) << bad.message();
   auto actions = plugin->actions();

@@ -36,7 +36,8 @@ TEST(EsRebuildRealCluster, RebuildAndAliasSwapOnARealCluster) {
   options.role = sdk::Role::primary;
   sdk::testing::TestHost host(options);
   EsRebuildPlugin plugin;
-  ASSERT_TRUE(plugin.configure(sdk::StoreConfig::from_json("search", plugin.schema(), values), host).ok());
+  ASSERT_TRUE(
+      plugin.configure(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), values), host).ok());
   ASSERT_TRUE(plugin.start().ok());
   for (int round = 0; round < 2; ++round) {
     ASSERT_TRUE(plugin.run_action("rebuild", json::object()).ok());
@@ -51,7 +52,7 @@ TEST(EsRebuildRealCluster, RebuildAndAliasSwapOnARealCluster) {
   EXPECT_EQ(h.details["indices"][0]["drift"], 0) << h.details.dump();
   // Clean up what the test created on the cluster.
   std::atomic<bool> no_cancel{false};
-  auto c = parse_es_rebuild_config(sdk::StoreConfig::from_json("search", plugin.schema(), values));
+  auto c = parse_es_rebuild_config(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), values));
   auto target = std::make_shared<EsTarget>(EsTarget{c.endpoints, authorization_header(c), std::chrono::seconds(30)});
   EsApi api(target, c.retry, no_cancel);
   auto targets = api.alias_targets(alias);

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   options.data_dir = argv[2];
   tandem::sdk::testing::TestHost host(options);
   tandem::esrebuild::EsRebuildPlugin plugin;
-  auto config = tandem::sdk::StoreConfig::from_json("search", plugin.schema(), values);
+  auto config = tandem::sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), values);
   if (auto st = plugin.configure(config, host); !st) {
     std::cerr << "configure: " << st.message() << "\n";
     return 2;

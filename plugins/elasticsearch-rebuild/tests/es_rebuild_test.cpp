@@ -35,7 +35,7 @@ class EsRebuildIntegration : public ::testing::Test {
   json values() const { return store_values(*es_, *pg_, mapping_); }
   void start_plugin(const json& v) {
     plugin_ = std::make_unique<EsRebuildPlugin>();
-    auto st = plugin_->configure(sdk::StoreConfig::from_json("search", plugin_->schema(), v), *host_);
+    auto st = plugin_->configure(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(*plugin_), v), *host_);
     ASSERT_TRUE(st.ok()) << st.message();
     ASSERT_TRUE(plugin_->start().ok());
   }

@@ -15,7 +15,7 @@ sdk::PluginInfo KvStorePlugin::info() const {
   return {"kvstore-dualwrite", "0.1.0",
           "Redis pair behind a RESP endpoint: writes to the secondary first, then the primary; durable journal while "
           "the peer is down",
-          sdk::kOrderKeyValue};
+          sdk::kOrderKeyValue, "1s"};
 }
 
 sdk::Status KvStorePlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {

@@ -26,7 +26,6 @@ class KvStorePlugin final : public sdk::Plugin {
   sdk::Status configure(const sdk::StoreConfig& config, sdk::HostContext& host) override;
   sdk::Status start() override;
   void stop() override;
-  std::chrono::milliseconds sync_interval() const override { return settings_.sync_interval; }
   sdk::Result<sdk::SyncReport> sync() override;
   sdk::Health health() const override;
 

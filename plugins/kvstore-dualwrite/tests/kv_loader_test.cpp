@@ -25,12 +25,12 @@ TEST(KvLoader, ManifestFactoryAndConfigureWorkThroughTheSharedObject) {
   EXPECT_EQ(plugin->info().name, "kvstore-dualwrite");
   EXPECT_EQ(plugin->info().failover_order, tandem::sdk::kOrderKeyValue);
   tandem::sdk::testing::TestHost host;
-  auto good =
-      tandem::sdk::StoreConfig::from_json("kv", plugin->schema(), {{"listen_port", 16400}, {"peer_port", 16380}});
+  auto good = tandem::sdk::StoreConfig::from_json("kv", tandem::sdk::store_schema(*plugin),
+                                                  {{"listen_port", 16400}, {"peer_port", 16380}});
   auto st = plugin->configure(good, host);
   EXPECT_TRUE(st.ok()) << st.message();
   auto bad = tandem::sdk::StoreConfig::from_json(
-      "kv", plugin->schema(), {{"listen_port", 16400}, {"peer_port", 16380}, {"peer_down", "maybe"}});
+      "kv", tandem::sdk::store_schema(*plugin), {{"listen_port", 16400}, {"peer_port", 16380}, {"peer_down", "maybe"}});
   st = plugin->configure(bad, host);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("peer_down"), std::string::npos) << st.message();

@@ -39,7 +39,7 @@ struct Node {
   nlohmann::json config;
 
   void configure_and_start() {
-    auto cfg = sdk::StoreConfig::from_json("kv", settings_schema(), config);
+    auto cfg = sdk::StoreConfig::from_json("kv", sdk::store_schema(*plugin), config);
     auto st = plugin->configure(cfg, *host);
     ASSERT_TRUE(st.ok()) << st.message();
     auto started = plugin->start();

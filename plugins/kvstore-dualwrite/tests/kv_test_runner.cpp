@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   options.data_dir = argv[2];
   tandem::sdk::testing::TestHost host(options);
   tandem::kv::KvStorePlugin plugin;
-  auto st = plugin.configure(tandem::sdk::StoreConfig::from_json("kv", plugin.schema(), config), host);
+  auto store_config = tandem::sdk::StoreConfig::from_json("kv", tandem::sdk::store_schema(plugin), config);
+  auto st = plugin.configure(store_config, host);
   if (!st.ok()) {
     std::cerr << "configure: " << st.message() << "\n";
     return 1;
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "ready" << std::endl;
   while (!g_stop) {
-    std::this_thread::sleep_for(plugin.sync_interval());
+    std::this_thread::sleep_for(store_config.sync_interval());
     auto r = plugin.sync();
     if (!r.ok()) std::cerr << "sync: " << r.message() << "\n";
   }

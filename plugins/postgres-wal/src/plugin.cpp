@@ -9,9 +9,12 @@ namespace tandem::pgwal {
 using sdk::HealthStatus;
 
 sdk::PluginInfo PostgresWalPlugin::info() const {
-  return {"postgres-wal", "0.1.0",
-          "PostgreSQL streaming replication: standby set-up, lag, promote, switchover, rejoin with pg_rewind",
-          sdk::kOrderDatabase};
+  return {.name = "postgres-wal",
+          .version = "0.1.0",
+          .description =
+              "PostgreSQL streaming replication: standby set-up, lag, promote, switchover, rejoin with pg_rewind",
+          .failover_order = sdk::kOrderDatabase,
+          .default_sync_interval = "1s"};
 }
 
 sdk::Status PostgresWalPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {

@@ -32,7 +32,6 @@ struct Settings {
   std::chrono::milliseconds standby_loss_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds statement_timeout{std::chrono::seconds(10)};
-  std::chrono::milliseconds sync_interval{std::chrono::seconds(1)};
   std::chrono::milliseconds promote_timeout{std::chrono::seconds(60)};
   std::uint64_t lag_warn_bytes = 16ull << 20;
   std::uint64_t slot_warn_bytes = 1ull << 30;

@@ -52,7 +52,8 @@ int run(int argc, char** argv) {
   options.peer = {options.node_name == "alpha" ? "beta" : "alpha", "127.0.0.1", "http://127.0.0.1:1"};
   {
     tandem::sdk::testing::TestHost host(options);
-    auto st = plugin->configure(tandem::sdk::StoreConfig::from_json("bench", plugin->schema(), values), host);
+    auto config = tandem::sdk::StoreConfig::from_json("bench", tandem::sdk::store_schema(*plugin), values);
+    auto st = plugin->configure(config, host);
     if (!st.ok()) throw std::runtime_error(st.message());
     if (auto s = plugin->start(); !s.ok()) throw std::runtime_error(s.message());
     const std::string mode = argv[4];
@@ -61,7 +62,7 @@ int run(int argc, char** argv) {
       const auto end = Clock::now() + seconds;
       int syncs = 0, failures = 0;
       while (Clock::now() < end) {
-        const auto next = Clock::now() + plugin->sync_interval();
+        const auto next = Clock::now() + config.sync_interval();
         if (!plugin->sync().ok()) ++failures;
         ++syncs;
         std::this_thread::sleep_until(next);

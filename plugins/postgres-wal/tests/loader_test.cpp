@@ -71,12 +71,14 @@ TEST_F(LoadedPlugin, FactoryBuildsAPluginThatConfiguresFromSampleToml) {
   EXPECT_EQ(plugin->info().failover_order, tandem::sdk::kOrderDatabase);
   tandem::sdk::testing::TestHost host;
   auto values = sample_store_table();
-  auto status = plugin->configure(tandem::sdk::StoreConfig::from_json("main-db", plugin->schema(), values), host);
+  auto config = tandem::sdk::StoreConfig::from_json("main-db", tandem::sdk::store_schema(*plugin), values);
+  auto status = plugin->configure(config, host);
   EXPECT_TRUE(status.ok()) << status.message();
-  EXPECT_EQ(plugin->sync_interval(), std::chrono::seconds(1));
+  EXPECT_EQ(config.sync_interval(), std::chrono::seconds(1));
   // A bad value is reported through the guarded edge, not thrown across it.
   values["port"] = 0;
-  status = plugin->configure(tandem::sdk::StoreConfig::from_json("main-db", plugin->schema(), values), host);
+  status = plugin->configure(tandem::sdk::StoreConfig::from_json("main-db", tandem::sdk::store_schema(*plugin), values),
+                             host);
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("'port'"), std::string::npos) << status.message();
   std::set<std::string> diag;

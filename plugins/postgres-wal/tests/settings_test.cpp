@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "postgres_wal_plugin.h"
 #include "settings.h"
 #include "tandem/sdk/config.h"
 
@@ -12,7 +13,7 @@ namespace {
 
 sdk::StoreConfig config(nlohmann::json values) {
   if (!values.contains("data_dir")) values["data_dir"] = "/var/lib/postgresql/15/main";
-  return sdk::StoreConfig::from_json("pg", schema(), values);
+  return sdk::StoreConfig::from_json("pg", sdk::store_schema(PostgresWalPlugin()), values);
 }
 
 std::string error_of(nlohmann::json values) {
@@ -33,7 +34,7 @@ TEST(PostgresWalSettings, DefaultsApply) {
   EXPECT_EQ(s.replication_user, "replicator");
   EXPECT_EQ(s.slot_name, "tandem_standby");
   EXPECT_FALSE(s.synchronous);
-  EXPECT_EQ(s.sync_interval, std::chrono::seconds(1));
+  EXPECT_EQ(config({}).sync_interval(), std::chrono::seconds(1));
   EXPECT_EQ(s.connect_timeout, std::chrono::seconds(5));
   EXPECT_EQ(s.statement_timeout, std::chrono::seconds(10));
   EXPECT_EQ(s.lag_warn_bytes, 16u << 20);
@@ -84,8 +85,8 @@ TEST(PostgresWalSettings, BadInputsNameTheKeyAndTheFix) {
       {{{"replication_user", "rep user"}}, "replication_user", "plain name"},
       {{{"synchronous", true}, {"on_standby_loss", "maybe"}}, "on_standby_loss", "\"block\" or \"degrade\""},
       {{{"on_standby_loss", "block"}}, "on_standby_loss", "synchronous = true"},
-      {{{"connect_timeout", "100ms"}}, "connect_timeout", "at least 1s"},
-      {{{"sync_interval", "10ms"}}, "sync_interval", "at least 100ms"},
+      {{{"connect_timeout", "100ms"}}, "connect_timeout", "between 1s and 1h"},
+      {{{"sync_interval", "10ms"}}, "sync_interval", "between 100ms and 1d"},
       {{{"password_file", "pw.txt"}}, "password_file", "absolute path"},
       {{{"bin_dir", "bin"}}, "bin_dir", "absolute path"},
       {{{"statement_timeout", "soon"}}, "statement_timeout", "duration"},

@@ -14,14 +14,21 @@ using namespace tandem::sdk;
 
 class DaemonTestPlugin final : public Plugin {
  public:
-  PluginInfo info() const override { return {"daemon-test", "1.0.0", "tandemd binary test plugin", 50}; }
+  PluginInfo info() const override {
+    return {.name = "daemon-test",
+            .version = "1.0.0",
+            .description = "tandemd binary test plugin",
+            .failover_order = 50,
+            .default_sync_interval = "1s"};
+  }
   ConfigSchema schema() const override {
-    return {{"sync_interval", ValueType::duration, "1s", false, "how often sync runs", {}},
-            {"lag_field", ValueType::string, "test_lag", false, "field name on the replication page", {}}};
+    return {{.name = "lag_field",
+             .type = ValueType::string,
+             .default_value = "test_lag",
+             .description = "field name on the replication page"}};
   }
   Status configure(const StoreConfig& config, HostContext& host) override {
     host_ = &host;
-    interval_ = config.duration("sync_interval");
     field_ = config.string("lag_field");
     // A refusal only configure() knows about (the schema accepts any string).
     if (field_ == "refuse") config.fail("lag_field", "must not be 'refuse'");
@@ -34,7 +41,6 @@ class DaemonTestPlugin final : public Plugin {
     host_->log().info("started " + std::to_string(starts) + " time(s)");
     return {};
   }
-  std::chrono::milliseconds sync_interval() const override { return interval_; }
   Result<SyncReport> sync() override {
     ++syncs_;
     return SyncReport{"ok", nlohmann::json::object()};
@@ -61,7 +67,6 @@ class DaemonTestPlugin final : public Plugin {
 
  private:
   HostContext* host_ = nullptr;
-  std::chrono::milliseconds interval_{1000};
   std::string field_;
   std::atomic<int> syncs_{0};
   std::atomic<int> starts_{0};

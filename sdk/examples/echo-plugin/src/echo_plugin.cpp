@@ -4,13 +4,24 @@ namespace echo {
 
 using namespace tandem::sdk;
 
-PluginInfo EchoPlugin::info() const { return {"echo", "1.0.0", "Example plugin: echoes a message on every sync", 50}; }
+PluginInfo EchoPlugin::info() const {
+  return {.name = "echo",
+          .version = "1.0.0",
+          .description = "Example plugin: echoes a message on every sync",
+          .default_sync_interval = "30s",
+          .min_sync_interval = "10ms"};
+}
 
 ConfigSchema EchoPlugin::schema() const {
   return {
-      {"message", ValueType::string, "", true, "the text every sync echoes to the log", {}},
-      {"sync_interval", ValueType::duration, "30s", false, "how often the host calls sync()", {}},
-      {"reported_lag", ValueType::size, "0", false, "lag in bytes the health reports (to see it on the pages)", {}},
+      {.name = "message",
+       .type = ValueType::string,
+       .required = true,
+       .description = "the text every sync echoes to the log"},
+      {.name = "reported_lag",
+       .type = ValueType::size,
+       .default_value = "0",
+       .description = "lag in bytes the health reports (to see it on the pages)"},
   };
 }
 
@@ -18,8 +29,6 @@ Status EchoPlugin::configure(const StoreConfig& config, HostContext& host) {
   // Validate only: nothing outside the process is touched here.
   message_ = config.string("message");
   if (message_.find('\n') != std::string::npos) config.fail("message", "must be a single line");
-  interval_ = config.duration("sync_interval");
-  if (interval_ < std::chrono::milliseconds(10)) config.fail("sync_interval", "must be at least 10ms");
   reported_lag_ = config.size("reported_lag");
   host_ = &host;
   return {};

@@ -17,7 +17,6 @@ class EchoPlugin final : public tandem::sdk::Plugin {
   tandem::sdk::PluginInfo info() const override;
   tandem::sdk::ConfigSchema schema() const override;
   tandem::sdk::Status configure(const tandem::sdk::StoreConfig& config, tandem::sdk::HostContext& host) override;
-  std::chrono::milliseconds sync_interval() const override { return interval_; }
   tandem::sdk::Result<tandem::sdk::SyncReport> sync() override;
   tandem::sdk::Health health() const override;
 
@@ -36,7 +35,6 @@ class EchoPlugin final : public tandem::sdk::Plugin {
 
   tandem::sdk::HostContext* host_ = nullptr;
   std::string message_;
-  std::chrono::milliseconds interval_{0};
   std::uint64_t reported_lag_ = 0;
 
   mutable std::mutex mu_;  // guards what health() reads

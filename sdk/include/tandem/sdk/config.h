@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,23 +21,50 @@ namespace tandem::sdk {
 // How a key's TOML value is read.
 //   duration: integer seconds or a string such as "500ms", "60s", "5m", "1h".
 //   size:     integer bytes or a string such as "512KiB", "64MiB", "1GiB", "10MB".
-//   path:     a string holding a filesystem path (relative paths are allowed by
-//             the host; the plugin decides whether it wants absolute ones).
+//   path:     a string holding a filesystem path; see PathRule for relative paths.
+//   port:     an integer TCP port, 1-65535 unless min/max say otherwise
+//             (e.g. min = "0" for "0 = off").
 //   table_array: an array of tables, each validated against `children`.
-enum class ValueType { string, integer, number, boolean, duration, size, path, string_array, table_array };
+enum class ValueType { string, integer, number, boolean, duration, size, path, port, string_array, table_array };
 
 std::string_view to_string(ValueType t);
 
-// One key of a store's table. default_value is written as TOML would write it
-// (e.g. "60s" for a duration given as a string, "true", "5432"); empty when
-// the key has no default.
+// What a path key accepts. The host and StoreConfig::from_json apply the same
+// rule, so a value that passes in a test passes in the daemon.
+enum class PathRule {
+  // A relative path is resolved against the directory of the config file
+  // (from_json: against the current working directory). The plugin always
+  // sees an absolute path.
+  relative_to_config,
+  // Must be written as an absolute path; a relative one is refused.
+  absolute,
+  // A program: a bare name ("rsync") is kept as is and looked up in PATH when
+  // run; anything with a '/' must be absolute.
+  program,
+};
+
+// One key of a store table, filled with designated initializers:
+//
+//   {.name = "timeout", .type = ValueType::duration, .default_value = "30s",
+//    .description = "I/O timeout", .min = "1s", .max = "1h"}
+//
+// default_value, min and max are written as TOML would write the value
+// ("60s" for a duration, "4KiB" for a size, "5432" for an integer); empty
+// when absent. The host checks type, choices, min/max and the path rule before
+// configure() runs and names file:line:col; StoreConfig's accessors apply the
+// same checks (one function, check_value), so every plugin reports them with
+// the same words.
 struct ConfigKey {
-  std::string name;
+  std::string name{};
   ValueType type = ValueType::string;
-  std::string default_value;
+  std::string default_value{};
   bool required = false;
-  std::string description;
-  std::vector<ConfigKey> children;  // for table_array only
+  std::string description{};
+  std::vector<std::string> choices{};                 // string keys: the only values allowed
+  std::string min{};                                  // integer, number, port, duration, size: lowest allowed value
+  std::string max{};                                  // ... highest allowed value
+  PathRule path_rule = PathRule::relative_to_config;  // path keys only
+  std::vector<ConfigKey> children{};                  // table_array only
 };
 
 using ConfigSchema = std::vector<ConfigKey>;
@@ -46,6 +75,23 @@ class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Checks a value (JSON as converted from TOML: a duration or size may still be
+// its string form) against key's type, choices, min/max and path rule. The
+// error message names no key or place: callers prefix it ("key 'x': ...").
+Status check_value(const ConfigKey& key, const nlohmann::json& value);
+
+// The key the host reads from every store table: how often sync() runs.
+// Declared here once; plugins give only its default and lower bound in
+// PluginInfo and never list it in schema(). An empty default_interval means
+// the plugin has no periodic work and the key is not offered.
+ConfigKey sync_interval_key(const std::string& default_interval, const std::string& min_interval);
+inline constexpr const char* kSyncIntervalKey = "sync_interval";
+
+// `text` with every "{peer}" replaced by the peer's address (store keys such as
+// a remote host default to "{peer}" so one table works on both nodes).
+std::string substitute_peer(std::string_view text, std::string_view peer_address);
+inline constexpr std::string_view kPeerPlaceholder = "{peer}";
 
 // Parse "500ms", "60s", "5m", "1h", "2d" or a bare number of seconds.
 Result<std::chrono::milliseconds> parse_duration(std::string_view text);
@@ -80,6 +126,20 @@ class StoreConfig {
   bool boolean(std::string_view key) const;
   std::chrono::milliseconds duration(std::string_view key) const;
   std::uint64_t size(std::string_view key) const;
+  int port(std::string_view key) const;
+  // The enum value a string key with `choices` names. `values` maps each
+  // choice once; a choice missing from it is a plugin bug, reported as such.
+  template <class Enum>
+  Enum choice(std::string_view key, std::initializer_list<std::pair<std::string_view, Enum>> values) const {
+    const std::string text = string(key);
+    for (const auto& [name, value] : values)
+      if (name == text) return value;
+    fail(key, "'" + text + "' has no meaning in this plugin version (plugin bug: schema choices and code differ)");
+  }
+  // A path key's value after its PathRule (absolute unless a bare program name).
+  std::string path(std::string_view key) const;
+  // The host's sync_interval key (zero when the plugin has none).
+  std::chrono::milliseconds sync_interval() const;
   std::vector<std::string> strings(std::string_view key) const;
   // Elements of a table_array key, each a StoreConfig over the child schema.
   std::vector<StoreConfig> tables(std::string_view key) const;

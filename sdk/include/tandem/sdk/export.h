@@ -80,13 +80,6 @@ class GuardedPlugin final : public Plugin {
     } catch (...) { /* stop must not throw; nothing left to report to */
     }
   }
-  std::chrono::milliseconds sync_interval() const override {
-    try {
-      return inner_->sync_interval();
-    } catch (...) {
-      return std::chrono::milliseconds(0);
-    }
-  }
   Result<SyncReport> sync() override {
     return guard("sync", [&] { return inner_->sync(); });
   }

@@ -38,10 +38,15 @@ inline constexpr int kOrderKeyValue = 30;
 inline constexpr int kOrderDerivedIndex = 40;
 
 struct PluginInfo {
-  std::string name;         // plugin type, e.g. "postgres-wal"; equals the manifest name
-  std::string version;      // the plugin's own version
-  std::string description;  // one line
-  int failover_order = 50;  // lower promotes first
+  std::string name{};         // plugin type, e.g. "postgres-wal"; equals the manifest name
+  std::string version{};      // the plugin's own version
+  std::string description{};  // one line
+  int failover_order = 50;    // lower promotes first
+  // Default of the host's `sync_interval` key (written as in TOML, "30s");
+  // empty: the plugin has no periodic work and the key is not offered.
+  std::string default_sync_interval{};
+  // Lowest sync_interval the host accepts for this plugin.
+  std::string min_sync_interval = "100ms";
 };
 
 struct SyncReport {
@@ -64,8 +69,10 @@ class Plugin {
 
   // Metadata; constant for the plugin's lifetime. Callable before configure.
   virtual PluginInfo info() const = 0;
-  // The keys of this plugin's store table (DESIGN.md §3 "schema as data").
-  // The host rejects unknown keys and wrong types before configure is called.
+  // The keys of this plugin's store table (DESIGN.md §3 "schema as data"),
+  // with their constraints (choices, min/max, path rules). The host rejects
+  // unknown keys, wrong types and values outside the constraints before
+  // configure is called. `sync_interval` is the host's (store_schema adds it).
   virtual ConfigSchema schema() const = 0;
 
   // Validate the configuration and remember it. Touches nothing outside the
@@ -80,11 +87,10 @@ class Plugin {
   // the host's io_context. Idempotent. After stop, no plugin code may run.
   virtual void stop() {}
 
-  // How often the host calls sync(); zero means never periodically (only on
-  // request_sync()). Read after configure.
-  virtual std::chrono::milliseconds sync_interval() const { return std::chrono::milliseconds(0); }
-  // One round of keeping this node's copy current for its role. Never runs
-  // concurrently with itself. An error is recorded in the store's metrics.
+  // One round of keeping this node's copy current for its role, every
+  // `sync_interval` (StoreConfig::sync_interval(); never periodically when the
+  // plugin declares no default_sync_interval, only on request_sync()). Never
+  // runs concurrently with itself. An error is recorded in the store's metrics.
   virtual Result<SyncReport> sync() { return SyncReport{"nothing to sync", nlohmann::json::object()}; }
 
   // The latest health snapshot. Cheap, thread-safe, never blocks on I/O.
@@ -136,5 +142,16 @@ class Plugin {
   // A message the same store on the peer sent with HostContext::notify_peer.
   virtual void on_peer_event(const nlohmann::json& event) { (void)event; }
 };
+
+// The whole schema of a store table of this plugin: its own keys plus the
+// host's sync_interval (from info()). The host validates against it; tests
+// build StoreConfig::from_json with it so they see what the daemon sees.
+inline ConfigSchema store_schema(const Plugin& plugin) {
+  ConfigSchema out = plugin.schema();
+  PluginInfo info = plugin.info();
+  if (!info.default_sync_interval.empty())
+    out.push_back(sync_interval_key(info.default_sync_interval, info.min_sync_interval));
+  return out;
+}
 
 }  // namespace tandem::sdk
