@@ -143,7 +143,6 @@ TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
        },
        "retry_max_backoff", "must not be smaller"},
       {[](json& v) { v["error_threshold"] = -2; }, "error_threshold", "cannot be negative"},
-      {[](json& v) { v["sync_interval"] = "10ms"; }, "sync_interval", "between 1s and 1d"},
   };
   for (auto& c : cases) {
     auto v = good();
@@ -159,6 +158,18 @@ TEST_F(EsRebuildConfigCheck, BadMappingFileIsRejected) {
   EXPECT_NE(error_of(good()).find("is not a JSON object"), std::string::npos);
   std::ofstream(mapping_, std::ios::trunc) << R"({"settings": {}, "aliases": {}})";
   EXPECT_NE(error_of(good()).find("only \"settings\" and \"mappings\""), std::string::npos);
+}
+
+TEST_F(EsRebuildConfigCheck, SyncIntervalIsTheHostsKeyWithThePluginsBounds) {
+  auto v = good();
+  v["sync_interval"] = "10ms";
+  try {
+    (void)sdk::StoreConfig::from_json("search", sdk::store_schema(EsRebuildPlugin()), v).sync_interval();
+    FAIL() << "no error for sync_interval = 10ms";
+  } catch (const sdk::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'sync_interval': must be between 1s and 1d"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(EsRebuildConfigCheck, PluginConfigureReportsErrorsAsStatus) {
