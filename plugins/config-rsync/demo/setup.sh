@@ -37,7 +37,7 @@ serve_address = "127.0.0.1"
 allowed_root = "$base/$node"
 delete = true
 excludes = ["*.swp", "*~"]
-interval = "60s"
+sync_interval = "60s"
 
 [[stores.config.paths]]
 name = "myapp"
