@@ -56,23 +56,26 @@ void write_file(const fs::path& p, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-// A directory of our own, on tmpfs when there is one (open() may fdatasync).
-const fs::path& work_dir() {
-  static const fs::path dir = [] {
+// A directory of our own, on tmpfs when there is one (open() may fdatasync),
+// removed at exit. The remover is built after the path, so it is destroyed
+// before it and can still read it.
+struct WorkDir {
+  fs::path path;
+  WorkDir() {
     fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    fs::path d = base / ("tandem-fuzz-journal-" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-struct RemoveOnExit {
-  ~RemoveOnExit() {
-    std::error_code ec;
-    fs::remove_all(work_dir(), ec);
+    path = base / ("tandem-fuzz-journal-" + std::to_string(::getpid()));
+    fs::create_directories(path);
   }
-} remove_on_exit;
+  ~WorkDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+const fs::path& work_dir() {
+  static const WorkDir dir;
+  return dir.path;
+}
 
 }  // namespace
 
