@@ -4,6 +4,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "api/health_checks.h"
 #include "api/metrics_page.h"
 #include "api/status_views.h"
 #include "host/logging.h"
@@ -139,6 +140,11 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
   std::string_view path = target.substr(0, target.find('?'));
   bool is_get = request.method() == http::verb::get;
   bool is_post = request.method() == http::verb::post;
+
+  // Load-balancer probes: open, no token (api/health_checks.h).
+  if (auto check = health_check_route(runtime_, request, path,
+                                      path.size() < target.size() ? target.substr(path.size() + 1) : ""))
+    return respond(std::move(*check));
 
   if (path == "/monitor/replication") {
     if (!is_get) return respond(method_not_allowed("GET"));
