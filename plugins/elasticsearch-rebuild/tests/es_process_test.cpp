@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "es_test_env.h"
+#include "support/sanitizer_allowance.h"
 
 namespace tandem::esrebuild::testing {
 namespace {
@@ -115,15 +116,7 @@ TEST_F(EsRebuildProcess, MemoryStaysBoundedWhileRebuildingAMillionRows) {
   EXPECT_EQ(es.count("items"), 1000000u);
   EXPECT_GT(samples, 10);
   EXPECT_GT(peak, 0u);
-#if defined(__SANITIZE_ADDRESS__)
-  // make test-asan: ASan keeps up to 256 MiB of freed memory in quarantine and
-  // adds shadow memory and redzones, all counted in the RSS. The bound is then
-  // a loose one; the normal suite checks the real one.
-  constexpr std::uint64_t kAsanAllowance = 384ull << 20;
-#else
-  constexpr std::uint64_t kAsanAllowance = 0;
-#endif
-  EXPECT_LT(peak, (150ull << 20) + kAsanAllowance) << "peak RSS " << (peak >> 20) << " MiB";
+  EXPECT_LT(peak, (150ull << 20) + testsupport::kSanitizerRssAllowanceBytes) << "peak RSS " << (peak >> 20) << " MiB";
   std::cout << "peak RSS of the rebuilding process: " << (peak >> 20) << " MiB over " << samples << " samples\n";
 }
 
