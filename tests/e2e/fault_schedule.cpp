@@ -240,26 +240,7 @@ class ScheduleRun {
   void wait_in_sync(const std::string& when) {
     std::string why;
     const int p = primary_, s = secondary();
-    const bool ok = wait_for(
-        [&] {
-          json ps = node(p).status(), ss = node(s).status();
-          why = summarize(node(p).name(), ps) + summarize(node(s).name(), ss);
-          if (ps.is_null() || ss.is_null()) return false;
-          if (ps.value("role", "") != "primary" || ps.value("fenced", true)) return false;
-          if (ss.value("role", "") != "secondary" || ss.value("fenced", true)) return false;
-          json pg = node(p).store(ps, kPgStore);
-          if (health_status(pg) != "ok") return false;
-          if (details(pg).value("synchronous", json::object()).value("in_effect", "") != "synchronous") return false;
-          if (health_status(node(s).store(ss, kPgStore)) != "ok") return false;
-          json kv = details(node(p).store(ps, kKvStore));
-          if (!kv.value("peer_up", false) || kv.value("journaling", true) || kv.value("journal_depth", 1) != 0 ||
-              kv.value("peer_mode", "") == "detached")
-            return false;
-          if (health_status(node(s).store(ss, kConfigStore)) != "ok") return false;
-          if (details(node(p).store(ps, kSearchStore)).value("rebuilding", true)) return false;
-          return !node(p).alias_targets(kSearchAlias).empty();
-        },
-        kSyncTimeout);
+    const bool ok = wait_for([&] { return pair_in_sync(node(p), node(s), why); }, kSyncTimeout);
     if (!ok)
       throw Failure("the pair did not get in sync " + when + " within " + std::to_string(kSyncTimeout.count()) +
                     " s:\n" + why);

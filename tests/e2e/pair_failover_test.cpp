@@ -91,26 +91,7 @@ class PairFailoverTest : public ::testing::Test {
   // journaled, config pulled, the search alias present on the primary.
   void expect_in_sync(int primary, int standby, const std::string& when) {
     std::string why;
-    const bool ok = wait_for(
-        [&] {
-          json p = node(primary).status(), s = node(standby).status();
-          why = summarize(node(primary).name(), p) + summarize(node(standby).name(), s);
-          if (p.is_null() || s.is_null()) return false;
-          if (p.value("role", "") != "primary" || p.value("fenced", true)) return false;
-          if (s.value("role", "") != "secondary" || s.value("fenced", true)) return false;
-          json pg = node(primary).store(p, kPgStore);
-          if (health_status(pg) != "ok") return false;
-          if (details(pg).value("synchronous", json::object()).value("in_effect", "") != "synchronous") return false;
-          if (health_status(node(standby).store(s, kPgStore)) != "ok") return false;
-          json kv = details(node(primary).store(p, kKvStore));
-          if (!kv.value("peer_up", false) || kv.value("journaling", true) || kv.value("journal_depth", 1) != 0 ||
-              kv.value("peer_mode", "") == "detached")
-            return false;
-          if (health_status(node(standby).store(s, kConfigStore)) != "ok") return false;
-          if (details(node(primary).store(p, kSearchStore)).value("rebuilding", true)) return false;
-          return !node(primary).alias_targets(kSearchAlias).empty();
-        },
-        kSyncTimeout);
+    const bool ok = wait_for([&] { return pair_in_sync(node(primary), node(standby), why); }, kSyncTimeout);
     ASSERT_TRUE(ok) << "the pair did not get in sync " << when << " within " << kSyncTimeout.count() << " s:\n" << why;
   }
 

@@ -61,6 +61,26 @@ std::string summarize(const std::string& name, const nlohmann::json& status) {
   return out;
 }
 
+bool pair_in_sync(const PairNode& primary, const PairNode& standby, std::string& why) {
+  using json = nlohmann::json;
+  json p = primary.status(), s = standby.status();
+  why = summarize(primary.name(), p) + summarize(standby.name(), s);
+  if (p.is_null() || s.is_null()) return false;
+  if (p.value("role", "") != "primary" || p.value("fenced", true)) return false;
+  if (s.value("role", "") != "secondary" || s.value("fenced", true)) return false;
+  json pg = primary.store(p, kPgStore);
+  if (health_status(pg) != "ok") return false;
+  if (details(pg).value("synchronous", json::object()).value("in_effect", "") != "synchronous") return false;
+  if (health_status(standby.store(s, kPgStore)) != "ok") return false;
+  json kv = details(primary.store(p, kKvStore));
+  if (!kv.value("peer_up", false) || kv.value("journaling", true) || kv.value("journal_depth", 1) != 0 ||
+      kv.value("peer_mode", "") == "detached")
+    return false;
+  if (health_status(standby.store(s, kConfigStore)) != "ok") return false;
+  if (details(primary.store(p, kSearchStore)).value("rebuilding", true)) return false;
+  return !primary.alias_targets(kSearchAlias).empty();
+}
+
 bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -145,6 +145,12 @@ nlohmann::json details(const nlohmann::json& store);
 // A compact one-line-per-store view of a status, for failure messages.
 std::string summarize(const std::string& name, const nlohmann::json& status);
 
+// One look at whether `primary` and `standby` are a pair in full sync: roles
+// right and unfenced, PostgreSQL synchronous and healthy on both, KV dual
+// writes with an empty journal, config pulled, the search alias present and
+// no rebuild running. `why` gets both nodes' summaries, for failure messages.
+bool pair_in_sync(const PairNode& primary, const PairNode& standby, std::string& why);
+
 // Polls `predicate` every 100 ms until true or the timeout; false on timeout.
 bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
 
