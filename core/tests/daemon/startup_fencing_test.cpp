@@ -93,5 +93,37 @@ TEST(StartupFencing, APrimaryWhosePeerIsNotAheadStartsUnfenced) {
   EXPECT_FALSE(testhttp::get(node.daemon->port, "/v1/status").json()["fenced"].get<bool>());
 }
 
+// A load balancer must never send writes to a fenced former primary: it still
+// holds the primary role in its state, but every "may I write here" check says no.
+TEST(StartupFencing, AFencedPrimaryAnswers503ToTheLoadBalancerChecks) {
+  PrimaryAgainstPeer node(R"({"role":"primary","epoch":7,"fenced":false})");
+  ASSERT_TRUE(node.started);
+  int port = node.daemon->port;
+  ASSERT_TRUE(testhttp::get(port, "/v1/status").json()["fenced"].get<bool>());
+  for (const char* path : {"/primary", "/read-write", "/v1/stores/store/primary", "/readiness"}) {
+    auto r = testhttp::get(port, path);
+    EXPECT_EQ(r.status, 503) << path << ": " << r.body;
+    EXPECT_EQ(r.json()["fenced"], true) << path;
+    EXPECT_EQ(r.json()["reason"].get<std::string>().rfind("fenced: ", 0), 0u) << path << ": " << r.body;
+    EXPECT_EQ(testhttp::request(port, "HEAD", path).status, 503) << path;
+  }
+  // Nor is it a replica: it has not rejoined.
+  EXPECT_EQ(testhttp::get(port, "/replica").status, 503);
+  // The process itself is alive.
+  EXPECT_EQ(testhttp::get(port, "/liveness").status, 200);
+}
+
+TEST(StartupFencing, AnUnfencedPrimaryAnswers200ToTheSameChecks) {
+  PrimaryAgainstPeer node(R"({"role":"secondary","epoch":1,"fenced":false})");
+  ASSERT_TRUE(node.started);
+  int port = node.daemon->port;
+  // The store's health is cached a moment after it starts.
+  EXPECT_TRUE(
+      sdk::testing::eventually([&] { return testhttp::get(port, "/primary").status == 200; }, std::chrono::seconds(20)))
+      << testhttp::get(port, "/primary").body;
+  EXPECT_EQ(testhttp::get(port, "/v1/stores/store/primary").status, 200);
+  EXPECT_EQ(testhttp::get(port, "/readiness").status, 200);
+}
+
 }  // namespace
 }  // namespace tandem::testplugins
