@@ -514,14 +514,17 @@ class ScheduleRun {
     std::vector<std::int64_t> unexplained;
     std::string detail;  // who acknowledged the first unexplained ones, and when
     std::size_t stated = 0, window = 0;
+    std::vector<std::int64_t> merged_now;
     for (const auto& a : history) {
       if (excused.count(a.id)) continue;
       if (std::binary_search(have.begin(), have.end(), a.id)) {
         // Acknowledged by the cut-off old primary after the forced promotion,
         // yet on the new one: merged in when the partition healed, not discarded.
-        if (last && last->force && a.at >= last->start && node_of_host(a.host) == last->from &&
-            merged_.insert({label, a.id}).second)
+        if (last && last->force && a.at >= last->start + kStampSlack && node_of_host(a.host) == last->from &&
+            merged_.insert({label, a.id}).second) {
           ++totals.merged;
+          merged_now.push_back(a.id);
+        }
         continue;
       }
       const auto describe_ack = [&] {
@@ -550,6 +553,22 @@ class ScheduleRun {
     if (stated || window)
       std::cout << "   " << label << ": " << stated << " acknowledged writes lost as the report allowed, " << window
                 << " acknowledged by the old primary after the forced promotion (discarded by rejoin)" << std::endl;
+    // KV: such a write reached the new primary's Redis from the old one's
+    // journal after the new primary took writes of its own; for a key both
+    // wrote, that replaces the new value (a lost update). docs/operations.md
+    // (Fencing) says they are discarded. PostgreSQL only counts them: a
+    // synchronous commit the old primary acknowledged had reached the standby
+    // before it was promoted.
+    if (std::string(store) == kKvStore && !merged_now.empty()) {
+      std::string ids;
+      for (std::size_t i = 0; i < merged_now.size() && i < 10; ++i)
+        ids += (i ? ", " : " e.g. ") + std::to_string(merged_now[i]);
+      throw Failure(label + ": " + std::to_string(merged_now.size()) +
+                    " writes the cut-off old primary acknowledged after `promote --force` began are on the new "
+                    "primary " +
+                    node(primary_).name() + " (merged, not discarded):" + ids +
+                    (last ? "; last handover: " + last->what : std::string()));
+    }
     if (!unexplained.empty()) {
       std::string why = label + ": acknowledged writes missing on the primary " + node(primary_).name() + " beyond " +
                         "what any report stated: " + describe_missing(unexplained) + detail;

@@ -1,5 +1,6 @@
 #include "backend_link.h"
 
+#include "fence.h"
 #include "plugin_util.h"
 
 #include <boost/asio/connect.hpp>
@@ -117,6 +118,20 @@ void BackendLink::handshake() {
     cmd.clear();
     append_command(cmd, {"CLIENT", "SETNAME", client_name_});
     send_internal(cmd, check("CLIENT SETNAME"));
+    cmd.clear();
+  }
+  if (cb_.check_fence) {
+    append_command(cmd, {"GET", kEpochKey});
+    auto gen = generation_;
+    send_internal(cmd, [this, gen](const RespParser& r) {
+      if (gen != generation_) return;
+      if (r.is_error()) return fail("reading the epoch marker failed: " + std::string(r.payload()));
+      auto why = cb_.check_fence(r);
+      if (!why.empty()) {
+        last_error_ = why;
+        shutdown(why);
+      }
+    });
     cmd.clear();
   }
   append_command(cmd, {"PING"});

@@ -48,6 +48,10 @@ class BackendLink : public std::enable_shared_from_this<BackendLink> {
     std::function<void()> on_up;
     std::function<void()> after_batch;   // after a read's replies were all delivered
     std::function<void()> before_flush;  // just before queued bytes are written to the socket
+    // The epoch fence (fence.h): handed the reply to GET of the epoch marker,
+    // read in the handshake before the link is up. A non-empty answer (why)
+    // stops the link for good: it never comes up, nothing is sent on it.
+    std::function<std::string(const RespParser&)> check_fence;
   };
 
   // `client_name` (optional): the CLIENT SETNAME of this link. A link with a

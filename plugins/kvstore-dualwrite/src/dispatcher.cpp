@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "divergence.h"
+#include "fence.h"
 #include "reply_filter.h"
 #include "session.h"
 
@@ -29,17 +30,24 @@ std::string srem_for_popped(const std::string& key, const RespParser& r) {
 }
 }  // namespace
 
-std::string writer_name(sdk::HostContext& host) {
-  std::string name = "tandem-" + host.node().name + "-" + host.store_name() + "-writer";
+namespace {
+std::string client_name_safe(std::string name) {
   for (auto& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
   return name;
 }
+}  // namespace
+
+std::string writer_name(sdk::HostContext& host) {
+  return client_name_safe("tandem-" + host.node().name) + writer_suffix(host);
+}
+
+std::string writer_suffix(sdk::HostContext& host) { return client_name_safe("-" + host.store_name() + "-writer"); }
 
 std::string_view to_string(PeerMode m) { return m == PeerMode::dual ? "dual" : "detached"; }
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets,
-                       sdk::HostContext& host, Journal& journal, IntentLog& intents, PeerMode mode)
+                       sdk::HostContext& host, Journal& journal, IntentLog& intents, PeerMode mode, std::uint64_t epoch)
     : io_(io),
       settings_(settings),
       secrets_(secrets),
@@ -47,6 +55,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
       journal_(journal),
       intents_(intents),
       mode_(mode),
+      epoch_(epoch),
       tick_timer_(io) {
   primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
@@ -58,14 +67,16 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
             primary_was_up_ = true;
             if (on_link_up_) on_link_up_();
           },
-          [this] { after_primary_batch(); }, [this] { flush_intents(); }},
+          [this] { after_primary_batch(); }, [this] { flush_intents(); },
+          [this](const RespParser& r) { return check_fence("local Redis", r); }},
       writer_name(host));
   secondary_ = std::make_shared<BackendLink>(
       io, "peer Redis " + settings.peer.describe(), settings.peer, secrets.peer_password, settings.db, settings,
       BackendLink::Callbacks{
           [this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
           [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
-          [this] { on_secondary_up(); }, nullptr, [this] { flush_intents(); }},
+          [this] { on_secondary_up(); }, nullptr, [this] { flush_intents(); },
+          [this](const RespParser& r) { return check_fence("peer Redis", r); }},
       writer_name(host));
   // Records left from before a restart must reach the peer before anything new.
   journal_route_ = !journal_.empty();
@@ -96,6 +107,53 @@ void Dispatcher::stop() {
   stats_.running = false;
 }
 
+std::string Dispatcher::check_fence(const char* which, const RespParser& r) {
+  std::uint64_t marker = r.type() == RespType::string ? parse_epoch_marker(r.payload()) : 0;
+  if (marker <= epoch_) return {};
+  std::string why = std::string(which) + " carries epoch " + std::to_string(marker) + ", newer than this node's " +
+                    std::to_string(epoch_) +
+                    ": another node was promoted since; this node takes no writes and sends nothing to either Redis "
+                    "until it rejoins";
+  on_superseded(marker, why);
+  return why;
+}
+
+void Dispatcher::on_superseded(std::uint64_t marker, const std::string& why) {
+  if (superseded_by_) {
+    superseded_by_ = std::max(superseded_by_, marker);
+    return;
+  }
+  superseded_by_ = marker;
+  superseded_reason_ = why;
+  // The journal holds writes of a timeline that lost: replaying them would
+  // overwrite the new primary's values. Moved aside (kept for inspection),
+  // never replayed; rejoin resynchronises this node's Redis from the new primary.
+  replay_inflight_ = 0;
+  replay_times_.clear();
+  try {
+    std::filesystem::path aside;
+    discarded_ += journal_.discard(now_ms(), &aside);
+    discarded_file_ = aside.string();
+  } catch (const std::exception& e) {
+    journal_error_ = e.what();
+    host_.log().error(std::string("journal: cannot move the superseded journal aside: ") + e.what());
+  }
+  replay_read_pos_ = journal_.replay_offset();
+  journal_route_ = false;
+  host_.log().warn("fenced by the epoch marker: " + why + "; " + std::to_string(discarded_) +
+                   " journaled writes of this node's timeline are discarded, never sent to the peer" +
+                   (discarded_file_.empty() ? std::string() : " (kept in " + discarded_file_ + ")"));
+  std::deque<std::shared_ptr<Op>> held;
+  held.swap(gated_);
+  gate_ = 0;
+  for (auto& op : held) {
+    route_write(op);
+    op->session->pump();
+  }
+  publish_stats();
+  host_.request_sync();  // the plugin stops the endpoint
+}
+
 void Dispatcher::fail_op(const std::shared_ptr<Op>& op, std::string_view error) {
   op->reply.clear();
   append_error(op->reply, error);
@@ -113,6 +171,9 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
     return fail_op(op, "TANDEMREADONLY this node is being demoted (switchover); send writes to the new primary");
   if (host_.fenced())
     return fail_op(op, "TANDEMFENCED the peer holds a higher epoch; this node must not take writes until it rejoins");
+  if (superseded_by_)
+    return fail_op(op, "TANDEMFENCED another node was promoted (epoch " + std::to_string(superseded_by_) +
+                           "); this node must not take writes until it rejoins");
   if (!primary_->up())
     return fail_op(
         op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" +
@@ -291,6 +352,16 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
 void Dispatcher::journal_effect(Op& op, const RespParser& r) {
   bool applied = !r.is_error() && !(op.kind == OpKind::exec_write && r.type() != RespType::array);
   if (!applied) return;
+  if (superseded_by_) {
+    // Applied here after another node was promoted: it is not journaled for
+    // the peer (that is the new primary now) and rejoin discards it here.
+    ++discarded_;
+    op.reply.clear();
+    append_error(op.reply, "TANDEMFENCED applied on this node's Redis only after another node was promoted (epoch " +
+                               std::to_string(superseded_by_) + "); discarded when this node rejoins");
+    op.done = true;
+    return;
+  }
   std::string effect;
   std::uint32_t replies = op.replies;
   if (op.kind == OpKind::spop) {
@@ -338,7 +409,7 @@ void Dispatcher::on_primary_down(std::deque<LinkToken>& lost, const std::string&
 }
 
 void Dispatcher::pump_replay() {
-  if (!secondary_->up() || mode_ != PeerMode::dual || !journal_route_) return;
+  if (!secondary_->up() || mode_ != PeerMode::dual || !journal_route_ || superseded_by_) return;
   try {
     while (replay_inflight_ < 512) {
       auto records = journal_.read_from(replay_read_pos_, 512 - replay_inflight_);
@@ -522,6 +593,10 @@ void Dispatcher::publish_stats() {
   s.writes_paused = gate_ != 0;
   s.demoting = demoting_;
   s.ops_in_flight = ops_in_flight_;
+  s.superseded_by = superseded_by_;
+  s.superseded_reason = superseded_reason_;
+  s.discarded = discarded_;
+  s.discarded_file = discarded_file_;
   std::lock_guard l(stats_mu_);
   stats_ = std::move(s);
 }

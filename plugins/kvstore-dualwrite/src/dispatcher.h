@@ -49,6 +49,9 @@ std::string_view to_string(PeerMode m);
 // so a restarted endpoint can find and kill the links of its crashed
 // predecessor before it writes (their unread commands must not run later).
 std::string writer_name(sdk::HostContext& host);
+// The common end of every node's writer name for this store ("-<store>-writer"):
+// a promotion kills the other nodes' writers by it (fence.h).
+std::string writer_suffix(sdk::HostContext& host);
 
 struct EndpointStats {
   bool running = false;
@@ -68,6 +71,12 @@ struct EndpointStats {
   bool writes_paused = false;
   bool demoting = false;
   std::size_t ops_in_flight = 0;
+  // A Redis showed an epoch marker above this endpoint's epoch (fence.h):
+  // another node was promoted; no write is taken, sent to the peer or replayed.
+  std::uint64_t superseded_by = 0;
+  std::string superseded_reason;
+  std::uint64_t discarded = 0;  // writes of this timeline discarded since (journal records + late journal-route writes)
+  std::string discarded_file;   // where the discarded journal was moved ("" when it was empty)
 };
 
 struct Secrets {
@@ -79,7 +88,7 @@ struct Secrets {
 class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, const Settings& settings, const Secrets& secrets, sdk::HostContext& host,
-             Journal& journal, IntentLog& intents, PeerMode mode);
+             Journal& journal, IntentLog& intents, PeerMode mode, std::uint64_t epoch);
   ~Dispatcher();
 
   // `on_link_up` runs (io thread) whenever a backend link comes up.
@@ -149,6 +158,8 @@ class Dispatcher {
   void publish_stats();
   void note_intent(Op& op);
   void flush_intents();
+  std::string check_fence(const char* which, const RespParser& r);
+  void on_superseded(std::uint64_t marker, const std::string& why);
 
   boost::asio::io_context& io_;
   const Settings& settings_;
@@ -165,6 +176,11 @@ class Dispatcher {
   RateLimited auth_failures_, client_events_;
   std::chrono::steady_clock::time_point last_intent_sync_{};
   PeerMode mode_;
+  std::uint64_t epoch_;  // this endpoint's epoch: a higher marker on either Redis supersedes it
+  std::uint64_t superseded_by_ = 0;
+  std::string superseded_reason_;
+  std::uint64_t discarded_ = 0;
+  std::string discarded_file_;
   std::shared_ptr<BackendLink> primary_;
   std::shared_ptr<BackendLink> secondary_;
   boost::asio::steady_timer tick_timer_;

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <thread>
 
+#include "fence.h"
+
 namespace tandem::kv {
 namespace {
 
@@ -142,7 +144,7 @@ DivergenceSampler::Round DivergenceSampler::sample(RedisSyncClient& local, Redis
       if (r.elements.size() != 2) break;
       cursor = r.elements[0].str;
       for (auto& k : r.elements[1].elements) {
-        keys.insert(k.str);
+        if (!reserved_key(k.str)) keys.insert(k.str);
         ++taken;
       }
       if (cursor == "0") break;  // a full pass ended; the next round starts over
@@ -180,6 +182,9 @@ FullComparison compare_all(RedisSyncClient& local, RedisSyncClient& peer, std::s
   FullComparison result;
   auto a = scan_all_keys(local);
   auto b = scan_all_keys(peer);
+  // tandem's own keys (the epoch marker) are not application data.
+  std::erase_if(a, [](const std::string& k) { return reserved_key(k); });
+  std::erase_if(b, [](const std::string& k) { return reserved_key(k); });
   result.local_keys = a.size();
   result.peer_keys = b.size();
   std::vector<std::string> all(a.begin(), a.end());

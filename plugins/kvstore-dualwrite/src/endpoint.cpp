@@ -4,7 +4,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include "fence.h"
 #include "reconcile.h"
+#include "redis_sync_client.h"
 #include "session.h"
 
 namespace tandem::kv {
@@ -13,7 +15,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
-                   PeerMode mode)
+                   PeerMode mode, std::uint64_t epoch)
     : settings_(settings),
       host_(host),
       journal_(journal_dir, settings.journal_fsync, settings.journal_max_size),
@@ -21,6 +23,17 @@ Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& 
       acceptor_(io_),
       accept_fallback_(io_) {
   journal_.open();
+  // A former primary restarted after the peer was promoted: its host may not
+  // know yet (the peer poll lags); the new primary's marker on our Redis (or
+  // the peer's, checked before reconciling to it) says so.
+  try {
+    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+    check_not_superseded(local, epoch, "local Redis " + settings_.local.describe());
+  } catch (const SupersededError& e) {
+    throw ReconcileError(e.what());
+  } catch (const std::exception&) {
+    // Unreachable now: the local link checks the marker before it carries anything.
+  }
   if (!journal_.empty())
     host_.log().info("journal holds " + std::to_string(journal_.depth()) +
                      " writes not yet on the peer; replaying when it is reachable");
@@ -34,7 +47,9 @@ Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& 
     } else {
       ReconcileResult r;
       try {
-        r = reconcile_intents(settings_, pending, journal_, writer_name(host_), host_);
+        r = reconcile_intents(settings_, pending, journal_, writer_name(host_), epoch, host_);
+      } catch (const SupersededError& e) {
+        throw ReconcileError(e.what());
       } catch (const std::exception& e) {
         throw ReconcileError(std::string("cannot reconcile the writes in flight at the last stop (") + e.what() +
                              "); the endpoint starts once the local Redis answers");
@@ -47,7 +62,7 @@ Endpoint::Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& 
     }
   }
   intents_.start_fresh();
-  dispatcher_ = std::make_unique<Dispatcher>(io_, settings_, secrets, host_, journal_, intents_, mode);
+  dispatcher_ = std::make_unique<Dispatcher>(io_, settings_, secrets, host_, journal_, intents_, mode, epoch);
   boost::system::error_code ec;
   tcp::endpoint at(asio::ip::make_address(settings_.listen_address, ec),
                    static_cast<unsigned short>(settings_.listen_port));

@@ -31,9 +31,12 @@ class Endpoint {
   // Opens the journal, reconciles the writes a crashed predecessor left in
   // flight (reconcile.h; throws ReconcileError when the local Redis cannot be
   // read for it) and binds the listener; throws std::runtime_error (e.g. port
-  // in use) leaving nothing behind.
+  // in use) leaving nothing behind. `epoch` is this node's: a Redis carrying
+  // a higher epoch marker (fence.h) means another node was promoted, and the
+  // endpoint does not start (ReconcileError) or, found later by a link,
+  // takes no more writes.
   Endpoint(const Settings& settings, Secrets secrets, sdk::HostContext& host, std::filesystem::path journal_dir,
-           PeerMode mode);
+           PeerMode mode, std::uint64_t epoch);
   ~Endpoint();  // stops
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;

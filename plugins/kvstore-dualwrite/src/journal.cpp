@@ -203,12 +203,13 @@ void Journal::reset_after_replay() {
   unsynced_ = false;
 }
 
-std::uint64_t Journal::discard(std::int64_t now_ms) {
+std::uint64_t Journal::discard(std::int64_t now_ms, std::filesystem::path* aside) {
   std::uint64_t dropped = depth();
   if (size_ > 0) {
     close();
-    auto aside = dir_ / ("journal.discarded-" + std::to_string(now_ms) + ".log");
-    std::filesystem::rename(file_, aside);
+    auto to = dir_ / ("journal.discarded-" + std::to_string(now_ms) + ".log");
+    std::filesystem::rename(file_, to);
+    if (aside) *aside = to;
     open();
   }
   replayed_seq_ = last_seq_;

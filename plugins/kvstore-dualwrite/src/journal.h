@@ -76,8 +76,10 @@ class Journal {
   // Everything was replayed: truncate the file, persist the cursor.
   void reset_after_replay();
   // Moves the file aside (journal.discarded-<ms>.log) and starts empty; returns
-  // the records dropped. For rejoin, where a full resync replaces the journal.
-  std::uint64_t discard(std::int64_t now_ms);
+  // the records dropped (not yet replayed). For rejoin, where a full resync
+  // replaces the journal, and for a node superseded by a newer epoch (fence.h).
+  // `aside` (optional) gets the new name; it stays empty when nothing was moved.
+  std::uint64_t discard(std::int64_t now_ms, std::filesystem::path* aside = nullptr);
 
   const std::filesystem::path& path() const { return file_; }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <thread>
 
+#include "fence.h"
 #include "kv_plugin.h"
 #include "plugin_util.h"
 #include "redis_sync_client.h"
@@ -22,6 +23,15 @@ void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
   try {
     RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
     auto pinfo = peer.info("replication");
+    if (field(pinfo, "role") == "master") {
+      // The former primary's Redis, once reachable: the marker there fences a
+      // former primary that has not learnt of our promotion yet (fence.h).
+      try {
+        raise_fence(peer, "peer Redis");
+      } catch (const std::exception& e) {
+        host_->log().warn(std::string("cannot raise the epoch marker on the peer Redis: ") + e.what());
+      }
+    }
     if (field(pinfo, "role") != "slave" || field(pinfo, "master_link_status") != "up" ||
         field(pinfo, "master_sync_in_progress") != "0" ||
         field(pinfo, "master_port") != std::to_string(settings_.local.port)) {
@@ -125,6 +135,23 @@ sdk::Result<sdk::StepReport> KvStorePlugin::promote(const sdk::FailoverRequest& 
   }
   bool zero_loss = request.kind == sdk::FailoverKind::switchover && request.handoff.value("journal_drained", false);
   PeerMode mode = zero_loss ? PeerMode::dual : PeerMode::detached;
+  // The epoch fence (fence.h), before the endpoint takes a write: a former
+  // primary still cut off finds this marker when it reaches this Redis again,
+  // and replays nothing into it.
+  host_->state().put("fence_epoch", std::to_string(std::max(host_->epoch(), request.new_epoch)));
+  raise_fence(local, "local Redis");
+  details["epoch_marker"] = serving_epoch();
+  if (zero_loss) {
+    // Both servers stay one copy, marker included; the old primary's endpoint
+    // has stopped (demote).
+    try {
+      RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
+      raise_fence(peer, "peer Redis");
+    } catch (const std::exception& e) {
+      host_->log().warn(std::string("switchover: cannot raise the epoch marker on the peer Redis (") + e.what() +
+                        "); the next sync retries");
+    }
+  }
   // A journal left here from an earlier term as primary is superseded: in
   // detached mode the peer gets a full copy at rejoin; in a switchover both
   // servers were just verified equal.

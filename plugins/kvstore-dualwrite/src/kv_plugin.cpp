@@ -3,6 +3,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fence.h"
 #include "plugin_util.h"
 #include "redis_sync_client.h"
 #include "tandem/sdk/file_util.h"
@@ -39,8 +40,43 @@ bool KvStorePlugin::should_serve() const {
   // demoted_drained: a switchover demoted this store; the node's role turns
   // secondary only once every store is demoted, and sync() must not reopen
   // the endpoint meanwhile (two nodes would take writes).
-  return host_->role() == sdk::Role::primary && !host_->fenced() &&
+  std::uint64_t superseded_by;
+  {
+    std::lock_guard l(observed_mu_);
+    superseded_by = observed_.superseded_by;
+  }
+  return host_->role() == sdk::Role::primary && !host_->fenced() && superseded_by <= serving_epoch() &&
          host_->state().get("demoted_drained").value_or("") != "1";
+}
+
+std::uint64_t KvStorePlugin::serving_epoch() const {
+  std::uint64_t promoted = 0;
+  if (auto v = host_->state().get("fence_epoch")) promoted = parse_epoch_marker(*v);
+  return std::max(host_->epoch(), promoted);
+}
+
+void KvStorePlugin::raise_fence(RedisSyncClient& redis, const char* which) {
+  if (!host_->state().get("fence_epoch")) return;  // never promoted: the first primary needs no marker
+  auto epoch = serving_epoch();
+  auto before = raise_epoch_marker(redis, epoch, writer_name(*host_), writer_suffix(*host_));
+  if (before < epoch)
+    host_->log().info(std::string("epoch marker on the ") + which + " raised from " + std::to_string(before) + " to " +
+                      std::to_string(epoch) + "; other writers' connections there were closed");
+}
+
+void KvStorePlugin::note_superseded(const EndpointStats& s) {
+  {
+    std::lock_guard l(observed_mu_);
+    observed_.superseded_by = s.superseded_by;
+    observed_.superseded_reason = s.superseded_reason;
+    observed_.discarded = s.discarded;
+    observed_.discarded_file = s.discarded_file;
+  }
+  host_->metrics().add_counter("kvstore_superseded_writes_discarded_total", static_cast<double>(s.discarded));
+  host_->log().warn("stopping the RESP endpoint: " + s.superseded_reason + " (" + std::to_string(s.discarded) +
+                    " writes of this node's timeline discarded" +
+                    (s.discarded_file.empty() ? std::string() : ", journal kept in " + s.discarded_file) + ")");
+  stop_endpoint();
 }
 
 std::shared_ptr<Endpoint> KvStorePlugin::endpoint() const {
@@ -50,7 +86,7 @@ std::shared_ptr<Endpoint> KvStorePlugin::endpoint() const {
 
 void KvStorePlugin::start_endpoint() {
   if (endpoint()) return;
-  auto ep = std::make_shared<Endpoint>(settings_, secrets_, *host_, journal_dir(), stored_mode());
+  auto ep = std::make_shared<Endpoint>(settings_, secrets_, *host_, journal_dir(), stored_mode(), serving_epoch());
   {
     std::lock_guard l(endpoint_mu_);
     endpoint_ = ep;
@@ -110,6 +146,14 @@ void KvStorePlugin::stop() {
 sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
   if (!started_) return sdk::SyncReport{"not started", nlohmann::json::object()};
   auto ep = endpoint();
+  if (ep) {
+    // A link found a newer epoch marker (fence.h): this node was superseded.
+    auto s = ep->stats();
+    if (s.superseded_by > 0) {
+      note_superseded(s);
+      ep.reset();
+    }
+  }
   if (ep && host_->fenced()) {
     host_->log().warn("peer holds a higher epoch: this node is fenced; stopping the RESP endpoint");
     stop_endpoint();
@@ -132,6 +176,14 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
       auto info = local.info("replication");
       probe.local_reachable = true;
       probe.local_role = field(info, "role");
+      // Again every round: a FLUSHDB through the endpoint removes the marker.
+      if (ep && probe.local_role == "master") {
+        try {
+          raise_fence(local, "local Redis");
+        } catch (const std::exception& e) {
+          host_->log().warn(std::string("cannot raise the epoch marker on the local Redis: ") + e.what());
+        }
+      }
     } catch (const std::exception& e) {
       probe.local_error = e.what();
     }
@@ -229,9 +281,20 @@ sdk::Health KvStorePlugin::health() const {
   h.details["keys_compared_total"] = o.keys_compared_total;
   h.details["keys_differing"] = o.keys_differing;
   if (!o.sampler_error.empty()) h.details["sampler_error"] = o.sampler_error;
+  if (o.superseded_by > 0) {
+    h.details["superseded_by_epoch"] = o.superseded_by;
+    h.details["superseded_writes_discarded"] = o.discarded;
+    if (!o.discarded_file.empty()) h.details["discarded_journal"] = o.discarded_file;
+  }
   if (!ep) {
     h.details["endpoint"] = "not listening (this node is not the active primary)";
-    if (host_->role() == sdk::Role::primary && !o.endpoint_error.empty()) {
+    if (o.superseded_by > 0 && !host_->fenced() && host_->role() == sdk::Role::primary) {
+      h.status = sdk::HealthStatus::degraded;
+      h.summary = "superseded: " + o.superseded_reason + "; " + std::to_string(o.discarded) +
+                  " writes of this node's timeline discarded" +
+                  (o.discarded_file.empty() ? std::string() : " (journal kept in " + o.discarded_file + ")") +
+                  "; run rejoin on this node";
+    } else if (host_->role() == sdk::Role::primary && !o.endpoint_error.empty()) {
       h.status = sdk::HealthStatus::failed;
       h.summary = "RESP endpoint cannot start: " + o.endpoint_error;
     } else if (!o.local_reachable && o.at.time_since_epoch().count()) {

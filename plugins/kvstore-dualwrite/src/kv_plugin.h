@@ -11,6 +11,7 @@
 #include "dispatcher.h"
 #include "divergence.h"
 #include "endpoint.h"
+#include "redis_sync_client.h"
 #include "settings.h"
 #include "tandem/sdk/plugin.h"
 
@@ -47,6 +48,14 @@ class KvStorePlugin final : public sdk::Plugin {
   void stop_endpoint();
   std::shared_ptr<Endpoint> endpoint() const;
   bool should_serve() const;
+  // This node's epoch for the epoch fence (fence.h): the host's, or the one
+  // its last promotion recorded if higher (the host raises its own epoch in
+  // the same failover).
+  std::uint64_t serving_epoch() const;
+  // Raises the epoch marker on `redis` to serving_epoch() after a promotion
+  // (no-op before any); kills other nodes' writer links there when it rose.
+  void raise_fence(RedisSyncClient& redis, const char* which);
+  void note_superseded(const EndpointStats& stats);
   void try_rejoin_cutover(Endpoint& endpoint);
   void sample_divergence(Endpoint& ep);
   void publish_metrics(const EndpointStats& stats);
@@ -76,6 +85,10 @@ class KvStorePlugin final : public sdk::Plugin {
     std::uint64_t keys_compared_total = 0;
     std::uint64_t keys_differing = 0;
     std::string sampler_error;
+    std::uint64_t superseded_by = 0;  // an epoch marker above ours stopped the endpoint
+    std::string superseded_reason;
+    std::uint64_t discarded = 0;  // this timeline's writes discarded then
+    std::string discarded_file;
     std::optional<std::uint64_t> peer_journal_depth;  // as the peer last reported it
     std::optional<std::int64_t> peer_journal_oldest_ms;
     std::int64_t peer_report_ms = 0;

@@ -30,9 +30,10 @@ inline std::uint64_t to_u64(const std::map<std::string, std::string>& info, cons
   }
 }
 
-// The ids of the connections named `name` in a CLIENT LIST reply (lines of
-// "id=7 addr=... name=... ...").
-inline std::vector<std::string> client_ids_named(std::string_view client_list, std::string_view name) {
+// The ids of the connections in a CLIENT LIST reply (lines of
+// "id=7 addr=... name=... ...") whose name satisfies `pred`.
+template <class Pred>
+std::vector<std::string> client_ids_where(std::string_view client_list, Pred pred) {
   std::vector<std::string> ids;
   while (!client_list.empty()) {
     auto eol = client_list.find('\n');
@@ -48,9 +49,14 @@ inline std::vector<std::string> client_ids_named(std::string_view client_list, s
       if (f.substr(0, 5) == "name=") client = f.substr(5);
       pos = end + 1;
     }
-    if (client == name && !id.empty()) ids.emplace_back(id);
+    if (!id.empty() && pred(client)) ids.emplace_back(id);
   }
   return ids;
+}
+
+// The ids of the connections named `name`.
+inline std::vector<std::string> client_ids_named(std::string_view client_list, std::string_view name) {
+  return client_ids_where(client_list, [name](std::string_view n) { return n == name; });
 }
 
 // Fixed-width little-endian fields of the plugin's binary files (journal, intent log).

@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "fence.h"
 #include "plugin_util.h"
 #include "redis_sync_client.h"
 #include "resp.h"
@@ -51,7 +52,7 @@ void kill_clients_named(RedisSyncClient& redis, const std::string& name) {
 }
 
 ReconcileResult reconcile_intents(const Settings& settings, const PendingIntents& pending, Journal& journal,
-                                  const std::string& writer_name, sdk::HostContext& host) {
+                                  const std::string& writer_name, std::uint64_t epoch, sdk::HostContext& host) {
   ReconcileResult result;
   if (pending.empty()) return result;
   RedisSyncClient local(settings.local, settings.db, settings.command_timeout);
@@ -62,7 +63,10 @@ ReconcileResult reconcile_intents(const Settings& settings, const PendingIntents
   if (journal.empty()) {
     try {
       peer = std::make_unique<RedisSyncClient>(settings.peer, settings.db, settings.connect_timeout);
+      check_not_superseded(*peer, epoch, "peer Redis " + settings.peer.describe());
       kill_clients_named(*peer, writer_name);
+    } catch (const SupersededError&) {
+      throw;
     } catch (const std::exception& e) {
       host.log().warn(std::string("reconciling after a crash: peer Redis unreachable (") + e.what() +
                       "); the copies go to the journal");

@@ -39,8 +39,11 @@ struct ReconcileResult {
 void kill_clients_named(class RedisSyncClient& redis, const std::string& name);
 
 // Blocking. Throws std::runtime_error when the local Redis cannot be read
-// (the endpoint must not start then; the next sync retries).
+// (the endpoint must not start then; the next sync retries), and
+// SupersededError (fence.h) when the peer's Redis carries an epoch marker
+// above `epoch`: this node's in-flight writes must not be copied over the
+// new primary's values.
 ReconcileResult reconcile_intents(const Settings& settings, const PendingIntents& pending, Journal& journal,
-                                  const std::string& writer_name, sdk::HostContext& host);
+                                  const std::string& writer_name, std::uint64_t epoch, sdk::HostContext& host);
 
 }  // namespace tandem::kv

@@ -3,7 +3,9 @@
 // planned switchover.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "kv_pair_fixture.h"
 
@@ -194,6 +196,168 @@ TEST_F(KvFailoverTest, TheOldPrimarysJournalReportSurvivesARestartOfThisNode) {
   EXPECT_GE(prep->loss["peer_report_age_seconds"].get<double>(), 0.0) << prep->loss.dump();
   EXPECT_NE(prep->loss_summary.rfind("nothing (the old primary reported an empty journal", 0), std::string::npos)
       << prep->loss_summary;
+}
+
+// A partition between the two nodes (each Redis also listens on 127.0.0.2,
+// which the other node uses to reach it: dropping that address cuts exactly
+// the cross-node connections), `promote --force` on the cut-off secondary,
+// writes on both sides, heal. The old primary's host learns of the new epoch
+// only at its next peer poll; its KV journal must not be replayed into the
+// new primary's Redis meanwhile (docs/operations.md, Fencing: discarded).
+class KvForcedFailoverTest : public ::testing::Test {
+ protected:
+  static RedisServerOptions cross_node_options() {
+    auto o = aof_options();
+    o.bind = "127.0.0.2";
+    return o;
+  }
+  void SetUp() override {
+    alpha_ = make_node(sdk::Role::primary, redis_a_.port(), redis_b_.port(), {{"peer_host", "127.0.0.2"}});
+    beta_ = make_node(sdk::Role::secondary, redis_b_.port(), redis_a_.port(), {{"peer_host", "127.0.0.2"}});
+    alpha_.configure_and_start();
+    beta_.configure_and_start();
+    ASSERT_TRUE(endpoint_ready(alpha_)) << alpha_.plugin->health().summary;
+  }
+  void TearDown() override {
+    alpha_.plugin->stop();
+    beta_.plugin->stop();
+  }
+  void partition() {
+    for (auto* r : {&redis_a_, &redis_b_}) {
+      RedisClient c("127.0.0.1", r->port());
+      ASSERT_FALSE(c.command({"CONFIG", "SET", "bind", "127.0.0.1"}).is_error());
+      c.command({"CLIENT", "KILL", "LADDR", "127.0.0.2:" + std::to_string(r->port())});
+    }
+  }
+  void heal() {
+    for (auto* r : {&redis_a_, &redis_b_}) {
+      RedisClient c("127.0.0.1", r->port());
+      ASSERT_FALSE(c.command({"CONFIG", "SET", "bind", "127.0.0.1 127.0.0.2"}).is_error());
+    }
+  }
+  // Writes `value` to key prefix+i for i in [from, to) through `port`; returns how many were acknowledged.
+  static int write_range(int port, const std::string& prefix, int from, int to, const std::string& value) {
+    auto c = connect(port);
+    int acked = 0;
+    for (int i = from; i < to; ++i)
+      if (c->command({"SET", prefix + std::to_string(i), value}).str == "OK") ++acked;
+    return acked;
+  }
+  static std::vector<std::string> keys_like(int port, const std::string& pattern) {
+    RedisClient c("127.0.0.1", port);
+    std::vector<std::string> out;
+    for (auto& e : c.command({"KEYS", pattern}).elements) out.push_back(e.str);
+    return out;
+  }
+
+  RedisServer redis_a_{cross_node_options()};
+  RedisServer redis_b_{cross_node_options()};
+  Node alpha_;
+  Node beta_;
+};
+
+TEST_F(KvForcedFailoverTest, TheCutOffPrimarysJournalIsDiscardedNotMergedIntoTheNewPrimary) {
+  ASSERT_EQ(write_range(alpha_.endpoint_port, "shared:", 0, 100, "v0"), 100);
+  ASSERT_TRUE(alpha_.plugin->sync().ok());
+  partition();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return !alpha_.plugin->health().details.value("peer_up", true); },
+                                       std::chrono::seconds(10)))
+      << alpha_.plugin->health().summary;
+  // alpha, cut off, journals: acknowledged (the documented window of a forced promotion).
+  EXPECT_EQ(write_range(alpha_.endpoint_port, "shared:", 0, 50, "old"), 50);
+  EXPECT_EQ(write_range(alpha_.endpoint_port, "oldonly:", 0, 50, "old"), 50);
+
+  // The operator promotes beta by force; the orchestrator raises the epoch first.
+  beta_.host->set_epoch(2);
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  beta_.host->set_role(sdk::Role::primary);
+  beta_.plugin->on_role_change(sdk::Role::primary, 2);
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", beta_.endpoint_port, std::chrono::seconds(10)));
+  ASSERT_EQ(write_range(beta_.endpoint_port, "shared:", 0, 100, "new"), 100);
+  ASSERT_EQ(write_range(beta_.endpoint_port, "newonly:", 0, 50, "new"), 50);
+  // alpha's clients still reach it, and it does not know yet.
+  EXPECT_EQ(write_range(alpha_.endpoint_port, "shared:", 50, 100, "old2"), 50);
+  EXPECT_EQ(write_range(alpha_.endpoint_port, "oldonly:", 50, 100, "old2"), 50);
+  EXPECT_TRUE(sdk::testing::eventually([&] { return alpha_.plugin->health().details.value("journal_depth", 0) >= 200; },
+                                       std::chrono::seconds(5)))
+      << alpha_.plugin->health().summary;
+
+  heal();
+  // Neither host knows of the other's epoch yet (their peer polls lag); both
+  // stores keep syncing. alpha's links reconnect within reconnect_interval.
+  // (Without the fence, alpha replays its journal into beta's Redis here and
+  // this wait runs out.)
+  sdk::testing::eventually(
+      [&] {
+        EXPECT_TRUE(alpha_.plugin->sync().ok());
+        EXPECT_TRUE(beta_.plugin->sync().ok());
+        return alpha_.plugin->health().details.contains("superseded_by_epoch");
+      },
+      std::chrono::seconds(20));
+
+  auto h = alpha_.plugin->health();
+  EXPECT_EQ(h.details.value("superseded_by_epoch", 0), 2) << h.summary;
+  EXPECT_GE(h.details.value("superseded_writes_discarded", 0), 200) << h.details.dump();
+  auto kept = h.details.value("discarded_journal", "");
+  EXPECT_TRUE(!kept.empty() && std::filesystem::exists(kept)) << "the discarded journal must be kept: " << kept;
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded) << h.summary;
+
+  // The new primary's values won; nothing of the old timeline reached it.
+  RedisClient b("127.0.0.1", redis_b_.port());
+  int overwritten = 0;
+  for (int i = 0; i < 100; ++i)
+    if (b.command({"GET", "shared:" + std::to_string(i)}).str != "new") ++overwritten;
+  EXPECT_EQ(overwritten, 0) << "keys the new primary wrote were overwritten by the old primary's journal";
+  EXPECT_TRUE(keys_like(redis_b_.port(), "oldonly:*").empty())
+      << keys_like(redis_b_.port(), "oldonly:*").size() << " of the old primary's writes were merged";
+  // alpha takes no more writes (its endpoint stopped).
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", alpha_.endpoint_port, std::chrono::milliseconds(300)));
+
+  // The host fences alpha at its next poll; the operator rejoins it.
+  alpha_.host->set_fenced(true);
+  alpha_.host->set_epoch(2);
+  auto rejoined = alpha_.plugin->rejoin(request(sdk::FailoverKind::rejoin));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.message();
+  alpha_.host->set_role(sdk::Role::secondary);
+  alpha_.host->set_fenced(false);
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        EXPECT_TRUE(beta_.plugin->sync().ok());
+        return beta_.plugin->health().details.value("peer_mode", "") == "dual";
+      },
+      std::chrono::seconds(30)))
+      << beta_.plugin->health().summary;
+  EXPECT_EQ(snapshot(redis_a_.port()), snapshot(redis_b_.port()));
+  EXPECT_TRUE(keys_like(redis_a_.port(), "oldonly:*").empty());
+  EXPECT_EQ(beta_.plugin->health().status, sdk::HealthStatus::ok) << beta_.plugin->health().summary;
+}
+
+// alpha's tandemd dies, beta is promoted by force while alpha's Redis is
+// still reachable, and alpha's tandemd restarts believing it is primary (its
+// host has not polled the peer yet): it must not open its endpoint, and its
+// crash reconciliation must not copy its keys over the new primary's.
+TEST_F(KvFailoverTest, AFormerPrimaryRestartedAfterAForcedPromotionDoesNotServe) {
+  auto c = connect(alpha_.endpoint_port);
+  ASSERT_EQ(c->command({"SET", "k", "old"}).str, "OK");
+  c.reset();
+  alpha_.plugin->stop();
+  beta_.host->set_epoch(2);
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  beta_.host->set_role(sdk::Role::primary);
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", beta_.endpoint_port, std::chrono::seconds(10)));
+  ASSERT_TRUE(beta_.plugin->sync().ok());  // marks alpha's Redis too
+  auto b = connect(beta_.endpoint_port);
+  ASSERT_EQ(b->command({"SET", "k", "new"}).str, "OK");
+
+  ASSERT_TRUE(alpha_.plugin->start().ok());
+  ASSERT_TRUE(alpha_.plugin->sync().ok());
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", alpha_.endpoint_port, std::chrono::milliseconds(500)))
+      << "a superseded former primary opened its endpoint";
+  auto h = alpha_.plugin->health();
+  EXPECT_NE(h.summary.find("epoch 2"), std::string::npos) << h.summary;
+  EXPECT_EQ(RedisClient("127.0.0.1", redis_b_.port()).command({"GET", "k"}).str, "new");
 }
 
 }  // namespace
