@@ -48,7 +48,8 @@ Reply parse_reply(const std::string& raw) {
 
 Connection::Connection(int port) : Connection("127.0.0.1", port) {}
 
-Connection::Connection(const std::string& host, int port, std::chrono::milliseconds connect_timeout) {
+Connection::Connection(const std::string& host, int port, std::chrono::milliseconds connect_timeout,
+                       const std::string& source) {
   const std::string where = host + ":" + std::to_string(port);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -57,6 +58,16 @@ Connection::Connection(const std::string& host, int port, std::chrono::milliseco
     throw std::runtime_error("not an IPv4 address: '" + host + "'");
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd_ < 0) throw std::runtime_error("socket failed");
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      int err = errno;
+      ::close(fd_);
+      throw std::runtime_error("cannot bind to source address '" + source + "': " + std::strerror(err));
+    }
+  }
   // Non-blocking connect, so a partitioned host costs the timeout, not the kernel's two minutes of SYN retries.
   int rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int err = rc == 0 ? 0 : errno;

@@ -35,7 +35,9 @@ class Connection {
  public:
   explicit Connection(int port);
   // Throws std::runtime_error when no connection is made within connect_timeout.
-  Connection(const std::string& host, int port, std::chrono::milliseconds connect_timeout = std::chrono::seconds(5));
+  // source: an IPv4 address to connect from (e.g. 127.0.0.2), "" for the kernel's choice.
+  Connection(const std::string& host, int port, std::chrono::milliseconds connect_timeout = std::chrono::seconds(5),
+             const std::string& source = "");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

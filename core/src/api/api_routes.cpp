@@ -125,14 +125,21 @@ std::optional<HttpResponse> ApiRoutes::refuse_unauthorized(const HttpRequest& re
       return res;
     }
     case AuthResult::wrong: {
-      log_warn("api", "refused " + std::string(request.method_string()) + " " + std::string(request.target()) +
-                          ": wrong bearer token");
+      // A client can repeat this at will: one line per interval, with the count.
+      if (auto suppressed = wrong_token_log_.pass())
+        log_warn("api", "refused " + std::string(request.method_string()) + " " + std::string(request.target()) +
+                            ": wrong bearer token" + wrong_token_log_.suffix(*suppressed));
       HttpResponse res = json_error(401, "invalid bearer token", 11, true);
       res.set(http::field::www_authenticate, "Bearer realm=\"tandemd\", error=\"invalid_token\"");
       return res;
     }
   }
   return json_error(401, "unauthorized", 11, true);
+}
+
+bool ApiRoutes::authenticated(const HttpRequest& request) const {
+  auto header = request[http::field::authorization];
+  return auth_.check(std::string_view(header.data(), header.size())) == AuthResult::ok;
 }
 
 void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {

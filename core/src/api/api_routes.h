@@ -8,6 +8,7 @@
 #include "api/bearer_auth.h"
 #include "api/http_server.h"
 #include "host/node_runtime.h"
+#include "tandem/sdk/log_throttle.h"
 
 namespace tandem::core {
 
@@ -16,6 +17,8 @@ class ApiRoutes {
   ApiRoutes(NodeRuntime& runtime, BearerAuth auth) : runtime_(runtime), auth_(std::move(auth)) {}
 
   void handle(HttpRequest&& request, HttpResponder respond);
+  // The request carries the valid bearer token (its connection counts as trusted).
+  bool authenticated(const HttpRequest& request) const;
 
  private:
   // nullopt when authorized; otherwise the 401/403 answer.
@@ -25,6 +28,7 @@ class ApiRoutes {
 
   NodeRuntime& runtime_;
   BearerAuth auth_;
+  mutable sdk::LogThrottle wrong_token_log_;
 };
 
 }  // namespace tandem::core

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <stdexcept>
@@ -38,10 +39,15 @@ HttpResponse json_error(unsigned status, const std::string& message, unsigned ve
 
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
  public:
-  Session(HttpServer& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+  // id 0: not admitted (refused), so not in the server's table.
+  Session(HttpServer& server, tcp::socket socket, ConnectionTable::Id id = 0)
+      : server_(server), stream_(std::move(socket)), id_(id) {
     server_.connections_.fetch_add(1);
   }
-  ~Session() { server_.connections_.fetch_sub(1); }
+  ~Session() {
+    if (id_) server_.forget(id_);
+    server_.connections_.fetch_sub(1);
+  }
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
@@ -54,6 +60,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     });
   }
 
+  // Also how an idle connection is evicted: it had no request in flight, so
+  // closing it loses nothing (an HTTP client retries on a closed idle connection).
   void close() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
@@ -67,8 +75,37 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
     parser_->body_limit(server_.options_.body_limit);
-    // One deadline for the whole request: dribbling bytes does not extend it.
-    stream_.expires_after(server_.options_.read_timeout);
+    // One deadline for waiting plus the headers: dribbling bytes does not extend it.
+    stream_.expires_after(server_.options_.limits.header_timeout);
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+    // Wait for the first byte while counted idle (evictable), then parse. A
+    // request already in the socket is read at once without being evictable.
+    beast::error_code ec;
+    if (stream_.socket().available(ec) == 0 || ec) server_.set_idle(id_, true);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->server_.set_idle(self->id_, false);
+      self->buffer_.commit(n);
+      if (ec) return self->on_read(ec);
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->on_read(ec);
+      self->on_header();
+    });
+  }
+
+  void on_header() {
+    if (id_) {
+      const auto& trusted = server_.options_.trusted_request;
+      std::string refusal;
+      if (!server_.headers(id_, trusted && trusted(parser_->get()), refusal))
+        return write(json_error(503, refusal), /*close_after=*/true);
+    }
+    if (parser_->is_done()) return on_read({});
+    stream_.expires_after(server_.options_.limits.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -136,6 +173,9 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   // sends until it closes (bounded): closing a socket with unread input makes
   // the kernel send RST, which can destroy the answer before the client reads it.
   void linger_close() {
+    // Answered and waiting only for the client to close: as good as idle
+    // (marked before the client can see the end of the answer).
+    server_.set_idle(id_, true);
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return shutdown();
@@ -165,10 +205,30 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   // Set while the handler runs on this connection's strand: a responder
   // called from that same call answers directly.
   std::atomic<std::thread::id> handler_thread_{};
+  ConnectionTable::Id id_;
 };
 
+namespace {
+
+// The remote address as configured addresses are written: an IPv4 client of
+// a dual-stack listener shows up as ::ffff:a.b.c.d.
+std::string remote_address(const tcp::socket& socket) {
+  beast::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return {};
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
+
+}  // namespace
+
 HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
-    : options_(std::move(options)), handler_(std::move(handler)), work_(net::make_work_guard(io_)), acceptor_(io_) {}
+    : options_(std::move(options)),
+      handler_(std::move(handler)),
+      table_(options_.limits.connections),
+      work_(net::make_work_guard(io_)),
+      acceptor_(io_) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -213,24 +273,80 @@ void HttpServer::accept() {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       set_close_on_exec(socket.native_handle());
-      auto session = std::make_shared<Session>(*this, std::move(socket));
-      if (connections_.load() > options_.max_connections) {
-        session->refuse(
-            json_error(503, "too many connections (limit " + std::to_string(options_.max_connections) + ")"));
-      } else {
-        {
-          std::lock_guard l(sessions_mu_);
-          for (auto it = sessions_.begin(); it != sessions_.end();)
-            it = it->expired() ? sessions_.erase(it) : std::next(it);
-          sessions_.insert(session);
-        }
-        session->run();
-      }
+      std::string address = remote_address(socket);
+      if (!address.empty()) admit(std::move(socket), address);  // empty: the client is already gone
     } else {
       log_warn("api", "accept failed: " + ec.message());  // e.g. out of descriptors; keep accepting
     }
     accept();
   });
+}
+
+void HttpServer::admit(tcp::socket socket, const std::string& address) {
+  bool trusted = std::find(options_.trusted_addresses.begin(), options_.trusted_addresses.end(), address) !=
+                 options_.trusted_addresses.end();
+  ConnectionTable::Id id = next_id_++;
+  std::vector<std::shared_ptr<Session>> evicted;
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard l(sessions_mu_);
+    auto decision = table_.admit(id, address, trusted);
+    for (auto victim : decision.evict) {
+      auto it = sessions_.find(victim);
+      if (it == sessions_.end()) continue;
+      if (auto s = it->second.lock()) evicted.push_back(std::move(s));
+      sessions_.erase(it);
+    }
+    if (!decision.admit) {
+      // Outside the table: this session only answers 503 and closes.
+      session = std::make_shared<Session>(*this, std::move(socket));
+      session->refuse(json_error(503, decision.refusal));
+      note_limit("refused a connection: " + decision.refusal);
+      return;
+    }
+    session = std::make_shared<Session>(*this, std::move(socket), id);
+    sessions_.emplace(id, session);
+  }
+  for (auto& victim : evicted) victim->close();
+  if (!evicted.empty()) note_limit("closed an idle connection to make room for one from " + address);
+  session->run();
+}
+
+void HttpServer::note_limit(const std::string& what) {
+  if (auto suppressed = limit_log_.pass())
+    log_warn("api", "connection limits: " + what + limit_log_.suffix(*suppressed));
+}
+
+void HttpServer::set_idle(ConnectionTable::Id id, bool idle) {
+  if (!id) return;
+  std::lock_guard l(sessions_mu_);
+  table_.set_idle(id, idle);
+}
+
+bool HttpServer::headers(ConnectionTable::Id id, bool trusted, std::string& refusal) {
+  {
+    std::lock_guard l(sessions_mu_);
+    if (table_.headers(id, trusted)) return true;
+    refusal = table_.untrusted_full();
+  }
+  note_limit("refused a request without the API token: " + refusal);
+  return false;
+}
+
+void HttpServer::forget(ConnectionTable::Id id) {
+  std::lock_guard l(sessions_mu_);
+  table_.remove(id);
+  sessions_.erase(id);
+}
+
+std::uint64_t HttpServer::evictions() const {
+  std::lock_guard l(sessions_mu_);
+  return table_.evictions();
+}
+
+std::uint64_t HttpServer::refusals() const {
+  std::lock_guard l(sessions_mu_);
+  return table_.refusals();
 }
 
 void HttpServer::stop() {
@@ -240,12 +356,16 @@ void HttpServer::stop() {
     beast::error_code ec;
     acceptor_.close(ec);
   });
+  std::vector<std::shared_ptr<Session>> open;
   {
     std::lock_guard l(sessions_mu_);
-    for (auto& w : sessions_)
-      if (auto s = w.lock()) s->close();
+    for (auto& [id, w] : sessions_)
+      if (auto s = w.lock()) open.push_back(std::move(s));
     sessions_.clear();
   }
+  // Outside the lock: dropping the last reference runs ~Session, which takes it.
+  for (auto& s : open) s->close();
+  open.clear();
   work_.reset();
   // Connections closed above end their handlers; anything stuck beyond that is abandoned.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

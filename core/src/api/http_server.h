@@ -1,17 +1,20 @@
 // A small HTTP/1.1 server (Boost.Beast) with the defences a daemon's API
-// needs: header and body size limits, a deadline for reading each request
-// (a client dribbling bytes is cut off and never blocks others), a cap on
-// concurrent connections, keep-alive. It runs on its own threads, so a busy
-// event loop never delays the API; handlers answer from cached state.
+// needs: header and body size limits, a short deadline for a request's
+// headers (also the keep-alive idle time) and a separate one for its body
+// (a client dribbling bytes is cut off and never blocks others), connection
+// limits that close idle connections to make room rather than refuse a
+// newcomer (api/connection_admission.h), keep-alive. It runs on its own
+// threads, so a busy event loop never delays the API; handlers answer from
+// cached state.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +23,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
+
+#include "api/connection_admission.h"
+#include "tandem/sdk/log_throttle.h"
 
 namespace tandem::core {
 
@@ -35,9 +41,13 @@ struct HttpServerOptions {
   int threads = 2;
   std::size_t header_limit = 8 * 1024;
   std::uint64_t body_limit = 1024 * 1024;
-  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // whole request, and keep-alive idle
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
-  int max_connections = 256;
+  ApiLimits limits;  // connection limits, header and body deadlines
+  // Connections from these addresses (IP literals) are trusted from the start.
+  std::vector<std::string> trusted_addresses;
+  // Looks at a request's headers: true makes its connection trusted for good
+  // (the daemon: it carried the valid bearer token). Empty: none is.
+  std::function<bool(const HttpRequest&)> trusted_request;
 };
 
 // Marks a descriptor close-on-exec (Boost.Asio opens sockets without it).
@@ -61,19 +71,32 @@ class HttpServer {
 
   std::uint16_t port() const { return bound_port_; }
   int open_connections() const { return connections_.load(); }
+  // Idle connections closed to make room, and newcomers refused, so far.
+  std::uint64_t evictions() const;
+  std::uint64_t refusals() const;
 
   class Session;
 
  private:
   void accept();
+  void admit(boost::asio::ip::tcp::socket socket, const std::string& address);
+  void note_limit(const std::string& what);  // one warning per interval
+  // Called by sessions (any thread).
+  void set_idle(ConnectionTable::Id id, bool idle);
+  // False (with the 503 text): close the connection, see ConnectionTable::headers.
+  bool headers(ConnectionTable::Id id, bool trusted, std::string& refusal);
+  void forget(ConnectionTable::Id id);
 
   HttpServerOptions options_;
   HttpHandler handler_;
   // Declared before io_: sessions still queued in io_ when it is destroyed
   // touch these from their destructors.
   std::atomic<int> connections_{0};
-  std::mutex sessions_mu_;
-  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions_;
+  mutable std::mutex sessions_mu_;
+  std::map<ConnectionTable::Id, std::weak_ptr<Session>> sessions_;  // admitted ones; guarded by sessions_mu_
+  ConnectionTable table_;                                           // guarded by sessions_mu_
+  ConnectionTable::Id next_id_ = 1;                                 // accept handler only
+  sdk::LogThrottle limit_log_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::ip::tcp::acceptor acceptor_;

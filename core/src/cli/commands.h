@@ -20,6 +20,8 @@ struct GlobalOptions {
 struct StatusOptions {
   std::string url;  // --url: the daemon's API base URL instead of the config's [api] listen
   double timeout_seconds = 5;
+  // --token-file; else the config's [api] token_file when readable (not with --url).
+  std::optional<std::filesystem::path> token_file;
 };
 int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err);
 

@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("status", "node, role, epoch, peer and every store's health from the local tandemd");
   status_cmd->add_option("--url", status.url, "the daemon's API base URL (default: from [api] listen)");
   status_cmd->add_option("--timeout", status.timeout_seconds, "seconds to wait for an answer")->capture_default_str();
+  std::string status_token;
+  status_cmd->add_option("--token-file", status_token,
+                         "file holding the API token, sent so the request counts as trusted (default: [api] "
+                         "token_file when readable; none with --url)");
 
   auto* plugins_cmd = app.add_subcommand("plugins", "list the plugins in the search dirs (name, version, ABI, path)");
   std::string describe_name;
@@ -100,6 +104,7 @@ int main(int argc, char** argv) {
   }
   if (!rebuild_token.empty()) rebuild.token_file = rebuild_token;
   if (!action_token.empty()) action.token_file = action_token;
+  if (!status_token.empty()) status.token_file = status_token;
 
   try {
     if (*status_cmd) return run_status(global, status, std::cout, std::cerr);

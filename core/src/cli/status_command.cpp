@@ -8,6 +8,7 @@
 #include "cli/cli_support.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
+#include "tandem/sdk/file_util.h"
 
 namespace tandem::cli {
 namespace {
@@ -74,13 +75,40 @@ void print_table(const json& s, std::ostream& out) {
   }
 }
 
+// The status is readable without the token, but a request that carries it
+// counts as trusted against the API's connection limits, so it is still
+// answered while the API is flooded. A token named with --token-file must be
+// readable; the config's is used when this user can read it, and skipped
+// otherwise (or with --url, which may name another daemon).
+std::optional<std::string> status_token(const GlobalOptions& global, const StatusOptions& options, bool& failed,
+                                        std::ostream& err) {
+  if (options.token_file) {
+    auto token = read_api_token(global, options.token_file, err);
+    failed = !token;
+    return token;
+  }
+  if (!options.url.empty()) return std::nullopt;
+  std::ostringstream quiet;
+  auto config = load_config_or_report(global.config, quiet);
+  if (!config || !config->api.token_file) return std::nullopt;
+  try {
+    return sdk::read_secret_file(*config->api.token_file);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err) {
   auto base = daemon_url(global, options.url, err);
   if (!base) return 1;
+  bool token_failed = false;
+  auto token = status_token(global, options, token_failed, err);
+  if (token_failed) return 1;
   sdk::net::Request req;
   req.target = "/v1/status";
+  if (token) req.headers["Authorization"] = "Bearer " + *token;
   req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
   auto res = sdk::net::request(*base, req);
   if (!res) {

@@ -160,12 +160,63 @@ void read_peer(const toml::table& root, const std::string& file, const std::file
     out.peer.token_file = resolve_path(base, *v);
 }
 
+// One [api] limit key: nullopt when absent or wrong (the error recorded).
+std::optional<nlohmann::json> api_limit(const toml::table& t, const std::string& name, const std::string& file,
+                                        std::vector<std::string>& errors) {
+  const auto& keys = api_limit_keys();
+  auto key = std::find_if(keys.begin(), keys.end(), [&](const sdk::ConfigKey& k) { return k.name == name; });
+  const toml::node* node = t.get(name);
+  if (!node || key == keys.end()) return std::nullopt;
+  nlohmann::json value = to_json(*node);
+  if (auto st = sdk::check_value(*key, value); !st.ok()) {
+    errors.push_back(location(*node, file) + ": [api] key '" + name + "': " + st.message());
+    return std::nullopt;
+  }
+  return value;
+}
+
+void read_api_limits(const toml::table& t, const std::string& file, ApiLimits& out, std::vector<std::string>& errors) {
+  auto integer = [&](const char* name, int& field) {
+    if (auto v = api_limit(t, name, file, errors)) field = v->get<int>();
+  };
+  auto duration = [&](const char* name, std::chrono::milliseconds& field) {
+    auto v = api_limit(t, name, file, errors);
+    if (!v) return;
+    if (v->is_number_integer()) {
+      field = std::chrono::seconds(v->get<std::int64_t>());
+    } else if (auto parsed = sdk::parse_duration(v->get<std::string>())) {
+      field = *parsed;
+    }
+  };
+  integer("max_connections", out.connections.max_connections);
+  integer("max_connections_per_address", out.connections.per_address);
+  integer("reserved_connections", out.connections.reserved);
+  duration("header_timeout", out.header_timeout);
+  duration("body_timeout", out.body_timeout);
+  // Between keys: each alone may be in range while the pair is not.
+  auto where = [&](const char* name) {
+    const toml::node* n = t.get(name);
+    return n ? location(*n, file) : location(t, file);
+  };
+  const AdmissionLimits& c = out.connections;
+  if (c.reserved >= c.max_connections)
+    errors.push_back(where("reserved_connections") + ": [api] reserved_connections (" + std::to_string(c.reserved) +
+                     ") must be less than max_connections (" + std::to_string(c.max_connections) +
+                     "): the rest is what clients without the token may use");
+  if (c.per_address > c.max_connections)
+    errors.push_back(where("max_connections_per_address") + ": [api] max_connections_per_address (" +
+                     std::to_string(c.per_address) + ") cannot exceed max_connections (" +
+                     std::to_string(c.max_connections) + ")");
+}
+
 void read_api(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
               std::vector<std::string>& errors) {
   const toml::table* t = section(root, "api", false, file, "", errors);
   if (!t) return;
   SectionReader r(*t, "api", file, errors);
-  r.check_keys({"listen", "token_file"});
+  std::vector<std::string> keys = {"listen", "token_file"};
+  for (const auto& k : api_limit_keys()) keys.push_back(k.name);
+  r.check_keys(keys);
   if (auto v = r.string("listen", false, "\"127.0.0.1:7480\"")) {
     auto parsed = parse_listen_address(*v);
     if (parsed) {
@@ -178,6 +229,7 @@ void read_api(const toml::table& root, const std::string& file, const std::files
     }
   }
   if (auto v = r.string("token_file", false, "\"/etc/tandem/api-token\"")) out.api.token_file = resolve_path(base, *v);
+  read_api_limits(*t, file, out.api.limits, errors);
 }
 
 void read_plugins(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
@@ -265,6 +317,47 @@ std::variant<HostConfig, ConfigErrors> parse_text(std::string_view text, const s
 }
 
 }  // namespace
+
+const sdk::ConfigSchema& api_limit_keys() {
+  using sdk::ValueType;
+  const ApiLimits d;
+  auto ms = [](std::chrono::milliseconds v) {
+    return v.count() % 1000 == 0 ? std::to_string(v.count() / 1000) + "s" : std::to_string(v.count()) + "ms";
+  };
+  static const sdk::ConfigSchema keys = {
+      {.name = "max_connections",
+       .type = ValueType::integer,
+       .default_value = std::to_string(d.connections.max_connections),
+       .description = "open API connections at most; when full, the one idle longest is closed for a newcomer",
+       .min = "8",
+       .max = "100000"},
+      {.name = "max_connections_per_address",
+       .type = ValueType::integer,
+       .default_value = std::to_string(d.connections.per_address),
+       .description = "connections from one client address at most (its idle ones make room first)",
+       .min = "1",
+       .max = "100000"},
+      {.name = "reserved_connections",
+       .type = ValueType::integer,
+       .default_value = std::to_string(d.connections.reserved),
+       .description = "of max_connections, kept for the [peer] address and requests with the API token",
+       .min = "0",
+       .max = "99999"},
+      {.name = "header_timeout",
+       .type = ValueType::duration,
+       .default_value = ms(d.header_timeout),
+       .description = "waiting for a request (keep-alive idle included) until its headers are complete",
+       .min = "100ms",
+       .max = "10m"},
+      {.name = "body_timeout",
+       .type = ValueType::duration,
+       .default_value = ms(d.body_timeout),
+       .description = "from a request's headers to the end of its body",
+       .min = "100ms",
+       .max = "1h"},
+  };
+  return keys;
+}
 
 std::variant<HostConfig, ConfigErrors> load_host_config(const std::filesystem::path& file) {
   std::error_code ec;

@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "api/api_limits.h"
 #include "tandem/sdk/config.h"
 #include "tandem/sdk/host_context.h"
 #include "tandem/sdk/result.h"
@@ -38,7 +39,13 @@ struct ApiConfig {
   std::string bind_address = "127.0.0.1";  // loopback unless configured
   std::uint16_t port = 7480;
   std::optional<std::filesystem::path> token_file;  // required for mutating endpoints
+  ApiLimits limits;                                 // max_connections, ..., header_timeout, body_timeout
 };
+
+// The [api] keys for connection limits and request deadlines, as schema data
+// (type, default, bounds): read with the SDK's one value check, and listed
+// by the docs test.
+const sdk::ConfigSchema& api_limit_keys();
 
 struct PluginsConfig {
   std::vector<std::filesystem::path> search_dirs;  // empty: build-tree and install dirs

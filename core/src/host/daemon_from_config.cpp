@@ -69,6 +69,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
 
   tuning.api.bind_address = config.api.bind_address;
   tuning.api.port = config.api.port;
+  tuning.api.limits = config.api.limits;
   return std::make_unique<TandemDaemon>(std::move(runtime), std::move(*api_token), tuning.api);
 }
 

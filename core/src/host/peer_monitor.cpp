@@ -58,6 +58,9 @@ void PeerMonitor::poll() {
   sdk::net::Request call;
   call.target = "/v1/status";
   call.timeout = options_.timeout;
+  // Not needed to read the status, but it makes the poll count as trusted:
+  // an idle-connection flood against the peer's API cannot crowd it out.
+  if (!token_.empty()) call.headers["Authorization"] = "Bearer " + token_;
   sdk::net::async_request(io_, *url_, std::move(call), [this, alive = alive_](sdk::Result<sdk::net::Response> outcome) {
     if (!*alive) return;
     record(outcome);

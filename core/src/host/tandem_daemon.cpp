@@ -1,14 +1,30 @@
 #include "host/tandem_daemon.h"
 
+#include <boost/asio/ip/address.hpp>
+
 #include "host/logging.h"
 
 namespace tandem::core {
+namespace {
+
+// The API's trust rules: the peer's address (when [peer] address is an IP
+// literal: a host name is not resolved for this), and any connection whose
+// request carried the valid token.
+HttpServerOptions with_trust(HttpServerOptions api, const sdk::PeerInfo& peer, const ApiRoutes& routes) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(peer.address, ec);
+  if (!ec) api.trusted_addresses.push_back(address.to_string());
+  api.trusted_request = [&routes](const HttpRequest& request) { return routes.authenticated(request); };
+  return api;
+}
+
+}  // namespace
 
 TandemDaemon::TandemDaemon(std::unique_ptr<NodeRuntime> runtime, std::optional<std::string> api_token,
                            HttpServerOptions api)
     : runtime_(std::move(runtime)),
       routes_(*runtime_, BearerAuth(std::move(api_token))),
-      server_(std::move(api), [this](HttpRequest&& req, HttpResponder respond) {
+      server_(with_trust(std::move(api), runtime_->peer(), routes_), [this](HttpRequest&& req, HttpResponder respond) {
         routes_.handle(std::move(req), std::move(respond));
       }) {}
 

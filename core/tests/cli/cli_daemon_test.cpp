@@ -5,6 +5,7 @@
 
 #include "cli_test_support.h"
 #include "support/background_process.h"
+#include "support/test_http.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::clitest {
@@ -102,6 +103,60 @@ TEST_F(RunningDaemon, StatusFailsOnceTheDaemonIsGone) {
   auto r = tandemctl(with_config({"status"}));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(has(r.stderr_text, "tandemd not answering at http://127.0.0.1:" + std::to_string(port_)));
+}
+
+// tandemctl status sends the token from [api] token_file, so it counts as
+// trusted: with every connection clients without the token may use taken by
+// requests that never finish, it is still answered; without the token it is not.
+TEST(StatusUnderAbuse, StatusSendsTheTokenAndIsAnsweredWhenTheUntrustedShareIsFull) {
+  TempDir dir;
+  int port = sdk::testing::free_port();
+  write_file(dir.path() / "api-token", "cli-test-token\n");
+  std::filesystem::permissions(dir.path() / "api-token",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // The peer is elsewhere: loopback clients are not trusted by address.
+  write_file(dir.path() / "tandem.toml",
+             "[node]\nname = \"alpha\"\naddress = \"127.0.0.1\"\nrole = \"primary\"\ndata_dir = \"data\"\n\n"
+             "[peer]\nname = \"beta\"\naddress = \"10.0.0.2\"\napi_url = \"http://127.0.0.1:1\"\n\n"
+             "[api]\nlisten = \"127.0.0.1:" +
+                 std::to_string(port) +
+                 "\"\ntoken_file = \"api-token\"\nmax_connections = 8\nreserved_connections = 4\n"
+                 "max_connections_per_address = 8\nheader_timeout = \"60s\"\n");
+  auto config = (dir.path() / "tandem.toml").string();
+  auto check = tandemctl({"check-config", config});
+  ASSERT_EQ(check.exit_code, 0) << check.stdout_text << check.stderr_text;
+  sdk::ChildSpec spec;
+  spec.argv = {TANDEMD_BINARY, "--config", config};
+  spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
+  spec.log_file = dir.path() / "tandemd.log";
+  auto daemon = testsupport::start_background(spec);
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
+
+  std::vector<std::unique_ptr<testhttp::Connection>> busy;
+  for (int i = 0; i < 4; ++i) {
+    busy.push_back(std::make_unique<testhttp::Connection>(port));
+    busy.back()->send("GET /v1/status HTTP/1.1\r\nHost: x\r\n");
+  }
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  sdk::ProcessResult without;
+  ASSERT_TRUE(eventually(
+      [&] {
+        without = tandemctl({"status", "--url", url});
+        return without.exit_code == 1 && without.stderr_text.find("answered 503") != std::string::npos;
+      },
+      20s))
+      << without.stderr_text << daemon.log_tail();
+  for (int i = 0; i < 3; ++i) {
+    auto with = tandemctl({"--config", config, "status"});
+    EXPECT_EQ(with.exit_code, 0) << with.stderr_text << daemon.log_tail();
+    auto by_file = tandemctl({"status", "--url", url, "--token-file", (dir.path() / "api-token").string()});
+    EXPECT_EQ(by_file.exit_code, 0) << by_file.stderr_text;
+  }
+  // A named token file that cannot be read is an error, not a silent fallback.
+  auto missing = tandemctl({"status", "--url", url, "--token-file", (dir.path() / "nope").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(has(missing.stderr_text, "cannot read the API token")) << missing.stderr_text;
+  EXPECT_EQ(daemon.log_tail().find("cli-test-token"), std::string::npos) << "the token reached the log";
 }
 
 }  // namespace

@@ -139,6 +139,92 @@ listen = "nowhere"
   EXPECT_NE(all.find("t.toml:12:10: [api] listen 'nowhere' is not a listen address"), std::string::npos) << all;
 }
 
+const char* kApiBase = R"([node]
+name = "a"
+address = "10.0.0.1"
+role = "primary"
+data_dir = "/x"
+[peer]
+name = "b"
+address = "10.0.0.2"
+api_url = "http://10.0.0.2:7480"
+[api]
+)";
+
+TEST(HostConfig, ApiLimitsHaveDefaultsAndAreRead) {
+  auto defaults = parse_host_config(kApiBase, "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(defaults)) << std::get<ConfigErrors>(defaults).joined();
+  const ApiLimits& d = std::get<HostConfig>(defaults).api.limits;
+  EXPECT_EQ(d.connections.max_connections, 256);
+  EXPECT_EQ(d.connections.per_address, 32);
+  EXPECT_EQ(d.connections.reserved, 32);
+  EXPECT_EQ(d.header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(d.body_timeout, std::chrono::seconds(10));
+
+  auto set = parse_host_config(std::string(kApiBase) + R"(max_connections = 1000
+max_connections_per_address = 50
+reserved_connections = 100
+header_timeout = "1500ms"
+body_timeout = 60
+)",
+                               "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(set)) << std::get<ConfigErrors>(set).joined();
+  const ApiLimits& l = std::get<HostConfig>(set).api.limits;
+  EXPECT_EQ(l.connections.max_connections, 1000);
+  EXPECT_EQ(l.connections.per_address, 50);
+  EXPECT_EQ(l.connections.reserved, 100);
+  EXPECT_EQ(l.header_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(l.body_timeout, std::chrono::seconds(60));
+}
+
+TEST(HostConfig, BadApiLimitsNameTheKeyAndTheLine) {
+  auto loaded = parse_host_config(std::string(kApiBase) + R"(max_connections = 4
+max_connections_per_address = "many"
+header_timeout = "soon"
+body_timeout = "2h"
+)",
+                                  "t.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(loaded));
+  std::string all = std::get<ConfigErrors>(loaded).joined();
+  EXPECT_EQ(std::get<ConfigErrors>(loaded).messages.size(), 4u) << all;
+  EXPECT_NE(all.find("t.toml:11:19: [api] key 'max_connections': "), std::string::npos) << all;
+  EXPECT_NE(all.find("t.toml:12:31: [api] key 'max_connections_per_address': "), std::string::npos) << all;
+  EXPECT_NE(all.find("t.toml:13:18: [api] key 'header_timeout': "), std::string::npos) << all;
+  EXPECT_NE(all.find("t.toml:14:16: [api] key 'body_timeout': "), std::string::npos) << all;
+
+  // Each in range, but the reserve leaves nothing for clients without the token.
+  auto pair = parse_host_config(std::string(kApiBase) + "max_connections = 64\nreserved_connections = 64\n", "t.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(pair));
+  all = std::get<ConfigErrors>(pair).joined();
+  EXPECT_NE(all.find("t.toml:12:24: [api] reserved_connections (64) must be less than max_connections (64)"),
+            std::string::npos)
+      << all;
+  auto per =
+      parse_host_config(std::string(kApiBase) + "max_connections = 64\nmax_connections_per_address = 65\n", "t.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(per));
+  EXPECT_NE(
+      std::get<ConfigErrors>(per).joined().find("max_connections_per_address (65) cannot exceed max_connections (64)"),
+      std::string::npos)
+      << std::get<ConfigErrors>(per).joined();
+}
+
+// Every [api] limit key is in docs/configuration.md's [api] table with its
+// default and bounds as the schema has them.
+TEST(HostConfig, EveryApiLimitKeyIsDocumentedWithItsDefault) {
+  std::ifstream in(std::string(TANDEM_DOCS_DIR) + "/configuration.md");
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(doc.empty());
+  for (const auto& key : api_limit_keys()) {
+    auto row = doc.find("| `" + key.name + "` |");
+    ASSERT_NE(row, std::string::npos) << key.name << " is not in docs/configuration.md";
+    std::string line = doc.substr(row, doc.find('\n', row) - row);
+    std::string def =
+        key.type == sdk::ValueType::duration ? "`\"" + key.default_value + "\"`" : "`" + key.default_value + "`";
+    EXPECT_NE(line.find(def), std::string::npos) << line << " lacks the default " << def;
+    EXPECT_NE(line.find(key.min + "–" + key.max), std::string::npos) << line << " lacks the bounds";
+  }
+}
+
 TEST(HostConfig, MissingFileIsAClearError) {
   auto loaded = load_host_config("/nonexistent/tandem.toml");
   ASSERT_TRUE(std::holds_alternative<ConfigErrors>(loaded));

@@ -19,8 +19,9 @@ using sdk::testing::eventually;
 
 InProcessOptions short_timeouts() {
   InProcessOptions o;
-  o.tuning.api.read_timeout = 2s;  // keeps the suite quick; the default is 10 s
-  o.tuning.api.max_connections = 64;
+  o.tuning.api.limits.header_timeout = 2s;  // keeps the suite quick; the defaults are 5 s and 10 s
+  o.tuning.api.limits.body_timeout = 2s;
+  o.tuning.api.limits.connections.max_connections = 64;
   return o;
 }
 
@@ -125,20 +126,55 @@ TEST(ApiHardening, SlowlorisIsCutOffWhileOthersAreServed) {
   EXPECT_TRUE(api_answers(d.port));
 }
 
-TEST(ApiHardening, IdleConnectionsAreClosedAndTheCapRefusesTheExcess) {
+// A full table makes room by closing the connection idle longest, so a
+// newcomer is answered; only when no connection is idle (all in the middle
+// of a request) is it refused. Idle connections end at the header deadline.
+TEST(ApiHardening, IdleConnectionsMakeRoomForNewcomersAndAreClosedByTheHeaderDeadline) {
   InProcessOptions o = short_timeouts();
-  o.tuning.api.max_connections = 4;
+  o.tuning.api.limits.header_timeout = 30s;  // the first part must not depend on a deadline
+  o.tuning.api.limits.connections = {.max_connections = 8, .per_address = 8, .reserved = 0};
+  {
+    InProcessDaemon d({}, o);
+    std::vector<std::unique_ptr<testhttp::Connection>> idle;
+    for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<testhttp::Connection>(d.port));
+    // Each newcomer over the cap is answered; the oldest idle connections are closed for them.
+    for (int i = 0; i < 3; ++i) {
+      auto r = testhttp::get(d.port, "/v1/status");
+      EXPECT_EQ(r.status, 200) << r.head;
+    }
+    bool closed = false;
+    idle[0]->read_until_closed(10s, &closed);
+    EXPECT_TRUE(closed) << "the oldest idle connection was not closed for the newcomer";
+    // Connections in the middle of a request are never closed for a newcomer.
+    std::vector<std::unique_ptr<testhttp::Connection>> busy;
+    for (int i = 0; i < 8; ++i) {
+      busy.push_back(std::make_unique<testhttp::Connection>(d.port));
+      busy.back()->send("GET /v1/status HTTP/1.1\r\nHost: x\r\n");
+    }
+    testhttp::Reply extra;
+    EXPECT_TRUE(eventually(
+        [&] {
+          extra = testhttp::get(d.port, "/v1/status");
+          return extra.status == 503;
+        },
+        10s))
+        << extra.status;
+    EXPECT_NE(extra.body.find("too many connections"), std::string::npos) << extra.body;
+    for (auto& c : busy) EXPECT_TRUE(c->send("\r\n")) << "a busy connection was closed";
+    for (std::size_t i = 0; i < busy.size(); ++i) {
+      auto r = busy[i]->read_reply(10s);
+      EXPECT_TRUE(r && r->status == 200) << "busy connection " << i
+                                         << "'s request was not answered: " << (r ? r->head + r->body : "closed");
+    }
+  }
+  // Idle connections hit the header deadline; then there is room again.
+  o.tuning.api.limits.header_timeout = 2s;
   InProcessDaemon d({}, o);
   std::vector<std::unique_ptr<testhttp::Connection>> idle;
-  for (int i = 0; i < 4; ++i) idle.push_back(std::make_unique<testhttp::Connection>(d.port));
-  ASSERT_TRUE(eventually([&] { return d.daemon->runtime().snapshots().empty(); }, 1s));
-  // The fifth connection over the cap is answered 503 and closed.
-  auto extra = testhttp::get(d.port, "/v1/status");
-  EXPECT_EQ(extra.status, 503) << extra.head;
-  // Idle connections hit the read deadline; then there is room again.
+  for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<testhttp::Connection>(d.port));
   for (auto& c : idle) {
     bool closed = false;
-    c->read_until_closed(20s, &closed);
+    EXPECT_EQ(c->read_until_closed(20s, &closed), "");
     EXPECT_TRUE(closed);
   }
   EXPECT_TRUE(eventually([&] { return api_answers(d.port); }, 10s));

@@ -31,7 +31,7 @@ class EchoServer {
     HttpServerOptions o;
     o.bind_address = std::move(bind);
     o.port = 0;
-    o.read_timeout = idle;
+    o.limits.header_timeout = idle;
     server_ = std::make_unique<HttpServer>(o, [this](HttpRequest&& req, HttpResponder respond) {
       std::string target(req.target());
       if (target == "/hang") {

@@ -23,6 +23,8 @@ struct InProcessOptions {
   std::optional<std::string> token = std::string("s3cret-token");
   std::string peer_api_url = "http://127.0.0.1:1";  // nobody listens: peer unreachable
   std::string node_address = "10.0.0.1";
+  std::string peer_address = "10.0.0.2";  // connections from it are trusted by the API
+  std::string peer_token;                 // sent to the peer's API (its status poll, events)
   core::DaemonTuning tuning;
 };
 
@@ -31,9 +33,10 @@ class InProcessDaemon {
   explicit InProcessDaemon(std::vector<StoreSpec> stores, InProcessOptions options = {}) {
     options.tuning.api.bind_address = "127.0.0.1";
     options.tuning.api.port = 0;
-    auto runtime = std::make_unique<core::NodeRuntime>(
-        sdk::NodeIdentity{"alpha", options.node_address, dir.path() / "data"},
-        sdk::PeerInfo{"beta", "10.0.0.2", options.peer_api_url}, "", options.role, options.tuning.runtime);
+    auto runtime =
+        std::make_unique<core::NodeRuntime>(sdk::NodeIdentity{"alpha", options.node_address, dir.path() / "data"},
+                                            sdk::PeerInfo{"beta", options.peer_address, options.peer_api_url},
+                                            options.peer_token, options.role, options.tuning.runtime);
     for (auto& s : stores) {
       auto ctx = runtime->make_context(s.name);
       auto st = s.plugin->configure(sdk::StoreConfig(), *ctx);

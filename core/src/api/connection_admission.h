@@ -1,0 +1,84 @@
+// Which connections the API keeps when there are too many. A flood of idle
+// connections must not lock out the peer's status poll or an operator's
+// authenticated request, so a full table makes room by closing the
+// connection that has waited longest for a request instead of refusing the
+// newcomer, one address can hold only so many, and a share of the table is
+// kept for trusted connections (from the [peer] address, or whose request
+// carried the valid token) that untrusted ones cannot fill.
+//
+// Pure bookkeeping without sockets or clocks, so it is tested directly; the
+// HTTP server applies its decisions (api/http_server.cpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api/api_limits.h"
+
+namespace tandem::core {
+
+class ConnectionTable {
+ public:
+  using Id = std::uint64_t;
+
+  struct Decision {
+    bool admit = true;
+    std::vector<Id> evict;  // close these (they were idle); already removed from the table
+    std::string refusal;    // why not admitted: names the limit that was hit
+  };
+
+  explicit ConnectionTable(AdmissionLimits limits) : limits_(limits) {}
+
+  // A new connection from `address`. Admitted connections start busy (not
+  // evictable) until the server reports them waiting with set_idle(true):
+  // a client that connected and sent its request at once is never closed
+  // before the server had a chance to look at it.
+  //
+  // Whether a newcomer holds the token is unknown until its headers are in.
+  // When the untrusted share is full and none of it is idle, it is admitted
+  // on probation into the reserved share: headers() then keeps it only if
+  // its request turns out trusted.
+  Decision admit(Id id, const std::string& address, bool trusted);
+  // Idle: waiting for a request, no byte of it received yet.
+  void set_idle(Id id, bool idle);
+  // A request's headers are in; trusted: it carried the valid token (the
+  // connection stays trusted). False: close it, it was on probation and is
+  // not trusted (its request is answered 503).
+  bool headers(Id id, bool trusted);
+  void remove(Id id);
+  // The 503 text for a request refused by headers().
+  std::string untrusted_full() const;
+
+  int size() const { return static_cast<int>(entries_.size()); }
+  int untrusted() const { return untrusted_; }
+  std::uint64_t evictions() const { return evictions_; }
+  std::uint64_t refusals() const { return refusals_; }
+
+ private:
+  // untrusted: in the untrusted share. probation: admitted into the reserved
+  // share before its headers were in. trusted: the peer's address or the token.
+  enum class Kind { untrusted, probation, trusted };
+  struct Entry {
+    std::string address;
+    Kind kind = Kind::untrusted;
+    bool idle = false;
+    std::uint64_t idle_since = 0;  // sequence number: lower waited longer
+  };
+
+  // The idle connection of that kind (and address, when given) that has
+  // waited longest, skipping `skip`; 0 if none. Ids start at 1.
+  Id oldest_idle(Kind kind, const std::string* address, const std::vector<Id>& skip) const;
+  void erase(Id id);
+
+  AdmissionLimits limits_;
+  std::map<Id, Entry> entries_;
+  std::map<std::string, int> per_address_;
+  int untrusted_ = 0;  // entries of Kind::untrusted
+  std::uint64_t sequence_ = 0;
+  std::uint64_t evictions_ = 0;
+  std::uint64_t refusals_ = 0;
+};
+
+}  // namespace tandem::core
