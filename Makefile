@@ -9,7 +9,7 @@ TEST_BUILD_DIR ?= build-test
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-tests test test-asan test-tsan fuzz demo demo-down clean format tidy
+.PHONY: all deps build build-tests test test-asan test-tsan fuzz demo demo-down demo-netns demo-netns-down clean format tidy
 
 all: build
 
@@ -64,6 +64,14 @@ demo: build
 
 demo-down:
 	scripts/demo-down.sh
+
+# The pair in two network namespaces with their own addresses, to try a
+# partition by hand (root): scripts/demo-netns.sh partition|heal|status|down.
+demo-netns: build
+	scripts/demo-netns.sh up $(BUILD_DIR)
+
+demo-netns-down:
+	scripts/demo-netns.sh down
 
 clean:
 	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(FUZZ_BUILD_DIR)
