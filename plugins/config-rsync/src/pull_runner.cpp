@@ -71,7 +71,18 @@ PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_
         eo.exit_code = r->exit_code;
         eo.stdout_text = r->stdout_text;
         eo.ok = r->succeeded();
-        if (!eo.ok) eo.error = describe_rsync_failure(r->exit_code, r->timed_out, r->stderr_text, r->stdout_text);
+        if (!eo.ok) {
+          eo.error = describe_rsync_failure(r->exit_code, r->timed_out, r->stderr_text, r->stdout_text);
+          // rsync says only "auth failed on module X": name the file the
+          // password came from (never the password).
+          if (effective.transport == Transport::daemon && r->stderr_text.find("auth failed") != std::string::npos)
+            eo.error +=
+                effective.password_file
+                    ? "; the daemon refused the password in password_file " + effective.password_file->string() +
+                          ": make it hold exactly the password of the remote's user in the daemon's secrets file"
+                    : "; the daemon requires a user and password: set password_file (mode 0600) and the "
+                      "user in remote (rsync://USER@{peer})";
+        }
         if (kind != RsyncRun::list) eo.stats = parse_rsync_output(r->stdout_text);
       }
     }

@@ -199,6 +199,12 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
     if (!fs::is_regular_file(pf, ec))
       cfg.fail("password_file",
                "'" + pf.string() + "' is not a readable file; create it with the daemon password (mode 0600)");
+    // rsync itself refuses an other-readable one, but only at the first pull
+    // and in words that name no file; group-readable is a leak too.
+    auto perms = fs::status(pf, ec).permissions();
+    if (!ec && (perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
+      cfg.fail("password_file",
+               "'" + pf.string() + "' is readable by group or others; chmod 600 '" + pf.string() + "'");
     s.password_file = pf;
   }
 

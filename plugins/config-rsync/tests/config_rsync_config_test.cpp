@@ -138,6 +138,10 @@ TEST(ConfigRsyncConfig, RejectsBadTimingTransportAndAuth) {
   auto ssh = with("remote", "{peer}:");
   ssh["password_file"] = "/etc/hostname";
   EXPECT_NE(error_of(ssh).find("only applies"), std::string::npos);
+  // A password file others (or the group) can read is refused, naming it.
+  EXPECT_NE(error_of(with("password_file", "/etc/hostname"))
+                .find("'/etc/hostname' is readable by group or others; chmod 600"),
+            std::string::npos);
   EXPECT_NE(error_of(with("excludes", nlohmann::json::array({""}))).find("empty pattern"), std::string::npos);
 }
 
@@ -203,14 +207,18 @@ TEST(ConfigRsyncCommand, PullIsArchiveAtomicAndNeverInplace) {
   v["excludes"] = {"*.swp"};
   v["bwlimit"] = "1MiB";
   v["remote"] = "rsync://tandem@{peer}:8730";
-  v["password_file"] = "/etc/hostname";
+  sdk::testing::TempDir dir;
+  const fs::path pw = dir.path() / "rsync.password";
+  write_file(pw, "pw\n");
+  fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write);
+  v["password_file"] = pw.string();
   Settings s = parse(v);
   auto argv = pull_argv(s, s.paths[0], "10.0.0.2", false);
   EXPECT_EQ(argv.front(), "rsync");
-  for (auto flag :
-       {"-a", "--delay-updates", "--itemize-changes", "--stats", "--delete", "--exclude=*.swp", "--bwlimit=1024K",
-        "--password-file=/etc/hostname", "--timeout=30", "--contimeout=30", "--modify-window=-1"})
+  for (auto flag : {"-a", "--delay-updates", "--itemize-changes", "--stats", "--delete", "--exclude=*.swp",
+                    "--bwlimit=1024K", "--timeout=30", "--contimeout=30", "--modify-window=-1"})
     EXPECT_TRUE(contains(argv, flag)) << flag;
+  EXPECT_TRUE(contains(argv, "--password-file=" + pw.string()));
   EXPECT_FALSE(contains(argv, "--inplace"));
   EXPECT_FALSE(contains(argv, "--dry-run"));
   EXPECT_EQ(argv[argv.size() - 2], "rsync://tandem@10.0.0.2:8730/myapp/");

@@ -118,6 +118,8 @@ TEST(ConfigRsyncDaemon, PasswordFileAuthenticatesAndAWrongPasswordIsReported) {
   auto r = bad.plugin.sync();
   ASSERT_FALSE(r);
   EXPECT_NE(r.message().find("auth failed"), std::string::npos) << r.message();
+  EXPECT_NE(r.message().find("the daemon refused the password in password_file " + pw.string()), std::string::npos)
+      << r.message();
   EXPECT_EQ(r.message().find("wrong"), std::string::npos) << "never echo the secret";
 }
 
