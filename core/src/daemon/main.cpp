@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   sd_notify("STOPPING=1");
   bool clean = daemon.value()->stop();
   if (!clean) {
-    log_error("tandemd", "shutdown was not clean: a store's plugin call is hung");
+    log_error("tandemd", "shutdown was not clean: a plugin call or a failover step is hung");
     std::fflush(nullptr);
     std::_Exit(1);  // hung threads still hold plugin objects: do not run destructors under them
   }

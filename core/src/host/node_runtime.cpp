@@ -135,8 +135,12 @@ bool NodeRuntime::shutdown() {
   if (shut_down_) return true;
   shut_down_ = true;
   bool clean = true;
-  if (!failover_thread_.shutdown(options_.worker_grace))
+  if (!failover_thread_.shutdown(options_.worker_grace)) {
+    // The step's thread is detached and still uses the loop, the orchestrator and
+    // the stores: the caller must end the process without destroying them.
     log_error("tandemd", "a failover step was still running at shutdown; run the same command again after restart");
+    clean = false;
+  }
   peer_monitor_->stop();
   if (started_) boost::asio::post(io_, [this] { health_timer_->cancel(); });
   for (auto it = stores_.rbegin(); it != stores_.rend(); ++it) clean = (*it)->stop() && clean;

@@ -58,7 +58,9 @@ class NodeRuntime {
   // Runs the event loop on its own thread, starts the stores (in order) and the peer monitor.
   void start();
   // Stops the stores in reverse order, drains the workers, ends the loop.
-  // Idempotent. Returns false when a store was hung (the caller should exit).
+  // Idempotent. Returns false when a store's call or a failover step was hung:
+  // its thread still runs, so the caller must end the process (std::_Exit)
+  // without destroying this object.
   bool shutdown();
 
   boost::asio::io_context& io() { return io_; }

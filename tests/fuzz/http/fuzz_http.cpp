@@ -43,8 +43,17 @@ struct Node {
                                                   sdk::PeerInfo{"beta", "10.0.0.2", "http://127.0.0.1:1"}, "",
                                                   sdk::Role::secondary);
     routes = std::make_unique<core::ApiRoutes>(*runtime, core::BearerAuth(std::string("fuzz-token")));
+    // Run the event loop as tandemd does: a promote's call to the peer then
+    // fails at once instead of waiting on a loop nobody runs.
+    runtime->start();
   }
   ~Node() {
+    if (!runtime->shutdown()) {
+      // A step still runs on a detached thread (tandemd would _Exit here):
+      // keep what it uses alive rather than destroy it under that thread.
+      (void)routes.release();
+      (void)runtime.release();
+    }
     routes.reset();
     runtime.reset();
     std::error_code ec;
