@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <system_error>
 
@@ -22,7 +23,7 @@ RsyncDaemon::RsyncDaemon(RsyncDaemonOptions options)
     << "gid = " << ::getegid() << "\n"
     << "list = yes\n"
     << "read only = " << (options_.read_only ? "yes" : "no") << "\n"
-    << "hosts allow = 127.0.0.1\n";
+    << "hosts allow = " << options_.hosts_allow << "\n";
   if (options_.auth_user) {
     const fs::path secrets = temp_->path() / "rsyncd.secrets";
     {
@@ -42,21 +43,40 @@ RsyncDaemon::RsyncDaemon(RsyncDaemonOptions options)
 RsyncDaemon::~RsyncDaemon() { process_.stop(); }
 
 std::string RsyncDaemon::url(const std::string& module) const {
-  return "rsync://127.0.0.1:" + std::to_string(port_) + (module.empty() ? "" : "/" + module);
+  return "rsync://" + options_.address + ":" + std::to_string(port_) + (module.empty() ? "" : "/" + module);
 }
 
 void RsyncDaemon::launch() {
   sdk::ChildSpec spec;
-  spec.argv = {"rsync",
-               "--daemon",
-               "--no-detach",
-               "--config=" + (temp_->path() / "rsyncd.conf").string(),
-               "--port=" + std::to_string(port_),
-               "--address=127.0.0.1",
-               "--log-file=" + (temp_->path() / "rsyncd.log").string()};
+  spec.argv = options_.exec_prefix;
+  const fs::path log_file = temp_->path() / "rsyncd.log";
+  for (std::string arg : {std::string("rsync"), std::string("--daemon"), std::string("--no-detach"),
+                          "--config=" + (temp_->path() / "rsyncd.conf").string(), "--port=" + std::to_string(port_),
+                          "--address=" + options_.address, "--log-file=" + log_file.string()})
+    spec.argv.push_back(arg);
   spec.log_file = temp_->path() / "rsyncd.out";
+  auto log_size = [&] {
+    std::error_code ec;
+    auto n = fs::file_size(log_file, ec);
+    return ec ? 0 : n;
+  };
+  const auto logged_before = log_size();
   process_ = start_background(spec);
-  if (!sdk::testing::wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)) || !process_.running()) {
+  // In another namespace the port cannot be probed from here: the daemon's
+  // own "listening on port" line (after any earlier run's) says it is up.
+  auto listening = [&] {
+    if (options_.exec_prefix.empty())
+      return sdk::testing::wait_for_port(options_.address, port_, std::chrono::seconds(10));
+    return sdk::testing::eventually(
+        [&] {
+          std::ifstream log(log_file);
+          log.seekg(static_cast<std::streamoff>(logged_before));
+          std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+          return text.find("listening on port") != std::string::npos;
+        },
+        std::chrono::seconds(10));
+  };
+  if (!listening() || !process_.running()) {
     std::string tail = process_.log_tail();
     std::ifstream log(temp_->path() / "rsyncd.log");
     std::string line, log_text;

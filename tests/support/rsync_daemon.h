@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "support/background_process.h"
 #include "tandem/sdk/testing/temp_dir.h"
@@ -23,6 +24,11 @@ struct RsyncDaemonOptions {
   std::optional<std::string> auth_user;
   std::optional<std::string> auth_password;
   int port = 0;  // 0: a free port
+  // Inside a network namespace (NetnsWorld::exec_prefix(host)), bound to that
+  // host's address and allowing `hosts_allow` (e.g. the world's subnet).
+  std::vector<std::string> exec_prefix;
+  std::string address = "127.0.0.1";
+  std::string hosts_allow = "127.0.0.1";
 };
 
 class RsyncDaemon {
@@ -35,7 +41,7 @@ class RsyncDaemon {
   RsyncDaemon& operator=(const RsyncDaemon&) = delete;
 
   int port() const { return port_; }
-  // "rsync://127.0.0.1:PORT" (no module), or with "/module" appended.
+  // "rsync://ADDRESS:PORT" (no module), or with "/module" appended.
   std::string url(const std::string& module = "") const;
   bool running() { return process_.running(); }
   void stop() { process_.stop(); }

@@ -17,8 +17,21 @@ std::string describe_rsync_failure(int exit_code, bool timed_out, const std::str
   // trailing "rsync error: ... (code N) at file.c(L)" line only repeats the code.
   std::istringstream in(stderr_text.empty() ? stdout_text : stderr_text);
   std::string line, text;
+  // ssh's verdict ("Host key verification failed.", "Permission denied
+  // (publickey)") comes after a long warning banner: it goes first.
+  for (const char* verdict : {"Host key verification failed", "Permission denied"}) {
+    auto at = stderr_text.find(verdict);
+    if (at == std::string::npos) continue;
+    auto end = stderr_text.find_first_of("\r\n", at);
+    text = stderr_text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    break;
+  }
   while (std::getline(in, line)) {
-    if (line.empty() || line.rfind("rsync error:", 0) == 0) continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    // ssh's "@@@@" / "@ WARNING ... @" banner lines and rsync's trailing
+    // summary say nothing new ("@ERROR: ..." from a daemon does).
+    bool banner = !line.empty() && line.front() == '@' && line.back() == '@';
+    if (line.empty() || banner || line.rfind("rsync error:", 0) == 0) continue;
     if (!text.empty()) text += "; ";
     text += line;
     if (text.size() > 400) {

@@ -1,0 +1,291 @@
+// config-rsync's two transports end to end between two hosts: real tandemd
+// on each node of a NetnsWorld (tests/support/netns_world.h), with
+//  - ssh: a real sshd per node started here, with its own host key, an
+//    authorized key, and a known_hosts file the client checks the host key
+//    against (no host-key checking is turned off);
+//  - rsync daemon: a real rsync daemon per node with `auth users` and a
+//    secrets file; the client's password comes from password_file (0600).
+// Each passes the sync test (a change on the primary reaches the secondary)
+// and the promote test (after a switchover the other way round). A wrong
+// rsync secret gives an error naming the password file.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+
+#include "support/background_process.h"
+#include "support/netns_world.h"
+#include "support/rsync_daemon.h"
+#include "tandem/sdk/process.h"
+#include "tandem/sdk/testing/temp_dir.h"
+
+namespace tandem::config_rsync::testing {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sdk::testing::eventually;
+using testsupport::NetnsWorld;
+
+void write_file(const fs::path& p, const std::string& text,
+                fs::perms perms = fs::perms::owner_read | fs::perms::owner_write) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+  fs::permissions(p, perms);
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+enum class Transport { ssh, rsync_daemon };
+
+class NetnsPair {
+ public:
+  explicit NetnsPair(Transport transport, std::string rsync_secret_on_beta = "the-rsync-secret")
+      : transport_(transport), beta_secret_(std::move(rsync_secret_on_beta)) {
+    for (const std::string node : {"alpha", "beta"}) fs::create_directories(tree(node));
+    if (transport_ == Transport::ssh) {
+      // One client key for both nodes, each node's own host key.
+      keygen(root_.path() / "id_ed25519");
+      fs::copy_file(root_.path() / "id_ed25519.pub", root_.path() / "authorized_keys");
+      for (const std::string node : {"alpha", "beta"}) keygen(home(node) / "ssh_host_ed25519_key");
+      for (const std::string node : {"alpha", "beta"}) {
+        // What this node trusts: exactly the peer's host key at the peer's address.
+        std::string pub = read_file(home(peer(node)) / "ssh_host_ed25519_key.pub");
+        write_file(home(node) / "known_hosts", world_.address(peer(node)) + " " + pub);
+        start_sshd(node);
+      }
+    } else {
+      for (const std::string node : {"alpha", "beta"}) {
+        testsupport::RsyncDaemonOptions o;
+        o.modules["myapp"] = tree(node);
+        o.auth_user = "tandem";
+        o.auth_password = "the-rsync-secret";
+        o.port = 8730;
+        o.exec_prefix = world_.exec_prefix(node);
+        o.address = world_.address(node);
+        o.hosts_allow = world_.subnet();
+        rsyncd_.emplace(node, std::make_unique<testsupport::RsyncDaemon>(o));
+        write_file(home(node) / "rsync.password", (node == "beta" ? beta_secret_ : "the-rsync-secret") + "\n");
+      }
+    }
+    write_file(home("alpha") / "api-token", "alpha-token\n");
+    write_file(home("beta") / "api-token", "beta-token\n");
+    fs::copy_file(home("beta") / "api-token", home("alpha") / "peer-token");
+    fs::copy_file(home("alpha") / "api-token", home("beta") / "peer-token");
+    write_config("alpha", "primary");
+    write_config("beta", "secondary");
+  }
+
+  ~NetnsPair() {
+    for (auto& [node, d] : tandemd_) d.stop();
+  }
+
+  fs::path home(const std::string& node) const { return root_.path() / node; }
+  fs::path tree(const std::string& node) const { return home(node) / "etc" / "myapp"; }
+  static std::string peer(const std::string& node) { return node == "alpha" ? "beta" : "alpha"; }
+  fs::path config(const std::string& node) const { return home(node) / "tandem.toml"; }
+  NetnsWorld& world() { return world_; }
+
+  sdk::ProcessResult run_in(const std::string& node, std::vector<std::string> argv,
+                            std::chrono::milliseconds timeout = 60s) {
+    sdk::ProcessSpec spec;
+    spec.argv = world_.exec_prefix(node);
+    spec.argv.insert(spec.argv.end(), argv.begin(), argv.end());
+    spec.timeout = timeout;
+    auto r = sdk::run_process(spec);
+    if (!r) throw std::runtime_error(r.message());
+    return *r;
+  }
+
+  void start_tandemd(const std::string& node) {
+    sdk::ChildSpec spec;
+    spec.argv = world_.exec_prefix(node);
+    spec.argv.insert(spec.argv.end(), {TANDEMD_BINARY, "--config", config(node).string()});
+    spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
+    spec.log_file = home(node) / "tandemd.log";
+    tandemd_[node] = testsupport::start_background(spec);
+    bool up = eventually([&] { return status(node).exit_code == 0; }, 60s);
+    if (!up) throw std::runtime_error(node + "'s tandemd did not answer: " + log_tail(node));
+  }
+
+  sdk::ProcessResult status(const std::string& node) {
+    return run_in(node, {TANDEMCTL_BINARY, "--config", config(node).string(), "status"}, 20s);
+  }
+  std::string store_json(const std::string& node) {
+    return run_in(node, {"curl", "-s", "http://" + world_.address(node) + ":7480/v1/stores/config"}, 20s).stdout_text;
+  }
+  std::string log_tail(const std::string& node) { return tandemd_[node].log_tail(); }
+  // The node's known_hosts names another key for the peer's address (a host
+  // that is not who it claims to be).
+  void distrust_peer_host_key(const std::string& node) {
+    keygen(root_.path() / "impostor_key");
+    write_file(home(node) / "known_hosts",
+               world_.address(peer(node)) + " " + read_file(root_.path() / "impostor_key.pub"));
+  }
+
+ private:
+  void keygen(const fs::path& key) {
+    sdk::ProcessSpec spec;
+    spec.argv = {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tandem-test", "-f", key.string()};
+    auto r = sdk::run_process(spec);
+    if (!r || !r->succeeded()) throw std::runtime_error("ssh-keygen failed for " + key.string());
+  }
+
+  void start_sshd(const std::string& node) {
+    // sshd's privilege-separation directory, made by the openssh-server
+    // package's service unit: an empty, root-owned /run/sshd.
+    fs::create_directories("/run/sshd");
+    const fs::path cfg = home(node) / "sshd_config";
+    write_file(cfg, "Port 22\nListenAddress " + world_.address(node) + "\nHostKey " +
+                        (home(node) / "ssh_host_ed25519_key").string() + "\nPidFile " +
+                        (home(node) / "sshd.pid").string() + "\nAuthorizedKeysFile " +
+                        (root_.path() / "authorized_keys").string() +
+                        "\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                        "PermitRootLogin prohibit-password\nUsePAM no\n"
+                        // The keys live under /tmp, whose mode sshd's ownership checks reject;
+                        // this is about the server's own files, not host-key checking.
+                        "StrictModes no\n");
+    sdk::ChildSpec spec;
+    spec.argv = world_.exec_prefix(node);
+    spec.argv.insert(spec.argv.end(), {"/usr/sbin/sshd", "-D", "-e", "-f", cfg.string()});
+    spec.log_file = home(node) / "sshd.log";
+    sshd_[node] = testsupport::start_background(spec);
+    bool up = eventually(
+        [&] { return read_file(home(node) / "sshd.log").find("Server listening on") != std::string::npos; }, 10s);
+    if (!up) throw std::runtime_error("sshd on " + node + " did not start: " + read_file(home(node) / "sshd.log"));
+  }
+
+  void write_config(const std::string& node, const std::string& role) {
+    const std::string other = peer(node);
+    std::string store;
+    if (transport_ == Transport::ssh) {
+      const std::string rsh = "ssh -i " + (root_.path() / "id_ed25519").string() +
+                              " -o UserKnownHostsFile=" + (home(node) / "known_hosts").string() +
+                              " -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes";
+      store = "remote = \"root@{peer}:\"\nrsh = \"" + rsh + "\"\n";
+    } else {
+      store = "remote = \"rsync://tandem@{peer}:8730\"\npassword_file = \"" + (home(node) / "rsync.password").string() +
+              "\"\n";
+    }
+    std::string remote_path =
+        transport_ == Transport::ssh ? "remote_path = \"" + tree(other).string() + "\"\n" : "remote_path = \"myapp\"\n";
+    write_file(config(node),
+               "[node]\nname = \"" + node + "\"\naddress = \"" + world_.address(node) + "\"\nrole = \"" + role +
+                   "\"\ndata_dir = \"" + (home(node) / "data").string() + "\"\n\n[peer]\nname = \"" + other +
+                   "\"\naddress = \"" + world_.address(other) + "\"\napi_url = \"http://" + world_.address(other) +
+                   ":7480\"\ntoken_file = \"" + (home(node) / "peer-token").string() + "\"\n\n[api]\nlisten = \"" +
+                   world_.address(node) + ":7480\"\ntoken_file = \"" + (home(node) / "api-token").string() +
+                   "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR
+                   "\"]\n\n[stores.config]\nplugin = "
+                   "\"config-rsync\"\n" +
+                   store + "serve_port = 0\nallowed_root = \"" + root_.path().string() +
+                   "\"\ndelete = true\nsync_interval = \"2s\"\ntimeout = \"5s\"\n\n[[stores.config.paths]]\nname = "
+                   "\"myapp\"\npath = \"" +
+                   tree(node).string() + "\"\n" + remote_path,
+               fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  }
+
+  Transport transport_;
+  std::string beta_secret_;
+  NetnsWorld world_;
+  sdk::testing::TempDir root_{"tandem-config-rsync-netns"};
+  std::map<std::string, sdk::ChildProcess> sshd_;
+  std::map<std::string, std::unique_ptr<testsupport::RsyncDaemon>> rsyncd_;
+  std::map<std::string, sdk::ChildProcess> tandemd_;
+};
+
+bool namespaces_usable() {
+  if (auto why = NetnsWorld::unavailable_reason()) {
+    std::cout << "no network namespaces: " << *why << "\n";
+    return false;
+  }
+  return true;
+}
+
+// The sync test, then the promote test: a change on the primary reaches the
+// secondary; after a switchover, a change on the new primary reaches the old.
+void sync_and_promote(Transport transport) {
+  NetnsPair pair(transport);
+  pair.start_tandemd("alpha");
+  pair.start_tandemd("beta");
+
+  write_file(pair.tree("alpha") / "app.conf", "workers = 4\n", fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(eventually([&] { return read_file(pair.tree("beta") / "app.conf") == "workers = 4\n"; }, 60s))
+      << pair.store_json("beta") << pair.log_tail("beta");
+
+  auto sw = pair.run_in("beta", {TANDEMCTL_BINARY, "--config", pair.config("beta").string(), "switchover"}, 120s);
+  ASSERT_EQ(sw.exit_code, 0) << sw.stdout_text << sw.stderr_text << pair.log_tail("beta");
+  EXPECT_TRUE(
+      eventually([&] { return pair.status("alpha").stdout_text.find("role secondary") != std::string::npos; }, 30s))
+      << pair.status("alpha").stdout_text;
+
+  write_file(pair.tree("beta") / "app.conf", "workers = 8\n", fs::perms::owner_read | fs::perms::owner_write);
+  write_file(pair.tree("beta") / "conf.d" / "new.conf", "x\n", fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return read_file(pair.tree("alpha") / "app.conf") == "workers = 8\n" &&
+               read_file(pair.tree("alpha") / "conf.d" / "new.conf") == "x\n";
+      },
+      60s))
+      << pair.store_json("alpha") << pair.log_tail("alpha");
+  auto st = pair.status("alpha");
+  EXPECT_NE(st.stdout_text.find("in sync"), std::string::npos) << st.stdout_text;
+}
+
+TEST(ConfigRsyncNetns, SshTransportSyncsAndFollowsASwitchover) {
+  if (!namespaces_usable()) GTEST_SKIP() << "needs network namespaces";
+  sync_and_promote(Transport::ssh);
+}
+
+TEST(ConfigRsyncNetns, RsyncDaemonWithAuthUsersSyncsAndFollowsASwitchover) {
+  if (!namespaces_usable()) GTEST_SKIP() << "needs network namespaces";
+  sync_and_promote(Transport::rsync_daemon);
+}
+
+// The host key is checked: against a known_hosts entry with another key,
+// the pull fails and says so.
+TEST(ConfigRsyncNetns, SshRefusesAPeerWhoseHostKeyDoesNotMatchKnownHosts) {
+  if (!namespaces_usable()) GTEST_SKIP() << "needs network namespaces";
+  NetnsPair pair(Transport::ssh);
+  pair.distrust_peer_host_key("beta");
+  write_file(pair.tree("alpha") / "app.conf", "workers = 4\n", fs::perms::owner_read | fs::perms::owner_write);
+  pair.start_tandemd("alpha");
+  pair.start_tandemd("beta");
+  std::string detail;
+  EXPECT_TRUE(eventually(
+      [&] {
+        detail = pair.store_json("beta");
+        return detail.find("remote shell failed") != std::string::npos;
+      },
+      60s))
+      << detail;
+  EXPECT_NE(detail.find("(ssh could not connect or authenticate)): Host key verification failed"), std::string::npos)
+      << detail;
+  EXPECT_FALSE(fs::exists(pair.tree("beta") / "app.conf")) << "pulled from a host with the wrong key";
+}
+
+TEST(ConfigRsyncNetns, AWrongRsyncSecretIsAClearErrorNamingThePasswordFile) {
+  if (!namespaces_usable()) GTEST_SKIP() << "needs network namespaces";
+  NetnsPair pair(Transport::rsync_daemon, "not-the-secret");
+  pair.start_tandemd("alpha");
+  pair.start_tandemd("beta");
+  const std::string file = (pair.home("beta") / "rsync.password").string();
+  std::string detail;
+  EXPECT_TRUE(eventually(
+      [&] {
+        detail = pair.store_json("beta");
+        return detail.find("the daemon refused the password in password_file " + file) != std::string::npos;
+      },
+      60s))
+      << detail;
+  EXPECT_NE(detail.find("auth failed"), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("not-the-secret"), std::string::npos) << "the secret reached the status";
+  EXPECT_EQ(pair.log_tail("beta").find("not-the-secret"), std::string::npos) << "the secret reached the log";
+}
+
+}  // namespace
+}  // namespace tandem::config_rsync::testing
