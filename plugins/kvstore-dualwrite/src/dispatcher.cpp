@@ -81,6 +81,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
   // Records left from before a restart must reach the peer before anything new.
   journal_route_ = !journal_.empty();
   replay_read_pos_ = journal_.replay_offset();
+  cursor_key_ = std::string(kReservedPrefix) + "replay:" + writer_name(host);
 }
 
 Dispatcher::~Dispatcher() = default;
@@ -303,6 +304,8 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
   replay_inflight_ = 0;
   replay_times_.clear();
   replay_read_pos_ = journal_.replay_offset();
+  cursor_known_ = false;  // batches in flight may have been applied: ask the peer again
+  awaiting_cursor_ = false;
   // Writes the peer may or may not have applied: journal them (in both
   // policies) so the peer surely gets them; see README "Failure modes".
   for (auto& t : lost) {
@@ -408,40 +411,121 @@ void Dispatcher::on_primary_down(std::deque<LinkToken>& lost, const std::string&
   }
 }
 
+void Dispatcher::request_replay_cursor() {
+  if (awaiting_cursor_) return;
+  awaiting_cursor_ = true;
+  std::string cmd;
+  append_command(cmd, {"GET", cursor_key_});
+  // Dropped unanswered if the link fails; on_secondary_down clears the flag.
+  secondary_->send_internal(cmd, [this](const RespParser& r) {
+    awaiting_cursor_ = false;
+    peer_applied_ = 0;
+    if (r.type() == RespType::string) {
+      auto v = r.payload();
+      auto colon = v.rfind(':');
+      if (colon != std::string_view::npos && v.substr(0, colon) == journal_.id())
+        peer_applied_ = parse_epoch_marker(v.substr(colon + 1));  // a plain decimal, like the marker
+    }
+    cursor_known_ = true;
+    pump_replay();
+  });
+}
+
 void Dispatcher::pump_replay() {
   if (!secondary_->up() || mode_ != PeerMode::dual || !journal_route_ || superseded_by_) return;
+  if (!cursor_known_) return request_replay_cursor();
+  // Records go in batches of up to kBatch, each one MULTI on the peer that
+  // also moves the peer-side cursor: the records and the cursor are applied
+  // together or not at all, so a crash or a link loss at any point never
+  // applies a record twice (INCR, RPUSH) and never skips one. A record that
+  // is itself a transaction gets the cursor SET inside its own MULTI.
+  constexpr std::uint32_t kBatch = 64;
+  struct Batch {
+    std::string bytes;
+    std::uint32_t replies = 0, records = 0;
+    std::uint64_t last_seq = 0, last_end = 0;
+  } batch;
+  std::uint64_t skipped = 0;
+  auto cursor_set = [this](std::string& out, std::uint64_t seq) {
+    append_command(out, {"SET", cursor_key_, journal_.id() + ":" + std::to_string(seq)});
+  };
+  auto send = [this](std::string_view bytes, std::uint32_t replies, std::uint32_t records, std::uint64_t seq,
+                     std::uint64_t end) {
+    LinkToken t;
+    t.replay_seq = seq;
+    t.replay_end = end;
+    t.replay_records = records;
+    t.replies = replies;
+    secondary_->send(bytes, std::move(t));
+    replay_inflight_ += records;
+  };
+  auto send_batch = [&] {
+    if (batch.records == 0) return;
+    cursor_set(batch.bytes, batch.last_seq);
+    batch.bytes += kExecCommand;
+    // +OK for MULTI, one QUEUED per reply of the records and for the SET, then EXEC's array.
+    send(batch.bytes, batch.replies + 3, batch.records, batch.last_seq, batch.last_end);
+    batch = Batch{};
+  };
   try {
     while (replay_inflight_ < 512) {
       auto records = journal_.read_from(replay_read_pos_, 512 - replay_inflight_);
       if (records.empty()) break;
       for (auto& rec : records) {
-        LinkToken t;
-        t.replay_seq = rec.seq;
-        t.replay_end = rec.end_offset;
-        t.replies = rec.replies;
-        secondary_->send(rec.payload, std::move(t));
         replay_read_pos_ = rec.end_offset;
-        ++replay_inflight_;
+        if (rec.seq <= peer_applied_) {
+          // Applied on the peer before a crash or a link loss (its cursor says so).
+          journal_.mark_replayed(rec.seq, rec.end_offset, std::nullopt);
+          ++skipped;
+          continue;
+        }
         replay_times_.push_back(rec.time_ms);
+        std::string_view p = rec.payload;
+        if (rec.replies > 1 && p.substr(0, kMultiCommand.size()) == kMultiCommand && p.size() >= kExecCommand.size() &&
+            p.substr(p.size() - kExecCommand.size()) == kExecCommand) {
+          send_batch();
+          std::string tx(p.substr(0, p.size() - kExecCommand.size()));
+          cursor_set(tx, rec.seq);
+          tx += kExecCommand;
+          send(tx, rec.replies + 1, 1, rec.seq, rec.end_offset);
+          continue;
+        }
+        if (batch.records == 0) batch.bytes = kMultiCommand;
+        batch.bytes += p;
+        batch.replies += rec.replies;
+        batch.last_seq = rec.seq;
+        batch.last_end = rec.end_offset;
+        if (++batch.records == kBatch) send_batch();
       }
+      send_batch();
     }
   } catch (const std::exception& e) {
     journal_error_ = e.what();
     host_.log().error(std::string("journal replay stopped: ") + e.what());
     return;
   }
+  if (skipped)
+    host_.log().info("journal replay: " + std::to_string(skipped) +
+                     " records were already applied on the peer (its replay cursor says so); skipped");
   check_replay_done();
 }
 
 void Dispatcher::on_replay_reply(LinkToken& t, const RespParser& r) {
-  --replay_inflight_;
-  ++replayed_;
-  if (r.is_error()) {
+  const std::uint32_t records = std::max<std::uint32_t>(1, t.replay_records);
+  replay_inflight_ -= std::min<std::uint64_t>(replay_inflight_, records);
+  replayed_ += records;
+  auto report = [&](std::string_view what) {
     if (++replay_errors_ <= 10)
-      host_.log().error("journal record " + std::to_string(t.replay_seq) + " failed on the peer: " +
-                        std::string(r.payload()) + " (the stores may differ; see diag compare)");
+      host_.log().error("journal records up to " + std::to_string(t.replay_seq) + " on the peer: " + std::string(what) +
+                        " (the stores may differ; see diag compare)");
+  };
+  if (r.is_error()) {
+    report("the batch was refused, nothing of it applied: " + std::string(r.payload()));  // e.g. EXECABORT, OOM
+  } else if (r.type() == RespType::array) {
+    for (std::size_t i = 0; i < r.size(); ++i)
+      if (r.element_type(i) == RespType::error) report("a record failed: " + std::string(r.element(i)));
   }
-  if (!replay_times_.empty()) replay_times_.pop_front();
+  for (std::uint32_t i = 0; i < records && !replay_times_.empty(); ++i) replay_times_.pop_front();
   std::optional<std::int64_t> next;
   if (!replay_times_.empty()) next = replay_times_.front();
   try {
@@ -466,6 +550,14 @@ void Dispatcher::check_replay_done() {
     journal_error_ = e.what();
     host_.log().error(std::string("journal truncate failed: ") + e.what());
     return;
+  }
+  // The peer has everything: its cursor key is no longer needed (it is not
+  // application data, and the local Redis has none). Left behind by a crash
+  // here, it is harmless: later records have higher sequence numbers.
+  if (secondary_->up()) {
+    std::string del;
+    append_command(del, {"DEL", cursor_key_});
+    secondary_->send_internal(del, [](const RespParser&) {});
   }
   journal_route_ = false;
   host_.log().info("journal drained: the peer has every write; dual writes resumed");

@@ -150,6 +150,7 @@ class Dispatcher {
   void journal_effect(Op& op, const RespParser& r);
   void take_journal_route(const std::shared_ptr<Op>& op);
   void pump_replay();
+  void request_replay_cursor();
   void on_replay_reply(LinkToken& t, const RespParser& r);
   void check_replay_done();
   void close_gate(unsigned reason);
@@ -194,6 +195,13 @@ class Dispatcher {
   std::uint64_t replay_read_pos_ = 0;
   std::uint64_t replay_inflight_ = 0;
   std::deque<std::int64_t> replay_times_;
+  // Exactly-once replay: each batch of records is one MULTI on the peer that
+  // also sets cursor_key_ to "<journal id>:<last seq>"; after every (re)connect
+  // the peer's cursor is read first and the records it covers are skipped.
+  std::string cursor_key_;
+  bool cursor_known_ = false;
+  bool awaiting_cursor_ = false;
+  std::uint64_t peer_applied_ = 0;
   unsigned gate_ = 0;
   std::deque<std::shared_ptr<Op>> gated_;
   bool demoting_ = false;

@@ -5,7 +5,9 @@
 
 #include <boost/crc.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <random>
 #include <stdexcept>
 
 #include "plugin_util.h"
@@ -82,6 +84,7 @@ void Journal::close() {
 void Journal::open() {
   close();
   std::filesystem::create_directories(dir_);
+  load_or_make_id();
   fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) throw io_error("cannot open journal", file_);
   off_t end = ::lseek(fd_, 0, SEEK_END);
@@ -124,6 +127,21 @@ void Journal::open() {
     // Everything in the file was replayed before a crash: start clean.
     reset_after_replay();
   }
+}
+
+void Journal::load_or_make_id() {
+  auto path = dir_ / "journal.id";
+  if (std::filesystem::exists(path)) {
+    id_ = sdk::read_file(path);
+    while (!id_.empty() && (id_.back() == '\n' || id_.back() == '\r')) id_.pop_back();
+    if (!id_.empty() && id_.find_first_not_of("0123456789abcdef") == std::string::npos) return;
+  }
+  std::random_device rd;
+  std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  id_ = buf;
+  sdk::atomic_write_file(path, id_, 0600);
 }
 
 std::uint64_t Journal::append(std::string_view payload, std::uint32_t replies, std::int64_t time_ms) {

@@ -58,6 +58,11 @@ class Journal {
   bool full() const { return size_ >= max_size_; }
   std::uint64_t size_bytes() const { return size_; }
   std::uint64_t last_seq() const { return last_seq_; }
+  // Names this journal's sequence numbering (journal.id, random, made when
+  // absent): a replay cursor kept on the peer (dispatcher.h) is only trusted
+  // when it carries the same id, so a journal directory started afresh (seq
+  // from 1 again) never skips records because of an old cursor.
+  const std::string& id() const { return id_; }
   std::uint64_t replayed_seq() const { return replayed_seq_; }
   // Unix ms of the oldest record not yet replayed (nullopt when empty).
   std::optional<std::int64_t> oldest_time_ms() const {
@@ -85,10 +90,12 @@ class Journal {
 
  private:
   void persist_cursor();
+  void load_or_make_id();
 
   std::filesystem::path dir_;
   std::filesystem::path file_;
   std::filesystem::path cursor_file_;
+  std::string id_;
   JournalFsync fsync_;
   std::uint64_t max_size_;
   int fd_ = -1;

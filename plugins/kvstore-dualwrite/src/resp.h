@@ -75,6 +75,11 @@ class RespParser {
   std::string error_;
 };
 
+// The canonical encodings of MULTI and EXEC (how the endpoint frames a
+// transaction, and how a journal record holding one begins and ends).
+inline constexpr std::string_view kMultiCommand = "*1\r\n$5\r\nMULTI\r\n";
+inline constexpr std::string_view kExecCommand = "*1\r\n$4\r\nEXEC\r\n";
+
 // Encoding helpers (append to `out`).
 void append_bulk(std::string& out, std::string_view s);
 void append_array_header(std::string& out, std::size_t n);

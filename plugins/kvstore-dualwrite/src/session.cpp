@@ -46,8 +46,6 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0 && !b.empty();
 }
 
-const std::string kMultiHeader = "*1\r\n$5\r\nMULTI\r\n";
-const std::string kExecTrailer = "*1\r\n$4\r\nEXEC\r\n";
 }  // namespace
 
 Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint64_t id)
@@ -407,9 +405,9 @@ void Session::handle_exec() {
   }
   auto op = new_op(multi_has_write_ ? OpKind::exec_write : OpKind::exec_read);
   op->request.reserve(multi_buf_.size() + 32);
-  op->request = kMultiHeader;
+  op->request = kMultiCommand;
   op->request += multi_buf_;
-  op->request += kExecTrailer;
+  op->request += kExecCommand;
   op->replies = multi_count_ + 2;
   std::swap(op->keys, multi_keys_);
   reset_multi();

@@ -251,6 +251,99 @@ void crash_under_load(bool journal_mode) {
   EXPECT_GT(total_acked, 0u);
 }
 
+// The journal is replayed to the peer after an outage; tandemd is killed -9
+// in the middle of the replay and restarted. Non-idempotent records (INCR,
+// RPUSH) must be applied exactly once on the peer: the replay cursor saved
+// locally lags what the peer applied, the peer-side cursor does not.
+TEST(KvCrash, KillNineDuringJournalReplayAppliesEachIncrOnce) {
+  RedisServer local(aof_options());
+  RedisServer peer(aof_options());
+  sdk::testing::TempDir dir;
+  int port = sdk::testing::free_port();
+  nlohmann::json config{{"listen_port", port},        {"local_port", local.port()},
+                        {"peer_port", peer.port()},   {"peer_host", "127.0.0.1"},
+                        {"sample_rate", 0},           {"reconnect_interval", "100ms"},
+                        {"connect_timeout", "500ms"}, {"journal_dir", (dir.path() / "journal").string()}};
+  std::ofstream(dir.path() / "kv.json") << config.dump();
+  sdk::ChildSpec spec;
+  spec.argv = {KV_TEST_RUNNER, (dir.path() / "kv.json").string(), (dir.path() / "data").string()};
+  spec.log_file = dir.path() / "runner.log";
+  constexpr int kIncrs = 40000;  // journal records: one INCR and, every 4th, one RPUSH
+  std::mt19937 rng(std::random_device{}());
+  const int wanted_runs = crash_runs();
+  int mid_replay_kills = 0;
+  for (int attempt = 0; attempt < wanted_runs + 5 && mid_replay_kills < wanted_runs; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt + 1));
+    for (int p : {local.port(), peer.port()}) RedisClient("127.0.0.1", p).command({"FLUSHALL"});
+    peer.stop();
+    sdk::ChildProcess runner = testsupport::start_background(spec);
+    ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, std::chrono::seconds(20))) << runner.log_tail();
+    {
+      RedisClient c("127.0.0.1", port, std::chrono::seconds(30));
+      std::vector<std::vector<std::string>> batch;
+      int pushes = 0;
+      for (int i = 0; i < kIncrs; ++i) {
+        batch.push_back({"INCR", "ctr"});
+        if (i % 4 == 0) batch.push_back({"RPUSH", "list", std::to_string(pushes++)});
+        if (batch.size() >= 1000 || i + 1 == kIncrs) {
+          for (auto& r : c.pipeline(batch)) ASSERT_FALSE(r.is_error()) << r.str;
+          batch.clear();
+        }
+      }
+      ASSERT_EQ(c.command({"GET", "ctr"}).str, std::to_string(kIncrs));
+      // A few more writes, one at a time: their intent batches carry the
+      // settled watermark past every INCR, so crash reconciliation (which
+      // would copy unsettled keys over) has nothing to say about ctr/list and
+      // only the replay decides what the peer ends with.
+      for (int i = 0; i < 3; ++i) ASSERT_EQ(c.command({"SET", "settle", std::to_string(i)}).str, "OK");
+    }
+    peer.restart();
+    // Kill at a random moment soon after the replay has started on the peer.
+    long at_kill = 0;
+    const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 150)(rng));
+    {
+      RedisClient p("127.0.0.1", peer.port());
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto v = p.command({"GET", "ctr"});
+        if (v.type == RedisValue::Type::string && !v.str.empty()) {
+          at_kill = std::stol(v.str);
+          if (at_kill > 0) break;
+        }
+      }
+      std::this_thread::sleep_for(delay);
+      runner.kill();
+      auto v = p.command({"GET", "ctr"});
+      if (v.type == RedisValue::Type::string) at_kill = std::stol(v.str);
+    }
+    ASSERT_GT(at_kill, 0) << "the replay did not start: " << runner.log_tail();
+    sdk::ChildProcess again = testsupport::start_background(spec);
+    auto journal = dir.path() / "journal" / "journal.log";
+    ASSERT_TRUE(sdk::testing::eventually(
+        [&] { return std::filesystem::exists(journal) && std::filesystem::file_size(journal) == 0; },
+        std::chrono::seconds(60)))
+        << "the journal did not drain: " << again.log_tail();
+    RedisClient l("127.0.0.1", local.port());
+    RedisClient p("127.0.0.1", peer.port());
+    auto peer_ctr = p.command({"GET", "ctr"}).str;
+    auto peer_len = p.command({"LLEN", "list"}).integer;
+    std::cout << "attempt " << attempt + 1 << ": killed with " << at_kill << " of " << kIncrs
+              << " INCRs applied on the peer; after the restart the peer has " << peer_ctr << ", list length "
+              << peer_len << std::endl;
+    again.stop();
+    if (at_kill >= kIncrs) continue;  // the replay had finished: not a mid-replay kill
+    ++mid_replay_kills;
+    EXPECT_EQ(peer_ctr, std::to_string(kIncrs)) << "INCRs applied twice (or lost) on the peer";
+    EXPECT_EQ(peer_len, l.command({"LLEN", "list"}).integer) << "RPUSHes applied twice (or lost) on the peer";
+    // (The peer's replay cursor key is deleted right after the drain.)
+    EXPECT_TRUE(sdk::testing::eventually([&] { return snapshot(local.port()) == snapshot(peer.port()); },
+                                         std::chrono::seconds(5)))
+        << "the two Redis servers differ after the replay";
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GE(mid_replay_kills, 1) << "no kill landed in the middle of a replay";
+}
+
 TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInDualMode) { crash_under_load(false); }
 
 TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInJournalMode) { crash_under_load(true); }
