@@ -6,8 +6,10 @@
 //  - rsync daemon: a real rsync daemon per node with `auth users` and a
 //    secrets file; the client's password comes from password_file (0600).
 // Each passes the sync test (a change on the primary reaches the secondary)
-// and the promote test (after a switchover the other way round). A wrong
-// rsync secret gives an error naming the password file.
+// and the promote tests (after a switchover the other way round; after the
+// primary dies, a promote, and the old primary's fenced restart and rejoin,
+// the new primary's change reaches it). A wrong rsync secret gives an error
+// naming the password file.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -119,6 +121,7 @@ class NetnsPair {
     return run_in(node, {"curl", "-s", "http://" + world_.address(node) + ":7480/v1/stores/config"}, 20s).stdout_text;
   }
   std::string log_tail(const std::string& node) { return tandemd_[node].log_tail(); }
+  void kill_tandemd(const std::string& node) { tandemd_[node].kill(); }
   // The node's known_hosts names another key for the peer's address (a host
   // that is not who it claims to be).
   void distrust_peer_host_key(const std::string& node) {
@@ -234,14 +237,30 @@ void sync_and_promote(Transport transport) {
       << pair.store_json("alpha") << pair.log_tail("alpha");
   auto st = pair.status("alpha");
   EXPECT_NE(st.stdout_text.find("in sync"), std::string::npos) << st.stdout_text;
+
+  // Unplanned: the primary (beta) dies; alpha is promoted; beta comes back
+  // fenced and rejoins, pulling what alpha changed meanwhile.
+  pair.kill_tandemd("beta");
+  auto promote = pair.run_in("alpha", {TANDEMCTL_BINARY, "--config", pair.config("alpha").string(), "promote"}, 120s);
+  ASSERT_EQ(promote.exit_code, 0) << promote.stdout_text << promote.stderr_text << pair.log_tail("alpha");
+  write_file(pair.tree("alpha") / "app.conf", "workers = 16\n", fs::perms::owner_read | fs::perms::owner_write);
+  pair.start_tandemd("beta");
+  EXPECT_TRUE(eventually([&] { return pair.status("beta").stdout_text.find("FENCED") != std::string::npos; }, 30s))
+      << pair.status("beta").stdout_text;
+  auto rejoin = pair.run_in("beta", {TANDEMCTL_BINARY, "--config", pair.config("beta").string(), "rejoin"}, 120s);
+  ASSERT_EQ(rejoin.exit_code, 0) << rejoin.stdout_text << rejoin.stderr_text << pair.log_tail("beta");
+  EXPECT_TRUE(eventually([&] { return read_file(pair.tree("beta") / "app.conf") == "workers = 16\n"; }, 60s))
+      << pair.store_json("beta") << pair.log_tail("beta");
+  auto beta = pair.status("beta").stdout_text;
+  EXPECT_NE(beta.find("role secondary  epoch 3"), std::string::npos) << beta;  // 1, switchover 2, promote 3
 }
 
-TEST(ConfigRsyncNetns, SshTransportSyncsAndFollowsASwitchover) {
+TEST(ConfigRsyncNetns, SshTransportSyncsAndFollowsSwitchoverAndPromote) {
   if (!namespaces_usable()) GTEST_SKIP() << "needs network namespaces";
   sync_and_promote(Transport::ssh);
 }
 
-TEST(ConfigRsyncNetns, RsyncDaemonWithAuthUsersSyncsAndFollowsASwitchover) {
+TEST(ConfigRsyncNetns, RsyncDaemonWithAuthUsersSyncsAndFollowsSwitchoverAndPromote) {
   if (!namespaces_usable()) GTEST_SKIP() << "needs network namespaces";
   sync_and_promote(Transport::rsync_daemon);
 }
