@@ -128,6 +128,12 @@ void FailoverOrchestrator::notify_role(sdk::Role role, std::uint64_t epoch) {
   for (auto& s : ordered_stores()) stores_.call(s.name, [&](sdk::Plugin& p) { p.on_role_change(role, epoch); });
 }
 
+bool FailoverOrchestrator::skips_unsupported(const std::string& store) const {
+  for (const auto& s : stores_.stores())
+    if (s.name == store) return s.nothing_to_fail_over;
+  return false;
+}
+
 void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
   fault_point("before", step.name);
   step.status = StepStatus::running;
@@ -147,6 +153,9 @@ void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
                                entry.handoff.value(step.store, nlohmann::json::object())};
       sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
       stores_.call(step.store, [&](sdk::Plugin& p) { r = step.action == "promote" ? p.promote(req) : p.rejoin(req); });
+      if (!r && r.code() == sdk::ErrorCode::not_supported && skips_unsupported(step.store))
+        r = sdk::StepReport{false, "skipped: " + r.message() + " (the store has nothing to fail over)",
+                            nlohmann::json::object()};
       if (!r) throw std::runtime_error(r.message());
       step.changed = r->changed;
       step.summary = r->summary;
@@ -296,6 +305,9 @@ sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t 
     fault_point("before", "demote:" + s.name);
     sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
     stores_.call(s.name, [&](sdk::Plugin& p) { r = p.demote(req); });
+    if (!r && r.code() == sdk::ErrorCode::not_supported && s.nothing_to_fail_over)
+      r = sdk::StepReport{false, "skipped: " + r.message() + " (the store has nothing to fail over)",
+                          nlohmann::json::object()};
     if (!r) return sdk::Result<nlohmann::json>::failure(s.name + ": demote failed: " + r.message());
     log_.info("switchover: demoted " + s.name + ": " + r->summary);
     handoff[s.name] = r->details;

@@ -34,6 +34,7 @@ struct FailoverStore {
   std::string name;
   std::string plugin;
   int order = 50;
+  bool nothing_to_fail_over = false;  // PluginInfo::nothing_to_fail_over
 };
 
 // The daemon's stores as the orchestrator sees them.
@@ -93,6 +94,8 @@ class FailoverOrchestrator {
   nlohmann::json precheck(const std::string& kind, const FailoverOptions& options, JournalEntry& entry,
                           std::string& refusal);
   std::vector<JournalStep> plan_steps(const std::string& kind) const;
+  // True when `store` declared nothing_to_fail_over: a not_supported step is skipped.
+  bool skips_unsupported(const std::string& store) const;
   void run_step(JournalEntry& entry, JournalStep& step);
   nlohmann::json make_report(const JournalEntry& entry, const std::string& result, const std::string& reason) const;
   std::vector<FailoverStore> ordered_stores() const;

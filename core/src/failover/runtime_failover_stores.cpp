@@ -11,7 +11,13 @@ std::vector<FailoverStore> RuntimeFailoverStores::stores() const {
   for (const auto& snap : runtime_.snapshots()) {
     FailoverStore s{snap.name, snap.plugin, 50};
     if (StoreRunner* runner = runtime_.find_store(snap.name))
-      runner->call([&](sdk::Plugin& p) { s.order = p.info().failover_order; }).get();
+      runner
+          ->call([&](sdk::Plugin& p) {
+            auto info = p.info();
+            s.order = info.failover_order;
+            s.nothing_to_fail_over = info.nothing_to_fail_over;
+          })
+          .get();
     out.push_back(std::move(s));
   }
   return out;

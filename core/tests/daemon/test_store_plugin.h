@@ -54,7 +54,13 @@ class TestStorePlugin final : public sdk::Plugin {
  public:
   explicit TestStorePlugin(TestStoreKnobs knobs = {}) : knobs_(std::move(knobs)) {}
 
-  sdk::PluginInfo info() const override { return {"test-store", "9.9.9", "daemon test plugin", 50}; }
+  sdk::PluginInfo info() const override {
+    return {.name = "test-store",
+            .version = "9.9.9",
+            .description = "daemon test plugin",
+            .failover_order = 50,
+            .nothing_to_fail_over = true};
+  }
   sdk::ConfigSchema schema() const override { return {}; }
   sdk::Status configure(const sdk::StoreConfig&, sdk::HostContext& host) override {
     host_ = &host;

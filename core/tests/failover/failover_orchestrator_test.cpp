@@ -327,5 +327,79 @@ TEST(FailoverOrchestrator, ACrashAtAnyStepFollowedByARerunEndsInTheUninterrupted
   }
 }
 
+// A store that implements no failover step at all (the SDK's default bodies).
+class NoStepsStore final : public sdk::Plugin {
+ public:
+  explicit NoStepsStore(bool nothing_to_fail_over) : nothing_(nothing_to_fail_over) {}
+  sdk::PluginInfo info() const override {
+    return {.name = "no-steps",
+            .version = "1",
+            .description = "implements no failover step",
+            .nothing_to_fail_over = nothing_};
+  }
+  sdk::ConfigSchema schema() const override { return {}; }
+  sdk::Status configure(const sdk::StoreConfig&, sdk::HostContext&) override { return {}; }
+  sdk::Health health() const override { return sdk::Health::make(sdk::HealthStatus::ok, "fine"); }
+
+ private:
+  bool nothing_;
+};
+
+class OneStore final : public FailoverStores {
+ public:
+  explicit OneStore(sdk::Plugin& p) : p_(p) {}
+  std::vector<FailoverStore> stores() const override {
+    return {{"watch", "no-steps", 50, p_.info().nothing_to_fail_over}};
+  }
+  void call(const std::string&, const std::function<void(sdk::Plugin&)>& fn) override { fn(p_); }
+
+ private:
+  sdk::Plugin& p_;
+};
+
+struct DownPeer final : public FailoverPeer {
+  PeerView status() override { return PeerView{false, sdk::Role::secondary, 0, false, "connection refused"}; }
+  sdk::Result<json> demote(std::uint64_t) override { return sdk::Result<json>::failure("down"); }
+  sdk::Result<json> rejoin() override { return sdk::Result<json>::failure("down"); }
+};
+
+TEST(FailoverOrchestrator, AnUnimplementedStepIsNotSupportedNeverSuccess) {
+  NoStepsStore plugin(false);
+  auto r = plugin.promote({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), sdk::ErrorCode::not_supported);
+  EXPECT_EQ(plugin.demote({}).code(), sdk::ErrorCode::not_supported);
+  EXPECT_EQ(plugin.rejoin({}).code(), sdk::ErrorCode::not_supported);
+}
+
+TEST(FailoverOrchestrator, NotSupportedFailsThePromoteOfAStoreThatHasSomethingToFailOver) {
+  sdk::testing::TempDir tmp{"tandem-failover"};
+  NodeState state(tmp.path(), sdk::Role::secondary);
+  NoStepsStore plugin(false);
+  OneStore stores(plugin);
+  DownPeer peer;
+  NullLogger log;
+  FailoverOrchestrator orch(tmp.path(), state, stores, peer, log);
+  json report = orch.promote({});
+  EXPECT_EQ(report["result"], "failed") << report.dump(2);
+  EXPECT_NE(report["reason"].get<std::string>().find("does not implement promote"), std::string::npos)
+      << report.dump(2);
+  EXPECT_EQ(state.get().role, sdk::Role::secondary);
+}
+
+TEST(FailoverOrchestrator, NotSupportedIsSkippedForAStoreWithNothingToFailOver) {
+  sdk::testing::TempDir tmp{"tandem-failover"};
+  NodeState state(tmp.path(), sdk::Role::secondary);
+  NoStepsStore plugin(true);
+  OneStore stores(plugin);
+  DownPeer peer;
+  NullLogger log;
+  FailoverOrchestrator orch(tmp.path(), state, stores, peer, log);
+  json report = orch.promote({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_NE(report.dump().find("skipped: this plugin does not implement promote"), std::string::npos) << report.dump(2);
+  EXPECT_EQ(state.get().role, sdk::Role::primary);
+}
+
 }  // namespace
 }  // namespace tandem::core

@@ -19,7 +19,8 @@ class DaemonTestPlugin final : public Plugin {
             .version = "1.0.0",
             .description = "tandemd binary test plugin",
             .failover_order = 50,
-            .default_sync_interval = "1s"};
+            .default_sync_interval = "1s",
+            .nothing_to_fail_over = true};
   }
   ConfigSchema schema() const override {
     return {{.name = "lag_field",

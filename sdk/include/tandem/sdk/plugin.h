@@ -47,6 +47,10 @@ struct PluginInfo {
   std::string default_sync_interval{};
   // Lowest sync_interval the host accepts for this plugin.
   std::string min_sync_interval = "100ms";
+  // True for a store that keeps no copy a failover moves (it only watches or
+  // reports): the orchestrator then skips the steps it does not implement.
+  // Otherwise a step answering not_supported fails the failover.
+  bool nothing_to_fail_over = false;
 };
 
 struct SyncReport {
@@ -102,21 +106,25 @@ class Plugin {
     (void)request;
     return PrepareReport{};
   }
-  // Make this node's copy the writable one. Idempotent.
+  // Make this node's copy the writable one. Idempotent. Runs after every
+  // store's prepare() accepted and after the stores ordered before this one
+  // promoted; the node's role is still secondary while it runs (the host
+  // records primary after the last store). The default body answers
+  // ErrorCode::not_supported, never success (see nothing_to_fail_over).
   virtual Result<StepReport> promote(const FailoverRequest& request) {
     (void)request;
-    return StepReport{false, "nothing to promote", nlohmann::json::object()};
+    return Result<StepReport>::error(ErrorCode::not_supported, "this plugin does not implement promote");
   }
   // Stop being writable (planned switchover, on the old primary). Idempotent.
   // details should carry what the new primary needs to wait for (handoff).
   virtual Result<StepReport> demote(const FailoverRequest& request) {
     (void)request;
-    return StepReport{false, "nothing to demote", nlohmann::json::object()};
+    return Result<StepReport>::error(ErrorCode::not_supported, "this plugin does not implement demote");
   }
   // Turn this former primary into a secondary of the current primary. Idempotent.
   virtual Result<StepReport> rejoin(const FailoverRequest& request) {
     (void)request;
-    return StepReport{false, "nothing to rejoin", nlohmann::json::object()};
+    return Result<StepReport>::error(ErrorCode::not_supported, "this plugin does not implement rejoin");
   }
   // Called (off the loop) after the host changed this node's role or epoch.
   virtual void on_role_change(Role role, std::uint64_t epoch) {
