@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "tandem/sdk/file_util.h"
+
 namespace tandem::sdk {
 namespace {
 
@@ -35,13 +37,27 @@ bool split_number_unit(std::string_view text, double& number, std::string& unit)
 
 // A duration value as the host stores it: integer seconds, a number of
 // seconds, or the string form.
+// Largest duration in milliseconds and size in bytes a value may reach: past
+// them the conversion would wrap (18446744073709552 seconds once became 384 ms).
+constexpr double kMaxMilliseconds = 9.2e18;
+constexpr double kMaxBytes = 1.8e19;
+
+// Marked out_of_range-like (invalid_argument) so check_value can name the
+// key's allowed range instead.
+Error too_large(const std::string& what) {
+  return Error{what + " is too large (it would overflow)", ErrorCode::invalid_argument};
+}
+
 Result<std::chrono::milliseconds> duration_of(const nlohmann::json& v) {
   if (v.is_number_integer()) {
     if (v.get<std::int64_t>() < 0) return Error{"a duration cannot be negative"};
+    if (static_cast<double>(v.get<std::int64_t>()) * 1000 >= kMaxMilliseconds) return too_large(v.dump() + " seconds");
     return std::chrono::milliseconds(std::chrono::seconds(v.get<std::int64_t>()));
   }
   if (v.is_number()) {
     if (v.get<double>() < 0) return Error{"a duration cannot be negative"};
+    if (!std::isfinite(v.get<double>()) || v.get<double>() * 1000 >= kMaxMilliseconds)
+      return too_large(v.dump() + " seconds");
     return std::chrono::milliseconds(static_cast<std::int64_t>(v.get<double>() * 1000));
   }
   if (!v.is_string()) return Error{"expected a duration such as \"60s\""};
@@ -59,6 +75,13 @@ Result<std::uint64_t> size_of(const nlohmann::json& v) {
 
 std::string shown(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// "must be between MIN and MAX", "must be at least MIN", "must be at most MAX".
+std::string range_rule(const ConfigKey& key, bool below) {
+  if (!key.min.empty() && !key.max.empty()) return "must be between " + key.min + " and " + key.max;
+  if (below) return key.min == "0" ? std::string("cannot be negative") : "must be at least " + key.min;
+  return "must be at most " + key.max;
+}
+
 // "must be at least MIN" / "must be at most MAX" for any ordered value; the
 // bounds are parsed with the same parser as the value (plugin bug if not).
 template <class T, class Parse>
@@ -75,14 +98,15 @@ Status check_bounds(const ConfigKey& key, const T& value, const nlohmann::json& 
     above = value > *hi;
   }
   if (!below && !above) return {};
-  std::string rule;
-  if (!key.min.empty() && !key.max.empty())
-    rule = "must be between " + key.min + " and " + key.max;
-  else if (below)
-    rule = key.min == "0" ? std::string("cannot be negative") : "must be at least " + key.min;
-  else
-    rule = "must be at most " + key.max;
-  return Status::error(ErrorCode::invalid_config, rule + ", got " + shown(raw));
+  return Status::error(ErrorCode::invalid_config, range_rule(key, below) + ", got " + shown(raw));
+}
+
+// A value that failed to convert: one too large to represent is outside the
+// key's range, so the operator is told the range, not only "overflow".
+Status conversion_error(const ConfigKey& key, const nlohmann::json& raw, const Error& e) {
+  if (e.code == ErrorCode::invalid_argument && !key.max.empty())
+    return Status::error(ErrorCode::invalid_config, range_rule(key, false) + ", got " + shown(raw));
+  return Status::error(ErrorCode::invalid_config, e.message);
 }
 
 Result<std::int64_t> integer_text(const std::string& text) {
@@ -162,12 +186,12 @@ Status check_value(const ConfigKey& key, const nlohmann::json& value) {
       return {};
     case ValueType::duration: {
       auto d = duration_of(value);
-      if (!d) return invalid(d.message());
+      if (!d) return conversion_error(key, value, d.error());
       return check_bounds(key, *d, value, [](const std::string& t) { return parse_duration(t); });
     }
     case ValueType::size: {
       auto n = size_of(value);
-      if (!n) return invalid(n.message());
+      if (!n) return conversion_error(key, value, n.error());
       return check_bounds(key, *n, value, [](const std::string& t) { return parse_size(t); });
     }
     case ValueType::path: {
@@ -242,6 +266,7 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     ms_per = 86'400'000;
   else
     return Error{"'" + std::string(text) + "' has unknown duration unit '" + unit + "' (use ms, s, m, h or d)"};
+  if (n * ms_per >= kMaxMilliseconds) return too_large("'" + std::string(text) + "'");
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(n * ms_per)));
 }
 
@@ -274,7 +299,8 @@ Result<std::uint64_t> parse_size(std::string_view text) {
     mult = 1e12;
   else
     return Error{"'" + std::string(text) + "' has unknown size unit '" + unit + "' (use B, KiB, MiB, GiB, KB, MB, GB)"};
-  return static_cast<std::uint64_t>(std::llround(n * mult));
+  if (n * mult >= kMaxBytes) return too_large("'" + std::string(text) + "'");
+  return static_cast<std::uint64_t>(std::round(n * mult));
 }
 
 StoreConfig::StoreConfig(std::string store_name, ConfigSchema schema, nlohmann::json values,
@@ -386,7 +412,37 @@ int StoreConfig::port(std::string_view key) const {
   return static_cast<int>(v.get<std::int64_t>());
 }
 
-std::string StoreConfig::path(std::string_view key) const { return string(key); }
+std::string StoreConfig::path(std::string_view key) const {
+  std::string text = string(key);
+  // A secret file the host would refuse is refused here too (from_json tests).
+  if (const ConfigKey* k = find_key(key); k && k->secret && has(key))
+    if (auto secret = load_secret_file(text); !secret) fail(key, secret.message());
+  return text;
+}
+
+std::vector<std::string> check_secret_files(const StoreConfig& config) {
+  std::vector<std::string> problems;
+  for (const auto& key : config.schema()) {
+    if (key.type == ValueType::table_array && config.has(key.name)) {
+      for (const auto& element : config.tables(key.name)) {
+        auto inner = check_secret_files(element);
+        problems.insert(problems.end(), inner.begin(), inner.end());
+      }
+      continue;
+    }
+    if (!key.secret || key.type != ValueType::path || !config.has(key.name)) continue;
+    const auto& value = config.values().at(key.name);
+    if (!value.is_string()) continue;  // the schema check reports it
+    if (auto secret = load_secret_file(value.get<std::string>()); !secret) {
+      // where() is "store 'NAME'" itself when the key has no file:line:col.
+      std::string where = config.where(key.name);
+      const std::string store = "store '" + config.store_name() + "'";
+      if (where != store) where += ": " + store;
+      problems.push_back(where + ": key '" + key.name + "': " + secret.message());
+    }
+  }
+  return problems;
+}
 
 std::chrono::milliseconds StoreConfig::sync_interval() const {
   if (!find_key(kSyncIntervalKey)) return std::chrono::milliseconds(0);

@@ -79,15 +79,30 @@ std::string read_file(const std::filesystem::path& path) {
   return ss.str();
 }
 
-std::string read_secret_file(const std::filesystem::path& path) {
+Result<std::string> load_secret_file(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  auto refuse = [&](const std::string& why) { return Error{path.string() + " " + why, ErrorCode::invalid_config}; };
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return refuse("does not exist; create it with the secret in it (mode 0600)");
+  if (!fs::is_regular_file(st)) return refuse("is not a regular file; name a file holding the secret");
+  // A secret others can read is already leaked: refuse it as ssh does a key.
+  if ((st.permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
+    return refuse("can be read by group or others; run: chmod 600 " + path.string());
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read secret file " + path.string() + ": " + std::strerror(errno));
+  if (!in) return refuse(std::string("cannot be read: ") + std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  if (s.empty()) throw std::runtime_error("secret file " + path.string() + " is empty");
+  if (s.empty()) return refuse("is empty; write the secret into it");
   return s;
+}
+
+std::string read_secret_file(const std::filesystem::path& path) {
+  auto secret = load_secret_file(path);
+  if (!secret) throw std::runtime_error(secret.message());
+  return std::move(secret.value());
 }
 
 }  // namespace tandem::sdk

@@ -37,6 +37,11 @@ json schema_json(const sdk::ConfigSchema& schema) {
                 {"default", k.default_value},
                 {"required", k.required},
                 {"description", k.description}};
+    // The allowed range and values, as the host checks them.
+    if (!k.min.empty()) key["min"] = k.min;
+    if (!k.max.empty()) key["max"] = k.max;
+    if (!k.choices.empty()) key["choices"] = k.choices;
+    if (k.secret) key["secret"] = true;
     if (!k.children.empty()) key["children"] = schema_json(k.children);
     keys.push_back(std::move(key));
   }

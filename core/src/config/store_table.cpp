@@ -149,29 +149,19 @@ class StoreTableValidator {
     return bad;
   }
 
+  // Durations and sizes are parsed and range-checked by sdk::check_value
+  // (after this type check), so overflow and bounds are said in one place.
   nlohmann::json check_duration(const sdk::ConfigKey& key, const toml::node& node, const std::string& prefix) {
-    const nlohmann::json bad(nlohmann::json::value_t::discarded);
-    if (node.is_integer()) {
-      if (node.as_integer()->get() < 0)
-        return error(location(node), "key '" + prefix + key.name + "': a duration cannot be negative"), bad;
-      return node.as_integer()->get();
-    }
-    if (!node.is_string()) return type_error(key, node, prefix, "a duration"), bad;
-    auto parsed = sdk::parse_duration(node.as_string()->get());
-    if (!parsed) return error(location(node), "key '" + prefix + key.name + "': " + parsed.message()), bad;
+    if (node.is_integer()) return node.as_integer()->get();
+    if (!node.is_string())
+      return type_error(key, node, prefix, "a duration"), nlohmann::json(nlohmann::json::value_t::discarded);
     return node.as_string()->get();
   }
 
   nlohmann::json check_size(const sdk::ConfigKey& key, const toml::node& node, const std::string& prefix) {
-    const nlohmann::json bad(nlohmann::json::value_t::discarded);
-    if (node.is_integer()) {
-      if (node.as_integer()->get() < 0)
-        return error(location(node), "key '" + prefix + key.name + "': a size cannot be negative"), bad;
-      return node.as_integer()->get();
-    }
-    if (!node.is_string()) return type_error(key, node, prefix, "a size"), bad;
-    auto parsed = sdk::parse_size(node.as_string()->get());
-    if (!parsed) return error(location(node), "key '" + prefix + key.name + "': " + parsed.message()), bad;
+    if (node.is_integer()) return node.as_integer()->get();
+    if (!node.is_string())
+      return type_error(key, node, prefix, "a size"), nlohmann::json(nlohmann::json::value_t::discarded);
     return node.as_string()->get();
   }
 

@@ -11,22 +11,9 @@
 namespace tandem::core {
 
 sdk::Result<std::string> read_checked_secret(const std::filesystem::path& file, const std::string& what) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  auto st = fs::status(file, ec);
-  auto refuse = [&](const std::string& why) {
-    return sdk::Error{what + " " + file.string() + " " + why, sdk::ErrorCode::invalid_config};
-  };
-  if (ec || !fs::exists(st)) return refuse("does not exist; create it with the token in it (mode 0600)");
-  if (!fs::is_regular_file(st)) return refuse("is not a regular file; point " + what + " at a file holding the token");
-  if ((st.permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
-    return refuse("can be read by group or others; run: chmod 600 " + file.string());
-  try {
-    std::string token = sdk::read_secret_file(file);
-    return token;
-  } catch (const std::exception& e) {
-    return refuse(std::string("cannot be used: ") + e.what());
-  }
+  auto secret = sdk::load_secret_file(file);
+  if (!secret) return sdk::Error{what + " " + secret.message(), secret.code()};
+  return secret;
 }
 
 ConfigCheck check_config_file(const std::filesystem::path& file) {

@@ -31,7 +31,15 @@ sdk::Result<ConfiguredStore> load_and_validate_store(const StoreEntry& entry, co
     if (!joined.empty() && joined.back() == '\n') joined.pop_back();
     return sdk::Error{joined};
   }
-  return ConfiguredStore{entry.name, std::move(loaded.value()), std::move(std::get<sdk::StoreConfig>(validated))};
+  auto& config = std::get<sdk::StoreConfig>(validated);
+  // Secret files are read now, before configure(), so --check refuses what
+  // the plugin could not use.
+  if (auto problems = sdk::check_secret_files(config); !problems.empty()) {
+    std::string joined;
+    for (const auto& p : problems) joined += (joined.empty() ? "" : "\n") + p;
+    return sdk::Error{joined, sdk::ErrorCode::invalid_config};
+  }
+  return ConfiguredStore{entry.name, std::move(loaded.value()), std::move(config)};
 }
 
 sdk::Result<ConfiguredStore> load_store(const StoreEntry& entry, const PluginLoader& loader, sdk::HostContext& host) {

@@ -80,6 +80,8 @@ TEST_F(RunningDaemon, ActionPostsWithTheTokenAndPrintsTheAnswer) {
   EXPECT_TRUE(has(flat, "\"pong\":{\"n\":3,\"word\":\"hi\"}")) << flat;
 
   write_file(dir_.path() / "wrong-token", "not-the-token\n");
+  std::filesystem::permissions(dir_.path() / "wrong-token",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto refused =
       tandemctl(with_config({"action", "greeter", "ping", "--token-file", (dir_.path() / "wrong-token").string()}));
   EXPECT_EQ(refused.exit_code, 1);

@@ -20,7 +20,10 @@ namespace fs = std::filesystem;
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
   for (auto& entry : fs::directory_iterator(TANDEM_CONFIG_TESTCASES))
-    if (entry.is_directory()) names.push_back(entry.path().filename().string());
+    // Cases with a tandemd.toml instead are run through the binaries
+    // (core/tests/daemon/hostile_config_test.cpp).
+    if (entry.is_directory() && fs::exists(entry.path() / "config.toml"))
+      names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
 }

@@ -128,7 +128,8 @@ sdk::ConfigSchema settings_schema() {
       {.name = "bwlimit",
        .type = ValueType::size,
        .default_value = "0",
-       .description = "Bandwidth limit per second (rsync --bwlimit); 0 = unlimited"},
+       .description = "Bandwidth limit per second (rsync --bwlimit); 0 = unlimited",
+       .max = "1TiB"},
       {.name = "timeout",
        .type = ValueType::duration,
        .default_value = "30s",
@@ -155,7 +156,8 @@ sdk::ConfigSchema settings_schema() {
       {.name = "password_file",
        .type = ValueType::path,
        .description = "File holding the rsync daemon password (rsync --password-file; must not be readable by others)",
-       .path_rule = sdk::PathRule::absolute},
+       .path_rule = sdk::PathRule::absolute,
+       .secret = true},
       {.name = "serve_port",
        .type = ValueType::port,
        .default_value = "0",
@@ -194,18 +196,9 @@ Settings parse_settings(const sdk::StoreConfig& cfg) {
   if (cfg.has("password_file")) {
     if (s.transport != Transport::daemon)
       cfg.fail("password_file", "only applies to an rsync daemon remote (rsync://user@HOST); ssh uses keys via rsh");
-    fs::path pf = normal_absolute(cfg, "password_file", cfg.string("password_file"));
-    std::error_code ec;
-    if (!fs::is_regular_file(pf, ec))
-      cfg.fail("password_file",
-               "'" + pf.string() + "' is not a readable file; create it with the daemon password (mode 0600)");
-    // rsync itself refuses an other-readable one, but only at the first pull
-    // and in words that name no file; group-readable is a leak too.
-    auto perms = fs::status(pf, ec).permissions();
-    if (!ec && (perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
-      cfg.fail("password_file",
-               "'" + pf.string() + "' is readable by group or others; chmod 600 '" + pf.string() + "'");
-    s.password_file = pf;
+    // The schema (a secret key) already refused a file that is missing, empty
+    // or readable by others: rsync itself refuses the last.
+    s.password_file = normal_absolute(cfg, "password_file", cfg.path("password_file"));
   }
 
   s.serve_port = cfg.port("serve_port");

@@ -32,12 +32,6 @@ std::optional<std::string> take_setting(json& settings, const std::string& key) 
   return found;
 }
 
-void check_readable(const sdk::StoreConfig& c, const std::string& key) {
-  std::filesystem::path p = c.string(key);
-  std::ifstream in(p);
-  if (!in) c.fail(key, "cannot read '" + p.string() + "': create it (mode 0600) or fix the path");
-}
-
 std::string check_conninfo(const sdk::StoreConfig& c, const std::string& key) {
   std::string conninfo = c.string(key);
   char* err = nullptr;
@@ -143,18 +137,23 @@ sdk::ConfigSchema es_rebuild_schema() {
        .required = true,
        .description = "Elasticsearch base URLs (http://host:port), tried in turn"},
       {.name = "username", .type = ValueType::string, .description = "User for HTTP basic auth (with password_file)"},
-      {.name = "password_file", .type = ValueType::path, .description = "File holding the basic-auth password"},
+      {.name = "password_file",
+       .type = ValueType::path,
+       .description = "File holding the basic-auth password",
+       .secret = true},
       {.name = "api_key_file",
        .type = ValueType::path,
        .description =
-           "File holding an API key (sent as 'Authorization: ApiKey ...'); instead of username/password_file"},
+           "File holding an API key (sent as 'Authorization: ApiKey ...'); instead of username/password_file",
+       .secret = true},
       {.name = "source",
        .type = ValueType::string,
        .required = true,
        .description = "libpq connection string of the PostgreSQL source of truth (no password inline)"},
       {.name = "source_password_file",
        .type = ValueType::path,
-       .description = "File holding the PostgreSQL password for source"},
+       .description = "File holding the PostgreSQL password for source",
+       .secret = true},
       {.name = "source_connect_timeout",
        .type = ValueType::duration,
        .default_value = "10s",
@@ -242,24 +241,16 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
     out.endpoints.push_back(*e);
   }
   if (c.has("username")) out.username = c.string("username");
-  if (c.has("password_file")) {
-    check_readable(c, "password_file");
-    out.password_file = c.string("password_file");
-  }
-  if (c.has("api_key_file")) {
-    check_readable(c, "api_key_file");
-    out.api_key_file = c.string("api_key_file");
-  }
+  if (c.has("password_file")) out.password_file = c.path("password_file");  // a secret key: the schema checked the file
+  if (c.has("api_key_file")) out.api_key_file = c.path("api_key_file");     // a secret key: the schema checked the file
   if (out.username.has_value() != out.password_file.has_value())
     c.fail(out.username ? "username" : "password_file", "username and password_file go together (basic auth)");
   if (out.username && out.api_key_file)
     c.fail("api_key_file", "use either api_key_file or username/password_file, not both");
 
   std::string source = check_conninfo(c, "source");
-  if (c.has("source_password_file")) {
-    check_readable(c, "source_password_file");
-    out.source_password_file = c.string("source_password_file");
-  }
+  if (c.has("source_password_file"))
+    out.source_password_file = c.path("source_password_file");  // a secret key: the schema checked the file
   out.source_connect_timeout = c.duration("source_connect_timeout");
 
   auto tables = c.tables("indices");

@@ -23,6 +23,7 @@ class EsRebuildConfigCheck : public ::testing::Test {
         << R"({"settings":{"index":{"refresh_interval":"30s","number_of_replicas":2,"number_of_shards":3}},"mappings":{"properties":{"t":{"type":"text"}}}})";
     secret_ = dir_.path() / "secret";
     std::ofstream(secret_) << "s3cret\n";
+    std::filesystem::permissions(secret_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   json good() const {
     return {{"urls", {"http://127.0.0.1:9200", "http://10.0.0.2:9201/es/"}},
@@ -118,7 +119,16 @@ TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
       {[](json& v) { v["source"] = "host=x password=inline"; }, "source", "must not contain a password"},
       {[](json& v) { v["source"] = "host=x nosuchoption=1"; }, "source", "not a valid libpq connection string"},
       {[](json& v) { v["username"] = "u"; }, "username", "go together"},
-      {[&](json& v) { v["password_file"] = (dir_.path() / "missing").string(); }, "password_file", "cannot read"},
+      {[&](json& v) { v["password_file"] = (dir_.path() / "missing").string(); }, "password_file", "does not exist"},
+      {[&](json& v) {
+         const auto open = dir_.path() / "open.pw";
+         std::ofstream(open) << "s3cret\n";
+         namespace fs = std::filesystem;
+         fs::permissions(open, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+         v["username"] = "u";
+         v["password_file"] = open.string();
+       },
+       "password_file", "run: chmod 600"},
       {[&](json& v) {
          v["username"] = "u";
          v["password_file"] = secret_.string();

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "kv_pair_fixture.h"
+#include "tandem/sdk/file_util.h"
 
 namespace tandem::kv::testing {
 namespace {
@@ -331,7 +332,7 @@ TEST(KvEndpointLimits, ClientsBeyondMaxClientsAreTurnedAway) {
 TEST(KvEndpointAuth, ClientPasswordIsRequiredWhenConfigured) {
   sdk::testing::TempDir dir;
   auto pw = dir.path() / "client.pw";
-  std::ofstream(pw) << "s3cret\n";
+  sdk::atomic_write_file(pw, "s3cret\n", 0600);
   RedisServer local, peer;
   auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"client_password_file", pw.string()}});
   node.configure_and_start();
@@ -349,8 +350,8 @@ TEST(KvEndpointAuth, ClientPasswordIsRequiredWhenConfigured) {
 
 TEST(KvEndpointAuth, BackendPasswordsComeFromFiles) {
   sdk::testing::TempDir dir;
-  std::ofstream(dir.path() / "local.pw") << "lpw\n";
-  std::ofstream(dir.path() / "peer.pw") << "ppw\n";
+  sdk::atomic_write_file(dir.path() / "local.pw", "lpw\n", 0600);
+  sdk::atomic_write_file(dir.path() / "peer.pw", "ppw\n", 0600);
   RedisServerOptions lo, po;
   lo.password = "lpw";
   po.password = "ppw";

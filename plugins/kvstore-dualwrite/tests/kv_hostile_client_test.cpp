@@ -17,6 +17,7 @@
 
 #include "kv_pair_fixture.h"
 #include "support/sanitizer_allowance.h"
+#include "tandem/sdk/file_util.h"
 
 namespace tandem::kv::testing {
 namespace {
@@ -26,8 +27,8 @@ namespace {
 // files never reach a client, whatever the pattern.
 TEST(KvHostileClient, ConfigGetNeverReturnsABackendSecret) {
   sdk::testing::TempDir dir;
-  std::ofstream(dir.path() / "local.pw") << "local-secret-pw\n";
-  std::ofstream(dir.path() / "peer.pw") << "peer-secret-pw\n";
+  sdk::atomic_write_file(dir.path() / "local.pw", "local-secret-pw\n", 0600);
+  sdk::atomic_write_file(dir.path() / "peer.pw", "peer-secret-pw\n", 0600);
   RedisServerOptions lo, po;
   lo.password = "local-secret-pw";
   lo.extra_args = {"--masterauth", "master-secret-pw", "--masteruser", "replicator"};
@@ -226,7 +227,7 @@ TEST(KvHostileClient, HugeMultiIsRefusedAtTheBound) {
 // auth_timeout, so they cannot lock everyone out.
 TEST(KvHostileClient, IdleUnauthenticatedSocketsAreClosedByTheTimeout) {
   sdk::testing::TempDir dir;
-  std::ofstream(dir.path() / "client.pw") << "endpoint-pw\n";
+  sdk::atomic_write_file(dir.path() / "client.pw", "endpoint-pw\n", 0600);
   RedisServer local, peer;
   auto node = make_node(
       sdk::Role::primary, local.port(), peer.port(),
@@ -266,7 +267,7 @@ TEST(KvHostileClient, IdleUnauthenticatedSocketsAreClosedByTheTimeout) {
 // read meanwhile) and logged without the password, rate-limited.
 TEST(KvHostileClient, WrongAuthIsSlowedAndLogged) {
   sdk::testing::TempDir dir;
-  std::ofstream(dir.path() / "client.pw") << "endpoint-pw\n";
+  sdk::atomic_write_file(dir.path() / "client.pw", "endpoint-pw\n", 0600);
   RedisServer local, peer;
   auto node =
       make_node(sdk::Role::primary, local.port(), peer.port(),

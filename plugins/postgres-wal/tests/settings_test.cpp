@@ -7,6 +7,8 @@
 #include "postgres_wal_plugin.h"
 #include "settings.h"
 #include "tandem/sdk/config.h"
+#include "tandem/sdk/file_util.h"
+#include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::pgwal {
 namespace {
@@ -43,6 +45,9 @@ TEST(PostgresWalSettings, DefaultsApply) {
 }
 
 TEST(PostgresWalSettings, ExplicitValuesAreRead) {
+  sdk::testing::TempDir secrets;
+  const std::string repl_pw = (secrets.path() / "repl.pw").string();
+  sdk::atomic_write_file(repl_pw, "pw\n", 0600);
   Settings s = parse_settings(config({{"data_dir", "/srv/pg/data/"},
                                       {"port", 6543},
                                       {"peer_host", "10.0.0.2"},
@@ -54,7 +59,7 @@ TEST(PostgresWalSettings, ExplicitValuesAreRead) {
                                       {"statement_timeout", "500ms"},
                                       {"lag_warn_bytes", "1MiB"},
                                       {"slot_name", "pair_slot"},
-                                      {"replication_password_file", "/etc/tandem/repl.pw"}}));
+                                      {"replication_password_file", repl_pw}}));
   EXPECT_EQ(s.data_dir, "/srv/pg/data");  // trailing slash dropped
   EXPECT_EQ(s.port, 6543);
   EXPECT_EQ(s.peer_host, "10.0.0.2");
@@ -65,7 +70,7 @@ TEST(PostgresWalSettings, ExplicitValuesAreRead) {
   EXPECT_EQ(s.statement_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(s.lag_warn_bytes, 1u << 20);
   EXPECT_EQ(s.slot_name, "pair_slot");
-  EXPECT_EQ(s.replication_password_file, "/etc/tandem/repl.pw");
+  EXPECT_EQ(s.replication_password_file, repl_pw);
   EXPECT_EQ(s.server_log, "/srv/pg/postgresql-tandem.log");
 }
 
@@ -87,6 +92,8 @@ TEST(PostgresWalSettings, BadInputsNameTheKeyAndTheFix) {
       {{{"on_standby_loss", "block"}}, "on_standby_loss", "synchronous = true"},
       {{{"connect_timeout", "100ms"}}, "connect_timeout", "between 1s and 1h"},
       {{{"password_file", "pw.txt"}}, "password_file", "absolute path"},
+      {{{"password_file", "/nonexistent/pw"}}, "password_file", "/nonexistent/pw does not exist"},
+      {{{"replication_password_file", "/etc/hostname"}}, "replication_password_file", "run: chmod 600 /etc/hostname"},
       {{{"bin_dir", "bin"}}, "bin_dir", "absolute path"},
       {{{"statement_timeout", "soon"}}, "statement_timeout", "duration"},
   };

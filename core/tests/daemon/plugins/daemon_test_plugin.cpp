@@ -26,7 +26,37 @@ class DaemonTestPlugin final : public Plugin {
     return {{.name = "lag_field",
              .type = ValueType::string,
              .default_value = "test_lag",
-             .description = "field name on the replication page"}};
+             .description = "field name on the replication page"},
+            // Keys of each checked kind, for the hostile-config cases
+            // (core/tests/config/testcases run through the real binaries).
+            {.name = "password_file",
+             .type = ValueType::path,
+             .description = "a secret file (read only by the host's check)",
+             .path_rule = PathRule::absolute,
+             .secret = true},
+            {.name = "timeout",
+             .type = ValueType::duration,
+             .default_value = "1s",
+             .description = "a bounded duration",
+             .min = "1ms",
+             .max = "1h"},
+            {.name = "listen_port",
+             .type = ValueType::port,
+             .default_value = "0",
+             .description = "a port, 0 = off",
+             .min = "0"},
+            {.name = "buffer",
+             .type = ValueType::size,
+             .default_value = "1MiB",
+             .description = "a bounded size",
+             .min = "1KiB",
+             .max = "1GiB"},
+            {.name = "workers",
+             .type = ValueType::integer,
+             .default_value = "1",
+             .description = "a bounded count",
+             .min = "1",
+             .max = "64"}};
   }
   Status configure(const StoreConfig& config, HostContext& host) override {
     host_ = &host;

@@ -21,7 +21,8 @@ ConfigSchema EchoPlugin::schema() const {
       {.name = "reported_lag",
        .type = ValueType::size,
        .default_value = "0",
-       .description = "lag in bytes the health reports (to see it on the pages)"},
+       .description = "lag in bytes the health reports (to see it on the pages)",
+       .max = "1TiB"},
   };
 }
 

@@ -64,7 +64,13 @@ struct ConfigKey {
   std::string min{};                                  // integer, number, port, duration, size: lowest allowed value
   std::string max{};                                  // ... highest allowed value
   PathRule path_rule = PathRule::relative_to_config;  // path keys only
-  std::vector<ConfigKey> children{};                  // table_array only
+  // path keys only: the file holds a secret (a password, a key). Before
+  // configure() the host (daemon and `tandemd --check` alike) refuses a value
+  // that does not name a non-empty regular file readable only by its owner
+  // (sdk::load_secret_file, check_secret_files); StoreConfig::path() checks
+  // the same. The schema-only check of a sample.toml does not read files.
+  bool secret = false;
+  std::vector<ConfigKey> children{};  // table_array only
 };
 
 using ConfigSchema = std::vector<ConfigKey>;
@@ -80,6 +86,11 @@ class ConfigError : public std::runtime_error {
 // its string form) against key's type, choices, min/max and path rule. The
 // error message names no key or place: callers prefix it ("key 'x': ...").
 Status check_value(const ConfigKey& key, const nlohmann::json& value);
+
+class StoreConfig;
+// Reads every secret key's file (ConfigKey::secret) with load_secret_file:
+// one "FILE:LINE:COL: store 'NAME': key 'KEY': why" per unusable file.
+std::vector<std::string> check_secret_files(const StoreConfig& config);
 
 // The key the host reads from every store table: how often sync() runs.
 // Declared here once; plugins give only its default and lower bound in
