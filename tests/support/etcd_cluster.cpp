@@ -1,0 +1,154 @@
+#include "support/etcd_cluster.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "tandem/sdk/net/http_client.h"
+
+namespace tandem::testsupport {
+
+EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
+  if (options_.members == 0) throw std::invalid_argument("an etcd cluster needs at least one member");
+  // A token of its own, so that members of two clusters on one machine could
+  // never join each other.
+  token_ = "tandem-test-" + std::to_string(::getpid()) + "-" + temp_.path().filename().string();
+  for (std::size_t i = 0; i < options_.members; ++i) {
+    auto m = std::make_unique<Member>();
+    m->name = "m" + std::to_string(i);
+    m->client_port = sdk::testing::free_port();
+    m->peer_port = sdk::testing::free_port();
+    m->data_dir = temp_.path() / m->name;
+    if (!initial_cluster_.empty()) initial_cluster_ += ",";
+    initial_cluster_ += m->name + "=http://127.0.0.1:" + std::to_string(m->peer_port);
+    members_.push_back(std::move(m));
+  }
+  for (std::size_t i = 0; i < members_.size(); ++i) launch(i);
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (!wait_healthy(i, std::chrono::seconds(30)))
+      throw std::runtime_error("etcd member " + members_[i]->name + " did not become healthy: " + log_tails());
+}
+
+EtcdCluster::~EtcdCluster() {
+  for (auto& m : members_) {
+    if (m->paused) ::kill(-m->process.pid(), SIGCONT);  // a stopped process would ignore SIGTERM until then
+    m->process.stop(std::chrono::seconds(5));
+  }
+}
+
+std::string EtcdCluster::client_url(std::size_t i) const {
+  return "http://127.0.0.1:" + std::to_string(members_.at(i)->client_port);
+}
+
+std::vector<std::string> EtcdCluster::client_urls() const {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < members_.size(); ++i) out.push_back(client_url(i));
+  return out;
+}
+
+std::string EtcdCluster::endpoints_toml() const {
+  std::string s = "[";
+  for (std::size_t i = 0; i < members_.size(); ++i) s += (i ? ", \"" : "\"") + client_url(i) + "\"";
+  return s + "]";
+}
+
+void EtcdCluster::launch(std::size_t i) {
+  auto& m = *members_.at(i);
+  const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
+  const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  sdk::ChildSpec spec;
+  spec.argv = {"etcd",
+               "--name=" + m.name,
+               "--data-dir=" + m.data_dir.string(),
+               "--listen-client-urls=" + client,
+               "--advertise-client-urls=" + client,
+               "--listen-peer-urls=" + peer,
+               "--initial-advertise-peer-urls=" + peer,
+               "--initial-cluster=" + initial_cluster_,
+               "--initial-cluster-token=" + token_,
+               "--initial-cluster-state=new",  // ignored once the data dir holds a member
+               "--heartbeat-interval=" + std::to_string(options_.heartbeat_interval.count()),
+               "--election-timeout=" + std::to_string(options_.election_timeout.count()),
+               "--logger=zap",
+               "--log-outputs=stderr"};
+  spec.log_file = temp_.path() / (m.name + ".log");
+  m.process = start_background(spec);
+  m.paused = false;
+}
+
+void EtcdCluster::stop(std::size_t i) {
+  auto& m = *members_.at(i);
+  if (m.paused) resume(i);
+  m.process.stop(std::chrono::seconds(5));
+}
+
+void EtcdCluster::kill(std::size_t i) {
+  auto& m = *members_.at(i);
+  m.process.kill();
+  m.paused = false;
+}
+
+void EtcdCluster::start(std::size_t i) {
+  if (members_.at(i)->process.running()) return;
+  launch(i);
+}
+
+void EtcdCluster::pause(std::size_t i) {
+  auto& m = *members_.at(i);
+  if (m.process.pid() <= 0) throw std::logic_error("etcd member " + m.name + " is not running");
+  ::kill(-m.process.pid(), SIGSTOP);
+  m.paused = true;
+}
+
+void EtcdCluster::resume(std::size_t i) {
+  auto& m = *members_.at(i);
+  if (m.process.pid() > 0) ::kill(-m.process.pid(), SIGCONT);
+  m.paused = false;
+}
+
+bool EtcdCluster::running(std::size_t i) { return members_.at(i)->process.running(); }
+
+void EtcdCluster::stop_all() {
+  for (std::size_t i = 0; i < members_.size(); ++i) stop(i);
+}
+
+void EtcdCluster::start_all() {
+  for (std::size_t i = 0; i < members_.size(); ++i) start(i);
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (!wait_healthy(i, std::chrono::seconds(30)))
+      throw std::runtime_error("etcd member " + members_[i]->name + " did not become healthy again: " + log_tails());
+}
+
+void EtcdCluster::pause_all() {
+  for (std::size_t i = 0; i < members_.size(); ++i) pause(i);
+}
+
+void EtcdCluster::resume_all() {
+  for (std::size_t i = 0; i < members_.size(); ++i) resume(i);
+}
+
+bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout) {
+  auto url = sdk::net::parse_url(client_url(i));
+  if (!url) throw std::logic_error(url.message());
+  return sdk::testing::eventually(
+      [&] {
+        sdk::net::Request req;
+        req.target = "/health";
+        req.timeout = std::chrono::seconds(2);
+        auto r = sdk::net::request(*url, req);
+        return r && r->status == 200 && r->body.find("\"true\"") != std::string::npos;
+      },
+      timeout);
+}
+
+std::string EtcdCluster::log_tail(std::size_t i) const { return members_.at(i)->process.log_tail(); }
+
+std::string EtcdCluster::log_tails() const {
+  std::string s;
+  for (auto& m : members_) s += "\n--- " + m->name + ":\n" + m->process.log_tail(1500);
+  return s;
+}
+
+}  // namespace tandem::testsupport
