@@ -158,6 +158,8 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     nlohmann::json page = replication_page(runtime_.node_state().role, runtime_.snapshots());
     // A fenced former primary must not look like a master to whoever reads the page.
     if (runtime_.node_state().fenced) page["replication_mode"] = "fenced";
+    // Only while paused, so the seed's shape is unchanged otherwise.
+    if (runtime_.maintenance_state().paused) page["maintenance"] = "paused";
     return respond(json_response(200, page));
   }
   if (path == "/v1/status") {
@@ -169,7 +171,7 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     HttpResponse res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() =
-        render_metrics(runtime_.node_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
+        render_metrics(runtime_.node_state(), runtime_.maintenance_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
     res.prepare_payload();
     return respond(std::move(res));
   }
@@ -177,6 +179,11 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     if (!is_post) return respond(method_not_allowed("POST"));
     if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
     return failover_route(std::string(path.substr(4)), request.body(), respond);
+  }
+  if (path == "/v1/pause" || path == "/v1/resume") {
+    if (!is_post) return respond(method_not_allowed("POST"));
+    if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
+    return respond(maintenance_route(path == "/v1/pause", request.body()));
   }
   if (path == "/v1/history") {
     if (!is_get) return respond(method_not_allowed("GET"));
@@ -196,6 +203,26 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
                  "no such endpoint: " + std::string(path) +
                      " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics)",
                  11, true));
+}
+
+HttpResponse ApiRoutes::maintenance_route(bool pause, const std::string& body) {
+  nlohmann::json args = body.empty() ? nlohmann::json::object() : nlohmann::json::parse(body, nullptr, false);
+  if (!args.is_object()) return json_error(400, "the body must be a JSON object", 11, false);
+  std::string reason;
+  if (auto it = args.find("reason"); it != args.end()) {
+    if (!it->is_string() || !is_clean_text(it->get<std::string>()) || it->get<std::string>().size() > 500)
+      return json_error(400, "'reason' must be a line of text (at most 500 bytes)", 11, false);
+    reason = it->get<std::string>();
+  }
+  try {
+    auto m = pause ? runtime_.maintenance().pause(reason) : runtime_.maintenance().resume();
+    log_warn("api", pause ? "maintenance mode: PAUSED" + (reason.empty() ? "" : " (" + reason + ")") +
+                                ": promote and switchover refused unless forced"
+                          : std::string("maintenance mode: resumed"));
+    return json_response(200, maintenance_json(m));
+  } catch (const std::exception& e) {
+    return json_error(500, std::string(pause ? "pause" : "resume") + " failed: " + e.what(), 11, false);
+  }
 }
 
 void ApiRoutes::failover_route(const std::string& kind, const std::string& body, HttpResponder& respond) {

@@ -28,7 +28,7 @@ void per_store(std::string& out, const std::vector<StoreSnapshot>& stores, const
 
 }  // namespace
 
-std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer,
+std::string render_metrics(const NodeStateValues& node, const MaintenanceValues& maintenance, const PeerStatus& peer,
                            const std::vector<StoreSnapshot>& stores, const PluginMetrics& plugin_metrics) {
   std::string out;
   out.reserve(2048 + stores.size() * 1024);
@@ -41,6 +41,9 @@ std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer,
   family(out, "tandem_node_fenced", "gauge",
          "1 when the node saw its peer at a higher epoch and must not act as primary.");
   sample(out, "tandem_node_fenced", {}, node.fenced ? 1 : 0);
+  family(out, "tandem_node_paused", "gauge",
+         "1 while the node is in maintenance mode (tandemctl pause): promote and switchover refused unless forced.");
+  sample(out, "tandem_node_paused", {}, maintenance.paused ? 1 : 0);
   family(out, "tandem_peer_reachable", "gauge", "1 when the peer's API answered the last status poll.");
   sample(out, "tandem_peer_reachable", {}, peer.reachable ? 1 : 0);
   if (peer.epoch) {

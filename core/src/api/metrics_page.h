@@ -7,11 +7,12 @@
 #include "host/metrics_registry.h"
 #include "host/peer_monitor.h"
 #include "host/store_runner.h"
+#include "state/maintenance_state.h"
 #include "state/node_state.h"
 
 namespace tandem::core {
 
-std::string render_metrics(const NodeStateValues& node, const PeerStatus& peer,
+std::string render_metrics(const NodeStateValues& node, const MaintenanceValues& maintenance, const PeerStatus& peer,
                            const std::vector<StoreSnapshot>& stores, const PluginMetrics& plugin_metrics);
 
 }  // namespace tandem::core

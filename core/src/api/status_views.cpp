@@ -72,6 +72,15 @@ nlohmann::json store_detail_json(const StoreRunner& runner) {
   return out;
 }
 
+nlohmann::json maintenance_json(const MaintenanceValues& m) {
+  nlohmann::json out = {{"paused", m.paused}};
+  if (m.paused) {
+    out["since"] = m.since;
+    out["reason"] = m.reason;
+  }
+  return out;
+}
+
 nlohmann::json status_json(const NodeRuntime& runtime) {
   auto state = runtime.node_state();
   auto peer = runtime.peer_status();
@@ -89,11 +98,13 @@ nlohmann::json status_json(const NodeRuntime& runtime) {
         {"reachable", peer.reachable},
         {"role", peer.role ? nlohmann::json(*peer.role) : nlohmann::json(nullptr)},
         {"epoch", peer.epoch ? nlohmann::json(*peer.epoch) : nlohmann::json(nullptr)},
+        {"paused", peer.paused},
         {"last_seen", iso_time(peer.last_seen)},
         {"last_error", peer.last_error}}},
       {"stores", std::move(stores)},
   };
   if (state.fenced) out["fenced_reason"] = state.fenced_reason;
+  out["maintenance"] = maintenance_json(runtime.maintenance_state());
   return out;
 }
 

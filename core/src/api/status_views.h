@@ -26,6 +26,8 @@ nlohmann::json store_json(const StoreSnapshot& store);
 // GET /v1/stores/<name>: store_json plus its diagnostics and actions.
 nlohmann::json store_detail_json(const StoreRunner& runner);
 
+// /v1/status "maintenance": {"paused": bool[, "since", "reason"]}.
+nlohmann::json maintenance_json(const MaintenanceValues& maintenance);
 nlohmann::json status_json(const NodeRuntime& runtime);
 
 }  // namespace tandem::core

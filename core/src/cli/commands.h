@@ -61,6 +61,16 @@ struct FailoverCommandOptions {
 // POST /v1/<kind> on the local tandemd and print the failover report.
 int run_failover(const GlobalOptions& global, const FailoverCommandOptions& options, std::ostream& out,
                  std::ostream& err);
+struct MaintenanceCommandOptions {
+  bool pause = true;   // false: resume
+  std::string reason;  // --reason, shown in status
+  std::string url;     // --url, as for status
+  std::optional<std::filesystem::path> token_file;
+};
+// POST /v1/pause or /v1/resume on the local tandemd.
+int run_maintenance(const GlobalOptions& global, const MaintenanceCommandOptions& options, std::ostream& out,
+                    std::ostream& err);
+
 // GET /v1/history: past failover reports.
 int run_history(const GlobalOptions& global, const std::string& url, std::ostream& out, std::ostream& err);
 

@@ -76,19 +76,33 @@ int main(int argc, char** argv) {
   // promote / switchover / rejoin share their options.
   FailoverCommandOptions failover;
   std::string failover_token;
-  auto add_failover = [&](const char* name, const char* help, bool with_force) {
+  auto add_failover = [&](const char* name, const char* help, const char* force_help) {
     auto* cmd = app.add_subcommand(name, help);
-    if (with_force)
-      cmd->add_flag("--force", failover.force, "promote even if the peer still answers as primary (it will be fenced)");
+    if (force_help) cmd->add_flag("--force", failover.force, force_help);
     cmd->add_flag("--dry-run", failover.dry_run, "print the plan and what would be lost; change nothing");
     cmd->add_option("--url", failover.url, "the daemon's API base URL (default: from [api] listen)");
     cmd->add_option("--token-file", failover_token, "file holding the API token (default: [api] token_file)");
     return cmd;
   };
-  auto* promote_cmd = add_failover("promote", "make this secondary the primary (unplanned failover)", true);
-  auto* switchover_cmd =
-      add_failover("switchover", "planned, zero-loss swap: demote the peer, then promote this node", false);
-  auto* rejoin_cmd = add_failover("rejoin", "turn this former primary into the secondary of the new primary", false);
+  auto* promote_cmd = add_failover("promote", "make this secondary the primary (unplanned failover)",
+                                   "promote even if the peer still answers as primary (it will be fenced), a store's "
+                                   "prepare refuses, or the pair is paused");
+  auto* switchover_cmd = add_failover("switchover", "planned, zero-loss swap: demote the peer, then promote this node",
+                                      "switch over even while the pair is paused or a store's prepare refuses");
+  auto* rejoin_cmd =
+      add_failover("rejoin", "turn this former primary into the secondary of the new primary", nullptr);
+  MaintenanceCommandOptions maintenance;
+  std::string maintenance_token;
+  auto add_maintenance = [&](const char* name, const char* help) {
+    auto* cmd = app.add_subcommand(name, help);
+    cmd->add_option("--url", maintenance.url, "the daemon's API base URL (default: from [api] listen)");
+    cmd->add_option("--token-file", maintenance_token, "file holding the API token (default: [api] token_file)");
+    return cmd;
+  };
+  auto* pause_cmd = add_maintenance(
+      "pause", "maintenance mode: keep syncing and monitoring, refuse promote/switchover unless --force");
+  pause_cmd->add_option("--reason", maintenance.reason, "why, shown by status (e.g. \"kernel upgrade, ticket 123\")");
+  auto* resume_cmd = add_maintenance("resume", "leave maintenance mode");
   std::string history_url;
   auto* history_cmd = app.add_subcommand("history", "past failovers: steps, times, what may have been lost");
   history_cmd->add_option("--url", history_url, "the daemon's API base URL (default: from [api] listen)");
@@ -120,6 +134,11 @@ int main(int argc, char** argv) {
     if (*promote_cmd || *switchover_cmd || *rejoin_cmd) {
       failover.kind = *promote_cmd ? "promote" : *switchover_cmd ? "switchover" : "rejoin";
       return run_failover(global, failover, std::cout, std::cerr);
+    }
+    if (*pause_cmd || *resume_cmd) {
+      if (!maintenance_token.empty()) maintenance.token_file = maintenance_token;
+      maintenance.pause = pause_cmd->parsed();
+      return run_maintenance(global, maintenance, std::cout, std::cerr);
     }
     if (*history_cmd) return run_history(global, history_url, std::cout, std::cerr);
   } catch (const std::exception& e) {

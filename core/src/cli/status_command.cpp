@@ -39,10 +39,17 @@ void print_table(const json& s, std::ostream& out) {
     out << "  FENCED\nfenced: needs rejoin (the peer was promoted to a higher epoch; this node takes no writes until "
            "`tandemctl rejoin`)";
   out << "\n";
+  const json maintenance = s.value("maintenance", json::object());
+  if (maintenance.value("paused", false)) {
+    out << "maintenance: PAUSED since " << text(maintenance, "since");
+    if (!text(maintenance, "reason", "").empty()) out << " (" << text(maintenance, "reason") << ")";
+    out << ": syncing and monitoring go on; promote/switchover refused unless --force; `tandemctl resume` ends it\n";
+  }
   const json peer = s.value("peer", json::object());
   out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  ";
   if (peer.value("reachable", false))
-    out << "reachable, role " << text(peer, "role") << ", epoch " << text(peer, "epoch") << "\n";
+    out << "reachable, role " << text(peer, "role") << ", epoch " << text(peer, "epoch")
+        << (peer.value("paused", false) ? ", PAUSED" : "") << "\n";
   else
     out << "NOT reachable\n";
 

@@ -37,8 +37,27 @@ void fault_point(const std::string& when, const std::string& step) {
 }
 
 FailoverOrchestrator::FailoverOrchestrator(std::filesystem::path data_dir, NodeState& state, FailoverStores& stores,
-                                           FailoverPeer& peer, sdk::Logger& log)
-    : journal_(std::move(data_dir)), state_(state), stores_(stores), peer_(peer), log_(log) {}
+                                           FailoverPeer& peer, sdk::Logger& log, const MaintenanceState* maintenance)
+    : journal_(std::move(data_dir)),
+      state_(state),
+      stores_(stores),
+      peer_(peer),
+      log_(log),
+      maintenance_(maintenance) {}
+
+std::string FailoverOrchestrator::paused_refusal(const PeerView& peer) const {
+  auto with_reason = [](const std::string& reason) { return reason.empty() ? std::string() : " (" + reason + ")"; };
+  if (maintenance_) {
+    auto m = maintenance_->get();
+    if (m.paused)
+      return "this node is paused (maintenance mode since " + m.since + with_reason(m.reason) +
+             "): run `tandemctl resume` first, or --force to go ahead anyway";
+  }
+  if (peer.reachable && peer.paused)
+    return "the peer is paused (maintenance mode" + with_reason(peer.paused_reason) +
+           "): run `tandemctl resume` on it first, or --force to go ahead anyway";
+  return "";
+}
 
 std::vector<FailoverStore> FailoverOrchestrator::ordered_stores() const {
   auto list = stores_.stores();
@@ -92,6 +111,10 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
     }
     entry.new_epoch = peer.epoch;
   } else {
+    if (auto paused = paused_refusal(peer); !paused.empty()) {
+      if (!options.force) refusals.push_back(paused);
+      else if (!options.dry_run) log_.warn(kind + " forced through maintenance mode: " + paused);
+    }
     if (kind == "switchover") {
       if (!peer.reachable)
         refusals.push_back(

@@ -12,6 +12,8 @@
 //  - Every step is journaled before and after it runs; rerunning the same
 //    command after a crash skips finished steps and reruns the interrupted one.
 //  - The epoch is bumped and persisted before any store is promoted.
+//  - While either node is paused (maintenance mode), promote and switchover
+//    are refused unless forced; rejoin, a repair, is not.
 #pragma once
 
 #include <filesystem>
@@ -24,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failover/failover_journal.h"
+#include "state/maintenance_state.h"
 #include "state/node_state.h"
 #include "tandem/sdk/host_context.h"
 #include "tandem/sdk/plugin.h"
@@ -52,7 +55,9 @@ struct PeerView {
   sdk::Role role = sdk::Role::secondary;
   std::uint64_t epoch = 0;
   bool fenced = false;
-  std::string error;  // why unreachable
+  std::string error;          // why unreachable
+  bool paused = false;        // the peer is in maintenance mode
+  std::string paused_reason;  // its pause's reason, when given
 };
 
 // The peer's tandemd, over its HTTP API.
@@ -73,8 +78,9 @@ struct FailoverOptions {
 
 class FailoverOrchestrator {
  public:
+  // maintenance: this node's pause (nullptr: never paused).
   FailoverOrchestrator(std::filesystem::path data_dir, NodeState& state, FailoverStores& stores, FailoverPeer& peer,
-                       sdk::Logger& log);
+                       sdk::Logger& log, const MaintenanceState* maintenance = nullptr);
 
   // Each returns the report (also kept in history unless refused/dry-run):
   // {"id","kind","result":"succeeded|failed|refused|dry-run","reason","old_epoch","new_epoch",
@@ -100,12 +106,15 @@ class FailoverOrchestrator {
   nlohmann::json make_report(const JournalEntry& entry, const std::string& result, const std::string& reason) const;
   std::vector<FailoverStore> ordered_stores() const;
   void notify_role(sdk::Role role, std::uint64_t epoch);
+  // Why a promote/switchover must wait for `tandemctl resume`; "" when neither node is paused.
+  std::string paused_refusal(const PeerView& peer) const;
 
   FailoverJournal journal_;
   NodeState& state_;
   FailoverStores& stores_;
   FailoverPeer& peer_;
   sdk::Logger& log_;
+  const MaintenanceState* maintenance_;
   std::mutex run_mu_;  // one failover operation at a time on this node
 };
 

@@ -47,6 +47,10 @@ PeerView HttpFailoverPeer::status() {
   v.role = j.value("role", std::string()) == "primary" ? sdk::Role::primary : sdk::Role::secondary;
   v.epoch = j.value("epoch", std::uint64_t{0});
   v.fenced = j.value("fenced", false);
+  if (auto m = j.find("maintenance"); m != j.end() && m->is_object()) {
+    v.paused = m->value("paused", false);
+    v.paused_reason = m->value("reason", std::string());
+  }
   return v;
 }
 

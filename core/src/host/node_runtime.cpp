@@ -23,6 +23,7 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
     : options_(options),
       work_(boost::asio::make_work_guard(io_)),
       state_(ensure_dir(node.data_dir), initial_role),
+      maintenance_(node.data_dir),
       workers_("workers", options.worker_threads) {
   failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token);
   peer_monitor_ = std::make_unique<PeerMonitor>(io_, peer, std::move(peer_token), options_.peer);
@@ -36,7 +37,7 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
   health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   failover_stores_ = std::make_unique<RuntimeFailoverStores>(*this);
   orchestrator_ = std::make_unique<FailoverOrchestrator>(services_.node.data_dir, state_, *failover_stores_,
-                                                         *failover_peer_, failover_log_);
+                                                         *failover_peer_, failover_log_, &maintenance_);
 }
 
 NodeRuntime::~NodeRuntime() { shutdown(); }
@@ -72,6 +73,9 @@ void NodeRuntime::start() {
   log_info("tandemd", "node " + services_.node.name + " (" + services_.node.address + ") role " +
                           std::string(sdk::to_string(v.role)) + ", epoch " + std::to_string(v.epoch) +
                           (v.fenced ? ", FENCED: " + v.fenced_reason : ""));
+  if (auto m = maintenance_.get(); m.paused)
+    log_warn("tandemd", "PAUSED (maintenance mode since " + m.since + (m.reason.empty() ? "" : ": " + m.reason) +
+                            "): promote and switchover are refused until `tandemctl resume`");
   if (v.role == sdk::Role::primary && !v.fenced) check_peer_before_serving();
   for (auto& s : stores_) s->start();
   peer_monitor_->start();

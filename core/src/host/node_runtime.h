@@ -26,6 +26,7 @@
 #include "host/store_host_context.h"
 #include "host/store_runner.h"
 #include "host/task_threads.h"
+#include "state/maintenance_state.h"
 #include "state/node_state.h"
 
 namespace tandem::core {
@@ -67,6 +68,9 @@ class NodeRuntime {
   const sdk::NodeIdentity& node() const { return services_.node; }
   const sdk::PeerInfo& peer() const { return services_.peer; }
   NodeStateValues node_state() const { return state_.get(); }
+  // Maintenance mode (`tandemctl pause`): persisted; promote/switchover refused unless forced.
+  MaintenanceState& maintenance() { return maintenance_; }
+  MaintenanceValues maintenance_state() const { return maintenance_.get(); }
   PeerStatus peer_status() const { return peer_monitor_->status(); }
   const PluginMetrics& plugin_metrics() const { return metrics_; }
   std::vector<StoreSnapshot> snapshots() const;
@@ -92,6 +96,7 @@ class NodeRuntime {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   NodeState state_;
+  MaintenanceState maintenance_;
   TaskThreads workers_;
   PluginMetrics metrics_;
   std::unique_ptr<PeerMonitor> peer_monitor_;

@@ -82,6 +82,8 @@ void PeerMonitor::record(const sdk::Result<sdk::net::Response>& outcome) {
       next.role = j.at("role").get<std::string>();
       next.epoch = j.at("epoch").get<std::uint64_t>();
       next.fenced = j.value("fenced", false);
+      auto m = j.find("maintenance");
+      next.paused = m != j.end() && m->is_object() && m->value("paused", false);
       next.last_seen = std::chrono::system_clock::now();
       next.last_error.clear();
     } catch (const std::exception& e) {

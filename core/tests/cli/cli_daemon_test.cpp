@@ -6,6 +6,7 @@
 #include "cli_test_support.h"
 #include "support/background_process.h"
 #include "support/test_http.h"
+#include "tandem/sdk/file_util.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::clitest {
@@ -98,6 +99,69 @@ TEST_F(RunningDaemon, RebuildFollowDrawsProgressUntilDone) {
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text << daemon_.log_tail();
   EXPECT_TRUE(has(r.stdout_text, "100.0%  10/10"));
   EXPECT_TRUE(has(r.stdout_text, "done: greeter is ok - fine"));
+}
+
+// Maintenance mode through the real binaries: a secondary is paused, which
+// status, the replication page and /metrics show; promote is refused (the dry
+// run too) while syncing goes on; a restart stays paused; --force goes through
+// the pause; resume ends it.
+TEST(Maintenance, PauseIsShownSurvivesARestartRefusesPromoteAndResumeEndsIt) {
+  TempDir dir;
+  int port = sdk::testing::free_port();
+  auto config = write_config(dir.path(), port, "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n"
+                                               "sync_interval = \"1s\"\n");
+  std::string text = sdk::read_file(config);
+  text.replace(text.find("role = \"primary\""), 16, "role = \"secondary\"");
+  write_file(config, text);
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", config.string()});
+    return tandemctl(args);
+  };
+  sdk::ChildSpec spec;
+  spec.argv = {TANDEMD_BINARY, "--config", config.string()};
+  spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
+  spec.log_file = dir.path() / "tandemd.log";
+  auto daemon = testsupport::start_background(spec);
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
+
+  EXPECT_EQ(testhttp::request(port, "POST", "/v1/pause").status, 401) << "pausing needs the token";
+  auto paused = ctl({"pause", "--reason", "disk swap"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.stderr_text << daemon.log_tail();
+  EXPECT_TRUE(has(paused.stdout_text, "paused since "));
+  EXPECT_TRUE(has(paused.stdout_text, "(disk swap)"));
+
+  auto status = ctl({"status"});
+  EXPECT_TRUE(has(status.stdout_text, "maintenance: PAUSED since "));
+  EXPECT_TRUE(has(status.stdout_text, "(disk swap): syncing and monitoring go on"));
+  EXPECT_TRUE(has(testhttp::get(port, "/metrics").body, "\ntandem_node_paused 1\n"));
+  EXPECT_EQ(testhttp::get(port, "/monitor/replication").json().value("maintenance", ""), "paused");
+  EXPECT_EQ(testhttp::get(port, "/v1/status").json()["maintenance"]["reason"], "disk swap");
+
+  auto promote = ctl({"promote"});
+  EXPECT_EQ(promote.exit_code, 1);
+  EXPECT_TRUE(has(promote.stdout_text, "refused"));
+  EXPECT_TRUE(has(promote.stdout_text, "this node is paused (maintenance mode since "));
+  EXPECT_TRUE(has(ctl({"promote", "--dry-run"}).stdout_text, "this node is paused"));
+
+  // The restart comes back paused, and the store's sync keeps running.
+  daemon.stop();
+  daemon = testsupport::start_background(spec);
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
+  EXPECT_TRUE(has(ctl({"status"}).stdout_text, "maintenance: PAUSED since "));
+  auto runs = [&] { return testhttp::get(port, "/v1/status").json()["stores"][0]["sync"]["runs"].get<int>(); };
+  int before = runs();
+  EXPECT_TRUE(eventually([&] { return runs() >= before + 2; }, 30s)) << "sync stopped while paused";
+  auto forced = ctl({"promote", "--force", "--dry-run"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.stdout_text << forced.stderr_text;
+  EXPECT_TRUE(has(forced.stdout_text, "dry-run"));
+
+  auto resumed = ctl({"resume"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.stderr_text;
+  EXPECT_TRUE(has(resumed.stdout_text, "resumed"));
+  EXPECT_FALSE(has(ctl({"status"}).stdout_text, "PAUSED"));
+  EXPECT_TRUE(has(testhttp::get(port, "/metrics").body, "\ntandem_node_paused 0\n"));
+  EXPECT_FALSE(testhttp::get(port, "/monitor/replication").json().contains("maintenance"));
+  EXPECT_FALSE(has(ctl({"promote", "--dry-run"}).stdout_text, "paused"));
 }
 
 TEST_F(RunningDaemon, StatusFailsOnceTheDaemonIsGone) {

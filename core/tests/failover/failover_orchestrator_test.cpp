@@ -131,10 +131,11 @@ class InProcessPeer final : public FailoverPeer {
   Node* node = nullptr;
   FailoverOrchestrator* orchestrator = nullptr;
   bool down = false;
+  bool paused = false;  // the peer reports maintenance mode
   PeerView status() override {
-    if (down || !node) return PeerView{false, sdk::Role::secondary, 0, false, "connection refused"};
+    if (down || !node) return PeerView{false, sdk::Role::secondary, 0, false, "connection refused", false, ""};
     auto v = node->state.get();
-    return PeerView{true, v.role, v.epoch, v.fenced, ""};
+    return PeerView{true, v.role, v.epoch, v.fenced, "", paused, paused ? "disk swap" : ""};
   }
   sdk::Result<json> demote(std::uint64_t new_epoch) override { return orchestrator->demote_for_peer(new_epoch); }
   sdk::Result<json> rejoin() override {
@@ -276,6 +277,57 @@ TEST(FailoverOrchestrator, AFailedStepIsReportedAndTheRerunResumesThere) {
   EXPECT_EQ(p.b.state.get().epoch, 2u);
 }
 
+TEST(FailoverOrchestrator, WhileThisNodeIsPausedPromoteAndSwitchoverAreRefusedUnlessForced) {
+  Pair p;
+  MaintenanceState maintenance(p.b.dir);
+  maintenance.pause("kernel upgrade");
+  FailoverOrchestrator b(p.b.dir, p.b.state, p.b_stores, p.b_peer, p.log, &maintenance);
+
+  json switchover = b.switchover({});
+  EXPECT_EQ(switchover["result"], "refused") << switchover.dump(2);
+  EXPECT_NE(switchover["reason"].get<std::string>().find("this node is paused (maintenance mode since "),
+            std::string::npos);
+  EXPECT_NE(switchover["reason"].get<std::string>().find("(kernel upgrade)"), std::string::npos);
+  EXPECT_NE(switchover["reason"].get<std::string>().find("tandemctl resume"), std::string::npos);
+  json dry = b.switchover({false, true});
+  EXPECT_EQ(dry["result"], "refused");  // the dry run says so too
+  p.b_peer.down = true;
+  json promote = b.promote({});
+  EXPECT_EQ(promote["result"], "refused");
+  EXPECT_TRUE(p.b.calls.empty());
+  EXPECT_TRUE(p.a.calls.empty());
+  EXPECT_EQ(p.b.state.get().epoch, 1u);
+
+  json forced = b.promote({true, false});
+  ASSERT_EQ(forced["result"], "succeeded") << forced.dump(2);
+  EXPECT_EQ(p.b.state.get().role, sdk::Role::primary);
+}
+
+TEST(FailoverOrchestrator, APausedPeerRefusesTheSwitchoverAndResumeAllowsIt) {
+  Pair p;
+  p.b_peer.paused = true;
+  json refused = p.b_orch.switchover({});
+  EXPECT_EQ(refused["result"], "refused");
+  EXPECT_NE(refused["reason"].get<std::string>().find("the peer is paused (maintenance mode (disk swap))"),
+            std::string::npos)
+      << refused.dump(2);
+  EXPECT_TRUE(p.a.calls.empty());
+  p.b_peer.paused = false;
+  EXPECT_EQ(p.b_orch.switchover({})["result"], "succeeded");
+}
+
+TEST(FailoverOrchestrator, RejoinIsNotBlockedByMaintenanceMode) {
+  Pair p;
+  p.b_peer.down = true;
+  ASSERT_EQ(p.b_orch.promote({})["result"], "succeeded");
+  MaintenanceState maintenance(p.a.dir);
+  maintenance.pause("");
+  FailoverOrchestrator a(p.a.dir, p.a.state, p.a_stores, p.a_peer, p.log, &maintenance);
+  json report = a.rejoin({});
+  EXPECT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(p.a.state.get().role, sdk::Role::secondary);
+}
+
 // Final state of node B after a promote, as compared across runs.
 json final_state(const std::filesystem::path& dir) {
   json out;
@@ -358,7 +410,7 @@ class OneStore final : public FailoverStores {
 };
 
 struct DownPeer final : public FailoverPeer {
-  PeerView status() override { return PeerView{false, sdk::Role::secondary, 0, false, "connection refused"}; }
+  PeerView status() override { return PeerView{false, sdk::Role::secondary, 0, false, "connection refused", false, ""}; }
   sdk::Result<json> demote(std::uint64_t) override { return sdk::Result<json>::failure("down"); }
   sdk::Result<json> rejoin() override { return sdk::Result<json>::failure("down"); }
 };
