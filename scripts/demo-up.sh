@@ -133,6 +133,22 @@ for _ in $(seq 1 20); do
   sleep 0.5
 done
 
+# The load-balancer checks (docs/http-api.md): wait until alpha answers 200 on
+# /primary and beta on /replica, so the pair is ready for clients when this
+# returns. Right after start a secondary's stores have not reported healthy
+# yet (their first sync), and /replica says 503 until they have.
+ready=""
+for _ in $(seq 1 180); do
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:7480/primary)" = 200 ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:7481/replica)" = 200 ]; then
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+[ -n "$ready" ] || echo "demo: not every store is healthy after 90 s: alpha /primary $(curl -s --max-time 2 \
+  http://127.0.0.1:7480/primary); beta /replica $(curl -s --max-time 2 http://127.0.0.1:7481/replica)" >&2
+
 show_status() {
   local node=$1 port=$2
   if [ -x "$TANDEMCTL" ] && "$TANDEMCTL" --config "$DEMO/$node/tandem.toml" status 2>/dev/null; then
@@ -157,6 +173,10 @@ cat <<INFO
 Configs:  $DEMO/alpha/tandem.toml, $DEMO/beta/tandem.toml
 Logs:     $DEMO/alpha/tandemd.log, $DEMO/beta/tandemd.log
 Try:      curl -s http://127.0.0.1:7480/metrics
+Load-balancer checks (docs/http-api.md): 200 where the node serves that role, 503 elsewhere
+          curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:7480/primary    # 200; on 7481: 503
+          curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:7481/replica    # 200; on 7480: 503
+          curl -sI http://127.0.0.1:7481/primary | head -1                        # HEAD answers the same
           $TANDEMCTL --config $DEMO/beta/tandem.toml status
 Failover (docs/operations.md):
   planned, zero loss:  $TANDEMCTL --config $DEMO/beta/tandem.toml switchover --dry-run
