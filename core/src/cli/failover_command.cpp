@@ -53,6 +53,14 @@ void print_report(const json& r, std::ostream& out) {
           << (status == "failed" ? str(s, "error") : str(s, "summary")) << "\n";
     }
   }
+  if (r.contains("hooks") && r["hooks"].is_array() && !r["hooks"].empty()) {
+    out << "  hooks:\n";
+    for (auto& h : r["hooks"]) {
+      std::string result = str(h, "result");
+      out << "    " << (result == "ok" ? "ok  " : result == "running" ? "... " : "FAIL") << " " << std::left
+          << std::setw(22) << str(h, "hook") << "  " << result << ": " << str(h, "summary") << "\n";
+    }
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "api/api_limits.h"
+#include "config/hooks_config.h"
 #include "tandem/sdk/config.h"
 #include "tandem/sdk/host_context.h"
 #include "tandem/sdk/result.h"
@@ -66,6 +67,7 @@ struct HostConfig {
   PeerConfig peer;
   ApiConfig api;
   PluginsConfig plugins;
+  HooksConfig hooks;
   std::vector<StoreEntry> stores;
 };
 

@@ -18,6 +18,9 @@ std::string make_id(const std::string& kind) {
   return std::string(buf) + "-" + kind;
 }
 
+// The role a hook is told: a fenced primary is "fenced".
+std::string role_name(const NodeStateValues& v) { return v.fenced ? "fenced" : std::string(sdk::to_string(v.role)); }
+
 sdk::FailoverKind kind_of(const std::string& kind) {
   if (kind == "switchover") return sdk::FailoverKind::switchover;
   if (kind == "rejoin") return sdk::FailoverKind::rejoin;
@@ -37,13 +40,44 @@ void fault_point(const std::string& when, const std::string& step) {
 }
 
 FailoverOrchestrator::FailoverOrchestrator(std::filesystem::path data_dir, NodeState& state, FailoverStores& stores,
-                                           FailoverPeer& peer, sdk::Logger& log, const MaintenanceState* maintenance)
+                                           FailoverPeer& peer, sdk::Logger& log, const MaintenanceState* maintenance,
+                                           HookRunner* hooks)
     : journal_(std::move(data_dir)),
       state_(state),
       stores_(stores),
       peer_(peer),
       log_(log),
-      maintenance_(maintenance) {}
+      maintenance_(maintenance),
+      hooks_(hooks) {}
+
+std::map<std::string, std::string> FailoverOrchestrator::hook_env(const JournalEntry& entry) const {
+  return {{"TANDEM_FAILOVER_ID", entry.id},
+          {"TANDEM_FAILOVER_KIND", entry.kind},
+          {"TANDEM_EPOCH", std::to_string(entry.new_epoch)},
+          {"TANDEM_OLD_EPOCH", std::to_string(entry.old_epoch)}};
+}
+
+void FailoverOrchestrator::fire_hook(HookEvent event) {
+  if (!hooks_) return;
+  std::string name = event.event;
+  if (auto future = hooks_->fire(std::move(event))) pending_hooks_.emplace_back(name, *future);
+}
+
+std::string FailoverOrchestrator::pre_promote_veto(const std::string& kind, const FailoverOptions& options,
+                                                   const JournalEntry& entry) {
+  if (!hooks_ || !hooks_->has("pre_promote")) return "";
+  auto env = hook_env(entry);
+  env["TANDEM_DRY_RUN"] = options.dry_run ? "1" : "0";
+  env["TANDEM_FORCE"] = options.force ? "1" : "0";
+  auto outcome = hooks_->run(HookEvent{"pre_promote", role_name(state_.get()), env, ""});
+  if (!outcome) return "";
+  hook_results_.push_back(outcome->to_json());
+  if (outcome->ok()) return "";
+  std::string why = outcome->result == "timed out" ? "it did not answer in time (" + outcome->summary + ")"
+                    : outcome->first_line.empty()  ? outcome->summary
+                                                   : outcome->first_line;
+  return "the pre_promote hook vetoed the " + kind + ": " + why;
+}
 
 std::string FailoverOrchestrator::paused_refusal(const PeerView& peer) const {
   auto with_reason = [](const std::string& reason) { return reason.empty() ? std::string() : " (" + reason + ")"; };
@@ -129,6 +163,10 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
                          "longer serves (it will be fenced when it sees the new epoch)");
     }
     entry.new_epoch = std::max(local.epoch, peer.reachable ? peer.epoch : 0) + 1;
+    if (auto veto = pre_promote_veto(kind, options, entry); !veto.empty()) {
+      if (!options.force) refusals.push_back(veto);
+      else if (!options.dry_run) log_.warn(kind + ": " + veto + " (overridden by --force)");
+    }
     sdk::FailoverRequest req{kind_of(kind), entry.new_epoch, options.force, true, nlohmann::json::object()};
     for (auto& s : ordered_stores()) {
       sdk::Result<sdk::PrepareReport> r = sdk::Result<sdk::PrepareReport>::failure("not run");
@@ -185,6 +223,7 @@ void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
       step.details = r->details;
     } else if (step.action == "role") {
       auto v = state_.get();
+      std::string old_role = role_name(v);
       sdk::Role role = entry.kind == "rejoin" ? sdk::Role::secondary : sdk::Role::primary;
       step.changed = v.role != role || v.fenced || v.epoch != entry.new_epoch;
       v.role = role;
@@ -194,6 +233,12 @@ void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
       state_.set(v);
       step.summary = std::string("role ") + std::string(sdk::to_string(role)) + " at epoch " + std::to_string(v.epoch);
       notify_role(role, v.epoch);
+      if (old_role != role_name(v)) {
+        auto env = hook_env(entry);
+        env["TANDEM_OLD_ROLE"] = old_role;
+        env["TANDEM_NEW_ROLE"] = role_name(v);
+        fire_hook(HookEvent{"on_role_change", role_name(v), env, ""});
+      }
     } else if (step.action == "peer-demote") {
       auto r = peer_.demote(entry.new_epoch);
       if (!r) throw std::runtime_error("peer demote: " + r.message());
@@ -251,14 +296,39 @@ nlohmann::json FailoverOrchestrator::make_report(const JournalEntry& entry, cons
                            {"started_at_ms", entry.started_ms},
                            {"loss", entry.loss},
                            {"steps", steps},
+                           {"hooks", hook_results_},
                            {"total_ms", finished - entry.started_ms}};
   report["time_to_writable_ms"] =
       writable_at ? nlohmann::json(writable_at - entry.started_ms) : nlohmann::json(nullptr);
   return report;
 }
 
+nlohmann::json FailoverOrchestrator::conclude(const JournalEntry& entry, const std::string& result,
+                                              const std::string& reason) {
+  auto env = hook_env(entry);
+  env["TANDEM_SUCCESS"] = result == "succeeded" ? "1" : "0";
+  std::string role = role_name(state_.get());
+  fire_hook(HookEvent{entry.kind == "rejoin" ? "on_rejoin" : "on_promote", role, env, ""});
+  if (!pending_hooks_.empty()) {
+    // Each hook is bounded by its own timeout, so this wait is too; it comes
+    // after every step, so it never delays one.
+    auto deadline = std::chrono::steady_clock::now() + hooks_->longest_timeout() + std::chrono::seconds(2);
+    for (auto& o : collect_hook_outcomes(pending_hooks_, deadline)) hook_results_.push_back(std::move(o));
+  }
+  auto report = make_report(entry, result, reason);
+  if (result == "succeeded") journal_.finish(report);
+  if (hooks_) {
+    env["TANDEM_RESULT"] = result;
+    // Its own outcome cannot be in the report it reads: it is logged.
+    (void)hooks_->fire(HookEvent{"on_failover_report", role, env, report.dump()});
+  }
+  return report;
+}
+
 nlohmann::json FailoverOrchestrator::run(const std::string& kind, const FailoverOptions& options) {
   std::lock_guard lock(run_mu_);
+  pending_hooks_.clear();
+  hook_results_ = nlohmann::json::array();
   JournalEntry entry;
   if (auto existing = journal_.current()) {
     if (existing->kind != kind) {
@@ -309,13 +379,11 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
     if (step.status == StepStatus::done) continue;
     run_step(entry, step);
     if (step.status != StepStatus::done)
-      return make_report(entry, "failed",
-                         "step " + step.name + " failed: " + step.error + ". Fix the cause and run `tandemctl " + kind +
-                             "` again: finished steps are not repeated");
+      return conclude(entry, "failed",
+                      "step " + step.name + " failed: " + step.error + ". Fix the cause and run `tandemctl " + kind +
+                          "` again: finished steps are not repeated");
   }
-  auto report = make_report(entry, "succeeded", "");
-  journal_.finish(report);
-  return report;
+  return conclude(entry, "succeeded", "");
 }
 
 sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t new_epoch) {
@@ -324,6 +392,23 @@ sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t 
   std::reverse(stores.begin(), stores.end());
   nlohmann::json handoff = nlohmann::json::object();
   sdk::FailoverRequest req{sdk::FailoverKind::switchover, new_epoch, false, false, nlohmann::json::object()};
+  auto old = state_.get();
+  // The old primary's hooks: fired, not waited for (the peer's report is where the switchover is told).
+  auto fire = [&](bool ok, const std::string& error) {
+    if (!hooks_) return;
+    auto now = state_.get();
+    std::map<std::string, std::string> env = {{"TANDEM_EPOCH", std::to_string(new_epoch)},
+                                              {"TANDEM_OLD_EPOCH", std::to_string(old.epoch)},
+                                              {"TANDEM_SUCCESS", ok ? "1" : "0"}};
+    if (!error.empty()) env["TANDEM_ERROR"] = error;
+    if (role_name(old) != role_name(now)) {
+      auto change = env;
+      change["TANDEM_OLD_ROLE"] = role_name(old);
+      change["TANDEM_NEW_ROLE"] = role_name(now);
+      (void)hooks_->fire(HookEvent{"on_role_change", role_name(now), change, ""});
+    }
+    (void)hooks_->fire(HookEvent{"on_demote", role_name(now), env, ""});
+  };
   for (auto& s : stores) {
     fault_point("before", "demote:" + s.name);
     sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
@@ -331,7 +416,10 @@ sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t 
     if (!r && r.code() == sdk::ErrorCode::not_supported && s.nothing_to_fail_over)
       r = sdk::StepReport{false, "skipped: " + r.message() + " (the store has nothing to fail over)",
                           nlohmann::json::object()};
-    if (!r) return sdk::Result<nlohmann::json>::failure(s.name + ": demote failed: " + r.message());
+    if (!r) {
+      fire(false, s.name + ": demote failed: " + r.message());
+      return sdk::Result<nlohmann::json>::failure(s.name + ": demote failed: " + r.message());
+    }
     log_.info("switchover: demoted " + s.name + ": " + r->summary);
     handoff[s.name] = r->details;
   }
@@ -344,6 +432,7 @@ sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t 
     v.role = sdk::Role::secondary;
     state_.set(v);
   }
+  fire(true, "");
   return handoff;
 }
 

@@ -14,10 +14,14 @@
 //  - The epoch is bumped and persisted before any store is promoted.
 //  - While either node is paused (maintenance mode), promote and switchover
 //    are refused unless forced; rejoin, a repair, is not.
+//  - [hooks]: a pre_promote hook may veto a promote/switchover (unless
+//    forced); the other hooks are fired, never waited for by a step, and
+//    their outcomes are collected into the report ("hooks") at the end.
 #pragma once
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -26,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failover/failover_journal.h"
+#include "host/hook_runner.h"
 #include "state/maintenance_state.h"
 #include "state/node_state.h"
 #include "tandem/sdk/host_context.h"
@@ -78,9 +83,10 @@ struct FailoverOptions {
 
 class FailoverOrchestrator {
  public:
-  // maintenance: this node's pause (nullptr: never paused).
+  // maintenance: this node's pause (nullptr: never paused); hooks: the
+  // operator's [hooks] (nullptr: none).
   FailoverOrchestrator(std::filesystem::path data_dir, NodeState& state, FailoverStores& stores, FailoverPeer& peer,
-                       sdk::Logger& log, const MaintenanceState* maintenance = nullptr);
+                       sdk::Logger& log, const MaintenanceState* maintenance = nullptr, HookRunner* hooks = nullptr);
 
   // Each returns the report (also kept in history unless refused/dry-run):
   // {"id","kind","result":"succeeded|failed|refused|dry-run","reason","old_epoch","new_epoch",
@@ -108,6 +114,14 @@ class FailoverOrchestrator {
   void notify_role(sdk::Role role, std::uint64_t epoch);
   // Why a promote/switchover must wait for `tandemctl resume`; "" when neither node is paused.
   std::string paused_refusal(const PeerView& peer) const;
+  // Runs pre_promote (if configured); its veto, or "" when it allowed (or there is none).
+  std::string pre_promote_veto(const std::string& kind, const FailoverOptions& options, const JournalEntry& entry);
+  // Queue a hook; its outcome goes into this operation's report.
+  void fire_hook(HookEvent event);
+  std::map<std::string, std::string> hook_env(const JournalEntry& entry) const;
+  // The end of an operation that ran steps: on_promote/on_rejoin, the hooks'
+  // outcomes, the report (kept in history when it succeeded), on_failover_report.
+  nlohmann::json conclude(const JournalEntry& entry, const std::string& result, const std::string& reason);
 
   FailoverJournal journal_;
   NodeState& state_;
@@ -115,6 +129,10 @@ class FailoverOrchestrator {
   FailoverPeer& peer_;
   sdk::Logger& log_;
   const MaintenanceState* maintenance_;
+  HookRunner* hooks_;
+  // This operation's hooks (under run_mu_): fired and not yet collected, and outcomes.
+  std::vector<std::pair<std::string, std::shared_future<HookOutcome>>> pending_hooks_;
+  nlohmann::json hook_results_ = nlohmann::json::array();
   std::mutex run_mu_;  // one failover operation at a time on this node
 };
 

@@ -30,6 +30,7 @@ ConfigCheck check_config_file(const std::filesystem::path& file) {
        {std::pair{config.api.token_file, "[api] token_file"}, std::pair{config.peer.token_file, "[peer] token_file"}})
     if (path)
       if (auto secret = read_checked_secret(*path, what); !secret) out.errors.push_back(secret.message());
+  for (auto& e : check_hook_commands(config.hooks)) out.errors.push_back(std::move(e));
   PluginLoader loader(config.plugins.search_dirs);
   for (const auto& entry : config.stores) {
     // A disabled store is checked too: enabling it must not reveal new errors.

@@ -29,6 +29,13 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     for (const auto& e : store_errors) joined += (joined.empty() ? "" : "\n") + e;
     return sdk::Error{joined};
   }
+  // The same test as the config check: a hook that cannot run is refused now, not at its first event.
+  auto hook_errors = check_hook_commands(config.hooks);
+  if (!hook_errors.empty()) {
+    std::string joined;
+    for (const auto& e : hook_errors) joined += (joined.empty() ? "" : "\n") + e;
+    return sdk::Error{joined};
+  }
   auto api_token = read_token(config.api.token_file, "[api]");
   if (!api_token) return sdk::Error{api_token.message()};
   auto peer_token = read_token(config.peer.token_file, "[peer]");
@@ -36,6 +43,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
   if (!api_token->has_value())
     log_warn("tandemd", "no [api] token_file configured: mutating endpoints (actions, events, promote) are refused");
 
+  tuning.runtime.hooks = config.hooks;
   std::unique_ptr<NodeRuntime> runtime;
   try {
     runtime =

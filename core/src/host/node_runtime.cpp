@@ -36,8 +36,9 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
   services_.peer_monitor = peer_monitor_.get();
   health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   failover_stores_ = std::make_unique<RuntimeFailoverStores>(*this);
+  hooks_ = std::make_unique<HookRunner>(options_.hooks, services_.node.name, services_.peer.name);
   orchestrator_ = std::make_unique<FailoverOrchestrator>(services_.node.data_dir, state_, *failover_stores_,
-                                                         *failover_peer_, failover_log_, &maintenance_);
+                                                         *failover_peer_, failover_log_, &maintenance_, hooks_.get());
 }
 
 NodeRuntime::~NodeRuntime() { shutdown(); }
@@ -87,9 +88,29 @@ void NodeRuntime::arm_health_refresh() {
   health_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     for (auto& s : stores_) s->refresh_health();
+    fire_health_hooks();
     check_fencing();
     arm_health_refresh();
   });
+}
+
+void NodeRuntime::fire_health_hooks() {
+  for (const auto& s : stores_) {
+    auto snap = s->snapshot();
+    auto [it, first] = last_health_.try_emplace(snap.name, snap.health.status);
+    if (first || it->second == snap.health.status) continue;
+    auto v = state_.get();
+    std::string role = v.fenced ? "fenced" : std::string(sdk::to_string(v.role));
+    (void)hooks_->fire(HookEvent{"on_store_health_change",
+                           role,
+                           {{"TANDEM_STORE", snap.name},
+                            {"TANDEM_OLD_STATUS", std::string(sdk::to_string(it->second))},
+                            {"TANDEM_NEW_STATUS", std::string(sdk::to_string(snap.health.status))},
+                            {"TANDEM_SUMMARY", snap.health.summary},
+                            {"TANDEM_EPOCH", std::to_string(v.epoch)}},
+                           ""});
+    it->second = snap.health.status;
+  }
 }
 
 void NodeRuntime::check_peer_before_serving() {
@@ -117,6 +138,13 @@ bool NodeRuntime::mark_fenced_if_behind(std::uint64_t peer_epoch) {
     log_error("tandemd", std::string("cannot persist fencing: ") + e.what());
   }
   log_error("tandemd", "FENCED: " + v.fenced_reason);
+  std::map<std::string, std::string> env = {{"TANDEM_REASON", v.fenced_reason},
+                                            {"TANDEM_EPOCH", std::to_string(v.epoch)},
+                                            {"TANDEM_PEER_EPOCH", std::to_string(peer_epoch)}};
+  (void)hooks_->fire(HookEvent{"on_fenced", "fenced", env, ""});
+  env["TANDEM_OLD_ROLE"] = "primary";
+  env["TANDEM_NEW_ROLE"] = "fenced";
+  (void)hooks_->fire(HookEvent{"on_role_change", "fenced", env, ""});
   return true;
 }
 
@@ -145,6 +173,12 @@ bool NodeRuntime::shutdown() {
     log_error("tandemd", "a failover step was still running at shutdown; run the same command again after restart");
     clean = false;
   }
+  // A hook is bounded by its own timeout, which may be longer than the grace:
+  // one still running then is left to the process exit, as a hung step is.
+  if (!hooks_->shutdown(options_.worker_grace)) {
+    log_error("tandemd", "a hook was still running at shutdown (it is killed at its timeout)");
+    clean = false;
+  }
   peer_monitor_->stop();
   if (started_) boost::asio::post(io_, [this] { health_timer_->cancel(); });
   for (auto it = stores_.rbegin(); it != stores_.rend(); ++it) clean = (*it)->stop() && clean;
@@ -167,6 +201,7 @@ bool NodeRuntime::shutdown() {
     // A hung plugin call still runs on a detached thread: keep its objects alive
     // (the process is about to exit) rather than free them under it.
     for (auto& s : stores_) (void)s.release();
+    (void)hooks_.release();
   }
   stores_.clear();
   health_timer_.reset();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "failover/failover_orchestrator.h"
 #include "failover/http_failover_peer.h"
 #include "failover/runtime_failover_stores.h"
+#include "host/hook_runner.h"
 #include "host/logging.h"
 #include "host/metrics_registry.h"
 #include "host/peer_monitor.h"
@@ -37,6 +39,7 @@ struct RuntimeOptions {
   StoreRunnerOptions store;
   std::chrono::milliseconds health_refresh{std::chrono::seconds(1)};
   std::chrono::milliseconds worker_grace{std::chrono::seconds(10)};
+  HooksConfig hooks;  // [hooks]
 };
 
 class NodeRuntime {
@@ -89,8 +92,11 @@ class NodeRuntime {
   void check_fencing();
   // At start-up, before the stores start: ask the peer once (blocking).
   void check_peer_before_serving();
-  // Persists fenced when this node is an unfenced primary behind peer_epoch.
+  // Persists fenced when this node is an unfenced primary behind peer_epoch
+  // (and fires on_fenced, on_role_change).
   bool mark_fenced_if_behind(std::uint64_t peer_epoch);
+  // on_store_health_change for each store whose status moved since the last look (on the loop).
+  void fire_health_hooks();
 
   RuntimeOptions options_;
   boost::asio::io_context io_;
@@ -104,6 +110,8 @@ class NodeRuntime {
   std::vector<std::unique_ptr<StoreRunner>> stores_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
   StoreLogger failover_log_{"failover"};
+  std::unique_ptr<HookRunner> hooks_;
+  std::map<std::string, sdk::HealthStatus> last_health_;  // loop thread only
   std::unique_ptr<RuntimeFailoverStores> failover_stores_;
   std::unique_ptr<HttpFailoverPeer> failover_peer_;
   std::unique_ptr<FailoverOrchestrator> orchestrator_;

@@ -101,6 +101,24 @@ TEST_F(RunningDaemon, RebuildFollowDrawsProgressUntilDone) {
   EXPECT_TRUE(has(r.stdout_text, "done: greeter is ok - fine"));
 }
 
+// write_config with role secondary (it writes a primary).
+std::filesystem::path write_secondary_config(const std::filesystem::path& dir, int port, const std::string& tail) {
+  auto config = write_config(dir, port, tail);
+  std::string text = sdk::read_file(config);
+  text.replace(text.find("role = \"primary\""), 16, "role = \"secondary\"");
+  write_file(config, text);
+  return config;
+}
+
+// The real tandemd on `config`, its log in `dir`.
+sdk::ChildSpec tandemd_spec(const std::filesystem::path& config, const std::filesystem::path& dir) {
+  sdk::ChildSpec spec;
+  spec.argv = {TANDEMD_BINARY, "--config", config.string()};
+  spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
+  spec.log_file = dir / "tandemd.log";
+  return spec;
+}
+
 // Maintenance mode through the real binaries: a secondary is paused, which
 // status, the replication page and /metrics show; promote is refused (the dry
 // run too) while syncing goes on; a restart stays paused; --force goes through
@@ -108,19 +126,13 @@ TEST_F(RunningDaemon, RebuildFollowDrawsProgressUntilDone) {
 TEST(Maintenance, PauseIsShownSurvivesARestartRefusesPromoteAndResumeEndsIt) {
   TempDir dir;
   int port = sdk::testing::free_port();
-  auto config = write_config(dir.path(), port, "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n"
-                                               "sync_interval = \"1s\"\n");
-  std::string text = sdk::read_file(config);
-  text.replace(text.find("role = \"primary\""), 16, "role = \"secondary\"");
-  write_file(config, text);
+  auto config = write_secondary_config(
+      dir.path(), port, "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nsync_interval = \"1s\"\n");
   auto ctl = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"--config", config.string()});
     return tandemctl(args);
   };
-  sdk::ChildSpec spec;
-  spec.argv = {TANDEMD_BINARY, "--config", config.string()};
-  spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
-  spec.log_file = dir.path() / "tandemd.log";
+  auto spec = tandemd_spec(config, dir.path());
   auto daemon = testsupport::start_background(spec);
   ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
 
@@ -162,6 +174,30 @@ TEST(Maintenance, PauseIsShownSurvivesARestartRefusesPromoteAndResumeEndsIt) {
   EXPECT_TRUE(has(testhttp::get(port, "/metrics").body, "\ntandem_node_paused 0\n"));
   EXPECT_FALSE(testhttp::get(port, "/monitor/replication").json().contains("maintenance"));
   EXPECT_FALSE(has(ctl({"promote", "--dry-run"}).stdout_text, "paused"));
+}
+
+// [hooks] through the real binaries: a pre_promote that exits non-zero is
+// shown by promote --dry-run and refuses the promote, with its first line.
+TEST(Hooks, APrePromoteVetoIsShownByTheDryRunAndRefusesThePromote) {
+  TempDir dir;
+  int port = sdk::testing::free_port();
+  sdk::atomic_write_file(dir.path() / "veto.sh", "#!/bin/sh\necho \"not now: $1 as $2\"\nexit 1\n", 0755);
+  auto config = write_secondary_config(dir.path(), port, "[hooks]\npre_promote = \"./veto.sh\"\n\n");
+  auto check = tandemctl({"check-config", config.string()});
+  ASSERT_EQ(check.exit_code, 0) << check.stderr_text;
+  auto daemon = testsupport::start_background(tandemd_spec(config, dir.path()));
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
+  for (bool dry : {true, false}) {
+    std::vector<std::string> args = {"--config", config.string(), "promote"};
+    if (dry) args.push_back("--dry-run");
+    auto r = tandemctl(args);
+    EXPECT_EQ(r.exit_code, 1) << r.stdout_text;
+    EXPECT_TRUE(has(r.stdout_text, "refused"));
+    EXPECT_TRUE(has(r.stdout_text, "the pre_promote hook vetoed the promote: not now: pre_promote as secondary"));
+    EXPECT_TRUE(has(r.stdout_text, "FAIL pre_promote"));
+  }
+  EXPECT_TRUE(has(daemon.log_tail(), "[hooks] pre_promote stdout: not now: pre_promote as secondary"))
+      << daemon.log_tail();
 }
 
 TEST_F(RunningDaemon, StatusFailsOnceTheDaemonIsGone) {

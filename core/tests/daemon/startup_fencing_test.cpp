@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "in_process_daemon.h"
+#include "tandem/sdk/file_util.h"
 #include "support/test_http.h"
 
 namespace tandem::testplugins {
@@ -64,9 +65,10 @@ class FakePeer {
 // A primary node (fresh state: epoch 1) whose peer answers with `peer_status`,
 // started with one test store; returns once the store has started.
 struct PrimaryAgainstPeer {
-  explicit PrimaryAgainstPeer(const std::string& peer_status) : peer(peer_status) {
+  explicit PrimaryAgainstPeer(const std::string& peer_status, core::HooksConfig hooks = {}) : peer(peer_status) {
     InProcessOptions o;
     o.peer_api_url = peer.url();
+    o.tuning.runtime.hooks = std::move(hooks);
     daemon = std::make_unique<InProcessDaemon>(std::vector<StoreSpec>{{"store", plugin}}, o);
     started = sdk::testing::eventually([&] { return plugin->started.load(); }, std::chrono::seconds(10));
   }
@@ -123,6 +125,68 @@ TEST(StartupFencing, AnUnfencedPrimaryAnswers200ToTheSameChecks) {
       << testhttp::get(port, "/primary").body;
   EXPECT_EQ(testhttp::get(port, "/v1/stores/store/primary").status, 200);
   EXPECT_EQ(testhttp::get(port, "/readiness").status, 200);
+}
+
+// [hooks] on fencing: on_fenced and on_role_change run with what happened.
+TEST(StartupFencing, FencingFiresTheOnFencedAndOnRoleChangeHooks) {
+  sdk::testing::TempDir dir;
+  core::HooksConfig hooks;
+  for (const char* event : {"on_fenced", "on_role_change"}) {
+    auto script = dir.path() / (std::string(event) + ".sh");
+    sdk::atomic_write_file(script,
+                           "#!/bin/sh\n{ echo \"args: $*\"; env | grep '^TANDEM_' | sort; } > '" +
+                               (dir.path() / (std::string(event) + ".out")).string() + ".tmp' && mv '" +
+                               (dir.path() / (std::string(event) + ".out")).string() + ".tmp' '" +
+                               (dir.path() / (std::string(event) + ".out")).string() + "'\n",
+                           0755);
+    hooks.commands[event] = core::HookCommand{event, {script.string()}, std::chrono::seconds(10), "test:1:1"};
+  }
+  PrimaryAgainstPeer node(R"({"role":"primary","epoch":7,"fenced":false})", hooks);
+  ASSERT_TRUE(node.started);
+  auto out = [&](const char* event) {
+    auto p = dir.path() / (std::string(event) + ".out");
+    return std::filesystem::exists(p) ? sdk::read_file(p) : std::string();
+  };
+  ASSERT_TRUE(sdk::testing::eventually([&] { return !out("on_fenced").empty() && !out("on_role_change").empty(); },
+                                       std::chrono::seconds(20)));
+  EXPECT_NE(out("on_fenced").find("args: on_fenced fenced"), std::string::npos) << out("on_fenced");
+  EXPECT_NE(out("on_fenced").find("TANDEM_PEER_EPOCH=7"), std::string::npos);
+  EXPECT_NE(out("on_fenced").find("TANDEM_REASON=peer beta is at epoch 7"), std::string::npos) << out("on_fenced");
+  EXPECT_NE(out("on_role_change").find("TANDEM_OLD_ROLE=primary"), std::string::npos) << out("on_role_change");
+  EXPECT_NE(out("on_role_change").find("TANDEM_NEW_ROLE=fenced"), std::string::npos);
+  EXPECT_NE(out("on_role_change").find("TANDEM_NODE=alpha"), std::string::npos);
+}
+
+// on_store_health_change: a store going from ok to failed runs the hook with both statuses.
+TEST(StartupFencing, AStoreHealthChangeFiresItsHook) {
+  sdk::testing::TempDir dir;
+  auto script = dir.path() / "health.sh";
+  auto log = dir.path() / "health.log";
+  sdk::atomic_write_file(script,
+                         "#!/bin/sh\necho \"$TANDEM_STORE $TANDEM_OLD_STATUS->$TANDEM_NEW_STATUS ($1 $2)\" >> '" +
+                             log.string() + "'\n",
+                         0755);
+  core::HooksConfig hooks;
+  hooks.commands["on_store_health_change"] =
+      core::HookCommand{"on_store_health_change", {script.string()}, std::chrono::seconds(10), "test:1:1"};
+  PrimaryAgainstPeer node(R"({"role":"secondary","epoch":1,"fenced":false})", hooks);
+  ASSERT_TRUE(node.started);
+  auto text = [&] { return std::filesystem::exists(log) ? sdk::read_file(log) : std::string(); };
+  // The first look only records the status; a change is what fires. Two
+  // more health refreshes after "ok" is served: the hooks' look has seen it.
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        return testhttp::get(node.daemon->port, "/v1/status").json()["stores"][0]["health"]["status"] == "ok";
+      },
+      std::chrono::seconds(10)));
+  const int calls = node.plugin->health_calls.load();
+  ASSERT_TRUE(
+      sdk::testing::eventually([&] { return node.plugin->health_calls.load() >= calls + 2; }, std::chrono::seconds(10)));
+  node.plugin->set_status(sdk::HealthStatus::failed);
+  ASSERT_TRUE(sdk::testing::eventually([&] { return text().find("store ok->failed") != std::string::npos; },
+                                       std::chrono::seconds(20)))
+      << text();
+  EXPECT_NE(text().find("(on_store_health_change primary)"), std::string::npos) << text();
 }
 
 }  // namespace

@@ -52,7 +52,9 @@ struct TestStoreKnobs {
 
 class TestStorePlugin final : public sdk::Plugin {
  public:
-  explicit TestStorePlugin(TestStoreKnobs knobs = {}) : knobs_(std::move(knobs)) {}
+  explicit TestStorePlugin(TestStoreKnobs knobs = {}) : knobs_(std::move(knobs)), status_(knobs_.status) {}
+  // The health status reported from now on.
+  void set_status(sdk::HealthStatus s) { status_ = s; }
 
   sdk::PluginInfo info() const override {
     return {.name = "test-store",
@@ -91,7 +93,7 @@ class TestStorePlugin final : public sdk::Plugin {
 
   sdk::Health health() const override {
     ++health_calls;
-    sdk::Health h = sdk::Health::make(knobs_.status, "test store, " + std::to_string(sync_calls.load()) + " syncs");
+    sdk::Health h = sdk::Health::make(status_.load(), "test store, " + std::to_string(sync_calls.load()) + " syncs");
     h.lag_bytes = knobs_.lag_bytes;
     h.replication = knobs_.replication;
     std::lock_guard l(mu_);
@@ -134,6 +136,7 @@ class TestStorePlugin final : public sdk::Plugin {
 
  private:
   TestStoreKnobs knobs_;
+  std::atomic<sdk::HealthStatus> status_;  // after knobs_: initialised from it
   sdk::HostContext* host_ = nullptr;
   mutable std::mutex mu_;
   nlohmann::json events_ = nlohmann::json::array();

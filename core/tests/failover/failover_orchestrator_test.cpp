@@ -328,6 +328,136 @@ TEST(FailoverOrchestrator, RejoinIsNotBlockedByMaintenanceMode) {
   EXPECT_EQ(p.a.state.get().role, sdk::Role::secondary);
 }
 
+// [hooks] with real programs (shell scripts in the test's temp dir), run by
+// the real HookRunner through the SDK's process layer.
+struct Hooks {
+  explicit Hooks(const std::filesystem::path& dir) : dir(dir) {}
+  // A script `name` with `body`; its arguments and TANDEM_* environment are appended to <name>.log first.
+  std::string script(const std::string& name, const std::string& body) {
+    auto path = dir / name;
+    sdk::atomic_write_file(path,
+                           "#!/bin/sh\n{ echo \"args: $*\"; env | grep '^TANDEM_' | sort; } >> '" +
+                               (dir / (name + ".log")).string() + "'\n" + body + "\n",
+                           0755);
+    return path.string();
+  }
+  void set(const std::string& event, const std::string& program, std::chrono::milliseconds timeout) {
+    config.commands[event] = HookCommand{event, {program}, timeout, "test.toml:1:1"};
+  }
+  std::string log(const std::string& name) const {
+    auto p = dir / (name + ".log");
+    return std::filesystem::exists(p) ? sdk::read_file(p) : "";
+  }
+  std::filesystem::path dir;
+  HooksConfig config;
+};
+
+json hook_outcome(const json& report, const std::string& hook) {
+  for (auto& h : report["hooks"])
+    if (h["hook"] == hook) return h;
+  return nullptr;
+}
+
+TEST(FailoverHooks, AHookPastItsTimeoutAndAFailingHookNeverStopThePromoteAndAreReported) {
+  Pair p;
+  p.b_peer.down = true;
+  Hooks h(p.tmp.path());
+  h.set("on_role_change", h.script("slow", "sleep 30"), std::chrono::milliseconds(1500));
+  h.set("on_promote", h.script("failing", "echo 'disk full' >&2; exit 3"), std::chrono::seconds(10));
+  h.set("on_failover_report", h.script("report", "cat > '" + (p.tmp.path() / "report.json").string() + "'"),
+        std::chrono::seconds(10));
+  HookRunner runner(h.config, "beta", "alpha");
+  FailoverOrchestrator b(p.b.dir, p.b.state, p.b_stores, p.b_peer, p.log, nullptr, &runner);
+
+  json report = b.promote({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(p.b.state.get().role, sdk::Role::primary);
+  EXPECT_EQ(p.b.calls, (std::vector<std::string>{"promote:config", "promote:pg", "promote:kv"}));
+  json slow = hook_outcome(report, "on_role_change");
+  EXPECT_EQ(slow["result"], "timed out") << report["hooks"].dump(2);
+  json failing = hook_outcome(report, "on_promote");
+  EXPECT_EQ(failing["result"], "failed") << report["hooks"].dump(2);
+  EXPECT_NE(failing["summary"].get<std::string>().find("exit 3: disk full"), std::string::npos);
+  // What each hook was told.
+  EXPECT_NE(h.log("slow").find("args: on_role_change primary"), std::string::npos) << h.log("slow");
+  EXPECT_NE(h.log("slow").find("TANDEM_OLD_ROLE=secondary"), std::string::npos);
+  EXPECT_NE(h.log("slow").find("TANDEM_NEW_ROLE=primary"), std::string::npos);
+  EXPECT_NE(h.log("slow").find("TANDEM_EPOCH=2"), std::string::npos);
+  EXPECT_NE(h.log("failing").find("TANDEM_SUCCESS=1"), std::string::npos) << h.log("failing");
+  EXPECT_NE(h.log("failing").find("TANDEM_NODE=beta"), std::string::npos);
+  EXPECT_NE(h.log("failing").find("TANDEM_EVENT=on_promote"), std::string::npos);
+  EXPECT_NE(h.log("failing").find("TANDEM_FAILOVER_KIND=promote"), std::string::npos);
+  // The report hook gets the whole report on stdin, after it was made.
+  ASSERT_TRUE(runner.shutdown(std::chrono::seconds(20)));
+  json seen = json::parse(sdk::read_file(p.tmp.path() / "report.json"));
+  EXPECT_EQ(seen["id"], report["id"]);
+  EXPECT_EQ(seen["hooks"], report["hooks"]);
+  EXPECT_NE(h.log("report").find("TANDEM_RESULT=succeeded"), std::string::npos) << h.log("report");
+}
+
+TEST(FailoverHooks, APrePromoteHookThatFailsVetoesWithItsFirstLineInTheDryRunTooAndForceOverridesIt) {
+  Pair p;
+  p.b_peer.down = true;
+  Hooks h(p.tmp.path());
+  h.set("pre_promote", h.script("veto", "echo 'a deploy is running'; echo 'second line'; exit 1"),
+        std::chrono::seconds(10));
+  HookRunner runner(h.config, "beta", "alpha");
+  FailoverOrchestrator b(p.b.dir, p.b.state, p.b_stores, p.b_peer, p.log, nullptr, &runner);
+
+  json dry = b.promote({false, true});
+  EXPECT_EQ(dry["result"], "refused") << dry.dump(2);
+  EXPECT_NE(dry["reason"].get<std::string>().find("the pre_promote hook vetoed the promote: a deploy is running"),
+            std::string::npos)
+      << dry.dump(2);
+  EXPECT_NE(h.log("veto").find("TANDEM_DRY_RUN=1"), std::string::npos) << h.log("veto");
+  json refused = b.promote({});
+  EXPECT_EQ(refused["result"], "refused");
+  EXPECT_EQ(hook_outcome(refused, "pre_promote")["result"], "failed");
+  EXPECT_TRUE(p.b.calls.empty()) << "nothing changes after a veto";
+  EXPECT_EQ(p.b.state.get().epoch, 1u);
+
+  json forced = b.promote({true, false});
+  ASSERT_EQ(forced["result"], "succeeded") << forced.dump(2);
+  EXPECT_EQ(hook_outcome(forced, "pre_promote")["result"], "failed") << "the overridden veto is still reported";
+  EXPECT_NE(h.log("veto").find("TANDEM_FORCE=1"), std::string::npos);
+}
+
+TEST(FailoverHooks, APrePromoteHookThatTimesOutVetoesAndOneThatExitsZeroAllows) {
+  Pair p;
+  Hooks h(p.tmp.path());
+  h.set("pre_promote", h.script("hang", "sleep 30"), std::chrono::milliseconds(1000));
+  {
+    HookRunner runner(h.config, "beta", "alpha");
+    FailoverOrchestrator b(p.b.dir, p.b.state, p.b_stores, p.b_peer, p.log, nullptr, &runner);
+    json refused = b.switchover({});
+    EXPECT_EQ(refused["result"], "refused") << refused.dump(2);
+    EXPECT_NE(refused["reason"].get<std::string>().find("the pre_promote hook vetoed the switchover: it did not "
+                                                        "answer in time"),
+              std::string::npos)
+        << refused.dump(2);
+    EXPECT_TRUE(p.a.calls.empty()) << "the old primary was not touched";
+  }
+  h.set("pre_promote", h.script("allow", "exit 0"), std::chrono::seconds(10));
+  h.set("on_demote", h.script("demoted", "exit 0"), std::chrono::seconds(10));
+  HookRunner b_runner(h.config, "beta", "alpha");
+  HooksConfig a_hooks;
+  a_hooks.commands["on_demote"] = h.config.commands["on_demote"];
+  a_hooks.commands["on_role_change"] = HookCommand{"on_role_change", {h.script("a_role", "exit 0")}, std::chrono::seconds(10), "t"};
+  HookRunner a_runner(a_hooks, "alpha", "beta");
+  FailoverOrchestrator a(p.a.dir, p.a.state, p.a_stores, p.a_peer, p.log, nullptr, &a_runner);
+  FailoverOrchestrator b(p.b.dir, p.b.state, p.b_stores, p.b_peer, p.log, nullptr, &b_runner);
+  p.b_peer.orchestrator = &a;
+  json report = b.switchover({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(hook_outcome(report, "pre_promote")["result"], "ok");
+  EXPECT_EQ(p.b.state.get().role, sdk::Role::primary);
+  // The old primary's own hooks: its demote and its role change.
+  ASSERT_TRUE(a_runner.shutdown(std::chrono::seconds(20)));
+  EXPECT_NE(h.log("demoted").find("args: on_demote secondary"), std::string::npos) << h.log("demoted");
+  EXPECT_NE(h.log("demoted").find("TANDEM_NODE=alpha"), std::string::npos);
+  EXPECT_NE(h.log("a_role").find("TANDEM_OLD_ROLE=primary"), std::string::npos) << h.log("a_role");
+}
+
 // Final state of node B after a promote, as compared across runs.
 json final_state(const std::filesystem::path& dir) {
   json out;
