@@ -130,15 +130,8 @@ class PairFailoverTest : public ::testing::Test {
   // Every write the load generator saw acknowledged is on node i, in
   // PostgreSQL and in Redis.
   void expect_nothing_lost(int i, const std::string& when) {
-    const auto pg_acked = load_->pg_acked();
-    const auto kv_acked = load_->kv_acked();
-    auto pg_missing = missing_from(pg_acked, node(i).pg_ids());
-    EXPECT_TRUE(pg_missing.empty()) << when << ": acknowledged PostgreSQL rows not on " << node(i).name() << ": "
-                                    << describe_missing(pg_missing) << " (of " << pg_acked.size() << ")";
-    auto kv_missing = node(i).missing_kv_keys(kv_acked);
-    EXPECT_TRUE(kv_missing.empty()) << when << ": acknowledged KV writes not in " << node(i).name()
-                                    << "'s Redis: " << describe_missing(kv_missing) << " (of " << kv_acked.size()
-                                    << ")";
+    const std::string missing = missing_acknowledged(*load_, node(i));
+    EXPECT_TRUE(missing.empty()) << when << ": " << missing;
   }
 
   // Lets the load generator get `n` more writes acknowledged in each store.

@@ -70,4 +70,19 @@ std::string PairWorld::describe() const {
   return out;
 }
 
+std::string missing_acknowledged(const LoadGenerator& load, const PairNode& n) {
+  const auto pg_acked = load.pg_acked();
+  const auto kv_acked = load.kv_acked();
+  std::string out;
+  auto pg_missing = missing_from(pg_acked, n.pg_ids());
+  if (!pg_missing.empty())
+    out += "acknowledged PostgreSQL rows not on " + n.name() + ": " + describe_missing(pg_missing) + " (of " +
+           std::to_string(pg_acked.size()) + ")";
+  auto kv_missing = n.missing_kv_keys(kv_acked);
+  if (!kv_missing.empty())
+    out += std::string(out.empty() ? "" : "; ") + "acknowledged KV writes not in " + n.name() +
+           "'s Redis: " + describe_missing(kv_missing) + " (of " + std::to_string(kv_acked.size()) + ")";
+  return out;
+}
+
 }  // namespace tandem::e2e

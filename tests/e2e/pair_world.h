@@ -45,4 +45,8 @@ class PairWorld {
   std::unique_ptr<PairNode> nodes_[2];
 };
 
+// What of the writes `load` saw acknowledged is not on node `n`, in
+// PostgreSQL or in its Redis; "" when every one is there.
+std::string missing_acknowledged(const LoadGenerator& load, const PairNode& n);
+
 }  // namespace tandem::e2e
