@@ -6,44 +6,15 @@
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tandem/sdk/base64.h"
 #include "tandem/sdk/file_util.h"
 
 namespace tandem::esrebuild {
-namespace {
-
-std::string base64(const std::string& in) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string authorization_header(const EsRebuildConfig& config) {
   if (config.api_key_file) return "ApiKey " + sdk::read_secret_file(*config.api_key_file);
   if (config.username && config.password_file)
-    return "Basic " + base64(*config.username + ":" + sdk::read_secret_file(*config.password_file));
+    return "Basic " + sdk::base64_encode(*config.username + ":" + sdk::read_secret_file(*config.password_file));
   return {};
 }
 
