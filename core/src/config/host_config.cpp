@@ -278,13 +278,13 @@ void read_stores(const std::shared_ptr<const toml::table>& root, const std::stri
 }
 
 void check_top_level(const toml::table& root, const std::string& file, std::vector<std::string>& errors) {
-  static const std::vector<std::string> known = {"node", "peer", "api", "plugins", "hooks", "stores"};
+  static const std::vector<std::string> known = {"node", "peer", "api", "plugins", "hooks", "stores", "failover", "dcs"};
   for (auto&& [key, value] : root) {
     std::string k(key.str());
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
     std::string hint = unknown_key_hint(k, known);
     if (hint.rfind("; did you mean", 0) != 0)
-      hint = "; expected one of [node], [peer], [api], [plugins], [hooks], [stores.NAME]";
+      hint = "; expected one of [node], [peer], [api], [plugins], [hooks], [stores.NAME], [failover], [dcs]";
     errors.push_back(location(key, file) + ": unknown top-level key '" + k + "'" + hint);
   }
 }
@@ -302,6 +302,7 @@ std::variant<HostConfig, ConfigErrors> check_document(std::shared_ptr<const toml
   if (const toml::table* hooks = section(*root, "hooks", false, file, "", errors))
     read_hooks_table(*hooks, file, base, config.hooks, errors);
   read_stores(root, file, base, config, errors);
+  read_failover_tables(*root, file, base, config.failover, config.dcs, errors);
   for (auto& m : check_store_set(config)) errors.push_back(std::move(m));
   if (!errors.empty()) return ConfigErrors{std::move(errors)};
   return config;

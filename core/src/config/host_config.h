@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "api/api_limits.h"
+#include "config/failover_config.h"
 #include "config/hooks_config.h"
 #include "tandem/sdk/config.h"
 #include "tandem/sdk/host_context.h"
@@ -69,6 +70,8 @@ struct HostConfig {
   PluginsConfig plugins;
   HooksConfig hooks;
   std::vector<StoreEntry> stores;
+  FailoverSettings failover;    // [failover]: manual unless mode = "automatic"
+  std::optional<DcsConfig> dcs;  // [dcs]: the etcd cluster of automatic failover
 };
 
 // Errors are collected, not stopped at the first: each entry is one line
@@ -94,5 +97,9 @@ std::variant<HostConfig, ConfigErrors> parse_host_config(std::string_view toml_t
 // to Plugin::configure, carrying each key's file:line:col.
 std::variant<sdk::StoreConfig, ConfigErrors> validate_store_table(const StoreEntry& store,
                                                                   const sdk::ConfigSchema& schema);
+// The same check for a host table described by a schema ([failover], [dcs]):
+// `table.name` is the table's name, messages say "[NAME]".
+std::variant<sdk::StoreConfig, ConfigErrors> validate_host_table(const StoreEntry& table,
+                                                                 const sdk::ConfigSchema& schema);
 
 }  // namespace tandem::core

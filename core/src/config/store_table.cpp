@@ -43,8 +43,10 @@ std::string describe(const toml::node& node, bool want_tables = false) {
 
 class StoreTableValidator {
  public:
-  StoreTableValidator(const StoreEntry& store, std::filesystem::path base_dir)
-      : store_(store), base_dir_(std::move(base_dir)) {}
+  // `label` starts each message: "store 'NAME'" for a store table, "[dcs]"
+  // for a host table read with a schema.
+  StoreTableValidator(const StoreEntry& store, std::filesystem::path base_dir, std::string label)
+      : store_(store), base_dir_(std::move(base_dir)), label_(std::move(label)) {}
 
   // Checks `table` against `schema`; `prefix` is "" for the store table and
   // "indices[0]." for an element of a table_array.
@@ -85,7 +87,7 @@ class StoreTableValidator {
   }
 
   void error(const std::string& where, const std::string& message) {
-    errors_.push_back(where + ": store '" + store_.name + "': " + message);
+    errors_.push_back(where + ": " + label_ + ": " + message);
   }
 
   std::vector<std::string>& errors() { return errors_; }
@@ -188,26 +190,37 @@ class StoreTableValidator {
 
   const StoreEntry& store_;
   std::filesystem::path base_dir_;
+  std::string label_;
   std::vector<std::string> errors_;
   std::map<std::string, std::string> locations_;
 };
 
-}  // namespace
-
-std::variant<sdk::StoreConfig, ConfigErrors> validate_store_table(const StoreEntry& store,
-                                                                  const sdk::ConfigSchema& schema) {
-  if (!store.table) return ConfigErrors{{store.location + ": store '" + store.name + "' has no table (host bug)"}};
+std::variant<sdk::StoreConfig, ConfigErrors> validate_table(const StoreEntry& store, const sdk::ConfigSchema& schema,
+                                                            const std::string& label, bool skip_host_keys) {
+  if (!store.table) return ConfigErrors{{store.location + ": " + label + " has no table (host bug)"}};
   // Relative paths resolve against the config file's directory.
   std::filesystem::path base;
   if (auto& p = store.table->source().path; p) {
     std::error_code ec;
     base = std::filesystem::absolute(std::filesystem::path(*p), ec).parent_path();
   }
-  StoreTableValidator validator(store, base);
-  nlohmann::json values = validator.check_table(*store.table, schema, "", true);
+  StoreTableValidator validator(store, base, label);
+  nlohmann::json values = validator.check_table(*store.table, schema, "", skip_host_keys);
   if (!validator.errors().empty()) return ConfigErrors{std::move(validator.errors())};
   validator.locations()[""] = store.location;
   return sdk::StoreConfig(store.name, schema, std::move(values), std::move(validator.locations()));
+}
+
+}  // namespace
+
+std::variant<sdk::StoreConfig, ConfigErrors> validate_store_table(const StoreEntry& store,
+                                                                  const sdk::ConfigSchema& schema) {
+  return validate_table(store, schema, "store '" + store.name + "'", true);
+}
+
+std::variant<sdk::StoreConfig, ConfigErrors> validate_host_table(const StoreEntry& table,
+                                                                 const sdk::ConfigSchema& schema) {
+  return validate_table(table, schema, "[" + table.name + "]", false);
 }
 
 }  // namespace tandem::core

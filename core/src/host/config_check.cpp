@@ -10,6 +10,14 @@
 
 namespace tandem::core {
 
+std::vector<std::string> failover_store_problems(const HostConfig& config, const StoreEntry& entry,
+                                                const sdk::StoreConfig& store) {
+  if (config.failover.mode != FailoverMode::automatic || !config.dcs) return {};
+  const bool written = store.has(sdk::kSyncIntervalKey);
+  return check_ttl_against_sync(*config.dcs, entry.name, written ? store.where(sdk::kSyncIntervalKey) : entry.location,
+                                store.sync_interval());
+}
+
 sdk::Result<std::string> read_checked_secret(const std::filesystem::path& file, const std::string& what) {
   auto secret = sdk::load_secret_file(file);
   if (!secret) return sdk::Error{what + " " + secret.message(), secret.code()};
@@ -37,7 +45,11 @@ ConfigCheck check_config_file(const std::filesystem::path& file) {
     try {
       OfflineHostContext host(config, entry.name);
       auto store = load_store(entry, loader, host);
-      if (store) continue;
+      if (store) {
+        for (auto& problem : failover_store_problems(config, entry, store.value().config))
+          out.errors.push_back(std::move(problem));
+        continue;
+      }
       // Schema errors of one store come joined by newlines: one problem per line.
       std::stringstream lines(store.message());
       for (std::string line; std::getline(lines, line);)

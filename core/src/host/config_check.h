@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tandem/sdk/config.h"
 #include "tandem/sdk/result.h"
 
 namespace tandem::core {
@@ -27,6 +28,13 @@ ConfigCheck check_config_file(const std::filesystem::path& file);
 // same way by the check and by the daemon before it starts: it exists, is a
 // regular file, is not empty, and neither group nor others may read it (the
 // error says the chmod to run). `what` names the key: "[api] token_file".
+struct HostConfig;
+struct StoreEntry;
+// What automatic failover asks of a loaded store (its sync_interval against
+// [dcs] ttl); empty in manual mode. The check and the daemon both ask.
+std::vector<std::string> failover_store_problems(const HostConfig& config, const StoreEntry& entry,
+                                                const sdk::StoreConfig& store);
+
 sdk::Result<std::string> read_checked_secret(const std::filesystem::path& file, const std::string& what);
 
 }  // namespace tandem::core

@@ -68,6 +68,9 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     }
     auto store = load_store(entry, loader, *context);
     if (!store) return sdk::Error{store.message()};
+    if (auto problems = failover_store_problems(config, entry, store.value().config);
+        !problems.empty())
+      return sdk::Error{problems.front(), sdk::ErrorCode::invalid_config};
     auto& loaded = store.value().loaded;
     log_info(entry.name, "loaded plugin " + loaded.manifest.name + " " + loaded.manifest.version + " from " +
                              loaded.manifest.path.string());

@@ -225,6 +225,67 @@ TEST(HostConfig, EveryApiLimitKeyIsDocumentedWithItsDefault) {
   }
 }
 
+// [failover] and [dcs] keys are documented with their defaults, as [api]'s are.
+TEST(HostConfig, EveryFailoverAndDcsKeyIsDocumented) {
+  std::ifstream in(std::string(TANDEM_DOCS_DIR) + "/configuration.md");
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto* schema : {&failover_keys(), &dcs_keys()})
+    for (const auto& key : *schema) {
+      auto row = doc.find("`" + key.name + "`");
+      ASSERT_NE(row, std::string::npos) << key.name << " is not in docs/configuration.md";
+      if (key.default_value.empty()) continue;
+      std::string line = doc.substr(row, doc.find('\n', row) - row);
+      EXPECT_NE(line.find("`\"" + key.default_value + "\"`"), std::string::npos) << line << " lacks " << key.default_value;
+    }
+}
+
+TEST(HostConfig, AutomaticFailoverOnEtcd) {
+  auto loaded = parse_host_config(R"([node]
+name = "a"
+address = "127.0.0.1"
+role = "primary"
+data_dir = "/tmp/x"
+[peer]
+name = "b"
+address = "127.0.0.2"
+api_url = "http://127.0.0.2:7480"
+[failover]
+mode = "automatic"
+maximum_lag_on_failover = "16MiB"
+[dcs]
+endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379/", "http://10.0.0.3:2379"]
+ttl = "5s"
+prefix = "/tandem/pair1/"
+)",
+                                  "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(loaded)) << std::get<ConfigErrors>(loaded).joined();
+  const auto& c = std::get<HostConfig>(loaded);
+  EXPECT_EQ(c.failover.mode, FailoverMode::automatic);
+  EXPECT_EQ(c.failover.maximum_lag_on_failover, 16u << 20);
+  EXPECT_EQ(c.failover.fence_margin, std::chrono::seconds(2));
+  ASSERT_TRUE(c.dcs);
+  EXPECT_EQ(c.dcs->endpoints.size(), 3u);
+  EXPECT_EQ(c.dcs->ttl, std::chrono::seconds(5));
+  EXPECT_EQ(c.dcs->effective_retry_timeout(), std::chrono::milliseconds(1666));
+  EXPECT_EQ(c.dcs->leader_key(), "/tandem/pair1/leader");
+  EXPECT_EQ(c.dcs->epoch_key(), "/tandem/pair1/epoch");
+
+  auto manual = parse_host_config(R"([node]
+name = "a"
+address = "127.0.0.1"
+role = "primary"
+data_dir = "/tmp/x"
+[peer]
+name = "b"
+address = "127.0.0.2"
+api_url = "http://127.0.0.2:7480"
+)",
+                                  "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(manual));
+  EXPECT_EQ(std::get<HostConfig>(manual).failover.mode, FailoverMode::manual);
+  EXPECT_FALSE(std::get<HostConfig>(manual).dcs);
+}
+
 TEST(HostConfig, MissingFileIsAClearError) {
   auto loaded = load_host_config("/nonexistent/tandem.toml");
   ASSERT_TRUE(std::holds_alternative<ConfigErrors>(loaded));
