@@ -17,6 +17,8 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   redis-server redis-tools rsync etcd-server etcd-client
   wrk nginx-light curl procps iproute2 nftables python3
+  # tests/e2e/haproxy_reroute_test and tests/bench/client_reroute: a real HAProxy in front of the pair
+  haproxy
   # config-rsync's ssh transport (its test starts a real sshd per namespace)
   openssh-server openssh-client
 )
