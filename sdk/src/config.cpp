@@ -333,9 +333,14 @@ std::string StoreConfig::where(std::string_view key) const {
   return "store '" + store_name_ + "'";
 }
 
+Error StoreConfig::error(std::string_view key, std::string_view message) const {
+  return Error{where(key) + ": store '" + store_name_ + "', key '" + key_prefix_ + std::string(key) +
+                   "': " + std::string(message),
+               ErrorCode::invalid_config};
+}
+
 void StoreConfig::fail(std::string_view key, std::string_view message) const {
-  throw ConfigError(where(key) + ": store '" + store_name_ + "', key '" + key_prefix_ + std::string(key) +
-                    "': " + std::string(message));
+  throw ConfigError(error(key, message).message);
 }
 
 nlohmann::json StoreConfig::value_or_default(std::string_view key) const {

@@ -306,20 +306,12 @@ void ApiRoutes::store_route(HttpRequest&& request, std::string_view rest, HttpRe
   }
 
   const std::string& name = parts[2];
-  bool known = false;
-  std::string available;
-  for (const auto& a : store->actions()) {
-    known = known || a.name == name;
-    available += (available.empty() ? "" : ", ") + a.name;
-  }
-  if (!known)
-    return respond(json_error(404,
-                              "store '" + parts[0] + "' has no action '" + name + "'" +
-                                  (available.empty() ? " (it offers none)" : " (available: " + available + ")"),
-                              11, true));
-  store->run_action(name, body, [respond](sdk::Result<nlohmann::json> result) {
+  // The plugin's action rows decide what exists: an unknown name is not_found.
+  store->run_action(name, body, [respond, store_name = parts[0]](sdk::Result<nlohmann::json> result) {
     if (result.ok())
       respond(json_response(200, *result));
+    else if (result.code() == sdk::ErrorCode::not_found)
+      respond(json_error(404, "store '" + store_name + "': " + result.message(), 11, true));
     else
       respond(json_error(500, result.message(), 11, true));
   });

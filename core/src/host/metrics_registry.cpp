@@ -68,28 +68,24 @@ std::string prometheus_number(double value) {
   return buf;
 }
 
-bool PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLabels& labels, double value, bool add,
-                           std::string* why) {
+sdk::Status PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLabels& labels, double value,
+                                  bool add) {
+  auto refuse = [](std::string why) { return sdk::Status::error(sdk::ErrorCode::invalid_argument, std::move(why)); };
   if (!valid_metric_name(name)) {
-    if (why) *why = "metric name '" + std::string(name) + "' must match [a-z0-9_]+";
-    return false;
+    return refuse("metric name '" + std::string(name) + "' must match [a-z0-9_]+");
   }
   for (std::string_view reserved : {"store_", "node_", "peer_"}) {
     if (name.substr(0, reserved.size()) == reserved) {
-      if (why)
-        *why = "metric name '" + std::string(name) + "' starts with '" + std::string(reserved) +
-               "', reserved for the host's own metrics; prefix it with the plugin's name";
-      return false;
+      return refuse("metric name '" + std::string(name) + "' starts with '" + std::string(reserved) +
+                    "', reserved for the host's own metrics; prefix it with the plugin's name");
     }
   }
   if (add && value < 0) {
-    if (why) *why = "counter '" + std::string(name) + "' cannot decrease";
-    return false;
+    return refuse("counter '" + std::string(name) + "' cannot decrease");
   }
   for (const auto& [k, v] : labels) {
     if (!valid_label_name(k)) {
-      if (why) *why = "label name '" + k + "' of metric '" + std::string(name) + "' must match [A-Za-z_][A-Za-z0-9_]*";
-      return false;
+      return refuse("label name '" + k + "' of metric '" + std::string(name) + "' must match [A-Za-z_][A-Za-z0-9_]*");
     }
   }
   std::lock_guard l(mu_);
@@ -99,26 +95,23 @@ bool PluginMetrics::record(std::string_view name, Kind kind, const sdk::MetricLa
     it->second.kind = kind;
     if (auto h = pending_help_.find(name); h != pending_help_.end()) it->second.help = h->second;
   } else if (it->second.kind != kind) {
-    if (why)
-      *why =
-          "metric '" + std::string(name) + "' is already a " + (it->second.kind == Kind::gauge ? "gauge" : "counter");
-    return false;
+    return refuse("metric '" + std::string(name) + "' is already a " +
+                  (it->second.kind == Kind::gauge ? "gauge" : "counter"));
   }
   if (add) {
     it->second.samples[labels] += value;
   } else {
     it->second.samples[labels] = value;
   }
-  return true;
+  return {};
 }
 
-bool PluginMetrics::set_gauge(std::string_view name, double value, const sdk::MetricLabels& labels, std::string* why) {
-  return record(name, Kind::gauge, labels, value, false, why);
+sdk::Status PluginMetrics::set_gauge(std::string_view name, double value, const sdk::MetricLabels& labels) {
+  return record(name, Kind::gauge, labels, value, false);
 }
 
-bool PluginMetrics::add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels,
-                                std::string* why) {
-  return record(name, Kind::counter, labels, delta, true, why);
+sdk::Status PluginMetrics::add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels) {
+  return record(name, Kind::counter, labels, delta, true);
 }
 
 void PluginMetrics::describe(std::string_view name, std::string_view help) {
@@ -151,19 +144,17 @@ sdk::MetricLabels StoreMetrics::with_store(const sdk::MetricLabels& labels) cons
   return out;
 }
 
-void StoreMetrics::report_rejected(std::string_view name, const std::string& why) {
+void StoreMetrics::report_rejected(std::string_view name, const sdk::Status& why) {
   std::lock_guard l(mu_);
-  if (warned_.insert(std::string(name)).second) log_warn(store_, "metric ignored: " + why);
+  if (warned_.insert(std::string(name)).second) log_warn(store_, "metric ignored: " + why.message());
 }
 
 void StoreMetrics::set_gauge(std::string_view name, double value, const sdk::MetricLabels& labels) {
-  std::string why;
-  if (!table_.set_gauge(name, value, with_store(labels), &why)) report_rejected(name, why);
+  if (auto st = table_.set_gauge(name, value, with_store(labels)); !st) report_rejected(name, st);
 }
 
 void StoreMetrics::add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels) {
-  std::string why;
-  if (!table_.add_counter(name, delta, with_store(labels), &why)) report_rejected(name, why);
+  if (auto st = table_.add_counter(name, delta, with_store(labels)); !st) report_rejected(name, st);
 }
 
 }  // namespace tandem::core

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "tandem/sdk/host_context.h"
+#include "tandem/sdk/result.h"
 
 namespace tandem::core {
 
@@ -24,10 +25,10 @@ class PluginMetrics {
  public:
   enum class Kind { gauge, counter };
 
-  // Returns false (and records nothing) when the name is not [a-z0-9_]+ or a
-  // counter is decremented; `why` says what was wrong.
-  bool set_gauge(std::string_view name, double value, const sdk::MetricLabels& labels, std::string* why);
-  bool add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels, std::string* why);
+  // An invalid_argument error (and nothing recorded) when the name is not
+  // [a-z0-9_]+, is reserved, or a counter is decremented; it says what was wrong.
+  sdk::Status set_gauge(std::string_view name, double value, const sdk::MetricLabels& labels);
+  sdk::Status add_counter(std::string_view name, double delta, const sdk::MetricLabels& labels);
   void describe(std::string_view name, std::string_view help);
 
   // Every family as "tandem_<name>" with # HELP and # TYPE lines.
@@ -39,8 +40,7 @@ class PluginMetrics {
     std::string help;
     std::map<sdk::MetricLabels, double> samples;
   };
-  bool record(std::string_view name, Kind kind, const sdk::MetricLabels& labels, double value, bool add,
-              std::string* why);
+  sdk::Status record(std::string_view name, Kind kind, const sdk::MetricLabels& labels, double value, bool add);
 
   mutable std::mutex mu_;
   std::map<std::string, Family, std::less<>> families_;
@@ -57,7 +57,7 @@ class StoreMetrics final : public sdk::MetricsRegistry {
 
  private:
   sdk::MetricLabels with_store(const sdk::MetricLabels& labels) const;
-  void report_rejected(std::string_view name, const std::string& why);
+  void report_rejected(std::string_view name, const sdk::Status& why);
 
   PluginMetrics& table_;
   std::string store_;

@@ -167,6 +167,9 @@ bool NodeRuntime::shutdown() {
   if (shut_down_) return true;
   shut_down_ = true;
   bool clean = true;
+  // First every store's call in progress (a failover step or a sync) is told
+  // to return soon; then they are waited for, each within its grace.
+  for (auto& store : stores_) store->interrupt();
   if (!failover_thread_.shutdown(options_.worker_grace)) {
     // The step's thread is detached and still uses the loop, the orchestrator and
     // the stores: the caller must end the process without destroying them.

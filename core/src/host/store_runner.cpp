@@ -34,8 +34,10 @@ StoreRunner::StoreRunner(boost::asio::io_context& io, std::string plugin_type, s
       retry_timer_(io),
       executor_("store " + name_, 1) {
   interval_ = sync_interval;
-  actions_ = plugin_->actions();
-  diagnostics_ = plugin_->diagnostics();
+  // Only the listings are kept: a row's handler is the plugin's code, run
+  // through the plugin when asked (never held by the host).
+  for (const auto& a : plugin_->actions()) actions_.push_back({a.name, a.description});
+  for (const auto& d : plugin_->diagnostics()) diagnostics_.push_back({d.name, d.description});
   health_ = sdk::Health::make(sdk::HealthStatus::unknown, "not started yet");
   context_->set_sync_requester([this] { request_sync(); });
 }
@@ -250,6 +252,14 @@ void StoreRunner::deliver_peer_event(nlohmann::json event) {
   });
 }
 
+void StoreRunner::interrupt() {
+  {
+    std::lock_guard l(mu_);
+    if (state_ == StoreState::stopped) return;
+  }
+  plugin_->interrupt();
+}
+
 bool StoreRunner::stop() {
   {
     std::lock_guard l(mu_);
@@ -257,6 +267,9 @@ bool StoreRunner::stop() {
     stopping_ = true;
     state_ = StoreState::stopping;
   }
+  // A sync blocked on a silent server would otherwise outlast stop_grace:
+  // the shutdown would be unclean and stop() would never run.
+  plugin_->interrupt();
   boost::asio::post(io_, [this, alive = alive_] {
     if (!*alive) return;
     sync_timer_.cancel();

@@ -68,8 +68,12 @@ class StoreRunner {
   // Starts the plugin on its executor; failures are logged and retried with
   // exponential backoff. Returns at once.
   void start();
-  // Stops scheduling, waits for the running call, calls plugin stop(). Blocks
-  // (not on the event loop!) up to stop_grace; false when the store is hung.
+  // Tells the plugin the store is about to stop (Plugin::interrupt), so that
+  // the call it is in returns soon. Any thread; quick. stop() does it too.
+  void interrupt();
+  // Stops scheduling, interrupts and waits for the running call, calls plugin
+  // stop(). Blocks (not on the event loop!) up to stop_grace; false when the
+  // store is hung.
   bool stop();
 
   // Coalesced: at most one extra run is queued while one is in progress.

@@ -147,6 +147,32 @@ TEST(HttpClientTest, ASilentServerIsATimeoutNotAHang) {
   EXPECT_NE(r.message().find("no answer within 300 ms"), std::string::npos) << r.message();
 }
 
+// Plugin::interrupt's way out of a silent server: the flag ends the exchange
+// in flight, on a kept-alive Connection too, which then serves again.
+TEST(HttpClientTest, TheCancelFlagEndsARequestInFlight) {
+  EchoServer es;
+  sdk::net::Connection connection(es.url());
+  std::atomic<bool> cancel{false};
+  Request req;
+  req.target = "/hang";
+  req.timeout = std::chrono::seconds(60);
+  req.cancel = &cancel;
+  auto pending = std::async(std::launch::async, [&] { return connection.request(req); });
+  EXPECT_EQ(pending.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  cancel = true;
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "not cancelled";
+  auto r = pending.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("cancelled"), std::string::npos) << r.message();
+
+  // Already cancelled: not even sent. Cleared: the same connection works.
+  auto again = connection.request(req);
+  EXPECT_FALSE(again.ok());
+  cancel = false;
+  req.target = "/after";
+  EXPECT_EQ(echoed(connection.request(req))["target"], "/after");
+}
+
 TEST(HttpClientTest, AnAnswerOverTheLimitIsAnError) {
   EchoServer es;
   Request req;

@@ -101,21 +101,26 @@ class TestStorePlugin final : public sdk::Plugin {
     return h;
   }
 
-  std::vector<sdk::ActionInfo> actions() const override {
-    return {{"echo", "returns its arguments"}, {"fail", "always fails"}, {"metric", "sets a plugin metric"}};
+  std::vector<sdk::Action> actions() override {
+    using R = sdk::Result<nlohmann::json>;
+    return {
+        {"echo", "returns its arguments",
+         [](const nlohmann::json& args) -> R {
+           return nlohmann::json{{"echo", args}};
+         }},
+        {"fail", "always fails", [](const nlohmann::json&) -> R { return R::failure("the action failed as told"); }},
+        {"metric", "sets a plugin metric", [this](const nlohmann::json&) -> R {
+           host_->metrics().describe("test_items", "Items the test store holds.");
+           host_->metrics().set_gauge("test_items", 42, {{"kind", "a\"b"}});
+           host_->metrics().add_counter("test_ops_total", 3);
+           return nlohmann::json{{"ok", true}};
+         }}};
   }
-  sdk::Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
-    if (action == "echo") return nlohmann::json{{"echo", args}};
-    if (action == "fail") return sdk::Result<nlohmann::json>::failure("the action failed as told");
-    if (action == "metric") {
-      host_->metrics().describe("test_items", "Items the test store holds.");
-      host_->metrics().set_gauge("test_items", 42, {{"kind", "a\"b"}});
-      host_->metrics().add_counter("test_ops_total", 3);
-      return nlohmann::json{{"ok", true}};
-    }
-    return sdk::Result<nlohmann::json>::failure("no action " + action);
+  std::vector<sdk::Diagnostic> diagnostics() override {
+    return {{"ping", "always passes", [](const std::vector<std::string>&) -> sdk::Result<sdk::DiagnosticResult> {
+               return sdk::DiagnosticResult{true, "pong", nlohmann::json::object()};
+             }}};
   }
-  std::vector<sdk::DiagnosticInfo> diagnostics() const override { return {{"ping", "always passes"}}; }
 
   void on_peer_event(const nlohmann::json& event) override {
     std::lock_guard l(mu_);

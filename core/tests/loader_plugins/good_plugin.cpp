@@ -16,13 +16,7 @@ class GoodPlugin final : public Plugin {
   GoodPlugin() { ++live_instances; }
   ~GoodPlugin() override { --live_instances; }
 
-  PluginInfo info() const override {
-    return {.name = "loader-good",
-            .version = "1.2.3",
-            .description = "loader test plugin",
-            .failover_order = 50,
-            .default_sync_interval = "30s"};
-  }
+  PluginInfo info() const override { return {.failover_order = 50, .default_sync_interval = "30s"}; }
   ConfigSchema schema() const override {
     return {
         {.name = "greeting", .type = ValueType::string, .required = true, .description = "text the diagnostic prints"},
@@ -52,26 +46,26 @@ class GoodPlugin final : public Plugin {
           {"done", progress_done_}, {"total", 10}, {"rate", 2.5}, {"eta_seconds", (10 - progress_done_) / 2.5}};
     return h;
   }
-  std::vector<DiagnosticInfo> diagnostics() const override {
-    return {{"echo", "prints the greeting"}, {"count", "prints the number of arguments"}};
+  std::vector<Diagnostic> diagnostics() override {
+    return {{"echo", "prints the greeting",
+             [this](const auto&) -> Result<DiagnosticResult> {
+               return DiagnosticResult{!fail_check_, store_ + ": " + greeting_, nlohmann::json::object()};
+             }},
+            {"count", "prints the number of arguments",
+             [](const std::vector<std::string>& args) -> Result<DiagnosticResult> {
+               return DiagnosticResult{true, std::to_string(args.size()) + " args", nlohmann::json::object()};
+             }}};
   }
-  Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override {
-    if (check == "echo") return DiagnosticResult{!fail_check_, store_ + ": " + greeting_, nlohmann::json::object()};
-    if (check == "count")
-      return DiagnosticResult{true, std::to_string(args.size()) + " args", nlohmann::json::object()};
-    return Result<DiagnosticResult>::failure("no diagnostic named '" + check + "'");
-  }
-  std::vector<ActionInfo> actions() const override {
-    return {{"ping", "answers pong"}, {"rebuild", "completes the reported progress"}};
-  }
-  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
-    if (action == "ping") return nlohmann::json{{"pong", args}};
-    if (action == "rebuild") {
-      std::lock_guard lock(mu_);
-      progress_done_ = 10;
-      return nlohmann::json{{"started", true}};
-    }
-    return Result<nlohmann::json>::failure("no action named '" + action + "'");
+  std::vector<Action> actions() override {
+    return {{"ping", "answers pong",
+             [](const nlohmann::json& args) -> Result<nlohmann::json> {
+               return nlohmann::json{{"pong", args}};
+             }},
+            {"rebuild", "completes the reported progress", [this](const nlohmann::json&) -> Result<nlohmann::json> {
+               std::lock_guard lock(mu_);
+               progress_done_ = 10;
+               return nlohmann::json{{"started", true}};
+             }}};
   }
 
  private:

@@ -7,7 +7,7 @@ namespace {
 using namespace tandem::sdk;
 class ThrowingConfigurePlugin final : public Plugin {
  public:
-  PluginInfo info() const override { return {"loader-throwing-configure", "1.0", "throws", 50}; }
+  PluginInfo info() const override { return {}; }
   ConfigSchema schema() const override { return {}; }
   Status configure(const StoreConfig&, HostContext&) override {
     throw std::runtime_error("configure exploded on purpose");

@@ -8,7 +8,7 @@ using namespace tandem::sdk;
 class ThrowingCtorPlugin final : public Plugin {
  public:
   ThrowingCtorPlugin() { throw std::runtime_error("cannot allocate the frobnicator"); }
-  PluginInfo info() const override { return {"loader-throwing-ctor", "1.0", "throws", 50}; }
+  PluginInfo info() const override { return {}; }
   ConfigSchema schema() const override { return {}; }
   Status configure(const StoreConfig&, HostContext&) override { return {}; }
   Health health() const override { return Health::make(HealthStatus::ok, "fine"); }

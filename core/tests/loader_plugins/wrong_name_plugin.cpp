@@ -5,7 +5,7 @@ namespace {
 using namespace tandem::sdk;
 class WrongNamePlugin final : public Plugin {
  public:
-  PluginInfo info() const override { return {"something-else", "1.0", "misnamed", 50}; }
+  PluginInfo info() const override { return {}; }
   ConfigSchema schema() const override { return {}; }
   Status configure(const StoreConfig&, HostContext&) override { return {}; }
   Health health() const override { return Health::make(HealthStatus::ok, "fine"); }

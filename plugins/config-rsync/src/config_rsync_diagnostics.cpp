@@ -8,22 +8,13 @@
 
 namespace tandem::config_rsync {
 
-std::vector<sdk::DiagnosticInfo> ConfigRsyncPlugin::diagnostics() const {
-  return {
-      {"dry-run", "What a pull from the peer would change on this node (rsync --dry-run); changes nothing"},
-      {"connectivity", "Checks the rsync binary, then lists each path on the peer through the configured transport"},
-      {"checksum", "This node's checksum of the synced trees, next to the peer's last reported one"}};
-}
-
-sdk::Result<sdk::DiagnosticResult> ConfigRsyncPlugin::diagnose(const std::string& check,
-                                                               const std::vector<std::string>& args) {
-  (void)args;
-  if (!host_) return sdk::Result<sdk::DiagnosticResult>::failure("diagnose() before configure()");
-  if (check == "dry-run") return diagnose_dry_run();
-  if (check == "connectivity") return diagnose_connectivity();
-  if (check == "checksum") return diagnose_checksum();
-  return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check +
-                                                     "' (available: dry-run, connectivity, checksum)");
+std::vector<sdk::Diagnostic> ConfigRsyncPlugin::diagnostics() {
+  return {{"dry-run", "What a pull from the peer would change on this node (rsync --dry-run); changes nothing",
+           [this](const auto&) { return diagnose_dry_run(); }},
+          {"connectivity", "Checks the rsync binary, then lists each path on the peer through the configured transport",
+           [this](const auto&) { return diagnose_connectivity(); }},
+          {"checksum", "This node's checksum of the synced trees, next to the peer's last reported one",
+           [this](const auto&) { return diagnose_checksum(); }}};
 }
 
 sdk::Result<sdk::DiagnosticResult> ConfigRsyncPlugin::diagnose_dry_run() {

@@ -22,15 +22,12 @@ const char* ConfigRsyncPlugin::mode_name(Mode m) {
 }
 
 sdk::PluginInfo ConfigRsyncPlugin::info() const {
-  return {.name = "config-rsync",
-          .version = "0.1.0",
-          .description = "Secondary pulls configuration trees from the primary with rsync, within seconds",
-          .failover_order = sdk::kOrderConfig,
-          .default_sync_interval = "60s"};
+  // Name, version and description: the TANDEM_PLUGIN line in export.cpp.
+  return {.failover_order = sdk::kOrderConfig, .default_sync_interval = "60s"};
 }
 
 sdk::Status ConfigRsyncPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {
-  settings_ = parse_settings(config);  // throws ConfigError with the key's location
+  TANDEM_TRY_ASSIGN(settings_, parse_settings(config));
   host_ = &host;
   host.metrics().describe("config_rsync_pulls_total", "rsync pulls run by the secondary");
   host.metrics().describe("config_rsync_pull_failures_total", "rsync pulls that failed");

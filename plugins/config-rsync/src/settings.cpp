@@ -25,32 +25,32 @@ bool is_within(const fs::path& inner, const fs::path& outer) {
   return first != ".." && !rel.is_absolute();
 }
 
-fs::path normal_absolute(const sdk::StoreConfig& cfg, const std::string& key, const std::string& text) {
-  if (text.empty()) cfg.fail(key, "is empty; give an absolute path such as \"/etc/myapp\"");
+sdk::Result<fs::path> normal_absolute(const sdk::StoreConfig& cfg, const std::string& key, const std::string& text) {
+  if (text.empty()) return cfg.error(key, "is empty; give an absolute path such as \"/etc/myapp\"");
   fs::path p(text);
   if (!p.is_absolute())
-    cfg.fail(key,
-             "'" + text +
+    return cfg.error(
+        key, "'" + text +
                  "' is relative; give an absolute path (rsync would resolve it against tandemd's working directory)");
   return fs::path(strip_trailing_slashes(p.lexically_normal().string()));
 }
 
-Transport transport_of(const sdk::StoreConfig& cfg, const std::string& remote) {
+sdk::Result<Transport> transport_of(const sdk::StoreConfig& cfg, const std::string& remote) {
   if (remote.empty())
-    cfg.fail("remote", "is empty; use \"rsync://{peer}:8730\" for an rsync daemon or \"root@{peer}:\" for ssh");
+    return cfg.error("remote", "is empty; use \"rsync://{peer}:8730\" for an rsync daemon or \"root@{peer}:\" for ssh");
   if (remote.rfind("rsync://", 0) == 0) {
     static const std::regex daemon(R"(rsync://([^@/:\s]+@)?[^@/:\s]+(:[0-9]{1,5})?/?)");
     if (!std::regex_match(remote, daemon))
-      cfg.fail("remote", "'" + remote +
-                             "' is not an rsync daemon address; write \"rsync://[user@]HOST[:PORT]\" "
-                             "(HOST may be {peer}; the module comes from each path's remote_path or name)");
+      return cfg.error("remote", "'" + remote +
+                                     "' is not an rsync daemon address; write \"rsync://[user@]HOST[:PORT]\" "
+                                     "(HOST may be {peer}; the module comes from each path's remote_path or name)");
     return Transport::daemon;
   }
   static const std::regex ssh(R"(([^@/:\s]+@)?[^@/:\s]+:)");
   if (!std::regex_match(remote, ssh))
-    cfg.fail("remote", "'" + remote +
-                           "' is neither \"rsync://[user@]HOST[:PORT]\" (rsync daemon) nor \"[user@]HOST:\" "
-                           "(ssh, with the path taken from each entry); HOST may be {peer}");
+    return cfg.error("remote", "'" + remote +
+                                   "' is neither \"rsync://[user@]HOST[:PORT]\" (rsync daemon) nor \"[user@]HOST:\" "
+                                   "(ssh, with the path taken from each entry); HOST may be {peer}");
   return Transport::ssh;
 }
 
@@ -170,81 +170,90 @@ sdk::ConfigSchema settings_schema() {
   };
 }
 
-Settings parse_settings(const sdk::StoreConfig& cfg) {
+sdk::Result<Settings> parse_settings(const sdk::StoreConfig& cfg) {
   Settings s;
   s.remote = cfg.string("remote");
-  s.transport = transport_of(cfg, s.remote);
+  TANDEM_TRY_ASSIGN(s.transport, transport_of(cfg, s.remote));
   s.rsh = cfg.string("rsh");
   if (!s.rsh.empty() && s.transport == Transport::daemon)
-    cfg.fail("rsh",
-             "is set but remote is an rsync daemon address (rsync://...); use \"[user@]{peer}:\" as remote for ssh, or "
-             "remove rsh");
+    return cfg.error(
+        "rsh",
+        "is set but remote is an rsync daemon address (rsync://...); use \"[user@]{peer}:\" as remote for ssh, or "
+        "remove rsh");
 
-  s.allowed_root = normal_absolute(cfg, "allowed_root", cfg.string("allowed_root"));
+  TANDEM_TRY_ASSIGN(s.allowed_root, normal_absolute(cfg, "allowed_root", cfg.string("allowed_root")));
   s.mirror_deletes = cfg.boolean("delete");
   s.excludes = cfg.strings("excludes");
   for (auto& e : s.excludes)
-    if (e.empty()) cfg.fail("excludes", "contains an empty pattern; remove it");
+    if (e.empty()) return cfg.error("excludes", "contains an empty pattern; remove it");
   s.bwlimit_bytes_per_second = cfg.size("bwlimit");
   s.timeout = cfg.duration("timeout");
   s.interval = cfg.sync_interval();
   s.debounce = cfg.duration("debounce");
   s.debounce_max = cfg.duration("debounce_max");
-  if (s.debounce_max < s.debounce) cfg.fail("debounce_max", "must not be shorter than debounce");
+  if (s.debounce_max < s.debounce) return cfg.error("debounce_max", "must not be shorter than debounce");
   s.rsync_path = cfg.path("rsync_path");
 
   if (cfg.has("password_file")) {
     if (s.transport != Transport::daemon)
-      cfg.fail("password_file", "only applies to an rsync daemon remote (rsync://user@HOST); ssh uses keys via rsh");
+      return cfg.error("password_file",
+                       "only applies to an rsync daemon remote (rsync://user@HOST); ssh uses keys via rsh");
     // The schema (a secret key) already refused a file that is missing, empty
     // or readable by others: rsync itself refuses the last.
-    s.password_file = normal_absolute(cfg, "password_file", cfg.path("password_file"));
+    TANDEM_TRY_ASSIGN(s.password_file, normal_absolute(cfg, "password_file", cfg.path("password_file")));
   }
 
   s.serve_port = cfg.port("serve_port");
   s.serve_address = cfg.string("serve_address");
 
   auto tables = cfg.tables("paths");
-  if (tables.empty()) cfg.fail("paths", "is empty; add at least one [[paths]] table with name and path");
+  if (tables.empty()) return cfg.error("paths", "is empty; add at least one [[paths]] table with name and path");
   static const std::regex name_re(R"([A-Za-z0-9._-]+)");
   std::set<std::string> names;
   for (auto& t : tables) {
     SyncedPath e;
     e.name = t.string("name");
     if (!std::regex_match(e.name, name_re))
-      t.fail("name", "'" + e.name + "' must be non-empty and use only letters, digits, '.', '_' and '-'");
-    if (!names.insert(e.name).second) t.fail("name", "'" + e.name + "' is used by two paths; names must be unique");
-    e.path = normal_absolute(t, "path", t.string("path"));
-    if (e.path == "/") t.fail("path", "is '/'; syncing (and possibly deleting) the whole filesystem is refused");
+      return t.error("name", "'" + e.name + "' must be non-empty and use only letters, digits, '.', '_' and '-'");
+    if (!names.insert(e.name).second)
+      return t.error("name", "'" + e.name + "' is used by two paths; names must be unique");
+    TANDEM_TRY_ASSIGN(e.path, normal_absolute(t, "path", t.string("path")));
+    if (e.path == "/")
+      return t.error("path", "is '/'; syncing (and possibly deleting) the whole filesystem is refused");
     if (!is_within(e.path, s.allowed_root))
-      t.fail("path", "'" + e.path.string() + "' is outside allowed_root '" + s.allowed_root.string() +
-                         "'; move it under allowed_root or widen allowed_root");
+      return t.error("path", "'" + e.path.string() + "' is outside allowed_root '" + s.allowed_root.string() +
+                                 "'; move it under allowed_root or widen allowed_root");
     e.is_file = t.string("kind") == "file";
     std::error_code ec;
     auto st = fs::status(e.path, ec);
     if (!ec && fs::exists(st)) {
       if (!e.is_file && !fs::is_directory(st))
-        t.fail("path", "'" + e.path.string() + "' exists but is not a directory; set kind = \"file\" to sync one file");
+        return t.error("path",
+                       "'" + e.path.string() + "' exists but is not a directory; set kind = \"file\" to sync one file");
       if (e.is_file && !fs::is_regular_file(st))
-        t.fail("path", "'" + e.path.string() + "' is not a regular file but kind = \"file\"");
+        return t.error("path", "'" + e.path.string() + "' is not a regular file but kind = \"file\"");
     }
     if (e.is_file && s.mirror_deletes)
-      t.fail("kind",
-             "is \"file\" but delete = true: --delete mirrors a directory's contents; put the file in a "
-             "directory entry or set delete = false");
+      return t.error("kind",
+                     "is \"file\" but delete = true: --delete mirrors a directory's contents; put the file in a "
+                     "directory entry or set delete = false");
     std::string remote = t.string("remote_path");
     if (s.transport == Transport::daemon) {
       e.remote_location = remote.empty() ? e.name : remote;
       while (!e.remote_location.empty() && e.remote_location.back() == '/') e.remote_location.pop_back();
       if (e.remote_location.empty() || e.remote_location.front() == '/')
-        t.fail("remote_path", "for an rsync daemon give MODULE or MODULE/sub/dir (no leading '/')");
+        return t.error("remote_path", "for an rsync daemon give MODULE or MODULE/sub/dir (no leading '/')");
+    } else if (remote.empty()) {
+      e.remote_location = e.path.string();
     } else {
-      e.remote_location = remote.empty() ? e.path.string() : normal_absolute(t, "remote_path", remote).string();
+      auto remote_path = normal_absolute(t, "remote_path", remote);
+      TANDEM_TRY(remote_path);
+      e.remote_location = remote_path->string();
     }
     for (auto& other : s.paths)
       if (is_within(e.path, other.path) || is_within(other.path, e.path))
-        t.fail("path", "'" + e.path.string() + "' overlaps path '" + other.path.string() + "' of entry '" + other.name +
-                           "'; synced trees must not nest");
+        return t.error("path", "'" + e.path.string() + "' overlaps path '" + other.path.string() + "' of entry '" +
+                                   other.name + "'; synced trees must not nest");
     s.paths.push_back(std::move(e));
   }
   return s;

@@ -61,8 +61,8 @@ struct Settings {
 // The store table's keys, declared as data (see README.md for the same table).
 sdk::ConfigSchema settings_schema();
 
-// Reads and checks the table; throws sdk::ConfigError naming the key, its
+// Reads and checks the table; an invalid_config error names the key, its
 // location and what to do. Touches nothing but a stat() of each path.
-Settings parse_settings(const sdk::StoreConfig& config);
+sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config);
 
 }  // namespace tandem::config_rsync

@@ -22,12 +22,19 @@ nlohmann::json good_values() {
           {"paths", nlohmann::json::array({{{"name", "myapp"}, {"path", "/etc/tandem-test-myapp"}}})}};
 }
 
-Settings parse(const nlohmann::json& v) { return parse_settings(sdk::StoreConfig::from_json("cfg", full_schema(), v)); }
+sdk::Result<Settings> parse_result(const nlohmann::json& v) {
+  return parse_settings(sdk::StoreConfig::from_json("cfg", full_schema(), v));
+}
+Settings parse(const nlohmann::json& v) { return parse_result(v).value(); }
 
-// The ConfigError's message, or "" when the config was accepted.
+// The error's message (the schema check's or parse_settings'), or "" when the config was accepted.
 std::string error_of(const nlohmann::json& v) {
   try {
-    parse(v);
+    auto r = parse_result(v);
+    if (!r.ok()) {
+      EXPECT_EQ(r.code(), sdk::ErrorCode::invalid_config) << r.message();
+      return r.message();
+    }
   } catch (const sdk::ConfigError& e) {
     return e.what();
   }

@@ -32,7 +32,7 @@ std::optional<std::string> take_setting(json& settings, const std::string& key) 
   return found;
 }
 
-std::string check_conninfo(const sdk::StoreConfig& c, const std::string& key) {
+sdk::Result<std::string> check_conninfo(const sdk::StoreConfig& c, const std::string& key) {
   std::string conninfo = c.string(key);
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
@@ -40,53 +40,55 @@ std::string check_conninfo(const sdk::StoreConfig& c, const std::string& key) {
     std::string why = err ? err : "unparsable";
     if (err) PQfreemem(err);
     while (!why.empty() && why.back() == '\n') why.pop_back();
-    c.fail(key, "not a valid libpq connection string (" + why +
-                    "); example: \"host=127.0.0.1 port=5432 dbname=app user=app\"");
+    return c.error(key, "not a valid libpq connection string (" + why +
+                            "); example: \"host=127.0.0.1 port=5432 dbname=app user=app\"");
   }
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> guard(opts, PQconninfoFree);
   for (auto* o = opts; o->keyword; ++o)
     if (std::string(o->keyword) == "password" && o->val && *o->val)
-      c.fail(key, "must not contain a password: put it in a file and name it with source_password_file");
+      return c.error(key, "must not contain a password: put it in a file and name it with source_password_file");
   return conninfo;
 }
 
-IndexSpec parse_index(const sdk::StoreConfig& c, const std::string& default_source) {
+sdk::Result<IndexSpec> parse_index(const sdk::StoreConfig& c, const std::string& default_source) {
   IndexSpec spec;
   spec.alias = c.string("alias");
   static const std::regex alias_re("^[a-z0-9][a-z0-9_.+]*(-[a-z0-9_.+]+)*$");
   if (!std::regex_match(spec.alias, alias_re) || spec.alias.size() > 200)
-    c.fail("alias", "'" + spec.alias +
-                        "' is not a usable alias name: lowercase letters, digits, '_', '.', '-' only, not starting "
-                        "with '-' or '_'");
+    return c.error("alias",
+                   "'" + spec.alias +
+                       "' is not a usable alias name: lowercase letters, digits, '_', '.', '-' only, not starting "
+                       "with '-' or '_'");
   spec.query = c.string("query");
   if (spec.query.find_first_not_of(" \t\r\n") == std::string::npos)
-    c.fail("query", "is empty: give the SELECT whose rows become documents");
+    return c.error("query", "is empty: give the SELECT whose rows become documents");
   if (spec.query.find(';') != std::string::npos)
-    c.fail("query", "must be one SELECT without ';' (it is wrapped as a subquery)");
+    return c.error("query", "must be one SELECT without ';' (it is wrapped as a subquery)");
   spec.id_column = c.string("id_column");
   if (spec.id_column.empty() || spec.id_column.find('"') != std::string::npos)
-    c.fail("id_column", "must name a column of the query's result (no double quotes)");
-  spec.source_conninfo = c.has("source") ? check_conninfo(c, "source") : default_source;
+    return c.error("id_column", "must name a column of the query's result (no double quotes)");
+  spec.source_conninfo = default_source;
+  if (c.has("source")) TANDEM_TRY_ASSIGN(spec.source_conninfo, check_conninfo(c, "source"));
   spec.keep_old = static_cast<int>(c.integer("keep_old"));
 
   json settings = json::object();
   if (c.has("mapping_file")) {
     std::filesystem::path p = c.string("mapping_file");
     std::ifstream in(p);
-    if (!in) c.fail("mapping_file", "cannot read '" + p.string() + "'");
+    if (!in) return c.error("mapping_file", "cannot read '" + p.string() + "'");
     std::stringstream text;
     text << in.rdbuf();
     json body = json::parse(text.str(), nullptr, false);
     if (body.is_discarded() || !body.is_object())
-      c.fail("mapping_file",
-             "'" + p.string() + "' is not a JSON object like {\"settings\": {...}, \"mappings\": {...}}");
+      return c.error("mapping_file",
+                     "'" + p.string() + "' is not a JSON object like {\"settings\": {...}, \"mappings\": {...}}");
     for (auto& [k, _] : body.items())
       if (k != "settings" && k != "mappings")
-        c.fail("mapping_file",
-               "'" + p.string() + "' has key '" + k + "': only \"settings\" and \"mappings\" are allowed");
+        return c.error("mapping_file",
+                       "'" + p.string() + "' has key '" + k + "': only \"settings\" and \"mappings\" are allowed");
     if (body.contains("settings")) {
       if (!body["settings"].is_object())
-        c.fail("mapping_file", "\"settings\" in '" + p.string() + "' must be an object");
+        return c.error("mapping_file", "\"settings\" in '" + p.string() + "' must be an object");
       settings = body["settings"];
     }
     if (body.contains("mappings")) spec.create_body["mappings"] = body["mappings"];
@@ -230,36 +232,40 @@ sdk::ConfigSchema es_rebuild_schema() {
   };
 }
 
-EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
+sdk::Result<EsRebuildConfig> parse_es_rebuild_config(const sdk::StoreConfig& c) {
   EsRebuildConfig out;
   auto urls = c.strings("urls");
-  if (urls.empty()) c.fail("urls", "needs at least one URL, e.g. [\"http://127.0.0.1:9200\"]");
+  if (urls.empty()) return c.error("urls", "needs at least one URL, e.g. [\"http://127.0.0.1:9200\"]");
   for (auto& url : urls) {
     // The SDK client's own test: what is accepted here is what it connects to.
     auto e = sdk::net::parse_reachable_url(url, 9200);
-    if (!e) c.fail("urls", e.message());
+    if (!e) return c.error("urls", e.message());
     out.endpoints.push_back(*e);
   }
   if (c.has("username")) out.username = c.string("username");
   if (c.has("password_file")) out.password_file = c.path("password_file");  // a secret key: the schema checked the file
   if (c.has("api_key_file")) out.api_key_file = c.path("api_key_file");     // a secret key: the schema checked the file
   if (out.username.has_value() != out.password_file.has_value())
-    c.fail(out.username ? "username" : "password_file", "username and password_file go together (basic auth)");
+    return c.error(out.username ? "username" : "password_file", "username and password_file go together (basic auth)");
   if (out.username && out.api_key_file)
-    c.fail("api_key_file", "use either api_key_file or username/password_file, not both");
+    return c.error("api_key_file", "use either api_key_file or username/password_file, not both");
 
-  std::string source = check_conninfo(c, "source");
+  auto source = check_conninfo(c, "source");
+  TANDEM_TRY(source);
   if (c.has("source_password_file"))
     out.source_password_file = c.path("source_password_file");  // a secret key: the schema checked the file
   out.source_connect_timeout = c.duration("source_connect_timeout");
 
   auto tables = c.tables("indices");
-  if (tables.empty()) c.fail("indices", "declare at least one [[stores.NAME.indices]] table with alias and query");
+  if (tables.empty())
+    return c.error("indices", "declare at least one [[stores.NAME.indices]] table with alias and query");
   for (auto& t : tables) {
-    out.indices.push_back(parse_index(t, source));
+    auto index = parse_index(t, *source);
+    TANDEM_TRY(index);
+    out.indices.push_back(std::move(*index));
     for (std::size_t i = 0; i + 1 < out.indices.size(); ++i)
       if (out.indices[i].alias == out.indices.back().alias)
-        t.fail("alias", "'" + out.indices.back().alias + "' is declared twice");
+        return t.error("alias", "'" + out.indices.back().alias + "' is declared twice");
   }
 
   // Ranges are checked by the schema (min/max) before this runs.
@@ -270,7 +276,7 @@ EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& c) {
   out.retry.initial_backoff = c.duration("retry_initial_backoff");
   out.retry.max_backoff = c.duration("retry_max_backoff");
   if (out.retry.max_backoff < out.retry.initial_backoff)
-    c.fail("retry_max_backoff", "must not be smaller than retry_initial_backoff");
+    return c.error("retry_max_backoff", "must not be smaller than retry_initial_backoff");
   out.request_timeout = c.duration("request_timeout");
   out.error_threshold = static_cast<std::uint64_t>(c.integer("error_threshold"));
   out.rebuild_on_start_if_missing = c.boolean("rebuild_on_start_if_missing");

@@ -57,7 +57,7 @@ sdk::ConfigSchema es_rebuild_schema();
 
 // Validates everything that can be checked without touching the network:
 // URLs, auth combination, secret files exist, conninfo parses and carries no
-// inline password, mapping files are JSON objects. Throws sdk::ConfigError.
-EsRebuildConfig parse_es_rebuild_config(const sdk::StoreConfig& config);
+// inline password, mapping files are JSON objects. An invalid_config error names the key.
+sdk::Result<EsRebuildConfig> parse_es_rebuild_config(const sdk::StoreConfig& config);
 
 }  // namespace tandem::esrebuild

@@ -32,6 +32,7 @@ sdk::Result<HttpResponse> EsConnection::request(Verb method, const std::string& 
   req.target = path;
   req.body = body;
   req.timeout = target_->timeout;
+  req.cancel = target_->interrupted;
   req.max_response_bytes = 256u << 20;  // a bulk answer lists every document
   req.headers["User-Agent"] = "tandem-elasticsearch-rebuild";
   req.headers["Accept"] = "application/json";
@@ -40,6 +41,8 @@ sdk::Result<HttpResponse> EsConnection::request(Verb method, const std::string& 
 
   std::string unreachable;
   for (std::size_t tried = 0; tried < target_->endpoints.size(); ++tried) {
+    if (target_->interrupted && target_->interrupted->load())
+      return sdk::Result<HttpResponse>::failure("not sent: the store is stopping");
     if (!connection_) connection_ = std::make_unique<sdk::net::Connection>(target_->endpoints[endpoint_]);
     auto r = connection_->request(req);
     if (r.ok()) return HttpResponse{static_cast<unsigned>(r->status), std::move(r->body)};

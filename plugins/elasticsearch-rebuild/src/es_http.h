@@ -30,6 +30,9 @@ struct EsTarget {
   std::vector<sdk::net::Url> endpoints;
   std::string authorization;  // full header value, or empty; never logged
   std::chrono::milliseconds timeout{60000};
+  // Set by the plugin: when true, every request in flight ends at once (the
+  // host is stopping the store and a silent server must not hold it up).
+  const std::atomic<bool>* interrupted = nullptr;
 };
 
 // Builds the Authorization header from the configured secret files (read now,

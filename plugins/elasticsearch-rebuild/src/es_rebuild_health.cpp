@@ -23,7 +23,6 @@ std::string EsRebuildPlugin::progress_line() const {
 }
 
 sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
-  std::atomic<bool> no_cancel{false};
   std::string cluster_status, cluster_error;
   std::vector<IndexHealth> measured;
   std::shared_ptr<const EsTarget> target;
@@ -33,7 +32,8 @@ sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
     cluster_error = std::string("cannot read a secret file: ") + e.what();
   }
   if (target) {
-    EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, no_cancel);
+    // interrupted_ ends the retries and the requests in flight when the host stops the store.
+    EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, interrupted_);
     auto health = api.cluster_health();
     if (!health.ok())
       cluster_error = health.message();
@@ -46,6 +46,7 @@ sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
       password.clear();
     }
     for (auto& spec : config_.indices) {
+      if (interrupted_.load()) break;  // stopping: what is measured so far is enough
       IndexHealth ih;
       ih.alias = spec.alias;
       if (cluster_error.empty()) {
@@ -188,53 +189,60 @@ sdk::Health EsRebuildPlugin::health() const {
   return h;
 }
 
-std::vector<sdk::DiagnosticInfo> EsRebuildPlugin::diagnostics() const {
-  return {{"connectivity", "Reach Elasticsearch (cluster health) and PostgreSQL (count each index's source rows)"},
-          {"aliases", "Show each alias, the index it points at, and the rebuilt indices that exist"}};
+std::vector<sdk::Diagnostic> EsRebuildPlugin::diagnostics() {
+  return {{"connectivity", "Reach Elasticsearch (cluster health) and PostgreSQL (count each index's source rows)",
+           [this](const auto&) { return diagnose_connectivity(); }},
+          {"aliases", "Show each alias, the index it points at, and the rebuilt indices that exist",
+           [this](const auto&) { return diagnose_aliases(); }}};
 }
 
-sdk::Result<sdk::DiagnosticResult> EsRebuildPlugin::diagnose(const std::string& check,
-                                                             const std::vector<std::string>&) {
-  std::atomic<bool> no_cancel{false};
-  EsApi api(make_target(), RetryPolicy{1, std::chrono::milliseconds(100), std::chrono::milliseconds(100)}, no_cancel);
+EsApi EsRebuildPlugin::diagnostic_api() const {
+  return EsApi(make_target(), RetryPolicy{1, std::chrono::milliseconds(100), std::chrono::milliseconds(100)},
+               interrupted_);
+}
+
+sdk::DiagnosticResult EsRebuildPlugin::diagnose_connectivity() {
+  auto api = diagnostic_api();
   sdk::DiagnosticResult r;
   std::ostringstream out;
-  if (check == "connectivity") {
-    auto health = api.cluster_health();
-    if (health.ok()) {
-      out << "elasticsearch " << api.endpoint() << ": cluster " << health->value("cluster_name", "?") << " status "
-          << health->value("status", "?") << "\n";
-      r.details["cluster"] = *health;
+  auto health = api.cluster_health();
+  if (health.ok()) {
+    out << "elasticsearch " << api.endpoint() << ": cluster " << health->value("cluster_name", "?") << " status "
+        << health->value("status", "?") << "\n";
+    r.details["cluster"] = *health;
+  } else {
+    r.passed = false;
+    out << "elasticsearch: " << health.message() << "\n";
+  }
+  std::string password = source_password();
+  for (auto& spec : config_.indices) {
+    PgSource source(spec.source_conninfo, password, config_.source_connect_timeout);
+    auto rows = source.count(spec.query);
+    if (rows.ok()) {
+      out << "postgresql for " << spec.alias << ": " << *rows << " source rows\n";
     } else {
       r.passed = false;
-      out << "elasticsearch: " << health.message() << "\n";
+      out << "postgresql for " << spec.alias << ": " << rows.message() << "\n";
     }
-    std::string password = source_password();
-    for (auto& spec : config_.indices) {
-      PgSource source(spec.source_conninfo, password, config_.source_connect_timeout);
-      auto rows = source.count(spec.query);
-      if (rows.ok()) {
-        out << "postgresql for " << spec.alias << ": " << *rows << " source rows\n";
-      } else {
-        r.passed = false;
-        out << "postgresql for " << spec.alias << ": " << rows.message() << "\n";
-      }
+  }
+  r.output = out.str();
+  return r;
+}
+
+sdk::DiagnosticResult EsRebuildPlugin::diagnose_aliases() {
+  auto api = diagnostic_api();
+  sdk::DiagnosticResult r;
+  std::ostringstream out;
+  for (auto& spec : config_.indices) {
+    auto targets = api.alias_targets(spec.alias);
+    auto indices = api.indices_matching(spec.alias + "-e*");
+    if (!targets.ok() || !indices.ok()) {
+      r.passed = false;
+      out << spec.alias << ": " << (targets.ok() ? indices.message() : targets.message()) << "\n";
+      continue;
     }
-  } else if (check == "aliases") {
-    for (auto& spec : config_.indices) {
-      auto targets = api.alias_targets(spec.alias);
-      auto indices = api.indices_matching(spec.alias + "-e*");
-      if (!targets.ok() || !indices.ok()) {
-        r.passed = false;
-        out << spec.alias << ": " << (targets.ok() ? indices.message() : targets.message()) << "\n";
-        continue;
-      }
-      out << spec.alias << " -> " << (targets->empty() ? "(missing)" : targets->front()) << "\n";
-      for (auto& [name, _] : *indices) out << "  " << name << "\n";
-    }
-  } else {
-    return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check +
-                                                       "' (available: connectivity, aliases)");
+    out << spec.alias << " -> " << (targets->empty() ? "(missing)" : targets->front()) << "\n";
+    for (auto& [name, _] : *indices) out << "  " << name << "\n";
   }
   r.output = out.str();
   return r;

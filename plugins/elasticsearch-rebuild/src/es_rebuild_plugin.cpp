@@ -14,16 +14,12 @@ using json = nlohmann::json;
 EsRebuildPlugin::~EsRebuildPlugin() { cancel_and_join(); }
 
 sdk::PluginInfo EsRebuildPlugin::info() const {
-  return {"elasticsearch-rebuild",
-          "0.1.0",
-          "Rebuilds Elasticsearch indices from PostgreSQL after failover, swapping an alias atomically",
-          sdk::kOrderDerivedIndex,
-          "30s",
-          "1s"};
+  // Name, version and description: the TANDEM_PLUGIN line in export.cpp.
+  return {.failover_order = sdk::kOrderDerivedIndex, .default_sync_interval = "30s", .min_sync_interval = "1s"};
 }
 
 sdk::Status EsRebuildPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {
-  config_ = parse_es_rebuild_config(config);
+  TANDEM_TRY_ASSIGN(config_, parse_es_rebuild_config(config));
   host_ = &host;
   host.metrics().describe("elasticsearch_rebuild_rows_done", "Rows of the running rebuild sent and acknowledged");
   host.metrics().describe("elasticsearch_rebuild_rows_total", "Source rows of the running rebuild");
@@ -37,6 +33,7 @@ std::shared_ptr<const EsTarget> EsRebuildPlugin::make_target() const {
   t->endpoints = config_.endpoints;
   t->authorization = authorization_header(config_);
   t->timeout = config_.request_timeout;
+  t->interrupted = &interrupted_;
   return t;
 }
 
@@ -45,6 +42,7 @@ std::string EsRebuildPlugin::source_password() const {
 }
 
 sdk::Status EsRebuildPlugin::start() {
+  interrupted_ = false;
   {
     std::lock_guard lock(mu_);
     started_ = true;
@@ -64,6 +62,14 @@ void EsRebuildPlugin::stop() {
   started_ = false;
 }
 
+// A sync (or a promote's alias check) may wait request_timeout on a silent
+// Elasticsearch, longer than the host's stop grace: ending the requests in
+// flight lets it return, so stop() runs and joins the rebuild thread.
+void EsRebuildPlugin::interrupt() {
+  interrupted_ = true;
+  cancel_ = true;
+}
+
 void EsRebuildPlugin::cancel_and_join() {
   cancel_ = true;
   if (worker_.joinable()) worker_.join();
@@ -77,6 +83,8 @@ bool EsRebuildPlugin::rebuilding() const {
 
 sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
   std::lock_guard lock(mu_);
+  if (interrupted_.load())
+    return sdk::Result<json>::error(sdk::ErrorCode::refused, "the store is stopping: no rebuild started");
   if (running_)
     return sdk::Result<json>::failure("a rebuild is already running (" + progress_line() +
                                       "); only one runs at a time: wait for it, or run the 'cancel' action");
@@ -226,9 +234,8 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest
   // Idempotent: aliases already on an index built in this epoch need nothing.
   bool all_current = true;
   try {
-    std::atomic<bool> no_cancel{false};
     EsApi api(make_target(), RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)},
-              no_cancel);
+              interrupted_);
     for (auto& spec : config_.indices) {
       auto targets = api.alias_targets(spec.alias);
       bool current =
@@ -269,21 +276,20 @@ void EsRebuildPlugin::on_role_change(sdk::Role role, std::uint64_t) {
   }
 }
 
-std::vector<sdk::ActionInfo> EsRebuildPlugin::actions() const {
+std::vector<sdk::Action> EsRebuildPlugin::actions() {
   return {
       {"rebuild",
-       "Rebuild every index (or args {\"alias\": NAME}) into a new index and swap its alias; runs in the background"},
-      {"cancel", "Cancel the running rebuild; its new index is deleted and the aliases stay where they were"}};
+       "Rebuild every index (or args {\"alias\": NAME}) into a new index and swap its alias; runs in the background",
+       [this](const json& args) { return rebuild_action(args); }},
+      {"cancel", "Cancel the running rebuild; its new index is deleted and the aliases stay where they were",
+       [this](const json&) -> sdk::Result<json> {
+         bool was = rebuilding();
+         cancel_and_join();
+         return json{{"cancelled", was}};
+       }}};
 }
 
-sdk::Result<json> EsRebuildPlugin::run_action(const std::string& action, const json& args) {
-  if (action == "cancel") {
-    bool was = rebuilding();
-    cancel_and_join();
-    return json{{"cancelled", was}};
-  }
-  if (action != "rebuild")
-    return sdk::Result<json>::failure("no action named '" + action + "' (available: rebuild, cancel)");
+sdk::Result<json> EsRebuildPlugin::rebuild_action(const json& args) {
   if (host_->fenced())
     return sdk::Result<json>::failure(
         "this node is fenced (its peer has a higher epoch): it must not act as primary; rejoin it first");
@@ -296,8 +302,7 @@ sdk::Result<json> EsRebuildPlugin::run_action(const std::string& action, const j
     if (!args["alias"].is_string()) return sdk::Result<json>::failure("argument 'alias' must be a string");
     what.aliases.push_back(args["alias"].get<std::string>());
   }
-  auto started = launch(std::move(what));
-  return started;
+  return launch(std::move(what));
 }
 
 }  // namespace tandem::esrebuild

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "es_api.h"
 #include "es_config.h"
 #include "es_http.h"
 #include "rebuild.h"
@@ -29,6 +30,7 @@ class EsRebuildPlugin final : public sdk::Plugin {
   sdk::Status configure(const sdk::StoreConfig& config, sdk::HostContext& host) override;
   sdk::Status start() override;
   void stop() override;
+  void interrupt() override;
 
   sdk::Result<sdk::SyncReport> sync() override;
   sdk::Health health() const override;
@@ -39,10 +41,8 @@ class EsRebuildPlugin final : public sdk::Plugin {
   sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest& request) override;
   void on_role_change(sdk::Role role, std::uint64_t epoch) override;
 
-  std::vector<sdk::DiagnosticInfo> diagnostics() const override;
-  sdk::Result<sdk::DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override;
-  std::vector<sdk::ActionInfo> actions() const override;
-  sdk::Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override;
+  std::vector<sdk::Diagnostic> diagnostics() override;
+  std::vector<sdk::Action> actions() override;
 
  private:
   struct IndexHealth {
@@ -59,6 +59,10 @@ class EsRebuildPlugin final : public sdk::Plugin {
     std::uint64_t epoch = 0;
   };
 
+  sdk::DiagnosticResult diagnose_connectivity();
+  sdk::DiagnosticResult diagnose_aliases();
+  EsApi diagnostic_api() const;  // one attempt per call, ended by interrupt()
+  sdk::Result<nlohmann::json> rebuild_action(const nlohmann::json& args);
   // Starts a rebuild thread; error text when one is already running.
   sdk::Result<nlohmann::json> launch(Launch what);
   void rebuild_job(Launch what);
@@ -85,7 +89,8 @@ class EsRebuildPlugin final : public sdk::Plugin {
   std::chrono::system_clock::time_point measured_at_{};
 
   std::thread worker_;
-  std::atomic<bool> cancel_{false};
+  std::atomic<bool> cancel_{false};       // ends the rebuild between requests (cancel action, demote, stop)
+  std::atomic<bool> interrupted_{false};  // the host is stopping: ends requests in flight too (EsTarget::interrupted)
 };
 
 }  // namespace tandem::esrebuild

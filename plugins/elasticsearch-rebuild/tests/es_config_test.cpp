@@ -31,14 +31,17 @@ class EsRebuildConfigCheck : public ::testing::Test {
             {"indices",
              {{{"alias", "items"}, {"query", "SELECT id, title FROM items"}, {"mapping_file", mapping_.string()}}}}};
   }
-  EsRebuildConfig parse(const json& values) const {
+  sdk::Result<EsRebuildConfig> parse_result(const json& values) const {
     return parse_es_rebuild_config(sdk::StoreConfig::from_json("search", sdk::store_schema(EsRebuildPlugin()), values));
   }
-  // The error text configure gives for these values ("" when accepted).
+  EsRebuildConfig parse(const json& values) const { return parse_result(values).value(); }
+  // The error text the schema check or configure gives for these values ("" when accepted).
   std::string error_of(const json& values) const {
     try {
-      parse(values);
-      return "";
+      auto r = parse_result(values);
+      if (r.ok()) return "";
+      EXPECT_EQ(r.code(), sdk::ErrorCode::invalid_config) << r.message();
+      return r.message();
     } catch (const sdk::ConfigError& e) {
       return e.what();
     }
@@ -186,13 +189,15 @@ TEST_F(EsRebuildConfigCheck, PluginConfigureReportsErrorsAsStatus) {
   sdk::testing::TestHost host;
   EsRebuildPlugin plugin;
   auto bad = good();
-  bad["in_flight"] = 0;
-  EXPECT_THROW(
-      (void)plugin.configure(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), bad), host),
-      sdk::ConfigError);
+  bad["retry_initial_backoff"] = "5s";
+  bad["retry_max_backoff"] = "1s";
+  auto refused = plugin.configure(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), bad), host);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), sdk::ErrorCode::invalid_config);
+  EXPECT_NE(refused.message().find("key 'retry_max_backoff': must not be smaller"), std::string::npos)
+      << refused.message();
   auto config = sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), good());
   EXPECT_TRUE(plugin.configure(config, host).ok());
-  EXPECT_EQ(plugin.info().name, "elasticsearch-rebuild");
   EXPECT_EQ(plugin.health().status, sdk::HealthStatus::stopped);
   EXPECT_EQ(config.sync_interval(), std::chrono::seconds(30));
 }

@@ -52,7 +52,8 @@ TEST(EsRebuildRealCluster, RebuildAndAliasSwapOnARealCluster) {
   EXPECT_EQ(h.details["indices"][0]["drift"], 0) << h.details.dump();
   // Clean up what the test created on the cluster.
   std::atomic<bool> no_cancel{false};
-  auto c = parse_es_rebuild_config(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), values));
+  auto c =
+      parse_es_rebuild_config(sdk::StoreConfig::from_json("search", tandem::sdk::store_schema(plugin), values)).value();
   auto target = std::make_shared<EsTarget>(EsTarget{c.endpoints, authorization_header(c), std::chrono::seconds(30)});
   EsApi api(target, c.retry, no_cancel);
   auto targets = api.alias_targets(alias);

@@ -44,6 +44,7 @@ class Standin {
     target_ = target;
   }
   int port() const { return port_; }
+  pid_t pid() const { return process_.pid(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::shared_ptr<const EsTarget> target() const { return target_; }
 

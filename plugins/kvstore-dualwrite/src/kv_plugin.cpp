@@ -13,14 +13,12 @@ namespace tandem::kv {
 KvStorePlugin::~KvStorePlugin() { stop(); }
 
 sdk::PluginInfo KvStorePlugin::info() const {
-  return {"kvstore-dualwrite", "0.1.0",
-          "Redis pair behind a RESP endpoint: writes to the secondary first, then the primary; durable journal while "
-          "the peer is down",
-          sdk::kOrderKeyValue, "1s"};
+  // Name, version and description: the TANDEM_PLUGIN line in export.cpp.
+  return {.failover_order = sdk::kOrderKeyValue, .default_sync_interval = "1s"};
 }
 
 sdk::Status KvStorePlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {
-  settings_ = parse_settings(config, host);
+  TANDEM_TRY_ASSIGN(settings_, parse_settings(config, host));
   host_ = &host;
   return {};
 }
@@ -401,64 +399,63 @@ void KvStorePlugin::on_peer_event(const nlohmann::json& event) {
   }
 }
 
-std::vector<sdk::DiagnosticInfo> KvStorePlugin::diagnostics() const {
-  return {
-      {"connectivity", "PING both Redis servers and show their replication roles"},
-      {"compare",
-       "compare every key on both Redis servers and list the ones that differ (arg: max keys listed, default 100)"}};
+std::vector<sdk::Diagnostic> KvStorePlugin::diagnostics() {
+  return {{"connectivity", "PING both Redis servers and show their replication roles",
+           [this](const auto&) { return diagnose_connectivity(); }},
+          {"compare",
+           "compare every key on both Redis servers and list the ones that differ (arg: max keys listed, default 100)",
+           [this](const std::vector<std::string>& args) { return diagnose_compare(args); }}};
 }
 
-sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose(const std::string& check,
-                                                           const std::vector<std::string>& args) {
+sdk::DiagnosticResult KvStorePlugin::diagnose_connectivity() {
   sdk::DiagnosticResult r;
-  if (check == "connectivity") {
-    std::ostringstream out;
-    for (auto* addr : {&settings_.local, &settings_.peer}) {
-      std::string label = addr == &settings_.local ? "local" : "peer";
-      try {
-        RedisSyncClient c(*addr, settings_.db, settings_.connect_timeout);
-        auto info = c.info("replication");
-        out << label << " Redis " << addr->describe() << ": reachable, role " << field(info, "role") << "\n";
-        r.details[label] = {{"reachable", true}, {"role", field(info, "role")}};
-      } catch (const std::exception& e) {
-        r.passed = false;
-        out << label << " Redis " << addr->describe() << ": " << e.what() << "\n";
-        r.details[label] = {{"reachable", false}, {"error", e.what()}};
-      }
+  std::ostringstream out;
+  for (auto* addr : {&settings_.local, &settings_.peer}) {
+    std::string label = addr == &settings_.local ? "local" : "peer";
+    try {
+      RedisSyncClient c(*addr, settings_.db, settings_.connect_timeout);
+      auto info = c.info("replication");
+      out << label << " Redis " << addr->describe() << ": reachable, role " << field(info, "role") << "\n";
+      r.details[label] = {{"reachable", true}, {"role", field(info, "role")}};
+    } catch (const std::exception& e) {
+      r.passed = false;
+      out << label << " Redis " << addr->describe() << ": " << e.what() << "\n";
+      r.details[label] = {{"reachable", false}, {"error", e.what()}};
     }
-    r.output = out.str();
-    return r;
   }
-  if (check == "compare") {
-    std::size_t limit = 100;
-    if (!args.empty()) {
-      try {
-        limit = std::stoul(args[0]);
-      } catch (...) {
-        return sdk::Result<sdk::DiagnosticResult>::failure(
-            "compare: the argument is the number of keys to list, got '" + args[0] + "'");
-      }
+  r.output = out.str();
+  return r;
+}
+
+sdk::Result<sdk::DiagnosticResult> KvStorePlugin::diagnose_compare(const std::vector<std::string>& args) {
+  sdk::DiagnosticResult r;
+  std::size_t limit = 100;
+  if (!args.empty()) {
+    try {
+      limit = std::stoul(args[0]);
+    } catch (...) {
+      return sdk::Result<sdk::DiagnosticResult>::error(
+          sdk::ErrorCode::invalid_argument,
+          "compare: the argument is the number of keys to list, got '" + args[0] + "'");
     }
-    RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
-    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
-    auto cmp = compare_all(local, peer, limit);
-    std::ostringstream out;
-    out << "local " << settings_.local.describe() << ": " << cmp.local_keys << " keys; peer "
-        << settings_.peer.describe() << ": " << cmp.peer_keys << " keys; " << cmp.differing << " differ\n";
-    nlohmann::json listed = nlohmann::json::array();
-    for (auto& d : cmp.listed) {
-      out << "  " << d.key << ": local " << d.local << " | peer " << d.peer << "\n";
-      listed.push_back({{"key", d.key}, {"local", d.local}, {"peer", d.peer}});
-    }
-    if (cmp.differing > cmp.listed.size()) out << "  ... " << (cmp.differing - cmp.listed.size()) << " more\n";
-    r.passed = cmp.differing == 0;
-    r.output = out.str();
-    r.details = {
-        {"local_keys", cmp.local_keys}, {"peer_keys", cmp.peer_keys}, {"differing", cmp.differing}, {"keys", listed}};
-    return r;
   }
-  return sdk::Result<sdk::DiagnosticResult>::failure("no diagnostic named '" + check +
-                                                     "' (try: connectivity, compare)");
+  RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
+  RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
+  auto cmp = compare_all(local, peer, limit);
+  std::ostringstream out;
+  out << "local " << settings_.local.describe() << ": " << cmp.local_keys << " keys; peer " << settings_.peer.describe()
+      << ": " << cmp.peer_keys << " keys; " << cmp.differing << " differ\n";
+  nlohmann::json listed = nlohmann::json::array();
+  for (auto& d : cmp.listed) {
+    out << "  " << d.key << ": local " << d.local << " | peer " << d.peer << "\n";
+    listed.push_back({{"key", d.key}, {"local", d.local}, {"peer", d.peer}});
+  }
+  if (cmp.differing > cmp.listed.size()) out << "  ... " << (cmp.differing - cmp.listed.size()) << " more\n";
+  r.passed = cmp.differing == 0;
+  r.output = out.str();
+  r.details = {
+      {"local_keys", cmp.local_keys}, {"peer_keys", cmp.peer_keys}, {"differing", cmp.differing}, {"keys", listed}};
+  return r;
 }
 
 }  // namespace tandem::kv

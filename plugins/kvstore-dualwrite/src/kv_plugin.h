@@ -36,11 +36,12 @@ class KvStorePlugin final : public sdk::Plugin {
   sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest& request) override;
   void on_role_change(sdk::Role role, std::uint64_t epoch) override;
 
-  std::vector<sdk::DiagnosticInfo> diagnostics() const override;
-  sdk::Result<sdk::DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override;
+  std::vector<sdk::Diagnostic> diagnostics() override;
   void on_peer_event(const nlohmann::json& event) override;
 
  private:
+  sdk::DiagnosticResult diagnose_connectivity();
+  sdk::Result<sdk::DiagnosticResult> diagnose_compare(const std::vector<std::string>& args);
   std::filesystem::path journal_dir() const;
   PeerMode stored_mode() const;
   void store_mode(PeerMode mode);

@@ -169,25 +169,26 @@ sdk::ConfigSchema settings_schema() {
   };
 }
 
-Settings parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& host) {
+sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& host) {
   Settings s;
   s.listen_address = config.string("listen_address");
-  if (s.listen_address.empty()) config.fail("listen_address", "must not be empty (use \"127.0.0.1\" or \"0.0.0.0\")");
+  if (s.listen_address.empty())
+    return config.error("listen_address", "must not be empty (use \"127.0.0.1\" or \"0.0.0.0\")");
   s.listen_port = config.port("listen_port");
   s.local.host = config.string("local_host");
-  if (s.local.host.empty()) config.fail("local_host", "must not be empty");
+  if (s.local.host.empty()) return config.error("local_host", "must not be empty");
   s.local.port = config.port("local_port");
   s.local.password_file = config.path("local_password_file");
   s.peer.host = config.string("peer_host");
   if (s.peer.host.find(sdk::kPeerPlaceholder) != std::string::npos && host.peer().address.empty())
-    config.fail("peer_host", "uses \"{peer}\" but the [peer] table has no address; set peer_host explicitly");
+    return config.error("peer_host", "uses \"{peer}\" but the [peer] table has no address; set peer_host explicitly");
   s.peer.host = sdk::substitute_peer(s.peer.host, host.peer().address);
-  if (s.peer.host.empty()) config.fail("peer_host", "must not be empty");
+  if (s.peer.host.empty()) return config.error("peer_host", "must not be empty");
   s.peer.port = config.port("peer_port");
   s.peer.password_file = config.path("peer_password_file");
   if (s.peer.host == s.local.host && s.peer.port == s.local.port)
-    config.fail("peer_port", "the peer's Redis (" + s.peer.describe() +
-                                 ") is the same as the local one; dual writes need two servers");
+    return config.error("peer_port", "the peer's Redis (" + s.peer.describe() +
+                                         ") is the same as the local one; dual writes need two servers");
   s.db = static_cast<int>(config.integer("db"));
   s.client_password_file = config.path("client_password_file");
   s.peer_down = config.choice<PeerDownPolicy>(

@@ -55,8 +55,8 @@ struct Settings {
 
 sdk::ConfigSchema settings_schema();
 
-// Validates `config` (throws sdk::ConfigError naming the key and its location).
+// Validates `config`; an invalid_config error names the key and its location.
 // "{peer}" in peer_host is replaced by host.peer().address. Touches nothing.
-Settings parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& host);
+sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& host);
 
 }  // namespace tandem::kv

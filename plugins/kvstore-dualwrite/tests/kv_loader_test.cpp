@@ -22,7 +22,10 @@ TEST(KvLoader, ManifestFactoryAndConfigureWorkThroughTheSharedObject) {
   std::string error;
   std::unique_ptr<tandem::sdk::Plugin> plugin(factory(&error));
   ASSERT_NE(plugin, nullptr) << error;
+  // Identity is the manifest's, said once (the two descriptions once differed).
   EXPECT_EQ(plugin->info().name, "kvstore-dualwrite");
+  EXPECT_EQ(plugin->info().description, m->description);
+  EXPECT_EQ(plugin->info().version, m->version);
   EXPECT_EQ(plugin->info().failover_order, tandem::sdk::kOrderKeyValue);
   tandem::sdk::testing::TestHost host;
   auto good = tandem::sdk::StoreConfig::from_json("kv", tandem::sdk::store_schema(*plugin),

@@ -21,20 +21,24 @@
 namespace tandem::kv {
 namespace {
 
-Settings parse(nlohmann::json values) {
+sdk::Result<Settings> parse_result(nlohmann::json values) {
   sdk::testing::TestHostOptions o;
   o.peer.address = "10.0.0.2";
   sdk::testing::TestHost host(o);
   return parse_settings(sdk::StoreConfig::from_json("kv", settings_schema(), std::move(values)), host);
 }
+Settings parse(nlohmann::json values) { return parse_result(std::move(values)).value(); }
 
+// The schema check's or parse_settings' message, "" when accepted.
 std::string config_error(nlohmann::json values) {
   try {
-    parse(std::move(values));
+    auto r = parse_result(std::move(values));
+    if (r.ok()) return "";
+    EXPECT_EQ(r.code(), sdk::ErrorCode::invalid_config) << r.message();
+    return r.message();
   } catch (const sdk::ConfigError& e) {
     return e.what();
   }
-  return "";
 }
 
 TEST(KvConfig, DefaultsAndPeerPlaceholder) {

@@ -317,16 +317,14 @@ sdk::StepReport PostgresWalPlugin::rebuild_standby(const nlohmann::json& args) {
           built};
 }
 
-std::vector<sdk::ActionInfo> PostgresWalPlugin::actions() const {
+std::vector<sdk::Action> PostgresWalPlugin::actions() {
   return {{"basebackup",
            "Rebuild this (secondary) node from a fresh base backup of the primary; the old data directory is moved "
-           "aside, not deleted. Args: {\"force\": true} to override the primary check"}};
-}
-
-sdk::Result<nlohmann::json> PostgresWalPlugin::run_action(const std::string& action, const nlohmann::json& args) {
-  if (action != "basebackup") return sdk::Result<nlohmann::json>::failure("no action named '" + action + "'");
-  auto step = rebuild_standby(args);
-  return nlohmann::json{{"changed", step.changed}, {"summary", step.summary}, {"details", step.details}};
+           "aside, not deleted. Args: {\"force\": true} to override the primary check",
+           [this](const nlohmann::json& args) -> sdk::Result<nlohmann::json> {
+             auto step = rebuild_standby(args);
+             return nlohmann::json{{"changed", step.changed}, {"summary", step.summary}, {"details", step.details}};
+           }}};
 }
 
 }  // namespace tandem::pgwal

@@ -9,16 +9,12 @@ namespace tandem::pgwal {
 using sdk::HealthStatus;
 
 sdk::PluginInfo PostgresWalPlugin::info() const {
-  return {.name = "postgres-wal",
-          .version = "0.1.0",
-          .description =
-              "PostgreSQL streaming replication: standby set-up, lag, promote, switchover, rejoin with pg_rewind",
-          .failover_order = sdk::kOrderDatabase,
-          .default_sync_interval = "1s"};
+  // Name, version and description: the TANDEM_PLUGIN line in export.cpp.
+  return {.failover_order = sdk::kOrderDatabase, .default_sync_interval = "1s"};
 }
 
 sdk::Status PostgresWalPlugin::configure(const sdk::StoreConfig& config, sdk::HostContext& host) {
-  settings_ = parse_settings(config);
+  TANDEM_TRY_ASSIGN(settings_, parse_settings(config));
   host_ = &host;
   tools_ = std::make_unique<PgTools>(settings_);
   sync_mode_ = settings_.synchronous ? SyncModeState::pending : SyncModeState::off;

@@ -39,12 +39,17 @@ class PostgresWalPlugin final : public sdk::Plugin {
   sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest& request) override;
   void on_role_change(sdk::Role role, std::uint64_t epoch) override;
 
-  std::vector<sdk::DiagnosticInfo> diagnostics() const override;
-  sdk::Result<sdk::DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override;
-  std::vector<sdk::ActionInfo> actions() const override;
-  sdk::Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override;
+  std::vector<sdk::Diagnostic> diagnostics() override;
+  std::vector<sdk::Action> actions() override;
 
  private:
+  // --- diagnostics (diagnostics.cpp), one per row of diagnostics() ---
+  sdk::DiagnosticResult diagnose_conninfo();
+  sdk::DiagnosticResult diagnose_slots();
+  sdk::DiagnosticResult diagnose_timeline();
+  sdk::DiagnosticResult diagnose_settings();
+  sdk::DiagnosticResult diagnose_lag();
+
   // --- connections (plugin.cpp) ---
   ConnectParams local_params() const;
   ConnectParams peer_params(bool replication) const;

@@ -151,23 +151,27 @@ sdk::ConfigSchema schema() {
   };
 }
 
-Settings parse_settings(const sdk::StoreConfig& config) {
+sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config) {
   Settings s;
   s.data_dir = config.string("data_dir");
-  if (!s.data_dir.is_absolute()) config.fail("data_dir", "must be an absolute path, got '" + s.data_dir.string() + "'");
+  if (!s.data_dir.is_absolute())
+    return config.error("data_dir", "must be an absolute path, got '" + s.data_dir.string() + "'");
   s.data_dir = s.data_dir.lexically_normal();
   if (!s.data_dir.has_filename()) s.data_dir = s.data_dir.parent_path();  // "/x/data/" -> "/x/data"
   if (has_space_or_quote(s.data_dir.string()))
-    config.fail("data_dir", "must not contain spaces, quotes or backslashes (it is written into PostgreSQL's config)");
+    return config.error("data_dir",
+                        "must not contain spaces, quotes or backslashes (it is written into PostgreSQL's config)");
   s.bin_dir = config.path("bin_dir");
   s.os_user = config.string("os_user");
   if (::getpwnam(s.os_user.c_str()) == nullptr)
-    config.fail("os_user", "no OS user named '" + s.os_user + "' on this machine (PostgreSQL's programs run as it)");
+    return config.error("os_user",
+                        "no OS user named '" + s.os_user + "' on this machine (PostgreSQL's programs run as it)");
   s.host = config.string("host");
-  if (s.host.empty() || has_space_or_quote(s.host)) config.fail("host", "must be a host name, address or socket dir");
+  if (s.host.empty() || has_space_or_quote(s.host))
+    return config.error("host", "must be a host name, address or socket dir");
   s.port = config.port("port");
   s.peer_host = config.string("peer_host");
-  if (has_space_or_quote(s.peer_host)) config.fail("peer_host", "must be a host name or address");
+  if (has_space_or_quote(s.peer_host)) return config.error("peer_host", "must be a host name or address");
   s.peer_port = config.port("peer_port");
   s.database = config.string("database");
   s.user = config.string("user");
@@ -175,16 +179,17 @@ Settings parse_settings(const sdk::StoreConfig& config) {
   s.slot_name = config.string("slot_name");
   for (const char* key : {"database", "user", "replication_user"})
     if (!is_plain_identifier(config.string(key), true))
-      config.fail(key, "must be a plain name: lower-case letters, digits, '_' or '-', at most 63 characters");
+      return config.error(key, "must be a plain name: lower-case letters, digits, '_' or '-', at most 63 characters");
   if (!is_plain_identifier(s.slot_name, false))
-    config.fail("slot_name", "must be lower-case letters, digits and '_' only (PostgreSQL's rule for slot names)");
+    return config.error("slot_name",
+                        "must be lower-case letters, digits and '_' only (PostgreSQL's rule for slot names)");
   s.password_file = config.path("password_file");
   s.replication_password_file = config.path("replication_password_file");
   s.synchronous = config.boolean("synchronous");
   s.on_standby_loss = config.choice<StandbyLossPolicy>(
       "on_standby_loss", {{"block", StandbyLossPolicy::block}, {"degrade", StandbyLossPolicy::degrade}});
   if (config.has("on_standby_loss") && !s.synchronous)
-    config.fail("on_standby_loss", "only applies with synchronous = true; remove it or set synchronous = true");
+    return config.error("on_standby_loss", "only applies with synchronous = true; remove it or set synchronous = true");
   s.standby_loss_timeout = config.duration("standby_loss_timeout");
   s.connect_timeout = config.duration("connect_timeout");
   s.statement_timeout = config.duration("statement_timeout");
@@ -197,7 +202,8 @@ Settings parse_settings(const sdk::StoreConfig& config) {
   if (s.server_log.empty()) s.server_log = s.data_dir.parent_path() / "postgresql-tandem.log";
   if (s.passfile.empty()) s.passfile = s.data_dir.parent_path() / ".tandem.pgpass";
   if (has_space_or_quote(s.passfile.string()))
-    config.fail("passfile", "must not contain spaces, quotes or backslashes (it is written into primary_conninfo)");
+    return config.error("passfile",
+                        "must not contain spaces, quotes or backslashes (it is written into primary_conninfo)");
   return s;
 }
 

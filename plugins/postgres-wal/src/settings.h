@@ -42,9 +42,9 @@ struct Settings {
 
 sdk::ConfigSchema schema();
 
-// Validates and converts; throws sdk::ConfigError naming the key and its place.
+// Validates and converts; an invalid_config error names the key and its place.
 // Touches nothing outside the process.
-Settings parse_settings(const sdk::StoreConfig& config);
+sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config);
 
 const char* to_string(StandbyLossPolicy p);
 

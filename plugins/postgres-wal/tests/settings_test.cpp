@@ -18,17 +18,20 @@ sdk::StoreConfig config(nlohmann::json values) {
   return sdk::StoreConfig::from_json("pg", sdk::store_schema(PostgresWalPlugin()), values);
 }
 
+// The schema check's or parse_settings' message, "" when accepted.
 std::string error_of(nlohmann::json values) {
   try {
-    parse_settings(config(std::move(values)));
+    auto r = parse_settings(config(std::move(values)));
+    if (r.ok()) return "";
+    EXPECT_EQ(r.code(), sdk::ErrorCode::invalid_config) << r.message();
+    return r.message();
   } catch (const sdk::ConfigError& e) {
     return e.what();
   }
-  return "";
 }
 
 TEST(PostgresWalSettings, DefaultsApply) {
-  Settings s = parse_settings(config({}));
+  Settings s = parse_settings(config({})).value();
   EXPECT_EQ(s.data_dir, "/var/lib/postgresql/15/main");
   EXPECT_EQ(s.os_user, "postgres");
   EXPECT_EQ(s.port, 5432);
@@ -59,7 +62,8 @@ TEST(PostgresWalSettings, ExplicitValuesAreRead) {
                                       {"statement_timeout", "500ms"},
                                       {"lag_warn_bytes", "1MiB"},
                                       {"slot_name", "pair_slot"},
-                                      {"replication_password_file", repl_pw}}));
+                                      {"replication_password_file", repl_pw}}))
+                   .value();
   EXPECT_EQ(s.data_dir, "/srv/pg/data");  // trailing slash dropped
   EXPECT_EQ(s.port, 6543);
   EXPECT_EQ(s.peer_host, "10.0.0.2");
@@ -116,7 +120,7 @@ TEST(PostgresWalSettings, SyncIntervalIsTheHostsKeyWithThePluginsBounds) {
 
 TEST(PostgresWalSettings, MissingDataDirIsAnError) {
   try {
-    parse_settings(sdk::StoreConfig::from_json("pg", schema(), nlohmann::json::object()));
+    (void)parse_settings(sdk::StoreConfig::from_json("pg", schema(), nlohmann::json::object()));
     FAIL() << "no error for a missing data_dir";
   } catch (const sdk::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("data_dir"), std::string::npos) << e.what();

@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -41,7 +42,7 @@ class Session : public std::enable_shared_from_this<Session> {
   using Done = std::function<void(Result<Response>)>;
 
   Session(boost::asio::io_context& io, Url url, bool keep_alive)
-      : resolver_(io), stream_(io), url_(std::move(url)), keep_alive_(keep_alive) {
+      : resolver_(io), stream_(io), cancel_timer_(io), url_(std::move(url)), keep_alive_(keep_alive) {
     // Beast sizes each read from the buffer's free capacity: large answers
     // (bulk responses) read in big pieces.
     buffer_.reserve(64 * 1024);
@@ -65,6 +66,8 @@ class Session : public std::enable_shared_from_this<Session> {
     deadline_ = std::chrono::steady_clock::now() + req.timeout;
     max_response_bytes_ = req.max_response_bytes;
     head_ = req.method == "HEAD";
+    cancel_ = req.cancel;
+    if (cancel_) watch_cancel(std::chrono::milliseconds(0));
 
     request_ = {};
     request_.method_string(req.method);
@@ -92,6 +95,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Polls the caller's cancel flag while the exchange runs; closing the
+  // socket aborts whatever operation is pending.
+  void watch_cancel(std::chrono::milliseconds after) {
+    cancel_timer_.expires_after(after);
+    cancel_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->done_) return;  // the exchange completed first
+      if (!self->cancel_->load()) return self->watch_cancel(std::chrono::milliseconds(20));
+      self->complete(Error{self->what_ + ": cancelled (the caller is stopping)", ErrorCode::failed});
+      self->resolver_.cancel();
+      self->close();
+    });
+  }
+
   // Tries each resolved address in turn until one accepts.
   void connect(std::size_t index, beast::error_code last) {
     if (index >= endpoints_.size())
@@ -162,6 +178,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void complete(Result<Response> result) {
     if (!done_) return;
+    cancel_timer_.cancel();
     auto done = std::move(done_);
     done_ = nullptr;
     done(std::move(result));
@@ -169,6 +186,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
+  boost::asio::steady_timer cancel_timer_;
+  const std::atomic<bool>* cancel_ = nullptr;
   Url url_;
   bool keep_alive_;
   std::vector<tcp::resolver::results_type::value_type> endpoints_;

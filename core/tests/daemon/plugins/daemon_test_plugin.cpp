@@ -15,12 +15,7 @@ using namespace tandem::sdk;
 class DaemonTestPlugin final : public Plugin {
  public:
   PluginInfo info() const override {
-    return {.name = "daemon-test",
-            .version = "1.0.0",
-            .description = "tandemd binary test plugin",
-            .failover_order = 50,
-            .default_sync_interval = "1s",
-            .nothing_to_fail_over = true};
+    return {.failover_order = 50, .default_sync_interval = "1s", .nothing_to_fail_over = true};
   }
   ConfigSchema schema() const override {
     return {{.name = "lag_field",
@@ -83,13 +78,12 @@ class DaemonTestPlugin final : public Plugin {
     h.details = {{"starts", starts_.load()}, {"last_peer_event", last_event_}};
     return h;
   }
-  std::vector<ActionInfo> actions() const override {
-    return {{"tell-peer", "sends the args to the peer's same store"}};
-  }
-  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
-    if (action != "tell-peer") return Result<nlohmann::json>::failure("no action " + action);
-    host_->notify_peer(args);
-    return nlohmann::json{{"sent", args}};
+  std::vector<Action> actions() override {
+    return {{"tell-peer", "sends the args to the peer's same store",
+             [this](const nlohmann::json& args) -> Result<nlohmann::json> {
+               host_->notify_peer(args);
+               return nlohmann::json{{"sent", args}};
+             }}};
   }
   void on_peer_event(const nlohmann::json& event) override {
     std::lock_guard l(mu_);

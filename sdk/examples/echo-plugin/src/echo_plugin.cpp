@@ -5,11 +5,8 @@ namespace echo {
 using namespace tandem::sdk;
 
 PluginInfo EchoPlugin::info() const {
-  return {.name = "echo",
-          .version = "1.0.0",
-          .description = "Example plugin: echoes a message on every sync",
-          .default_sync_interval = "30s",
-          .min_sync_interval = "10ms"};
+  // Name, version and description come from TANDEM_PLUGIN (export.cpp).
+  return {.default_sync_interval = "30s", .min_sync_interval = "10ms"};
 }
 
 ConfigSchema EchoPlugin::schema() const {
@@ -29,7 +26,7 @@ ConfigSchema EchoPlugin::schema() const {
 Status EchoPlugin::configure(const StoreConfig& config, HostContext& host) {
   // Validate only: nothing outside the process is touched here.
   message_ = config.string("message");
-  if (message_.find('\n') != std::string::npos) config.fail("message", "must be a single line");
+  if (message_.find('\n') != std::string::npos) return config.error("message", "must be a single line");
   reported_lag_ = config.size("reported_lag");
   host_ = &host;
   return {};
@@ -94,15 +91,13 @@ Result<StepReport> EchoPlugin::rejoin(const FailoverRequest&) {
       changed, changed ? "echo follows the new primary" : "echo was following already", {{"role", "secondary"}}};
 }
 
-std::vector<DiagnosticInfo> EchoPlugin::diagnostics() const {
-  return {{"echo", "prints the configured message and any arguments"}};
-}
-
-Result<DiagnosticResult> EchoPlugin::diagnose(const std::string& check, const std::vector<std::string>& args) {
-  if (check != "echo") return Result<DiagnosticResult>::failure("no diagnostic named '" + check + "'");
-  std::string out = message_;
-  for (const auto& a : args) out += " " + a;
-  return DiagnosticResult{true, out, {{"args", args.size()}}};
+std::vector<Diagnostic> EchoPlugin::diagnostics() {
+  return {{"echo", "prints the configured message and any arguments",
+           [this](const std::vector<std::string>& args) -> Result<DiagnosticResult> {
+             std::string out = message_;
+             for (const auto& a : args) out += " " + a;
+             return DiagnosticResult{true, out, {{"args", args.size()}}};
+           }}};
 }
 
 }  // namespace echo

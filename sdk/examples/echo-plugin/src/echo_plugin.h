@@ -25,9 +25,7 @@ class EchoPlugin final : public tandem::sdk::Plugin {
   tandem::sdk::Result<tandem::sdk::StepReport> demote(const tandem::sdk::FailoverRequest& request) override;
   tandem::sdk::Result<tandem::sdk::StepReport> rejoin(const tandem::sdk::FailoverRequest& request) override;
 
-  std::vector<tandem::sdk::DiagnosticInfo> diagnostics() const override;
-  tandem::sdk::Result<tandem::sdk::DiagnosticResult> diagnose(const std::string& check,
-                                                              const std::vector<std::string>& args) override;
+  std::vector<tandem::sdk::Diagnostic> diagnostics() override;
 
  private:
   // Moves the store to `role`, persisting it; returns false if it was there already.

@@ -130,7 +130,9 @@ class StoreConfig {
   bool has(std::string_view key) const;
 
   // Typed accessors; fall back to the schema default; throw ConfigError naming
-  // the key's location when the key is missing with no default or malformed.
+  // the key's location when the key is missing with no default or malformed
+  // (what the host's schema check refuses before configure() ever runs: in
+  // the daemon they do not throw; on from_json values in tests they may).
   std::string string(std::string_view key) const;
   std::int64_t integer(std::string_view key) const;
   double number(std::string_view key) const;
@@ -157,7 +159,11 @@ class StoreConfig {
 
   // "file:line:col" of a key, or "store 'NAME'" when unknown.
   std::string where(std::string_view key) const;
-  // Throws ConfigError: "<where>: store 'NAME', key 'KEY': MESSAGE".
+  // The error configure() returns for a bad value, ErrorCode::invalid_config
+  // with "<where>: store 'NAME', key 'KEY': MESSAGE":
+  //   if (port == peer_port) return config.error("port", "must differ from peer_port");
+  Error error(std::string_view key, std::string_view message) const;
+  // Throws ConfigError with error()'s message: the accessors' way; a plugin returns error() instead.
   [[noreturn]] void fail(std::string_view key, std::string_view message) const;
 
  private:

@@ -2,7 +2,11 @@
 //
 //   TANDEM_PLUGIN(MyStorePlugin, "my-store", "1.0.0", "Keeps my store in sync")
 //
-// in exactly one .cpp of the plugin (by convention src/export.cpp). It exports
+// in exactly one .cpp of the plugin (by convention src/export.cpp). It is the
+// only place the plugin's name, version and description are written: the
+// host reads them from the manifest, info() answers them from it (the
+// plugin's own info() leaves them empty), and tandem_add_plugin() in CMake
+// reads the name from this line for the file name tandem-<name>.so. It exports
 // the manifest and the factory under fixed Boost.DLL aliases, and wraps the
 // plugin in a guard that turns every exception into an error result, so no
 // exception crosses the library boundary.
@@ -43,17 +47,27 @@ inline ErrorCode exception_code() {
   }
 }
 
-// Forwards every call to the author's plugin inside try/catch.
+// Forwards every call to the author's plugin inside try/catch, and answers
+// the plugin's identity (name, version, description) from its manifest: the
+// TANDEM_PLUGIN line is the one place they are written.
 class GuardedPlugin final : public Plugin {
  public:
-  explicit GuardedPlugin(std::unique_ptr<Plugin> inner) : inner_(std::move(inner)) {}
+  GuardedPlugin(std::unique_ptr<Plugin> inner, const PluginManifest& manifest)
+      : inner_(std::move(inner)), manifest_(manifest) {}
 
   PluginInfo info() const override {
+    PluginInfo out;
+    std::string trouble;
     try {
-      return inner_->info();
+      out = inner_->info();
     } catch (...) {
-      return PluginInfo{"?", "?", "info() threw: " + current_exception_text(), 50};
+      out = PluginInfo{};
+      trouble = " (info() threw: " + current_exception_text() + ")";
     }
+    out.name = manifest_.name;
+    out.version = manifest_.version;
+    out.description = manifest_.description + trouble;
+    return out;
   }
   ConfigSchema schema() const override {
     try {
@@ -78,6 +92,12 @@ class GuardedPlugin final : public Plugin {
     try {
       inner_->stop();
     } catch (...) { /* stop must not throw; nothing left to report to */
+    }
+  }
+  void interrupt() override {
+    try {
+      inner_->interrupt();
+    } catch (...) { /* the stop that follows reports what is left */
     }
   }
   Result<SyncReport> sync() override {
@@ -108,25 +128,13 @@ class GuardedPlugin final : public Plugin {
     } catch (...) { /* reported through health by the plugin */
     }
   }
-  std::vector<DiagnosticInfo> diagnostics() const override {
-    try {
-      return inner_->diagnostics();
-    } catch (...) {
-      return {};
-    }
+  // The rows' handlers are wrapped here, in the plugin's own code, so that
+  // an exception from one never reaches the host that runs it.
+  std::vector<Diagnostic> diagnostics() override {
+    return guarded_rows("diagnose ", [&] { return inner_->diagnostics(); });
   }
-  Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) override {
-    return guard("diagnose " + check, [&] { return inner_->diagnose(check, args); });
-  }
-  std::vector<ActionInfo> actions() const override {
-    try {
-      return inner_->actions();
-    } catch (...) {
-      return {};
-    }
-  }
-  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) override {
-    return guard("action " + action, [&] { return inner_->run_action(action, args); });
+  std::vector<Action> actions() override {
+    return guarded_rows("action ", [&] { return inner_->actions(); });
   }
   void on_peer_event(const nlohmann::json& event) override {
     try {
@@ -136,6 +144,22 @@ class GuardedPlugin final : public Plugin {
   }
 
  private:
+  template <class F>
+  static auto guarded_rows(const std::string& what, F&& list) -> decltype(list()) {
+    decltype(list()) rows;
+    try {
+      rows = list();
+    } catch (...) {
+      return {};
+    }
+    for (auto& row : rows) {
+      if (!row.run) continue;
+      row.run = [what = what + row.name, run = std::move(row.run)](const auto& args) {
+        return guard(what, [&] { return run(args); });
+      };
+    }
+    return rows;
+  }
   template <class F>
   static auto guard(const std::string& what, F&& f) -> decltype(f()) {
     using R = decltype(f());
@@ -155,12 +179,13 @@ class GuardedPlugin final : public Plugin {
   }
 
   std::unique_ptr<Plugin> inner_;
+  const PluginManifest& manifest_;
 };
 
 template <class PluginClass>
-Plugin* create_guarded(std::string* error) noexcept {
+Plugin* create_guarded(const PluginManifest& manifest, std::string* error) noexcept {
   try {
-    return new GuardedPlugin(std::make_unique<PluginClass>());
+    return new GuardedPlugin(std::make_unique<PluginClass>(), manifest);
   } catch (...) {
     if (error) {
       try {
@@ -183,7 +208,7 @@ Plugin* create_guarded(std::string* error) noexcept {
                                                                 TANDEM_SDK_VERSION_STRING};               \
   const ::tandem::sdk::PluginManifest* tandem_manifest_function_() { return &tandem_manifest_instance_; } \
   ::tandem::sdk::Plugin* tandem_factory_function_(std::string* error) {                                   \
-    return ::tandem::sdk::detail::create_guarded<PluginClass>(error);                                     \
+    return ::tandem::sdk::detail::create_guarded<PluginClass>(tandem_manifest_instance_, error);          \
   }                                                                                                       \
   }                                                                                                       \
   BOOST_DLL_ALIAS(tandem_manifest_function_, tandem_plugin_manifest)                                      \

@@ -11,7 +11,8 @@
 //    they may block (subprocesses, network) for as long as they need.
 //  - health() and on_peer_event() may be called from the event loop at any
 //    time, concurrently with the above: they must be quick and thread-safe
-//    (serve health from a cached snapshot guarded by a mutex).
+//    (serve health from a cached snapshot guarded by a mutex). interrupt()
+//    comes from a host thread while one of the above may be running.
 //  - Plugin code may throw; the SDK's export edge (export.h) turns any
 //    exception into an error result, so nothing crosses the library boundary.
 #pragma once
@@ -38,7 +39,9 @@ inline constexpr int kOrderKeyValue = 30;
 inline constexpr int kOrderDerivedIndex = 40;
 
 struct PluginInfo {
-  std::string name{};         // plugin type, e.g. "postgres-wal"; equals the manifest name
+  // Identity: answered by the SDK from the TANDEM_PLUGIN manifest (export.h);
+  // a plugin's info() leaves these three empty rather than repeat them.
+  std::string name{};         // plugin type, e.g. "postgres-wal"
   std::string version{};      // the plugin's own version
   std::string description{};  // one line
   int failover_order = 50;    // lower promotes first
@@ -58,12 +61,6 @@ struct SyncReport {
   nlohmann::json details = nlohmann::json::object();
 };
 
-// A named operation an operator can trigger by hand, e.g. "rebuild".
-struct ActionInfo {
-  std::string name;
-  std::string description;
-};
-
 class Plugin {
  public:
   Plugin() = default;
@@ -80,8 +77,15 @@ class Plugin {
   virtual ConfigSchema schema() const = 0;
 
   // Validate the configuration and remember it. Touches nothing outside the
-  // process (no connections, no files written): fails fast with a ConfigError
-  // (use config.fail(key, why)) or an error Status. `host` outlives the plugin.
+  // process (no connections, no files written). A refusal is the returned
+  // Status: `return config.error(key, why);` (invalid_config, with the key's
+  // file:line:col); helpers return Result and TANDEM_TRY passes it on. The
+  // host has checked every value against the schema before this runs, so
+  // the accessors do not throw here (they do on StoreConfig::from_json
+  // values in tests, with the same words). `host` outlives the plugin.
+  // Path keys arrive resolved by their PathRule (config.path(key) gives the
+  // absolute path: relative ones against the config file's directory in the
+  // daemon, against the working directory in StoreConfig::from_json).
   virtual Status configure(const StoreConfig& config, HostContext& host) = 0;
   // Acquire the long-lived, retryable resources (listeners, watchers, timers).
   // A start failure is reported and retried by the host; it must not leave
@@ -90,6 +94,12 @@ class Plugin {
   // Release everything start() acquired; cancel timers and handlers posted to
   // the host's io_context. Idempotent. After stop, no plugin code may run.
   virtual void stop() {}
+  // The host is about to stop this store (tandemd is shutting down): make the
+  // call in progress, if any (sync, a failover step, an action, a diagnostic),
+  // return soon, e.g. by ending its blocking requests; stop() follows once it
+  // has. Called from a host thread concurrently with that call: quick,
+  // thread-safe, never blocking. A plugin whose calls are all short needs none.
+  virtual void interrupt() {}
 
   // One round of keeping this node's copy current for its role, every
   // `sync_interval` (StoreConfig::sync_interval(); never periodically when the
@@ -126,25 +136,34 @@ class Plugin {
     (void)request;
     return Result<StepReport>::error(ErrorCode::not_supported, "this plugin does not implement rejoin");
   }
-  // Called (off the loop) after the host changed this node's role or epoch.
+  // Called after the host changed this node's role or epoch (after a failover
+  // ended, or on fencing): on the store's own serial thread, like sync(), so
+  // never concurrently with it or with a failover step.
   virtual void on_role_change(Role role, std::uint64_t epoch) {
     (void)role;
     (void)epoch;
   }
 
-  // Checks `tandemctl diag` can run. They must work with only configure()
-  // called (the daemon may be down): no dependency on start().
-  virtual std::vector<DiagnosticInfo> diagnostics() const { return {}; }
-  virtual Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) {
-    (void)args;
-    return Result<DiagnosticResult>::failure("no diagnostic named '" + check + "'");
-  }
+  // Checks `tandemctl diag` can run, as {name, description, handler} rows.
+  // They must work with only configure() called: tandemctl loads the plugin
+  // itself (the daemon may be down) with an offline HostContext that offers
+  // node(), peer(), role()/epoch()/fenced() (from the node's state file),
+  // log() (stderr), state() (a copy: writes are discarded), store_dir(), and
+  // io() (a loop of its own); metrics(), notify_peer() and request_sync() do
+  // nothing and post_blocking() runs inline. No dependency on start().
+  // Handlers run like the calls above (off the loop, one at a time) and only
+  // while this plugin exists.
+  virtual std::vector<Diagnostic> diagnostics() { return {}; }
+  // Operator-triggered operations (POST /v1/stores/<name>/actions/<action>), as rows.
+  virtual std::vector<Action> actions() { return {}; }
 
-  // Operator-triggered operations (POST /v1/stores/<name>/actions/<action>).
-  virtual std::vector<ActionInfo> actions() const { return {}; }
-  virtual Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) {
-    (void)args;
-    return Result<nlohmann::json>::failure("no action named '" + action + "'");
+  // Run the row of that name; ErrorCode::not_found, naming the rows there
+  // are, for any other name. Not virtual: the rows are the interface.
+  Result<DiagnosticResult> diagnose(const std::string& check, const std::vector<std::string>& args) {
+    return detail::run_row(diagnostics(), "diagnostic", check, args);
+  }
+  Result<nlohmann::json> run_action(const std::string& action, const nlohmann::json& args) {
+    return detail::run_row(actions(), "action", action, args);
   }
 
   // A message the same store on the peer sent with HostContext::notify_peer.

@@ -10,6 +10,7 @@
 //     auto rows = read_rows();              // a Result<Rows>
 //     TANDEM_TRY(rows);
 //     use(*rows);
+//     TANDEM_TRY_ASSIGN(header_, read_header());  // header_ = the value, or return the Error
 //     return {};
 //   }
 #pragma once
@@ -133,4 +134,13 @@ const Error& error_of(const Result<T>& r) {
   do {                                                                                        \
     const auto& tandem_try_result_ = (expr);                                                  \
     if (!tandem_try_result_.ok()) return ::tandem::sdk::detail::error_of(tandem_try_result_); \
+  } while (0)
+
+// Evaluates `expr` (a Result<T>); when it failed, returns its Error from the
+// enclosing function, else moves its value into `lhs` (an existing lvalue).
+#define TANDEM_TRY_ASSIGN(lhs, expr)                                                        \
+  do {                                                                                      \
+    auto tandem_try_value_ = (expr);                                                        \
+    if (!tandem_try_value_.ok()) return ::tandem::sdk::detail::error_of(tandem_try_value_); \
+    lhs = std::move(tandem_try_value_).value();                                             \
   } while (0)

@@ -9,6 +9,7 @@
 // check_reachable(), the single place TLS support will change.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -34,6 +35,10 @@ struct Request {
   std::map<std::string, std::string> headers;
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};  // the whole exchange
   std::size_t max_response_bytes = 8u << 20;                   // a larger body is an error
+  // When set and it becomes true, the exchange ends within ~20 ms with an
+  // Error ("cancelled"), the connection closed: how a caller that is being
+  // stopped (Plugin::interrupt) gets its thread back from a silent server.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct Response {
