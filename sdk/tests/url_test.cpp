@@ -127,4 +127,11 @@ TEST(UrlTest, GarbageIsRefused) {
 }
 
 }  // namespace
+TEST(UrlTest, PathSegmentsAreEncodedWhole) {
+  EXPECT_EQ(encode_path_segment("app-1.db_x~"), "app-1.db_x~");
+  EXPECT_EQ(encode_path_segment("a/b?c#d e%"), "a%2Fb%3Fc%23d%20e%25");
+  EXPECT_EQ(encode_path_segment("\xc3\xa9"), "%C3%A9");
+  EXPECT_EQ(encode_path_segment(""), "");
+}
+
 }  // namespace tandem::sdk::net

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "tandem/sdk/file_util.h"
+#include "tandem/sdk/net/url.h"
 
 namespace tandem::cli {
 namespace {
@@ -47,7 +48,7 @@ int follow_progress(const sdk::net::Url& base, const ActionOptions& options, std
       return 1;
     }
     sdk::net::Request req;
-    req.target = "/v1/stores/" + options.store;
+    req.target = "/v1/stores/" + sdk::net::encode_path_segment(options.store);
     auto res = sdk::net::request(base, req);
     if (!res || res->status != 200) {
       err << (tty ? "\n" : "")
@@ -78,7 +79,7 @@ int follow_progress(const sdk::net::Url& base, const ActionOptions& options, std
   if (tty) out << "\n";
   json health;
   sdk::net::Request req;
-  req.target = "/v1/stores/" + options.store;
+  req.target = "/v1/stores/" + sdk::net::encode_path_segment(options.store);
   if (auto res = sdk::net::request(base, req); res && res->status == 200) {
     json store = json::parse(res->body, nullptr, false);
     if (store.is_object()) health = store.value("health", json::object());
@@ -101,7 +102,9 @@ int run_action(const GlobalOptions& global, const ActionOptions& options, std::o
   auto token = read_api_token(global, options.token_file, err);
   if (!token) return 1;
 
-  auto res = post_to_daemon(*base, "/v1/stores/" + options.store + "/actions/" + options.action, args->dump(), *token,
+  std::string target = "/v1/stores/" + sdk::net::encode_path_segment(options.store) + "/actions/" +
+                       sdk::net::encode_path_segment(options.action);
+  auto res = post_to_daemon(*base, target, args->dump(), *token,
                             std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000)), err);
   if (!res) return 1;
   json body = json::parse(res->body, nullptr, false);

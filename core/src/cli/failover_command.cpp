@@ -17,6 +17,16 @@ std::string str(const json& j, const char* key) {
   return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
 }
 
+// A store's text in a column: its later lines start under its first.
+std::string hanging(const std::string& text, std::size_t column) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out.append(column, ' ');
+  }
+  return out;
+}
+
 void print_report(const json& r, std::ostream& out) {
   out << r.value("kind", std::string("?")) << " " << r.value("id", std::string()) << ": "
       << r.value("result", std::string("?"));
@@ -31,7 +41,7 @@ void print_report(const json& r, std::ostream& out) {
   if (r.contains("loss") && r["loss"].is_object() && !r["loss"].empty()) {
     out << "  what may be lost, per store:\n";
     for (auto& [store, loss] : r["loss"].items())
-      out << "    " << std::left << std::setw(16) << store << " " << str(loss, "summary") << "\n";
+      out << "    " << std::left << std::setw(16) << store << " " << hanging(str(loss, "summary"), 21) << "\n";
   }
   if (r.contains("plan") && r["plan"].is_array() && r.value("result", std::string()) != "succeeded") {
     out << "  plan:";
@@ -40,7 +50,7 @@ void print_report(const json& r, std::ostream& out) {
     if (r.contains("store_plans") && r["store_plans"].is_object())
       for (auto& [store, plan] : r["store_plans"].items())
         if (plan.is_string() && !plan.get<std::string>().empty())
-          out << "    " << std::left << std::setw(16) << store << " " << plan.get<std::string>() << "\n";
+          out << "    " << std::left << std::setw(16) << store << " " << hanging(plan.get<std::string>(), 21) << "\n";
   }
   std::string result = r.value("result", std::string());
   if (r.contains("steps") && r["steps"].is_array() && (result == "succeeded" || result == "failed")) {

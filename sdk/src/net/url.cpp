@@ -135,4 +135,19 @@ Result<Url> parse_url(std::string_view text, std::optional<std::uint16_t> defaul
   return url;
 }
 
+std::string encode_path_segment(std::string_view segment) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 }  // namespace tandem::sdk::net

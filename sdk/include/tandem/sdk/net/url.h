@@ -51,4 +51,9 @@ Result<Url> parse_url(std::string_view text, std::optional<std::uint16_t> defaul
 // The text with any "user:password@" replaced by "<credentials>@", for messages and logs.
 std::string redact_url(std::string_view text);
 
+// One path segment with every byte outside RFC 3986's unreserved set
+// (A-Z a-z 0-9 - . _ ~) as %XX: a store name with '/', '?', '%' or a space
+// stays one segment ("/v1/stores/" + encode_path_segment(name)).
+std::string encode_path_segment(std::string_view segment);
+
 }  // namespace tandem::sdk::net
