@@ -1,10 +1,15 @@
-# tandem_add_plugin_library(<target> SOURCES <src>... [LIBRARIES <lib>...])
+# tandem_add_plugin_library(<target> [SOURCES <src>...] [LIBRARIES <lib>...])
 #
 # The plugin's logic as a static library that both its .so and its tests link:
 # hidden visibility, position-independent, src/ beside the calling
 # CMakeLists.txt as its public include directory, linked to TandemSDK::sdk.
+# Without SOURCES: every src/*.cpp but src/export.cpp (the .so's own file).
 function(tandem_add_plugin_library target)
   cmake_parse_arguments(P "" "" "SOURCES;LIBRARIES" ${ARGN})
+  if(NOT P_SOURCES)
+    file(GLOB P_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+    list(FILTER P_SOURCES EXCLUDE REGEX "/export\\.cpp$")
+  endif()
   add_library(${target} STATIC ${P_SOURCES})
   set_target_properties(${target} PROPERTIES
     CXX_VISIBILITY_PRESET hidden
