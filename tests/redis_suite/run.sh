@@ -11,6 +11,9 @@
 #   * between units the harness resets the server with FLUSHALL and FUNCTION
 #     FLUSH; the endpoint serves one database, so the copy sends FLUSHDB (the
 #     same thing under --singledb); FUNCTION FLUSH is sent as is, failures ignored.
+#   * a unit's config overrides (e.g. save "") are set with CONFIG SET, which
+#     the endpoint refuses for server settings; the copy sets one only when
+#     CONFIG GET shows a different value (setting the current value is a no-op).
 # Tests tagged needs:debug or needs:repl are left out (as the issue measures).
 # After each unit run through the endpoint, compare.py compares every key of
 # the pair's two Redis servers (a difference fails the run).
@@ -70,9 +73,10 @@ wait_port() {
 # The suite's copy, with the one external-mode adaptation described above.
 cp -r "$SUITE" "$WORK/suite"
 sed -i -e 's/^    r flushall$/    r flushdb/' -e 's/^    r function flush$/    catch {r function flush}/' \
+  -e 's/^        r config set \$param \$val$/        if {[lindex [r config get $param] 1] ne $val} {r config set $param $val}/' \
   "$WORK/suite/tests/support/server.tcl"
-grep -q '^    r flushdb$' "$WORK/suite/tests/support/server.tcl" ||
-  { echo "run.sh: the suite's reset (r flushall in run_external_server_test) was not found; cannot adapt it" >&2; exit 2; }
+[[ $(grep -c '^    r flushdb$\|ne $val} {r config set' "$WORK/suite/tests/support/server.tcl") == 3 ]] ||
+  { echo "run.sh: the suite's reset (r flushall) or config overrides (r config set) in run_external_server_test were not found; cannot adapt it" >&2; exit 2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 if [[ -n "$BASE" ]]; then

@@ -66,6 +66,7 @@ void BackendLink::connect() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   parser_ = std::make_unique<RespParser>();
+  proto_ = 2;
   out_.clear();
   writing_.clear();
   write_in_progress_ = false;
@@ -160,7 +161,15 @@ void BackendLink::evict_stale_connections(const RespParser& r) {
   }
 }
 
-void BackendLink::send(std::string_view bytes, LinkToken token) {
+void BackendLink::send(std::string_view bytes, LinkToken token, int proto) {
+  if (proto != proto_) {
+    // The link speaks the protocol of the client whose request this is (HELLO
+    // only changes how Redis encodes replies); the HELLO's reply is skipped,
+    // the token's last reply is still the request's.
+    out_.append(proto == 3 ? "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n" : "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n");
+    ++token.replies;
+    proto_ = proto;
+  }
   out_.append(bytes);
   token.sent_at = std::chrono::steady_clock::now();
   pending_.push_back(std::move(token));

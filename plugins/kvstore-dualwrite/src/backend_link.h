@@ -73,9 +73,10 @@ class BackendLink : public std::enable_shared_from_this<BackendLink> {
   const std::string& last_error() const { return last_error_; }
   std::size_t outstanding() const { return pending_.size(); }
 
-  // Queue a request (RESP bytes producing token.replies replies). Precondition: up().
-  void send(std::string_view bytes, LinkToken token);
-  // Queue a request whose reply goes to `then` (e.g. a PING barrier).
+  // Queue a request (RESP bytes producing token.replies replies), its replies
+  // in RESP `proto` (2 or 3). Precondition: up().
+  void send(std::string_view bytes, LinkToken token, int proto = 2);
+  // Queue a request whose reply goes to `then` (e.g. a PING barrier), in RESP2.
   void send_internal(std::string_view bytes, std::function<void(const RespParser&)> then);
 
  private:
@@ -114,6 +115,7 @@ class BackendLink : public std::enable_shared_from_this<BackendLink> {
   std::string last_error_;
   std::string client_name_;
   long long own_id_ = -1;
+  int proto_ = 2;  // the protocol the connection speaks after what was queued
 };
 
 }  // namespace tandem::kv

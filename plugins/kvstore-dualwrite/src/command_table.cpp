@@ -9,10 +9,8 @@ namespace {
 
 using C = CommandClass;
 
-constexpr std::string_view kWatch =
-    "WATCH cannot be made atomic across two Redis servers; use MULTI/EXEC without WATCH";
 constexpr std::string_view kBlocking =
-    "blocking commands would hold the write path of both servers; use the non-blocking variant";
+    "sent as the non-blocking form (a write); while it pops nothing the endpoint waits for a write to its keys";
 constexpr std::string_view kPubSub = "pub/sub is not part of the replicated data set; connect to Redis directly for it";
 constexpr std::string_view kCluster = "the endpoint fronts a pair of standalone Redis servers, not a cluster";
 constexpr std::string_view kScript =
@@ -88,11 +86,11 @@ const std::vector<CommandInfo> kTable = {
     {"LMOVE", C::write, ""},
     {"RPOPLPUSH", C::write, ""},
     {"LMPOP", C::write, ""},
-    {"BLPOP", C::unsupported, kBlocking},
-    {"BRPOP", C::unsupported, kBlocking},
-    {"BLMOVE", C::unsupported, kBlocking},
-    {"BRPOPLPUSH", C::unsupported, kBlocking},
-    {"BLMPOP", C::unsupported, kBlocking},
+    {"BLPOP", C::blocking, kBlocking},
+    {"BRPOP", C::blocking, kBlocking},
+    {"BLMOVE", C::blocking, kBlocking},
+    {"BRPOPLPUSH", C::blocking, kBlocking},
+    {"BLMPOP", C::blocking, kBlocking},
     // sets
     {"SMEMBERS", C::read, ""},
     {"SISMEMBER", C::read, ""},
@@ -144,9 +142,9 @@ const std::vector<CommandInfo> kTable = {
     {"ZUNIONSTORE", C::write, ""},
     {"ZINTERSTORE", C::write, ""},
     {"ZDIFFSTORE", C::write, ""},
-    {"BZPOPMIN", C::unsupported, kBlocking},
-    {"BZPOPMAX", C::unsupported, kBlocking},
-    {"BZMPOP", C::unsupported, kBlocking},
+    {"BZPOPMIN", C::blocking, kBlocking},
+    {"BZPOPMAX", C::blocking, kBlocking},
+    {"BZMPOP", C::blocking, kBlocking},
     // hyperloglog
     {"PFADD", C::write, ""},
     {"PFMERGE", C::write, ""},
@@ -187,8 +185,8 @@ const std::vector<CommandInfo> kTable = {
     {"MULTI", C::multi, "queued by the endpoint"},
     {"EXEC", C::multi, "whole block to the secondary, then the primary"},
     {"DISCARD", C::multi, ""},
-    {"WATCH", C::unsupported, kWatch},
-    {"UNWATCH", C::unsupported, kWatch},
+    {"WATCH", C::multi, "watched by the endpoint, which sees every write"},
+    {"UNWATCH", C::multi, ""},
     // connection and server
     {"PING", C::local, ""},
     {"ECHO", C::local, ""},
@@ -270,6 +268,7 @@ std::string_view to_string(CommandClass c) {
     case C::write: return "write";
     case C::expiry: return "write (expiry made absolute)";
     case C::spop: return "write (effect replicated)";
+    case C::blocking: return "blocking (emulated)";
     case C::local: return "local";
     case C::multi: return "transaction";
     case C::unsupported: return "refused";

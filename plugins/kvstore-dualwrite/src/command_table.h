@@ -12,8 +12,9 @@ enum class CommandClass {
   write,        // deterministic: secondary's Redis first, then the primary's
   expiry,       // write with a relative time: rewritten to an absolute one, then as `write`
   spop,         // SPOP: run on the secondary, its effect (SREM of the popped members) on the primary
+  blocking,     // blocking pops: the non-blocking form as a write, retried by the endpoint until it pops
   local,        // answered by the endpoint itself (PING, ECHO, AUTH, SELECT, QUIT, HELLO, CLIENT ...)
-  multi,        // MULTI / EXEC / DISCARD: queued by the endpoint, sent as one block
+  multi,        // MULTI / EXEC / DISCARD / WATCH / UNWATCH: queued and watched by the endpoint
   unsupported,  // refused with a RESP error naming the command and the reason
 };
 

@@ -28,6 +28,31 @@ std::string srem_for_popped(const std::string& key, const RespParser& r) {
   append_command(out, argv);
   return out;
 }
+// Whether a blocking pop's non-blocking form found nothing to pop: a null,
+// or on a retry (woken by a write to its keys) a key of another type, which
+// Redis also skips for a blocked client (only the first try reports it).
+bool pops_nothing(const Op& op, const RespParser& r) {
+  if (r.type() == RespType::nil) return true;
+  return op.block_retry && r.is_error() && r.payload().substr(0, 9) == "WRONGTYPE";
+}
+
+// A blocking pop's reply from its non-blocking form's (op.h BlockKind).
+void blocking_reply(BlockKind kind, const RespParser& r, std::string& out) {
+  std::string_view bytes = r.bytes();
+  out.assign(bytes);
+  if (kind == BlockKind::move || kind == BlockKind::mpop) return;
+  if (r.type() != RespType::array || r.size() != 2 || r.element_type(0) != RespType::string) return;
+  // [key, [elem]] -> [key, elem]; [key, [[member, score]]] -> [key, member, score]
+  std::string key_bulk;
+  append_bulk(key_bulk, r.element(0));
+  constexpr std::string_view kHead = "*2\r\n";
+  std::string_view rest = bytes.substr(kHead.size() + key_bulk.size());
+  std::string_view inner = kind == BlockKind::list_pop ? "*1\r\n" : "*1\r\n*2\r\n";
+  if (rest.substr(0, inner.size()) != inner) return;
+  out.assign(kind == BlockKind::list_pop ? "*2\r\n" : "*3\r\n");
+  out += key_bulk;
+  out += rest.substr(inner.size());
+}
 }  // namespace
 
 namespace {
@@ -65,6 +90,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
           [this] {
             if (!primary_was_up_) host_.log().info("endpoint connected to " + primary_->name());
             primary_was_up_ = true;
+            read_redis_version();
             if (on_link_up_) on_link_up_();
           },
           [this] { after_primary_batch(); }, [this] { flush_intents(); },
@@ -93,8 +119,27 @@ void Dispatcher::start(std::function<void()> on_link_up) {
   tick();
 }
 
+void Dispatcher::read_redis_version() {
+  // HELLO's "version" is the local Redis's (clients pick features by it).
+  std::string cmd;
+  append_command(cmd, {"INFO", "server"});
+  primary_->send_internal(cmd, [this](const RespParser& r) {
+    if (r.type() != RespType::string) return;
+    std::string_view info = r.payload();
+    constexpr std::string_view kField = "redis_version:";
+    auto at = info.find(kField);
+    if (at == std::string_view::npos) return;
+    auto end = info.find_first_of("\r\n", at);
+    redis_version_.assign(info.substr(at + kField.size(), end == std::string_view::npos ? end : end - at - kField.size()));
+  });
+}
+
 void Dispatcher::stop() {
   tick_timer_.cancel();
+  for (auto& op : std::exchange(blocked_, {})) {  // their sessions are closed next
+    op->parked = false;
+    op->done = true;
+  }
   for (Session* s : std::unordered_set<Session*>(sessions_)) s->close();
   primary_->stop();
   secondary_->stop();
@@ -148,7 +193,7 @@ void Dispatcher::on_superseded(std::uint64_t marker, const std::string& why) {
   held.swap(gated_);
   gate_ = 0;
   for (auto& op : held) {
-    route_write(op);
+    route(op);  // watchers and parked ops saw it when it was first routed
     op->session->pump();
   }
   publish_stats();
@@ -163,6 +208,87 @@ void Dispatcher::fail_op(const std::shared_ptr<Op>& op, std::string_view error) 
 }
 
 void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
+  // WATCH and blocking pops rely on the endpoint seeing every write, in the
+  // order the secondary applies them (the order of this call).
+  if (!watching_.empty())
+    for (Session* s : watching_) s->touch_watch(op->keys);
+  route(op);
+  // A blocking op's own retry wakes nobody (it pops); a successful BLMOVE
+  // wakes waiters on its destination when the secondary answers it.
+  if (!blocked_.empty() && op->block == BlockKind::none && (op->keys.count || op->keys.all))
+    wake_parked(op->keys);
+}
+
+void Dispatcher::wake_parked(const IntentKeys& keys) {
+  std::vector<std::shared_ptr<Op>> woken;
+  for (auto& op : blocked_) {
+    if (!op->keys.overlaps(keys)) continue;
+    if (op->parked) {
+      op->parked = false;
+      op->block_retry = true;
+      woken.push_back(op);
+    } else {
+      // In flight: it may have run before this write on the secondary; if it
+      // pops nothing it is re-sent instead of parked (park()).
+      op->wake_pending = true;
+    }
+  }
+  // Each retry is routed after the write that woke it, so it sees its effect;
+  // in the order they blocked (the first blocked is served first, as in Redis).
+  for (auto& op : woken) route_write(op);
+}
+
+void Dispatcher::park(const std::shared_ptr<Op>& op) {
+  op->session->on_parked();  // not forwarded to the primary (any more)
+  if (op->block_expired || op->session->closed()) {
+    op->reply = blocking_timeout_reply(*op);
+    op->done = true;
+    return;
+  }
+  if (demoting_)
+    return fail_op(op, "TANDEMREADONLY this node is being demoted (switchover); send writes to the new primary");
+  if (op->intent_seq) intents_.done(op->intent_seq);  // nothing in flight while parked
+  op->intent_seq = 0;
+  op->reply.clear();
+  op->ready = false;
+  if (op->wake_pending) {
+    op->wake_pending = false;
+    op->block_retry = true;
+    return route_write(op);
+  }
+  op->parked = true;
+}
+
+bool Dispatcher::unpark(Op* op) {
+  if (!op->parked) return false;
+  op->parked = false;
+  return true;
+}
+
+void Dispatcher::forget_blocking(Op* op) {
+  for (auto it = blocked_.begin(); it != blocked_.end(); ++it)
+    if (it->get() == op) {
+      blocked_.erase(it);
+      return;
+    }
+}
+
+void Dispatcher::fail_parked(std::string_view error) {
+  for (auto& op : std::vector<std::shared_ptr<Op>>(blocked_)) {
+    if (!op->parked) continue;  // in flight: park() fails it when it comes back empty
+    op->parked = false;
+    fail_op(op, error);
+    op->session->pump();
+  }
+}
+
+void Dispatcher::set_demoting(bool d) {
+  demoting_ = d;
+  // Blocked clients would hold the drain forever: they get the error new writes get.
+  if (d) fail_parked("TANDEMREADONLY this node is being demoted (switchover); send writes to the new primary");
+}
+
+void Dispatcher::route(const std::shared_ptr<Op>& op) {
   if (gate_) {
     gated_.push_back(op);
     return;
@@ -191,7 +317,7 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
     LinkToken t;
     t.op = op;
     t.replies = op->replies;
-    secondary_->send(op->request, std::move(t));
+    secondary_->send(op->request, std::move(t), op->proto);
     return;
   }
   if (settings_.peer_down == PeerDownPolicy::refuse) {
@@ -265,10 +391,10 @@ void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
   LinkToken t;
   t.op = op;
   if (!op->primary_request.empty()) {
-    primary_->send(op->primary_request, std::move(t));
+    primary_->send(op->primary_request, std::move(t), op->proto);
   } else {
     t.replies = op->replies;
-    primary_->send(op->request, std::move(t));
+    primary_->send(op->request, std::move(t), op->proto);
   }
 }
 
@@ -276,7 +402,12 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
   if (!t.op) return on_replay_reply(t, r);
   Op& op = *t.op;
   bool failed = r.is_error() || ((op.kind == OpKind::exec_write) && r.type() != RespType::array);
-  if (failed) {
+  if (op.block != BlockKind::none && pops_nothing(op, r)) {
+    park(t.op);  // popped nothing on the secondary, so nothing on the primary either
+  } else if (op.block == BlockKind::move && !failed) {
+    op.ready = true;
+    if (!blocked_.empty()) wake_parked(op.keys);  // it pushed to its destination
+  } else if (failed) {
     // The secondary refused (e.g. WRONGTYPE) or aborted the transaction:
     // the primary is not asked, so nothing diverged.
     op.reply.assign(r.bytes());
@@ -341,18 +472,27 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
   if (!op.done) {
     if (op.kind == OpKind::spop && !op.reply.empty()) {
       if (r.is_error()) host_.log().error("SPOP effect failed on the local Redis: " + std::string(r.payload()));
+    } else if (op.barrier) {
+      op.reply = r.is_error() ? std::string(r.bytes()) : std::string("+OK\r\n");
+    } else if (op.block != BlockKind::none && pops_nothing(op, r)) {
+      park(t.op);  // journal route or detached: it ran on this Redis only, and popped nothing
+    } else if (op.block != BlockKind::none) {
+      blocking_reply(op.block, r, op.reply);
     } else if (op.filter_config) {
       filter_config_get_reply(r, op.reply);
+    } else if (op.info) {
+      info_with_blocked_clients(r, blocked_.size(), op.reply);
     } else {
       op.reply.assign(r.bytes());
     }
-    op.done = true;
+    if (!op.parked) op.done = true;
   }
   op.session->pump();
   if (journal_ops_in_flight_ == 0 && journal_route_) pump_replay();
 }
 
 void Dispatcher::journal_effect(Op& op, const RespParser& r) {
+  if (op.barrier) return;  // a PING: nothing to replay
   bool applied = !r.is_error() && !(op.kind == OpKind::exec_write && r.type() != RespType::array);
   if (!applied) return;
   if (superseded_by_) {
@@ -572,7 +712,7 @@ void Dispatcher::open_gate(unsigned reason) {
   std::deque<std::shared_ptr<Op>> held;
   held.swap(gated_);
   for (auto& op : held) {
-    route_write(op);
+    route(op);  // watchers and parked ops saw it when it was first routed
     op->session->pump();
   }
 }

@@ -106,9 +106,20 @@ class Dispatcher {
   std::size_t client_count() const { return sessions_.size(); }
   // Decide where a new write goes (secondary, journal route, gate, or an error reply).
   void route_write(const std::shared_ptr<Op>& op);
+  // WATCH: every write routed from now on is shown to the session (touch_watch).
+  void watch(Session* s) { watching_.insert(s); }
+  void unwatch(Session* s) { watching_.erase(s); }
+  // A parked blocking op leaves the waiting list; false if it was not parked
+  // (a retry is in flight, or it is done).
+  bool unpark(Op* op);
+  // A blocking op is waiting (from its first send until it is answered).
+  void add_blocking(const std::shared_ptr<Op>& op) { blocked_.push_back(op); }
+  void forget_blocking(Op* op);
   // Send a ready operation to the primary's Redis (or fail it if that is down).
   void send_primary(const std::shared_ptr<Op>& op);
   void count_read() { ++reads_; }
+  // The local Redis's version (INFO server), for HELLO.
+  const std::string& redis_version() const { return redis_version_; }
   void op_started() { ++ops_in_flight_; }
   void op_finished() { --ops_in_flight_; }
   // A wrong AUTH from `remote`; logged at most once per 10 s with the count.
@@ -126,7 +137,7 @@ class Dispatcher {
   void pause_writes(std::function<void()> then);
   void resume_writes();
   // Refuse new writes (switchover): the node is being demoted.
-  void set_demoting(bool d) { demoting_ = d; }
+  void set_demoting(bool d);
   // Reads each key's digest (divergence.h) on both servers at the same point
   // of the write order: the read goes to the secondary link like a write and
   // is forwarded to the primary link when its reply arrives, so both reads
@@ -141,6 +152,13 @@ class Dispatcher {
  private:
   enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2 };
   void fail_op(const std::shared_ptr<Op>& op, std::string_view error);
+  void read_redis_version();
+  void route(const std::shared_ptr<Op>& op);
+  // A blocking op popped nothing: it waits (parked) for a write to its keys.
+  void park(const std::shared_ptr<Op>& op);
+  // A write to `keys` was routed: parked ops on them retry, after it.
+  void wake_parked(const IntentKeys& keys);
+  void fail_parked(std::string_view error);
   void on_secondary_reply(LinkToken& t, const RespParser& r);
   void on_secondary_down(std::deque<LinkToken>& lost, const std::string& why);
   void on_secondary_up();
@@ -186,6 +204,10 @@ class Dispatcher {
   std::shared_ptr<BackendLink> secondary_;
   boost::asio::steady_timer tick_timer_;
   std::unordered_set<Session*> sessions_;
+  std::unordered_set<Session*> watching_;
+  // Blocking ops not answered yet (parked or a try in flight), in the order they blocked.
+  std::vector<std::shared_ptr<Op>> blocked_;
+  std::string redis_version_ = "0.0.0";
   std::function<void()> on_link_up_;
 
   bool journal_route_ = false;  // writes go primary + journal, not to the peer

@@ -92,6 +92,15 @@ void IntentKeys::add(std::string_view key) {
   ++count;
 }
 
+bool IntentKeys::has_prefix(std::string_view prefix) const {
+  return any_of([&](std::string_view key) { return key.substr(0, prefix.size()) == prefix; });
+}
+
+bool IntentKeys::overlaps(const IntentKeys& other) const {
+  if (all || other.all) return true;
+  return any_of([&](std::string_view a) { return other.any_of([&](std::string_view b) { return a == b; }); });
+}
+
 IntentLog::IntentLog(std::filesystem::path dir, JournalFsync fsync) : dir_(std::move(dir)), fsync_(fsync) {}
 
 IntentLog::~IntentLog() { close(); }
@@ -269,6 +278,12 @@ void collect_write_keys(const RespParser& cmd, IntentKeys& keys) {
     range(1, 3, 1);
   } else if (is_any(name, {"LMPOP", "ZMPOP"})) {
     counted(1);
+  } else if (is_any(name, {"BLMPOP", "BZMPOP"})) {
+    counted(2);
+  } else if (is_any(name, {"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"})) {
+    range(1, argc - 1, 1);  // the last argument is the timeout
+  } else if (is_any(name, {"BLMOVE", "BRPOPLPUSH"})) {
+    range(1, 3, 1);
   } else if (is_any(name, {"ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"})) {
     range(1, 2, 1);
     counted(2);

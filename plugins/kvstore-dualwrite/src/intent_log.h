@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <set>
@@ -38,6 +39,22 @@ struct IntentKeys {
   std::uint32_t count = 0;
   bool all = false;
   void add(std::string_view key);
+  // Whether one of the keys begins with `prefix`.
+  bool has_prefix(std::string_view prefix) const;
+  // Calls f(key) for each key until f returns true; returns whether one did.
+  template <typename F>
+  bool any_of(F&& f) const {
+    std::size_t at = 0;
+    while (at + 4 <= encoded.size()) {
+      std::uint32_t n;
+      std::memcpy(&n, encoded.data() + at, 4);
+      if (f(std::string_view(encoded.data() + at + 4, n))) return true;
+      at += 4 + n;
+    }
+    return false;
+  }
+  // Whether the two may touch a common key.
+  bool overlaps(const IntentKeys& other) const;
   void clear() {
     encoded.clear();
     count = 0;

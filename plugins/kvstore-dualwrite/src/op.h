@@ -13,6 +13,17 @@ class Session;
 
 enum class OpKind { local, read, write, spop, exec_read, exec_write };
 
+// A blocking pop emulated by the endpoint (session.cpp): the non-blocking
+// form is sent; when it pops nothing the op is parked until a write touches
+// one of its keys or the timeout passes. How its reply maps back:
+enum class BlockKind : std::uint8_t {
+  none,
+  list_pop,  // BLPOP/BRPOP sent as LMPOP: [key, [elem]] -> [key, elem]
+  zset_pop,  // BZPOPMIN/BZPOPMAX sent as ZMPOP: [key, [[member, score]]] -> [key, member, score]
+  mpop,      // BLMPOP/BZMPOP sent as LMPOP/ZMPOP: the same reply
+  move,      // BLMOVE/BRPOPLPUSH sent as LMOVE/RPOPLPUSH: the same reply (a bulk string)
+};
+
 struct Op {
   OpKind kind = OpKind::local;
   std::shared_ptr<Session> session;  // keeps the session (and its ordering) alive while in flight
@@ -25,6 +36,14 @@ struct Op {
   bool done = false;              // reply known
   bool journal_on_reply = false;  // journal the effect once the primary applied it
   bool filter_config = false;     // CONFIG GET: drop the backends' secrets from the reply
+  bool info = false;              // INFO: blocked_clients is the endpoint's
+  bool barrier = false;           // WATCH: a PING through both links (ordered like a write), replied +OK
+  BlockKind block = BlockKind::none;
+  bool block_expired = false;     // its timeout passed while a retry was in flight
+  bool parked = false;            // a blocking op waiting in the dispatcher's list
+  bool block_retry = false;       // a blocking op re-sent after a write to its keys
+  bool wake_pending = false;      // a write to its keys was routed while a try was in flight
+  std::uint8_t proto = 2;         // RESP version of the client's replies (HELLO)
   IntentKeys keys;                // writes: the keys it touches (for the intent log)
   std::uint64_t intent_seq = 0;   // its intent's sequence number once noted (0: none)
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
@@ -36,11 +55,19 @@ struct Op {
     primary_request.clear();
     spop_key.clear();
     reply.clear();
-    ready = done = journal_on_reply = filter_config = false;
+    ready = done = journal_on_reply = filter_config = info = barrier = block_expired = parked = block_retry = wake_pending = false;
+    block = BlockKind::none;
+    proto = 2;
     keys.clear();
     intent_seq = 0;
   }
   bool is_write() const { return kind == OpKind::write || kind == OpKind::spop || kind == OpKind::exec_write; }
 };
+
+// What a blocking pop answers when its timeout passes (Redis's null).
+inline std::string blocking_timeout_reply(const Op& op) {
+  if (op.proto == 3) return "_\r\n";
+  return op.block == BlockKind::move ? "$-1\r\n" : "*-1\r\n";
+}
 
 }  // namespace tandem::kv

@@ -1,44 +1,12 @@
 #include "resp.h"
 
-#include <hiredis/read.h>
 
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 namespace tandem::kv {
 namespace {
-
-// hiredis needs a non-null object per value; we keep none (the encoding is the result).
-char g_object_token;
-
-// The parser being driven; set around redisReaderGetReply (single thread per call).
-thread_local RespParser* t_current = nullptr;
-
-bool is_top(const redisReadTask* t) { return t->parent == nullptr; }
-bool is_depth_one(const redisReadTask* t) { return t->parent != nullptr && t->parent->parent == nullptr; }
-
-void* create_string(const redisReadTask* t, char* s, size_t len) {
-  RespType kind = t->type == REDIS_REPLY_STATUS  ? RespType::status
-                  : t->type == REDIS_REPLY_ERROR ? RespType::error
-                                                 : RespType::string;
-  t_current->on_value(t->type, is_top(t), is_depth_one(t), kind, s, len, 0, 0);
-  return &g_object_token;
-}
-void* create_array(const redisReadTask* t, int elements) {
-  t_current->on_value(t->type, is_top(t), is_depth_one(t), RespType::array, nullptr, 0, 0, elements);
-  return &g_object_token;
-}
-void* create_integer(const redisReadTask* t, long long v) {
-  t_current->on_value(t->type, is_top(t), is_depth_one(t), RespType::integer, nullptr, 0, v, 0);
-  return &g_object_token;
-}
-void* create_nil(const redisReadTask* t) {
-  t_current->on_value(t->type, is_top(t), is_depth_one(t), RespType::nil, nullptr, 0, 0, 0);
-  return &g_object_token;
-}
-void free_object(void*) {}
-
-redisReplyObjectFunctions g_functions{create_string, create_array, create_integer, create_nil, free_object};
 
 void append_number_line(std::string& out, char prefix, long long v) {
   char buf[32];
@@ -49,75 +17,325 @@ void append_number_line(std::string& out, char prefix, long long v) {
   out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// An integer as Redis's string2ll reads it: optional '-', no '+', no leading
+// zeros, no blanks, no overflow.
+bool parse_ll(std::string_view s, long long& v) {
+  if (s.empty() || s.size() > 20) return false;
+  if (s == "0") {
+    v = 0;
+    return true;
+  }
+  std::size_t i = s[0] == '-' ? 1 : 0;
+  if (i >= s.size() || s[i] < '1' || s[i] > '9') return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// Redis's limits for a client's request (networking.c): multibulk length,
+// bulk length (proto-max-bulk-len default), a header line without CRLF.
+constexpr long long kMaxMultibulk = 1024 * 1024;
+constexpr long long kMaxBulk = 512LL * 1024 * 1024;
+constexpr std::size_t kMaxHeaderLine = 64 * 1024;
+// Aggregates nested deeper than this are refused (a reply of Redis's never is).
+constexpr std::size_t kMaxDepth = 10000;
+
 }  // namespace
 
-RespParser::RespParser() {
-  reader_ = redisReaderCreateWithFunctions(&g_functions);
-  if (!reader_) throw std::runtime_error("cannot create RESP reader (out of memory)");
+bool split_inline(std::string_view line, std::vector<std::string>& args) {
+  // Redis's rules for inline arguments: words separated by blanks; "double
+  // quoted" with \n \r \t \b \a \\ \" and \xHH escapes; 'single quoted' with
+  // only \' ; a closing quote must be followed by a blank or the end.
+  std::size_t i = 0;
+  const std::size_t n = line.size();
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+  for (;;) {
+    while (i < n && blank(line[i])) ++i;
+    if (i >= n) return true;
+    std::string arg;
+    bool dq = false, sq = false;
+    for (;;) {
+      if (dq) {
+        if (i >= n) return false;
+        if (line[i] == '\\' && i + 3 < n && line[i + 1] == 'x' && hex_digit(line[i + 2]) >= 0 &&
+            hex_digit(line[i + 3]) >= 0) {
+          arg.push_back(static_cast<char>(hex_digit(line[i + 2]) * 16 + hex_digit(line[i + 3])));
+          i += 4;
+          continue;
+        }
+        if (line[i] == '\\' && i + 1 < n) {
+          char c = line[++i];
+          switch (c) {
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'b': c = '\b'; break;
+            case 'a': c = '\a'; break;
+            default: break;
+          }
+          arg.push_back(c);
+        } else if (line[i] == '"') {
+          if (i + 1 < n && !blank(line[i + 1])) return false;
+          dq = false;
+          ++i;
+          break;
+        } else {
+          arg.push_back(line[i]);
+        }
+        ++i;
+      } else if (sq) {
+        if (i >= n) return false;
+        if (line[i] == '\\' && i + 1 < n && line[i + 1] == '\'') {
+          arg.push_back('\'');
+          i += 2;
+          continue;
+        }
+        if (line[i] == '\'') {
+          if (i + 1 < n && !blank(line[i + 1])) return false;
+          sq = false;
+          ++i;
+          break;
+        }
+        arg.push_back(line[i++]);
+      } else {
+        if (i >= n || blank(line[i])) break;
+        if (line[i] == '"') dq = true;
+        else if (line[i] == '\'') sq = true;
+        else arg.push_back(line[i]);
+        ++i;
+      }
+    }
+    args.push_back(std::move(arg));
+  }
 }
 
-RespParser::~RespParser() { redisReaderFree(reader_); }
+void RespParser::feed(const char* data, std::size_t n) { buf_.append(data, n); }
 
-void RespParser::feed(const char* data, std::size_t n) {
-  if (redisReaderFeed(reader_, data, n) != 0) throw std::runtime_error("RESP reader out of memory");
+RespParser::Next RespParser::fail(std::string text) {
+  error_ = std::move(text);
+  return Next::protocol_error;
 }
 
-std::size_t RespParser::buffered() const { return (complete_ ? 0 : out_.size()) + (reader_->len - reader_->pos); }
+void RespParser::reset_message() {
+  if (!inline_msg_) pos_ = msg_end_;
+  inline_msg_ = false;
+  scan_ = pos_;
+  elements_.clear();
+  complete_ = false;
+  type_ = RespType::nil;
+  payload_offset_ = payload_len_ = 0;
+  integer_ = 0;
+}
 
 RespParser::Next RespParser::next() {
-  if (complete_) {
-    // The previous message was consumed; anything after it is not in out_ yet.
-    out_.clear();
-    elements_.clear();
-    complete_ = false;
-    msg_end_ = 0;
+  if (complete_) reset_message();
+  // Drop consumed bytes now and then (offsets of a message in progress move along).
+  if (pos_ > 0 && (pos_ == buf_.size() || (pos_ >= 16 * 1024 && pos_ * 2 >= buf_.size()))) {
+    buf_.erase(0, pos_);
+    for (auto& e : elements_) e.offset -= pos_;
+    scan_ -= pos_;
+    pos_ = 0;
   }
-  void* reply = nullptr;
-  t_current = this;
-  int rc = redisReaderGetReply(reader_, &reply);
-  t_current = nullptr;
-  if (rc != 0) {
-    error_ = reader_->errstr;
-    return Next::protocol_error;
+  // Between messages a client request that does not start with '*' is an
+  // inline command.
+  if (inline_ok_ && open_.empty() && scan_ == pos_ && pos_ < buf_.size() && buf_[pos_] != '*') return next_inline();
+  switch (parse_from_scan()) {
+    case Step::incomplete: return Next::incomplete;
+    case Step::error: return Next::protocol_error;
+    case Step::done: break;
   }
-  if (!reply) return Next::incomplete;
   complete_ = true;
-  msg_end_ = out_.size();
+  msg_begin_ = pos_;
+  msg_end_ = scan_;
   return Next::message;
 }
 
-void RespParser::on_value(int task_type, bool top_level, bool depth_one, RespType kind, const char* data,
-                          std::size_t len, long long integer, int elements) {
-  std::size_t payload_at = 0;
-  switch (kind) {
-    case RespType::string:
-      append_number_line(out_, '$', static_cast<long long>(len));
-      payload_at = out_.size();
-      out_.append(data, len);
-      out_.append("\r\n", 2);
-      break;
-    case RespType::status:
-    case RespType::error:
-      out_.push_back(kind == RespType::status ? '+' : '-');
-      payload_at = out_.size();
-      out_.append(data, len);
-      out_.append("\r\n", 2);
-      break;
-    case RespType::integer: append_number_line(out_, ':', integer); break;
-    case RespType::array: append_number_line(out_, '*', elements); break;
-    case RespType::nil:
-      // A null array (e.g. an aborted EXEC) stays a null array.
-      out_.append(task_type == REDIS_REPLY_ARRAY ? "*-1\r\n" : "$-1\r\n");
-      break;
+RespParser::Step RespParser::parse_from_scan() {
+  const bool client = inline_ok_;
+  for (;;) {
+    if (scan_ >= buf_.size()) return Step::incomplete;
+    const char* data = buf_.data();
+    const std::size_t size = buf_.size();
+    const char* line = data + scan_;
+    const char* cr = static_cast<const char*>(std::memchr(line, '\r', size - scan_));
+    if (!cr || cr + 1 >= data + size) {
+      if (client && size - scan_ > kMaxHeaderLine) {
+        fail(*line == '*' ? "too big mbulk count string" : "too big bulk count string");
+        return Step::error;
+      }
+      return Step::incomplete;
+    }
+    if (cr[1] != '\n') {
+      fail("invalid line ending (CR not followed by LF)");
+      return Step::error;
+    }
+    const char t = *line;
+    const std::string_view rest(line + 1, static_cast<std::size_t>(cr - line - 1));
+    const std::size_t after = static_cast<std::size_t>(cr + 2 - data);
+    const std::size_t value_start = scan_;
+    const bool top = open_.empty();
+    const bool depth_one = open_.size() == 1;
+    if (client && top && t != '*') {
+      fail(std::string("expected '*', got '") + t + "'");
+      return Step::error;
+    }
+    if (client && !top && t != '$') {
+      fail(std::string("expected '$', got '") + t + "'");
+      return Step::error;
+    }
+    RespType kind = RespType::nil;
+    std::size_t payload_at = 0, payload_len = 0;
+    long long number = 0;
+    switch (t) {
+      case '$':
+      case '=':
+      case '!': {
+        long long len = 0;
+        if (!parse_ll(rest, len) || len < -1 || (len == -1 && t != '$') || (client && len > kMaxBulk)) {
+          fail("invalid bulk length");
+          return Step::error;
+        }
+        if (len == -1) {
+          kind = RespType::nil;
+          scan_ = after;
+          break;
+        }
+        const std::size_t n = static_cast<std::size_t>(len);
+        if (size - after < n + 2) return Step::incomplete;
+        if (data[after + n] != '\r' || data[after + n + 1] != '\n') {
+          fail("bulk string not followed by CRLF");
+          return Step::error;
+        }
+        kind = t == '!' ? RespType::error : RespType::string;
+        payload_at = after;
+        payload_len = n;
+        scan_ = after + n + 2;
+        break;
+      }
+      case '+':
+      case '-':
+        kind = t == '+' ? RespType::status : RespType::error;
+        payload_at = scan_ + 1;
+        payload_len = rest.size();
+        scan_ = after;
+        break;
+      case ':':
+        if (!parse_ll(rest, number)) {
+          fail("invalid integer");
+          return Step::error;
+        }
+        kind = RespType::integer;
+        scan_ = after;
+        break;
+      case ',':
+      case '(':
+      case '#':
+        kind = RespType::other;
+        payload_at = scan_ + 1;
+        payload_len = rest.size();
+        scan_ = after;
+        break;
+      case '_':
+        kind = RespType::nil;
+        scan_ = after;
+        break;
+      case '*':
+      case '~':
+      case '>':
+      case '%': {
+        long long n = 0;
+        if (!parse_ll(rest, n) || n < -1 || (n == -1 && t != '*') || (client && n > kMaxMultibulk)) {
+          fail("invalid multibulk length");
+          return Step::error;
+        }
+        scan_ = after;
+        if (n == -1) {
+          kind = RespType::nil;  // RESP2's null array
+          break;
+        }
+        const long long count = t == '%' ? 2 * n : n;
+        if (depth_one) elements_.push_back(Element{RespType::array, value_start, 0, 0});
+        if (top) type_ = RespType::array;
+        if (count == 0) {
+          if (depth_one) elements_.back().len = scan_ - value_start;
+          if (top) return Step::done;
+          break;  // an empty aggregate is a complete value
+        }
+        if (open_.size() >= kMaxDepth) {
+          fail("aggregates nested too deep");
+          return Step::error;
+        }
+        open_.push_back(count);
+        continue;  // its elements follow
+      }
+      default:
+        fail(std::string("unexpected type byte '") + t + "'");
+        return Step::error;
+    }
+    // A value is complete at scan_ (a scalar, or an empty aggregate above).
+    const bool was_aggregate = (t == '*' || t == '~' || t == '>' || t == '%') && kind != RespType::nil;
+    if (top) {
+      type_ = kind;
+      payload_offset_ = payload_at;
+      payload_len_ = payload_len;
+      integer_ = number;
+      return Step::done;
+    }
+    if (depth_one && !was_aggregate) elements_.push_back(Element{kind, kind == RespType::nil ? value_start : payload_at,
+                                                                 payload_len, number});
+    // Close every aggregate this value completes.
+    for (;;) {
+      if (--open_.back() > 0) break;
+      open_.pop_back();
+      if (open_.empty()) return Step::done;
+      if (open_.size() == 1) elements_.back().len = scan_ - elements_.back().offset;  // a depth-1 aggregate closed
+    }
   }
-  if (top_level) {
-    type_ = kind;
-    integer_ = integer;
-    payload_offset_ = payload_at;
-    payload_len_ = (kind == RespType::string || kind == RespType::status || kind == RespType::error) ? len : 0;
-  } else if (depth_one) {
-    elements_.push_back(
-        Element{kind, payload_at, (kind == RespType::integer || kind == RespType::array) ? 0 : len, integer});
+}
+
+RespParser::Next RespParser::next_inline() {
+  // Redis's limit for an inline request (PROTO_INLINE_MAX_SIZE).
+  constexpr std::size_t kInlineMax = 64 * 1024;
+  for (;;) {
+    if (pos_ >= buf_.size() || buf_[pos_] == '*') {
+      scan_ = pos_;
+      return pos_ >= buf_.size() ? Next::incomplete : next();
+    }
+    const char* begin = buf_.data() + pos_;
+    const std::size_t avail = buf_.size() - pos_;
+    const char* nl = static_cast<const char*>(std::memchr(begin, '\n', avail));
+    if (!nl) {
+      if (avail > kInlineMax) return fail("too big inline request");
+      return Next::incomplete;
+    }
+    std::string_view line(begin, static_cast<std::size_t>(nl - begin));
+    pos_ += line.size() + 1;
+    scan_ = pos_;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::vector<std::string> args;
+    if (!split_inline(line, args)) return fail("unbalanced quotes in request");
+    if (args.empty()) continue;  // an empty line: Redis ignores it
+    inline_out_.clear();
+    elements_.clear();
+    append_number_line(inline_out_, '*', static_cast<long long>(args.size()));
+    for (auto& a : args) {
+      append_number_line(inline_out_, '$', static_cast<long long>(a.size()));
+      elements_.push_back(Element{RespType::string, inline_out_.size(), a.size(), 0});
+      inline_out_.append(a);
+      inline_out_.append("\r\n", 2);
+    }
+    inline_msg_ = true;
+    type_ = RespType::array;
+    complete_ = true;
+    msg_begin_ = 0;
+    msg_end_ = inline_out_.size();
+    return Next::message;
   }
 }
 

@@ -1,60 +1,70 @@
-// RESP2 parsing (hiredis's reader, with object callbacks that re-encode each
-// message canonically instead of building reply trees) and RESP encoding.
+// RESP parsing (RESP2 and RESP3, and inline commands for client
+// connections) and RESP encoding.
+//
+// The parser keeps the bytes it was fed and describes each complete message
+// in place: its encoding is exactly the bytes received (no re-encoding), so a
+// RESP3 reply reaches a RESP3 client unchanged. Client requests are checked
+// as strictly as Redis checks them (lengths as Redis parses integers, bulk
+// payloads followed by CRLF), so what the endpoint forwards is always valid
+// protocol for Redis: one client's malformed bytes never reach a shared link.
 //
 // One RespParser per byte stream (a client connection or a backend link).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
-struct redisReader;
-
 namespace tandem::kv {
 
-// Top-level and element types, as hiredis numbers them (REDIS_REPLY_*).
-enum class RespType { string = 1, array = 2, integer = 3, nil = 4, status = 5, error = 6 };
+// Message and element types. RESP3 scalars other than null (double, boolean,
+// big number) are `other`; RESP3 aggregates (map, set, push) are `array` with
+// their flat elements (a map's keys and values in turn); its null is `nil`.
+enum class RespType { string = 1, array = 2, integer = 3, nil = 4, status = 5, error = 6, other = 7 };
 
 class RespParser {
  public:
-  RespParser();
-  ~RespParser();
+  RespParser() = default;
   RespParser(const RespParser&) = delete;
   RespParser& operator=(const RespParser&) = delete;
 
   enum class Next { message, incomplete, protocol_error };
 
-  // Hands bytes to the reader (copied).
+  // Hands bytes to the parser (copied).
   void feed(const char* data, std::size_t n);
+  // Client connections: also accept inline commands (a line of words, as
+  // telnet and redis-cli piping send them), parsed as Redis does (quotes and
+  // escapes) into the canonical array of bulk strings.
+  void accept_inline() { inline_ok_ = true; }
   // Parses the next complete message. After `message`, the accessors below
-  // describe it until the next call. After `protocol_error` the stream is
-  // unusable (error_text() says why).
+  // describe it until the next call to next() or feed(). After
+  // `protocol_error` the stream is unusable (error_text() says why).
   Next next();
 
   RespType type() const { return type_; }
-  // The message's canonical RESP encoding (equal to the input for well-formed
-  // client commands and Redis replies).
-  std::string_view bytes() const { return std::string_view(out_).substr(0, msg_end_); }
-  // Top-level array elements (depth 1 only): count, type and payload.
+  // The first byte of the message's encoding ('*', '%', '>', '$', ...).
+  char type_byte() const { return bytes().empty() ? '\0' : bytes()[0]; }
+  // The message's encoding: the bytes received (an inline command: its
+  // canonical array of bulk strings).
+  std::string_view bytes() const { return std::string_view(base() + msg_begin_, msg_end_ - msg_begin_); }
+  // Top-level aggregate elements (depth 1 only): count, type and payload
+  // (for a nested aggregate: its whole encoding).
   std::size_t size() const { return elements_.size(); }
   RespType element_type(std::size_t i) const { return elements_[i].type; }
   std::string_view element(std::size_t i) const {
-    return std::string_view(out_).substr(elements_[i].offset, elements_[i].len);
+    return std::string_view(base() + elements_[i].offset, elements_[i].len);
   }
   long long element_integer(std::size_t i) const { return elements_[i].integer; }
   // Payload of a top-level string/status/error message.
-  std::string_view payload() const { return std::string_view(out_).substr(payload_offset_, payload_len_); }
+  std::string_view payload() const { return std::string_view(base() + payload_offset_, payload_len_); }
   // Value of a top-level integer message.
   long long integer() const { return integer_; }
   bool is_error() const { return type_ == RespType::error; }
   const std::string& error_text() const { return error_; }
   // Bytes held for the message not yet complete (for request size limits).
-  std::size_t buffered() const;
-
-  // Reader callbacks (internal; public for the C trampolines).
-  void on_value(int task_type, bool top_level, bool depth_one, RespType kind, const char* data, std::size_t len,
-                long long integer, int elements);
+  std::size_t buffered() const { return buf_.size() - (complete_ ? msg_end_ : pos_); }
 
  private:
   struct Element {
@@ -63,10 +73,24 @@ class RespParser {
     std::size_t len;
     long long integer;
   };
-  redisReader* reader_ = nullptr;
-  std::string out_;
-  std::size_t msg_end_ = 0;
+  enum class Step { done, incomplete, error };
+  Next next_inline();
+  Step parse_from_scan();
+  Next fail(std::string text);
+  const char* base() const { return inline_msg_ ? inline_out_.data() : buf_.data(); }
+  void reset_message();
+
+  std::string buf_;
+  std::size_t pos_ = 0;   // start of the message being parsed
+  std::size_t scan_ = 0;  // where parsing continues (after the values already complete)
+  // Aggregates open at scan_: elements still expected in each.
+  std::vector<long long> open_;
+  bool inline_ok_ = false;
+  bool inline_msg_ = false;
+  std::string inline_out_;
   bool complete_ = false;
+  std::size_t msg_begin_ = 0;
+  std::size_t msg_end_ = 0;
   RespType type_ = RespType::nil;
   std::size_t payload_offset_ = 0;
   std::size_t payload_len_ = 0;
@@ -79,6 +103,11 @@ class RespParser {
 // transaction, and how a journal record holding one begins and ends).
 inline constexpr std::string_view kMultiCommand = "*1\r\n$5\r\nMULTI\r\n";
 inline constexpr std::string_view kExecCommand = "*1\r\n$4\r\nEXEC\r\n";
+inline constexpr std::string_view kPingCommand = "*1\r\n$4\r\nPING\r\n";
+
+// Splits an inline command line into its arguments as Redis does; false on
+// unbalanced quotes.
+bool split_inline(std::string_view line, std::vector<std::string>& args);
 
 // Encoding helpers (append to `out`).
 void append_bulk(std::string& out, std::string_view s);

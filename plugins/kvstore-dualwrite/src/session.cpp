@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <charconv>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
 
 #include "command_table.h"
 #include "dispatcher.h"
@@ -33,6 +38,12 @@ std::string upper(std::string_view s) {
   return u;
 }
 
+std::string lower(std::string_view s) {
+  std::string u(s);
+  for (auto& c : u) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return u;
+}
+
 long long unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -46,6 +57,36 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0 && !b.empty();
 }
 
+// Redis's own text for a command it does not know (processCommand in 7.0):
+// the name and the first arguments, each cut to fit 128 bytes.
+std::string unknown_command_error(const RespParser& cmd) {
+  std::string args;
+  for (std::size_t i = 1; i < cmd.size() && args.size() < 128; ++i) {
+    args += '\'';
+    args += cmd.element(i).substr(0, 128 - args.size() + 1);
+    args += "' ";
+  }
+  return "ERR unknown command '" + std::string(cmd.element(0).substr(0, 128)) + "', with args beginning with: " + args;
+}
+
+// CONFIG SET parameters the endpoint applies to both Redis servers (as a
+// write): they change only how values are encoded inside Redis (or which
+// keyspace notifications are published), never what a command returns, so
+// both servers stay equal; every other parameter is an administrator's
+// decision per server.
+bool config_settable(std::string_view param) {
+  std::string p = upper(param);
+  auto starts = [&](std::string_view prefix) { return p.rfind(prefix, 0) == 0; };
+  return starts("HASH-MAX-") || starts("LIST-MAX-") || starts("ZSET-MAX-") || starts("SET-MAX-") ||
+         starts("STREAM-NODE-MAX-") || p == "LIST-COMPRESS-DEPTH" || p == "NOTIFY-KEYSPACE-EVENTS";
+}
+
+// Keys with this prefix are tandem's (the epoch fence, the replay cursor).
+constexpr std::string_view kReservedPrefix = "__tandem:";
+constexpr std::string_view kReservedError =
+    "NOPERM keys with the prefix '__tandem:' are reserved for tandem (its epoch fence and journal replay cursor); "
+    "writes to them are refused";
+
 }  // namespace
 
 Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint64_t id)
@@ -53,15 +94,33 @@ Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint
       socket_(std::move(socket)),
       id_(id),
       auth_timer_(socket_.get_executor()),
-      auth_delay_timer_(socket_.get_executor()) {
+      auth_delay_timer_(socket_.get_executor()),
+      block_timer_(socket_.get_executor()) {
   authed_ = d_.secrets().client_password.empty();
+  parser_.accept_inline();
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   remote_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   d_.register_session(this);
 }
 
-Session::~Session() { d_.unregister_session(this); }
+Session::~Session() {
+  d_.unwatch(this);
+  d_.unregister_session(this);
+}
+
+void Session::drop_blocked() {
+  // A client that left stops waiting; a retry in flight still completes.
+  unwatch();
+  if (!blocked_op_) return;
+  block_timer_.cancel();
+  if (d_.unpark(blocked_op_.get())) {
+    blocked_op_->done = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->pump(); });
+  } else {
+    blocked_op_->block_expired = true;
+  }
+}
 
 void Session::start() {
   boost::system::error_code ignored;
@@ -82,6 +141,7 @@ void Session::start() {
 
 void Session::close() {
   closed_ = true;
+  drop_blocked();
   boost::system::error_code ignored;
   socket_.close(ignored);
   auth_timer_.cancel();
@@ -89,7 +149,7 @@ void Session::close() {
 }
 
 bool Session::can_take_more() const {
-  if (auth_delay_pending_ || closed_) return false;
+  if (auth_delay_pending_ || closed_ || blocked_op_) return false;
   std::size_t allowed =
       std::clamp<std::size_t>(kInflightReplyBytes / std::max<std::size_t>(reply_estimate_, 1), 1, kMaxOpsPerClient);
   return ops_.size() < allowed;
@@ -97,7 +157,10 @@ bool Session::can_take_more() const {
 
 void Session::read_more() {
   if (closed_ || closing_ || reading_) return;
-  if (!can_take_more()) return;  // resumed by pump()
+  // A blocked client is still read (as Redis does), so that its leaving is
+  // noticed and ends the wait; what it sends is parsed once it is served.
+  if (!can_take_more() && !(blocked_op_ && parser_.buffered() <= d_.settings().max_request_size))
+    return;  // resumed by pump()
   reading_ = true;
   // Wait for readability, then read: a plain async_read_some would first try a
   // speculative recv that, for a client waiting on its replies, just fails (EAGAIN).
@@ -113,6 +176,7 @@ void Session::read_more() {
                        }
                        if (ec || self->closed_) {
                          self->closed_ = true;  // the client left; its operations still complete at the backends
+                         self->drop_blocked();
                          boost::system::error_code ignored;
                          self->socket_.close(ignored);
                          return;
@@ -157,10 +221,24 @@ std::shared_ptr<Op> Session::new_op(OpKind kind) {
   }
   if (!op) op = std::make_shared<Op>();
   op->kind = kind;
+  op->proto = proto_;
   op->session = shared_from_this();
   ops_.push_back(op);
   d_.op_started();
   return op;
+}
+
+std::shared_ptr<Op> Session::new_write_op() {
+  // Collected into the op itself (its buffers are recycled); a write to a
+  // reserved key becomes a local error reply instead.
+  auto op = new_op(OpKind::write);
+  collect_write_keys(parser_, op->keys);
+  if (!op->keys.has_prefix(kReservedPrefix)) return op;
+  op->kind = OpKind::local;
+  op->keys.clear();
+  append_error(op->reply, kReservedError);
+  op->done = true;
+  return nullptr;
 }
 
 void Session::reply_now(std::string reply) {
@@ -194,14 +272,11 @@ void Session::handle_command() {
   if (!authed_ && !(iequals(name, "AUTH") || iequals(name, "QUIT") || iequals(name, "HELLO"))) {
     return reply_error("NOAUTH Authentication required.");
   }
-  if (in_multi_ &&
-      !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") || iequals(name, "QUIT"))) {
+  if (in_multi_ && !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") ||
+                    iequals(name, "QUIT") || iequals(name, "WATCH") || iequals(name, "RESET"))) {
     return handle_in_multi(info, name);
   }
-  if (!info) {
-    return reply_error("ERR unknown or unsupported command '" + std::string(name) +
-                       "' (not in the tandem endpoint's command table; see the kvstore-dualwrite README)");
-  }
+  if (!info) return reply_error(unknown_command_error(parser_));
   switch (info->cls) {
     case CommandClass::unsupported:
       return reply_error("ERR '" + upper(name) +
@@ -216,17 +291,30 @@ void Session::handle_command() {
       if (info->name == "DISCARD") {
         if (!in_multi_) return reply_error("ERR DISCARD without MULTI");
         reset_multi();
+        unwatch();
+        return reply_now("+OK\r\n");
+      }
+      if (info->name == "WATCH") return handle_watch();
+      if (info->name == "UNWATCH") {
+        unwatch();
         return reply_now("+OK\r\n");
       }
       if (!in_multi_) return reply_error("ERR EXEC without MULTI");
       return handle_exec();
+    case CommandClass::blocking: return handle_blocking(info->name);
     case CommandClass::read: {
-      if (info->name == "CONFIG" && !(parser_.size() >= 2 && iequals(parser_.element(1), "GET")))
-        return reply_error(
-            "ERR only CONFIG GET is supported by the tandem endpoint; change the configuration on each Redis directly");
+      if (info->name == "CONFIG" && !(parser_.size() >= 2 && iequals(parser_.element(1), "GET"))) {
+        std::string refusal = config_set_refusal();
+        if (!refusal.empty()) return reply_error(refusal);
+        auto op = new_op(OpKind::write);  // no keys: nothing for crash reconciliation to copy
+        op->request.assign(parser_.bytes());
+        d_.route_write(op);
+        return;
+      }
       auto op = new_op(OpKind::read);
       op->request.assign(parser_.bytes());
       op->filter_config = info->name == "CONFIG";
+      op->info = info->name == "INFO";
       op->ready = true;
       d_.count_read();
       return;
@@ -234,12 +322,20 @@ void Session::handle_command() {
     case CommandClass::write:
     case CommandClass::expiry: {
       if (info->name == "COPY") {
-        for (std::size_t i = 3; i < parser_.size(); ++i)
-          if (iequals(parser_.element(i), "DB"))
-            return reply_error("ERR COPY ... DB is not supported by the tandem endpoint: it serves one database");
+        for (std::size_t i = 3; i + 1 < parser_.size(); ++i) {
+          if (!iequals(parser_.element(i), "DB")) continue;
+          std::string_view db = parser_.element(i + 1);
+          long long n = 0;
+          auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), n);
+          if (ec != std::errc() || end != db.data() + db.size())
+            return reply_error("ERR value is not an integer or out of range");
+          if (n != d_.settings().db)
+            return reply_error("ERR COPY ... DB " + std::string(db) + " is not supported by the tandem endpoint: it " +
+                               "serves only db " + std::to_string(d_.settings().db) + " (config key db)");
+        }
       }
-      auto op = new_op(OpKind::write);
-      collect_write_keys(parser_, op->keys);
+      auto op = new_write_op();
+      if (!op) return;
       if (info->cls == CommandClass::expiry) {
         std::vector<std::string_view> argv;
         for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
@@ -252,6 +348,8 @@ void Session::handle_command() {
       return;
     }
     case CommandClass::spop: {
+      if (parser_.size() >= 2 && parser_.element(1).substr(0, kReservedPrefix.size()) == kReservedPrefix)
+        return reply_error(kReservedError);
       auto op = new_op(OpKind::spop);
       collect_write_keys(parser_, op->keys);
       op->request.assign(parser_.bytes());
@@ -302,9 +400,10 @@ void Session::handle_local(std::string_view name) {
     close_after_flush();
     return;
   }
-  if (name == "HELLO") return reply_error("NOPROTO the tandem endpoint speaks RESP2 only; connect without HELLO");
+  if (name == "HELLO") return handle_hello();
   if (name == "RESET") {
     reset_multi();
+    unwatch();
     return reply_now("+RESET\r\n");
   }
   if (name == "COMMAND") return reply_now("*0\r\n");
@@ -316,7 +415,7 @@ void Session::handle_local(std::string_view name) {
     }
     if (sub == "SETINFO") return reply_now("+OK\r\n");
     if (sub == "GETNAME") {
-      if (client_name_.empty()) return reply_now("$-1\r\n");
+      if (client_name_.empty()) return reply_now(null_reply());
       append_bulk(r, client_name_);
       return reply_now(std::move(r));
     }
@@ -328,6 +427,212 @@ void Session::handle_local(std::string_view name) {
                        " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID)");
   }
   reply_error("ERR unknown local command '" + std::string(name) + "'");
+}
+
+void Session::handle_hello() {
+  // HELLO [protover [AUTH user pass] [SETNAME name]]: the protocol is this
+  // connection's; requests of a RESP3 client are sent to Redis in RESP3
+  // (backend_link.h), so its replies are Redis's own RESP3 replies.
+  const std::size_t argc = parser_.size();
+  int proto = proto_;
+  std::size_t i = 1;
+  if (argc >= 2) {
+    std::string_view v = parser_.element(1);
+    if (v == "2") proto = 2;
+    else if (v == "3") proto = 3;
+    else if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) && !v.empty())
+      return reply_error("NOPROTO unsupported protocol version");
+    else
+      return reply_error("ERR Protocol version is not an integer or out of range");
+    i = 2;
+  }
+  std::string name;
+  bool set_name = false;
+  for (; i < argc; ++i) {
+    bool more = i + 1 < argc;
+    if (iequals(parser_.element(i), "AUTH") && i + 2 < argc) {
+      const std::string& expected = d_.secrets().client_password;
+      if (expected.empty())
+        return reply_error(
+            "ERR AUTH <password> called without any password configured for the tandem endpoint (client_password_file)");
+      if (!(parser_.element(i + 1) == "default" && same_secret(parser_.element(i + 2), expected)))
+        return fail_auth_slowly();
+      authed_ = true;
+      i += 2;
+    } else if (iequals(parser_.element(i), "SETNAME") && more) {
+      name.assign(parser_.element(++i));
+      set_name = true;
+    } else {
+      return reply_error("ERR Syntax error in HELLO option '" + std::string(parser_.element(i)) + "'");
+    }
+  }
+  if (!authed_) return reply_error("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                                   "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                                   "select the RESP protocol version at the same time");
+  if (set_name) client_name_ = name;
+  proto_ = proto;
+  std::string r;
+  auto field = [&](std::string_view key) { append_bulk(r, key); };
+  if (proto_ == 3) r += "%7\r\n";
+  else append_array_header(r, 14);
+  field("server");
+  append_bulk(r, "redis");
+  field("version");
+  append_bulk(r, d_.redis_version());
+  field("proto");
+  append_integer(r, proto_);
+  field("id");
+  append_integer(r, static_cast<long long>(id_));
+  field("mode");
+  append_bulk(r, "standalone");
+  field("role");
+  append_bulk(r, "master");
+  field("modules");
+  r += "*0\r\n";
+  reply_now(std::move(r));
+}
+
+std::string Session::null_reply() const { return proto_ == 3 ? "_\r\n" : "$-1\r\n"; }
+
+void Session::handle_watch() {
+  if (in_multi_) return reply_error("ERR WATCH inside MULTI is not allowed");
+  if (parser_.size() < 2) return reply_error("ERR wrong number of arguments for 'watch' command");
+  for (std::size_t i = 1; i < parser_.size(); ++i) watched_.emplace(parser_.element(i));
+  d_.watch(this);
+  // The reply waits for a PING sent like a write (secondary, then primary):
+  // every write routed before this WATCH has then reached the primary link,
+  // so this client's later reads see it; every write routed after it is
+  // checked against the watched keys (touch_watch).
+  auto op = new_op(OpKind::write);
+  op->request = kPingCommand;
+  op->barrier = true;
+  d_.route_write(op);
+}
+
+void Session::unwatch() {
+  if (watched_.empty() && !watch_dirty_) return;
+  watched_.clear();
+  watch_dirty_ = false;
+  d_.unwatch(this);
+}
+
+void Session::touch_watch(const IntentKeys& keys) {
+  if (watch_dirty_) return;
+  if (keys.all) {
+    watch_dirty_ = true;
+    return;
+  }
+  watch_dirty_ = keys.any_of([&](std::string_view key) { return watched_.count(std::string(key)) > 0; });
+}
+
+namespace {
+// Parses a blocking command's timeout (seconds, may be fractional) as Redis
+// does; nullopt with the error text otherwise. 0 = forever.
+std::optional<std::chrono::milliseconds> parse_block_timeout(std::string_view text, std::string& error) {
+  double seconds = 0;
+  std::string t(text);
+  char* end = nullptr;
+  errno = 0;
+  seconds = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || errno == ERANGE || std::isnan(seconds) || std::isinf(seconds)) {
+    error = "ERR timeout is not a float or out of range";
+    return std::nullopt;
+  }
+  if (seconds < 0) {
+    error = "ERR timeout is negative";
+    return std::nullopt;
+  }
+  if (seconds > 1e12) {
+    error = "ERR timeout is out of range";
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000 + 0.5));
+}
+}  // namespace
+
+void Session::handle_blocking(std::string_view name) {
+  const std::size_t argc = parser_.size();
+  std::vector<std::string_view> argv;  // the non-blocking form
+  std::string_view timeout;
+  BlockKind kind = BlockKind::mpop;
+  auto arity = [&] { return reply_error("ERR wrong number of arguments for '" + lower(name) + "' command"); };
+  if (name == "BLPOP" || name == "BRPOP" || name == "BZPOPMIN" || name == "BZPOPMAX") {
+    if (argc < 3) return arity();
+    const bool list = name[1] == 'L' || name[1] == 'R';
+    kind = list ? BlockKind::list_pop : BlockKind::zset_pop;
+    argv.push_back(list ? "LMPOP" : "ZMPOP");
+    std::string count = std::to_string(argc - 2);
+    block_scratch_ = count;
+    argv.push_back(block_scratch_);
+    for (std::size_t i = 1; i + 1 < argc; ++i) argv.push_back(parser_.element(i));
+    argv.push_back(name == "BLPOP" ? "LEFT" : name == "BRPOP" ? "RIGHT" : name == "BZPOPMIN" ? "MIN" : "MAX");
+    timeout = parser_.element(argc - 1);
+  } else if (name == "BLMPOP" || name == "BZMPOP") {
+    if (argc < 5) return arity();
+    argv.push_back(name == "BLMPOP" ? "LMPOP" : "ZMPOP");
+    for (std::size_t i = 2; i < argc; ++i) argv.push_back(parser_.element(i));
+    timeout = parser_.element(1);
+  } else if (name == "BLMOVE") {
+    if (argc != 6) return arity();
+    kind = BlockKind::move;
+    argv = {"LMOVE", parser_.element(1), parser_.element(2), parser_.element(3), parser_.element(4)};
+    timeout = parser_.element(5);
+  } else {  // BRPOPLPUSH
+    if (argc != 4) return arity();
+    kind = BlockKind::move;
+    argv = {"RPOPLPUSH", parser_.element(1), parser_.element(2)};
+    timeout = parser_.element(3);
+  }
+  std::string error;
+  auto wait = parse_block_timeout(timeout, error);
+  if (!wait) return reply_error(error);
+  auto op = new_write_op();
+  if (!op) return;
+  append_command(op->request, argv);
+  op->block = kind;
+  // Like Redis, a blocked client's next commands wait until it is served.
+  blocked_op_ = op;
+  d_.add_blocking(op);
+  if (wait->count() > 0) {
+    block_timer_.expires_after(*wait);
+    block_timer_.async_wait([weak = weak_from_this(), op](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->blocked_op_ != op) return;
+      self->block_timed_out();
+    });
+  }
+  d_.route_write(op);
+}
+
+void Session::block_timed_out() {
+  auto op = blocked_op_;
+  if (!d_.unpark(op.get())) {
+    op->block_expired = true;  // a retry is in flight: it completes with the timeout reply if it pops nothing
+    return;
+  }
+  op->reply = blocking_timeout_reply(*op);
+  op->done = true;
+  pump();
+}
+
+void Session::on_parked() {
+  // The parked op is the last one of this session (nothing is parsed after
+  // a blocking command): if it had been forwarded, it is not any more.
+  if (cursor_ == ops_.size()) --cursor_;
+}
+
+std::string Session::config_set_refusal() const {
+  if (!(parser_.size() >= 2 && iequals(parser_.element(1), "SET")))
+    return "ERR CONFIG " + upper(parser_.size() >= 2 ? parser_.element(1) : "") +
+           " is not supported by the tandem endpoint: server administration is done on each Redis directly";
+  if (parser_.size() < 4 || parser_.size() % 2 != 0) return "ERR wrong number of arguments for 'config|set' command";
+  for (std::size_t i = 2; i < parser_.size(); i += 2)
+    if (!config_settable(parser_.element(i)))
+      return "ERR CONFIG SET '" + std::string(parser_.element(i)) +
+             "' is not supported by the tandem endpoint: only the encoding limits (hash-max-*, list-max-*, "
+             "set-max-*, zset-max-*, stream-node-max-*, list-compress-depth) and notify-keyspace-events are set "
+             "through it, on both Redis servers; change the others on each Redis directly";
+  return "";
 }
 
 void Session::fail_auth_slowly() {
@@ -350,9 +655,7 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
     multi_failed_ = true;
     reply_error(why);
   };
-  if (!info)
-    return refuse("ERR unknown or unsupported command '" + std::string(name) +
-                  "' (not in the tandem endpoint's command table)");
+  if (!info) return refuse(unknown_command_error(parser_));
   if (multi_failed_ && info->cls != CommandClass::multi) return reply_now("+QUEUED\r\n");  // EXEC aborts anyway
   if (multi_buf_.size() + parser_.bytes().size() > d_.settings().max_transaction_size) {
     std::string().swap(multi_buf_);  // EXEC fails anyway: free it now
@@ -376,28 +679,50 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
       multi_buf_.append(parser_.bytes());
       break;
     case CommandClass::write:
-      multi_buf_.append(parser_.bytes());
       collect_write_keys(parser_, multi_keys_);
+      if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
+      multi_buf_.append(parser_.bytes());
       multi_has_write_ = true;
       break;
     case CommandClass::expiry: {
       collect_write_keys(parser_, multi_keys_);
+      if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
       std::vector<std::string_view> argv;
       for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
       if (rewrite_expiry(argv, unix_ms(), multi_buf_) == RewriteOutcome::unchanged) multi_buf_.append(parser_.bytes());
       multi_has_write_ = true;
       break;
     }
-    case CommandClass::multi: return refuse("ERR " + upper(name) + " inside MULTI is not allowed");
+    case CommandClass::multi:
+      if (info->name == "UNWATCH") {  // queued, as Redis does (a no-op on the backends)
+        multi_buf_.append(parser_.bytes());
+        break;
+      }
+      return refuse("ERR " + upper(name) + " inside MULTI is not allowed");
+    case CommandClass::blocking:
+      // Inside MULTI, Redis runs a blocking pop as a non-blocking one: the
+      // same deterministic write on both servers.
+      collect_write_keys(parser_, multi_keys_);
+      if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
+      multi_buf_.append(parser_.bytes());
+      multi_has_write_ = true;
+      break;
   }
   ++multi_count_;
   reply_now("+QUEUED\r\n");
 }
 
 void Session::handle_exec() {
+  const bool watch_failed = watch_dirty_;
+  unwatch();
   if (multi_failed_) {
     reset_multi();
     return reply_error("EXECABORT Transaction discarded because of previous errors.");
+  }
+  if (watch_failed) {
+    // A write routed after WATCH touched a watched key: nothing is sent.
+    reset_multi();
+    return reply_now(proto_ == 3 ? "_\r\n" : "*-1\r\n");
   }
   if (multi_count_ == 0) {
     reset_multi();
@@ -451,6 +776,11 @@ void Session::pump() {
       reply_estimate_ = std::max(op->reply.size(), reply_estimate_ - reply_estimate_ / 16);
     }
     if (op->intent_seq) d_.intent_settled(op->intent_seq);
+    if (op == blocked_op_) {
+      d_.forget_blocking(op.get());
+      blocked_op_.reset();
+      block_timer_.cancel();
+    }
     op->reset();  // also breaks the cycle session -> op -> session
     if (spare_ops_.size() < 256) spare_ops_.push_back(std::move(op));
     --cursor_;

@@ -1,5 +1,5 @@
-// One client connection to the endpoint: parses pipelined RESP requests with
-// hiredis's reader, classifies each command, and replies strictly in request
+// One client connection to the endpoint: parses pipelined requests (RESP or
+// inline, resp.h), classifies each command, and replies strictly in request
 // order (an operation's reply waits for every earlier one of the connection).
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -31,6 +32,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump();
   // Close now (endpoint stopping); operations in flight still complete at the backends.
   void close();
+  bool closed() const { return closed_; }
+  // A write routed after this session's WATCH may touch `keys`.
+  void touch_watch(const IntentKeys& keys);
+  // The dispatcher parked this session's blocking op (it popped nothing).
+  void on_parked();
 
  private:
   void read_more();
@@ -40,7 +46,20 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_in_multi(const CommandInfo* info, std::string_view name);
   void handle_exec();
   void reset_multi();
+  void handle_watch();
+  void handle_hello();
+  std::string null_reply() const;
+  void unwatch();
+  void handle_blocking(std::string_view name);
+  void block_timed_out();
+  void drop_blocked();
+  // CONFIG other than GET: "" when it is a CONFIG SET of parameters the
+  // endpoint applies to both servers, else the error to reply.
+  std::string config_set_refusal() const;
   std::shared_ptr<Op> new_op(OpKind kind);
+  // A write op with the command's keys; nullptr (an error reply queued) when
+  // it writes a key with the reserved prefix __tandem:.
+  std::shared_ptr<Op> new_write_op();
   void reply_now(std::string reply);
   void reply_error(std::string_view text);
   void schedule_flush();
@@ -83,6 +102,12 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer auth_timer_;        // auth_timeout
   boost::asio::steady_timer auth_delay_timer_;  // auth_failure_delay
   bool auth_delay_pending_ = false;
+  std::unordered_set<std::string> watched_;  // WATCHed keys (the endpoint sees every write: touch_watch)
+  bool watch_dirty_ = false;
+  int proto_ = 2;  // RESP version (HELLO)
+  std::shared_ptr<Op> blocked_op_;           // a blocking pop not answered yet (nothing more is parsed)
+  boost::asio::steady_timer block_timer_;    // its timeout
+  std::string block_scratch_;
   // Size estimate of this client's replies (a decaying maximum): how many
   // operations it may have in flight so that their replies stay within a
   // 2 MiB on the shared backend link (one client's huge replies must not

@@ -134,6 +134,54 @@ TEST(KvResp, RejectsGarbage) {
   EXPECT_FALSE(p.error_text().empty());
 }
 
+TEST(KvResp, Resp3RepliesPassThroughUnchanged) {
+  RespParser p;
+  std::string in =
+      "%2\r\n$1\r\na\r\n,1.5\r\n$1\r\nb\r\n~1\r\n#t\r\n_\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+      "=8\r\ntxt:abcd\r\n(12345678901234567890\r\n!3\r\nERR\r\n*2\r\n$1\r\nk\r\n*1\r\n*2\r\n$1\r\nm\r\n,2\r\n";
+  p.feed(in.data(), in.size());
+  std::string out;
+  std::vector<RespType> types;
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.type(), RespType::array);
+  ASSERT_EQ(p.size(), 4u) << "a map's keys and values in turn";
+  EXPECT_EQ(p.element(1), "1.5");
+  EXPECT_EQ(p.element_type(1), RespType::other);
+  EXPECT_EQ(p.element(3), "~1\r\n#t\r\n") << "a nested aggregate's element is its whole encoding";
+  out += p.bytes();
+  while (p.next() == RespParser::Next::message) {
+    out += p.bytes();
+    types.push_back(p.type());
+  }
+  EXPECT_EQ(out, in);
+  ASSERT_EQ(types.size(), 6u);
+  EXPECT_EQ(types[0], RespType::nil);
+  EXPECT_EQ(types[1], RespType::array);  // push
+  EXPECT_EQ(types[2], RespType::string);  // verbatim
+  EXPECT_EQ(types[4], RespType::error);   // blob error
+}
+
+TEST(KvResp, InlineCommandsAndStrictClientRequests) {
+  RespParser p;
+  p.accept_inline();
+  std::string in = "SET k1 \"a b\\x41\"\r\n\r\nGET k1\n*1\r\n$4\r\nPING\r\nECHO 'it''s'\r\n";
+  p.feed(in.data(), in.size());
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.bytes(), "*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$4\r\na bA\r\n");
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.element(0), "GET");
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.bytes(), "*1\r\n$4\r\nPING\r\n");
+  EXPECT_EQ(p.next(), RespParser::Next::protocol_error) << "a closing quote must end the argument";
+  for (std::string bad : {"*1\r\n:1\r\n", "*01\r\n$1\r\nx\r\n", "*1\r\n$+1\r\nx\r\n", "*1\r\n$1\r\nxy\r\n",
+                          "*1\r\n*1\r\n$1\r\nx\r\n", "ECHO \"open\r\n"}) {
+    RespParser c;
+    c.accept_inline();
+    c.feed(bad.data(), bad.size());
+    EXPECT_EQ(c.next(), RespParser::Next::protocol_error) << bad;
+  }
+}
+
 std::string cmd(std::vector<std::string_view> argv) {
   std::string s;
   append_command(s, argv);
@@ -174,7 +222,9 @@ TEST(KvCommandTable, ClassifiesFamilies) {
   EXPECT_EQ(find_command("HSET")->cls, CommandClass::write);
   EXPECT_EQ(find_command("expire")->cls, CommandClass::expiry);
   EXPECT_EQ(find_command("SPOP")->cls, CommandClass::spop);
-  EXPECT_EQ(find_command("BLPOP")->cls, CommandClass::unsupported);
+  EXPECT_EQ(find_command("BLPOP")->cls, CommandClass::blocking);
+  EXPECT_EQ(find_command("WATCH")->cls, CommandClass::multi);
+  EXPECT_EQ(find_command("DEBUG")->cls, CommandClass::unsupported);
   EXPECT_EQ(find_command("NOPE"), nullptr);
   std::set<std::string_view> names;
   for (auto& c : command_table()) EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
