@@ -31,9 +31,12 @@ std::string srem_for_popped(const std::string& key, const RespParser& r) {
 // Whether a blocking pop's non-blocking form found nothing to pop: a null,
 // or on a retry (woken by a write to its keys) a key of another type, which
 // Redis also skips for a blocked client (only the first try reports it).
+// (A move whose source turned into another type is reported, unlike Redis.)
 bool pops_nothing(const Op& op, const RespParser& r) {
   if (r.type() == RespType::nil) return true;
-  return op.block_retry && r.is_error() && r.payload().substr(0, 9) == "WRONGTYPE";
+  // A move's WRONGTYPE on a retry is its destination's (the source was
+  // written to, which woke it), which Redis reports to the blocked client.
+  return op.block_retry && op.block != BlockKind::move && r.is_error() && r.payload().substr(0, 9) == "WRONGTYPE";
 }
 
 // A blocking pop's reply from its non-blocking form's (op.h BlockKind).
