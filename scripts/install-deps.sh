@@ -19,6 +19,8 @@ packages=(
   wrk nginx-light curl procps iproute2 nftables python3
   # tests/e2e/haproxy_reroute_test and tests/bench/client_reroute: a real HAProxy in front of the pair
   haproxy
+  # plugins/virtual-ip: gratuitous ARP and duplicate-address probes
+  iputils-arping
   # config-rsync's ssh transport (its test starts a real sshd per namespace)
   openssh-server openssh-client
 )

@@ -202,6 +202,8 @@ const NetnsWorld::Host& NetnsWorld::host(const std::string& name) const {
 const std::string& NetnsWorld::netns(const std::string& name) const { return host(name).netns; }
 const std::string& NetnsWorld::address(const std::string& name) const { return host(name).address; }
 
+const std::string& NetnsWorld::interface(const std::string& name) const { return host(name).veth; }
+
 std::string NetnsWorld::subnet() const { return std::string(kSubnet) + "0/24"; }
 
 std::vector<std::string> NetnsWorld::exec_prefix(const std::string& name) const {

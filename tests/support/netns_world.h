@@ -60,6 +60,8 @@ class NetnsWorld {
   // The namespace name and IPv4 address of a host; throws for an unknown one.
   const std::string& netns(const std::string& host) const;
   const std::string& address(const std::string& host) const;
+  // The host's one interface (its end of the veth pair to the bridge).
+  const std::string& interface(const std::string& host) const;
   // The hosts' subnet in CIDR notation ("10.77.0.0/24").
   std::string subnet() const;
   // `ip netns exec <netns>`, to prefix a command line (for scripts and logs).
