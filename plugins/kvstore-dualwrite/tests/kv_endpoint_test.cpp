@@ -1,6 +1,9 @@
 // The RESP endpoint against two real redis-servers: every command family ends
 // with both stores identical; pipelining, concurrency, MULTI/EXEC, SPOP and
 // expiries; bad input is refused without disturbing other clients.
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -243,6 +246,101 @@ TEST_F(KvEndpointTest, ConcurrentClientsLeaveBothStoresIdentical) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(cmd({"GET", "shared-counter"}).str, "2400");
+  expect_identical();
+}
+
+// Issue 15's acceptance: a WATCH-based transfer between two keys from 20
+// concurrent clients (KV_WATCH_TEST_SECONDS, default 30 s): each client reads
+// both keys after WATCH and writes values computed from what it read, so a
+// lost update shows as a sum that is not 0 or a count that does not match.
+TEST_F(KvEndpointTest, WatchTransfersFromTwentyClientsMatchTheAcknowledgedCount) {
+  const char* env = std::getenv("KV_WATCH_TEST_SECONDS");
+  const auto duration = std::chrono::seconds(env ? std::atoi(env) : 30);
+  ASSERT_EQ(cmd({"MSET", "acct-a", "0", "acct-b", "0"}).str, "OK");
+  std::atomic<long> acknowledged{0}, aborted{0}, errors{0};
+  const auto until = std::chrono::steady_clock::now() + duration;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 20; ++t) {
+    threads.emplace_back([&] {
+      try {
+        RedisClient c("127.0.0.1", node_.endpoint_port);
+        while (std::chrono::steady_clock::now() < until) {
+          if (c.command({"WATCH", "acct-a", "acct-b"}).str != "OK") ++errors;
+          auto a = std::stol(c.command({"GET", "acct-a"}).str);
+          auto b = std::stol(c.command({"GET", "acct-b"}).str);
+          auto r = c.pipeline({{"MULTI"},
+                               {"SET", "acct-a", std::to_string(a - 1)},
+                               {"SET", "acct-b", std::to_string(b + 1)},
+                               {"EXEC"}});
+          if (r[3].type == RedisValue::Type::array) ++acknowledged;
+          else if (r[3].type == RedisValue::Type::nil) ++aborted;
+          else ++errors;
+        }
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::cout << "WATCH transfers: " << acknowledged.load() << " acknowledged, " << aborted.load() << " aborted by WATCH\n";
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GT(acknowledged.load(), 0);
+  EXPECT_GT(aborted.load(), 0) << "20 clients on two keys must collide";
+  RedisClient local("127.0.0.1", local_.port()), peer("127.0.0.1", peer_.port());
+  for (RedisClient* r : {&local, &peer}) {
+    EXPECT_EQ(r->command({"GET", "acct-b"}).str, std::to_string(acknowledged.load()));
+    EXPECT_EQ(r->command({"GET", "acct-a"}).str, std::to_string(-acknowledged.load()));
+  }
+  expect_identical();
+}
+
+// Blocking pops: 10 consumers in BRPOP, 4 producers LPUSH 500 items each;
+// every item is received exactly once and both servers end identical.
+TEST_F(KvEndpointTest, BlockingPopsReceiveEveryPushedItemOnce) {
+  constexpr int kProducers = 4, kItems = 500, kConsumers = 10;
+  std::mutex mu;
+  std::multiset<std::string> received;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> consumers, producers;
+  for (int c = 0; c < kConsumers; ++c) {
+    consumers.emplace_back([&] {
+      try {
+        RedisClient cl("127.0.0.1", node_.endpoint_port);
+        for (;;) {
+          auto r = cl.command({"BRPOP", "jobs", "other", "1"});
+          if (r.type == RedisValue::Type::nil) break;  // 1 s without a job: done
+          if (r.type != RedisValue::Type::array || r.elements.size() != 2) {
+            ++errors;
+            break;
+          }
+          std::lock_guard l(mu);
+          received.insert(r.elements[1].str);
+        }
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  }
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      try {
+        RedisClient cl("127.0.0.1", node_.endpoint_port);
+        for (int i = 0; i < kItems; ++i)
+          if (cl.command({"LPUSH", "jobs", std::to_string(p) + ":" + std::to_string(i)}).is_error()) ++errors;
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  }
+  for (auto& th : producers) th.join();
+  for (auto& th : consumers) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(received.size(), static_cast<std::size_t>(kProducers * kItems));
+  for (int p = 0; p < kProducers; ++p)
+    for (int i = 0; i < kItems; ++i)
+      EXPECT_EQ(received.count(std::to_string(p) + ":" + std::to_string(i)), 1u);
+  EXPECT_EQ(cmd({"LLEN", "jobs"}).integer, 0);
+  EXPECT_EQ(cmd({"SET", "marker", "x"}).str, "OK");  // expect_identical needs a key
   expect_identical();
 }
 
