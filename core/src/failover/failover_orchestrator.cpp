@@ -126,11 +126,12 @@ std::vector<JournalStep> FailoverOrchestrator::plan_steps(const std::string& kin
   return steps;
 }
 
-nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const FailoverOptions& options,
-                                              JournalEntry& entry, std::string& refusal) {
+FailoverOrchestrator::Precheck FailoverOrchestrator::precheck(const std::string& kind, const FailoverOptions& options,
+                                                              JournalEntry& entry) {
   auto local = state_.get();
   PeerView peer = peer_.status();
-  nlohmann::json plan = nlohmann::json::object();
+  Precheck out;
+  nlohmann::json& plan = out.store_plans;
   std::vector<std::string> refusals;
 
   if (kind == "rejoin") {
@@ -146,8 +147,10 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
     entry.new_epoch = peer.epoch;
   } else {
     if (auto paused = paused_refusal(peer); !paused.empty()) {
-      if (!options.force) refusals.push_back(paused);
-      else if (!options.dry_run) log_.warn(kind + " forced through maintenance mode: " + paused);
+      if (!options.force)
+        refusals.push_back(paused);
+      else if (!options.dry_run)
+        log_.warn(kind + " forced through maintenance mode: " + paused);
     }
     if (kind == "switchover") {
       if (!peer.reachable)
@@ -164,8 +167,10 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
     }
     entry.new_epoch = std::max(local.epoch, peer.reachable ? peer.epoch : 0) + 1;
     if (auto veto = pre_promote_veto(kind, options, entry); !veto.empty()) {
-      if (!options.force) refusals.push_back(veto);
-      else if (!options.dry_run) log_.warn(kind + ": " + veto + " (overridden by --force)");
+      if (!options.force)
+        refusals.push_back(veto);
+      else if (!options.dry_run)
+        log_.warn(kind + ": " + veto + " (overridden by --force)");
     }
     sdk::FailoverRequest req{kind_of(kind), entry.new_epoch, options.force, true, nlohmann::json::object()};
     for (auto& s : ordered_stores()) {
@@ -181,8 +186,10 @@ nlohmann::json FailoverOrchestrator::precheck(const std::string& kind, const Fai
       if (!r->ready && !options.force) refusals.push_back(s.name + ": " + r->refusal);
     }
   }
+  std::string refusal;
   for (auto& r : refusals) refusal += (refusal.empty() ? "" : "; ") + r;
-  return plan;
+  if (!refusal.empty()) out.verdict = sdk::Status::error(sdk::ErrorCode::refused, refusal);
+  return out;
 }
 
 void FailoverOrchestrator::notify_role(sdk::Role role, std::uint64_t epoch) {
@@ -195,6 +202,64 @@ bool FailoverOrchestrator::skips_unsupported(const std::string& store) const {
   return false;
 }
 
+// The step's work; its failure is the returned Status. Exceptions (a state
+// file that cannot be written) are caught by run_step, the edge.
+sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step) {
+  if (step.action == "epoch") {
+    auto v = state_.get();
+    step.changed = v.epoch != entry.new_epoch;
+    step.summary = "epoch " + std::to_string(v.epoch) + " -> " + std::to_string(entry.new_epoch);
+    v.epoch = entry.new_epoch;
+    state_.set(v);
+  } else if (step.action == "promote" || step.action == "rejoin") {
+    sdk::FailoverRequest req{kind_of(entry.kind), entry.new_epoch, entry.force, false,
+                             entry.handoff.value(step.store, nlohmann::json::object())};
+    sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
+    stores_.call(step.store, [&](sdk::Plugin& p) { r = step.action == "promote" ? p.promote(req) : p.rejoin(req); });
+    if (!r && r.code() == sdk::ErrorCode::not_supported && skips_unsupported(step.store))
+      r = sdk::StepReport{false, "skipped: " + r.message() + " (the store has nothing to fail over)",
+                          nlohmann::json::object()};
+    if (!r) return r.status();
+    step.changed = r->changed;
+    step.summary = r->summary;
+    step.details = r->details;
+  } else if (step.action == "role") {
+    auto v = state_.get();
+    std::string old_role = role_name(v);
+    sdk::Role role = entry.kind == "rejoin" ? sdk::Role::secondary : sdk::Role::primary;
+    step.changed = v.role != role || v.fenced || v.epoch != entry.new_epoch;
+    v.role = role;
+    v.epoch = entry.new_epoch;
+    v.fenced = false;
+    v.fenced_reason.clear();
+    state_.set(v);
+    step.summary = std::string("role ") + std::string(sdk::to_string(role)) + " at epoch " + std::to_string(v.epoch);
+    notify_role(role, v.epoch);
+    if (old_role != role_name(v)) {
+      auto env = hook_env(entry);
+      env["TANDEM_OLD_ROLE"] = old_role;
+      env["TANDEM_NEW_ROLE"] = role_name(v);
+      fire_hook(HookEvent{"on_role_change", role_name(v), env, ""});
+    }
+  } else if (step.action == "peer-demote") {
+    auto r = peer_.demote(entry.new_epoch);
+    if (!r) return r.status().prefixed("peer demote");
+    entry.handoff = *r;
+    step.changed = true;
+    step.summary = "peer demoted its stores";
+    step.details = *r;
+  } else if (step.action == "peer-rejoin") {
+    auto r = peer_.rejoin();
+    if (!r) return r.status().prefixed("peer rejoin");
+    step.changed = true;
+    step.summary = "peer rejoined as secondary";
+    step.details = *r;
+  } else {
+    return sdk::Status::error(sdk::ErrorCode::internal, "unknown step action '" + step.action + "'");
+  }
+  return {};
+}
+
 void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
   fault_point("before", step.name);
   step.status = StepStatus::running;
@@ -203,59 +268,12 @@ void FailoverOrchestrator::run_step(JournalEntry& entry, JournalStep& step) {
   journal_.save(entry);
   log_.info(entry.kind + ": step " + step.name + " starting");
   try {
-    if (step.action == "epoch") {
-      auto v = state_.get();
-      step.changed = v.epoch != entry.new_epoch;
-      step.summary = "epoch " + std::to_string(v.epoch) + " -> " + std::to_string(entry.new_epoch);
-      v.epoch = entry.new_epoch;
-      state_.set(v);
-    } else if (step.action == "promote" || step.action == "rejoin") {
-      sdk::FailoverRequest req{kind_of(entry.kind), entry.new_epoch, entry.force, false,
-                               entry.handoff.value(step.store, nlohmann::json::object())};
-      sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
-      stores_.call(step.store, [&](sdk::Plugin& p) { r = step.action == "promote" ? p.promote(req) : p.rejoin(req); });
-      if (!r && r.code() == sdk::ErrorCode::not_supported && skips_unsupported(step.store))
-        r = sdk::StepReport{false, "skipped: " + r.message() + " (the store has nothing to fail over)",
-                            nlohmann::json::object()};
-      if (!r) throw std::runtime_error(r.message());
-      step.changed = r->changed;
-      step.summary = r->summary;
-      step.details = r->details;
-    } else if (step.action == "role") {
-      auto v = state_.get();
-      std::string old_role = role_name(v);
-      sdk::Role role = entry.kind == "rejoin" ? sdk::Role::secondary : sdk::Role::primary;
-      step.changed = v.role != role || v.fenced || v.epoch != entry.new_epoch;
-      v.role = role;
-      v.epoch = entry.new_epoch;
-      v.fenced = false;
-      v.fenced_reason.clear();
-      state_.set(v);
-      step.summary = std::string("role ") + std::string(sdk::to_string(role)) + " at epoch " + std::to_string(v.epoch);
-      notify_role(role, v.epoch);
-      if (old_role != role_name(v)) {
-        auto env = hook_env(entry);
-        env["TANDEM_OLD_ROLE"] = old_role;
-        env["TANDEM_NEW_ROLE"] = role_name(v);
-        fire_hook(HookEvent{"on_role_change", role_name(v), env, ""});
-      }
-    } else if (step.action == "peer-demote") {
-      auto r = peer_.demote(entry.new_epoch);
-      if (!r) throw std::runtime_error("peer demote: " + r.message());
-      entry.handoff = *r;
-      step.changed = true;
-      step.summary = "peer demoted its stores";
-      step.details = *r;
-    } else if (step.action == "peer-rejoin") {
-      auto r = peer_.rejoin();
-      if (!r) throw std::runtime_error("peer rejoin: " + r.message());
-      step.changed = true;
-      step.summary = "peer rejoined as secondary";
-      step.details = *r;
+    if (auto done = perform(entry, step); done.ok()) {
+      step.status = StepStatus::done;
     } else {
-      throw std::runtime_error("unknown step action '" + step.action + "'");
+      step.status = StepStatus::failed;
+      step.error = done.message();
     }
-    step.status = StepStatus::done;
   } catch (const std::exception& e) {
     step.status = StepStatus::failed;
     step.error = e.what();
@@ -361,17 +379,16 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
             "this node already follows the primary at epoch " + std::to_string(local.epoch) + ": nothing to do");
       }
     }
-    std::string refusal;
-    nlohmann::json plan = precheck(kind, options, entry, refusal);
+    Precheck checked = precheck(kind, options, entry);
     entry.steps = plan_steps(kind);
     auto report_plan = [&](nlohmann::json report) {
       nlohmann::json p = nlohmann::json::array();
       for (auto& s : entry.steps) p.push_back(s.name);
       report["plan"] = p;
-      report["store_plans"] = plan;
+      report["store_plans"] = checked.store_plans;
       return report;
     };
-    if (!refusal.empty()) return report_plan(make_report(entry, "refused", refusal));
+    if (!checked.verdict.ok()) return report_plan(make_report(entry, "refused", checked.verdict.message()));
     if (options.dry_run) return report_plan(make_report(entry, "dry-run", "nothing was changed"));
     journal_.save(entry);
   }

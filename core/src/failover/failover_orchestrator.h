@@ -35,6 +35,7 @@
 #include "state/node_state.h"
 #include "tandem/sdk/host_context.h"
 #include "tandem/sdk/plugin.h"
+#include "tandem/sdk/result.h"
 
 namespace tandem::core {
 
@@ -103,9 +104,15 @@ class FailoverOrchestrator {
 
  private:
   nlohmann::json run(const std::string& kind, const FailoverOptions& options);
-  nlohmann::json precheck(const std::string& kind, const FailoverOptions& options, JournalEntry& entry,
-                          std::string& refusal);
+  // What prepare() said per store, and the verdict: success, or ErrorCode::refused
+  // with every reason ("; "-joined). The plan is shown with a refusal too.
+  struct Precheck {
+    nlohmann::json store_plans = nlohmann::json::object();
+    sdk::Status verdict;
+  };
+  Precheck precheck(const std::string& kind, const FailoverOptions& options, JournalEntry& entry);
   std::vector<JournalStep> plan_steps(const std::string& kind) const;
+  sdk::Status perform(JournalEntry& entry, JournalStep& step);
   // True when `store` declared nothing_to_fail_over: a not_supported step is skipped.
   bool skips_unsupported(const std::string& store) const;
   void run_step(JournalEntry& entry, JournalStep& step);
