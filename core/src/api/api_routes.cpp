@@ -172,6 +172,7 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() =
         render_metrics(runtime_.node_state(), runtime_.maintenance_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
+    if (auto* af = runtime_.auto_failover()) res.body() += render_auto_failover_metrics(af->figures());
     res.prepare_payload();
     return respond(std::move(res));
   }
@@ -179,6 +180,20 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     if (!is_post) return respond(method_not_allowed("POST"));
     if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
     return failover_route(std::string(path.substr(4)), request.body(), respond);
+  }
+  if (path == "/v1/internal/failsafe") {
+    // The primary's failsafe question (automatic failover, issue 16): may it
+    // keep serving while it cannot reach etcd? Answered from what this node
+    // last read of etcd; a yes is a promise not to take over for one ttl.
+    if (!is_post) return respond(method_not_allowed("POST"));
+    if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
+    auto* af = runtime_.auto_failover();
+    if (!af) return respond(json_response(409, {{"confirm", false}, {"reason", "automatic failover is not enabled on this node"}}));
+    auto body = nlohmann::json::parse(request.body(), nullptr, false);
+    if (!body.is_object() || !body.contains("node") || !body["node"].is_string())
+      return respond(json_response(400, {{"error", "expected {\"node\": \"<asking node>\"}"}}));
+    auto answer = af->answer_failsafe(body["node"].get<std::string>());
+    return respond(json_response(200, {{"confirm", answer.confirm}, {"reason", answer.reason}}));
   }
   if (path == "/v1/pause" || path == "/v1/resume") {
     if (!is_post) return respond(method_not_allowed("POST"));

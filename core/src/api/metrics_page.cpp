@@ -89,4 +89,17 @@ std::string render_metrics(const NodeStateValues& node, const MaintenanceValues&
   return out;
 }
 
+std::string render_auto_failover_metrics(const dcs::AutoFailover::Figures& f) {
+  std::string out;
+  family(out, "tandem_dcs_last_seen_seconds", "gauge",
+         "Seconds since etcd last answered this node (-1: never since start).");
+  sample(out, "tandem_dcs_last_seen_seconds", {}, f.dcs_last_seen_seconds);
+  family(out, "tandem_leader", "gauge", "1 while this node holds the leader key on etcd.");
+  sample(out, "tandem_leader", {}, f.leader ? 1 : 0);
+  family(out, "tandem_lease_remaining_seconds", "gauge",
+         "Seconds the leader lease has at least on etcd's side (0 when not the leader).");
+  sample(out, "tandem_lease_remaining_seconds", {}, f.lease_remaining_seconds);
+  return out;
+}
+
 }  // namespace tandem::core

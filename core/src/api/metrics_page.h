@@ -1,6 +1,8 @@
 // GET /metrics: the node's and every store's figures in Prometheus text format.
 #pragma once
 
+#include "dcs/auto_failover.h"
+
 #include <string>
 #include <vector>
 
@@ -11,6 +13,10 @@
 #include "state/node_state.h"
 
 namespace tandem::core {
+
+// Automatic failover's gauges (issue 16), appended to /metrics when
+// [failover] mode = "automatic".
+std::string render_auto_failover_metrics(const dcs::AutoFailover::Figures& figures);
 
 std::string render_metrics(const NodeStateValues& node, const MaintenanceValues& maintenance, const PeerStatus& peer,
                            const std::vector<StoreSnapshot>& stores, const PluginMetrics& plugin_metrics);

@@ -105,6 +105,8 @@ nlohmann::json status_json(const NodeRuntime& runtime) {
   };
   if (state.fenced) out["fenced_reason"] = state.fenced_reason;
   out["maintenance"] = maintenance_json(runtime.maintenance_state());
+  // Leader, lease left, etcd's health and why this node would or would not take over.
+  out["failover"] = runtime.auto_failover() ? runtime.auto_failover()->status() : nlohmann::json{{"mode", "manual"}};
   return out;
 }
 

@@ -29,6 +29,7 @@ std::string_view to_string(PrimaryDecision::Writes w) {
 void PrimaryLease::renewed(Clock::time_point sent_at) {
   if (!last_renewal_sent_ || sent_at > *last_renewal_sent_) last_renewal_sent_ = sent_at;
   last_attempt_ = sent_at;
+  in_flight_.reset();
   etcd_failing_ = false;
   last_failure_ = EtcdErrorKind::none;
   lost_.reset();
@@ -36,6 +37,7 @@ void PrimaryLease::renewed(Clock::time_point sent_at) {
 
 void PrimaryLease::renewal_failed(Clock::time_point sent_at, EtcdErrorKind kind) {
   last_attempt_ = sent_at;
+  in_flight_.reset();
   etcd_failing_ = true;
   last_failure_ = kind;
 }
@@ -74,6 +76,8 @@ PrimaryDecision PrimaryLease::decide(Clock::time_point now) const {
   const milliseconds cadence = etcd_failing_ || lost_ || !last_renewal_sent_ ? retry : timing_.renew_interval();
   d.renew_now = !last_attempt_ || now >= *last_attempt_ + cadence;
   if (last_renewal_sent_) d.lease_remaining = until(now, *last_renewal_sent_ + timing_.ttl);
+  const bool slow = in_flight_ && now - *in_flight_ >= std::min(milliseconds(300), retry);
+  const bool doubtful = etcd_failing_ || slow;
 
   if (lost_) {
     d.writes = PrimaryDecision::Writes::fence;
@@ -87,11 +91,11 @@ PrimaryDecision PrimaryLease::decide(Clock::time_point now) const {
       d.serve_remaining = until(now, fence_at);
       d.reason = etcd_failing_ ? "holding the lease; renewing fails (" + std::string(to_string(last_failure_)) + ")"
                                : "holding the leader lease";
-      d.ask_peer_now = etcd_failing_ && !ask_outstanding_ && (!last_ask_ || now >= *last_ask_ + retry);
+      d.ask_peer_now = doubtful && !ask_outstanding_ && (!last_ask_ || now >= *last_ask_ + retry);
       return d;
     }
   }
-  d.ask_peer_now = etcd_failing_ && !ask_outstanding_ && (!last_ask_ || now >= *last_ask_ + retry);
+  d.ask_peer_now = doubtful && !ask_outstanding_ && (!last_ask_ || now >= *last_ask_ + retry);
   if (failsafe_until_ && now < *failsafe_until_) {
     d.writes = PrimaryDecision::Writes::serve_failsafe;
     d.serve_remaining = until(now, *failsafe_until_);

@@ -63,6 +63,10 @@ class PrimaryLease {
  public:
   explicit PrimaryLease(LeaseTiming timing) : timing_(timing) {}
 
+  // A renewal (or acquisition) is being sent now. One still out after a
+  // short while counts as a failure for asking the peer (not for fencing):
+  // a hung etcd call must not use up the time the failsafe ask needs.
+  void renewal_started(Clock::time_point at) { in_flight_ = at; }
   // The key was taken, or the lease renewed, by a request sent at `sent_at`.
   void renewed(Clock::time_point sent_at);
   // A renewal (or acquisition) sent at `sent_at` failed: etcd could not be
@@ -87,6 +91,7 @@ class PrimaryLease {
   std::optional<Clock::time_point> last_renewal_sent_;  // of the last successful one
   std::optional<Clock::time_point> last_attempt_;       // of the last one, successful or not
   bool etcd_failing_ = false;
+  std::optional<Clock::time_point> in_flight_;  // a renewal sent and not yet answered
   EtcdErrorKind last_failure_ = EtcdErrorKind::none;
   std::optional<std::string> lost_;
   std::optional<Clock::time_point> failsafe_until_;

@@ -2,6 +2,7 @@
 // in-process assembly so tests of the runtime need no plugin loader.
 #include <exception>
 
+#include "host/auto_failover_node.h"
 #include "host/config_check.h"
 #include "host/logging.h"
 #include "host/tandem_daemon.h"
@@ -76,6 +77,20 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
                              loaded.manifest.path.string());
     runtime->add_store(loaded.manifest.name, loaded.manifest.version, loaded.plugin, std::move(context),
                        store.value().config.sync_interval());
+  }
+
+  if (config.failover.mode == FailoverMode::automatic && config.dcs) {
+    auto password = read_dcs_password(*config.dcs);
+    if (!password) return sdk::Error{password.message(), sdk::ErrorCode::invalid_config};
+    auto view = std::make_unique<RuntimeAutoFailoverNode>(*runtime, peer_token->value_or(""));
+    auto driver = std::make_unique<dcs::AutoFailover>(*view, config.node.name, *config.dcs, config.failover, *password);
+    // Before the stores serve: etcd must answer, and a primary holds the key
+    // (or is fenced) before it opens any store for writes.
+    if (auto started = driver->start(); !started) return started.error();
+    log_info("tandemd", "automatic failover on etcd (" + std::to_string(config.dcs->endpoints.size()) +
+                            " endpoints, ttl " + std::to_string(config.dcs->ttl.count()) + " ms, prefix " +
+                            config.dcs->prefix + ")");
+    runtime->enable_auto_failover(std::move(view), std::move(driver));
   }
 
   tuning.api.bind_address = config.api.bind_address;

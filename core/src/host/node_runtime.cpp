@@ -129,9 +129,27 @@ void NodeRuntime::check_peer_before_serving() {
 bool NodeRuntime::mark_fenced_if_behind(std::uint64_t peer_epoch) {
   auto v = state_.get();
   if (peer_epoch <= v.epoch || v.role != sdk::Role::primary || v.fenced) return false;
+  return mark_fenced("peer " + services_.peer.name + " is at epoch " + std::to_string(peer_epoch) + ", this node at " +
+                     std::to_string(v.epoch) + ": it was promoted; run `tandemctl rejoin` on this node",
+                     peer_epoch);
+}
+
+void NodeRuntime::fence(const std::string& reason) {
+  if (!mark_fenced(reason)) return;
+  notify_stores_of_fencing();
+}
+
+void NodeRuntime::enable_auto_failover(std::unique_ptr<dcs::AutoFailoverNode> node,
+                                       std::unique_ptr<dcs::AutoFailover> driver) {
+  auto_failover_node_ = std::move(node);
+  auto_failover_ = std::move(driver);
+}
+
+bool NodeRuntime::mark_fenced(const std::string& reason, std::optional<std::uint64_t> peer_epoch) {
+  auto v = state_.get();
+  if (v.role != sdk::Role::primary || v.fenced) return false;
   v.fenced = true;
-  v.fenced_reason = "peer " + services_.peer.name + " is at epoch " + std::to_string(peer_epoch) + ", this node at " +
-                    std::to_string(v.epoch) + ": it was promoted; run `tandemctl rejoin` on this node";
+  v.fenced_reason = reason;
   try {
     state_.set(v);
   } catch (const std::exception& e) {
@@ -139,8 +157,8 @@ bool NodeRuntime::mark_fenced_if_behind(std::uint64_t peer_epoch) {
   }
   log_error("tandemd", "FENCED: " + v.fenced_reason);
   std::map<std::string, std::string> env = {{"TANDEM_REASON", v.fenced_reason},
-                                            {"TANDEM_EPOCH", std::to_string(v.epoch)},
-                                            {"TANDEM_PEER_EPOCH", std::to_string(peer_epoch)}};
+                                            {"TANDEM_EPOCH", std::to_string(v.epoch)}};
+  if (peer_epoch) env["TANDEM_PEER_EPOCH"] = std::to_string(*peer_epoch);
   (void)hooks_->fire(HookEvent{"on_fenced", "fenced", env, ""});
   env["TANDEM_OLD_ROLE"] = "primary";
   env["TANDEM_NEW_ROLE"] = "fenced";
@@ -151,6 +169,10 @@ bool NodeRuntime::mark_fenced_if_behind(std::uint64_t peer_epoch) {
 void NodeRuntime::check_fencing() {
   auto peer = peer_monitor_->status();
   if (!peer.reachable || !peer.epoch || !mark_fenced_if_behind(*peer.epoch)) return;
+  notify_stores_of_fencing();
+}
+
+void NodeRuntime::notify_stores_of_fencing() {
   auto v = state_.get();
   // Each store re-reads host.fenced() and stops acting as primary.
   for (auto& s : stores_) {
@@ -167,6 +189,7 @@ bool NodeRuntime::shutdown() {
   if (shut_down_) return true;
   shut_down_ = true;
   bool clean = true;
+  if (auto_failover_) auto_failover_->stop();  // no automatic action while the rest stops
   // First every store's call in progress (a failover step or a sync) is told
   // to return soon; then they are waited for, each within its grace.
   for (auto& store : stores_) store->interrupt();

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "dcs/auto_failover.h"
 #include "failover/failover_orchestrator.h"
 #include "failover/http_failover_peer.h"
 #include "failover/runtime_failover_stores.h"
@@ -86,6 +87,15 @@ class NodeRuntime {
   // Queue work on the single failover thread; false once shutting down.
   bool post_failover(std::function<void()> work) { return failover_thread_.post(std::move(work)); }
 
+  // Fences this node (persisted, stores told): a primary stops acting as one
+  // until `tandemctl rejoin`. No-op when not an unfenced primary.
+  void fence(const std::string& reason);
+  // Automatic failover ([failover] mode = "automatic"): the runtime owns the
+  // driver and the node view it runs on, and stops them first at shutdown.
+  // Before start().
+  void enable_auto_failover(std::unique_ptr<dcs::AutoFailoverNode> node, std::unique_ptr<dcs::AutoFailover> driver);
+  dcs::AutoFailover* auto_failover() const { return auto_failover_.get(); }
+
  private:
   void arm_health_refresh();
   // A primary that sees its peer at a higher epoch fences itself (on the loop).
@@ -97,6 +107,11 @@ class NodeRuntime {
   bool mark_fenced_if_behind(std::uint64_t peer_epoch);
   // on_store_health_change for each store whose status moved since the last look (on the loop).
   void fire_health_hooks();
+  // Persists fenced with `reason` when this node is an unfenced primary, and
+  // fires the fencing hooks (peer_epoch: when a higher peer epoch is why).
+  bool mark_fenced(const std::string& reason, std::optional<std::uint64_t> peer_epoch = std::nullopt);
+  // Each store re-reads host.fenced() and stops acting as primary.
+  void notify_stores_of_fencing();
 
   RuntimeOptions options_;
   boost::asio::io_context io_;
@@ -116,6 +131,9 @@ class NodeRuntime {
   std::unique_ptr<HttpFailoverPeer> failover_peer_;
   std::unique_ptr<FailoverOrchestrator> orchestrator_;
   TaskThreads failover_thread_{"failover", 1};
+
+  std::unique_ptr<dcs::AutoFailoverNode> auto_failover_node_;
+  std::unique_ptr<dcs::AutoFailover> auto_failover_;  // after what it uses: destroyed first
 
   std::thread loop_thread_;
   std::promise<void> loop_done_;

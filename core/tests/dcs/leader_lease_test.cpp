@@ -54,6 +54,16 @@ TEST(PrimaryLease, RetriesAFailedRenewalSoonAndAsksThePeer) {
   EXPECT_FALSE(p.decide(t0 + 4400ms).ask_peer_now) << "one ask at a time";
 }
 
+TEST(PrimaryLease, ARenewalThatHangsMakesItAskThePeerBeforeTheCallReturns) {
+  PrimaryLease p(kTiming);
+  p.renewed(t0);
+  p.renewal_started(t0 + 3334ms);
+  EXPECT_FALSE(p.decide(t0 + 3400ms).ask_peer_now) << "a renewal just sent is not yet in doubt";
+  auto d = p.decide(t0 + 3700ms);
+  EXPECT_TRUE(d.ask_peer_now) << "a renewal out for 366 ms should start the failsafe ask";
+  EXPECT_EQ(d.writes, Writes::serve);
+}
+
 TEST(PrimaryLease, FailsafeHoldsWhileThePeerConfirmsEvenWhenItAnswersSlowly) {
   PrimaryLease p(kTiming);
   p.renewed(t0);

@@ -1,0 +1,370 @@
+#include "dcs/auto_failover.h"
+
+#include <algorithm>
+
+#include "host/logging.h"
+#include "tandem/sdk/net/url.h"
+
+namespace tandem::core::dcs {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr const char* kLog = "autofailover";
+
+EtcdOptions etcd_options(const DcsConfig& dcs, std::string password) {
+  EtcdOptions o;
+  for (const auto& e : dcs.endpoints)
+    if (auto url = sdk::net::parse_url(e)) o.endpoints.push_back(*url);
+  o.retry_timeout = dcs.effective_retry_timeout();
+  // One member's attempt: short enough that a paused member leaves time to
+  // try the others within the retry budget.
+  o.request_timeout = std::max(milliseconds(200), o.retry_timeout / 2);
+  o.username = dcs.username;
+  o.password = std::move(password);
+  return o;
+}
+
+double seconds(milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+}  // namespace
+
+AutoFailover::AutoFailover(AutoFailoverNode& node, std::string node_name, const DcsConfig& dcs,
+                           const FailoverSettings& settings, std::string etcd_password)
+    : node_(node),
+      name_(std::move(node_name)),
+      dcs_(dcs),
+      settings_(settings),
+      timing_{dcs.ttl, settings.fence_margin},
+      client_(etcd_options(dcs, std::move(etcd_password))),
+      store_(client_, dcs.prefix, std::chrono::duration_cast<std::chrono::seconds>(dcs.ttl)),
+      lease_(timing_),
+      watch_(timing_) {}
+
+AutoFailover::~AutoFailover() { stop(); }
+
+void AutoFailover::etcd_answered() {
+  etcd_last_seen_ = Clock::now();
+  etcd_last_error_.clear();
+  etcd_last_kind_ = EtcdErrorKind::none;
+}
+
+void AutoFailover::etcd_failed(const sdk::Error& e) {
+  etcd_last_error_ = e.message;
+  etcd_last_kind_ = classify(e);
+}
+
+sdk::Status AutoFailover::start() {
+  auto first = store_.read();
+  if (!first)
+    return sdk::Error{"[dcs] etcd cannot be read at start (" + first.message() +
+                          "); automatic failover needs its etcd cluster: check [dcs] endpoints, or set [failover] "
+                          "mode = \"manual\"",
+                      first.code()};
+  {
+    std::lock_guard l(mu_);
+    etcd_answered();
+  }
+  auto local = node_.local();
+  if (local.role == sdk::Role::primary && !local.fenced) {
+    auto sent = Clock::now();
+    auto claim = store_.claim(name_, local.epoch);
+    if (!claim) return sdk::Error{"[dcs] cannot claim the leader key at start: " + claim.message(), claim.code()};
+    if (*claim == Claim::won) {
+      std::lock_guard l(mu_);
+      lease_.renewed(sent);
+      holds_key_ = true;
+      log_info(kLog, "holds the leader key " + store_.leader_key() + " at epoch " + std::to_string(local.epoch));
+    } else {
+      std::string why = *claim == Claim::superseded
+                            ? "etcd's epoch is above this node's " + std::to_string(local.epoch) +
+                                  ": another node was promoted; run `tandemctl rejoin`"
+                            : "another node holds the leader key " + store_.leader_key();
+      node_.self_fence(why);
+      log_error(kLog, "FENCED at start: " + why);
+    }
+  }
+  std::lock_guard l(mu_);
+  stopping_ = false;
+  // A secondary starting up looks only after one ttl: by then the peer
+  // monitor has its first answer and the stores run, so "peer unreachable"
+  // means what it says.
+  next_secondary_poll_ = Clock::now() + timing_.ttl;
+  thread_ = std::thread([this] { run(); });
+  guard_ = std::thread([this] { guard(); });
+  return {};
+}
+
+void AutoFailover::stop() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (guard_.joinable()) guard_.join();
+  if (promoter_.joinable()) {
+    // A promote runs on the failover thread, which the runtime bounds at
+    // shutdown; one hung past that is left behind, as a hung step is (the
+    // runtime then reports an unclean shutdown and tandemd exits without
+    // destructors).
+    for (int i = 0; i < 300 && promoting_.load(); ++i) std::this_thread::sleep_for(milliseconds(100));
+    if (promoting_.load()) {
+      log_error(kLog, "a promote was still running at shutdown");
+      promoter_.detach();
+    } else {
+      promoter_.join();
+    }
+  }
+  std::lock_guard a(ask_mu_);
+  if (asker_.joinable()) asker_.join();
+}
+
+void AutoFailover::run() {
+  const milliseconds tick = std::clamp(timing_.renew_interval() / 10, milliseconds(50), milliseconds(250));
+  std::unique_lock l(mu_);
+  while (!stopping_) {
+    l.unlock();
+    auto local = node_.local();
+    auto now = Clock::now();
+    if (local.fenced) {
+      std::lock_guard g(mu_);
+      decision_ = "fenced: no automatic action until `tandemctl rejoin`";
+      holds_key_ = false;
+    } else if (local.role == sdk::Role::primary || promoting_.load()) {
+      primary_tick(now, local);
+    } else {
+      secondary_tick(now, local);
+    }
+    l.lock();
+    cv_.wait_for(l, tick, [this] { return stopping_; });
+  }
+}
+
+void AutoFailover::guard() {
+  std::unique_lock l(mu_);
+  while (!stopping_) {
+    l.unlock();
+    auto local = node_.local();
+    if (local.role == sdk::Role::primary && !local.fenced) {
+      PrimaryDecision d;
+      {
+        std::lock_guard g(mu_);
+        d = lease_.decide(Clock::now());
+      }
+      if (d.ask_peer_now && !asking_.load()) ask_peer(Clock::now(), std::max(timing_.ttl, d.serve_remaining));
+      if (d.writes == PrimaryDecision::Writes::fence) fence_once(d.reason);
+    }
+    l.lock();
+    cv_.wait_for(l, milliseconds(50), [this] { return stopping_; });
+  }
+}
+
+void AutoFailover::fence_once(const std::string& reason) {
+  std::lock_guard f(fence_mu_);
+  if (node_.local().fenced) return;
+  log_error(kLog, "SELF-FENCE: " + reason);
+  node_.self_fence("self-fenced by automatic failover: " + reason);
+  std::lock_guard l(mu_);
+  holds_key_ = false;
+}
+
+void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::Local& local) {
+  PrimaryDecision d;
+  {
+    std::lock_guard l(mu_);
+    d = lease_.decide(now);
+  }
+  if (d.renew_now) {
+    auto sent = Clock::now();
+    {
+      std::lock_guard l(mu_);
+      lease_.renewal_started(sent);
+    }
+    bool need_claim = store_.lease_id() == 0 || d.reason.rfind("lost", 0) == 0 || !holds_key_;
+    if (need_claim) {
+      auto claim = store_.claim(name_, local.epoch);
+      std::lock_guard l(mu_);
+      if (!claim) {
+        etcd_failed(claim.error());
+        lease_.renewal_failed(sent, classify(claim.error()));
+      } else {
+        etcd_answered();
+        if (*claim == Claim::won) {
+          lease_.renewed(sent);
+          holds_key_ = true;
+        } else {
+          lease_.lost(*claim == Claim::superseded ? "etcd's epoch is above this node's: another node was promoted"
+                                                  : "another node holds the leader key");
+          holds_key_ = false;
+        }
+      }
+    } else {
+      auto renewed = store_.renew();
+      std::lock_guard l(mu_);
+      if (renewed.ok()) {
+        etcd_answered();
+        lease_.renewed(sent);
+      } else if (classify(renewed.error()) == EtcdErrorKind::lease_not_found) {
+        etcd_answered();
+        lease_.lost("etcd says the lease is gone (" + renewed.message() + ")");
+        holds_key_ = false;
+      } else {
+        etcd_failed(renewed.error());
+        lease_.renewal_failed(sent, classify(renewed.error()));
+      }
+    }
+    std::lock_guard l(mu_);
+    d = lease_.decide(Clock::now());
+  }
+  if (d.ask_peer_now && !asking_.load()) ask_peer(Clock::now(), std::max(timing_.ttl, d.serve_remaining));
+  {
+    std::lock_guard l(mu_);
+    last_primary_ = d;
+    decision_ = d.reason;
+  }
+  // (While a promote runs, the node is not primary yet: nothing to fence.)
+  if (d.writes == PrimaryDecision::Writes::fence && local.role == sdk::Role::primary) fence_once(d.reason);
+}
+
+void AutoFailover::ask_peer(Clock::time_point now, milliseconds wait) {
+  std::lock_guard a(ask_mu_);
+  if (asking_.load()) return;
+  if (asker_.joinable()) asker_.join();  // the previous ask has finished (asking_ is false)
+  {
+    std::lock_guard l(mu_);
+    lease_.peer_asked(now);
+  }
+  asking_ = true;
+  asker_ = std::thread([this, now, wait] {
+    std::string reason;
+    // No short timeout of its own: as long as an answer can still be used.
+    auto answer = node_.ask_peer_failsafe(name_, wait, reason);
+    std::lock_guard l(mu_);
+    if (answer && *answer) {
+      lease_.peer_confirmed(now);
+    } else {
+      lease_.peer_refused(now, answer ? reason : "the peer did not answer: " + answer.message());
+    }
+    lease_.peer_ask_finished();
+    asking_ = false;
+  });
+}
+
+SecondaryView AutoFailover::view_of_etcd() {
+  SecondaryView v;
+  auto r = store_.read();
+  std::lock_guard l(mu_);
+  if (!r) {
+    etcd_failed(r.error());
+    v.leader_key = SecondaryView::LeaderKey::unknown;
+    v.etcd_error = classify(r.error());
+  } else {
+    etcd_answered();
+    v.leader_key = r->leader ? SecondaryView::LeaderKey::present : SecondaryView::LeaderKey::absent;
+    if (r->leader) v.leader_node = r->leader->node;
+  }
+  return v;
+}
+
+void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode::Local& local) {
+  {
+    std::lock_guard l(mu_);
+    holds_key_ = false;
+    if (now < next_secondary_poll_) return;
+    next_secondary_poll_ = now + std::min(milliseconds(500), timing_.renew_interval());
+  }
+  auto v = view_of_etcd();
+  auto peer = node_.peer();
+  v.peer_reachable = peer.reachable;
+  v.peer_serving = peer.reachable && peer.serving;
+  v.paused = local.paused || peer.paused;
+  v.gate_refusal = node_.lag_refusal(settings_.maximum_lag_on_failover);
+  SecondaryDecision d;
+  {
+    std::lock_guard l(mu_);
+    last_view_ = v;
+    d = watch_.decide(now, v);
+    if (decision_ != d.reason) log_info(kLog, "secondary: " + d.reason);
+    decision_ = d.reason;
+  }
+  if (!d.take_over) return;
+  const std::uint64_t base = std::max(local.epoch, peer.reachable ? peer.epoch : 0);
+  auto sent = Clock::now();
+  auto taken = store_.take_over(name_, base);
+  if (!taken) {
+    std::lock_guard l(mu_);
+    etcd_failed(taken.error());
+    decision_ = "taking the leader key failed: " + taken.message();
+    return;
+  }
+  if (taken->claim != Claim::won) {
+    std::lock_guard l(mu_);
+    decision_ = "another node took the leader key first";
+    return;
+  }
+  {
+    std::lock_guard l(mu_);
+    etcd_answered();
+    lease_ = PrimaryLease(timing_);
+    lease_.renewed(sent);
+    holds_key_ = true;
+  }
+  log_warn(kLog, "took the leader key at epoch " + std::to_string(taken->new_epoch) + " (" + d.reason +
+                     "): promoting");
+  if (promoter_.joinable()) promoter_.join();
+  promoting_ = true;
+  const std::uint64_t epoch = taken->new_epoch;
+  promoter_ = std::thread([this, epoch] {
+    auto report = node_.promote();
+    const std::string result = report.value("result", std::string("?"));
+    std::lock_guard l(mu_);
+    decision_ = "took over at epoch " + std::to_string(epoch) + "; promote " + result +
+                (result == "succeeded" ? "" : ": " + report.value("reason", std::string()));
+    if (result != "succeeded") log_error(kLog, decision_);
+    promoting_ = false;
+  });
+}
+
+SecondaryWatch::Answer AutoFailover::answer_failsafe(const std::string& asker) {
+  auto local = node_.local();
+  std::lock_guard l(mu_);
+  if (local.role == sdk::Role::primary && !local.fenced)
+    return SecondaryWatch::Answer{false, "this node is itself an unfenced primary"};
+  auto a = watch_.failsafe_ask(Clock::now(), asker, last_view_);
+  log_info(kLog, std::string("failsafe question from ") + asker + ": " + (a.confirm ? "confirmed" : "refused") +
+                     " (" + a.reason + ")");
+  return a;
+}
+
+AutoFailover::Figures AutoFailover::figures() const {
+  std::lock_guard l(mu_);
+  Figures f;
+  if (etcd_last_seen_) f.dcs_last_seen_seconds = seconds(std::chrono::duration_cast<milliseconds>(Clock::now() - *etcd_last_seen_));
+  f.leader = holds_key_;
+  if (holds_key_) f.lease_remaining_seconds = seconds(lease_.decide(Clock::now()).lease_remaining);
+  return f;
+}
+
+nlohmann::json AutoFailover::status() const {
+  auto f = figures();
+  std::lock_guard l(mu_);
+  nlohmann::json j{{"mode", "automatic"},
+                   {"leader_key", store_.leader_key()},
+                   {"holds_leader_key", f.leader},
+                   {"lease_remaining_seconds", f.lease_remaining_seconds},
+                   {"ttl_seconds", seconds(dcs_.ttl)},
+                   {"decision", decision_}};
+  if (last_view_.leader_key == SecondaryView::LeaderKey::present) j["leader"] = last_view_.leader_node;
+  if (f.leader) j["leader"] = name_;
+  nlohmann::json dcs{{"healthy", etcd_last_error_.empty() && etcd_last_seen_.has_value()},
+                     {"last_seen_seconds", f.dcs_last_seen_seconds}};
+  if (!etcd_last_error_.empty()) {
+    dcs["last_error"] = etcd_last_error_;
+    dcs["last_error_kind"] = std::string(to_string(etcd_last_kind_));
+  }
+  j["dcs"] = dcs;
+  if (!last_primary_.reason.empty()) j["writes"] = std::string(to_string(last_primary_.writes));
+  return j;
+}
+
+}  // namespace tandem::core::dcs
