@@ -144,6 +144,14 @@ TEST_F(AutoFailoverPair, KillNineOfThePrimaryTheSecondaryIsPrimaryWithinTtlPlus3
   EXPECT_EQ(s.value("epoch", 0), 2) << s.dump();
   EXPECT_TRUE(s["failover"].value("holds_leader_key", false)) << s.dump();
   EXPECT_EQ(s["failover"].value("leader", ""), "beta") << s.dump();
+  // tandemctl status says the same in words.
+  tandem::sdk::ProcessSpec ctl;
+  ctl.argv = {TANDEMCTL_BIN, "--config", (nodes_[1].dir / "tandem.toml").string(), "status"};
+  ctl.timeout = 20s;
+  auto printed = tandem::sdk::run_process(ctl);
+  ASSERT_TRUE(printed) << printed.message();
+  EXPECT_NE(printed->stdout_text.find("failover automatic  leader beta (this node), lease"), std::string::npos)
+      << printed->stdout_text << printed->stderr_text;
 
   // The old primary comes back: it must not serve (etcd's epoch is above its own).
   start(0);
@@ -220,6 +228,33 @@ TEST_F(AutoFailoverPair, AHungPrimarySelfFencesTheSecondaryTakesOverTheOldOneFin
   EXPECT_NE(primary_check(0), 200);
   EXPECT_EQ(primary_check(1), 200) << status(1).dump() << logs();
   std::printf("[ figure ] resumed old primary: fenced_reason = %s\n", status(0).value("fenced_reason", "").c_str());
+}
+
+}  // namespace
+
+namespace {
+
+// Bad input: etcd unreachable at start. tandemd refuses to start, saying
+// what and what to do, instead of running half-coordinated.
+TEST_F(AutoFailoverPair, EtcdUnreachableAtStartIsAClearErrorAtStart) {
+  ttl_ = kTtl;
+  write_config(0);
+  etcd_.stop_all();
+  tandem::sdk::ProcessSpec spec;
+  spec.argv = {TANDEMD_BIN, "--config", (nodes_[0].dir / "tandem.toml").string()};
+  spec.timeout = 60s;
+  auto r = tandem::sdk::run_process(spec);
+  ASSERT_TRUE(r) << r.message();
+  EXPECT_FALSE(r->timed_out) << "tandemd kept running without etcd";
+  EXPECT_NE(r->exit_code, 0);
+  const std::string out = r->stdout_text + r->stderr_text;
+  EXPECT_NE(out.find("[dcs] etcd cannot be read at start (etcd unreachable: "), std::string::npos) << out;
+  EXPECT_NE(out.find("mode = \"manual\""), std::string::npos) << out;
+  // --check validates the file only: it does not contact etcd.
+  spec.argv.push_back("--check");
+  auto check = tandem::sdk::run_process(spec);
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->exit_code, 0) << check->stdout_text << check->stderr_text;
 }
 
 }  // namespace

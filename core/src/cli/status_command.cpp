@@ -52,6 +52,18 @@ void print_table(const json& s, std::ostream& out) {
         << (peer.value("paused", false) ? ", PAUSED" : "") << "\n";
   else
     out << "NOT reachable\n";
+  const json failover = s.value("failover", json::object());
+  if (failover.value("mode", "") == "automatic") {
+    // Automatic failover: who leads, the lease, etcd's health, and why this
+    // node does what it does (e.g. why the secondary would not take over now).
+    const json dcs = failover.value("dcs", json::object());
+    out << "failover automatic  leader " << text(failover, "leader", "none");
+    if (failover.value("holds_leader_key", false))
+      out << " (this node), lease " << text(failover, "lease_remaining_seconds") << " s left";
+    out << "  etcd " << (dcs.value("healthy", false) ? "healthy" : "UNHEALTHY");
+    if (dcs.contains("last_error_kind")) out << " (" << text(dcs, "last_error_kind") << ": " << text(dcs, "last_error") << ")";
+    out << "\n         " << text(failover, "decision") << "\n";
+  }
 
   const json stores = s.value("stores", json::array());
   if (stores.empty()) {
