@@ -2,8 +2,11 @@
 # make demo-netns: the demo pair in two network namespaces, each node with its
 # own address, so a network partition can be tried by hand (needs root:
 # ip netns, nft).
-#   alpha: namespace tnd-demo-alpha, 10.79.0.1, primary,   API http://10.79.0.1:7480
-#   beta:  namespace tnd-demo-beta,  10.79.0.2, secondary, API http://10.79.0.2:7480
+#   alpha: namespace tnd-demo-alpha, 10.79.0.1, primary,   API https://10.79.0.1:7480
+#   beta:  namespace tnd-demo-beta,  10.79.0.2, secondary, API https://10.79.0.2:7480
+# The API and the peer channel speak HTTPS with certificates from
+# scripts/make-test-certs.sh (in .demo-netns/tls/); the config-rsync daemon
+# transport (port 8730) is not encrypted (docs/security.md).
 # Each node runs tandemd with a config-rsync store (its own rsync daemon on
 # the node's address); the PostgreSQL, Redis and Elasticsearch stores stay in
 # `make demo` (loopback).
@@ -89,12 +92,15 @@ data_dir = "$home/data"
 [peer]
 name = "$peer"
 address = "$(addr_of "$peer")"
-api_url = "http://$(addr_of "$peer"):7480"
+api_url = "https://$(addr_of "$peer"):7480"
 token_file = "$home/peer-token"
+ca_file = "$DEMO/tls/ca.pem"      # the peer's certificate must chain to it and name $(addr_of "$peer")
 
 [api]
 listen = "$(addr_of "$node"):7480"
 token_file = "$home/api-token"
+tls_cert_file = "$DEMO/tls/$node.pem"   # from scripts/make-test-certs.sh
+tls_key_file = "$DEMO/tls/$node.key"
 
 [plugins]
 search_dirs = ["$PLUGIN_DIR"]
@@ -127,6 +133,8 @@ up() {
   rm -rf "$DEMO"
   mkdir -p "$DEMO"
   echo "$BUILD" >"$DEMO/build-dir"
+  # The peer channel is HTTPS: a test CA and one certificate per node, made now.
+  "$REPO/scripts/make-test-certs.sh" "$DEMO/tls" "alpha=$(addr_of alpha)" "beta=$(addr_of beta)"
 
   local a b node
   a=$(ns_of alpha)
@@ -168,7 +176,7 @@ up() {
   for node in alpha beta; do
     local ok=0
     for _ in $(seq 1 120); do
-      if in_ns "$node" curl -sf -o /dev/null --max-time 2 "http://$(addr_of "$node"):7480/v1/status"; then ok=1; break; fi
+      if in_ns "$node" curl -sf -o /dev/null --max-time 2 --cacert "$DEMO/tls/ca.pem" "https://$(addr_of "$node"):7480/v1/status"; then ok=1; break; fi
       kill -0 "$(cat "$DEMO/$node/tandemd.pid")" 2>/dev/null ||
         { tail -n 30 "$DEMO/$node/tandemd.log" >&2; die "$node's tandemd exited; see $DEMO/$node/tandemd.log"; }
       sleep 0.5
@@ -176,8 +184,8 @@ up() {
     [ $ok = 1 ] || die "$node's API did not answer within 60 s; see $DEMO/$node/tandemd.log"
   done
   for _ in $(seq 1 20); do
-    in_ns alpha curl -s "http://$(addr_of alpha):7480/v1/status" | grep -q '"reachable":true' &&
-      in_ns beta curl -s "http://$(addr_of beta):7480/v1/status" | grep -q '"reachable":true' && break
+    in_ns alpha curl -s --cacert "$DEMO/tls/ca.pem" "https://$(addr_of alpha):7480/v1/status" | grep -q '"reachable":true' &&
+      in_ns beta curl -s --cacert "$DEMO/tls/ca.pem" "https://$(addr_of beta):7480/v1/status" | grep -q '"reachable":true' && break
     sleep 0.5
   done
   status

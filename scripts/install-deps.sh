@@ -23,6 +23,9 @@ packages=(
   iputils-arping
   # config-rsync's ssh transport (its test starts a real sshd per namespace)
   openssh-server openssh-client
+  # certificates for the TLS tests and demo-netns (scripts/make-test-certs.sh),
+  # and the packet capture that checks nothing secret crosses in clear
+  openssl tcpdump
 )
 
 missing=()

@@ -57,17 +57,18 @@ TEST(UrlTest, SchemesOtherThanHttpAndHttpsAreRefused) {
   EXPECT_NE(refusal("mailto:x@y").find("no scheme"), std::string::npos);
 }
 
-TEST(UrlTest, HttpsParsesButTheClientRefusesIt) {
-  Url u = parsed("https://10.0.0.2:7480");
-  auto reachable = check_reachable(u);
-  ASSERT_FALSE(reachable.ok());
-  EXPECT_EQ(reachable.code(), ErrorCode::not_supported);
-  EXPECT_NE(reachable.message().find("https is not supported yet"), std::string::npos);
-  auto direct = parse_reachable_url("https://10.0.0.2:7480");
-  ASSERT_FALSE(direct.ok());
-  EXPECT_EQ(direct.message(), reachable.message());
+TEST(UrlTest, HttpAndHttpsAreBothReachable) {
+  EXPECT_TRUE(check_reachable(parsed("https://10.0.0.2:7480")).ok());
+  EXPECT_TRUE(parse_reachable_url("https://10.0.0.2:7480").ok());
   EXPECT_TRUE(parse_reachable_url("http://10.0.0.2:7480").ok());
   EXPECT_TRUE(check_reachable(parsed("http://h:1")).ok());
+}
+
+TEST(UrlTest, LoopbackHostsAreTheOnesThatNeverLeaveTheMachine) {
+  for (const char* host : {"127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1", "localhost", "LOCALHOST"})
+    EXPECT_TRUE(is_loopback_host(host)) << host;
+  for (const char* host : {"10.0.0.2", "0.0.0.0", "::", "192.168.1.1", "fe80::1", "localhost.example", "beta", ""})
+    EXPECT_FALSE(is_loopback_host(host)) << host;
 }
 
 TEST(UrlTest, Ipv6LiteralsGoInBrackets) {

@@ -169,7 +169,10 @@ void PairNode::write_config(const PairNode& peer) {
     << "data_dir = " << quoted(dir_.path() / "data") << "\n\n"
     << "[peer]\nname = " << quoted(peer.name_) << "\naddress = " << quoted(other) << "\n"
     << "api_url = " << quoted("http://" + other + ":" + std::to_string(peer.ports_.api)) << "\n"
-    << "token_file = " << quoted(peer.dir_.path() / "api-token") << "\n\n"
+    << "token_file = " << quoted(peer.dir_.path() / "api-token") << "\n"
+    // Plain HTTP between the namespaces the test made: this pair tests
+    // failover; tests/netns/tls_capture_test.cpp tests the encrypted channel.
+    << (host_.on_loopback() ? "" : "allow_insecure_peer = true\n") << "\n"
     << "[api]\nlisten = " << quoted(own + ":" + std::to_string(ports_.api))
     << "\ntoken_file = " << quoted(dir_.path() / "api-token") << "\n\n[plugins]\nsearch_dirs = ["
     << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";

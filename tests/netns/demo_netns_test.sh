@@ -38,6 +38,10 @@ rm -f "$TANDEM_DEMO_NETNS_DIR.up.log"
 ip netns list | grep -q "^$TANDEM_DEMO_NETNS_PREFIX-alpha" || fail "no alpha namespace"
 peer_is alpha "reachable, role secondary"
 peer_is beta "reachable, role primary"
+# The peer channel is HTTPS (the polls above were verified against the demo's
+# CA); plain HTTP to the API is answered only with a pointer to https.
+plain=$("$SCRIPT" exec beta curl -s --max-time 5 "http://10.79.0.1:7480/v1/status" || true)
+grep -q "this API speaks HTTPS" <<<"$plain" || fail "alpha's API answered plain HTTP: $plain"
 
 "$SCRIPT" partition
 peer_is alpha "NOT reachable"

@@ -43,6 +43,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   Session(HttpServer& server, tcp::socket socket, ConnectionTable::Id id = 0)
       : server_(server), stream_(std::move(socket)), id_(id) {
     server_.connections_.fetch_add(1);
+    if (server_.options_.tls) (void)stream_.start_tls(*server_.options_.tls);  // a server context: cannot fail
   }
   ~Session() {
     if (id_) server_.forget(id_);
@@ -50,7 +51,10 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   }
 
   void run() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->stream_.tls()) return self->handshake();
+      self->read_request();
+    });
   }
 
   // Refuse politely when over the connection cap, then close.
@@ -66,22 +70,63 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
+      self->stream_.tcp().close();
     });
   }
 
  private:
+  // Counted idle until the client's first TLS bytes are in (a connection that
+  // never starts a handshake is evictable like one that never sends a request).
+  void handshake() {
+    stream_.tcp().expires_after(server_.options_.limits.header_timeout);
+    server_.set_idle(id_, true);
+    // The first bytes, read below TLS (under the deadline): a TLS client
+    // starts with a handshake record (0x16); anything else is most likely
+    // plain HTTP, which gets a plain answer saying so.
+    stream_.tcp().async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec,
+                                                                                     std::size_t n) {
+      self->server_.set_idle(self->id_, false);
+      self->buffer_.commit(n);
+      if (ec) return self->shutdown();
+      if (static_cast<unsigned char>(*static_cast<const char*>(self->buffer_.data().data())) != 0x16) {
+        self->stream_.stop_tls();
+        return self->write(json_error(400, "this API speaks HTTPS: use https:// (tandemd [api] tls_cert_file is set)"),
+                           /*close_after=*/true);
+      }
+      self->tls_handshake();
+    });
+  }
+
+  // The bytes already read are the start of the handshake.
+  void tls_handshake() {
+    stream_.tls()->async_handshake(
+        net::ssl::stream_base::server, buffer_.data(),
+        [self = shared_from_this()](beast::error_code ec, std::size_t used) {
+          self->buffer_.consume(used);
+          if (ec) {
+            // A client refusing our certificate, one without a client
+            // certificate where one is required: nothing to answer.
+            std::string why = self->stream_.verify_failure();
+            log_debug("api", "TLS handshake failed: " + ec.message() + (why.empty() ? "" : " (" + why + ")"));
+            return self->shutdown();
+          }
+          self->buffer_.consume(self->buffer_.size());
+          self->read_request();
+        });
+  }
+
   void read_request() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
     parser_->body_limit(server_.options_.body_limit);
     // One deadline for waiting plus the headers: dribbling bytes does not extend it.
-    stream_.expires_after(server_.options_.limits.header_timeout);
+    stream_.tcp().expires_after(server_.options_.limits.header_timeout);
     if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
     // Wait for the first byte while counted idle (evictable), then parse. A
     // request already in the socket is read at once without being evictable.
     beast::error_code ec;
-    if (stream_.socket().available(ec) == 0 || ec) server_.set_idle(id_, true);
+    bool decrypted_waiting = stream_.tls() && SSL_pending(stream_.tls()->native_handle()) > 0;
+    if (!decrypted_waiting && (stream_.socket().available(ec) == 0 || ec)) server_.set_idle(id_, true);
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       self->server_.set_idle(self->id_, false);
       self->buffer_.commit(n);
@@ -105,7 +150,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
         return write(json_error(503, refusal), /*close_after=*/true);
     }
     if (parser_->is_done()) return on_read({});
-    stream_.expires_after(server_.options_.limits.body_timeout);
+    stream_.tcp().expires_after(server_.options_.limits.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -128,7 +173,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     HttpRequest req = parser_->release();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();
-    stream_.expires_never();  // the handler may take a while (an action); reading resumes afterwards
+    stream_.tcp().expires_never();  // the handler may take a while (an action); reading resumes afterwards
     auto self = shared_from_this();
     auto responder = [self, version, keep_alive](HttpResponse res) {
       auto send = [self, version, keep_alive](HttpResponse res) {
@@ -160,7 +205,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   void write(HttpResponse res, bool close_after) {
     response_ = std::make_shared<HttpResponse>(std::move(res));
     if (close_after) response_->keep_alive(false);
-    stream_.expires_after(server_.options_.write_timeout);
+    stream_.tcp().expires_after(server_.options_.write_timeout);
     http::async_write(stream_, *response_, [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
       self->response_.reset();
       if (ec) return self->shutdown();
@@ -179,12 +224,13 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return shutdown();
-    stream_.expires_after(std::chrono::seconds(2));
+    stream_.tcp().expires_after(std::chrono::seconds(2));
     drain();
   }
 
+  // Raw bytes, below TLS: they are discarded anyway.
   void drain() {
-    stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    stream_.tcp().async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->shutdown();
       self->drain();
     });
@@ -193,11 +239,11 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   void shutdown() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort: the peer may be gone
-    stream_.close();
+    stream_.tcp().close();
   }
 
   HttpServer& server_;
-  beast::tcp_stream stream_;
+  sdk::net::Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
@@ -273,6 +319,10 @@ void HttpServer::accept() {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       set_close_on_exec(socket.native_handle());
+      // An answer can be several writes (a TLS record per buffer): without
+      // this, Nagle holds the later ones for the client's delayed ACK.
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       std::string address = remote_address(socket);
       if (!address.empty()) admit(std::move(socket), address);  // empty: the client is already gone
     } else {

@@ -1,4 +1,4 @@
-// A small HTTP/1.1 server (Boost.Beast) with the defences a daemon's API
+// A small HTTP/1.1 server (Boost.Beast), HTTPS when given a TLS context, with the defences a daemon's API
 // needs: header and body size limits, a short deadline for a request's
 // headers (also the keep-alive idle time) and a separate one for its body
 // (a client dribbling bytes is cut off and never blocks others), connection
@@ -26,6 +26,7 @@
 
 #include "api/connection_admission.h"
 #include "tandem/sdk/log_throttle.h"
+#include "tandem/sdk/net/tls.h"
 
 namespace tandem::core {
 
@@ -48,6 +49,9 @@ struct HttpServerOptions {
   // Looks at a request's headers: true makes its connection trusted for good
   // (the daemon: it carried the valid bearer token). Empty: none is.
   std::function<bool(const HttpRequest&)> trusted_request;
+  // HTTPS with this server context (sdk::net::make_server_tls); null: plain
+  // HTTP. The TLS handshake shares the header deadline.
+  std::shared_ptr<const sdk::net::TlsContext> tls;
 };
 
 // Marks a descriptor close-on-exec (Boost.Asio opens sockets without it).
@@ -70,6 +74,7 @@ class HttpServer {
   void stop();
 
   std::uint16_t port() const { return bound_port_; }
+  bool speaks_tls() const { return options_.tls != nullptr; }
   int open_connections() const { return connections_.load(); }
   // Idle connections closed to make room, and newcomers refused, so far.
   std::uint64_t evictions() const;

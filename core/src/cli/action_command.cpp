@@ -36,7 +36,7 @@ std::optional<json> parse_args(const std::vector<std::string>& args, std::ostrea
 }
 
 // Polls GET /v1/stores/STORE until its progress reports completion.
-int follow_progress(const sdk::net::Url& base, const ActionOptions& options, std::ostream& out, std::ostream& err) {
+int follow_progress(const DaemonEndpoint& base, const ActionOptions& options, std::ostream& out, std::ostream& err) {
   const bool tty = &out == &std::cout && isatty(STDOUT_FILENO);
   const auto started = std::chrono::steady_clock::now();
   bool seen = false;
@@ -49,7 +49,7 @@ int follow_progress(const sdk::net::Url& base, const ActionOptions& options, std
     }
     sdk::net::Request req;
     req.target = "/v1/stores/" + sdk::net::encode_path_segment(options.store);
-    auto res = sdk::net::request(base, req);
+    auto res = base.request(req);
     if (!res || res->status != 200) {
       err << (tty ? "\n" : "")
           << "lost the daemon while following: " << (res ? "HTTP " + std::to_string(res->status) : res.message())
@@ -80,7 +80,7 @@ int follow_progress(const sdk::net::Url& base, const ActionOptions& options, std
   json health;
   sdk::net::Request req;
   req.target = "/v1/stores/" + sdk::net::encode_path_segment(options.store);
-  if (auto res = sdk::net::request(base, req); res && res->status == 200) {
+  if (auto res = base.request(req); res && res->status == 200) {
     json store = json::parse(res->body, nullptr, false);
     if (store.is_object()) health = store.value("health", json::object());
   }

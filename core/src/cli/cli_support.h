@@ -21,10 +21,27 @@ std::optional<core::HostConfig> load_config_or_report(const std::filesystem::pat
 // The loader for this config's [plugins] search_dirs (defaults when empty).
 core::PluginLoader loader_for(const core::HostConfig& config);
 
-// The daemon's API base URL: `override_url` when given, else from the config.
-// Prints why on failure.
-std::optional<sdk::net::Url> daemon_url(const GlobalOptions& global, const std::string& override_url,
-                                        std::ostream& err);
+// Where and how tandemctl reaches a daemon: its URL and, for https, whom to
+// trust and the name its certificate must carry.
+struct DaemonEndpoint {
+  sdk::net::Url url;
+  std::shared_ptr<const sdk::net::TlsContext> tls;  // https: --ca-file or [peer] ca_file, [peer] client cert
+  std::string tls_name;                             // "" : the URL's host
+  // Sends `req` with the TLS settings. A bearer token is never sent in clear
+  // to a host that is not this machine: such a request fails unsent.
+  sdk::Result<sdk::net::Response> request(sdk::net::Request req) const;
+  std::string to_string() const { return url.to_string(); }
+};
+
+// The daemon's API: `override_url` when given, else from the config's [api]
+// (https when it has tls_cert_file; the certificate must then name [node]
+// address). Prints why on failure.
+std::optional<DaemonEndpoint> daemon_url(const GlobalOptions& global, const std::string& override_url,
+                                         std::ostream& err);
+
+// True when `host` is loopback or an address of this machine (a socket can be
+// bound to it): traffic to it never leaves the host.
+bool is_this_host(const std::string& host);
 
 // The URL tandemctl reaches a daemon listening on bind_address:port at
 // (a wildcard bind on loopback).
@@ -37,7 +54,7 @@ std::optional<std::string> read_api_token(const GlobalOptions& global,
 
 // POST `body` to `base` + `path` with the API token. On a transport failure
 // prints "tandemd not answering at ..." (with `hint` appended) and returns nullopt.
-std::optional<sdk::net::Response> post_to_daemon(const sdk::net::Url& base, const std::string& path,
+std::optional<sdk::net::Response> post_to_daemon(const DaemonEndpoint& base, const std::string& path,
                                                  const std::string& body, const std::string& token,
                                                  std::chrono::milliseconds timeout, std::ostream& err,
                                                  const std::string& hint = "");

@@ -15,6 +15,9 @@ struct GlobalOptions {
   std::filesystem::path config;  // --config, $TANDEM_CONFIG, /etc/tandem/tandem.toml
   bool config_given = false;     // explicitly chosen (flag or environment)
   bool json = false;
+  // --ca-file: the CA an https daemon's certificate must chain to (default:
+  // the config's [peer] ca_file, the pair's CA; else the system's trust store).
+  std::optional<std::filesystem::path> ca_file;
 };
 
 struct StatusOptions {

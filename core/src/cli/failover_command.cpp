@@ -107,7 +107,7 @@ int run_history(const GlobalOptions& global, const std::string& url, std::ostrea
   if (!base) return 1;
   sdk::net::Request req;
   req.target = "/v1/history";
-  auto res = sdk::net::request(*base, req);
+  auto res = base->request(req);
   if (!res || res->status != 200) {
     err << "cannot read the failover history from " << base->to_string() << ": "
         << (res ? "HTTP " + std::to_string(res->status) : res.message()) << "\n";

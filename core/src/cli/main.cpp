@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_flag,
                  "tandemd's config file (default: $TANDEM_CONFIG or /etc/tandem/tandem.toml)");
   app.add_flag("--json", global.json, "machine-readable JSON output");
+  std::string ca_flag;
+  app.add_option("--ca-file", ca_flag,
+                 "CA certificate (PEM) an https daemon's certificate must chain to (default: the config's [peer] "
+                 "ca_file, else the system's trust store)");
 
   StatusOptions status;
   auto* status_cmd =
@@ -112,6 +116,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (!ca_flag.empty()) global.ca_file = ca_flag;
   if (!config_flag.empty()) {
     global.config = config_flag;
     global.config_given = true;

@@ -129,7 +129,11 @@ int run_status(const GlobalOptions& global, const StatusOptions& options, std::o
   req.target = "/v1/status";
   if (token) req.headers["Authorization"] = "Bearer " + *token;
   req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
-  auto res = sdk::net::request(*base, req);
+  auto res = base->request(req);
+  if (!res && res.code() == sdk::ErrorCode::refused) {
+    err << res.message() << "\n";
+    return 1;
+  }
   if (!res) {
     err << "tandemd not answering at " << base->to_string() << ": is it running? (" << res.message() << ")\n";
     return 1;

@@ -93,6 +93,24 @@ class SectionReader {
     return out;
   }
 
+  // A path key: resolved against `base`, with where it was written.
+  std::optional<ConfiguredFile> file(const std::string& key, const std::filesystem::path& base,
+                                     const std::string& what_to_write) {
+    auto v = string(key, false, what_to_write);
+    if (!v) return std::nullopt;
+    if (v->empty()) {
+      error(location(*node(key), file_), "[" + section_ + "] key '" + key + "' is empty; write " + key + " = " +
+                                             what_to_write + " or remove the key");
+      return std::nullopt;
+    }
+    return ConfiguredFile{resolve_path(base, *v), location(*node(key), file_)};
+  }
+  // Where `key` is, or the section when it is absent.
+  std::string where(const std::string& key) const {
+    const toml::node* n = node(key);
+    return n ? location(*n, file_) : location(table_, file_);
+  }
+
   const toml::node* node(const std::string& key) const { return table_.get(key); }
   void error(const std::string& where, const std::string& message) { errors_.push_back(where + ": " + message); }
 
@@ -145,19 +163,47 @@ void read_peer(const toml::table& root, const std::string& file, const std::file
       section(root, "peer", true, file, "add [peer] with name, address and api_url of the other node", errors);
   if (!t) return;
   SectionReader r(*t, "peer", file, errors);
-  r.check_keys({"name", "address", "api_url", "token_file"});
+  r.check_keys({"name", "address", "api_url", "token_file", "ca_file", "tls_cert_file", "tls_key_file",
+                "allow_insecure_peer"});
   if (auto v = r.string("name", true, "\"beta\" (the other node's name)")) out.peer.name = *v;
   if (auto v = r.string("address", true, "\"10.0.0.2\" (the other node's address)")) out.peer.address = *v;
-  if (auto v = r.string("api_url", true, "\"http://10.0.0.2:7480\" (the other node's tandemd API)")) {
+  std::optional<sdk::net::Url> url;
+  if (auto v = r.string("api_url", true, "\"https://10.0.0.2:7480\" (the other node's tandemd API)")) {
     // The client's own test: the check accepts exactly the URLs the peer
     // monitor and the failover peer can use.
-    if (auto url = sdk::net::parse_reachable_url(*v))
-      out.peer.api_url = url->to_string();
-    else
-      r.error(location(*r.node("api_url"), file), "[peer] api_url " + url.message());
+    if (auto parsed = sdk::net::parse_reachable_url(*v)) {
+      url = *parsed;
+      out.peer.api_url = parsed->to_string();
+    } else {
+      r.error(location(*r.node("api_url"), file), "[peer] api_url " + parsed.message());
+    }
   }
   if (auto v = r.string("token_file", false, "\"/etc/tandem/peer-token\""))
     out.peer.token_file = resolve_path(base, *v);
+  out.peer.ca_file = r.file("ca_file", base, "\"/etc/tandem/tls/ca.pem\"");
+  out.peer.tls_cert_file = r.file("tls_cert_file", base, "\"/etc/tandem/tls/node.pem\"");
+  out.peer.tls_key_file = r.file("tls_key_file", base, "\"/etc/tandem/tls/node.key\"");
+  if (auto v = r.boolean("allow_insecure_peer")) out.peer.allow_insecure_peer = *v;
+  if (out.peer.tls_cert_file.has_value() != out.peer.tls_key_file.has_value())
+    r.error(r.where(out.peer.tls_cert_file ? "tls_cert_file" : "tls_key_file"),
+            "[peer] tls_cert_file and tls_key_file go together (this node's client certificate and its key); set "
+            "both or neither");
+  if (!url) return;
+  if (url->scheme == sdk::net::Scheme::http) {
+    for (const char* key : {"ca_file", "tls_cert_file", "tls_key_file"})
+      if (r.node(key))
+        r.error(r.where(key), std::string("[peer] ") + key + " is set but api_url '" + url->to_string() +
+                                  "' is http://, so no TLS is spoken; write api_url = \"https://...\"");
+    // A token in clear on a network anyone there can read is a token given away.
+    if (out.peer.token_file && !sdk::net::is_loopback_host(url->host) && !out.peer.allow_insecure_peer)
+      r.error(r.where("api_url"),
+              "[peer] api_url '" + url->to_string() +
+                  "' would send the peer token (token_file) in clear to a non-loopback address; enable TLS: on "
+                  "the peer set [api] tls_cert_file and tls_key_file, here write api_url = \"https://" +
+                  url->authority() + url->path +
+                  "\" and [peer] ca_file = the CA that signed the peer's certificate (or, on a network only the "
+                  "pair can see, set [peer] allow_insecure_peer = true)");
+  }
 }
 
 // One [api] limit key: nullopt when absent or wrong (the error recorded).
@@ -214,7 +260,7 @@ void read_api(const toml::table& root, const std::string& file, const std::files
   const toml::table* t = section(root, "api", false, file, "", errors);
   if (!t) return;
   SectionReader r(*t, "api", file, errors);
-  std::vector<std::string> keys = {"listen", "token_file"};
+  std::vector<std::string> keys = {"listen", "token_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file"};
   for (const auto& k : api_limit_keys()) keys.push_back(k.name);
   r.check_keys(keys);
   if (auto v = r.string("listen", false, "\"127.0.0.1:7480\"")) {
@@ -229,6 +275,16 @@ void read_api(const toml::table& root, const std::string& file, const std::files
     }
   }
   if (auto v = r.string("token_file", false, "\"/etc/tandem/api-token\"")) out.api.token_file = resolve_path(base, *v);
+  out.api.tls_cert_file = r.file("tls_cert_file", base, "\"/etc/tandem/tls/node.pem\"");
+  out.api.tls_key_file = r.file("tls_key_file", base, "\"/etc/tandem/tls/node.key\"");
+  out.api.tls_client_ca_file = r.file("tls_client_ca_file", base, "\"/etc/tandem/tls/ca.pem\"");
+  if (out.api.tls_cert_file.has_value() != out.api.tls_key_file.has_value())
+    r.error(r.where(out.api.tls_cert_file ? "tls_cert_file" : "tls_key_file"),
+            "[api] tls_cert_file and tls_key_file go together (the API's certificate and its key); set both or "
+            "neither");
+  if (out.api.tls_client_ca_file && !out.api.tls_cert_file)
+    r.error(r.where("tls_client_ca_file"),
+            "[api] tls_client_ca_file requires HTTPS: set tls_cert_file and tls_key_file too");
   read_api_limits(*t, file, out.api.limits, errors);
 }
 

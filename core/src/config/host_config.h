@@ -27,11 +27,25 @@ struct NodeConfig {
   std::filesystem::path data_dir;                 // role, epoch, failover journal, per-store state
 };
 
+// A file named in the config and where ("file:line:col" of its key), so the
+// checks of what it holds (a certificate, a key) can point at the key.
+struct ConfiguredFile {
+  std::filesystem::path path;  // resolved against the config file's directory
+  std::string where;
+};
+
 struct PeerConfig {
   std::string name;
   std::string address;
-  std::string api_url;                              // e.g. "http://127.0.0.1:7481"
+  std::string api_url;                              // e.g. "http://127.0.0.1:7481" or "https://10.0.0.2:7480"
   std::optional<std::filesystem::path> token_file;  // bearer token for the peer's API
+  // https api_url: the CA the peer's certificate must chain to (none: the
+  // system's trust store) and this node's client certificate (mutual TLS).
+  std::optional<ConfiguredFile> ca_file;
+  std::optional<ConfiguredFile> tls_cert_file;
+  std::optional<ConfiguredFile> tls_key_file;
+  // Lets a token go in clear to a non-loopback http:// api_url (refused otherwise).
+  bool allow_insecure_peer = false;
 };
 
 // Read from [api] listen = "HOST:PORT" (IPv4, "localhost" -> 127.0.0.1, or
@@ -42,6 +56,11 @@ struct ApiConfig {
   std::uint16_t port = 7480;
   std::optional<std::filesystem::path> token_file;  // required for mutating endpoints
   ApiLimits limits;                                 // max_connections, ..., header_timeout, body_timeout
+  // HTTPS: this node's certificate and key (both or neither); with
+  // tls_client_ca_file every client must present a certificate it signed.
+  std::optional<ConfiguredFile> tls_cert_file;
+  std::optional<ConfiguredFile> tls_key_file;
+  std::optional<ConfiguredFile> tls_client_ca_file;
 };
 
 // The [api] keys for connection limits and request deadlines, as schema data

@@ -8,8 +8,9 @@ namespace {
 constexpr std::chrono::minutes kStepTimeout{15};
 }  // namespace
 
-HttpFailoverPeer::HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token)
-    : io_(io), api_url_(std::move(api_url)), token_(std::move(token)) {}
+HttpFailoverPeer::HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token,
+                                   std::shared_ptr<const sdk::net::TlsContext> tls)
+    : io_(io), api_url_(std::move(api_url)), token_(std::move(token)), tls_(std::move(tls)) {}
 
 sdk::Result<sdk::net::Response> HttpFailoverPeer::call(const std::string& method, const std::string& target,
                                                        const std::string& body, std::chrono::milliseconds timeout) {
@@ -22,6 +23,7 @@ sdk::Result<sdk::net::Response> HttpFailoverPeer::call(const std::string& method
   c.timeout = timeout;
   c.headers["Content-Type"] = "application/json";
   if (!token_.empty()) c.headers["Authorization"] = "Bearer " + token_;
+  c.tls = tls_;
   // The request runs on the event loop (which owns the peer's connections);
   // this worker thread waits for it.
   using Outcome = sdk::Result<sdk::net::Response>;

@@ -17,7 +17,9 @@ class HttpFailoverPeer final : public FailoverPeer {
  public:
   // token: the peer API's bearer token ([peer] token_file); may be empty, in
   // which case demote/rejoin will be refused by the peer with a clear error.
-  HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token);
+  // tls: for an https api_url ([peer] ca_file, client certificate); null: the system's trust store.
+  HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token,
+                   std::shared_ptr<const sdk::net::TlsContext> tls = nullptr);
 
   PeerView status() override;
   sdk::Result<nlohmann::json> demote(std::uint64_t new_epoch) override;
@@ -31,6 +33,7 @@ class HttpFailoverPeer final : public FailoverPeer {
   boost::asio::io_context& io_;
   std::string api_url_;
   std::string token_;
+  std::shared_ptr<const sdk::net::TlsContext> tls_;
 };
 
 }  // namespace tandem::core

@@ -4,6 +4,7 @@
 
 #include "config/host_config.h"
 #include "host/offline_host.h"
+#include "host/tls_setup.h"
 #include "loader/plugin_loader.h"
 #include "loader/store_loading.h"
 #include "tandem/sdk/file_util.h"
@@ -39,6 +40,7 @@ ConfigCheck check_config_file(const std::filesystem::path& file) {
     if (path)
       if (auto secret = read_checked_secret(*path, what); !secret) out.errors.push_back(secret.message());
   for (auto& e : check_hook_commands(config.hooks)) out.errors.push_back(std::move(e));
+  for (auto& e : check_tls_files(config)) out.errors.push_back(std::move(e));
   PluginLoader loader(config.plugins.search_dirs);
   for (const auto& entry : config.stores) {
     // A disabled store is checked too: enabling it must not reveal new errors.

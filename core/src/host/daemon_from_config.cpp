@@ -5,6 +5,7 @@
 #include "host/auto_failover_node.h"
 #include "host/config_check.h"
 #include "host/logging.h"
+#include "host/tls_setup.h"
 #include "host/tandem_daemon.h"
 #include "loader/plugin_loader.h"
 #include "loader/store_loading.h"
@@ -41,6 +42,12 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
   if (!api_token) return sdk::Error{api_token.message()};
   auto peer_token = read_token(config.peer.token_file, "[peer]");
   if (!peer_token) return sdk::Error{peer_token.message()};
+  // The same checks as --check (host/tls_setup.h), then the contexts.
+  auto api_tls = api_server_tls(config);
+  if (!api_tls) return sdk::Error{api_tls.message()};
+  auto peer_tls = peer_client_tls(config);
+  if (!peer_tls) return sdk::Error{peer_tls.message()};
+  tuning.runtime.peer.tls = *peer_tls;
   if (!api_token->has_value())
     log_warn("tandemd", "no [api] token_file configured: mutating endpoints (actions, events, promote) are refused");
 
@@ -96,6 +103,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
   tuning.api.bind_address = config.api.bind_address;
   tuning.api.port = config.api.port;
   tuning.api.limits = config.api.limits;
+  tuning.api.tls = *api_tls;
   return std::make_unique<TandemDaemon>(std::move(runtime), std::move(*api_token), tuning.api);
 }
 

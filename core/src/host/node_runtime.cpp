@@ -25,7 +25,7 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
       state_(ensure_dir(node.data_dir), initial_role),
       maintenance_(node.data_dir),
       workers_("workers", options.worker_threads) {
-  failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token);
+  failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token, options_.peer.tls);
   peer_monitor_ = std::make_unique<PeerMonitor>(io_, peer, std::move(peer_token), options_.peer);
   services_.node = std::move(node);
   services_.peer = std::move(peer);

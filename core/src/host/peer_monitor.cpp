@@ -61,6 +61,7 @@ void PeerMonitor::poll() {
   // Not needed to read the status, but it makes the poll count as trusted:
   // an idle-connection flood against the peer's API cannot crowd it out.
   if (!token_.empty()) call.headers["Authorization"] = "Bearer " + token_;
+  call.tls = options_.tls;
   sdk::net::async_request(io_, *url_, std::move(call), [this, alive = alive_](sdk::Result<sdk::net::Response> outcome) {
     if (!*alive) return;
     record(outcome);
@@ -121,6 +122,7 @@ void PeerMonitor::notify(const std::string& store, const nlohmann::json& message
   call.body = message.dump();
   call.timeout = options_.timeout;
   if (!token_.empty()) call.headers["Authorization"] = "Bearer " + token_;
+  call.tls = options_.tls;
   boost::asio::post(io_, [this, alive = alive_, call = std::move(call), store]() mutable {
     if (!*alive) return;
     sdk::net::async_request(io_, *url_, std::move(call), [store](sdk::Result<sdk::net::Response> outcome) {

@@ -32,6 +32,9 @@ struct PeerStatus {
 struct PeerMonitorOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(3)};
   std::chrono::milliseconds timeout{std::chrono::seconds(2)};
+  // For an https api_url: the [peer] CA and client certificate; null: the
+  // system's trust store. Shared with the failover peer.
+  std::shared_ptr<const sdk::net::TlsContext> tls;
 };
 
 class PeerMonitor {

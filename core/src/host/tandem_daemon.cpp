@@ -33,7 +33,8 @@ TandemDaemon::~TandemDaemon() { stop(); }
 void TandemDaemon::start() {
   runtime_->start();
   server_.start();
-  log_info("api", "listening on port " + std::to_string(server_.port()));
+  log_info("api", std::string("listening on port ") + std::to_string(server_.port()) +
+                      (server_.speaks_tls() ? " (https)" : " (http)"));
 }
 
 bool TandemDaemon::stop() {

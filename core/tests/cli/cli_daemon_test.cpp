@@ -5,6 +5,7 @@
 
 #include "cli_test_support.h"
 #include "support/background_process.h"
+#include "support/test_certs.h"
 #include "support/test_http.h"
 #include "tandem/sdk/file_util.h"
 #include "tandem/sdk/testing/temp_dir.h"
@@ -207,6 +208,18 @@ TEST_F(RunningDaemon, StatusFailsOnceTheDaemonIsGone) {
   EXPECT_TRUE(has(r.stderr_text, "tandemd not answering at http://127.0.0.1:" + std::to_string(port_)));
 }
 
+// `config` passes check-config, then tandemd runs on it until its API on `port` answers.
+void check_and_start(const std::string& config, const std::filesystem::path& dir, int port, sdk::ChildProcess& daemon) {
+  auto check = tandemctl({"check-config", config});
+  ASSERT_EQ(check.exit_code, 0) << check.stdout_text << check.stderr_text;
+  sdk::ChildSpec spec;
+  spec.argv = {TANDEMD_BINARY, "--config", config};
+  spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
+  spec.log_file = dir / "tandemd.log";
+  daemon = testsupport::start_background(spec);
+  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
+}
+
 // tandemctl status sends the token from [api] token_file, so it counts as
 // trusted: with every connection clients without the token may use taken by
 // requests that never finish, it is still answered; without the token it is not.
@@ -225,14 +238,8 @@ TEST(StatusUnderAbuse, StatusSendsTheTokenAndIsAnsweredWhenTheUntrustedShareIsFu
                  "\"\ntoken_file = \"api-token\"\nmax_connections = 8\nreserved_connections = 4\n"
                  "max_connections_per_address = 8\nheader_timeout = \"60s\"\n");
   auto config = (dir.path() / "tandem.toml").string();
-  auto check = tandemctl({"check-config", config});
-  ASSERT_EQ(check.exit_code, 0) << check.stdout_text << check.stderr_text;
-  sdk::ChildSpec spec;
-  spec.argv = {TANDEMD_BINARY, "--config", config};
-  spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
-  spec.log_file = dir.path() / "tandemd.log";
-  auto daemon = testsupport::start_background(spec);
-  ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, 60s)) << daemon.log_tail();
+  sdk::ChildProcess daemon;
+  ASSERT_NO_FATAL_FAILURE(check_and_start(config, dir.path(), port, daemon));
 
   std::vector<std::unique_ptr<testhttp::Connection>> busy;
   for (int i = 0; i < 4; ++i) {
@@ -259,6 +266,73 @@ TEST(StatusUnderAbuse, StatusSendsTheTokenAndIsAnsweredWhenTheUntrustedShareIsFu
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_TRUE(has(missing.stderr_text, "cannot read the API token")) << missing.stderr_text;
   EXPECT_EQ(daemon.log_tail().find("cli-test-token"), std::string::npos) << "the token reached the log";
+}
+
+// tandemctl speaks HTTPS when the config's [api] has a certificate: it trusts
+// [peer] ca_file (or --ca-file), presents [peer] tls_cert_file to an API that
+// requires client certificates, and checks the certificate names [node]
+// address even though it dials loopback.
+TEST(TandemctlTls, StatusAndActionsOverHttpsFromTheConfig) {
+  TempDir dir;
+  testsupport::TestCerts certs({{"alpha", "10.0.0.1"}, {"beta", "10.0.0.2"}});
+  int port = sdk::testing::free_port();
+  write_file(dir.path() / "api-token", "cli-test-token\n");
+  std::filesystem::permissions(dir.path() / "api-token",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto config_with = [&](const std::string& ca, const std::string& address) {
+    write_file(dir.path() / "tandem.toml",
+               "[node]\nname = \"alpha\"\naddress = \"" + address +
+                   "\"\nrole = \"primary\"\ndata_dir = \"data\"\n\n"
+                   "[peer]\nname = \"beta\"\naddress = \"10.0.0.2\"\napi_url = \"https://127.0.0.1:1\"\nca_file = \"" +
+                   ca + "\"\ntls_cert_file = \"" + certs.cert("alpha").string() + "\"\ntls_key_file = \"" +
+                   certs.key("alpha").string() + "\"\n\n[api]\nlisten = \"0.0.0.0:" + std::to_string(port) +
+                   "\"\ntoken_file = \"api-token\"\ntls_cert_file = \"" + certs.cert("alpha").string() +
+                   "\"\ntls_key_file = \"" + certs.key("alpha").string() + "\"\ntls_client_ca_file = \"" +
+                   certs.ca().string() + "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_TEST_PLUGIN_DIR
+                   "\"]\n\n[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\n");
+    return (dir.path() / "tandem.toml").string();
+  };
+  auto config = config_with(certs.ca().string(), "10.0.0.1");
+  sdk::ChildProcess daemon;
+  ASSERT_NO_FATAL_FAILURE(check_and_start(config, dir.path(), port, daemon));
+
+  auto status = tandemctl({"--config", config, "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.stderr_text;
+  EXPECT_TRUE(has(status.stdout_text, "alpha (10.0.0.1)"));
+  auto action = tandemctl({"--config", config, "action", "greeter", "ping", "--arg", "n=3"});
+  EXPECT_EQ(action.exit_code, 0) << action.stderr_text;
+
+  // --ca-file: another CA is not trusted, and the error says why.
+  auto untrusting = tandemctl({"--config", config, "--ca-file", (certs.dir() / "other-ca.pem").string(), "status"});
+  EXPECT_EQ(untrusting.exit_code, 1);
+  EXPECT_TRUE(has(untrusting.stderr_text, "TLS handshake failed: the server's certificate is refused"))
+      << untrusting.stderr_text;
+  // --url https with --ca-file; the verified name is then the URL's host, which the certificate names.
+  auto by_url = tandemctl({"--config", config, "--ca-file", certs.ca().string(), "status", "--url",
+                           "https://localhost:" + std::to_string(port)});
+  EXPECT_EQ(by_url.exit_code, 0) << by_url.stderr_text;
+  // A certificate that does not name this node's configured address is refused.
+  auto misnamed = tandemctl({"--config", config_with(certs.ca().string(), "10.0.0.9"), "status"});
+  EXPECT_EQ(misnamed.exit_code, 1);
+  EXPECT_TRUE(has(misnamed.stderr_text, "verified name '10.0.0.9'")) << misnamed.stderr_text;
+}
+
+// A bearer token is never sent in clear to an address that is not this host's.
+TEST(TandemctlTls, RefusesToSendTheTokenInClearToAnotherHost) {
+  TempDir dir;
+  auto config = write_config(dir.path(), sdk::testing::free_port(), "");
+  // 192.0.2.1 (TEST-NET-1) is no address of this host; nothing is sent there.
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"promote", "--url", "http://192.0.2.1:7480"},
+                                       {"action", "greeter", "ping", "--url", "http://192.0.2.1:7480"},
+                                       {"status", "--url", "http://192.0.2.1:7480", "--token-file",
+                                        (dir.path() / "api-token").string()}}) {
+    cmd.insert(cmd.begin(), {"--config", config.string()});
+    auto r = tandemctl(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd[2];
+    EXPECT_TRUE(has(r.stderr_text, "refusing to send the API token in clear to http://192.0.2.1:7480, which is not "
+                                   "this host: use https"))
+        << cmd[2];
+  }
 }
 
 }  // namespace

@@ -64,9 +64,9 @@ TEST(CheckConfig, PeerUrlSchemesAreCheckedLikeTheDaemon) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"http://127.0.0.1:1", ""},
       {"http://[::1]:7481/tandem", ""},
-      {"https://127.0.0.1:1", "https is not supported yet"},
-      {"ftp://127.0.0.1:1", "only http:// URLs are supported"},
-      {"ws://127.0.0.1:1", "only http:// URLs are supported"},
+      {"https://127.0.0.1:1", ""},
+      {"ftp://127.0.0.1:1", "only http:// and https:// URLs are supported"},
+      {"ws://127.0.0.1:1", "only http:// and https:// URLs are supported"},
       {"127.0.0.1:1", "no scheme"},
       {"http://127.0.0.1:0", "out of range"},
       {"http://admin:pw-s3cret@127.0.0.1:1", "carries credentials"}};

@@ -19,12 +19,18 @@ data_dir = "state"
 [peer]
 name = "beta"
 address = "10.0.0.2"
-api_url = "http://10.0.0.2:7480"
+api_url = "https://10.0.0.2:7480"
 token_file = "secrets/peer-token"
+ca_file = "tls/ca.pem"
+tls_cert_file = "tls/alpha.pem"
+tls_key_file = "tls/alpha.key"
 
 [api]
 listen = "[::1]:7490"
 token_file = "/etc/tandem/api-token"
+tls_cert_file = "/etc/tandem/tls/alpha.pem"
+tls_key_file = "/etc/tandem/tls/alpha.key"
+tls_client_ca_file = "/etc/tandem/tls/ca.pem"
 
 [plugins]
 search_dirs = ["plugins", "/usr/lib/tandem/plugins"]
@@ -62,7 +68,15 @@ TEST(HostConfig, ReadsEveryHostKey) {
   EXPECT_EQ(c.node.initial_role, sdk::Role::primary);
   EXPECT_EQ(c.peer.name, "beta");
   EXPECT_EQ(c.peer.address, "10.0.0.2");
-  EXPECT_EQ(c.peer.api_url, "http://10.0.0.2:7480");
+  EXPECT_EQ(c.peer.api_url, "https://10.0.0.2:7480");
+  ASSERT_TRUE(c.peer.ca_file && c.peer.tls_cert_file && c.peer.tls_key_file);
+  EXPECT_EQ(c.peer.ca_file->path, file.parent_path() / "tls/ca.pem");
+  EXPECT_EQ(c.peer.ca_file->where, file.string() + ":12:11");
+  EXPECT_EQ(c.peer.tls_key_file->path, file.parent_path() / "tls/alpha.key");
+  EXPECT_FALSE(c.peer.allow_insecure_peer);
+  ASSERT_TRUE(c.api.tls_cert_file && c.api.tls_key_file && c.api.tls_client_ca_file);
+  EXPECT_EQ(c.api.tls_cert_file->path, fs::path("/etc/tandem/tls/alpha.pem"));
+  EXPECT_EQ(c.api.tls_client_ca_file->path, fs::path("/etc/tandem/tls/ca.pem"));
   EXPECT_EQ(c.api.bind_address, "::1");
   EXPECT_EQ(c.api.port, 7490);
   ASSERT_TRUE(c.api.token_file.has_value());
@@ -71,7 +85,7 @@ TEST(HostConfig, ReadsEveryHostKey) {
   EXPECT_EQ(c.stores[0].name, "config");
   EXPECT_EQ(c.stores[0].plugin, "config-rsync");
   EXPECT_FALSE(c.stores[0].enabled);
-  EXPECT_EQ(c.stores[0].location, file.string() + ":20:1");
+  EXPECT_EQ(c.stores[0].location, file.string() + ":26:1");
   ASSERT_TRUE(c.stores[0].table);
   EXPECT_EQ(c.stores[0].table->get("source")->value_or(std::string()), "/etc/app");
   EXPECT_TRUE(c.stores[1].enabled);
@@ -324,10 +338,58 @@ TEST(HostConfig, PeerApiUrlIsReadWithTheClientsParser) {
   ASSERT_TRUE(std::holds_alternative<HostConfig>(ok)) << std::get<ConfigErrors>(ok).joined();
   EXPECT_EQ(std::get<HostConfig>(ok).peer.api_url, "http://127.0.0.2:80");
   auto https = with_url("https://127.0.0.2:7480");
-  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(https));
-  EXPECT_EQ(std::get<ConfigErrors>(https).messages.at(0),
-            "t.toml:9:11: [peer] api_url 'https://127.0.0.2:7480': https is not supported yet; use http:// on "
-            "loopback or a private network, or a local TLS-terminating proxy");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(https)) << std::get<ConfigErrors>(https).joined();
+  EXPECT_EQ(std::get<HostConfig>(https).peer.api_url, "https://127.0.0.2:7480");
+}
+
+// The peer section with `extra` lines; a token file unless told otherwise.
+std::variant<HostConfig, ConfigErrors> with_peer(const std::string& url, const std::string& extra,
+                                                 bool token = true) {
+  return parse_host_config("[node]\nname = \"a\"\naddress = \"10.0.0.1\"\nrole = \"primary\"\ndata_dir = \"/x\"\n"
+                           "[peer]\nname = \"b\"\naddress = \"10.0.0.2\"\napi_url = \"" +
+                               url + "\"\n" + (token ? "token_file = \"/etc/tandem/peer-token\"\n" : "") + extra,
+                           "t.toml");
+}
+
+std::string errors_of(const std::variant<HostConfig, ConfigErrors>& loaded) {
+  auto* e = std::get_if<ConfigErrors>(&loaded);
+  return e ? e->joined() : "";
+}
+
+TEST(HostConfig, RefusesATokenInClearToANonLoopbackPeer) {
+  auto refused = errors_of(with_peer("http://10.0.0.2:7480", ""));
+  EXPECT_EQ(refused,
+            "t.toml:9:11: [peer] api_url 'http://10.0.0.2:7480' would send the peer token (token_file) in clear to a "
+            "non-loopback address; enable TLS: on the peer set [api] tls_cert_file and tls_key_file, here write "
+            "api_url = \"https://10.0.0.2:7480\" and [peer] ca_file = the CA that signed the peer's certificate "
+            "(or, on a network only the pair can see, set [peer] allow_insecure_peer = true)\n");
+  // A DNS name may resolve anywhere: refused too.
+  EXPECT_NE(errors_of(with_peer("http://beta.example:7480", "")).find("in clear"), std::string::npos);
+  // Accepted: the explicit opt-out, TLS, loopback, or no token to leak.
+  EXPECT_EQ(errors_of(with_peer("http://10.0.0.2:7480", "allow_insecure_peer = true\n")), "");
+  EXPECT_EQ(errors_of(with_peer("https://10.0.0.2:7480", "ca_file = \"/etc/tandem/tls/ca.pem\"\n")), "");
+  for (const char* loopback : {"http://127.0.0.2:7480", "http://[::1]:7480", "http://localhost:7480"})
+    EXPECT_EQ(errors_of(with_peer(loopback, "")), "") << loopback;
+  EXPECT_EQ(errors_of(with_peer("http://10.0.0.2:7480", "", /*token=*/false)), "");
+  EXPECT_NE(errors_of(with_peer("http://10.0.0.2:7480", "allow_insecure_peer = \"yes\"\n")).find("must be true or false"),
+            std::string::npos);
+}
+
+TEST(HostConfig, TlsKeysComeInPairsAndNeedHttps) {
+  EXPECT_EQ(errors_of(with_peer("https://10.0.0.2:7480", "tls_cert_file = \"c.pem\"\n")),
+            "t.toml:11:17: [peer] tls_cert_file and tls_key_file go together (this node's client certificate and its "
+            "key); set both or neither\n");
+  EXPECT_EQ(errors_of(with_peer("http://127.0.0.2:7480", "ca_file = \"ca.pem\"\n")),
+            "t.toml:11:11: [peer] ca_file is set but api_url 'http://127.0.0.2:7480' is http://, so no TLS is "
+            "spoken; write api_url = \"https://...\"\n");
+  EXPECT_EQ(errors_of(with_peer("https://10.0.0.2:7480", "[api]\ntls_key_file = \"k.pem\"\n")),
+            "t.toml:12:16: [api] tls_cert_file and tls_key_file go together (the API's certificate and its key); set "
+            "both or neither\n");
+  EXPECT_EQ(errors_of(with_peer("https://10.0.0.2:7480", "[api]\ntls_client_ca_file = \"ca.pem\"\n")),
+            "t.toml:12:22: [api] tls_client_ca_file requires HTTPS: set tls_cert_file and tls_key_file too\n");
+  EXPECT_EQ(errors_of(with_peer("https://10.0.0.2:7480", "ca_file = \"\"\n")),
+            "t.toml:11:11: [peer] key 'ca_file' is empty; write ca_file = \"/etc/tandem/tls/ca.pem\" or remove the "
+            "key\n");
 }
 
 }  // namespace

@@ -125,13 +125,14 @@ std::vector<PeerUrlCase> peer_url_cases() {
   return {{"http://127.0.0.1:{port}", ""},
           {"HTTP://127.0.0.1:{port}/", ""},
           {"http://[::1]:{port}", ""},
-          {"https://127.0.0.1:{port}", "https is not supported yet"},
-          {"ftp://127.0.0.1:{port}", "only http:// URLs are supported"},
-          {"ws://127.0.0.1:{port}", "only http:// URLs are supported"},
-          {"redis://127.0.0.1:{port}", "only http:// URLs are supported"},
-          {"file:///etc/tandem", "only http:// URLs are supported"},
+          {"https://127.0.0.1:{port}", ""},
+          {"ftp://127.0.0.1:{port}", "only http:// and https:// URLs are supported"},
+          {"ws://127.0.0.1:{port}", "only http:// and https:// URLs are supported"},
+          {"redis://127.0.0.1:{port}", "only http:// and https:// URLs are supported"},
+          {"file:///etc/tandem", "only http:// and https:// URLs are supported"},
           {"127.0.0.1:{port}", "no scheme"},
           {"http://127.0.0.1:70000", "out of range"},
+          {"http://10.0.0.2:{port}", "in clear to a non-loopback address"},
           {"http://admin:pw-s3cret@127.0.0.1:{port}", "carries credentials"}};
 }
 

@@ -10,16 +10,25 @@
 // primary dies, a promote, and the old primary's fenced restart and rejoin,
 // the new primary's change reaches it). A wrong rsync secret gives an error
 // naming the password file.
+//
+// The capture test: with the peer channel over HTTPS and config-rsync over
+// ssh, tcpdump inside alpha's namespace records everything between the nodes,
+// and neither API token nor a marker from the config content is in it; the
+// same run with plain HTTP (allow_insecure_peer) and the rsync daemon shows
+// both in clear (the control: the test can fail).
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
 
 #include <fstream>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include "support/background_process.h"
 #include "support/netns_world.h"
 #include "support/rsync_daemon.h"
+#include "support/test_certs.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
@@ -44,10 +53,20 @@ std::string read_file(const fs::path& p) {
 
 enum class Transport { ssh, rsync_daemon };
 
+// Distinct enough never to occur in a capture by chance.
+const std::string kAlphaToken = "alpha-token-5d1c8e0a93";
+const std::string kBetaToken = "beta-token-27f4b6c1e8";
+
 class NetnsPair {
  public:
-  explicit NetnsPair(Transport transport, std::string rsync_secret_on_beta = "the-rsync-secret")
+  // tls: the API and the peer channel over HTTPS (certificates from
+  // scripts/make-test-certs.sh naming each node's address); otherwise plain
+  // HTTP with allow_insecure_peer.
+  explicit NetnsPair(Transport transport, std::string rsync_secret_on_beta = "the-rsync-secret", bool tls = false)
       : transport_(transport), beta_secret_(std::move(rsync_secret_on_beta)) {
+    if (tls)
+      certs_.emplace(std::vector<std::pair<std::string, std::string>>{{"alpha", world_.address("alpha")},
+                                                                      {"beta", world_.address("beta")}});
     for (const std::string node : {"alpha", "beta"}) fs::create_directories(tree(node));
     if (transport_ == Transport::ssh) {
       // One client key for both nodes, each node's own host key.
@@ -74,8 +93,8 @@ class NetnsPair {
         write_file(home(node) / "rsync.password", (node == "beta" ? beta_secret_ : "the-rsync-secret") + "\n");
       }
     }
-    write_file(home("alpha") / "api-token", "alpha-token\n");
-    write_file(home("beta") / "api-token", "beta-token\n");
+    write_file(home("alpha") / "api-token", kAlphaToken + "\n");
+    write_file(home("beta") / "api-token", kBetaToken + "\n");
     fs::copy_file(home("beta") / "api-token", home("alpha") / "peer-token");
     fs::copy_file(home("alpha") / "api-token", home("beta") / "peer-token");
     write_config("alpha", "primary");
@@ -118,6 +137,12 @@ class NetnsPair {
     return run_in(node, {TANDEMCTL_BINARY, "--config", config(node).string(), "status"}, 20s);
   }
   std::string store_json(const std::string& node) {
+    if (certs_)
+      return run_in(node,
+                    {"curl", "-s", "--cacert", certs_->ca().string(), "--cert", certs_->cert(node).string(), "--key",
+                     certs_->key(node).string(), "https://" + world_.address(node) + ":7480/v1/stores/config"},
+                    20s)
+          .stdout_text;
     return run_in(node, {"curl", "-s", "http://" + world_.address(node) + ":7480/v1/stores/config"}, 20s).stdout_text;
   }
   std::string log_tail(const std::string& node) { return tandemd_[node].log_tail(); }
@@ -176,13 +201,23 @@ class NetnsPair {
     }
     std::string remote_path =
         transport_ == Transport::ssh ? "remote_path = \"" + tree(other).string() + "\"\n" : "remote_path = \"myapp\"\n";
+    std::string scheme = certs_ ? "https" : "http";
+    // Plain HTTP only between the test's own namespaces.
+    std::string peer_tls = certs_ ? "ca_file = \"" + certs_->ca().string() + "\"\ntls_cert_file = \"" +
+                                        certs_->cert(node).string() + "\"\ntls_key_file = \"" +
+                                        certs_->key(node).string() + "\"\n"
+                                  : "allow_insecure_peer = true\n";
+    std::string api_tls = certs_ ? "tls_cert_file = \"" + certs_->cert(node).string() + "\"\ntls_key_file = \"" +
+                                       certs_->key(node).string() + "\"\ntls_client_ca_file = \"" +
+                                       certs_->ca().string() + "\"\n"
+                                 : "";
     write_file(config(node),
                "[node]\nname = \"" + node + "\"\naddress = \"" + world_.address(node) + "\"\nrole = \"" + role +
                    "\"\ndata_dir = \"" + (home(node) / "data").string() + "\"\n\n[peer]\nname = \"" + other +
-                   "\"\naddress = \"" + world_.address(other) + "\"\napi_url = \"http://" + world_.address(other) +
-                   ":7480\"\ntoken_file = \"" + (home(node) / "peer-token").string() + "\"\n\n[api]\nlisten = \"" +
-                   world_.address(node) + ":7480\"\ntoken_file = \"" + (home(node) / "api-token").string() +
-                   "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR
+                   "\"\naddress = \"" + world_.address(other) + "\"\napi_url = \"" + scheme +
+                   "://" + world_.address(other) + ":7480\"\ntoken_file = \"" + (home(node) / "peer-token").string() +
+                   "\"\n" + peer_tls + "\n[api]\nlisten = \"" + world_.address(node) + ":7480\"\ntoken_file = \"" +
+                   (home(node) / "api-token").string() + "\"\n" + api_tls + "\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR
                    "\"]\n\n[stores.config]\nplugin = "
                    "\"config-rsync\"\n" +
                    store + "serve_port = 0\nallowed_root = \"" + root_.path().string() +
@@ -195,6 +230,7 @@ class NetnsPair {
   Transport transport_;
   std::string beta_secret_;
   NetnsWorld world_;
+  std::optional<testsupport::TestCerts> certs_;
   sdk::testing::TempDir root_{"tandem-config-rsync-netns"};
   std::map<std::string, sdk::ChildProcess> sshd_;
   std::map<std::string, std::unique_ptr<testsupport::RsyncDaemon>> rsyncd_;
@@ -304,6 +340,86 @@ TEST(ConfigRsyncNetns, AWrongRsyncSecretIsAClearErrorNamingThePasswordFile) {
   EXPECT_NE(detail.find("auth failed"), std::string::npos) << detail;
   EXPECT_EQ(detail.find("not-the-secret"), std::string::npos) << "the secret reached the status";
   EXPECT_EQ(pair.log_tail("beta").find("not-the-secret"), std::string::npos) << "the secret reached the log";
+}
+
+// tcpdump inside a node's namespace, recording every packet to or from
+// `peer_address` (both directions of the network between the two nodes).
+class Capture {
+ public:
+  Capture(NetnsPair& pair, const std::string& node, const std::string& peer_address)
+      : file_(dir_.path() / "capture.pcap") {
+    sdk::ChildSpec spec;
+    spec.argv = pair.world().exec_prefix(node);
+    spec.argv.insert(spec.argv.end(), {"tcpdump", "-i", "any", "-U", "-s", "0", "-n", "-w", file_.string(), "host",
+                                       peer_address});
+    spec.log_file = dir_.path() / "tcpdump.log";
+    tcpdump_ = testsupport::start_background(spec);
+    bool up = eventually([&] { return read_file(dir_.path() / "tcpdump.log").find("listening on") != std::string::npos; },
+                         10s);
+    if (!up) throw std::runtime_error("tcpdump did not start: " + read_file(dir_.path() / "tcpdump.log"));
+  }
+  // Stops the capture; the raw bytes of every packet recorded.
+  std::string finish() {
+    tcpdump_.stop();
+    return read_file(file_);
+  }
+
+ private:
+  sdk::testing::TempDir dir_{"tandem-capture"};
+  fs::path file_;
+  sdk::ChildProcess tcpdump_;
+};
+
+bool tcpdump_available() {
+  sdk::ProcessSpec spec;
+  spec.argv = {"tcpdump", "--version"};
+  if (auto r = sdk::run_process(spec); r && r->succeeded()) return true;
+  std::cout << "tcpdump is not installed (scripts/install-deps.sh installs it)\n";
+  return false;
+}
+
+// One capture of the pair at work: both daemons up, a config change with
+// `marker` carried to the secondary, and several of the peer's status polls
+// (each carrying its token). Returns what crossed the network.
+std::string capture_pair_traffic(Transport transport, bool tls, const std::string& marker) {
+  NetnsPair pair(transport, "the-rsync-secret", tls);
+  Capture capture(pair, "alpha", pair.world().address("beta"));
+  pair.start_tandemd("alpha");
+  pair.start_tandemd("beta");
+  write_file(pair.tree("alpha") / "app.conf", "db_password = " + marker + "\n",
+             fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(eventually([&] { return read_file(pair.tree("beta") / "app.conf").find(marker) != std::string::npos; },
+                         60s))
+      << pair.store_json("beta") << pair.log_tail("beta");
+  // Both see the other reachable: the polls crossed (over TLS, the handshake verified).
+  for (const std::string node : {"alpha", "beta"})
+    EXPECT_TRUE(eventually(
+        [&] { return pair.status(node).stdout_text.find("reachable, role") != std::string::npos; }, 30s))
+        << pair.status(node).stdout_text << pair.log_tail(node);
+  // The peer monitor polls every 3 s: a few more polls each way.
+  std::this_thread::sleep_for(7s);
+  return capture.finish();
+}
+
+TEST(ConfigRsyncNetnsCapture, WithTlsAndSshNoTokenOrConfigContentCrossesInClear) {
+  if (!namespaces_usable() || !tcpdump_available()) GTEST_SKIP() << "needs network namespaces and tcpdump";
+  const std::string marker = "MARKER-c0nf1g-s3cret-tls";
+  std::string seen = capture_pair_traffic(Transport::ssh, /*tls=*/true, marker);
+  ASSERT_GT(seen.size(), 20000u) << "the capture recorded almost nothing";
+  EXPECT_NE(seen.find("SSH-2.0-"), std::string::npos) << "no ssh session in the capture";
+  EXPECT_EQ(seen.find(kAlphaToken), std::string::npos) << "alpha's API token crossed in clear";
+  EXPECT_EQ(seen.find(kBetaToken), std::string::npos) << "beta's API token crossed in clear";
+  EXPECT_EQ(seen.find(marker), std::string::npos) << "the config content crossed in clear";
+  EXPECT_EQ(seen.find("Authorization"), std::string::npos) << "an HTTP header crossed in clear";
+}
+
+TEST(ConfigRsyncNetnsCapture, ControlWithoutTlsTheTokensAndTheContentAreInTheCapture) {
+  if (!namespaces_usable() || !tcpdump_available()) GTEST_SKIP() << "needs network namespaces and tcpdump";
+  const std::string marker = "MARKER-c0nf1g-s3cret-clear";
+  std::string seen = capture_pair_traffic(Transport::rsync_daemon, /*tls=*/false, marker);
+  EXPECT_NE(seen.find("Bearer " + kAlphaToken), std::string::npos) << "beta's polls to alpha were not captured";
+  EXPECT_NE(seen.find("Bearer " + kBetaToken), std::string::npos) << "alpha's polls to beta were not captured";
+  EXPECT_NE(seen.find(marker), std::string::npos) << "the rsync daemon transfer was not captured";
 }
 
 }  // namespace

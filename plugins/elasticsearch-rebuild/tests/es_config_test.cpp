@@ -118,7 +118,7 @@ TEST_F(EsRebuildConfigCheck, BadInputsNameTheKey) {
   std::vector<Case> cases = {
       {[](json& v) { v["urls"] = json::array(); }, "urls", "at least one URL"},
       {[](json& v) { v["urls"] = {"127.0.0.1:9200"}; }, "urls", "is not a URL (no scheme)"},
-      {[](json& v) { v["urls"] = {"https://es:9200"}; }, "urls", "https is not supported yet"},
+      {[](json& v) { v["urls"] = {"ftp://es:9200"}; }, "urls", "only http:// and https:// URLs are supported"},
       {[](json& v) { v["source"] = "host=x password=inline"; }, "source", "must not contain a password"},
       {[](json& v) { v["source"] = "host=x nosuchoption=1"; }, "source", "not a valid libpq connection string"},
       {[](json& v) { v["username"] = "u"; }, "username", "go together"},

@@ -11,20 +11,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "tandem/sdk/net/tls.h"
+
 namespace tandem::sdk::net {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
-Status check_reachable(const Url& url) {
-  if (url.scheme == Scheme::https)
-    return Status::error(ErrorCode::not_supported,
-                         "'" + url.to_string() +
-                             "': https is not supported yet; use http:// on loopback or a private network, or a "
-                             "local TLS-terminating proxy");
-  return {};
-}
+Status check_reachable(const Url&) { return {}; }  // http and https both
 
 Result<Url> parse_reachable_url(std::string_view text, std::optional<std::uint16_t> default_port) {
   auto url = parse_url(text, default_port);
@@ -36,6 +31,17 @@ Result<Url> parse_reachable_url(std::string_view text, std::optional<std::uint16
 // One connection to one server and the request running on it. Both the
 // one-shot calls and Connection use it, so there is one exchange to get right.
 // Handlers hold a shared_ptr to the session while an operation is pending.
+namespace {
+
+// The context of an https request without one of its own: the system's
+// trust store, built once.
+Result<std::shared_ptr<const TlsContext>> system_tls() {
+  static const Result<std::shared_ptr<const TlsContext>> context = make_client_tls({});
+  return context;
+}
+
+}  // namespace
+
 namespace detail {
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -48,13 +54,15 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.reserve(64 * 1024);
   }
 
-  bool connected() const { return stream_.socket().is_open(); }
+  bool connected() { return stream_.socket().is_open(); }
   bool timed_out() const { return timed_out_; }
 
   void close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);  // best effort on a finished exchange
     stream_.socket().close(ignored);
+    // The TLS session object stays (close() may run while one of its
+    // operations is pending, e.g. on cancel): the next handshake replaces it.
     buffer_.consume(buffer_.size());
   }
 
@@ -66,6 +74,12 @@ class Session : public std::enable_shared_from_this<Session> {
     deadline_ = std::chrono::steady_clock::now() + req.timeout;
     max_response_bytes_ = req.max_response_bytes;
     head_ = req.method == "HEAD";
+    if (url_.scheme == Scheme::https) {
+      auto tls = req.tls ? Result<std::shared_ptr<const TlsContext>>(req.tls) : system_tls();
+      if (!tls) return fail_now(Error{what_ + ": " + tls.message(), tls.code()});
+      tls_ = *tls;
+      tls_name_ = req.tls_name.empty() ? url_.host : req.tls_name;
+    }
     cancel_ = req.cancel;
     if (cancel_) watch_cancel(std::chrono::milliseconds(0));
 
@@ -84,7 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.prepare_payload();
 
     if (connected()) return write();
-    stream_.expires_at(deadline_);
+    stream_.tcp().expires_at(deadline_);
     resolver_.async_resolve(url_.host, std::to_string(url_.port),
                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                               if (ec)
@@ -121,18 +135,37 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return fail(ErrorCode::unavailable, "cannot open a socket", ec);
     int fd = stream_.socket().native_handle();
     if (int flags = ::fcntl(fd, F_GETFD); flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    stream_.expires_at(deadline_);
-    stream_.async_connect(endpoints_[index].endpoint(), [self = shared_from_this(), index](beast::error_code ec) {
+    stream_.tcp().expires_at(deadline_);
+    stream_.tcp().async_connect(endpoints_[index].endpoint(), [self = shared_from_this(), index](beast::error_code ec) {
       if (ec == beast::error::timeout) return self->fail(ErrorCode::unavailable, "cannot connect", ec);
       if (ec) return self->connect(index + 1, ec);
       beast::error_code ignored;
       self->stream_.socket().set_option(tcp::no_delay(true), ignored);
+      if (self->url_.scheme == Scheme::https) return self->handshake();
       self->write();
     });
   }
 
+  // Verifies the server's chain and that its certificate names tls_name_.
+  void handshake() {
+    if (auto started = stream_.start_tls(*tls_, tls_name_); !started)
+      return fail_now(Error{what_ + ": " + started.message(), started.code()});
+    stream_.tcp().expires_at(deadline_);
+    stream_.tls()->async_handshake(boost::asio::ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
+      if (!ec) return self->write();
+      if (ec == beast::error::timeout) return self->fail(ErrorCode::unavailable, "TLS handshake", ec);
+      std::string why = self->stream_.verify_failure();
+      if (why.empty()) return self->fail(ErrorCode::failed, "TLS handshake failed", ec);
+      self->close();
+      self->complete(Error{self->what_ + ": TLS handshake failed: the server's certificate is refused (" + why +
+                               "; verified name '" + self->tls_name_ +
+                               "'): check the CA file trusted and the certificate's subjectAltName",
+                           ErrorCode::failed});
+    });
+  }
+
   void write() {
-    stream_.expires_at(deadline_);
+    stream_.tcp().expires_at(deadline_);
     http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->fail(ErrorCode::failed, "sending the request failed", ec);
       self->read();
@@ -143,7 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(max_response_bytes_);
     if (head_) parser_->skip(true);
-    stream_.expires_at(deadline_);
+    stream_.tcp().expires_at(deadline_);
     // The header first: Boost 1.74's parser does not hold a response's
     // Content-Length against body_limit (it does for chunked and to-EOF bodies).
     http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -176,6 +209,12 @@ class Session : public std::enable_shared_from_this<Session> {
     complete(Error{what_ + ": " + step + ": " + ec.message(), code});
   }
 
+  // A failure before any I/O: completes on the loop, never inside run().
+  void fail_now(Error error) {
+    boost::asio::post(stream_.get_executor(),
+                      [self = shared_from_this(), error = std::move(error)] { self->complete(error); });
+  }
+
   void complete(Result<Response> result) {
     if (!done_) return;
     cancel_timer_.cancel();
@@ -185,9 +224,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   tcp::resolver resolver_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   boost::asio::steady_timer cancel_timer_;
   const std::atomic<bool>* cancel_ = nullptr;
+  std::shared_ptr<const TlsContext> tls_;  // https: the context of the current request
+  std::string tls_name_;
   Url url_;
   bool keep_alive_;
   std::vector<tcp::resolver::results_type::value_type> endpoints_;

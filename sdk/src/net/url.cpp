@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include <boost/asio/ip/address_v6.hpp>
+#include <boost/asio/ip/address.hpp>
 
 namespace tandem::sdk::net {
 namespace {
@@ -49,6 +49,16 @@ std::string Url::target_for(std::string_view target) const {
   return out.empty() ? "/" : out;
 }
 
+bool is_loopback_host(std::string_view host) {
+  if (lower(host) == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(std::string(host), ec);
+  if (ec) return false;  // any other name may resolve anywhere
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6()).is_loopback();
+  return address.is_loopback();
+}
+
 std::string redact_url(std::string_view text) {
   auto start = text.find("://");
   start = start == std::string_view::npos ? 0 : start + 3;
@@ -74,7 +84,7 @@ Result<Url> parse_url(std::string_view text, std::optional<std::uint16_t> defaul
   else if (scheme == "https")
     url.scheme = Scheme::https;
   else
-    return refuse(text, "has the scheme '" + scheme + "'; only http:// URLs are supported, " + std::string(kExample));
+    return refuse(text, "has the scheme '" + scheme + "'; only http:// and https:// URLs are supported, " + std::string(kExample));
 
   std::string_view rest = text.substr(sep + 3);
   auto end = rest.find_first_of("/?#");

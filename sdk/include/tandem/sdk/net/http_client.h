@@ -4,9 +4,8 @@
 // Every request has one deadline covering resolve, connect, write and read.
 // Sockets are close-on-exec, so a plugin's child process never inherits one.
 // A transport failure (no connection, timeout, a broken answer) is an Error;
-// any HTTP status, 500 included, is a Response. Only http:// is reachable
-// today: an https URL is refused up front with ErrorCode::not_supported by
-// check_reachable(), the single place TLS support will change.
+// any HTTP status, 500 included, is a Response. https:// URLs speak TLS
+// (net/tls.h): the server's certificate chain and name are always verified.
 #pragma once
 
 #include <atomic>
@@ -24,6 +23,8 @@
 
 namespace tandem::sdk::net {
 
+class TlsContext;
+
 namespace detail {
 class Session;
 }
@@ -39,6 +40,11 @@ struct Request {
   // Error ("cancelled"), the connection closed: how a caller that is being
   // stopped (Plugin::interrupt) gets its thread back from a silent server.
   const std::atomic<bool>* cancel = nullptr;
+  // For https URLs: whom to trust and which client certificate to present
+  // (make_client_tls). Null: the system's trust store and no certificate.
+  std::shared_ptr<const TlsContext> tls;
+  // The name the server's certificate must carry; "" means the URL's host.
+  std::string tls_name;
 };
 
 struct Response {
@@ -47,9 +53,8 @@ struct Response {
   std::string content_type;
 };
 
-// Success when the client can reach `url`; ErrorCode::not_supported for https
-// ("https is not supported yet; ..."). Config checks call it so that they
-// accept exactly the URLs requests can use.
+// Success when the client can reach `url` (http and https both). Config
+// checks call it so that they accept exactly the URLs requests can use.
 Status check_reachable(const Url& url);
 
 // Parses `text` (net::parse_url) and checks it is reachable: the one test a

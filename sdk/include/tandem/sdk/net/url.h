@@ -10,7 +10,7 @@
 // Refused: credentials ("user:pw@host": a secret belongs in a file, and an error
 // message never repeats it), queries and fragments (a base URL has none),
 // whitespace and control bytes, an empty host, a port out of range.
-// Whether the client can reach a parsed URL (https today) is decided by
+// Whether the client can reach a parsed URL is decided by
 // net::check_reachable in http_client.h, not here.
 #pragma once
 
@@ -47,6 +47,11 @@ struct Url {
 // invalid_argument and a message that quotes the URL with any credentials cut
 // out, says what is wrong and what to write instead.
 Result<Url> parse_url(std::string_view text, std::optional<std::uint16_t> default_port = std::nullopt);
+
+// True for a host that is this machine's loopback: 127.0.0.0/8, ::1 (also
+// IPv4-mapped) and "localhost". Traffic to it never crosses a network, so a
+// token may go there in clear; to any other host only over TLS.
+bool is_loopback_host(std::string_view host);
 
 // The text with any "user:password@" replaced by "<credentials>@", for messages and logs.
 std::string redact_url(std::string_view text);
