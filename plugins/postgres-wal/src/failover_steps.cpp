@@ -243,7 +243,7 @@ sdk::Result<sdk::StepReport> PostgresWalPlugin::rejoin(const sdk::FailoverReques
   const std::string source = "host=" + conninfo_quote(up.host) + " port=" + std::to_string(up.port) +
                              " user=" + conninfo_quote(settings_.user) +
                              " dbname=" + conninfo_quote(settings_.database) +
-                             " connect_timeout=" + std::to_string(timeout_s);
+                             " connect_timeout=" + std::to_string(timeout_s) + settings_.peer_ssl_conninfo();
   host_->log().info("rejoin: pg_rewind against " + up.host + ":" + std::to_string(up.port));
   // pg_rewind (PG 13+) first runs crash recovery in single-user mode if the
   // old primary was not shut down cleanly (kill -9, power loss).

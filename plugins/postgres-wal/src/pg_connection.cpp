@@ -20,7 +20,7 @@ std::string trimmed_error(const char* text) {
 
 std::string ConnectParams::describe() const {
   return "host=" + host + " port=" + std::to_string(port) + " user=" + user +
-         (replication ? " replication=true" : " dbname=" + database);
+         (replication ? " replication=true" : " dbname=" + database) + (sslmode.empty() ? "" : " sslmode=" + sslmode);
 }
 
 PgConnection::PgConnection(const ConnectParams& params) : params_(params) {
@@ -46,6 +46,8 @@ PgConnection::PgConnection(const ConnectParams& params) : params_(params) {
   if (!params.password.empty()) add("password", params.password);
   add("connect_timeout", timeout);
   add("application_name", params.application_name);
+  if (!params.sslmode.empty()) add("sslmode", params.sslmode);
+  if (!params.sslrootcert.empty()) add("sslrootcert", params.sslrootcert);
   if (!options.empty()) add("options", options);
   // Never prompt, never read a password from an unexpected file.
   if (!params.password.empty()) add("passfile", "/dev/null");

@@ -25,6 +25,8 @@ struct ConnectParams {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds statement_timeout{std::chrono::seconds(10)};  // zero: none
   std::string application_name = "tandem-postgres-wal";
+  std::string sslmode;      // "" : libpq's default
+  std::string sslrootcert;  // "" : none
 
   // "host=.. port=.. user=.. dbname=.." for messages (no password).
   std::string describe() const;

@@ -209,7 +209,8 @@ void PgTools::write_standby_config(const UpstreamServer& upstream, const std::st
   const std::string conninfo =
       "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
       " user=" + conninfo_quote(settings_.replication_user) + " application_name=" + conninfo_quote(application_name) +
-      " passfile=" + conninfo_quote(settings_.passfile.string()) + " connect_timeout=" + std::to_string(timeout_s);
+      " passfile=" + conninfo_quote(settings_.passfile.string()) + " connect_timeout=" + std::to_string(timeout_s) +
+      settings_.peer_ssl_conninfo();
   kept += "# tandem postgres-wal: standby of " + upstream.host + ":" + std::to_string(upstream.port) + "\n";
   kept += "primary_conninfo = " + sql_literal(conninfo) + "\n";
   kept += "primary_slot_name = " + sql_literal(settings_.slot_name) + "\n";

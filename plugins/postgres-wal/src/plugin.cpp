@@ -52,6 +52,8 @@ ConnectParams PostgresWalPlugin::peer_params(bool replication) const {
   p.host = up.host;
   p.port = up.port;
   p.replication = replication;
+  p.sslmode = settings_.peer_sslmode;
+  p.sslrootcert = settings_.peer_sslrootcert.string();
   if (replication) {
     p.user = settings_.replication_user;
     p.password = settings_.replication_password_file.empty()

@@ -143,6 +143,17 @@ sdk::ConfigSchema schema() {
        .description =
            "Server log for `pg_ctl -l` when the plugin starts PostgreSQL; default: <data_dir>/../postgresql-tandem.log",
        .path_rule = sdk::PathRule::absolute},
+      {.name = "peer_sslmode",
+       .type = ValueType::string,
+       .description = "TLS to the peer's PostgreSQL (streaming replication, pg_basebackup, pg_rewind, monitoring): "
+                      "libpq's sslmode; \"require\" encrypts, \"verify-full\" also checks the server's certificate "
+                      "against peer_sslrootcert and its name against the peer host; default: libpq's (\"prefer\")",
+       .choices = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+      {.name = "peer_sslrootcert",
+       .type = ValueType::path,
+       .description = "CA certificate (PEM) the peer's PostgreSQL certificate must chain to; required with "
+                      "peer_sslmode verify-ca or verify-full; readable by os_user",
+       .path_rule = sdk::PathRule::absolute},
       {.name = "passfile",
        .type = ValueType::path,
        .description = "Password file (libpq format) the plugin writes for PostgreSQL's programs; default: "
@@ -204,7 +215,32 @@ sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config) {
   if (has_space_or_quote(s.passfile.string()))
     return config.error("passfile",
                         "must not contain spaces, quotes or backslashes (it is written into primary_conninfo)");
+  s.peer_sslmode = config.string("peer_sslmode");
+  s.peer_sslrootcert = config.path("peer_sslrootcert");
+  const bool verifies = s.peer_sslmode == "verify-ca" || s.peer_sslmode == "verify-full";
+  if (verifies && s.peer_sslrootcert.empty())
+    return config.error("peer_sslmode", "\"" + s.peer_sslmode +
+                                            "\" checks the peer's certificate against a CA: set peer_sslrootcert to the "
+                                            "CA file (PEM) that signed the peer PostgreSQL's certificate");
+  if (!s.peer_sslrootcert.empty()) {
+    if (has_space_or_quote(s.peer_sslrootcert.string()))
+      return config.error("peer_sslrootcert",
+                          "must not contain spaces, quotes or backslashes (it is written into primary_conninfo)");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(s.peer_sslrootcert, ec))
+      return config.error("peer_sslrootcert", s.peer_sslrootcert.string() +
+                                                  " does not exist or is not a file; put the CA certificate (PEM) there");
+    if (!verifies)
+      return config.error("peer_sslrootcert", "is only used with peer_sslmode = \"verify-ca\" or \"verify-full\"");
+  }
   return s;
+}
+
+std::string Settings::peer_ssl_conninfo() const {
+  std::string out;
+  if (!peer_sslmode.empty()) out += " sslmode=" + peer_sslmode;
+  if (!peer_sslrootcert.empty()) out += " sslrootcert=" + peer_sslrootcert.string();
+  return out;
 }
 
 }  // namespace tandem::pgwal

@@ -38,6 +38,13 @@ struct Settings {
   std::string postgres_options;      // extra `pg_ctl -o` options when the plugin starts PostgreSQL
   std::filesystem::path server_log;  // pg_ctl -l; empty: <data_dir>/../postgresql-tandem.log
   std::filesystem::path passfile;    // written for PostgreSQL's tools; empty: <data_dir>/../.tandem.pgpass
+  // TLS to the peer's PostgreSQL (streaming, pg_basebackup, pg_rewind, the
+  // plugin's own peer connections): libpq's sslmode and CA file; "" = libpq's default.
+  std::string peer_sslmode;
+  std::filesystem::path peer_sslrootcert;
+
+  // " sslmode=... sslrootcert=..." for a conninfo string ("" when neither is set).
+  std::string peer_ssl_conninfo() const;
 };
 
 sdk::ConfigSchema schema();

@@ -79,6 +79,11 @@ nlohmann::json PostgresWalPlugin::build_standby_from_empty() {
                                    "-c",
                                    "fast",
                                    "-w"};
+  // -h/-p/-U above take precedence over the same keys in a -d conninfo.
+  if (const std::string ssl = settings_.peer_ssl_conninfo(); !ssl.empty()) {
+    argv.push_back("-d");
+    argv.push_back(ssl.substr(1));
+  }
   auto with_create = argv;
   with_create.push_back("-C");
   bool slot_created = true;

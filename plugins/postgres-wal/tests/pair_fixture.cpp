@@ -1,5 +1,8 @@
 #include "pair_fixture.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "tandem/sdk/file_util.h"
@@ -87,6 +90,9 @@ sdk::StoreConfig PgPairTest::config_for(const PostgresServer& self, const Postgr
       {"promote_timeout", "60s"},
       {"postgres_options", "-k " + self.root_dir().string()},
   };
+  if (!options.peer_sslmode.empty()) values["peer_sslmode"] = options.peer_sslmode;
+  if (!options.peer_sslrootcert.empty())
+    values["peer_sslrootcert"] = (ssl_dir_->path() / (options.peer_sslrootcert + ".pem")).string();
   if (options.synchronous) {
     values["on_standby_loss"] = options.on_standby_loss;
     values["standby_loss_timeout"] = options.standby_loss_timeout;
@@ -103,6 +109,29 @@ void PgPairTest::SetUpPair(const PairOptions& options) {
   // The replication role must authenticate with its password (from the file),
   // so the passfile path is exercised rather than trust.
   primary_options.hba_prepend = {"host replication replicator 127.0.0.1/32 scram-sha-256"};
+  if (options.primary_ssl || !options.peer_sslrootcert.empty()) {
+    // The certificates' own dir is root's (0700): PostgreSQL (server and the
+    // standby's walreceiver) reads copies owned by os_user.
+    certs_ = std::make_unique<testsupport::TestCerts>();
+    ssl_dir_ = std::make_unique<sdk::testing::TempDir>("tandem-pg-ssl");
+    const passwd* pg = ::getpwnam("postgres");
+    if (!pg) throw std::runtime_error("no OS user postgres");
+    auto own = [&](const std::filesystem::path& p) {
+      if (::chown(p.c_str(), pg->pw_uid, pg->pw_gid) != 0) throw std::runtime_error("cannot chown " + p.string());
+    };
+    std::filesystem::permissions(ssl_dir_->path(), std::filesystem::perms(0755));
+    own(ssl_dir_->path());
+    for (const std::string name : {"ca.pem", "other-ca.pem", "alpha.pem", "alpha.key"}) {
+      std::filesystem::copy_file(certs_->dir() / name, ssl_dir_->path() / name);
+      own(ssl_dir_->path() / name);
+    }
+  }
+  if (options.primary_ssl) {
+    primary_options.extra_conf = {"ssl = on", "ssl_cert_file = '" + (ssl_dir_->path() / "alpha.pem").string() + "'",
+                                  "ssl_key_file = '" + (ssl_dir_->path() / "alpha.key").string() + "'"};
+    primary_options.hba_prepend = {"hostnossl replication replicator 127.0.0.1/32 reject",
+                                   "hostssl replication replicator 127.0.0.1/32 scram-sha-256"};
+  }
   alpha_.server = std::make_unique<PostgresServer>(primary_options);
   alpha_.server->psql("CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD '" + std::string(kReplicationPassword) +
                       "'; CREATE TABLE seq(n bigint PRIMARY KEY, payload text)");

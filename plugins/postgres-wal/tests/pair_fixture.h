@@ -16,6 +16,7 @@
 #include "pg_connection.h"
 #include "postgres_wal_plugin.h"
 #include "support/postgres_server.h"
+#include "support/test_certs.h"
 #include "tandem/sdk/testing/temp_dir.h"
 #include "tandem/sdk/testing/test_host.h"
 
@@ -28,6 +29,13 @@ struct PairOptions {
   bool synchronous = false;
   std::string on_standby_loss = "degrade";
   std::string standby_loss_timeout = "1s";
+  // alpha serves TLS (a certificate from scripts/make-test-certs.sh naming
+  // 127.0.0.1) and its pg_hba.conf rejects replication without it.
+  bool primary_ssl = false;
+  std::string peer_sslmode;  // both nodes' peer_sslmode ("": not set)
+  // peer_sslrootcert: "ca" (the CA that signed alpha's certificate), "other-ca"
+  // (one that did not), "" (not set).
+  std::string peer_sslrootcert;
 };
 
 struct Node {
@@ -78,6 +86,8 @@ class PgPairTest : public ::testing::Test {
                               const PairOptions& options) const;
 
   std::unique_ptr<sdk::testing::TempDir> secrets_;
+  std::unique_ptr<testsupport::TestCerts> certs_;
+  std::unique_ptr<sdk::testing::TempDir> ssl_dir_;  // copies PostgreSQL's processes (os_user) can read
   Node alpha_, beta_;
 };
 

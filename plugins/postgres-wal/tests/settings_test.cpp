@@ -100,12 +100,28 @@ TEST(PostgresWalSettings, BadInputsNameTheKeyAndTheFix) {
       {{{"replication_password_file", "/etc/hostname"}}, "replication_password_file", "run: chmod 600 /etc/hostname"},
       {{{"bin_dir", "bin"}}, "bin_dir", "absolute path"},
       {{{"statement_timeout", "soon"}}, "statement_timeout", "duration"},
+      {{{"peer_sslmode", "on"}}, "peer_sslmode", "verify-full"},
+      {{{"peer_sslmode", "verify-full"}}, "peer_sslmode", "set peer_sslrootcert to the CA file"},
+      {{{"peer_sslmode", "verify-ca"}, {"peer_sslrootcert", "/nonexistent/ca.pem"}}, "peer_sslrootcert",
+       "/nonexistent/ca.pem does not exist"},
+      {{{"peer_sslmode", "require"}, {"peer_sslrootcert", "/etc/hostname"}}, "peer_sslrootcert",
+       "only used with peer_sslmode"},
+      {{{"peer_sslrootcert", "ca.pem"}}, "peer_sslrootcert", "absolute path"},
   };
   for (const auto& c : cases) {
     const std::string err = error_of(c.values);
     EXPECT_NE(err.find("key '" + c.key + "'"), std::string::npos) << c.values.dump() << " -> " << err;
     EXPECT_NE(err.find(c.fragment), std::string::npos) << c.values.dump() << " -> " << err;
   }
+}
+
+TEST(PostgresWalSettings, PeerSslGoesIntoConninfo) {
+  EXPECT_EQ(parse_settings(config({})).value().peer_ssl_conninfo(), "");
+  EXPECT_EQ(parse_settings(config({{"peer_sslmode", "require"}})).value().peer_ssl_conninfo(), " sslmode=require");
+  EXPECT_EQ(parse_settings(config({{"peer_sslmode", "verify-full"}, {"peer_sslrootcert", "/etc/hostname"}}))
+                .value()
+                .peer_ssl_conninfo(),
+            " sslmode=verify-full sslrootcert=/etc/hostname");
 }
 
 TEST(PostgresWalSettings, SyncIntervalIsTheHostsKeyWithThePluginsBounds) {
