@@ -44,7 +44,9 @@ class DaemonPair {
                              "[node]\nname = \"" + node + "\"\naddress = \"" + a + "\"\nrole = \"" +
                                  (node == "alpha" ? "primary" : "secondary") + "\"\ndata_dir = \"data\"\n\n"
                                  "[peer]\nname = \"" + peer(node) + "\"\naddress = \"" + p + "\"\napi_url = \"http://" + p +
-                                 ":7480\"\ntoken_file = \"peer-token\"\n\n"
+                                 ":7480\"\ntoken_file = \"peer-token\"\n"
+                                 // Plain HTTP only between the test's own namespaces.
+                                 "allow_insecure_peer = true\n\n"
                                  "[api]\nlisten = \"" + a + ":7480\"\ntoken_file = \"api-token\"\n\n"
                                  "[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR "\"]\n\n"
                                  "[stores.vip]\nplugin = \"virtual-ip\"\naddress = \"" + std::string(kVip) +
