@@ -60,12 +60,25 @@ grep -q FENCED <<<"$out" || fail "alpha did not fence itself after the heal: $ou
 "$SCRIPT" exec alpha "$CTL" --config "$TANDEM_DEMO_NETNS_DIR/alpha/tandem.toml" rejoin >/dev/null || fail "rejoin failed"
 peer_is beta "reachable, role secondary, epoch 2"
 
-pids=$(cat "$TANDEM_DEMO_NETNS_DIR"/*/tandemd.pid)
+# Each tandemd by pid and start time (field 22 of /proc/PID/stat): a pid the
+# kernel hands to a new process after down (32768 pids wrap on a busy machine)
+# is not a tandemd left running.
+started() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null || echo gone; }
+declare -A start_of
+for pid in $(cat "$TANDEM_DEMO_NETNS_DIR"/*/tandemd.pid); do start_of[$pid]=$(started "$pid"); done
 "$SCRIPT" down
 ip netns list | grep -q "^$TANDEM_DEMO_NETNS_PREFIX-" && fail "namespaces left after down: $(ip netns list)"
-for pid in $pids; do
-  # A zombie waiting for its reaper is gone for this purpose.
+gone() {  # pid: exited (a zombie waiting for its reaper counts), or the pid is another process now
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo gone)
+  [ "$state" = gone ] || [ "$state" = Z ] || [ "$(started "$1")" != "${start_of[$1]}" ]
+}
+for pid in "${!start_of[@]}"; do
+  # A process killed by down's SIGKILL can still be in the kernel's exit path
+  # for a moment beside other tests (state R, no cmdline); give that 10 s.
+  for _ in $(seq 1 20); do gone "$pid" && break; sleep 0.5; done
   state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)
-  [ "$state" = gone ] || [ "$state" = Z ] || fail "tandemd $pid still running after down (state $state)"
+  gone "$pid" ||
+    fail "tandemd $pid still running after down (state $state, $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null))"
 done
 echo "ok: up, partition (both sides saw it), promote --force, heal (alpha fenced), rejoin, down (nothing left)"

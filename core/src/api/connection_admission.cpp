@@ -5,7 +5,13 @@
 
 namespace tandem::core {
 
-ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& address, bool trusted) {
+ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& address, bool trusted,
+                                                const std::function<bool(Id)>& has_bytes) {
+  has_bytes_ = has_bytes;
+  struct Reset {
+    std::function<bool(Id)>& f;
+    ~Reset() { f = nullptr; }
+  } reset{has_bytes_};
   Decision d;
   // Victims are chosen first and only removed when the newcomer is admitted:
   // a refusal closes nobody else.
@@ -99,12 +105,16 @@ std::string ConnectionTable::untrusted_full() const {
 void ConnectionTable::remove(Id id) { erase(id); }
 
 ConnectionTable::Id ConnectionTable::oldest_idle(Kind kind, const std::string* address,
-                                                 const std::vector<Id>& skip) const {
+                                                 const std::vector<Id>& skip) {
   Id best = 0;
   std::uint64_t best_seq = 0;
-  for (const auto& [id, e] : entries_) {
+  for (auto& [id, e] : entries_) {
     if (!e.idle || e.kind != kind || (address && e.address != *address)) continue;
     if (std::find(skip.begin(), skip.end(), id) != skip.end()) continue;
+    if (has_bytes_ && has_bytes_(id)) {
+      e.idle = false;  // its request is in the socket: the read handler will see it
+      continue;
+    }
     if (best == 0 || e.idle_since < best_seq) {
       best = id;
       best_seq = e.idle_since;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,7 +41,13 @@ class ConnectionTable {
   // When the untrusted share is full and none of it is idle, it is admitted
   // on probation into the reserved share: headers() then keeps it only if
   // its request turns out trusted.
-  Decision admit(Id id, const std::string& address, bool trusted);
+  //
+  // has_bytes(id), when given, tells whether bytes of a request have arrived
+  // on a connection still marked idle (its read handler has not run yet,
+  // e.g. on a busy machine): such a connection is not idle and is never
+  // chosen as a victim.
+  Decision admit(Id id, const std::string& address, bool trusted,
+                 const std::function<bool(Id)>& has_bytes = {});
   // Idle: waiting for a request, no byte of it received yet.
   void set_idle(Id id, bool idle);
   // A request's headers are in; trusted: it carried the valid token (the
@@ -69,10 +76,12 @@ class ConnectionTable {
 
   // The idle connection of that kind (and address, when given) that has
   // waited longest, skipping `skip`; 0 if none. Ids start at 1.
-  Id oldest_idle(Kind kind, const std::string* address, const std::vector<Id>& skip) const;
+  // Marks a connection with bytes waiting (has_bytes_) as not idle.
+  Id oldest_idle(Kind kind, const std::string* address, const std::vector<Id>& skip);
   void erase(Id id);
 
   AdmissionLimits limits_;
+  std::function<bool(Id)> has_bytes_;  // set during admit() only
   std::map<Id, Entry> entries_;
   std::map<std::string, int> per_address_;
   int untrusted_ = 0;  // entries of Kind::untrusted

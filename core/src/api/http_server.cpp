@@ -1,6 +1,7 @@
 #include "api/http_server.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <array>
@@ -41,13 +42,20 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
  public:
   // id 0: not admitted (refused), so not in the server's table.
   Session(HttpServer& server, tcp::socket socket, ConnectionTable::Id id = 0)
-      : server_(server), stream_(std::move(socket)), id_(id) {
+      : server_(server), stream_(std::move(socket)), id_(id), fd_(stream_.socket().native_handle()) {
     server_.connections_.fetch_add(1);
     if (server_.options_.tls) (void)stream_.start_tls(*server_.options_.tls);  // a server context: cannot fail
   }
   ~Session() {
     if (id_) server_.forget(id_);
     server_.connections_.fetch_sub(1);
+  }
+
+  // Bytes from the client are in the kernel's buffer, not read yet. Safe
+  // from any thread: it only asks the kernel about the descriptor.
+  bool bytes_waiting() const {
+    int n = 0;
+    return ::ioctl(fd_, FIONREAD, &n) == 0 && n > 0;
   }
 
   void run() {
@@ -252,6 +260,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   // called from that same call answers directly.
   std::atomic<std::thread::id> handler_thread_{};
   ConnectionTable::Id id_;
+  int fd_;  // the socket's descriptor, for bytes_waiting()
 };
 
 namespace {
@@ -340,7 +349,14 @@ void HttpServer::admit(tcp::socket socket, const std::string& address) {
   std::shared_ptr<Session> session;
   {
     std::lock_guard l(sessions_mu_);
-    auto decision = table_.admit(id, address, trusted);
+    // A connection marked idle whose request has already arrived (its read
+    // handler waits for a thread, e.g. on a loaded machine) is not idle.
+    auto decision = table_.admit(id, address, trusted, [this](ConnectionTable::Id other) {
+      auto it = sessions_.find(other);
+      if (it == sessions_.end()) return false;
+      auto s = it->second.lock();
+      return s && s->bytes_waiting();
+    });
     for (auto victim : decision.evict) {
       auto it = sessions_.find(victim);
       if (it == sessions_.end()) continue;

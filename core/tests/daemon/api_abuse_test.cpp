@@ -43,6 +43,24 @@ TEST(ConnectionAdmission, AFullTableClosesTheConnectionIdleLongestForANewcomer) 
   EXPECT_EQ(t.evictions(), 2u);
 }
 
+// Marked idle, but its request's bytes already arrived (the server's read
+// handler has not run yet, as on a loaded machine): not idle, never a victim.
+TEST(ConnectionAdmission, AnIdleConnectionWhoseRequestArrivedIsNotClosed) {
+  ConnectionTable t({.max_connections = 2, .per_address = 10, .reserved = 0});
+  ASSERT_TRUE(t.admit(1, "a", false).admit);
+  ASSERT_TRUE(t.admit(2, "a", false).admit);
+  t.set_idle(1, true);
+  t.set_idle(2, true);
+  auto arrived = [](ConnectionTable::Id id) { return id == 1; };
+  auto d = t.admit(3, "b", false, arrived);
+  EXPECT_TRUE(d.admit);
+  EXPECT_EQ(d.evict, std::vector<ConnectionTable::Id>{2});
+  // 1 now counts as busy even without asking again.
+  d = t.admit(4, "b", false);
+  EXPECT_FALSE(d.admit);
+  EXPECT_TRUE(d.evict.empty());
+}
+
 TEST(ConnectionAdmission, NewcomersAreBusyUntilTheServerLooksAtThem) {
   ConnectionTable t({.max_connections = 2, .per_address = 10, .reserved = 0});
   ASSERT_TRUE(t.admit(1, "a", false).admit);
