@@ -138,7 +138,20 @@ bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout)
         req.target = "/health";
         req.timeout = std::chrono::seconds(2);
         auto r = sdk::net::request(*url, req);
-        return r && r->status == 200 && r->body.find("\"true\"") != std::string::npos;
+        if (!r || r->status != 200 || r->body.find("\"true\"") == std::string::npos) return false;
+        // Free ports are picked before etcd binds them: a member of another
+        // test's cluster can hold this client port while ours failed to bind
+        // it. Healthy means our process runs and the cluster answering there
+        // has our member's peer URL.
+        if (!members_[i]->process.running()) return false;
+        sdk::net::Request list;
+        list.method = "POST";
+        list.target = "/v3/cluster/member/list";
+        list.body = "{}";
+        list.timeout = std::chrono::seconds(2);
+        auto members = sdk::net::request(*url, list);
+        const std::string peer = "http://127.0.0.1:" + std::to_string(members_[i]->peer_port);
+        return members && members->status == 200 && members->body.find("\"" + peer + "\"") != std::string::npos;
       },
       timeout);
 }

@@ -206,7 +206,11 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
     if (!response) {
       // The client says no answer either way; the clock says whether the
       // member took the connection and then stayed silent.
-      bool timed_out = Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
+      // A refused or unroutable connect ("cannot connect to host:port: ...")
+      // is unreachable however long it took (a loaded machine, a last attempt
+      // with a few ms of budget left).
+      bool refused = response.message().find("cannot connect to ") != std::string::npos;
+      bool timed_out = !refused && Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
       last = make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable, response.message());
       continue;
     }
