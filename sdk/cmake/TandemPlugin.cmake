@@ -47,6 +47,8 @@ function(tandem_add_plugin target)
                         "line; the file name tandem-<name>.so comes from it")
   endif()
   add_library(${target} MODULE ${P_SOURCES})
+  # Suites that look at every built plugin (the plugin docs check) depend on this list.
+  set_property(GLOBAL APPEND PROPERTY TANDEM_PLUGIN_TARGETS ${target})
   set_target_properties(${target} PROPERTIES
     PREFIX ""
     OUTPUT_NAME "tandem-${plugin_name}"

@@ -33,6 +33,18 @@ std::vector<std::string> built_plugins() {
   return files;
 }
 
+// Without this, a build that registered no plugin (discovery before the
+// plugins were built) would pass by checking nothing.
+TEST(PluginDocsSuite, EveryPluginInTheTreeIsBuiltAndChecked) {
+  auto built = built_plugins();
+  std::error_code ec;
+  for (fs::directory_iterator it(TANDEM_PLUGINS_SOURCE_DIR, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!fs::exists(it->path() / "CMakeLists.txt")) continue;
+    std::string so = "tandem-" + it->path().filename().string() + ".so";
+    EXPECT_NE(std::find(built.begin(), built.end(), so), built.end()) << so << " is not built in " << plugin_dir();
+  }
+}
+
 class PluginDocs : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PluginDocs, SampleAndReadmeAgreeWithTheSchema) {
