@@ -7,7 +7,7 @@
 #include "api/health_checks.h"
 #include "api/metrics_page.h"
 #include "api/status_views.h"
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace http = boost::beast::http;

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "api/api_limits.h"
+#include "config/api_limits.h"
 
 namespace tandem::core {
 

@@ -15,7 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
 
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace beast = boost::beast;

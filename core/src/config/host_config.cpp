@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "config/listen_address.h"
+#include "config/store_names.h"
 #include "config/toml_support.h"
-#include "loader/store_loading.h"
 #include "tandem/sdk/file_util.h"
 #include "tandem/sdk/net/http_client.h"
 

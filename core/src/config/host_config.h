@@ -11,7 +11,7 @@
 
 #include <toml++/toml.h>
 
-#include "api/api_limits.h"
+#include "config/api_limits.h"
 #include "config/failover_config.h"
 #include "config/hooks_config.h"
 #include "tandem/sdk/config.h"

@@ -9,10 +9,10 @@
 #include <CLI/CLI.hpp>
 
 #include "config/host_config.h"
+#include "daemon/tandem_daemon.h"
 #include "host/config_check.h"
-#include "host/logging.h"
 #include "host/sd_notify.h"
-#include "host/tandem_daemon.h"
+#include "util/logging.h"
 
 namespace {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "host/logging.h"
 #include "tandem/sdk/net/url.h"
+#include "util/logging.h"
 
 namespace tandem::core::dcs {
 namespace {

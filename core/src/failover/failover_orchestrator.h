@@ -30,7 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failover/failover_journal.h"
-#include "host/hook_runner.h"
+#include "hooks/hook_runner.h"
 #include "state/maintenance_state.h"
 #include "state/node_state.h"
 #include "tandem/sdk/host_context.h"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace {

@@ -21,16 +21,16 @@
 #include "dcs/auto_failover.h"
 #include "failover/failover_orchestrator.h"
 #include "failover/http_failover_peer.h"
-#include "failover/runtime_failover_stores.h"
-#include "host/hook_runner.h"
-#include "host/logging.h"
+#include "hooks/hook_runner.h"
 #include "host/metrics_registry.h"
 #include "host/peer_monitor.h"
+#include "host/runtime_failover_stores.h"
 #include "host/store_host_context.h"
 #include "host/store_runner.h"
-#include "host/task_threads.h"
 #include "state/maintenance_state.h"
 #include "state/node_state.h"
+#include "util/logging.h"
+#include "util/task_threads.h"
 
 namespace tandem::core {
 

@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 

@@ -12,13 +12,13 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "host/logging.h"
 #include "host/metrics_registry.h"
 #include "host/peer_monitor.h"
-#include "host/task_threads.h"
 #include "state/node_state.h"
 #include "tandem/sdk/file_state_store.h"
 #include "tandem/sdk/host_context.h"
+#include "util/logging.h"
+#include "util/task_threads.h"
 
 namespace tandem::core {
 

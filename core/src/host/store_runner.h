@@ -19,8 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "host/store_host_context.h"
-#include "host/task_threads.h"
 #include "tandem/sdk/plugin.h"
+#include "util/task_threads.h"
 
 namespace tandem::core {
 

@@ -1,9 +1,7 @@
-// Turning one [stores.NAME] table into a configured plugin instance, and the
-// checks that span all stores of a config file.
+// Turning one [stores.NAME] table into a configured plugin instance.
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "config/host_config.h"
 #include "loader/plugin_loader.h"
@@ -31,11 +29,5 @@ sdk::Result<ConfiguredStore> load_store(const StoreEntry& entry, const PluginLoa
 // Load the plugin and validate the table only (no configure): used where no
 // HostContext exists yet. Same error texts as load_store.
 sdk::Result<ConfiguredStore> load_and_validate_store(const StoreEntry& entry, const PluginLoader& loader);
-
-// Checks across the stores of one file: two stores whose names are equal,
-// also when compared case-, '-' and '_'-insensitively ("pg-main" vs
-// "PG_main"); store names that are not [A-Za-z0-9_-]+. Each message is
-// "file:line:col: what; what to do". Empty when all is well.
-std::vector<std::string> check_store_set(const HostConfig& config);
 
 }  // namespace tandem::core

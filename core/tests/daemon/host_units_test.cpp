@@ -13,8 +13,8 @@
 #include "host/metrics_registry.h"
 #include "host/sd_notify.h"
 #include "host/store_host_context.h"
-#include "host/task_threads.h"
 #include "tandem/sdk/testing/temp_dir.h"
+#include "util/task_threads.h"
 
 namespace tandem::core {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "host/tandem_daemon.h"
+#include "daemon/tandem_daemon.h"
 #include "tandem/sdk/testing/temp_dir.h"
 #include "test_store_plugin.h"
 

@@ -11,8 +11,8 @@
 
 #include "api/http_server.h"
 #include "config/host_config.h"
+#include "daemon/tandem_daemon.h"
 #include "host/config_check.h"
-#include "host/tandem_daemon.h"
 #include "support/test_certs.h"
 #include "tandem/sdk/net/http_client.h"
 #include "tandem/sdk/net/tls.h"

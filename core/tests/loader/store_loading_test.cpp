@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "config/host_config.h"
+#include "config/store_names.h"
 #include "loader/store_loading.h"
 #include "tandem/sdk/testing/test_host.h"
 

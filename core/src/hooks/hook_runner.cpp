@@ -1,9 +1,9 @@
-#include "host/hook_runner.h"
+#include "hooks/hook_runner.h"
 
 #include <sstream>
 
-#include "host/logging.h"
 #include "tandem/sdk/process.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace {

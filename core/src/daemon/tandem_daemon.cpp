@@ -1,8 +1,8 @@
-#include "host/tandem_daemon.h"
+#include "daemon/tandem_daemon.h"
 
 #include <boost/asio/ip/address.hpp>
 
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace {

@@ -1,8 +1,8 @@
-#include "host/task_threads.h"
+#include "util/task_threads.h"
 
 #include <exception>
 
-#include "host/logging.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 

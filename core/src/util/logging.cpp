@@ -1,4 +1,4 @@
-#include "host/logging.h"
+#include "util/logging.h"
 
 #include <unistd.h>
 

@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/hooks_config.h"
-#include "host/task_threads.h"
+#include "util/task_threads.h"
 
 namespace tandem::core {
 

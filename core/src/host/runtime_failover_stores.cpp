@@ -1,4 +1,4 @@
-#include "failover/runtime_failover_stores.h"
+#include "host/runtime_failover_stores.h"
 
 #include <stdexcept>
 

@@ -2,14 +2,15 @@
 // in-process assembly so tests of the runtime need no plugin loader.
 #include <exception>
 
+#include "config/store_names.h"
+#include "daemon/tandem_daemon.h"
 #include "host/auto_failover_node.h"
 #include "host/config_check.h"
-#include "host/logging.h"
 #include "host/tls_setup.h"
-#include "host/tandem_daemon.h"
 #include "loader/plugin_loader.h"
 #include "loader/store_loading.h"
 #include "tandem/sdk/file_util.h"
+#include "util/logging.h"
 
 namespace tandem::core {
 namespace {
