@@ -153,9 +153,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   void on_header() {
     if (id_) {
       const auto& trusted = server_.options_.trusted_request;
-      std::string refusal;
-      if (!server_.headers(id_, trusted && trusted(parser_->get()), refusal))
-        return write(json_error(503, refusal), /*close_after=*/true);
+      if (auto admitted = server_.headers(id_, trusted && trusted(parser_->get())); !admitted.ok())
+        return write(json_error(503, admitted.message()), /*close_after=*/true);
     }
     if (parser_->is_done()) return on_read({});
     stream_.tcp().expires_after(server_.options_.limits.body_timeout);
@@ -389,14 +388,15 @@ void HttpServer::set_idle(ConnectionTable::Id id, bool idle) {
   table_.set_idle(id, idle);
 }
 
-bool HttpServer::headers(ConnectionTable::Id id, bool trusted, std::string& refusal) {
+sdk::Status HttpServer::headers(ConnectionTable::Id id, bool trusted) {
+  std::string refusal;
   {
     std::lock_guard l(sessions_mu_);
-    if (table_.headers(id, trusted)) return true;
+    if (table_.headers(id, trusted)) return {};
     refusal = table_.untrusted_full();
   }
   note_limit("refused a request without the API token: " + refusal);
-  return false;
+  return sdk::Status::error(sdk::ErrorCode::refused, std::move(refusal));
 }
 
 void HttpServer::forget(ConnectionTable::Id id) {

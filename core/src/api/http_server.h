@@ -27,6 +27,7 @@
 #include "api/connection_admission.h"
 #include "tandem/sdk/log_throttle.h"
 #include "tandem/sdk/net/tls.h"
+#include "tandem/sdk/result.h"
 
 namespace tandem::core {
 
@@ -88,8 +89,9 @@ class HttpServer {
   void note_limit(const std::string& what);  // one warning per interval
   // Called by sessions (any thread).
   void set_idle(ConnectionTable::Id id, bool idle);
-  // False (with the 503 text): close the connection, see ConnectionTable::headers.
-  bool headers(ConnectionTable::Id id, bool trusted, std::string& refusal);
+  // Success, or ErrorCode::refused with the 503 text: close the connection
+  // (see ConnectionTable::headers).
+  sdk::Status headers(ConnectionTable::Id id, bool trusted);
   void forget(ConnectionTable::Id id);
 
   HttpServerOptions options_;

@@ -8,6 +8,7 @@
 
 #include "config/toml_support.h"
 #include "tandem/sdk/config.h"
+#include "tandem/sdk/result.h"
 
 namespace tandem::core {
 namespace {
@@ -59,21 +60,14 @@ std::vector<std::string> read_command(const toml::node& node, const std::string&
   return argv;
 }
 
-bool executable_file(const std::filesystem::path& p, std::string& why) {
+// Success, or why `p` cannot be run as a hook (ErrorCode::invalid_config).
+sdk::Status executable_file(const std::filesystem::path& p) {
+  auto refuse = [](std::string why) { return sdk::Status::error(sdk::ErrorCode::invalid_config, std::move(why)); };
   std::error_code ec;
-  if (!std::filesystem::exists(p, ec)) {
-    why = "does not exist";
-    return false;
-  }
-  if (!std::filesystem::is_regular_file(p, ec)) {
-    why = "is not a regular file";
-    return false;
-  }
-  if (::access(p.c_str(), X_OK) != 0) {
-    why = "is not executable (chmod +x it)";
-    return false;
-  }
-  return true;
+  if (!std::filesystem::exists(p, ec)) return refuse("does not exist");
+  if (!std::filesystem::is_regular_file(p, ec)) return refuse("is not a regular file");
+  if (::access(p.c_str(), X_OK) != 0) return refuse("is not executable (chmod +x it)");
+  return {};
 }
 
 }  // namespace
@@ -133,10 +127,9 @@ std::vector<std::string> check_hook_commands(const HooksConfig& hooks) {
   std::vector<std::string> errors;
   for (const auto& [name, hook] : hooks.commands) {
     const std::string& program = hook.argv[0];
-    std::string why;
     if (program.find('/') != std::string::npos) {
-      if (!executable_file(program, why))
-        errors.push_back(hook.location + ": hook " + name + ": " + program + " " + why);
+      if (auto runnable = executable_file(program); !runnable.ok())
+        errors.push_back(hook.location + ": hook " + name + ": " + program + " " + runnable.message());
       continue;
     }
     const char* path = std::getenv("PATH");
@@ -144,7 +137,7 @@ std::vector<std::string> check_hook_commands(const HooksConfig& hooks) {
     std::string dir;
     bool found = false;
     while (!found && std::getline(dirs, dir, ':'))
-      found = !dir.empty() && executable_file(std::filesystem::path(dir) / program, why);
+      found = !dir.empty() && executable_file(std::filesystem::path(dir) / program).ok();
     if (!found)
       errors.push_back(hook.location + ": hook " + name + ": no executable '" + program +
                        "' in PATH; give the program's absolute path");
