@@ -189,6 +189,15 @@ std::map<std::string, std::string> redis_snapshot(RedisClient& client) {
       for (auto& p : parts) content += p + "\n";
     } else if (type == "zset") {
       content = client.command({"ZRANGE", key, "0", "-1", "WITHSCORES"}).describe();
+    } else if (type == "stream") {
+      // The entries with their ids, and the ids a later XADD '*' continues from.
+      content = client.command({"XRANGE", key, "-", "+"}).describe();
+      auto info = client.command({"XINFO", "STREAM", key});
+      for (size_t i = 0; i + 1 < info.elements.size(); i += 2) {
+        const auto& field = info.elements[i].str;
+        if (field == "last-generated-id" || field == "entries-added" || field == "max-deleted-entry-id")
+          content += "|" + field + "=" + info.elements[i + 1].describe();
+      }
     } else if (type == "none") {
       continue;  // expired between SCAN and TYPE
     } else {

@@ -17,7 +17,9 @@ constexpr std::string_view kScript =
     "scripts may be non-deterministic and their keys cannot be classified; send the commands themselves";
 constexpr std::string_view kOtherDb = "the endpoint serves exactly one database (config key db)";
 constexpr std::string_view kAdmin = "server administration is done on each Redis directly, not through the endpoint";
-constexpr std::string_view kStream = "stream IDs are generated per server and would differ between the pair";
+constexpr std::string_view kStreamGroup =
+    "consumer groups record per-server delivery times and idle times, which would differ between the pair (not built "
+    "yet)";
 
 const std::vector<CommandInfo> kTable = {
     // strings
@@ -108,7 +110,7 @@ const std::vector<CommandInfo> kTable = {
     {"SINTERSTORE", C::write, ""},
     {"SUNIONSTORE", C::write, ""},
     {"SDIFFSTORE", C::write, ""},
-    {"SPOP", C::spop, "runs on the secondary; the primary gets SREM of the popped members"},
+    {"SPOP", C::effect, "runs on the secondary; the primary gets SREM of the popped members"},
     // sorted sets
     {"ZRANGE", C::read, ""},
     {"ZRANGEBYSCORE", C::read, ""},
@@ -222,10 +224,21 @@ const std::vector<CommandInfo> kTable = {
     {"READONLY", C::unsupported, kCluster},
     {"READWRITE", C::unsupported, kCluster},
     {"ASKING", C::unsupported, kCluster},
-    {"XADD", C::unsupported, kStream},
-    {"XREAD", C::unsupported, kStream},
-    {"XGROUP", C::unsupported, kStream},
-    {"XREADGROUP", C::unsupported, kStream},
+    {"XADD", C::effect, "a generated id ('*', '<ms>-*') comes from the secondary; the primary gets that explicit id"},
+    {"XLEN", C::read, ""},
+    {"XRANGE", C::read, ""},
+    {"XREVRANGE", C::read, ""},
+    {"XREAD", C::read, "without BLOCK (BLOCK is refused)"},
+    {"XINFO", C::read, ""},
+    {"XDEL", C::write, ""},
+    {"XTRIM", C::write, "both streams hold the same entries, so '~' trims the same whole nodes"},
+    {"XSETID", C::write, ""},
+    {"XGROUP", C::unsupported, kStreamGroup},
+    {"XREADGROUP", C::unsupported, kStreamGroup},
+    {"XACK", C::unsupported, kStreamGroup},
+    {"XCLAIM", C::unsupported, kStreamGroup},
+    {"XAUTOCLAIM", C::unsupported, kStreamGroup},
+    {"XPENDING", C::unsupported, kStreamGroup},
     {"SHUTDOWN", C::unsupported, kAdmin},
     {"DEBUG", C::unsupported, kAdmin},
     {"REPLICAOF", C::unsupported, kAdmin},
@@ -267,7 +280,7 @@ std::string_view to_string(CommandClass c) {
     case C::read: return "read";
     case C::write: return "write";
     case C::expiry: return "write (expiry made absolute)";
-    case C::spop: return "write (effect replicated)";
+    case C::effect: return "write (effect replicated)";
     case C::blocking: return "blocking (emulated)";
     case C::local: return "local";
     case C::multi: return "transaction";

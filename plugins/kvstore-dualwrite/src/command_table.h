@@ -11,7 +11,7 @@ enum class CommandClass {
   read,         // sent to the primary's Redis only
   write,        // deterministic: secondary's Redis first, then the primary's
   expiry,       // write with a relative time: rewritten to an absolute one, then as `write`
-  spop,         // SPOP: run on the secondary, its effect (SREM of the popped members) on the primary
+  effect,       // SPOP, XADD: run on the secondary, its effect (SREM of the popped members, the id) on the primary
   blocking,     // blocking pops: the non-blocking form as a write, retried by the endpoint until it pops
   local,        // answered by the endpoint itself (PING, ECHO, AUTH, SELECT, QUIT, HELLO, CLIENT ...)
   multi,        // MULTI / EXEC / DISCARD / WATCH / UNWATCH: queued and watched by the endpoint

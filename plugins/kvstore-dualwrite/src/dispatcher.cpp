@@ -16,18 +16,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-// The SREM that replays an SPOP's effect, from the popped member(s) in `r`.
-std::string srem_for_popped(const std::string& key, const RespParser& r) {
-  std::vector<std::string_view> argv{"SREM", key};
-  if (r.type() == RespType::string)
-    argv.push_back(r.payload());
-  else if (r.type() == RespType::array)
-    for (std::size_t i = 0; i < r.size(); ++i) argv.push_back(r.element(i));
-  if (argv.size() == 2) return {};
-  std::string out;
-  append_command(out, argv);
-  return out;
-}
 // Whether a blocking pop's non-blocking form found nothing to pop: a null,
 // or on a retry (woken by a write to its keys) a key of another type, which
 // Redis also skips for a blocked client (only the first try reports it).
@@ -415,11 +403,11 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
     // the primary is not asked, so nothing diverged.
     op.reply.assign(r.bytes());
     op.done = true;
-  } else if (op.kind == OpKind::spop) {
-    op.primary_request = srem_for_popped(op.spop_key, r);
-    op.reply.assign(r.bytes());  // the client sees what was popped
+  } else if (op.kind == OpKind::effect) {
+    op.primary_request = effect_request(op.effect, r);
+    op.reply.assign(r.bytes());  // the client sees what was popped / the id generated
     if (op.primary_request.empty())
-      op.done = true;  // nothing popped
+      op.done = true;  // it changed nothing
     else
       op.ready = true;
   } else {
@@ -445,8 +433,11 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
   for (auto& t : lost) {
     if (!t.op) continue;
     auto& op = t.op;
-    if (op->kind == OpKind::spop) {
-      fail_op(op, "TANDEMDOWN peer link lost while SPOP ran there; outcome unknown, nothing applied locally");
+    if (op->kind == OpKind::effect) {
+      // Journaling the command would make the peer generate its own
+      // pops/id; its outcome there is unknown, so the client is told.
+      fail_op(op, "TANDEMDOWN peer link lost while " + std::string(effect_command(op->effect)) +
+                      " ran there; outcome unknown, nothing applied locally");
     } else {
       take_journal_route(op);
     }
@@ -473,8 +464,9 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
     journal_effect(op, r);
   }
   if (!op.done) {
-    if (op.kind == OpKind::spop && !op.reply.empty()) {
-      if (r.is_error()) host_.log().error("SPOP effect failed on the local Redis: " + std::string(r.payload()));
+    if (op.kind == OpKind::effect && !op.reply.empty()) {
+      if (r.is_error())
+        host_.log().error(std::string(effect_command(op.effect)) + " effect failed on the local Redis: " + std::string(r.payload()));
     } else if (op.barrier) {
       op.reply = r.is_error() ? std::string(r.bytes()) : std::string("+OK\r\n");
     } else if (op.block != BlockKind::none && pops_nothing(op, r)) {
@@ -510,8 +502,8 @@ void Dispatcher::journal_effect(Op& op, const RespParser& r) {
   }
   std::string effect;
   std::uint32_t replies = op.replies;
-  if (op.kind == OpKind::spop) {
-    effect = op.primary_request.empty() ? srem_for_popped(op.spop_key, r) : op.primary_request;
+  if (op.kind == OpKind::effect) {
+    effect = op.primary_request.empty() ? effect_request(op.effect, r) : op.primary_request;
     replies = 1;
     if (effect.empty()) return;
   }

@@ -5,13 +5,17 @@
 #include <memory>
 #include <string>
 
+#include "effect.h"
 #include "intent_log.h"
 
 namespace tandem::kv {
 
 class Session;
 
-enum class OpKind { local, read, write, spop, exec_read, exec_write };
+// effect: a nondeterministic write (SPOP, XADD with an auto id) that runs on
+// the secondary first; the primary (and the journal) get the deterministic
+// command its reply determines (effect.h).
+enum class OpKind { local, read, write, effect, exec_read, exec_write };
 
 // A blocking pop emulated by the endpoint (session.cpp): the non-blocking
 // form is sent; when it pops nothing the op is parked until a write touches
@@ -29,8 +33,8 @@ struct Op {
   std::shared_ptr<Session> session;  // keeps the session (and its ordering) alive while in flight
   std::string request;               // RESP sent to the backends (a MULTI..EXEC block for exec_*)
   std::uint32_t replies = 1;         // replies `request` produces
-  std::string primary_request;       // SPOP: the SREM of the popped members the primary gets
-  std::string spop_key;
+  std::string primary_request;       // effect: the deterministic command the primary gets
+  Effect effect;                     // effect: how primary_request follows from the first reply
   std::string reply;              // to the client; valid when done
   bool ready = false;             // may be sent to the primary
   bool done = false;              // reply known
@@ -53,7 +57,7 @@ struct Op {
     request.clear();
     replies = 1;
     primary_request.clear();
-    spop_key.clear();
+    effect.clear();
     reply.clear();
     ready = done = journal_on_reply = filter_config = info = barrier = block_expired = parked = block_retry = wake_pending = false;
     block = BlockKind::none;
@@ -61,7 +65,7 @@ struct Op {
     keys.clear();
     intent_seq = 0;
   }
-  bool is_write() const { return kind == OpKind::write || kind == OpKind::spop || kind == OpKind::exec_write; }
+  bool is_write() const { return kind == OpKind::write || kind == OpKind::effect || kind == OpKind::exec_write; }
 };
 
 // What a blocking pop answers when its timeout passes (Redis's null).

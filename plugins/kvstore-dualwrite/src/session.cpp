@@ -311,6 +311,13 @@ void Session::handle_command() {
         d_.route_write(op);
         return;
       }
+      if (info->name == "XREAD") {
+        for (std::size_t i = 1; i < parser_.size() && !iequals(parser_.element(i), "STREAMS"); ++i)
+          if (iequals(parser_.element(i), "BLOCK"))
+            return reply_error(
+                "ERR XREAD BLOCK is not supported by the tandem endpoint: it would hold a link shared by all "
+                "clients; poll without BLOCK");
+      }
       auto op = new_op(OpKind::read);
       op->request.assign(parser_.bytes());
       op->filter_config = info->name == "CONFIG";
@@ -347,13 +354,25 @@ void Session::handle_command() {
       d_.route_write(op);
       return;
     }
-    case CommandClass::spop: {
-      if (parser_.size() >= 2 && parser_.element(1).substr(0, kReservedPrefix.size()) == kReservedPrefix)
-        return reply_error(kReservedError);
-      auto op = new_op(OpKind::spop);
-      collect_write_keys(parser_, op->keys);
+    case CommandClass::effect: {
+      auto op = new_write_op();
+      if (!op) return;
       op->request.assign(parser_.bytes());
-      if (parser_.size() >= 2) op->spop_key.assign(parser_.element(1));
+      std::vector<std::string_view> argv;
+      for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
+      if (info->name == "SPOP" && argv.size() >= 2) {
+        op->kind = OpKind::effect;
+        op->effect.kind = Effect::srem_popped;
+        op->effect.argv = {"SREM", std::string(argv[1])};
+      } else if (info->name == "XADD") {
+        std::size_t id = xadd_id_index(argv);
+        if (id != 0 && xadd_id_is_generated(argv[id])) {
+          op->kind = OpKind::effect;
+          op->effect.kind = Effect::xadd_id;
+          op->effect.argv.assign(argv.begin(), argv.end());
+          op->effect.slot = id;
+        }  // else an explicit id (or malformed options): deterministic, a plain write
+      }
       d_.route_write(op);
       return;
     }
@@ -665,10 +684,26 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
   switch (info->cls) {
     case CommandClass::unsupported:
       return refuse("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
-    case CommandClass::spop:
-      return refuse(
-          "ERR SPOP inside MULTI is not supported by the tandem endpoint: its random effect cannot be replicated "
-          "inside a transaction");
+    case CommandClass::effect: {
+      if (info->name == "XADD") {
+        std::vector<std::string_view> argv;
+        for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
+        std::size_t id = xadd_id_index(argv);
+        if (id == 0 || !xadd_id_is_generated(argv[id])) {  // explicit id: deterministic
+          collect_write_keys(parser_, multi_keys_);
+          if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
+          multi_buf_.append(parser_.bytes());
+          multi_has_write_ = true;
+          break;
+        }
+        return refuse(
+            "ERR XADD with a generated id ('*') inside MULTI is not supported by the tandem endpoint: the id "
+            "cannot be made the same on both servers inside a transaction; give an explicit id");
+      }
+      return refuse("ERR " + upper(name) +
+                    " inside MULTI is not supported by the tandem endpoint: its random effect cannot be replicated "
+                    "inside a transaction");
+    }
     case CommandClass::local:
       if (info->name != "PING" && info->name != "ECHO")
         return refuse("ERR '" + upper(name) + "' inside MULTI is not supported by the tandem endpoint");

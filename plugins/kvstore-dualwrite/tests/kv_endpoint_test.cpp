@@ -148,6 +148,46 @@ TEST_F(KvEndpointTest, SpopReplicatesThePoppedMembersNotTheRandomChoice) {
   expect_identical();
 }
 
+TEST_F(KvEndpointTest, XaddGeneratedIdsAreTheSameOnBothServers) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) {
+    auto r = cmd({"XADD", "events", "MAXLEN", "~", "100", "*", "n", std::to_string(i)});
+    ASSERT_EQ(r.type, RedisValue::Type::string) << r.describe();
+    ids.push_back(r.str);
+  }
+  auto partial = cmd({"XADD", "events", "NOMKSTREAM", "99999999999999-*", "n", "p"});
+  ASSERT_EQ(partial.type, RedisValue::Type::string) << partial.describe();
+  EXPECT_EQ(partial.str, "99999999999999-0");
+  EXPECT_EQ(cmd({"XADD", "events", "99999999999999-5", "n", "explicit"}).str, "99999999999999-5");
+  EXPECT_EQ(cmd({"XADD", "nostream", "NOMKSTREAM", "*", "n", "x"}).type, RedisValue::Type::nil);
+  EXPECT_TRUE(cmd({"XADD", "events", "1-1", "n", "too-small"}).is_error());
+  EXPECT_TRUE(cmd({"XADD", "events", "MAXLEN"}).is_error());
+  EXPECT_EQ(cmd({"XDEL", "events", ids.back()}).integer, 1);
+  EXPECT_GE(cmd({"XTRIM", "events", "MAXLEN", "~", "50"}).integer, 0);
+  RedisClient local("127.0.0.1", local_.port()), peer("127.0.0.1", peer_.port());
+  auto mine = local.command({"XRANGE", "events", "-", "+"});
+  auto theirs = peer.command({"XRANGE", "events", "-", "+"});
+  ASSERT_GE(mine.elements.size(), 50u);
+  ASSERT_EQ(mine.elements.size(), theirs.elements.size());
+  for (std::size_t i = 0; i < mine.elements.size(); ++i)
+    EXPECT_EQ(mine.elements[i].elements.at(0).str, theirs.elements[i].elements.at(0).str) << i;
+  EXPECT_EQ(cmd({"XLEN", "events"}).integer, static_cast<long long>(mine.elements.size()));
+  EXPECT_EQ(cmd({"XREAD", "COUNT", "2", "STREAMS", "events", "0"}).type, RedisValue::Type::array);
+  EXPECT_EQ(peer.command({"EXISTS", "nostream"}).integer, 0);
+  // XREAD BLOCK would hold a shared link; a generated id inside MULTI cannot be made the same on both.
+  EXPECT_TRUE(cmd({"XREAD", "BLOCK", "10", "STREAMS", "events", "$"}).is_error());
+  EXPECT_EQ(cmd({"MULTI"}).str, "OK");
+  EXPECT_EQ(cmd({"XADD", "events", "99999999999999-9", "n", "in-multi"}).str, "QUEUED");
+  auto refused = cmd({"XADD", "events", "*", "n", "in-multi"});
+  EXPECT_TRUE(refused.is_error());
+  EXPECT_NE(refused.str.find("explicit id"), std::string::npos) << refused.str;
+  EXPECT_TRUE(cmd({"EXEC"}).is_error());
+  EXPECT_EQ(cmd({"MULTI"}).str, "OK");
+  EXPECT_EQ(cmd({"XADD", "events", "99999999999999-9", "n", "in-multi"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"EXEC"}).type, RedisValue::Type::array);
+  expect_identical();
+}
+
 TEST_F(KvEndpointTest, MultiExecRunsTheSameTransactionOnBoth) {
   EXPECT_EQ(cmd({"MULTI"}).str, "OK");
   EXPECT_EQ(cmd({"SET", "t1", "a"}).str, "QUEUED");

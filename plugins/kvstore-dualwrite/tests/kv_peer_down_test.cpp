@@ -111,6 +111,33 @@ TEST(KvPeerDown, JournalSurvivesRestartAndReplaysInOrder) {
   node.plugin->stop();
 }
 
+TEST(KvPeerDown, JournaledSpopAndXaddReplayTheirEffectNotANewRandomChoice) {
+  RedisServer local;
+  RedisServer peer(aof_options());
+  sdk::testing::TempDir data;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {}, data.path());
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  auto c = connect(node.endpoint_port);
+  std::vector<std::string> sadd{"SADD", "pool"};
+  for (int i = 0; i < 100; ++i) sadd.push_back("m" + std::to_string(i));
+  ASSERT_EQ(c->command(sadd).integer, 100);
+  peer.stop();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return !node.plugin->health().details.value("peer_up", true); },
+                                       std::chrono::seconds(10)));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(c->command({"SPOP", "pool"}).type, RedisValue::Type::string);
+    ASSERT_EQ(c->command({"XADD", "s", "*", "n", std::to_string(i)}).type, RedisValue::Type::string);
+  }
+  peer.restart();
+  ASSERT_TRUE(journal_drained(node)) << node.plugin->health().summary;
+  EXPECT_EQ(snapshot(local.port()), snapshot(peer.port()));
+  RedisClient p("127.0.0.1", peer.port());
+  EXPECT_EQ(p.command({"SCARD", "pool"}).integer, 80);
+  EXPECT_EQ(p.command({"XLEN", "s"}).integer, 20);
+  node.plugin->stop();
+}
+
 TEST(KvPeerDown, FullJournalRefusesWritesInsteadOfDroppingThem) {
   RedisServer local, peer;
   auto node = make_node(sdk::Role::primary, local.port(), peer.port(), {{"journal_max_size", "8KiB"}});

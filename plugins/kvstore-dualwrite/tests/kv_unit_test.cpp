@@ -9,6 +9,7 @@
 #include <set>
 
 #include "command_table.h"
+#include "effect.h"
 #include "expiry_rewrite.h"
 #include "intent_log.h"
 #include "journal.h"
@@ -221,13 +222,58 @@ TEST(KvCommandTable, ClassifiesFamilies) {
   EXPECT_EQ(find_command("get")->cls, CommandClass::read);
   EXPECT_EQ(find_command("HSET")->cls, CommandClass::write);
   EXPECT_EQ(find_command("expire")->cls, CommandClass::expiry);
-  EXPECT_EQ(find_command("SPOP")->cls, CommandClass::spop);
+  EXPECT_EQ(find_command("SPOP")->cls, CommandClass::effect);
+  EXPECT_EQ(find_command("xadd")->cls, CommandClass::effect);
+  EXPECT_EQ(find_command("XRANGE")->cls, CommandClass::read);
+  EXPECT_EQ(find_command("XREADGROUP")->cls, CommandClass::unsupported);
   EXPECT_EQ(find_command("BLPOP")->cls, CommandClass::blocking);
   EXPECT_EQ(find_command("WATCH")->cls, CommandClass::multi);
   EXPECT_EQ(find_command("DEBUG")->cls, CommandClass::unsupported);
   EXPECT_EQ(find_command("NOPE"), nullptr);
   std::set<std::string_view> names;
   for (auto& c : command_table()) EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
+}
+
+bool parse_one(RespParser& p, std::string_view in) {
+  p.feed(in.data(), in.size());
+  return p.next() == RespParser::Next::message;
+}
+
+TEST(KvEffect, XaddIdIndexSkipsTheOptions) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(xadd_id_index(V{"XADD", "k", "*", "f", "v"}), 2u);
+  EXPECT_EQ(xadd_id_index(V{"XADD", "k", "nomkstream", "maxlen", "~", "10", "limit", "5", "1-*", "f", "v"}), 8u);
+  EXPECT_EQ(xadd_id_index(V{"XADD", "k", "MINID", "5", "NOMKSTREAM", "7-1", "f", "v"}), 5u);
+  EXPECT_EQ(xadd_id_index(V{"XADD", "k", "MAXLEN", "=", "1", "*", "f", "v"}), 5u);
+  EXPECT_EQ(xadd_id_index(V{"XADD", "k", "MAXLEN"}), 0u);
+  EXPECT_EQ(xadd_id_index(V{"XADD", "k"}), 0u);
+  EXPECT_TRUE(xadd_id_is_generated("*"));
+  EXPECT_TRUE(xadd_id_is_generated("123-*"));
+  EXPECT_FALSE(xadd_id_is_generated("123-4"));
+  EXPECT_FALSE(xadd_id_is_generated("-*x"));
+}
+
+TEST(KvEffect, XaddReplaysTheGeneratedId) {
+  Effect e;
+  e.kind = Effect::xadd_id;
+  e.argv = {"XADD", "k", "MAXLEN", "~", "10", "*", "f", "v"};
+  e.slot = 5;
+  RespParser r;
+  ASSERT_TRUE(parse_one(r, "$5\r\n7-123\r\n"));
+  std::string want;
+  append_command(want, {"XADD", "k", "MAXLEN", "~", "10", "7-123", "f", "v"});
+  EXPECT_EQ(effect_request(e, r), want);
+  ASSERT_TRUE(parse_one(r, "$-1\r\n"));
+  EXPECT_EQ(effect_request(e, r), "") << "NOMKSTREAM on a missing stream changed nothing";
+  Effect pop;
+  pop.kind = Effect::srem_popped;
+  pop.argv = {"SREM", "s"};
+  ASSERT_TRUE(parse_one(r, "*2\r\n$1\r\na\r\n$1\r\nb\r\n"));
+  want.clear();
+  append_command(want, {"SREM", "s", "a", "b"});
+  EXPECT_EQ(effect_request(pop, r), want);
+  ASSERT_TRUE(parse_one(r, "*0\r\n"));
+  EXPECT_EQ(effect_request(pop, r), "");
 }
 
 TEST(KvJournal, AppendReopenReplayAndTornTail) {
