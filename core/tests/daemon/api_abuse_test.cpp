@@ -5,13 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <thread>
 
 #include "api/connection_admission.h"
 #include "connection_flood.h"
 #include "in_process_daemon.h"
+#include "support/test_certs.h"
 #include "support/test_http.h"
+#include "tandem/sdk/net/http_client.h"
+#include "tandem/sdk/net/tls.h"
 #include "tandem/sdk/log_throttle.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
@@ -292,19 +296,15 @@ std::chrono::seconds flood_duration() {
   return std::chrono::seconds(env ? std::max(1, std::atoi(env)) : 8);
 }
 
+// One status request to the flooded API: its HTTP status (0: no answer).
+using StatusProbe = std::function<int(bool with_token)>;
+
 // 300 idle connections from ten addresses, reopened as the server drops them,
-// against the default limits: an authenticated status request and the peer's
-// poll keep being answered the whole time.
-TEST(ApiAbuse, IdleConnectionFloodKeepsTheStatusPollAndAuthenticatedRequestsAnswered) {
-  InProcessOptions ao;  // default limits and deadlines
-  InProcessDaemon a({}, ao);
-  InProcessOptions bo;
-  bo.role = sdk::Role::secondary;
-  bo.peer_api_url = "http://127.0.0.1:" + std::to_string(a.port);
-  bo.peer_token = "s3cret-token";
-  bo.tuning.runtime.peer.poll_interval = 500ms;
-  InProcessDaemon b({}, bo);
-  ASSERT_TRUE(eventually([&] { return b.daemon->runtime().peer_status().reachable; }, 15s));
+// against `a` with its default limits, while `b` polls it as its peer: an
+// authenticated status request and b's poll keep being answered the whole time.
+void flood_and_check(InProcessDaemon& a, InProcessDaemon& b, const StatusProbe& status, const char* label) {
+  ASSERT_TRUE(eventually([&] { return b.daemon->runtime().peer_status().reachable; }, 15s))
+      << b.daemon->runtime().peer_status().last_error;
 
   ConnectionFlood flood({.port = a.port, .sockets = 300, .sources = loopback_sources(2, 10)});
   ASSERT_TRUE(eventually([&] { return flood.open() >= 290; }, 10s)) << flood.open();
@@ -317,14 +317,14 @@ TEST(ApiAbuse, IdleConnectionFloodKeepsTheStatusPollAndAuthenticatedRequestsAnsw
   auto last_check = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < end) {
     auto t0 = std::chrono::steady_clock::now();
-    auto r = testhttp::request("127.0.0.1", a.port, "GET", "/v1/status", "", kToken, 10s);
+    int got = status(true);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     slowest = std::max(slowest, took);
     ++asked;
-    if (r.status == 200)
+    if (got == 200)
       ++answered;
     else
-      ADD_FAILURE() << "authenticated status request " << asked << " got " << r.status << " " << r.body;
+      ADD_FAILURE() << "authenticated status request " << asked << " got " << got;
     // Every two seconds: has the peer's poll been answered since the last check?
     if (std::chrono::steady_clock::now() - last_check >= 2s) {
       auto st = b.daemon->runtime().peer_status();
@@ -338,17 +338,72 @@ TEST(ApiAbuse, IdleConnectionFloodKeepsTheStatusPollAndAuthenticatedRequestsAnsw
     }
     std::this_thread::sleep_for(100ms);
   }
-  auto unauthenticated = testhttp::request("127.0.0.1", a.port, "GET", "/v1/status", "", {}, 10s);
-  std::cout << "[ flood ] " << duration.count() << " s, 300 sockets from 10 addresses: server closed "
+  int unauthenticated = status(false);
+  std::cout << "[ flood " << label << " ] " << duration.count() << " s, 300 sockets from 10 addresses: server closed "
             << flood.reopened() << " idle ones (" << flood.reopened() / duration.count() << "/s), refused "
             << flood.answers() << " with bytes, connect failures " << flood.connect_failures() << "; authenticated "
             << answered << "/" << asked << " answered, slowest " << slowest.count() << " ms; peer poll answered in "
             << peer_seen << "/" << peer_checks
-            << " two-second windows; an unauthenticated request after it: " << unauthenticated.status << "\n";
+            << " two-second windows; an unauthenticated request after it: " << unauthenticated << "\n";
   flood.stop();
   EXPECT_GT(asked, 0);
   EXPECT_GT(flood.reopened(), 0u) << "the flood never got a connection closed: it did not fill the table";
-  EXPECT_TRUE(eventually([&] { return testhttp::get(a.port, "/v1/status").status == 200; }, 10s));
+  EXPECT_TRUE(eventually([&] { return status(false) == 200; }, 10s));
+}
+
+TEST(ApiAbuse, IdleConnectionFloodKeepsTheStatusPollAndAuthenticatedRequestsAnswered) {
+  InProcessOptions ao;  // default limits and deadlines
+  InProcessDaemon a({}, ao);
+  InProcessOptions bo;
+  bo.role = sdk::Role::secondary;
+  bo.peer_api_url = "http://127.0.0.1:" + std::to_string(a.port);
+  bo.peer_token = "s3cret-token";
+  bo.tuning.runtime.peer.poll_interval = 500ms;
+  InProcessDaemon b({}, bo);
+  flood_and_check(
+      a, b,
+      [&](bool with_token) {
+        return testhttp::request("127.0.0.1", a.port, "GET", "/v1/status", "",
+                                 with_token ? kToken : std::map<std::string, std::string>{}, 10s)
+            .status;
+      },
+      "http");
+}
+
+// The same over HTTPS with mutual TLS, as the pair runs across hosts: the
+// flood's silent connections wait in the TLS handshake, which must be as
+// evictable as an idle HTTP connection, and each legitimate request pays a
+// full handshake under the flood.
+TEST(ApiAbuse, IdleConnectionFloodOverMutualTlsKeepsThePeerAndTokenHoldersAnswered) {
+  testsupport::TestCerts certs;
+  auto must = [](sdk::Result<std::shared_ptr<const sdk::net::TlsContext>> r) {
+    if (!r) throw std::runtime_error(r.message());
+    return *r;
+  };
+  auto client = must(sdk::net::make_client_tls({certs.ca(), certs.cert("beta"), certs.key("beta")}));
+  InProcessOptions ao;  // default limits and deadlines
+  ao.tuning.api.tls = must(sdk::net::make_server_tls({certs.cert("alpha"), certs.key("alpha"), certs.ca()}));
+  InProcessDaemon a({}, ao);
+  InProcessOptions bo;
+  bo.role = sdk::Role::secondary;
+  bo.peer_api_url = "https://127.0.0.1:" + std::to_string(a.port);
+  bo.peer_token = "s3cret-token";
+  bo.tuning.runtime.peer.poll_interval = 500ms;
+  bo.tuning.runtime.peer.tls = client;
+  InProcessDaemon b({}, bo);
+  const sdk::net::Url url{sdk::net::Scheme::https, "127.0.0.1", static_cast<std::uint16_t>(a.port), ""};
+  flood_and_check(
+      a, b,
+      [&](bool with_token) {
+        sdk::net::Request req;
+        req.target = "/v1/status";
+        req.tls = client;
+        req.timeout = 10s;
+        if (with_token) req.headers = kToken;
+        auto r = sdk::net::request(url, req);
+        return r ? r->status : 0;
+      },
+      "mutual TLS");
 }
 
 // A client guessing tokens gets one warning per interval, not one per guess,
