@@ -382,6 +382,7 @@ void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
   LinkToken t;
   t.op = op;
   if (!op->primary_request.empty()) {
+    if (op->kind == OpKind::exec_write) t.replies = op->replies;  // the block with its effects
     primary_->send(op->primary_request, std::move(t), op->proto);
   } else {
     t.replies = op->replies;
@@ -403,6 +404,10 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
     // the primary is not asked, so nothing diverged.
     op.reply.assign(r.bytes());
     op.done = true;
+  } else if (op.kind == OpKind::exec_write && !op.queued_effects.empty()) {
+    op.primary_request = block_with_effects(op.request, op.queued_effects, r);
+    op.reply.assign(r.bytes());  // the client sees what was popped / the ids generated
+    op.ready = true;
   } else if (op.kind == OpKind::effect) {
     op.primary_request = effect_request(op.effect, r);
     op.reply.assign(r.bytes());  // the client sees what was popped / the id generated
@@ -433,7 +438,10 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
   for (auto& t : lost) {
     if (!t.op) continue;
     auto& op = t.op;
-    if (op->kind == OpKind::effect) {
+    if (op->kind == OpKind::exec_write && !op->queued_effects.empty()) {
+      fail_op(op, "TANDEMDOWN peer link lost while a transaction with SPOP or XADD '*' ran there; outcome unknown, "
+                  "nothing applied locally");
+    } else if (op->kind == OpKind::effect) {
       // Journaling the command would make the peer generate its own
       // pops/id; its outcome there is unknown, so the client is told.
       fail_op(op, "TANDEMDOWN peer link lost while " + std::string(effect_command(op->effect)) +
@@ -467,6 +475,9 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
     if (op.kind == OpKind::effect && !op.reply.empty()) {
       if (r.is_error())
         host_.log().error(std::string(effect_command(op.effect)) + " effect failed on the local Redis: " + std::string(r.payload()));
+    } else if (op.kind == OpKind::exec_write && !op.queued_effects.empty() && !op.reply.empty()) {
+      if (r.type() != RespType::array)
+        host_.log().error("transaction with SPOP/XADD effects failed on the local Redis: " + std::string(r.bytes()));
     } else if (op.barrier) {
       op.reply = r.is_error() ? std::string(r.bytes()) : std::string("+OK\r\n");
     } else if (op.block != BlockKind::none && pops_nothing(op, r)) {
@@ -506,6 +517,8 @@ void Dispatcher::journal_effect(Op& op, const RespParser& r) {
     effect = op.primary_request.empty() ? effect_request(op.effect, r) : op.primary_request;
     replies = 1;
     if (effect.empty()) return;
+  } else if (op.kind == OpKind::exec_write && !op.queued_effects.empty()) {
+    effect = op.primary_request.empty() ? block_with_effects(op.request, op.queued_effects, r) : op.primary_request;
   }
   try {
     journal_.append(effect.empty() ? std::string_view(op.request) : std::string_view(effect), replies, now_ms());

@@ -59,4 +59,33 @@ std::string effect_request(const Effect& e, const RespParser& r) {
   return out;
 }
 
+std::string block_with_effects(std::string_view block, const std::vector<QueuedEffect>& effects,
+                               const RespParser& exec) {
+  std::string out;
+  std::size_t at = 0;
+  for (const auto& q : effects) {
+    out.append(block.substr(at, q.begin - at));
+    at = q.end;
+    std::string replaced;
+    if (q.index < exec.size()) {
+      // One element of EXEC's reply as a message of its own.
+      std::string encoding;
+      RespType t = exec.element_type(q.index);
+      if (t == RespType::string)
+        append_bulk(encoding, exec.element(q.index));
+      else if (t == RespType::array)
+        encoding.assign(exec.element(q.index));
+      RespParser one;
+      one.feed(encoding.data(), encoding.size());
+      if (!encoding.empty() && one.next() == RespParser::Next::message) replaced = effect_request(q.effect, one);
+    }
+    if (replaced.empty())
+      out.append(block.substr(q.begin, q.end - q.begin));
+    else
+      out += replaced;
+  }
+  out.append(block.substr(at));
+  return out;
+}
+
 }  // namespace tandem::kv

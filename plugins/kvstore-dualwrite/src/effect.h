@@ -28,6 +28,15 @@ struct Effect {
   }
 };
 
+// A nondeterministic command queued inside MULTI: its place in the block
+// (request bytes [begin, end)) and in EXEC's reply (index).
+struct QueuedEffect {
+  std::size_t index = 0;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  Effect effect;
+};
+
 // The client's command an effect replays ("SPOP", "XADD"), for messages.
 inline std::string_view effect_command(const Effect& e) { return e.kind == Effect::srem_popped ? "SPOP" : "XADD"; }
 
@@ -42,5 +51,13 @@ bool xadd_id_is_generated(std::string_view id);
 // `r` (a successful one). Empty: the command changed nothing (nothing popped,
 // XADD NOMKSTREAM on a missing stream).
 std::string effect_request(const Effect& e, const RespParser& r);
+
+// The MULTI..EXEC `block` for the other Redis, from the first one's EXEC
+// reply `exec` (an array): each queued effect that changed something is
+// replaced by its deterministic command; one that changed nothing (nothing
+// popped, an error such as WRONGTYPE) stays as it is, which changes nothing
+// there either, and answers the same.
+std::string block_with_effects(std::string_view block, const std::vector<QueuedEffect>& effects,
+                               const RespParser& exec);
 
 }  // namespace tandem::kv

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "effect.h"
 #include "intent_log.h"
@@ -35,6 +36,7 @@ struct Op {
   std::uint32_t replies = 1;         // replies `request` produces
   std::string primary_request;       // effect: the deterministic command the primary gets
   Effect effect;                     // effect: how primary_request follows from the first reply
+  std::vector<QueuedEffect> queued_effects;  // exec_write: SPOP/XADD '*' inside the block
   std::string reply;              // to the client; valid when done
   bool ready = false;             // may be sent to the primary
   bool done = false;              // reply known
@@ -58,6 +60,7 @@ struct Op {
     replies = 1;
     primary_request.clear();
     effect.clear();
+    queued_effects.clear();
     reply.clear();
     ready = done = journal_on_reply = filter_config = info = barrier = block_expired = parked = block_retry = wake_pending = false;
     block = BlockKind::none;

@@ -685,24 +685,31 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
     case CommandClass::unsupported:
       return refuse("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
     case CommandClass::effect: {
-      if (info->name == "XADD") {
-        std::vector<std::string_view> argv;
-        for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
+      // Queued as is; the primary's copy of the block gets its effect from
+      // the secondary's EXEC reply (block_with_effects).
+      collect_write_keys(parser_, multi_keys_);
+      if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
+      std::vector<std::string_view> argv;
+      for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
+      QueuedEffect q;
+      q.index = multi_count_;
+      if (info->name == "SPOP" && argv.size() >= 2) {
+        q.effect.kind = Effect::srem_popped;
+        q.effect.argv = {"SREM", std::string(argv[1])};
+      } else if (info->name == "XADD") {
         std::size_t id = xadd_id_index(argv);
-        if (id == 0 || !xadd_id_is_generated(argv[id])) {  // explicit id: deterministic
-          collect_write_keys(parser_, multi_keys_);
-          if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
-          multi_buf_.append(parser_.bytes());
-          multi_has_write_ = true;
-          break;
+        if (id != 0 && xadd_id_is_generated(argv[id])) {
+          q.effect.kind = Effect::xadd_id;
+          q.effect.argv.assign(argv.begin(), argv.end());
+          q.effect.slot = id;
         }
-        return refuse(
-            "ERR XADD with a generated id ('*') inside MULTI is not supported by the tandem endpoint: the id "
-            "cannot be made the same on both servers inside a transaction; give an explicit id");
       }
-      return refuse("ERR " + upper(name) +
-                    " inside MULTI is not supported by the tandem endpoint: its random effect cannot be replicated "
-                    "inside a transaction");
+      q.begin = multi_buf_.size();
+      multi_buf_.append(parser_.bytes());
+      q.end = multi_buf_.size();
+      if (q.effect.kind != Effect::none) multi_effects_.push_back(std::move(q));
+      multi_has_write_ = true;
+      break;
     }
     case CommandClass::local:
       if (info->name != "PING" && info->name != "ECHO")
@@ -770,6 +777,11 @@ void Session::handle_exec() {
   op->request += kExecCommand;
   op->replies = multi_count_ + 2;
   std::swap(op->keys, multi_keys_);
+  for (auto& q : multi_effects_) {
+    q.begin += kMultiCommand.size();
+    q.end += kMultiCommand.size();
+  }
+  std::swap(op->queued_effects, multi_effects_);
   reset_multi();
   if (op->kind == OpKind::exec_write) {
     d_.route_write(op);
@@ -786,6 +798,7 @@ void Session::reset_multi() {
   multi_count_ = 0;
   multi_buf_.clear();
   multi_keys_.clear();
+  multi_effects_.clear();
 }
 
 void Session::pump() {

@@ -98,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t multi_count_ = 0;
   std::string multi_buf_;
   IntentKeys multi_keys_;                       // keys the queued writes touch
+  std::vector<QueuedEffect> multi_effects_;     // queued SPOP / XADD '*' (offsets in multi_buf_)
   std::string remote_;                          // peer address, for logs
   boost::asio::steady_timer auth_timer_;        // auth_timeout
   boost::asio::steady_timer auth_delay_timer_;  // auth_failure_delay

@@ -129,12 +129,16 @@ TEST(KvPeerDown, JournaledSpopAndXaddReplayTheirEffectNotANewRandomChoice) {
     ASSERT_EQ(c->command({"SPOP", "pool"}).type, RedisValue::Type::string);
     ASSERT_EQ(c->command({"XADD", "s", "*", "n", std::to_string(i)}).type, RedisValue::Type::string);
   }
+  ASSERT_EQ(c->command({"MULTI"}).str, "OK");
+  ASSERT_EQ(c->command({"SPOP", "pool", "5"}).str, "QUEUED");
+  ASSERT_EQ(c->command({"XADD", "s", "*", "n", "in-multi"}).str, "QUEUED");
+  ASSERT_EQ(c->command({"EXEC"}).elements.size(), 2u);
   peer.restart();
   ASSERT_TRUE(journal_drained(node)) << node.plugin->health().summary;
   EXPECT_EQ(snapshot(local.port()), snapshot(peer.port()));
   RedisClient p("127.0.0.1", peer.port());
-  EXPECT_EQ(p.command({"SCARD", "pool"}).integer, 80);
-  EXPECT_EQ(p.command({"XLEN", "s"}).integer, 20);
+  EXPECT_EQ(p.command({"SCARD", "pool"}).integer, 75);
+  EXPECT_EQ(p.command({"XLEN", "s"}).integer, 21);
   node.plugin->stop();
 }
 
