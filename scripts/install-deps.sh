@@ -26,6 +26,9 @@ packages=(
   # certificates for the TLS tests and demo-netns (scripts/make-test-certs.sh),
   # and the packet capture that checks nothing secret crosses in clear
   openssl tcpdump
+  # promtool (prometheus) checks /metrics and docs/monitoring's alert rules;
+  # the dashboard test drives a headless chromium; make package runs lintian
+  prometheus chromium lintian
 )
 
 missing=()
