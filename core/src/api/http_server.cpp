@@ -11,6 +11,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
@@ -86,23 +87,28 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   // Counted idle until the client's first TLS bytes are in (a connection that
   // never starts a handshake is evictable like one that never sends a request).
   void handshake() {
+    // One deadline for waiting, the first bytes and the handshake.
     stream_.tcp().expires_after(server_.options_.limits.header_timeout);
-    server_.set_idle(id_, true);
     // The first bytes, read below TLS (under the deadline): a TLS client
     // starts with a handshake record (0x16); anything else is most likely
     // plain HTTP, which gets a plain answer saying so.
-    stream_.tcp().async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec,
-                                                                                     std::size_t n) {
-      self->server_.set_idle(self->id_, false);
-      self->buffer_.commit(n);
+    wait_for_bytes([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->shutdown();
-      if (static_cast<unsigned char>(*static_cast<const char*>(self->buffer_.data().data())) != 0x16) {
-        self->stream_.stop_tls();
-        return self->write(json_error(400, "this API speaks HTTPS: use https:// (tandemd [api] tls_cert_file is set)"),
-                           /*close_after=*/true);
-      }
-      self->tls_handshake();
+      self->stream_.tcp().async_read_some(self->buffer_.prepare(4096), [self](beast::error_code ec, std::size_t n) {
+        self->buffer_.commit(n);
+        if (ec) return self->shutdown();
+        self->first_bytes_read();
+      });
     });
+  }
+
+  void first_bytes_read() {
+    if (static_cast<unsigned char>(*static_cast<const char*>(buffer_.data().data())) != 0x16) {
+      stream_.stop_tls();
+      return write(json_error(400, "this API speaks HTTPS: use https:// (tandemd [api] tls_cert_file is set)"),
+                   /*close_after=*/true);
+    }
+    tls_handshake();
   }
 
   // The bytes already read are the start of the handshake.
@@ -131,16 +137,63 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     stream_.tcp().expires_after(server_.options_.limits.header_timeout);
     if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
     // Wait for the first byte while counted idle (evictable), then parse. A
-    // request already in the socket is read at once without being evictable.
+    // request already in the socket (or decrypted by TLS) is read at once
+    // without being evictable.
     beast::error_code ec;
-    bool decrypted_waiting = stream_.tls() && SSL_pending(stream_.tls()->native_handle()) > 0;
-    if (!decrypted_waiting && (stream_.socket().available(ec) == 0 || ec)) server_.set_idle(id_, true);
+    if (stream_.tls()) {
+      // Over TLS the engine may already hold the next request's records,
+      // read from the socket with the handshake or the last request: the
+      // socket would never become readable for them. So read through TLS
+      // and mark busy afterwards (the window described at wait_for_bytes
+      // remains for TLS connections).
+      if (SSL_pending(stream_.tls()->native_handle()) == 0 && stream_.socket().available(ec) == 0)
+        server_.set_idle(id_, true);
+      return read_first_bytes();
+    }
+    if (stream_.socket().available(ec) > 0 && !ec) return read_first_bytes();
+    wait_for_bytes([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->on_read(ec);
+      self->read_first_bytes();
+    });
+  }
+
+  void read_first_bytes() {
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       self->server_.set_idle(self->id_, false);
       self->buffer_.commit(n);
       if (ec) return self->on_read(ec);
       self->read_header();
     });
+  }
+
+  // Waits, counted idle (evictable), until the client's next bytes are in the
+  // kernel's buffer, and marks the connection busy before anything reads
+  // them. Reading first and marking afterwards left a window on a loaded
+  // machine in which a request already taken from the kernel (so invisible to
+  // bytes_waiting) sat on a connection still marked idle, and a newcomer's
+  // admission closed it. Bounded by the header deadline set by the caller
+  // (the socket wait is not a beast operation, so a timer of its own
+  // enforces it); then `next(ec)`, with beast::error::timeout when it passed.
+  template <class Next>
+  void wait_for_bytes(Next next) {
+    server_.set_idle(id_, true);
+    idle_expired_ = false;
+    waiting_ = true;
+    idle_timer_.expires_after(server_.options_.limits.header_timeout);
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->waiting_) return;  // cancelled, or the bytes came first
+      self->idle_expired_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this(), next = std::move(next)](beast::error_code ec) mutable {
+                                  self->waiting_ = false;
+                                  self->idle_timer_.cancel();
+                                  self->server_.set_idle(self->id_, false);
+                                  if (self->idle_expired_) ec = beast::error::timeout;
+                                  next(ec);
+                                });
   }
 
   void read_header() {
@@ -252,6 +305,9 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   HttpServer& server_;
   sdk::net::Stream stream_;
   beast::flat_buffer buffer_;
+  net::steady_timer idle_timer_{stream_.get_executor()};
+  bool waiting_ = false;       // a wait_for_bytes is pending (the strand orders both handlers)
+  bool idle_expired_ = false;  // idle_timer_ fired: the wait ended by the header deadline
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
   std::array<char, 4096> drain_buffer_{};
