@@ -228,7 +228,7 @@ const std::vector<CommandInfo> kTable = {
     {"XLEN", C::read, ""},
     {"XRANGE", C::read, ""},
     {"XREVRANGE", C::read, ""},
-    {"XREAD", C::read, "without BLOCK (BLOCK is refused)"},
+    {"XREAD", C::read, "BLOCK: emulated like the blocking pops (below)"},
     {"XINFO", C::read, ""},
     {"XDEL", C::write, ""},
     {"XTRIM", C::write, "both streams hold the same entries, so '~' trims the same whole nodes"},

@@ -31,7 +31,7 @@ bool pops_nothing(const Op& op, const RespParser& r) {
 void blocking_reply(BlockKind kind, const RespParser& r, std::string& out) {
   std::string_view bytes = r.bytes();
   out.assign(bytes);
-  if (kind == BlockKind::move || kind == BlockKind::mpop) return;
+  if (kind == BlockKind::move || kind == BlockKind::mpop || kind == BlockKind::xread) return;
   if (r.type() != RespType::array || r.size() != 2 || r.element_type(0) != RespType::string) return;
   // [key, [elem]] -> [key, elem]; [key, [[member, score]]] -> [key, member, score]
   std::string key_bulk;
@@ -43,6 +43,32 @@ void blocking_reply(BlockKind kind, const RespParser& r, std::string& out) {
   out.assign(kind == BlockKind::list_pop ? "*2\r\n" : "*3\r\n");
   out += key_bulk;
   out += rest.substr(inner.size());
+}
+// XREAD BLOCK's first try when it has '$' ids: the reply of MULTI; XREVRANGE
+// key + - COUNT 1 ...; EXEC. Each '$' becomes its stream's last entry id
+// (0-0 for a missing or empty stream), then the XREAD request is built.
+void resolve_xread_dollars(Op& op, const RespParser& exec) {
+  for (std::size_t j = 0; j < op.xread_dollar.size(); ++j) {
+    std::string id = "0-0";
+    if (j < exec.size() && exec.element_type(j) == RespType::array) {
+      RespParser entries;
+      auto enc = exec.element(j);
+      entries.feed(enc.data(), enc.size());
+      if (entries.next() == RespParser::Next::message && entries.size() >= 1 &&
+          entries.element_type(0) == RespType::array) {
+        RespParser entry;
+        auto e = entries.element(0);
+        entry.feed(e.data(), e.size());
+        if (entry.next() == RespParser::Next::message && entry.size() >= 1) id.assign(entry.element(0));
+      }
+    }
+    op.xread_argv[op.xread_dollar[j]] = id;
+  }
+  op.xread_dollar.clear();
+  std::vector<std::string_view> view(op.xread_argv.begin(), op.xread_argv.end());
+  op.request.clear();
+  append_command(op.request, view);
+  op.replies = 1;
 }
 }  // namespace
 
@@ -201,7 +227,7 @@ void Dispatcher::fail_op(const std::shared_ptr<Op>& op, std::string_view error) 
 void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
   // WATCH and blocking pops rely on the endpoint seeing every write, in the
   // order the secondary applies them (the order of this call).
-  if (!watching_.empty())
+  if (!watching_.empty() && op->block != BlockKind::xread)  // an XREAD changes nothing
     for (Session* s : watching_) s->touch_watch(op->keys);
   route(op);
   // A blocking op's own retry wakes nobody (it pops); a successful BLMOVE
@@ -394,7 +420,11 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
   if (!t.op) return on_replay_reply(t, r);
   Op& op = *t.op;
   bool failed = r.is_error() || ((op.kind == OpKind::exec_write) && r.type() != RespType::array);
-  if (op.block != BlockKind::none && pops_nothing(op, r)) {
+  if (op.block == BlockKind::xread && !op.xread_dollar.empty() && !failed) {
+    resolve_xread_dollars(op, r);
+    op.wake_pending = true;  // park() sends the XREAD itself at once
+    park(t.op);
+  } else if (op.block != BlockKind::none && pops_nothing(op, r)) {
     park(t.op);  // popped nothing on the secondary, so nothing on the primary either
   } else if (op.block == BlockKind::move && !failed) {
     op.ready = true;
@@ -471,7 +501,11 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
     --journal_ops_in_flight_;
     journal_effect(op, r);
   }
-  if (!op.done) {
+  if (!op.done && op.block == BlockKind::xread && !op.xread_dollar.empty() && r.type() == RespType::array) {
+    resolve_xread_dollars(op, r);  // journal route: the first try ran on this Redis only
+    op.wake_pending = true;        // park() sends the XREAD itself at once
+    park(t.op);
+  } else if (!op.done) {
     if (op.kind == OpKind::effect && !op.reply.empty()) {
       if (r.is_error())
         host_.log().error(std::string(effect_command(op.effect)) + " effect failed on the local Redis: " + std::string(r.payload()));
@@ -498,7 +532,7 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
 }
 
 void Dispatcher::journal_effect(Op& op, const RespParser& r) {
-  if (op.barrier) return;  // a PING: nothing to replay
+  if (op.barrier || op.block == BlockKind::xread) return;  // a PING, an XREAD: nothing to replay
   bool applied = !r.is_error() && !(op.kind == OpKind::exec_write && r.type() != RespType::array);
   if (!applied) return;
   if (superseded_by_) {

@@ -27,6 +27,7 @@ enum class BlockKind : std::uint8_t {
   zset_pop,  // BZPOPMIN/BZPOPMAX sent as ZMPOP: [key, [[member, score]]] -> [key, member, score]
   mpop,      // BLMPOP/BZMPOP sent as LMPOP/ZMPOP: the same reply
   move,      // BLMOVE/BRPOPLPUSH sent as LMOVE/RPOPLPUSH: the same reply (a bulk string)
+  xread,     // XREAD BLOCK sent without BLOCK (read-only on both): the same reply
 };
 
 struct Op {
@@ -49,6 +50,8 @@ struct Op {
   bool parked = false;            // a blocking op waiting in the dispatcher's list
   bool block_retry = false;       // a blocking op re-sent after a write to its keys
   bool wake_pending = false;      // a write to its keys was routed while a try was in flight
+  std::vector<std::string> xread_argv;  // XREAD BLOCK: its non-blocking form; '$' ids resolved by the first try
+  std::vector<std::size_t> xread_dollar;  // indexes in xread_argv of '$' ids still to resolve
   std::uint8_t proto = 2;         // RESP version of the client's replies (HELLO)
   IntentKeys keys;                // writes: the keys it touches (for the intent log)
   std::uint64_t intent_seq = 0;   // its intent's sequence number once noted (0: none)
@@ -60,6 +63,8 @@ struct Op {
     replies = 1;
     primary_request.clear();
     effect.clear();
+    xread_argv.clear();
+    xread_dollar.clear();
     queued_effects.clear();
     reply.clear();
     ready = done = journal_on_reply = filter_config = info = barrier = block_expired = parked = block_retry = wake_pending = false;

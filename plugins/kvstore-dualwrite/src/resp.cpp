@@ -263,6 +263,7 @@ RespParser::Step RespParser::parse_from_scan() {
         if (depth_one) elements_.push_back(Element{RespType::array, value_start, 0, 0});
         if (top) type_ = RespType::array;
         if (count == 0) {
+          kind = RespType::array;  // complete: not pushed again as a scalar below
           if (depth_one) elements_.back().len = scan_ - value_start;
           if (top) return Step::done;
           break;  // an empty aggregate is a complete value

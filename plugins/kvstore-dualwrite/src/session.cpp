@@ -313,10 +313,7 @@ void Session::handle_command() {
       }
       if (info->name == "XREAD") {
         for (std::size_t i = 1; i < parser_.size() && !iequals(parser_.element(i), "STREAMS"); ++i)
-          if (iequals(parser_.element(i), "BLOCK"))
-            return reply_error(
-                "ERR XREAD BLOCK is not supported by the tandem endpoint: it would hold a link shared by all "
-                "clients; poll without BLOCK");
+          if (iequals(parser_.element(i), "BLOCK")) return handle_xread_block();
       }
       auto op = new_op(OpKind::read);
       op->request.assign(parser_.bytes());
@@ -614,6 +611,73 @@ void Session::handle_blocking(std::string_view name) {
   d_.add_blocking(op);
   if (wait->count() > 0) {
     block_timer_.expires_after(*wait);
+    block_timer_.async_wait([weak = weak_from_this(), op](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->blocked_op_ != op) return;
+      self->block_timed_out();
+    });
+  }
+  d_.route_write(op);
+}
+
+// XREAD [COUNT n] BLOCK ms STREAMS key... id...: emulated like the blocking
+// pops (it would otherwise hold a shared link): the XREAD without BLOCK goes
+// through both servers like a write (it changes nothing), parked while it
+// reads nothing, retried after each write to its streams. A '$' id means "after
+// the stream's last entry when it blocked": the first try reads each such
+// stream's last entry (XREVRANGE + - COUNT 1 in a MULTI) instead, whose id
+// replaces the '$' (a later XADD's id is above it; none for a missing stream: 0-0).
+void Session::handle_xread_block() {
+  const std::size_t argc = parser_.size();
+  std::vector<std::string> argv{"XREAD"};
+  std::string_view timeout;
+  std::size_t i = 1;
+  for (; i < argc && !iequals(parser_.element(i), "STREAMS"); ++i) {
+    if (iequals(parser_.element(i), "BLOCK") && i + 1 < argc) {
+      timeout = parser_.element(++i);
+    } else if (iequals(parser_.element(i), "COUNT") && i + 1 < argc) {
+      argv.emplace_back("COUNT");
+      argv.emplace_back(parser_.element(++i));
+    } else {
+      return reply_error("ERR syntax error");
+    }
+  }
+  std::size_t n = i < argc ? (argc - i - 1) / 2 : 0;
+  if (i >= argc || n == 0 || (argc - i - 1) % 2 != 0)
+    return reply_error(
+        "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.");
+  long long ms = 0;
+  auto [end, ec] = std::from_chars(timeout.data(), timeout.data() + timeout.size(), ms);
+  if (ec != std::errc() || end != timeout.data() + timeout.size())
+    return reply_error("ERR timeout is not an integer or out of range");
+  if (ms < 0) return reply_error("ERR timeout is negative");
+  auto op = new_op(OpKind::write);  // through both links in write order; read-only, so nothing to journal
+  argv.emplace_back("STREAMS");
+  const std::size_t first_key = argv.size();
+  for (std::size_t k = i + 1; k < argc; ++k) argv.emplace_back(parser_.element(k));
+  for (std::size_t k = 0; k < n; ++k) {
+    op->keys.add(argv[first_key + k]);
+    if (argv[first_key + n + k] == "$") op->xread_dollar.push_back(first_key + n + k);
+  }
+  op->block = BlockKind::xread;
+  op->xread_argv = std::move(argv);
+  std::vector<std::string_view> view;
+  if (op->xread_dollar.empty()) {
+    for (auto& a : op->xread_argv) view.push_back(a);
+    append_command(op->request, view);
+  } else {
+    op->request = kMultiCommand;
+    for (auto idx : op->xread_dollar) {
+      view = {"XREVRANGE", op->xread_argv[idx - n], "+", "-", "COUNT", "1"};
+      append_command(op->request, view);
+    }
+    op->request += kExecCommand;
+    op->replies = static_cast<std::uint32_t>(op->xread_dollar.size() + 2);
+  }
+  blocked_op_ = op;
+  d_.add_blocking(op);
+  if (ms > 0) {
+    block_timer_.expires_after(std::chrono::milliseconds(ms));
     block_timer_.async_wait([weak = weak_from_this(), op](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (ec || !self || self->blocked_op_ != op) return;

@@ -52,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void unwatch();
   void handle_blocking(std::string_view name);
   void block_timed_out();
+  void handle_xread_block();
   void drop_blocked();
   // CONFIG other than GET: "" when it is a CONFIG SET of parameters the
   // endpoint applies to both servers, else the error to reply.

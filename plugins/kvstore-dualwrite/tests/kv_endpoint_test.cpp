@@ -174,8 +174,41 @@ TEST_F(KvEndpointTest, XaddGeneratedIdsAreTheSameOnBothServers) {
   EXPECT_EQ(cmd({"XLEN", "events"}).integer, static_cast<long long>(mine.elements.size()));
   EXPECT_EQ(cmd({"XREAD", "COUNT", "2", "STREAMS", "events", "0"}).type, RedisValue::Type::array);
   EXPECT_EQ(peer.command({"EXISTS", "nostream"}).integer, 0);
-  // XREAD BLOCK would hold a shared link.
-  EXPECT_TRUE(cmd({"XREAD", "BLOCK", "10", "STREAMS", "events", "$"}).is_error());
+  expect_identical();
+}
+
+TEST_F(KvEndpointTest, XreadBlockWaitsForTheNextXaddAndTimesOut) {
+  EXPECT_EQ(cmd({"XADD", "feed", "1-1", "n", "old"}).str, "1-1");
+  // Data already there: answered at once.
+  auto now = cmd({"XREAD", "BLOCK", "0", "STREAMS", "feed", "0-0"});
+  ASSERT_EQ(now.type, RedisValue::Type::array) << now.describe();
+  // Nothing new: the timeout's null.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(cmd({"XREAD", "BLOCK", "300", "STREAMS", "feed", "$"}).type, RedisValue::Type::nil);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));
+  EXPECT_TRUE(cmd({"XREAD", "BLOCK", "-1", "STREAMS", "feed", "$"}).is_error());
+  EXPECT_TRUE(cmd({"XREAD", "BLOCK", "10", "STREAMS", "feed"}).is_error());
+  // '$' on a stream and on a missing one: woken by the next XADD to either, which it returns (not 1-1).
+  for (const char* target : {"feed", "fresh"}) {
+    RedisValue got;
+    std::thread reader([&] {
+      auto c = connect(node_.endpoint_port);
+      got = c->command({"XREAD", "COUNT", "10", "BLOCK", "10000", "STREAMS", "other", "feed", "fresh", "$", "$", "$"});
+    });
+    ASSERT_TRUE(sdk::testing::eventually(
+        [&] { return cmd({"INFO"}).str.find("blocked_clients:1") != std::string::npos; },
+        std::chrono::seconds(10)));
+    EXPECT_EQ(cmd({"SET", "unrelated", "x"}).str, "OK");
+    auto id = cmd({"XADD", target, "*", "n", "new"});
+    ASSERT_EQ(id.type, RedisValue::Type::string) << id.describe();
+    reader.join();
+    ASSERT_EQ(got.type, RedisValue::Type::array) << got.describe();
+    ASSERT_EQ(got.elements.size(), 1u) << got.describe();
+    EXPECT_EQ(got.elements[0].elements.at(0).str, target);
+    auto& entries = got.elements[0].elements.at(1).elements;
+    ASSERT_EQ(entries.size(), 1u) << got.describe();
+    EXPECT_EQ(entries[0].elements.at(0).str, id.str);
+  }
   expect_identical();
 }
 

@@ -94,6 +94,11 @@ TEST(KvConfig, BadValuesNameTheKey) {
   }
 }
 
+bool parse_one(RespParser& p, std::string_view in) {
+  p.feed(in.data(), in.size());
+  return p.next() == RespParser::Next::message;
+}
+
 TEST(KvResp, ParsesPipelinedCommandsAndPartialInput) {
   RespParser p;
   std::string in = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhel";
@@ -125,6 +130,18 @@ TEST(KvResp, ReencodesRepliesCanonically) {
   ASSERT_EQ(types.size(), 6u);
   EXPECT_EQ(types[1], RespType::error);
   EXPECT_EQ(types[3], RespType::nil);
+}
+
+TEST(KvResp, AnEmptyNestedArrayIsOneElement) {
+  // EXEC's reply with an empty array between others (XREVRANGE of a missing
+  // stream, SPOP n of a missing set): the elements stay aligned with the commands.
+  RespParser p;
+  ASSERT_TRUE(parse_one(p, "*3\r\n*0\r\n*1\r\n$1\r\na\r\n*0\r\n"));
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p.element_type(0), RespType::array);
+  EXPECT_EQ(p.element(0), "*0\r\n");
+  EXPECT_EQ(p.element(1), "*1\r\n$1\r\na\r\n");
+  EXPECT_EQ(p.element(2), "*0\r\n");
 }
 
 TEST(KvResp, RejectsGarbage) {
@@ -232,11 +249,6 @@ TEST(KvCommandTable, ClassifiesFamilies) {
   EXPECT_EQ(find_command("NOPE"), nullptr);
   std::set<std::string_view> names;
   for (auto& c : command_table()) EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
-}
-
-bool parse_one(RespParser& p, std::string_view in) {
-  p.feed(in.data(), in.size());
-  return p.next() == RespParser::Next::message;
 }
 
 TEST(KvEffect, XaddIdIndexSkipsTheOptions) {
