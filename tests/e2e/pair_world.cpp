@@ -11,7 +11,7 @@ namespace {
 const char* const kNames[2] = {"alpha", "beta"};
 }
 
-PairWorld::PairWorld() {
+PairWorld::PairWorld(const std::vector<std::string>& extra_hosts) {
   const char* forced = std::getenv("TANDEM_E2E_LOOPBACK");
   if (forced && std::string(forced) == "1") {
     loopback_reason_ = "TANDEM_E2E_LOOPBACK=1 is set";
@@ -19,7 +19,9 @@ PairWorld::PairWorld() {
     loopback_reason_ = *why;
   }
   if (loopback_reason_.empty()) {
-    net_ = std::make_unique<testsupport::NetnsWorld>(std::vector<std::string>{kNames[0], kNames[1]});
+    std::vector<std::string> hosts{kNames[0], kNames[1]};
+    hosts.insert(hosts.end(), extra_hosts.begin(), extra_hosts.end());
+    net_ = std::make_unique<testsupport::NetnsWorld>(hosts);
   } else {
     const std::string banner = "\n*** e2e: NOT IN NETWORK NAMESPACES: both nodes on 127.0.0.1, told apart by port (" +
                                loopback_reason_ + "); no network faults can be tested ***\n\n";

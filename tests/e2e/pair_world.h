@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "load_generator.h"
 #include "pair_node.h"
@@ -21,7 +22,10 @@ namespace tandem::e2e {
 
 class PairWorld {
  public:
-  PairWorld();  // creates the hosts and both nodes, configs written; no tandemd started yet
+  // Creates the hosts and both nodes, configs written; no tandemd started
+  // yet. extra_hosts: more namespaces on the same network (e.g. "witness"
+  // for etcd), for the test to run its own servers in.
+  explicit PairWorld(const std::vector<std::string>& extra_hosts = {});
   ~PairWorld();
   PairWorld(const PairWorld&) = delete;
   PairWorld& operator=(const PairWorld&) = delete;

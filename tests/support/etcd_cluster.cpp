@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/netns_scope.h"
 #include "tandem/sdk/net/http_client.h"
 
 namespace tandem::testsupport {
@@ -18,11 +19,13 @@ EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
   for (std::size_t i = 0; i < options_.members; ++i) {
     auto m = std::make_unique<Member>();
     m->name = "m" + std::to_string(i);
-    m->client_port = sdk::testing::free_port();
-    m->peer_port = sdk::testing::free_port();
+    // A host of its own has etcd's ports free; loopback is shared with other tests.
+    const bool own_host = !options_.netns.empty();
+    m->client_port = own_host ? 2379 + 2 * static_cast<int>(i) : sdk::testing::free_port();
+    m->peer_port = own_host ? 2380 + 2 * static_cast<int>(i) : sdk::testing::free_port();
     m->data_dir = temp_.path() / m->name;
     if (!initial_cluster_.empty()) initial_cluster_ += ",";
-    initial_cluster_ += m->name + "=http://127.0.0.1:" + std::to_string(m->peer_port);
+    initial_cluster_ += m->name + "=" + url(m->peer_port);
     members_.push_back(std::move(m));
   }
   for (std::size_t i = 0; i < members_.size(); ++i) launch(i);
@@ -38,9 +41,9 @@ EtcdCluster::~EtcdCluster() {
   }
 }
 
-std::string EtcdCluster::client_url(std::size_t i) const {
-  return "http://127.0.0.1:" + std::to_string(members_.at(i)->client_port);
-}
+std::string EtcdCluster::url(int port) const { return "http://" + options_.address + ":" + std::to_string(port); }
+
+std::string EtcdCluster::client_url(std::size_t i) const { return url(members_.at(i)->client_port); }
 
 std::vector<std::string> EtcdCluster::client_urls() const {
   std::vector<std::string> out;
@@ -56,8 +59,8 @@ std::string EtcdCluster::endpoints_toml() const {
 
 void EtcdCluster::launch(std::size_t i) {
   auto& m = *members_.at(i);
-  const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
-  const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  const std::string client = url(m.client_port);
+  const std::string peer = url(m.peer_port);
   sdk::ChildSpec spec;
   spec.argv = {"etcd",
                "--name=" + m.name,
@@ -74,6 +77,7 @@ void EtcdCluster::launch(std::size_t i) {
                "--logger=zap",
                "--log-outputs=stderr"};
   spec.log_file = temp_.path() / (m.name + ".log");
+  NetnsScope in(options_.netns);  // the member and its sockets live on the witness host
   m.process = start_background(spec);
   m.paused = false;
 }
@@ -130,14 +134,15 @@ void EtcdCluster::resume_all() {
 }
 
 bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout) {
-  auto url = sdk::net::parse_url(client_url(i));
-  if (!url) throw std::logic_error(url.message());
+  auto endpoint = sdk::net::parse_url(client_url(i));
+  if (!endpoint) throw std::logic_error(endpoint.message());
   return sdk::testing::eventually(
       [&] {
+        NetnsScope in(options_.netns);
         sdk::net::Request req;
         req.target = "/health";
         req.timeout = std::chrono::seconds(2);
-        auto r = sdk::net::request(*url, req);
+        auto r = sdk::net::request(*endpoint, req);
         if (!r || r->status != 200 || r->body.find("\"true\"") == std::string::npos) return false;
         // Free ports are picked before etcd binds them: a member of another
         // test's cluster can hold this client port while ours failed to bind
@@ -149,8 +154,8 @@ bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout)
         list.target = "/v3/cluster/member/list";
         list.body = "{}";
         list.timeout = std::chrono::seconds(2);
-        auto members = sdk::net::request(*url, list);
-        const std::string peer = "http://127.0.0.1:" + std::to_string(members_[i]->peer_port);
+        auto members = sdk::net::request(*endpoint, list);
+        const std::string peer = url(members_[i]->peer_port);
         return members && members->status == 200 && members->body.find("\"" + peer + "\"") != std::string::npos;
       },
       timeout);

@@ -1,7 +1,10 @@
 // A real etcd cluster for tests: N members (three by default, the smallest
 // that survives one loss) of Debian's etcd-server (/usr/bin/etcd), each with
 // its own data dir in one temp dir, client and peer URLs on loopback free
-// ports, stopped and removed when the object is destroyed.
+// ports, stopped and removed when the object is destroyed. Or on a host of
+// its own (options.netns: a witness namespace of tests/support/netns_world.h),
+// listening on that host's address with etcd's well-known ports 2379/2380
+// (+2 per member), as three members on one small witness host would.
 //
 // Faults per member or for all: stop (SIGTERM, data kept, start() brings it
 // back on the same ports and data), kill (SIGKILL), pause (SIGSTOP: the
@@ -27,6 +30,10 @@ struct EtcdClusterOptions {
   // about one election timeout.
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds election_timeout{1000};
+  // Where the members run: the network namespace ("": the test's own) and
+  // the address they listen on there.
+  std::string netns;
+  std::string address = "127.0.0.1";
 };
 
 class EtcdCluster {
@@ -39,7 +46,7 @@ class EtcdCluster {
   EtcdCluster& operator=(const EtcdCluster&) = delete;
 
   std::size_t size() const { return members_.size(); }
-  // "http://127.0.0.1:PORT" of member i's client API.
+  // "http://ADDRESS:PORT" of member i's client API.
   std::string client_url(std::size_t i) const;
   std::vector<std::string> client_urls() const;
   // TOML array text of every client URL: ["http://...", "http://..."].
@@ -74,6 +81,7 @@ class EtcdCluster {
     bool paused = false;
   };
   void launch(std::size_t i);
+  std::string url(int port) const;
 
   EtcdClusterOptions options_;
   sdk::testing::TempDir temp_{"tandem-etcd-cluster"};
