@@ -158,6 +158,8 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     nlohmann::json page = replication_page(runtime_.node_state().role, runtime_.snapshots());
     // A fenced former primary must not look like a master to whoever reads the page.
     if (runtime_.node_state().fenced) page["replication_mode"] = "fenced";
+    // A clone of the pair: whoever reads the page must not take it for either node.
+    if (runtime_.test_instance()) page["replication_mode"] = "test";
     // Only while paused, so the seed's shape is unchanged otherwise.
     if (runtime_.maintenance_state().paused) page["maintenance"] = "paused";
     return respond(json_response(200, page));

@@ -88,7 +88,7 @@ nlohmann::json status_json(const NodeRuntime& runtime) {
   for (const auto& s : runtime.snapshots()) stores.push_back(store_json(s));
   nlohmann::json out = {
       {"node", {{"name", runtime.node().name}, {"address", runtime.node().address}}},
-      {"role", std::string(sdk::to_string(state.role))},
+      {"role", runtime.test_instance() ? std::string("test") : std::string(sdk::to_string(state.role))},
       {"epoch", state.epoch},
       {"fenced", state.fenced},
       {"peer",

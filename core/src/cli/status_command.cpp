@@ -46,12 +46,13 @@ void print_table(const json& s, std::ostream& out) {
     out << ": syncing and monitoring go on; promote/switchover refused unless --force; `tandemctl resume` ends it\n";
   }
   const json peer = s.value("peer", json::object());
-  out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  ";
-  if (peer.value("reachable", false))
-    out << "reachable, role " << text(peer, "role") << ", epoch " << text(peer, "epoch")
-        << (peer.value("paused", false) ? ", PAUSED" : "") << "\n";
+  if (text(s, "role") == "test")
+    out << "peer   none: a test instance (a clone of the pair, tandemctl clone-test) is never promoted\n";
+  else if (peer.value("reachable", false))
+    out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  reachable, role " << text(peer, "role")
+        << ", epoch " << text(peer, "epoch") << (peer.value("paused", false) ? ", PAUSED" : "") << "\n";
   else
-    out << "NOT reachable\n";
+    out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  NOT reachable\n";
   const json failover = s.value("failover", json::object());
   if (failover.value("mode", "") == "automatic") {
     // Automatic failover: who leads, the lease, etcd's health, and why this

@@ -144,14 +144,20 @@ void read_node(const toml::table& root, const std::string& file, const std::file
   r.check_keys({"name", "address", "role", "data_dir"});
   if (auto v = r.string("name", true, "\"alpha\" (this node's name)")) out.node.name = *v;
   if (auto v = r.string("address", true, "\"10.0.0.1\" (how the peer reaches this node)")) out.node.address = *v;
-  if (auto v = r.string("role", true, "\"primary\" or \"secondary\"")) {
-    if (*v == "primary")
+  if (auto v = r.string("role", true, "\"primary\" or \"secondary\" (or \"test\" for a clone of the pair)")) {
+    if (*v == "primary") {
       out.node.initial_role = sdk::Role::primary;
-    else if (*v == "secondary")
+    } else if (*v == "secondary") {
       out.node.initial_role = sdk::Role::secondary;
-    else
-      r.error(location(*r.node("role"), file),
-              "[node] role '" + *v + "' is not a role; expected \"primary\" or \"secondary\"");
+    } else if (*v == "test") {
+      // The clone's stores hold its own writable copies: to them it is a lone primary.
+      out.node.initial_role = sdk::Role::primary;
+      out.node.test_instance = true;
+    } else {
+      r.error(location(*r.node("role"), file), "[node] role '" + *v +
+                                                   "' is not a role; expected \"primary\" or \"secondary\" (a node "
+                                                   "of the pair) or \"test\" (a clone made by tandemctl clone-test)");
+    }
   }
   if (auto v = r.string("data_dir", true, "\"/var/lib/tandem\" (role, epoch and store state live there)"))
     out.node.data_dir = resolve_path(base, *v);
@@ -159,6 +165,15 @@ void read_node(const toml::table& root, const std::string& file, const std::file
 
 void read_peer(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
                std::vector<std::string>& errors) {
+  if (out.node.test_instance) {
+    // A test node that could reach the pair's API could be taken for its peer
+    // (fencing, switchover, notify_peer) or send the pair its writes.
+    if (const toml::node* peer = root.get("peer"))
+      errors.push_back(location(*peer, file) +
+                       ": [peer] on a test node ([node] role = \"test\"): a test instance is never a peer of the pair, "
+                       "so that nothing done on it reaches the pair's nodes; remove the [peer] table");
+    return;
+  }
   const toml::table* t =
       section(root, "peer", true, file, "add [peer] with name, address and api_url of the other node", errors);
   if (!t) return;
@@ -359,6 +374,11 @@ std::variant<HostConfig, ConfigErrors> check_document(std::shared_ptr<const toml
     read_hooks_table(*hooks, file, base, config.hooks, errors);
   read_stores(root, file, base, config, errors);
   read_failover_tables(*root, file, base, config.failover, config.dcs, errors);
+  if (config.node.test_instance && config.failover.mode == FailoverMode::automatic)
+    errors.push_back(config.failover.location +
+                     ": [failover] mode = \"automatic\" on a test node ([node] role = \"test\"): a test instance "
+                     "never fails over and takes no part in the pair's leader election; remove mode or write mode = "
+                     "\"manual\"");
   for (auto& m : check_store_set(config)) errors.push_back(std::move(m));
   if (!errors.empty()) return ConfigErrors{std::move(errors)};
   return config;

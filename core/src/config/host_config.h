@@ -25,6 +25,10 @@ struct NodeConfig {
   std::string address;                            // as the peer reaches it; key on the replication page
   sdk::Role initial_role = sdk::Role::secondary;  // persisted state wins after the first start
   std::filesystem::path data_dir;                 // role, epoch, failover journal, per-store state
+  // role = "test": a third node cloned from the pair (`tandemctl clone-test`)
+  // to try patches on. Its stores run as a lone primary's; it has no [peer],
+  // is never promoted, switched over or rejoined, and never fails over.
+  bool test_instance = false;
 };
 
 // A file named in the config and where ("file:line:col" of its key), so the
@@ -100,7 +104,8 @@ struct ConfigErrors {
   std::string joined() const;  // one per line
 };
 
-// [node] and [peer] are required (a node always has a peer); [api], [plugins]
+// [node] and [peer] are required (a node of the pair always has a peer; a
+// test node, role = "test", must have none); [api], [plugins]
 // and [stores] are optional. Relative paths (data_dir, token_file,
 // search_dirs, a store's plugin given as a path) are resolved against the
 // file's directory. check_store_set() runs as part of loading.

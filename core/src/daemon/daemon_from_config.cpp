@@ -53,6 +53,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     log_warn("tandemd", "no [api] token_file configured: mutating endpoints (actions, events, promote) are refused");
 
   tuning.runtime.hooks = config.hooks;
+  tuning.runtime.test_instance = config.node.test_instance;
   std::unique_ptr<NodeRuntime> runtime;
   try {
     runtime =

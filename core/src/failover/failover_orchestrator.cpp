@@ -348,6 +348,12 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
   pending_hooks_.clear();
   hook_results_ = nlohmann::json::array();
   JournalEntry entry;
+  if (!refuse_all_.empty()) {
+    entry.id = make_id(kind);
+    entry.kind = kind;
+    entry.old_epoch = entry.new_epoch = state_.get().epoch;
+    return make_report(entry, "refused", refuse_all_);
+  }
   if (auto existing = journal_.current()) {
     if (existing->kind != kind) {
       entry = *existing;
@@ -405,6 +411,7 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
 
 sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t new_epoch) {
   std::lock_guard lock(run_mu_);
+  if (!refuse_all_.empty()) return sdk::Result<nlohmann::json>::error(sdk::ErrorCode::refused, refuse_all_);
   auto stores = ordered_stores();
   std::reverse(stores.begin(), stores.end());
   nlohmann::json handoff = nlohmann::json::object();

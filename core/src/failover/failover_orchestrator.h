@@ -99,6 +99,10 @@ class FailoverOrchestrator {
   // store (reverse order), become secondary. Returns {store: demote details}.
   sdk::Result<nlohmann::json> demote_for_peer(std::uint64_t new_epoch);
 
+  // A node that must never take part in a failover (a test instance):
+  // promote, switchover, rejoin and the peer's demote are refused with `reason`.
+  void refuse_every_operation(std::string reason) { refuse_all_ = std::move(reason); }
+
   std::vector<nlohmann::json> history() const { return journal_.history(); }
   std::optional<JournalEntry> in_progress() const { return journal_.current(); }
 
@@ -141,6 +145,7 @@ class FailoverOrchestrator {
   std::vector<std::pair<std::string, std::shared_future<HookOutcome>>> pending_hooks_;
   nlohmann::json hook_results_ = nlohmann::json::array();
   std::mutex run_mu_;  // one failover operation at a time on this node
+  std::string refuse_all_;  // non-empty: every operation is refused with it
 };
 
 // Test builds only: TANDEM_FAULT_INJECT="before:<step>" or "after:<step>"

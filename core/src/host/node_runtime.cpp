@@ -39,6 +39,10 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
   hooks_ = std::make_unique<HookRunner>(options_.hooks, services_.node.name, services_.peer.name);
   orchestrator_ = std::make_unique<FailoverOrchestrator>(services_.node.data_dir, state_, *failover_stores_,
                                                          *failover_peer_, failover_log_, &maintenance_, hooks_.get());
+  if (options_.test_instance)
+    orchestrator_->refuse_every_operation(
+        "this is a test instance ([node] role = \"test\", a clone made by `tandemctl clone-test`): it is never "
+        "promoted, switched over or rejoined, and is no peer of the pair; run failover commands on the pair's nodes");
 }
 
 NodeRuntime::~NodeRuntime() { shutdown(); }
@@ -77,9 +81,12 @@ void NodeRuntime::start() {
   if (auto m = maintenance_.get(); m.paused)
     log_warn("tandemd", "PAUSED (maintenance mode since " + m.since + (m.reason.empty() ? "" : ": " + m.reason) +
                             "): promote and switchover are refused until `tandemctl resume`");
-  if (v.role == sdk::Role::primary && !v.fenced) check_peer_before_serving();
+  if (options_.test_instance)
+    log_info("tandemd", "test instance: no peer, failover commands refused");
+  else if (v.role == sdk::Role::primary && !v.fenced)
+    check_peer_before_serving();
   for (auto& s : stores_) s->start();
-  peer_monitor_->start();
+  if (!options_.test_instance) peer_monitor_->start();
   boost::asio::post(io_, [this] { arm_health_refresh(); });
 }
 

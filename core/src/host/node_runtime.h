@@ -41,6 +41,9 @@ struct RuntimeOptions {
   std::chrono::milliseconds health_refresh{std::chrono::seconds(1)};
   std::chrono::milliseconds worker_grace{std::chrono::seconds(10)};
   HooksConfig hooks;  // [hooks]
+  // [node] role = "test": no peer is watched or asked, and every failover
+  // command is refused (the orchestrator's refusal says why).
+  bool test_instance = false;
 };
 
 class NodeRuntime {
@@ -71,6 +74,8 @@ class NodeRuntime {
   boost::asio::io_context& io() { return io_; }
   const sdk::NodeIdentity& node() const { return services_.node; }
   const sdk::PeerInfo& peer() const { return services_.peer; }
+  // A test node ([node] role = "test"): shown as role "test", never promoted.
+  bool test_instance() const { return options_.test_instance; }
   NodeStateValues node_state() const { return state_.get(); }
   // Maintenance mode (`tandemctl pause`): persisted; promote/switchover refused unless forced.
   MaintenanceState& maintenance() { return maintenance_; }
