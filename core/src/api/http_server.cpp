@@ -1,6 +1,8 @@
 #include "api/http_server.h"
 
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -141,14 +143,13 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     // without being evictable.
     beast::error_code ec;
     if (stream_.tls()) {
-      // Over TLS the engine may already hold the next request's records,
-      // read from the socket with the handshake or the last request: the
-      // socket would never become readable for them. So read through TLS
-      // and mark busy afterwards (the window described at wait_for_bytes
-      // remains for TLS connections).
-      if (SSL_pending(stream_.tls()->native_handle()) == 0 && stream_.socket().available(ec) == 0)
-        server_.set_idle(id_, true);
-      return read_first_bytes();
+      // Over TLS the next request's records may already be inside the
+      // engine, read from the socket with the handshake or the last request:
+      // decrypted (SSL_pending), read but not processed (SSL_has_pending),
+      // or in the read BIO that Asio fills (BIO_pending). The socket would
+      // never become readable for them, so they are read at once.
+      SSL* ssl = stream_.tls()->native_handle();
+      if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || BIO_pending(SSL_get_rbio(ssl)) > 0) return read_first_bytes();
     }
     if (stream_.socket().available(ec) > 0 && !ec) return read_first_bytes();
     wait_for_bytes([self = shared_from_this()](beast::error_code ec) {
