@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -45,6 +46,7 @@
 #include "load_generator.h"
 #include "pair_node.h"
 #include "pair_world.h"
+#include "step_watch.h"
 #include "support/netns_scope.h"
 #include "support/redis_server.h"
 #include "tandem/sdk/file_util.h"
@@ -57,6 +59,17 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto kSyncTimeout = 180s;
+// Deadlines (step_watch.h): a whole step of the schedule (fault, operator
+// actions, waits), the start of the pair, the final checks, and each
+// operator command. Generous for a loaded 2-core machine; what passes one
+// is stuck, not slow. The ctest TIMEOUT of the short schedule
+// (CMakeLists.txt) is above kStartBudget + 3 kStepBudget + kFinishBudget.
+constexpr auto kStartBudget = 180s;
+constexpr auto kStepBudget = 240s;
+constexpr auto kFinishBudget = 240s;
+constexpr auto kCommandBudget = 150s;
+// How long a call may overrun its deadline before the watchdog unblocks it.
+constexpr auto kStuckGrace = 30s;
 // Two probe threads stamp acknowledgements a few ms apart: a handover with
 // no overlap can still show this much.
 constexpr auto kStampSlack = 100ms;
@@ -193,23 +206,32 @@ class ScheduleRun {
         skipped_ = true;
         return true;
       }
-      node(0).start_daemon();
-      node(1).start_daemon();
-      wait_in_sync("after the pair started");
-      load_ = std::make_unique<LoadGenerator>(pair_->target_of(0));
-      probe_ = std::make_unique<WritableProbe>(pair_->target_of(0), pair_->target_of(1));
-      let_load_run(100);
+      watch_ = std::make_unique<StepWatch>(kStuckGrace, [this](const std::string&) { return unblock(); });
+      {
+        StepWatch::Phase phase(*watch_, "starting the pair", kStartBudget);
+        node(0).start_daemon();
+        node(1).start_daemon();
+        wait_in_sync("after the pair started");
+        load_ = std::make_unique<LoadGenerator>(pair_->target_of(0));
+        probe_ = std::make_unique<WritableProbe>(pair_->target_of(0), pair_->target_of(1));
+        let_load_run(100);
+      }
       for (std::size_t i = 0; i < schedule_.size(); ++i) {
         const auto t0 = Clock::now();
         std::cout << "-- " << i + 1 << "/" << schedule_.size() << " " << describe(schedule_[i]) << "; primary "
                   << node(primary_).name() << std::endl;
         step_ = i + 1;
+        StepWatch::Phase phase(*watch_,
+                               "step " + std::to_string(i + 1) + "/" + std::to_string(schedule_.size()) + " (" +
+                                   describe(schedule_[i]) + ", primary " + node(primary_).name() + ")",
+                               kStepBudget);
         run_step(schedule_[i]);
         write_config_change(i + 1);
         let_load_run(20);
         std::cout << "   done in " << std::fixed << std::setprecision(1) << ms(Clock::now() - t0) / 1000 << " s"
                   << std::endl;
       }
+      StepWatch::Phase phase(*watch_, "final checks", kFinishBudget);
       finish();
     } catch (const std::exception& e) {
       failed_ = true;
@@ -219,6 +241,7 @@ class ScheduleRun {
     if (probe_) probe_->stop();
     if (load_) load_->stop();
     if (pair_) pair_->resume_all();
+    watch_.reset();
     if (failed_)
       std::cout << "FAILING SCHEDULE; rerun it with: tests/e2e/fault_schedule --runs 1 --seed " << seed_ << " --faults "
                 << schedule_.size() << std::endl;
@@ -236,20 +259,44 @@ class ScheduleRun {
 
   // ---- waiting and recovery ----
 
+  // The watchdog found the main thread past a deadline in a call that does
+  // not return (step_watch.h): what both nodes show now, then every process
+  // on the hosts killed, which ends whatever the main thread waits on
+  // (tandemctl, a store's connection, a daemon's answer). Watchdog thread.
+  std::string unblock() {
+    std::string seen = pair_->describe();
+    for (const auto& h : net().hosts()) net().kill_all(h);
+    return seen;
+  }
+
+  // Polls `ready` every 100 ms until true. Past `budget` (or an enclosing
+  // step's deadline) the run fails with where it stuck and what was seen
+  // last (`seen`, e.g. both nodes' status).
+  void await(const std::string& what, Clock::duration budget, const std::function<bool()>& ready,
+             const std::function<std::string()>& seen = {}) {
+    StepWatch::Phase phase(*watch_, "waiting for " + what, budget);
+    while (!ready()) {
+      if (watch_->remaining() == Clock::duration::zero())
+        throw Failure("timed out: " + watch_->describe() + (seen ? ":\n" + seen() : std::string()));
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
   // Both nodes in their roles, every store replicating (as pair_failover_test).
   void wait_in_sync(const std::string& when) {
     std::string why;
     const int p = primary_, s = secondary();
-    const bool ok = wait_for([&] { return pair_in_sync(node(p), node(s), why); }, kSyncTimeout);
-    if (!ok)
-      throw Failure("the pair did not get in sync " + when + " within " + std::to_string(kSyncTimeout.count()) +
-                    " s:\n" + why);
+    await(
+        "the pair in sync (" + node(p).name() + " primary, " + node(s).name() + " secondary) " + when, kSyncTimeout,
+        [&] { return pair_in_sync(node(p), node(s), why); }, [&] { return why; });
   }
 
   void let_load_run(std::size_t n) {
     const auto pg0 = load_->pg_acked().size(), kv0 = load_->kv_acked().size();
-    if (!wait_for([&] { return load_->pg_acked().size() >= pg0 + n && load_->kv_acked().size() >= kv0 + n; }, 60s))
-      throw Failure("the load generator made no progress on " + node(primary_).name() + ": " + load_->last_errors());
+    await(
+        std::to_string(n) + " more acknowledged writes per store on " + node(primary_).name(), 60s,
+        [&] { return load_->pg_acked().size() >= pg0 + n && load_->kv_acked().size() >= kv0 + n; },
+        [&] { return "the load generator made no progress: " + load_->last_errors(); });
   }
 
   void hold(int ms_) { std::this_thread::sleep_for(std::chrono::milliseconds(ms_)); }
@@ -261,6 +308,7 @@ class ScheduleRun {
   // A killed host boots: its Redis and search cluster start again (PostgreSQL
   // only when `pg`), then tandemd.
   void boot_host(int i, bool pg) {
+    StepWatch::Phase phase(*watch_, "booting " + node(i).name(), 120s);
     wait_for([&] { return testsupport::netns_pids(node(i).host().netns).empty(); }, 10s);
     node(i).redis().restart();
     node(i).restart_es();
@@ -268,24 +316,31 @@ class ScheduleRun {
     node(i).start_daemon();
   }
 
+  // An operator command, retried (an operator reruns a failed one) up to
+  // `attempts` times within kCommandBudget; each run of tandemctl is bounded
+  // by what is left of it.
   json ctl_report(int i, const std::vector<std::string>& args, int attempts = 1) {
-    std::string last;
-    for (int a = 0; a < attempts; ++a) {
-      auto r = node(i).ctl(args);
-      json report = json::parse(r.stdout_text, nullptr, false);
-      if (r.exit_code == 0 && report.is_object() && report.value("result", "") == "succeeded") return report;
-      last = r.stdout_text + r.stderr_text;
-      std::this_thread::sleep_for(2s);
-    }
     std::string cmd;
     for (const auto& a : args) cmd += " " + a;
-    throw Failure("tandemctl" + cmd + " on " + node(i).name() + " failed:\n" + last);
+    StepWatch::Phase phase(*watch_, "tandemctl" + cmd + " on " + node(i).name(), kCommandBudget);
+    std::string last;
+    for (int a = 0; a < attempts; ++a) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(watch_->remaining());
+      if (left <= 0ms) break;
+      auto r = node(i).ctl(args, true, left);
+      json report = json::parse(r.stdout_text, nullptr, false);
+      if (r.exit_code == 0 && report.is_object() && report.value("result", "") == "succeeded") return report;
+      last = (r.timed_out ? "(tandemctl killed at the deadline)\n" : "") + r.stdout_text + r.stderr_text;
+      std::this_thread::sleep_for(2s);
+    }
+    throw Failure("tandemctl" + cmd + " on " + node(i).name() + " failed (" + watch_->describe() + "):\n" + last);
   }
 
   void wait_fenced(int i) {
     json st;
-    if (!wait_for([&] { return (st = node(i).status()).value("fenced", false); }, 60s))
-      throw Failure(node(i).name() + " did not fence: " + summarize(node(i).name(), st));
+    await(
+        node(i).name() + " to fence", 60s, [&] { return (st = node(i).status()).value("fenced", false); },
+        [&] { return summarize(node(i).name(), st); });
   }
 
   // ---- the steps ----
@@ -453,13 +508,10 @@ class ScheduleRun {
     const std::string text = "written on " + node(primary_).name() + " after step " + std::to_string(step) + "\n";
     sdk::atomic_write_file(node(primary_).config_tree() / file, text, 0644);
     const auto copy = node(secondary()).config_tree() / file;
-    if (!wait_for(
-            [&] {
-              std::ifstream in(copy);
-              return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == text;
-            },
-            90s))
-      throw Failure(file + " written on " + node(primary_).name() + " did not reach " + node(secondary()).name());
+    await(file + " written on " + node(primary_).name() + " to reach " + node(secondary()).name(), 90s, [&] {
+      std::ifstream in(copy);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == text;
+    });
   }
 
   // ---- checks ----
@@ -675,13 +727,17 @@ class ScheduleRun {
     check_windows("KV", kv_acks, load_->kv_history(), clean, forced);
 
     // Convergence.
-    if (!wait_for([&] { return node(s).pg_ids() == node(p).pg_ids(); }, 60s))
-      throw Failure("PostgreSQL row sets differ: " + std::to_string(node(p).pg_ids().size()) + " rows on " +
-                    node(p).name() + ", " + std::to_string(node(s).pg_ids().size()) + " on " + node(s).name());
-    if (!wait_for([&] { return probe_rows(s) == probe_rows(p); }, 30s))
-      throw Failure("probe_events differs between the nodes");
+    await(
+        "the same PostgreSQL rows on both nodes", 60s, [&] { return node(s).pg_ids() == node(p).pg_ids(); },
+        [&] {
+          return "PostgreSQL row sets differ: " + std::to_string(node(p).pg_ids().size()) + " rows on " +
+                 node(p).name() + ", " + std::to_string(node(s).pg_ids().size()) + " on " + node(s).name();
+        });
+    await("the same probe_events on both nodes", 30s, [&] { return probe_rows(s) == probe_rows(p); });
     std::map<std::string, std::string> kp, ks;
-    if (!wait_for([&] { return (kp = redis_data(p)) == (ks = redis_data(s)); }, 30s)) {
+    if (!wait_for([&] { return (kp = redis_data(p)) == (ks = redis_data(s)); },
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::min<Clock::duration>(30s, watch_->remaining())))) {
       // Which keys differ: acknowledged writes, or writes whose outcome the
       // client never learned (in flight when a tandemd was killed; the
       // kvstore's crash reconciliation must still make both sides equal).
@@ -706,9 +762,11 @@ class ScheduleRun {
                       " never acknowledged (in flight at a kill?):" + list);
     }
     std::map<std::string, std::string> tp, ts;
-    if (!wait_for([&] { return (tp = tree_files(node(p))) == (ts = tree_files(node(s))); }, 90s))
-      throw Failure("config trees differ: " + node(p).name() + " " + checksum(tp) + ", " + node(s).name() + " " +
-                    checksum(ts));
+    await(
+        "the same config tree on both nodes", 90s,
+        [&] { return (tp = tree_files(node(p))) == (ts = tree_files(node(s))); },
+        [&] { return "config trees differ: " + node(p).name() + " " + checksum(tp) + ", " + node(s).name() + " " +
+                     checksum(ts); });
     const std::string cp = checksum(tp);
     // Every config change written on a primary along the way is there.
     for (std::size_t i = 1; i <= step_; ++i)
@@ -731,17 +789,22 @@ class ScheduleRun {
 
   void check_search_alias(int p) {
     const auto before = details(node(p).store(node(p).status(), kSearchStore)).value("last_rebuild", json());
-    auto rebuild = node(p).ctl({"rebuild", kSearchStore});
+    sdk::ProcessResult rebuild;
+    {
+      StepWatch::Phase phase(*watch_, "tandemctl rebuild on " + node(p).name(), kCommandBudget);
+      rebuild = node(p).ctl({"rebuild", kSearchStore}, true,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(watch_->remaining()));
+    }
     if (rebuild.exit_code != 0) throw Failure("rebuild on the primary failed: " + rebuild.stdout_text);
     json last;
-    if (!wait_for(
-            [&] {
-              json d = details(node(p).store(node(p).status(), kSearchStore));
-              last = d.value("last_rebuild", json());
-              return !d.value("rebuilding", true) && last.is_object() && last != before;
-            },
-            120s))
-      throw Failure("the search rebuild did not finish: " + last.dump());
+    await(
+        "the search rebuild on " + node(p).name(), 120s,
+        [&] {
+          json d = details(node(p).store(node(p).status(), kSearchStore));
+          last = d.value("last_rebuild", json());
+          return !d.value("rebuilding", true) && last.is_object() && last != before;
+        },
+        [&] { return "last rebuild: " + last.dump(); });
     if (last.value("result", "") != "success") throw Failure("search rebuild: " + last.dump());
     const auto rows = node(p).pg_ids();
     std::vector<std::int64_t> docs;
@@ -763,6 +826,7 @@ class ScheduleRun {
   std::unique_ptr<PairWorld> pair_;
   std::unique_ptr<LoadGenerator> load_;
   std::unique_ptr<WritableProbe> probe_;
+  std::unique_ptr<StepWatch> watch_;  // after pair_: its watchdog may look at the pair
   int primary_ = 0;
   std::size_t step_ = 0;
   std::vector<Handover> handovers_;

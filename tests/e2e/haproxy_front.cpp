@@ -27,6 +27,11 @@ HaproxyFront::HaproxyFront(PairWorld& pair, HealthCheckTiming timing) : timing_(
   // In namespaces the client namespace has its own address; on loopback, 127.0.0.1.
   std::string bind = pair.net() ? pair.net()->address(testsupport::NetnsWorld::kClient) : "127.0.0.1";
   target_ = LoadTarget{netns_, bind, sdk::testing::free_port(), sdk::testing::free_port()};
+  // The nodes' APIs speak HTTPS and require a client certificate (mutual
+  // TLS): HAProxy presents the client's, certificate and key in one file.
+  const NodeTls tls = pair.client_tls();
+  const auto crt = dir_.path() / "check-client.pem";
+  sdk::atomic_write_file(crt, sdk::read_file(tls.cert) + sdk::read_file(tls.key), 0600);
   std::ostringstream cfg;
   cfg << "global\n"
          "    stats socket "
@@ -49,7 +54,8 @@ HaproxyFront::HaproxyFront(PairWorld& pair, HealthCheckTiming timing) : timing_(
     for (int i = 0; i < 2; ++i) {
       const PairNode& n = pair.node(i);
       cfg << "    server " << n.name() << " " << n.host().address << ":" << service_port(n) << " check port "
-          << n.ports().api << "\n";
+          << n.ports().api << " check-ssl verify required ca-file " << tls.ca.string() << " crt " << crt.string()
+          << "\n";
     }
   };
   listen("pg", target_.pg_port, "/primary", [](const PairNode& n) { return n.pg().port(); });

@@ -11,6 +11,7 @@
 #include "support/netns_scope.h"
 #include "support/test_http.h"
 #include "tandem/sdk/file_util.h"
+#include "tandem/sdk/net/http_client.h"
 
 namespace tandem::e2e {
 namespace fs = std::filesystem;
@@ -90,12 +91,16 @@ bool wait_for(const std::function<bool()>& predicate, std::chrono::milliseconds 
   return predicate();
 }
 
-PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secrets, NodeHost host)
+PairNode::PairNode(std::string name, bool initial_primary, const fs::path& secrets, NodeTls tls, NodeHost host)
     : name_(std::move(name)),
       initial_primary_(initial_primary),
       host_(std::move(host)),
       dir_("tandem-e2e-" + name_),
-      secrets_(secrets) {
+      secrets_(secrets),
+      tls_(std::move(tls)) {
+  auto client_tls = sdk::net::make_client_tls({tls_.ca, tls_.cert, tls_.key});
+  if (!client_tls) throw std::runtime_error(name_ + ": " + client_tls.message());
+  client_tls_ = *client_tls;
   // A host of its own has every port free: the well-known ones, the same on both nodes.
   const bool own_host = !host_.on_loopback();
   ports_.api = own_host ? 7480 : sdkt::free_port();
@@ -168,13 +173,16 @@ void PairNode::write_config(const PairNode& peer) {
     << "role = " << quoted(initial_primary_ ? "primary" : "secondary") << "\n"
     << "data_dir = " << quoted(dir_.path() / "data") << "\n\n"
     << "[peer]\nname = " << quoted(peer.name_) << "\naddress = " << quoted(other) << "\n"
-    << "api_url = " << quoted("http://" + other + ":" + std::to_string(peer.ports_.api)) << "\n"
+    << "api_url = " << quoted("https://" + other + ":" + std::to_string(peer.ports_.api)) << "\n"
     << "token_file = " << quoted(peer.dir_.path() / "api-token") << "\n"
-    // Plain HTTP between the namespaces the test made: this pair tests
-    // failover; tests/netns/tls_capture_test.cpp tests the encrypted channel.
-    << (host_.on_loopback() ? "" : "allow_insecure_peer = true\n") << "\n"
+    // The peer's certificate must chain to the CA and name its address; this
+    // node presents its own, which the peer's API requires (mutual TLS).
+    << "ca_file = " << quoted(tls_.ca) << "\ntls_cert_file = " << quoted(tls_.cert)
+    << "\ntls_key_file = " << quoted(tls_.key) << "\n\n"
     << "[api]\nlisten = " << quoted(own + ":" + std::to_string(ports_.api))
-    << "\ntoken_file = " << quoted(dir_.path() / "api-token") << "\n\n[plugins]\nsearch_dirs = ["
+    << "\ntoken_file = " << quoted(dir_.path() / "api-token") << "\ntls_cert_file = " << quoted(tls_.cert)
+    << "\ntls_key_file = " << quoted(tls_.key) << "\ntls_client_ca_file = " << quoted(tls_.ca)
+    << "\n\n[plugins]\nsearch_dirs = ["
     << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";
 
   t << "[stores." << kConfigStore << "]\nplugin = \"config-rsync\"\n"
@@ -234,29 +242,34 @@ void PairNode::kill_daemon() { tandemd_.kill(); }
 void PairNode::stop_daemon() { tandemd_.stop(std::chrono::seconds(30)); }
 bool PairNode::daemon_running() { return tandemd_.running(); }
 
-sdk::ProcessResult PairNode::ctl(const std::vector<std::string>& args, bool json) const {
+sdk::ProcessResult PairNode::ctl(const std::vector<std::string>& args, bool json,
+                                 std::chrono::milliseconds timeout) const {
   sdk::ProcessSpec spec;
   spec.argv = {TANDEMCTL_BINARY, "--config", config_file().string()};
   if (json) spec.argv.push_back("--json");
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = {{"TANDEM_CONFIG", ""}, {"TANDEM_PLUGIN_PATH", ""}};
-  spec.timeout = std::chrono::minutes(5);
+  spec.timeout = timeout;
   testsupport::NetnsScope in(host_.netns);  // run on the node, as an operator would
   auto r = sdk::run_process(spec);
   if (!r.ok()) throw std::runtime_error("cannot run tandemctl: " + r.message());
   return *r;
 }
 
-nlohmann::json PairNode::status() const {
-  try {
-    testsupport::NetnsScope in(host_.netns);
-    auto r = testhttp::request(host_.address, ports_.api, "GET", "/v1/status", "", {}, std::chrono::seconds(5));
-    if (r.status != 200) return nullptr;
-    return r.json();
-  } catch (const std::exception&) {
-    return nullptr;
-  }
+nlohmann::json PairNode::api_json(const std::string& target, std::chrono::milliseconds timeout) const {
+  sdk::net::Request req;
+  req.target = target;
+  req.timeout = timeout;
+  req.tls = client_tls_;
+  const sdk::net::Url url{sdk::net::Scheme::https, host_.address, static_cast<std::uint16_t>(ports_.api), ""};
+  testsupport::NetnsScope in(host_.netns);  // the connection is made on this thread, inside the node
+  auto r = sdk::net::request(url, req);
+  if (!r || r->status != 200) return nullptr;
+  auto body = nlohmann::json::parse(r->body, nullptr, false);
+  return body.is_discarded() ? nlohmann::json() : body;
 }
+
+nlohmann::json PairNode::status() const { return api_json("/v1/status"); }
 
 nlohmann::json PairNode::store(const nlohmann::json& status, const std::string& name) const {
   if (!status.is_object() || !status.contains("stores")) return nullptr;
@@ -265,16 +278,7 @@ nlohmann::json PairNode::store(const nlohmann::json& status, const std::string& 
   return nullptr;
 }
 
-nlohmann::json PairNode::replication_page() const {
-  try {
-    testsupport::NetnsScope in(host_.netns);
-    auto r =
-        testhttp::request(host_.address, ports_.api, "GET", "/monitor/replication", "", {}, std::chrono::seconds(5));
-    return r.status == 200 ? r.json() : nlohmann::json();
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
+nlohmann::json PairNode::replication_page() const { return api_json("/monitor/replication"); }
 
 void PairNode::restart_es() {
   es_.kill();

@@ -14,6 +14,12 @@
 // The pair is symmetric: each node's config names the other as its peer and
 // either can be primary; the node's persisted state decides after the first
 // start, as in production.
+//
+// The API and the peer channel speak HTTPS with mutual TLS, as a pair across
+// hosts must (docs/security.md): each node has its own certificate naming its
+// address, made at test time (tests/support/test_certs.h), and requires the
+// peer's; tandemctl and the test's own status queries present the node's
+// certificate too, as an operator on the node would.
 #pragma once
 
 #include <chrono>
@@ -31,6 +37,7 @@
 #include "support/background_process.h"
 #include "support/postgres_server.h"
 #include "support/redis_server.h"
+#include "tandem/sdk/net/tls.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
@@ -54,6 +61,12 @@ struct NodeHost {
   bool on_loopback() const { return netns.empty(); }
 };
 
+// A node's certificate files: the CA both nodes trust, and the node's own
+// certificate (naming its address) and key.
+struct NodeTls {
+  std::filesystem::path ca, cert, key;
+};
+
 struct NodePorts {
   int api = 0;
   int kv_endpoint = 0;
@@ -66,7 +79,8 @@ class PairNode {
   // initial_primary: the PostgreSQL cluster is initdb'd here (with the
   // replication role and the load table); otherwise its data dir starts empty
   // and the node's postgres-wal plugin builds the standby.
-  PairNode(std::string name, bool initial_primary, const std::filesystem::path& secrets, NodeHost host = {});
+  PairNode(std::string name, bool initial_primary, const std::filesystem::path& secrets, NodeTls tls,
+           NodeHost host = {});
   ~PairNode();
   PairNode(const PairNode&) = delete;
   PairNode& operator=(const PairNode&) = delete;
@@ -84,10 +98,16 @@ class PairNode {
   // Exit status of the last tandemd once it ended (e.g. 86 for an injected crash).
   std::optional<int> daemon_exit_status() const { return tandemd_.exit_status(); }
 
-  // tandemctl --config <this node> [--json] args...
-  sdk::ProcessResult ctl(const std::vector<std::string>& args, bool json = true) const;
+  // tandemctl --config <this node> [--json] args..., killed past `timeout`
+  // (ProcessResult::timed_out).
+  sdk::ProcessResult ctl(const std::vector<std::string>& args, bool json = true,
+                         std::chrono::milliseconds timeout = std::chrono::minutes(5)) const;
   // GET /v1/status; null when the daemon does not answer.
   nlohmann::json status() const;
+  // GET `target` on this node's API over HTTPS with the node's certificate,
+  // from inside the node: the JSON body of a 200, else null.
+  nlohmann::json api_json(const std::string& target,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // One store's entry from status(); null when absent.
   nlohmann::json store(const nlohmann::json& status, const std::string& name) const;
   // GET /monitor/replication; null when the daemon does not answer.
@@ -107,6 +127,7 @@ class PairNode {
   const std::string& name() const { return name_; }
   const NodeHost& host() const { return host_; }
   const NodePorts& ports() const { return ports_; }
+  const NodeTls& tls() const { return tls_; }
   testsupport::PostgresServer& pg() { return *pg_; }
   const testsupport::PostgresServer& pg() const { return *pg_; }
   testsupport::RedisServer& redis() { return *redis_; }
@@ -135,6 +156,8 @@ class PairNode {
   sdk::ChildProcess es_;
   sdk::ChildProcess tandemd_;
   std::filesystem::path secrets_;
+  NodeTls tls_;
+  std::shared_ptr<const sdk::net::TlsContext> client_tls_;  // the node's certificate, trusting the CA
   int daemon_starts_ = 0;
 };
 

@@ -9,6 +9,7 @@ namespace tandem::e2e {
 
 namespace {
 const char* const kNames[2] = {"alpha", "beta"};
+const char* const kClientCert = "client";
 }
 
 PairWorld::PairWorld(const std::vector<std::string>& extra_hosts) {
@@ -34,6 +35,14 @@ PairWorld::PairWorld(const std::vector<std::string>& extra_hosts) {
                          R"({"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},)"
                          R"( "mappings": {"properties": {"id": {"type": "long"}, "payload": {"type": "keyword"}}}})",
                          0644);
+  // Certificates made now, never committed: each names its node's address
+  // (and 127.0.0.1), as a certificate of a host in production would.
+  // The client's is for load balancers' health checks, which the nodes' APIs
+  // (mutual TLS) require to present one.
+  std::vector<std::pair<std::string, std::string>> named;
+  for (int i = 0; i < 2; ++i) named.push_back({kNames[i], net_ ? net_->address(kNames[i]) : "127.0.0.1"});
+  named.push_back({kClientCert, net_ ? net_->address(testsupport::NetnsWorld::kClient) : "127.0.0.1"});
+  certs_ = std::make_unique<testsupport::TestCerts>(named);
   for (int i = 0; i < 2; ++i) {
     NodeHost host;
     if (net_) {
@@ -42,7 +51,8 @@ PairWorld::PairWorld(const std::vector<std::string>& extra_hosts) {
       host.network = net_->subnet();
       host.client_netns = net_->netns(testsupport::NetnsWorld::kClient);
     }
-    nodes_[i] = std::make_unique<PairNode>(kNames[i], i == 0, secrets_->path(), host);
+    const NodeTls tls{certs_->ca(), certs_->cert(kNames[i]), certs_->key(kNames[i])};
+    nodes_[i] = std::make_unique<PairNode>(kNames[i], i == 0, secrets_->path(), tls, host);
   }
   if (net_)
     std::cout << "e2e: pair in network namespaces: alpha " << net_->address(kNames[0]) << ", beta "
@@ -57,6 +67,10 @@ PairWorld::~PairWorld() { resume_all(); }
 void PairWorld::resume_all() {
   if (!net_) return;
   for (const auto& h : net_->hosts()) net_->resume(h);
+}
+
+NodeTls PairWorld::client_tls() const {
+  return {certs_->ca(), certs_->cert(kClientCert), certs_->key(kClientCert)};
 }
 
 LoadTarget PairWorld::target_of(int i) const {

@@ -16,6 +16,7 @@
 #include "load_generator.h"
 #include "pair_node.h"
 #include "support/netns_world.h"
+#include "support/test_certs.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::e2e {
@@ -37,6 +38,9 @@ class PairWorld {
   const PairNode& node(int i) const { return *nodes_[i]; }
   // Node i as the application reaches it (from the client namespace).
   LoadTarget target_of(int i) const;
+  // A client certificate (naming the client host) from the nodes' CA, for
+  // what checks the nodes' APIs from the client side (HAProxy).
+  NodeTls client_tls() const;
   // Both nodes' status and logs, for a failure message.
   std::string describe() const;
   // Resumes every paused host (a stopped process would hang the teardown).
@@ -46,6 +50,7 @@ class PairWorld {
   std::string loopback_reason_;
   std::unique_ptr<testsupport::NetnsWorld> net_;  // declared first: outlives the nodes
   std::unique_ptr<sdk::testing::TempDir> secrets_;
+  std::unique_ptr<testsupport::TestCerts> certs_;  // per node, naming its address
   std::unique_ptr<PairNode> nodes_[2];
 };
 
