@@ -170,6 +170,9 @@ for pair in alpha:7480 beta:7481; do
 done
 cat <<INFO
 
+Dashboard (in a browser; refreshes itself, read-only):
+          http://127.0.0.1:7480/ui    (alpha)
+          http://127.0.0.1:7481/ui    (beta)
 Configs:  $DEMO/alpha/tandem.toml, $DEMO/beta/tandem.toml
 Logs:     $DEMO/alpha/tandemd.log, $DEMO/beta/tandemd.log
 Try:      curl -s http://127.0.0.1:7480/metrics

@@ -4,6 +4,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "api/dashboard_page.h"
 #include "api/health_checks.h"
 #include "api/metrics_page.h"
 #include "api/status_views.h"
@@ -153,6 +154,9 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
                                       path.size() < target.size() ? target.substr(path.size() + 1) : ""))
     return respond(std::move(*check));
 
+  // The dashboard: static files, open like every read.
+  if (auto page = dashboard_route(request, path)) return respond(std::move(*page));
+
   if (path == "/monitor/replication") {
     if (!is_get) return respond(method_not_allowed("GET"));
     nlohmann::json page = replication_page(runtime_.node_state().role, runtime_.snapshots());
@@ -218,7 +222,7 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
   return respond(
       json_error(404,
                  "no such endpoint: " + std::string(path) +
-                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics)",
+                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics, /ui)",
                  11, true));
 }
 

@@ -98,9 +98,11 @@ nlohmann::json status_json(const NodeRuntime& runtime) {
         {"reachable", peer.reachable},
         {"role", peer.role ? nlohmann::json(*peer.role) : nlohmann::json(nullptr)},
         {"epoch", peer.epoch ? nlohmann::json(*peer.epoch) : nlohmann::json(nullptr)},
+        {"fenced", peer.fenced ? nlohmann::json(*peer.fenced) : nlohmann::json(nullptr)},
         {"paused", peer.paused},
         {"last_seen", iso_time(peer.last_seen)},
-        {"last_error", peer.last_error}}},
+        {"last_error", peer.last_error},
+        {"stores", peer.stores}}},
       {"stores", std::move(stores)},
   };
   if (state.fenced) out["fenced_reason"] = state.fenced_reason;

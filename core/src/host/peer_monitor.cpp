@@ -85,6 +85,8 @@ void PeerMonitor::record(const sdk::Result<sdk::net::Response>& outcome) {
       next.fenced = j.value("fenced", false);
       auto m = j.find("maintenance");
       next.paused = m != j.end() && m->is_object() && m->value("paused", false);
+      auto stores = j.find("stores");
+      next.stores = stores != j.end() && stores->is_array() ? *stores : nlohmann::json::array();
       next.last_seen = std::chrono::system_clock::now();
       next.last_error.clear();
     } catch (const std::exception& e) {

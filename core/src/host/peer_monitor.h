@@ -27,6 +27,9 @@ struct PeerStatus {
   bool paused = false;  // the peer is in maintenance mode
   std::optional<std::chrono::system_clock::time_point> last_seen;  // last good answer
   std::string last_error;                                          // why the last poll failed
+  // The peer's "stores" array from its last good answer (kept while it is
+  // unreachable: as of last_seen); an empty array before the first one.
+  nlohmann::json stores = nlohmann::json::array();
 };
 
 struct PeerMonitorOptions {

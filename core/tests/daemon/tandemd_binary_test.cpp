@@ -12,8 +12,8 @@
 
 #include <fstream>
 
-#include "support/background_process.h"
 #include "support/test_http.h"
+#include "tandemd_nodes.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
@@ -22,47 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using sdk::testing::eventually;
-
-struct NodeFiles {
-  std::filesystem::path config;
-  int port = 0;
-};
-
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream out(p);
-  out << text;
-}
-
-// Writes a node's config (and its token files) under dir/<name>/.
-NodeFiles write_node(const std::filesystem::path& dir, const std::string& name, const std::string& role, int port,
-                     int peer_port, const std::string& extra_store_keys = "") {
-  auto home = dir / name;
-  std::filesystem::create_directories(home);
-  write_file(home / "api-token", "token-" + name + "\n");
-  // The peer's token: what the peer's API expects.
-  std::string peer = name == "alpha" ? "beta" : "alpha";
-  write_file(home / "peer-token", "token-" + peer + "\n");
-  // Secret files are owner-only, or the daemon refuses them.
-  for (const char* token : {"api-token", "peer-token"})
-    std::filesystem::permissions(home / token,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  std::string config = "[node]\nname = \"" + name + "\"\naddress = \"127.0.0.1\"\nrole = \"" + role +
-                       "\"\ndata_dir = \"" + (home / "data").string() + "\"\n\n[peer]\nname = \"" + peer +
-                       "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer_port) +
-                       "\"\ntoken_file = \"peer-token\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-                       "\"\ntoken_file = \"api-token\"\n\n[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN +
-                       "\"\nsync_interval = \"100ms\"\n" + extra_store_keys;
-  write_file(home / "tandem.toml", config);
-  return {home / "tandem.toml", port};
-}
-
-sdk::ChildProcess start_tandemd(const NodeFiles& node, std::map<std::string, std::string> env = {}) {
-  sdk::ChildSpec spec;
-  spec.argv = {TANDEMD_BINARY, "--config", node.config.string()};
-  spec.env = std::move(env);
-  spec.log_file = node.config.parent_path() / "tandemd.log";
-  return testsupport::start_background(spec);
-}
 
 bool answers(int port) {
   try {
