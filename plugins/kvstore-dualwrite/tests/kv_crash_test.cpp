@@ -3,10 +3,13 @@
 // acknowledged after both applied it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 
+#include "divergence.h"
 #include "kv_pair_fixture.h"
 #include "support/background_process.h"
 
@@ -166,6 +169,27 @@ std::vector<std::string> differences(const std::map<std::string, std::string>& a
   return out;
 }
 
+// The product's own full compare (what `tandemctl diag <store> compare` runs):
+// every key of both sides, by type, absolute expiry and content digest.
+std::uint64_t full_compare_differing(int local_port, int peer_port) {
+  RedisSyncClient l(RedisAddress{"127.0.0.1", local_port, {}}, 0, std::chrono::seconds(5));
+  RedisSyncClient p(RedisAddress{"127.0.0.1", peer_port, {}}, 0, std::chrono::seconds(5));
+  return compare_all(l, p, 10).differing;
+}
+
+// The writes the restarted host found in flight ("reconciled after an unclean
+// stop: N writes were in flight"), 0 when it logged none.
+long in_flight_reconciled(const std::string& log) {
+  static const std::string marker = "reconciled after an unclean stop: ";
+  auto at = log.rfind(marker);
+  return at == std::string::npos ? 0 : std::atol(log.c_str() + at + marker.size());
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 int crash_runs() {
   const char* env = std::getenv("KV_CRASH_RUNS");  // the acceptance run: KV_CRASH_RUNS=50
   int n = env ? std::atoi(env) : 0;
@@ -193,7 +217,10 @@ void crash_under_load(bool journal_mode) {
   spec.log_file = dir.path() / "runner.log";
   std::mt19937 rng(std::random_device{}());
   const int runs = crash_runs();
-  std::size_t total_acked = 0;
+  const char* mode = journal_mode ? "journal mode" : "dual mode";
+  std::size_t total_acked = 0, total_missing = 0, total_differing = 0;
+  long total_in_flight = 0;
+  std::vector<double> equal_ms;  // per run: from the restart (journal mode: the peer's return) to equal servers
   for (int run = 0; run < runs; ++run) {
     SCOPED_TRACE("run " + std::to_string(run + 1) + " of " + std::to_string(runs));
     // Each run starts from empty servers (the host is down), so the compare stays quick.
@@ -212,6 +239,8 @@ void crash_under_load(bool journal_mode) {
     for (auto& w : writers) w->stop();
 
     // The host comes back; reconciliation runs before it takes a write.
+    const auto log_before = std::filesystem::file_size(dir.path() / "runner.log");
+    auto t_restart = std::chrono::steady_clock::now();
     sdk::ChildProcess again = testsupport::start_background(spec);
     auto write_marker = [&] {
       try {
@@ -221,33 +250,54 @@ void crash_under_load(bool journal_mode) {
         return false;
       }
     };
-    ASSERT_TRUE(sdk::testing::eventually(write_marker, std::chrono::seconds(30))) << again.log_tail();
+    ASSERT_TRUE(sdk::testing::eventually(write_marker, std::chrono::seconds(30)))
+        << again.log_tail();
     if (journal_mode) {
       peer.restart();
+      t_restart = std::chrono::steady_clock::now();
       auto journal = dir.path() / "journal" / "journal.log";
       ASSERT_TRUE(sdk::testing::eventually(
           [&] { return std::filesystem::exists(journal) && std::filesystem::file_size(journal) == 0; },
           std::chrono::seconds(60)))
           << "the journal did not drain: " << again.log_tail();
     }
+    equal_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_restart).count());
     auto a = string_dump(local.port());
     auto b = string_dump(peer.port());
     auto diff = differences(a, b);
+    auto differing = full_compare_differing(local.port(), peer.port());
     EXPECT_TRUE(diff.empty()) << diff.size() << " keys differ after the restart, e.g. " << diff.front() << "\n"
                               << again.log_tail();
-    std::size_t missing = 0;
+    EXPECT_EQ(differing, 0u) << "the full compare (diag compare) finds differing keys";
+    std::size_t acked = 0, missing = 0;
     for (auto& w : writers)
       for (auto& [k, v] : w->acked()) {
-        ++total_acked;
+        ++acked;
         auto want = "\"" + v + "\"";
         if (a[k] != want || b[k] != want) ++missing;
       }
     EXPECT_EQ(missing, 0u) << "acknowledged writes missing on a server";
-    std::cout << "run " << run + 1 << ": " << a.size() << " keys, equal: " << (diff.empty() ? "yes" : "NO")
-              << ", acknowledged writes missing: " << missing << std::endl;
+    auto log = read_text(dir.path() / "runner.log");
+    long in_flight = in_flight_reconciled(log.substr(std::min<std::size_t>(log.size(), log_before)));
+    total_acked += acked;
+    total_missing += missing;
+    total_differing += std::max<std::size_t>(diff.size(), differing);
+    total_in_flight += in_flight;
+    std::cout << mode << " run " << run + 1 << ": " << acked << " acknowledged writes, " << in_flight
+              << " in flight at the kill (reconciled), " << a.size() << " keys; differing: " << diff.size()
+              << " (full compare " << differing << "), acknowledged writes missing: " << missing << "; equal "
+              << static_cast<long>(equal_ms.back()) << " ms after the "
+              << (journal_mode ? "peer's return" : "restart") << std::endl;
     again.stop();
     if (::testing::Test::HasFailure()) break;
   }
+  std::sort(equal_ms.begin(), equal_ms.end());
+  std::cout << mode << ": " << equal_ms.size() << " kill -9 runs, " << total_acked << " acknowledged writes, "
+            << total_in_flight << " writes in flight at the kills, " << total_differing << " differing keys, "
+            << total_missing << " acknowledged writes missing; time to equal (ms) median "
+            << static_cast<long>(equal_ms[equal_ms.size() / 2]) << ", max " << static_cast<long>(equal_ms.back())
+            << std::endl;
   EXPECT_GT(total_acked, 0u);
 }
 
