@@ -23,11 +23,17 @@
 # Per-test results are kept in $RESULTS if set (else removed at exit):
 # <unit>.direct.log, <unit>.endpoint.log and <unit>.lost (tests that pass
 # directly but not through the endpoint).
-# Exit status: 1 when a compare found a difference, or (KV_SUITE_STRICT=1) when
-# any test passing directly did not pass through the endpoint; else 0.
+# KV_SUITE_SAMPLE_RATE=N (default 0: off) runs the endpoint's divergence
+# sampler during the units (N keys/s, sync every 200 ms): any "differs" warning
+# in the endpoint's log is then a false alarm (the pair is compared equal after
+# each unit) and is counted per unit, printed, and fails the run.
+# Exit status: 1 when a compare found a difference, when the sampler warned, or
+# (KV_SUITE_STRICT=1) when any test passing directly did not pass through the
+# endpoint; else 0.
 # Environment: KV_SUITE_PORT_BASE (fixed ports BASE..BASE+3, the harness's own
 # near BASE+68..BASE+99; default: free ports), KV_SUITE_TIMEOUT (seconds without
-# progress before a unit is abandoned, default 120), KV_SUITE_STRICT.
+# progress before a unit is abandoned, default 120), KV_SUITE_STRICT,
+# KV_SUITE_SAMPLE_RATE.
 # All 14 units take about 2-5 minutes (most of it the blocking and timing tests).
 set -uo pipefail
 
@@ -39,6 +45,9 @@ SUITE=${REDIS_SUITE:-$(cd "$HERE/../../.." && pwd)/shared/redis-tests-7.0.15}
 BASE=${KV_SUITE_PORT_BASE:-}
 STRICT=${KV_SUITE_STRICT:-0}
 TIMEOUT=${KV_SUITE_TIMEOUT:-120}
+SAMPLE_RATE=${KV_SUITE_SAMPLE_RATE:-0}
+[[ "$SAMPLE_RATE" =~ ^[0-9]+$ ]] || { echo "run.sh: KV_SUITE_SAMPLE_RATE must be an integer" >&2; exit 2; }
+SYNC_INTERVAL=1s; [[ $SAMPLE_RATE -gt 0 ]] && SYNC_INTERVAL=200ms
 UNITS=("$@")
 [[ ${#UNITS[@]} -gt 0 ]] || UNITS=(type/string type/incr type/hash type/list type/set type/zset expire keyspace
   scripting multi pubsub type/stream type/stream-cgroups functions)
@@ -93,7 +102,7 @@ for port in "$DIRECT" "$PRIMARY" "$SECONDARY"; do
 done
 cat > "$WORK/kv.json" <<JSON
 {"listen_port": $ENDPOINT, "local_port": $PRIMARY, "peer_host": "127.0.0.1", "peer_port": $SECONDARY,
- "sample_rate": 0, "journal_dir": "$WORK/journal"}
+ "sample_rate": $SAMPLE_RATE, "sync_interval": "$SYNC_INTERVAL", "journal_dir": "$WORK/journal"}
 JSON
 "$RUNNER" "$WORK/kv.json" "$WORK/data" > "$WORK/runner.log" 2>&1 &
 PIDS+=($!)
@@ -104,14 +113,19 @@ run_unit() {  # port unit log
     --baseport "$HARNESS" --timeout "$TIMEOUT" --tags "$TAGS" --single "unit/$2" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' > "$3")
 }
 count() { grep -c "^\[$1\]" "$2" || true; }  # status log
+differs_lines() { grep -c "' differs: " "$WORK/runner.log" || true; }  # the sampler's warnings so far
 passed_names() { sed -n 's/^\[ok\]: \(.*\) ([0-9]* ms)$/\1/p' "$1" | sort; }
 
 printf '%-22s %24s   %24s   %s\n' "unit" "direct ok/err/abort" "endpoint ok/err/abort" "compare"
-TOTAL_D=0; TOTAL_E=0; TOTAL_LOST=0; COMPARE_FAILS=0
+TOTAL_D=0; TOTAL_E=0; TOTAL_LOST=0; COMPARE_FAILS=0; TOTAL_DIFFERS=0
 for unit in "${UNITS[@]}"; do
   name=${unit//\//-}
   run_unit "$DIRECT" "$unit" "$RESULTS/$name.direct.log"
+  differs_before=$(differs_lines)
   run_unit "$ENDPOINT" "$unit" "$RESULTS/$name.endpoint.log"
+  [[ $SAMPLE_RATE -gt 0 ]] && sleep 0.5  # a last sampler round over the unit's final keys
+  differs=$(( $(differs_lines) - differs_before ))
+  TOTAL_DIFFERS=$((TOTAL_DIFFERS + differs))
   if cmp_out=$(python3 "$HERE/compare.py" "127.0.0.1:$PRIMARY" "127.0.0.1:$SECONDARY" 2>&1); then
     cmp_res="same"
   else
@@ -123,15 +137,39 @@ for unit in "${UNITS[@]}"; do
   d=$(printf '%s/%s/%s' "$d_ok" "$(count err "$RESULTS/$name.direct.log")" "$(count exception "$RESULTS/$name.direct.log")")
   e=$(printf '%s/%s/%s' "$e_ok" "$(count err "$RESULTS/$name.endpoint.log")" "$(count exception "$RESULTS/$name.endpoint.log")")
   lost=$(wc -l < "$RESULTS/$name.lost")
-  printf '%-22s %24s   %24s   %s (%s passing directly fail through the endpoint)\n' "$unit" "$d" "$e" "$cmp_res" "$lost"
+  sampled=""; [[ $SAMPLE_RATE -gt 0 ]] && sampled="; sampler: $differs 'differs' warnings"
+  printf '%-22s %24s   %24s   %s (%s passing directly fail through the endpoint%s)\n' "$unit" "$d" "$e" "$cmp_res" "$lost" "$sampled"
   TOTAL_D=$((TOTAL_D + d_ok)); TOTAL_E=$((TOTAL_E + e_ok)); TOTAL_LOST=$((TOTAL_LOST + lost))
   # Each unit starts from empty servers (the harness's own reset goes through the endpoint).
   redis-cli -p "$DIRECT" flushall > /dev/null
 done
 echo "total: direct $TOTAL_D passed, endpoint $TOTAL_E passed; $TOTAL_LOST tests pass directly but not through the endpoint; compare differences after $COMPARE_FAILS units"
-[[ -n "${RESULTS_KEPT:-}" ]] && echo "per-test results: $RESULTS"
+SAMPLER_OK=1
+if [[ $SAMPLE_RATE -gt 0 ]]; then
+  echo "divergence sampler ($SAMPLE_RATE keys/s, every 200 ms): $TOTAL_DIFFERS 'differs' warnings in the endpoint's log"
+  grep "' differs: " "$WORK/runner.log" | head -20
+  # Self-check, so that "0 warnings" means something: a key written directly on
+  # each Redis (bypassing the endpoint) must be reported within a few seconds.
+  redis-cli -p "$SECONDARY" set run.sh:peer-only 1 > /dev/null
+  redis-cli -p "$PRIMARY" set run.sh:local-only 1 > /dev/null
+  found=0
+  for _ in $(seq 1 100); do
+    if grep -q "key 'run.sh:peer-only' differs" "$WORK/runner.log" &&
+       grep -q "key 'run.sh:local-only' differs" "$WORK/runner.log"; then found=1; break; fi
+    sleep 0.1
+  done
+  redis-cli -p "$SECONDARY" del run.sh:peer-only > /dev/null
+  redis-cli -p "$PRIMARY" del run.sh:local-only > /dev/null
+  if [[ $found == 1 ]]; then
+    echo "sampler self-check: a key written directly on each Redis was reported"
+  else
+    echo "sampler self-check FAILED: keys written directly on one Redis were not reported within 10 s"; SAMPLER_OK=0
+  fi
+fi
+cp "$WORK/runner.log" "$RESULTS/endpoint.log"
+[[ -n "${RESULTS_KEPT:-}" ]] && echo "per-test results: $RESULTS (the endpoint's log: endpoint.log)"
 if [[ $STRICT == 1 && $TOTAL_LOST -gt 0 ]]; then
   echo "tests passing directly but not through the endpoint:"; cat "$RESULTS"/*.lost
   exit 1
 fi
-[[ $COMPARE_FAILS -eq 0 ]]
+[[ $COMPARE_FAILS -eq 0 && $TOTAL_DIFFERS -eq 0 && $SAMPLER_OK == 1 ]]
