@@ -9,7 +9,9 @@ TEST_BUILD_DIR ?= build-test
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-tests test test-asan test-tsan fuzz demo demo-down demo-netns demo-netns-down clean format tidy
+PACKAGE_BUILD_DIR ?= build-package
+
+.PHONY: all deps build build-tests test package package-test test-asan test-tsan fuzz demo demo-down demo-netns demo-netns-down clean format tidy
 
 all: build
 
@@ -73,8 +75,20 @@ demo-netns: build
 demo-netns-down:
 	scripts/demo-netns.sh down
 
+# Debian packages tandem and tandem-dev (CPack, packaging/), in their own
+# optimised build without the test suites; lintian-checked. The .deb paths
+# are the last lines printed.
+package: deps
+	scripts/build-package.sh $(PACKAGE_BUILD_DIR) $(JOBS)
+
+# The install test on those packages: dpkg -i into a scratch root (nothing is
+# installed on this machine), tandemd --check, plugins loading, the unit,
+# remove and purge. Also `ctest -L package` with -DTANDEM_PACKAGE_TEST=ON.
+package-test: package
+	scripts/package-install-test.sh $(PACKAGE_BUILD_DIR)
+
 clean:
-	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(FUZZ_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(FUZZ_BUILD_DIR) $(PACKAGE_BUILD_DIR)
 
 # The tree's formatting (.clang-format) and lint (.clang-tidy). Not part of
 # `make test`: formatting is kept by running clang-format on what you touch.
