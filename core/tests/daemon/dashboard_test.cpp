@@ -108,6 +108,13 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   EXPECT_TRUE(eventually(
       [&] { return browser.evaluate("document.querySelectorAll('[data-report]').length").get<int>() >= 1; }, 30s))
       << "the switchover's report is not in the history";
+  // A report the reader opened stays open through the next redraws.
+  browser.evaluate("document.querySelector('[data-report]').open = true");
+  int refreshes = std::stoi(browser.evaluate("document.body.dataset.refreshes").get<std::string>());
+  EXPECT_TRUE(eventually(
+      [&] { return std::stoi(browser.evaluate("document.body.dataset.refreshes").get<std::string>()) >= refreshes + 2; },
+      30s));
+  EXPECT_EQ(browser.evaluate("document.querySelector('[data-report]').open"), true) << "a redraw closed the report";
   auto after = screenshot_path("dashboard-after-switchover.png");
   browser.screenshot(after);
   std::cout << "dashboard screenshot (after the switchover): " << after.string() << std::endl;

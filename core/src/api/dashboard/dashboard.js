@@ -51,15 +51,34 @@ function roleTag(role, fenced) {
           fenced ? el("span", { class: "tag bad" }, "fenced") : null];
 }
 
-// Scalar members of a store's details (e.g. journal_depth, keys_differing);
-// nested objects are left to /v1/stores/<name>.
-function detailText(details) {
-  const parts = [];
+// <details> the reader opened stay open across redraws (every refresh
+// rebuilds the DOM): keyed by what they show.
+const openKeys = new Set();
+document.addEventListener("toggle", (e) => {
+  const key = e.target.dataset && e.target.dataset.key;
+  if (!key) return;
+  if (e.target.open) openKeys.add(key); else openKeys.delete(key);
+}, true);
+
+function foldable(key, summary, ...content) {
+  return el("details", { "data-key": key, open: openKeys.has(key) }, el("summary", {}, summary), ...content);
+}
+
+// The details a reader looks for first (KV journal depth and divergence,
+// what a takeover discarded) stay in sight; other scalar members fold away.
+// Nested objects are left to /v1/stores/<name>.
+const PROMINENT = ["journal_depth", "keys_differing", "discarded_journal_records", "superseded_writes_discarded",
+                   "lag_increasing"];
+
+function detailsView(key, details) {
+  const shown = [];
+  const rest = [];
   for (const [k, v] of Object.entries(details || {})) {
     if (k === "progress" || v === null || typeof v === "object") continue;
-    parts.push(k + ": " + v);
+    (PROMINENT.includes(k) ? shown : rest).push(k + ": " + v);
   }
-  return parts.join(" · ");
+  return [shown.length ? el("div", { class: "details" }, shown.join(" · ")) : null,
+          rest.length ? el("div", { class: "details" }, foldable(key, rest.length + " more", rest.join(" · "))) : null];
 }
 
 function progressBar(p) {
@@ -71,7 +90,7 @@ function progressBar(p) {
     el("div", { class: "details" }, pct + "% (" + p.done + "/" + p.total + eta + ")"));
 }
 
-function storesTable(stores) {
+function storesTable(node, stores) {
   if (!stores || !stores.length) return el("p", { class: "muted" }, "no stores");
   const rows = stores.map((s) => {
     const h = s.health || {};
@@ -86,13 +105,13 @@ function storesTable(stores) {
       el("td", {}, s.plugin || ""),
       el("td", {}, el("span", { class: "health health-" + status }, status),
         s.state && s.state !== "running" ? el("div", { class: "details" }, s.state) : null),
-      el("td", { class: "num" }, lag),
-      el("td", { class: "num", title: sync.last_success || "" }, lastSync,
+      el("td", { class: "num", "data-label": "lag" }, lag),
+      el("td", { class: "num", "data-label": "synced", title: sync.last_success || "" }, lastSync,
         sync.failures ? el("div", { class: "details bad" }, sync.failures + " failed") : null),
       el("td", {}, h.summary || "", progressBar((h.details || {}).progress),
         s.start_error ? el("div", { class: "details bad" }, s.start_error) : null,
         sync.last_error ? el("div", { class: "details bad" }, "last sync: " + sync.last_error) : null,
-        el("div", { class: "details" }, detailText(h.details))));
+        detailsView(node + "/" + s.name, h.details)));
   });
   return el("div", { class: "table" }, el("table", {},
     el("thead", {}, el("tr", {}, ["Store", "Plugin", "Health", "Lag", "Last sync", "Summary"].map((t) => el("th", {}, t)))),
@@ -119,7 +138,7 @@ function selfCard(st) {
         m.paused ? "paused " + ago(m.since) + (m.reason ? ": " + m.reason : "") : "no"),
       el("dt", {}, "Failover"), el("dd", {}, failoverText(st.failover),
         st.failover && st.failover.decision ? el("div", { class: "details" }, st.failover.decision) : null)),
-    storesTable(st.stores));
+    storesTable(st.node.name, st.stores));
 }
 
 function peerCard(p) {
@@ -135,7 +154,7 @@ function peerCard(p) {
         p.reachable ? "yes, last answer " + ago(p.last_seen) : "no: " + (p.last_error || "not answering"),
         !p.reachable && p.last_seen ? el("div", { class: "details" }, "last answer " + ago(p.last_seen) + "; stores as of then") : null),
       el("dt", {}, "Maintenance"), el("dd", { class: p.paused ? "warn" : "" }, p.paused ? "paused" : "no")),
-    known ? storesTable(p.stores) : el("p", { class: "muted" }, "the peer has not answered yet"));
+    known ? storesTable(p.name, p.stores) : el("p", { class: "muted" }, "the peer has not answered yet"));
 }
 
 function pairState(st) {
@@ -152,7 +171,8 @@ function pairState(st) {
 function reportView(r) {
   const loss = Object.entries(r.loss || {}).map(([store, l]) => store + ": " + (l && l.summary ? l.summary : "?")).join("; ");
   const when = r.started_at_ms ? new Date(r.started_at_ms).toLocaleString() : "";
-  return el("details", { class: "report", "data-report": r.id || "" },
+  const key = "report/" + (r.id || "");
+  return el("details", { class: "report", "data-report": r.id || "", "data-key": key, open: openKeys.has(key) },
     el("summary", {}, el("strong", {}, r.kind || "?"), " ",
       el("span", { class: r.result === "succeeded" ? "good" : r.result === "failed" ? "bad" : "warn" }, r.result || "?"),
       " · ", when,
