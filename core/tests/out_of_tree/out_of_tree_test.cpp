@@ -4,6 +4,8 @@
 // installed tandemctl find it after `cmake --install` of the plugin.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "loader/store_loading.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
@@ -43,6 +45,15 @@ TEST(OutOfTree, InstalledSdkBuildsAndLoadsTheExamplePlugin) {
         prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/export.h",
         prefix / TANDEM_INSTALL_INCLUDEDIR / "tandem/sdk/testing/test_host.h", lib / "tandem/plugins"})
     EXPECT_TRUE(fs::exists(p)) << "not installed: " << p;
+  // Nothing lands outside the prefix (an absolute DESTINATION would write
+  // into this machine's /etc or /usr/local): cmake lists what it installed.
+  std::ifstream manifest(fs::path(TANDEM_BUILD_DIR) / "install_manifest.txt");
+  int installed = 0;
+  for (std::string line; std::getline(manifest, line); ++installed)
+    EXPECT_EQ(line.rfind(prefix.string() + "/", 0), 0u) << "installed outside the prefix: " << line;
+  EXPECT_GT(installed, 10);
+  EXPECT_TRUE(fs::exists(prefix / "etc/tandem/tandem.toml"));
+  EXPECT_TRUE(fs::exists(prefix / "lib/systemd/system/tandemd.service"));
 
   std::vector<std::string> configure_argv{cmake,
                                           "-S",
