@@ -7,10 +7,12 @@
 # nothing on this machine is installed or touched), then checks: the files
 # are where Debian and tandemd expect them, /etc/tandem/tandem.toml is a
 # conffile, `tandemd --check` accepts the installed example, every shipped
-# plugin loads from the installed plugin dir (alone in the config with its
-# own sample table where that validates, and through `tandemctl plugins`),
-# the unit passes `systemd-analyze verify`, the man pages render, and removing
-# then purging leaves nothing of the packages behind. Exit 0 when all hold.
+# plugin loads from the installed plugin dir (tandemd --check reads its schema
+# from the .so for a store table naming it; `tandemctl plugins` lists it
+# there), the SDK example plugin builds against tandem-dev
+# (find_package(TandemSDK)) and the installed tandemd loads it, the unit
+# passes `systemd-analyze verify`, the man pages render, and removing then
+# purging leaves nothing of the packages behind. Exit 0 when all hold.
 set -euo pipefail
 
 DEBS="${1:?usage: $0 DIR_WITH_THE_DEBS}"
@@ -20,7 +22,8 @@ dev=("$DEBS"/tandem-dev_*.deb)
 [ ${#main[@]} -eq 1 ] && [ ${#dev[@]} -eq 1 ] || { echo "FAIL: need one tandem_*.deb and one tandem-dev_*.deb in $DEBS" >&2; exit 1; }
 
 ROOT="$(mktemp -d /tmp/tandem-pkg-root.XXXXXX)"
-trap 'rm -rf "$ROOT"' EXIT
+WORK="$(mktemp -d /tmp/tandem-pkg-work.XXXXXX)"  # builds and configs outside the scratch root
+trap 'rm -rf "$ROOT" "$WORK"' EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
@@ -89,6 +92,21 @@ for p in "${plugins[@]}"; do
     fail "tandemd --check with a $p store: $out"
   fi
 done
+
+# tandem-dev is enough to build a plugin out of tree: the SDK's example,
+# with find_package(TandemSDK) from the scratch root, loaded by the installed tandemd.
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+ECHO_BUILD="$WORK/echo-build"
+if cmake -S "$SRC/sdk/examples/echo-plugin" -B "$ECHO_BUILD" -DCMAKE_PREFIX_PATH="$ROOT/usr" \
+     -DCMAKE_BUILD_TYPE=Release >"$WORK/echo.log" 2>&1 && cmake --build "$ECHO_BUILD" -j2 >>"$WORK/echo.log" 2>&1; then
+  cfg="$WORK/check-echo.toml"
+  { cat "$CONFIG"; printf '\n[stores.e]\nplugin = "%s"\nmessage = "hi"\n' "$ECHO_BUILD/tandem-echo.so"; } > "$cfg"
+  out="$("$TANDEMD" --config "$cfg" --check 2>&1)" && [[ "$out" == *"OK, 1 store"* ]] &&
+    ok "the SDK example plugin builds against tandem-dev and the installed tandemd loads it" ||
+    fail "installed tandemd --check with the example plugin: $out"
+else
+  fail "the SDK example plugin does not build against tandem-dev: $(tail -20 "$WORK/echo.log")"
+fi
 
 # The unit: systemd's own verification, against the scratch root's binaries.
 unit="$ROOT/verify/tandemd.service"
