@@ -236,6 +236,10 @@ class ScheduleRun {
     } catch (const std::exception& e) {
       failed_ = true;
       std::cout << "FAILED in step " << step_ << ": " << e.what() << "\n";
+      // What the watchdog saw before it killed the hosts' processes, when the
+      // failure came after that but was not its Stuck.
+      if (auto stuck = watch_ ? watch_->stuck() : std::nullopt; stuck && *stuck != e.what())
+        std::cout << "(the watchdog had found: " << *stuck << ")\n";
       if (pair_) std::cout << pair_->describe();
     }
     if (probe_) probe_->stop();

@@ -24,6 +24,8 @@ StepWatch::~StepWatch() {
 }
 
 StepWatch::Phase::Phase(StepWatch& watch, std::string what, Clock::duration budget) : watch_(watch) {
+  // Before the push: a constructor that throws must leave no phase open.
+  watch_.check();
   const auto now = Clock::now();
   {
     std::lock_guard l(watch_.mu_);
@@ -33,7 +35,6 @@ StepWatch::Phase::Phase(StepWatch& watch, std::string what, Clock::duration budg
     watch_.open_.push_back({std::move(what), now, deadline});
   }
   watch_.wake_.notify_all();
-  watch_.check();
 }
 
 StepWatch::Phase::~Phase() {
@@ -56,6 +57,11 @@ void StepWatch::check() {
   if (stuck_) throw Stuck(*stuck_);
   const auto now = Clock::now();
   if (!open_.empty() && now > open_.back().deadline) throw Stuck("deadline passed: " + describe_locked(now));
+}
+
+std::optional<std::string> StepWatch::stuck() const {
+  std::lock_guard l(mu_);
+  return stuck_;
 }
 
 std::string StepWatch::describe() const {

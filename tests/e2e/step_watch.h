@@ -67,6 +67,8 @@ class StepWatch {
   // "step 2/3 (partition, ...) > promote --force on beta: waiting 240 s, 12 s
   // left", every open phase from outermost in. Any thread.
   std::string describe() const;
+  // The watchdog's message once it fired (where, and what on_stuck returned).
+  std::optional<std::string> stuck() const;
 
  private:
   struct Open {
