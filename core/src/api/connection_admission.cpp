@@ -23,7 +23,7 @@ ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& addre
   // ones go first: closing them costs the pair nothing).
   auto pick = [&](std::initializer_list<Kind> kinds, const std::string* addr) -> Id {
     for (Kind k : kinds)
-      if (Id victim = oldest_idle(k, addr, d.evict)) return victim;
+      if (Id victim = idle_victim(k, addr, d.evict)) return victim;
     return 0;
   };
   auto take = [&](Id victim) {
@@ -70,7 +70,7 @@ ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& addre
 
   for (Id victim : d.evict) erase(victim);
   evictions_ += d.evict.size();
-  entries_[id] = Entry{address, kind, false, 0};
+  entries_[id] = Entry{address, kind, false, true, ++sequence_};
   ++per_address_[address];
   if (kind == Kind::untrusted) ++untrusted_;
   return d;
@@ -80,6 +80,7 @@ void ConnectionTable::set_idle(Id id, bool idle) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   it->second.idle = idle;
+  it->second.fresh = false;
   if (idle) it->second.idle_since = ++sequence_;
 }
 
@@ -104,19 +105,25 @@ std::string ConnectionTable::untrusted_full() const {
 
 void ConnectionTable::remove(Id id) { erase(id); }
 
-ConnectionTable::Id ConnectionTable::oldest_idle(Kind kind, const std::string* address,
+ConnectionTable::Id ConnectionTable::idle_victim(Kind kind, const std::string* address,
                                                  const std::vector<Id>& skip) {
   Id best = 0;
+  int best_count = 0;
   std::uint64_t best_seq = 0;
   for (auto& [id, e] : entries_) {
-    if (!e.idle || e.kind != kind || (address && e.address != *address)) continue;
+    bool candidate = e.idle || (e.fresh && has_bytes_);
+    if (!candidate || e.kind != kind || (address && e.address != *address)) continue;
     if (std::find(skip.begin(), skip.end(), id) != skip.end()) continue;
     if (has_bytes_ && has_bytes_(id)) {
-      e.idle = false;  // its request is in the socket: the read handler will see it
+      // Its request is in the socket: the read handler will see it.
+      e.idle = false;
+      e.fresh = false;
       continue;
     }
-    if (best == 0 || e.idle_since < best_seq) {
+    int count = per_address_.at(e.address);
+    if (best == 0 || count > best_count || (count == best_count && e.idle_since < best_seq)) {
       best = id;
+      best_count = count;
       best_seq = e.idle_since;
     }
   }

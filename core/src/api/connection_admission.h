@@ -1,10 +1,11 @@
 // Which connections the API keeps when there are too many. A flood of idle
 // connections must not lock out the peer's status poll or an operator's
-// authenticated request, so a full table makes room by closing the
-// connection that has waited longest for a request instead of refusing the
-// newcomer, one address can hold only so many, and a share of the table is
-// kept for trusted connections (from the [peer] address, or whose request
-// carried the valid token) that untrusted ones cannot fill.
+// authenticated request, so a full table makes room by closing an idle
+// connection (of the address holding the most, the one that has waited
+// longest for a request) instead of refusing the newcomer, one address can
+// hold only so many, and a share of the table is kept for trusted
+// connections (from the [peer] address, or whose request carried the valid
+// token) that untrusted ones cannot fill.
 //
 // Pure bookkeeping without sockets or clocks, so it is tested directly; the
 // HTTP server applies its decisions (api/http_server.cpp).
@@ -32,10 +33,13 @@ class ConnectionTable {
 
   explicit ConnectionTable(AdmissionLimits limits) : limits_(limits) {}
 
-  // A new connection from `address`. Admitted connections start busy (not
-  // evictable) until the server reports them waiting with set_idle(true):
-  // a client that connected and sent its request at once is never closed
-  // before the server had a chance to look at it.
+  // A new connection from `address`. Admitted connections start fresh: the
+  // server has not looked at them yet. A fresh connection is closed for a
+  // newcomer only when has_bytes (below) says nothing has arrived on it: a
+  // client that connected and sent its request at once is never closed
+  // before the server had a chance to read it, while a flood's sockets
+  // admitted faster than the server gets to them (a loaded machine) cannot
+  // fill the table with connections that nothing may close.
   //
   // Whether a newcomer holds the token is unknown until its headers are in.
   // When the untrusted share is full and none of it is idle, it is admitted
@@ -43,12 +47,13 @@ class ConnectionTable {
   // its request turns out trusted.
   //
   // has_bytes(id), when given, tells whether bytes of a request have arrived
-  // on a connection still marked idle (its read handler has not run yet,
-  // e.g. on a busy machine): such a connection is not idle and is never
-  // chosen as a victim.
+  // on a connection still marked idle or fresh (its read handler has not run
+  // yet, e.g. on a busy machine): such a connection is not idle and is never
+  // chosen as a victim. Without it, fresh connections are never chosen.
   Decision admit(Id id, const std::string& address, bool trusted,
                  const std::function<bool(Id)>& has_bytes = {});
-  // Idle: waiting for a request, no byte of it received yet.
+  // Idle: waiting for a request, no byte of it received yet. Either way the
+  // connection is no longer fresh: the server has looked at it.
   void set_idle(Id id, bool idle);
   // A request's headers are in; trusted: it carried the valid token (the
   // connection stays trusted). False: close it, it was on probation and is
@@ -58,6 +63,7 @@ class ConnectionTable {
   // The 503 text for a request refused by headers().
   std::string untrusted_full() const;
 
+  std::vector<Id> dbg_busy() const { std::vector<Id> v; for (auto& [i, e] : entries_) if (!e.idle) v.push_back(i); return v; }
   int size() const { return static_cast<int>(entries_.size()); }
   int untrusted() const { return untrusted_; }
   std::uint64_t evictions() const { return evictions_; }
@@ -71,13 +77,19 @@ class ConnectionTable {
     std::string address;
     Kind kind = Kind::untrusted;
     bool idle = false;
+    bool fresh = true;             // not looked at by the server yet (set_idle not called)
     std::uint64_t idle_since = 0;  // sequence number: lower waited longer
   };
 
-  // The idle connection of that kind (and address, when given) that has
-  // waited longest, skipping `skip`; 0 if none. Ids start at 1.
+  // The idle connection of that kind (and address, when given) to close,
+  // skipping `skip`; 0 if none. Ids start at 1. Of the address holding the
+  // most connections, the one that has waited longest: a flood reopening
+  // hundreds of sockets turns the table over every few milliseconds, and
+  // choosing by age alone would close a quiet client's one connection before
+  // its first bytes (a TLS ClientHello on a loaded machine) arrive.
+  // Fresh connections count as idle when has_bytes_ says none arrived.
   // Marks a connection with bytes waiting (has_bytes_) as not idle.
-  Id oldest_idle(Kind kind, const std::string* address, const std::vector<Id>& skip);
+  Id idle_victim(Kind kind, const std::string* address, const std::vector<Id>& skip);
   void erase(Id id);
 
   AdmissionLimits limits_;

@@ -4,10 +4,12 @@
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <stdexcept>
 #include <thread>
 
@@ -63,6 +65,9 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      // Looked at: no longer fresh (closable only while nothing arrived), busy
+      // until a wait for the client's bytes marks it idle.
+      self->server_.set_idle(self->id_, false);
       if (self->stream_.tls()) return self->handshake();
       self->read_request();
     });
@@ -187,14 +192,34 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
+    await_readable(std::move(next));
+  }
+
+  // The socket wait of wait_for_bytes. A wait can end with nothing to read:
+  // under a connection flood on a loaded machine every flood socket's wait
+  // ended so within a few seconds, and each then sat busy (not closable) in
+  // a read that had nothing to read until the header deadline, until the
+  // table held nothing a newcomer could replace and everyone, the operator
+  // and the peer included, was refused. Such a wait goes on, still idle.
+  template <class Next>
+  void await_readable(Next next) {
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 [self = shared_from_this(), next = std::move(next)](beast::error_code ec) mutable {
+                                  if (!ec && !self->idle_expired_ && self->nothing_to_read())
+                                    return self->await_readable(std::move(next));
                                   self->waiting_ = false;
                                   self->idle_timer_.cancel();
                                   self->server_.set_idle(self->id_, false);
                                   if (self->idle_expired_) ec = beast::error::timeout;
                                   next(ec);
                                 });
+  }
+
+  // Neither a byte nor the client's end of stream (nor an error) is waiting.
+  bool nothing_to_read() const {
+    char byte;
+    ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   void read_header() {

@@ -407,7 +407,7 @@ const sdk::ConfigSchema& api_limit_keys() {
       {.name = "max_connections",
        .type = ValueType::integer,
        .default_value = std::to_string(d.connections.max_connections),
-       .description = "open API connections at most; when full, the one idle longest is closed for a newcomer",
+       .description = "open API connections at most; when full, an idle one of the address holding most is closed for a newcomer",
        .min = "8",
        .max = "100000"},
       {.name = "max_connections_per_address",

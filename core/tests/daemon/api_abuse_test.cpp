@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "api/connection_admission.h"
@@ -78,6 +79,32 @@ TEST(ConnectionAdmission, NewcomersAreBusyUntilTheServerLooksAtThem) {
   EXPECT_EQ(t.refusals(), 1u);
 }
 
+// A flood admitted faster than the server gets to its sockets (a loaded
+// machine) must not fill the table with connections nothing may close: a
+// fresh one on which nothing arrived is closable, one whose request is in
+// its socket is not, and once the server looked at it only idleness counts.
+TEST(ConnectionAdmission, AFreshConnectionIsClosedOnlyWhenNothingArrivedOnIt) {
+  ConnectionTable t({.max_connections = 3, .per_address = 10, .reserved = 0});
+  ASSERT_TRUE(t.admit(1, "flood", false).admit);
+  ASSERT_TRUE(t.admit(2, "flood", false).admit);
+  ASSERT_TRUE(t.admit(3, "client", false).admit);
+  std::set<ConnectionTable::Id> arrived = {1, 3};
+  auto has_bytes = [&](ConnectionTable::Id id) { return arrived.count(id) > 0; };
+  auto d = t.admit(4, "client", false, has_bytes);
+  ASSERT_TRUE(d.admit);
+  EXPECT_EQ(d.evict, std::vector<ConnectionTable::Id>{2});  // the fresh one with nothing in it
+  // 1 and 3 have their requests in: never closed; 4 is fresh and silent.
+  arrived = {1, 3, 4};
+  d = t.admit(5, "flood", false, has_bytes);
+  EXPECT_FALSE(d.admit) << "closed " << (d.evict.empty() ? 0 : d.evict.front());
+  // Looked at and busy (set_idle(false)): not closable however silent.
+  arrived.clear();
+  t.set_idle(1, false);
+  t.set_idle(3, false);
+  t.set_idle(4, false);
+  EXPECT_FALSE(t.admit(6, "flood", false, has_bytes).admit);
+}
+
 TEST(ConnectionAdmission, OneAddressMakesRoomFromItsOwnIdleConnections) {
   ConnectionTable t({.max_connections = 100, .per_address = 2, .reserved = 0});
   ASSERT_TRUE(t.admit(1, "a", false).admit);
@@ -93,6 +120,39 @@ TEST(ConnectionAdmission, OneAddressMakesRoomFromItsOwnIdleConnections) {
   EXPECT_FALSE(d.admit);
   EXPECT_NE(d.refusal.find("from a"), std::string::npos) << d.refusal;
   EXPECT_TRUE(t.admit(6, "c", false).admit);
+}
+
+// A flood from a few addresses reopening its sockets turns the table over
+// faster than a quiet client sends its first bytes: room is made from the
+// address holding the most, so the quiet client's one idle connection,
+// however long it has waited, stays.
+TEST(ConnectionAdmission, RoomIsMadeFromTheAddressHoldingTheMost) {
+  ConnectionTable t({.max_connections = 5, .per_address = 10, .reserved = 0});
+  ASSERT_TRUE(t.admit(1, "quiet", false).admit);
+  for (ConnectionTable::Id id = 2; id <= 4; ++id) ASSERT_TRUE(t.admit(id, "flood-a", false).admit);
+  ASSERT_TRUE(t.admit(5, "flood-b", false).admit);
+  for (ConnectionTable::Id id : {1, 5, 2, 3, 4}) t.set_idle(id, true);  // quiet's has waited longest
+  auto d = t.admit(6, "flood-b", false);
+  ASSERT_TRUE(d.admit);
+  EXPECT_EQ(d.evict, std::vector<ConnectionTable::Id>{2});  // flood-a's oldest
+  // flood-a and flood-b now hold two each: of those, the one idle longest (5).
+  t.set_idle(6, true);
+  d = t.admit(7, "flood-a", false);
+  EXPECT_EQ(d.evict, std::vector<ConnectionTable::Id>{5});
+  // Turn the table over many times: quiet's connection is never the one closed.
+  for (ConnectionTable::Id id = 8; id < 200; ++id) {
+    t.set_idle(id - 1, true);
+    d = t.admit(id, id % 2 ? "flood-a" : "flood-b", false);
+    ASSERT_TRUE(d.admit) << id;
+    ASSERT_EQ(d.evict.size(), 1u) << id;
+    ASSERT_NE(d.evict.front(), 1u) << "the quiet client's connection was closed at newcomer " << id;
+  }
+  // Once it is the only address left with idle connections, it can be closed.
+  ConnectionTable u({.max_connections = 2, .per_address = 10, .reserved = 0});
+  ASSERT_TRUE(u.admit(1, "quiet", false).admit);
+  ASSERT_TRUE(u.admit(2, "busy", false).admit);
+  u.set_idle(1, true);
+  EXPECT_EQ(u.admit(3, "busy", false).evict, std::vector<ConnectionTable::Id>{1});
 }
 
 TEST(ConnectionAdmission, TheReservedShareIsKeptForTrustedConnections) {
@@ -296,8 +356,13 @@ std::chrono::seconds flood_duration() {
   return std::chrono::seconds(env ? std::max(1, std::atoi(env)) : 8);
 }
 
-// One status request to the flooded API: its HTTP status (0: no answer).
-using StatusProbe = std::function<int(bool with_token)>;
+// One status request to the flooded API: its HTTP status, or 0 and why
+// there was no answer.
+struct ProbeResult {
+  int status = 0;
+  std::string error;
+};
+using StatusProbe = std::function<ProbeResult(bool with_token)>;
 
 // 300 idle connections from ten addresses, reopened as the server drops them,
 // against `a` with its default limits, while `b` polls it as its peer: an
@@ -317,14 +382,14 @@ void flood_and_check(InProcessDaemon& a, InProcessDaemon& b, const StatusProbe& 
   auto last_check = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < end) {
     auto t0 = std::chrono::steady_clock::now();
-    int got = status(true);
+    ProbeResult got = status(true);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     slowest = std::max(slowest, took);
     ++asked;
-    if (got == 200)
+    if (got.status == 200)
       ++answered;
     else
-      ADD_FAILURE() << "authenticated status request " << asked << " got " << got;
+      ADD_FAILURE() << "authenticated status request " << asked << " got " << got.status << " " << got.error;
     // Every two seconds: has the peer's poll been answered since the last check?
     if (std::chrono::steady_clock::now() - last_check >= 2s) {
       auto st = b.daemon->runtime().peer_status();
@@ -338,7 +403,7 @@ void flood_and_check(InProcessDaemon& a, InProcessDaemon& b, const StatusProbe& 
     }
     std::this_thread::sleep_for(100ms);
   }
-  int unauthenticated = status(false);
+  int unauthenticated = status(false).status;
   std::cout << "[ flood " << label << " ] " << duration.count() << " s, 300 sockets from 10 addresses: server closed "
             << flood.reopened() << " idle ones (" << flood.reopened() / duration.count() << "/s), refused "
             << flood.answers() << " with bytes, connect failures " << flood.connect_failures() << "; authenticated "
@@ -348,7 +413,7 @@ void flood_and_check(InProcessDaemon& a, InProcessDaemon& b, const StatusProbe& 
   flood.stop();
   EXPECT_GT(asked, 0);
   EXPECT_GT(flood.reopened(), 0u) << "the flood never got a connection closed: it did not fill the table";
-  EXPECT_TRUE(eventually([&] { return status(false) == 200; }, 10s));
+  EXPECT_TRUE(eventually([&] { return status(false).status == 200; }, 10s));
 }
 
 TEST(ApiAbuse, IdleConnectionFloodKeepsTheStatusPollAndAuthenticatedRequestsAnswered) {
@@ -363,9 +428,9 @@ TEST(ApiAbuse, IdleConnectionFloodKeepsTheStatusPollAndAuthenticatedRequestsAnsw
   flood_and_check(
       a, b,
       [&](bool with_token) {
-        return testhttp::request("127.0.0.1", a.port, "GET", "/v1/status", "",
-                                 with_token ? kToken : std::map<std::string, std::string>{}, 10s)
-            .status;
+        auto r = testhttp::request("127.0.0.1", a.port, "GET", "/v1/status", "",
+                                   with_token ? kToken : std::map<std::string, std::string>{}, 10s);
+        return ProbeResult{r.status, r.status ? "" : "no parsable answer: " + r.head};
       },
       "http");
 }
@@ -401,7 +466,7 @@ TEST(ApiAbuse, IdleConnectionFloodOverMutualTlsKeepsThePeerAndTokenHoldersAnswer
         req.timeout = 10s;
         if (with_token) req.headers = kToken;
         auto r = sdk::net::request(url, req);
-        return r ? r->status : 0;
+        return r ? ProbeResult{static_cast<int>(r->status), ""} : ProbeResult{0, r.message()};
       },
       "mutual TLS");
 }
