@@ -121,6 +121,19 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
           [this] { on_secondary_up(); }, nullptr, [this] { flush_intents(); },
           [this](const RespParser& r) { return check_fence("peer Redis", r); }},
       writer_name(host));
+  for (std::size_t i = 0; i < kBulkLinks; ++i) {
+    // Reads only: no writer name (nothing of a predecessor's to kill), no
+    // intents to flush, no fence to check (the shared link checks it).
+    bulk_.push_back(std::make_shared<BackendLink>(
+        io, "local Redis " + settings.local.describe() + " (bulk read link " + std::to_string(i + 1) + ")",
+        settings.local, secrets.local_password, settings.db, settings,
+        BackendLink::Callbacks{[this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
+                               [this, i](std::deque<LinkToken>& lost, const std::string& why) {
+                                 on_bulk_down(i, lost, why);
+                               },
+                               [this, i] { bulk_was_up_[i] = true; }, nullptr, nullptr, nullptr}));
+  }
+  bulk_was_up_.assign(kBulkLinks, false);
   // Records left from before a restart must reach the peer before anything new.
   journal_route_ = !journal_.empty();
   replay_read_pos_ = journal_.replay_offset();
@@ -133,6 +146,7 @@ void Dispatcher::start(std::function<void()> on_link_up) {
   on_link_up_ = std::move(on_link_up);
   primary_->start();
   secondary_->start();
+  for (auto& b : bulk_) b->start();
   tick();
 }
 
@@ -160,6 +174,7 @@ void Dispatcher::stop() {
   for (Session* s : std::unordered_set<Session*>(sessions_)) s->close();
   primary_->stop();
   secondary_->stop();
+  for (auto& b : bulk_) b->stop();
   try {
     journal_.sync_now();
   } catch (const std::exception& e) {
@@ -225,6 +240,8 @@ void Dispatcher::fail_op(const std::shared_ptr<Op>& op, std::string_view error) 
 }
 
 void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
+  LocalLane& lane = op->session->lane();
+  lane.last_write = std::max(lane.last_write, op->seq);  // "Local links", rule 2
   // WATCH and blocking pops rely on the endpoint seeing every write, in the
   // order the secondary applies them (the order of this call).
   if (!watching_.empty() && op->block != BlockKind::xread)  // an XREAD changes nothing
@@ -395,24 +412,70 @@ void Dispatcher::flush_intents() {
   }
 }
 
-void Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
+int Dispatcher::pick_bulk_link(const LocalLane& lane) const {
+  if (lane.link > 0 && lane.outstanding > 0 && bulk_[static_cast<std::size_t>(lane.link - 1)]->up()) return lane.link;
+  int best = 0;
+  std::size_t best_load = 0;
+  for (std::size_t i = 0; i < bulk_.size(); ++i) {
+    if (!bulk_[i]->up()) continue;
+    if (best == 0 || bulk_[i]->outstanding() < best_load) {
+      best = static_cast<int>(i + 1);
+      best_load = bulk_[i]->outstanding();
+    }
+  }
+  return best;
+}
+
+bool Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
+  LocalLane& lane = op->session->lane();
+  int link = 0;  // writes, and the reads of clients with small replies: the shared link
+  if (!op->is_write() && op->seq > lane.last_write && op->session->large_replies()) link = pick_bulk_link(lane);
+  // Rule 1 of "Local links". A write never waits here: rule 3 kept it from
+  // being routed while its client had reads on a bulk link, and rule 2 kept
+  // every read routed before it off the bulk links since.
+  if (lane.outstanding > 0 && link != lane.link && !op->is_write()) return false;
+  op->ready = false;
   if (!primary_->up()) {
     if (op->journal_on_reply) {
       op->journal_on_reply = false;
       --journal_ops_in_flight_;
     }
-    return fail_op(
-        op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" +
-                (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
+    fail_op(op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" +
+                    (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
+    return true;
   }
+  BackendLink& to = link == 0 ? *primary_ : *bulk_[static_cast<std::size_t>(link - 1)];
+  if (link != 0) ++bulk_reads_;
+  lane.link = link;
+  ++lane.outstanding;
+  op->local_link = link;
   LinkToken t;
   t.op = op;
   if (!op->primary_request.empty()) {
     if (op->kind == OpKind::exec_write) t.replies = op->replies;  // the block with its effects
-    primary_->send(op->primary_request, std::move(t), op->proto);
+    to.send(op->primary_request, std::move(t), op->proto);
   } else {
     t.replies = op->replies;
-    primary_->send(op->request, std::move(t), op->proto);
+    to.send(op->request, std::move(t), op->proto);
+  }
+  return true;
+}
+
+void Dispatcher::local_answered(Op& op) {
+  if (op.local_link < 0) return;
+  op.local_link = -1;
+  LocalLane& lane = op.session->lane();
+  if (lane.outstanding > 0) --lane.outstanding;
+}
+
+void Dispatcher::on_bulk_down(std::size_t i, std::deque<LinkToken>& lost, const std::string& why) {
+  if (bulk_was_up_[i]) host_.log().warn(bulk_[i]->name() + " down: " + why + "; reads take the shared link meanwhile");
+  bulk_was_up_[i] = false;
+  for (auto& t : lost) {
+    if (!t.op) continue;
+    local_answered(*t.op);
+    if (!t.op->done) fail_op(t.op, "TANDEMLOCAL connection to the local Redis lost (" + why + "); read not answered");
+    t.op->session->pump();
   }
 }
 
@@ -496,6 +559,7 @@ void Dispatcher::on_secondary_up() {
 
 void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
   Op& op = *t.op;
+  local_answered(op);
   if (op.journal_on_reply) {
     op.journal_on_reply = false;
     --journal_ops_in_flight_;
@@ -584,6 +648,7 @@ void Dispatcher::on_primary_down(std::deque<LinkToken>& lost, const std::string&
   for (auto& t : lost) {
     if (!t.op) continue;
     auto& op = t.op;
+    local_answered(*op);
     if (op->journal_on_reply) {
       op->journal_on_reply = false;
       --journal_ops_in_flight_;
@@ -863,6 +928,7 @@ void Dispatcher::publish_stats() {
   s.refused = refused_;
   s.replayed = replayed_;
   s.replay_errors = replay_errors_;
+  s.bulk_reads = bulk_reads_;
   s.clients = sessions_.size();
   s.writes_paused = gate_ != 0;
   s.demoting = demoting_;

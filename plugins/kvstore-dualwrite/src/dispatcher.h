@@ -12,6 +12,21 @@
 // i.e. in the primary's order; replay sends the journal in that order before
 // any new write reaches the peer.
 //
+// Local links: the shared link to the local Redis carries every write (in
+// the order above) and the reads of most clients; the reads of a client with
+// large replies (Session::large_replies) take one of a few bulk read links,
+// so that its replies do not delay everyone's on the shared one. Per client
+// (its LocalLane), three rules keep the order of a single connection; why
+// they do is argued in README.md "Bulk read links for large replies":
+//  1. its operations outstanding at the local Redis are on one link at a
+//     time; a read that would change links waits until they are answered;
+//  2. a read goes to a bulk link only if no write of its client was routed
+//     after it (Op::seq > LocalLane::last_write);
+//  3. a command that may route a write is not parsed while its client has
+//     reads outstanding on a bulk link, nor, if its replies are large, while
+//     anything before it is not forwarded (Session::must_wait_for_bulk_reads).
+// Only reads ever wait, never a write: the write order is unchanged.
+//
 // Everything here runs on the endpoint's io thread.
 #pragma once
 
@@ -67,6 +82,7 @@ struct EndpointStats {
   bool journal_full = false;
   std::string journal_error;
   std::uint64_t writes = 0, reads = 0, refused = 0, replayed = 0, replay_errors = 0;
+  std::uint64_t bulk_reads = 0;  // reads sent on a bulk read link ("Local links")
   std::size_t clients = 0;
   bool writes_paused = false;
   bool demoting = false;
@@ -115,8 +131,12 @@ class Dispatcher {
   // A blocking op is waiting (from its first send until it is answered).
   void add_blocking(const std::shared_ptr<Op>& op) { blocked_.push_back(op); }
   void forget_blocking(Op* op);
-  // Send a ready operation to the primary's Redis (or fail it if that is down).
-  void send_primary(const std::shared_ptr<Op>& op);
+  // Send a ready operation to the primary's Redis (or fail it if that is
+  // down), on the local link its session's lane allows ("Local links").
+  // false: a read that must wait for its session's outstanding operations
+  // on another link (nothing sent; the session's pump() retries when they
+  // are answered). Always true for a write.
+  bool send_primary(const std::shared_ptr<Op>& op);
   void count_read() { ++reads_; }
   // The local Redis's version (INFO server), for HELLO.
   const std::string& redis_version() const { return redis_version_; }
@@ -164,6 +184,13 @@ class Dispatcher {
   void on_secondary_up();
   void on_primary_reply(LinkToken& t, const RespParser& r);
   void on_primary_down(std::deque<LinkToken>& lost, const std::string& why);
+  void on_bulk_down(std::size_t i, std::deque<LinkToken>& lost, const std::string& why);
+  // The local link `op` was outstanding on answered it (or dropped it).
+  void local_answered(Op& op);
+  // The local link a read of `lane`'s session prefers: its lane's bulk link
+  // while that is busy, else the least busy bulk link that is up; 0 (the
+  // shared link) when none is up.
+  int pick_bulk_link(const LocalLane& lane) const;
   void after_primary_batch();
   void journal_effect(Op& op, const RespParser& r);
   void take_journal_route(const std::shared_ptr<Op>& op);
@@ -202,6 +229,12 @@ class Dispatcher {
   std::string discarded_file_;
   std::shared_ptr<BackendLink> primary_;
   std::shared_ptr<BackendLink> secondary_;
+  // Bulk read links to the local Redis ("Local links"): a few, so that two
+  // clients with large replies do not queue behind each other either.
+  static constexpr std::size_t kBulkLinks = 2;
+  std::vector<std::shared_ptr<BackendLink>> bulk_;
+  std::vector<bool> bulk_was_up_;
+  std::uint64_t bulk_reads_ = 0;
   boost::asio::steady_timer tick_timer_;
   std::unordered_set<Session*> sessions_;
   std::unordered_set<Session*> watching_;

@@ -30,8 +30,19 @@ enum class BlockKind : std::uint8_t {
   xread,     // XREAD BLOCK sent without BLOCK (read-only on both): the same reply
 };
 
+// Which local Redis link a session's operations are outstanding on, and how
+// many: one link at a time (dispatcher.h "Local links"). Kept by the session,
+// used by the dispatcher.
+struct LocalLane {
+  int link = 0;                    // 0: the shared link; i > 0: bulk read link i
+  std::uint32_t outstanding = 0;   // operations sent on `link`, not answered yet
+  std::uint64_t last_write = 0;    // seq of the session's last routed write
+};
+
 struct Op {
   OpKind kind = OpKind::local;
+  std::uint64_t seq = 0;             // its position in its session's requests (1, 2, ...)
+  int local_link = -1;               // the local link it is outstanding on (LocalLane::link); -1: none
   std::shared_ptr<Session> session;  // keeps the session (and its ordering) alive while in flight
   std::string request;               // RESP sent to the backends (a MULTI..EXEC block for exec_*)
   std::uint32_t replies = 1;         // replies `request` produces
@@ -58,6 +69,8 @@ struct Op {
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;
+    seq = 0;
+    local_link = -1;
     session.reset();
     request.clear();
     replies = 1;

@@ -134,6 +134,10 @@ void RespParser::reset_message() {
 }
 
 RespParser::Next RespParser::next() {
+  if (unread_) {
+    unread_ = false;
+    return Next::message;
+  }
   if (complete_) reset_message();
   // Drop consumed bytes now and then (offsets of a message in progress move along).
   if (pos_ > 0 && (pos_ == buf_.size() || (pos_ >= 16 * 1024 && pos_ * 2 >= buf_.size()))) {

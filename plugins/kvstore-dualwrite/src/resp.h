@@ -42,6 +42,11 @@ class RespParser {
   // describe it until the next call to next() or feed(). After
   // `protocol_error` the stream is unusable (error_text() says why).
   Next next();
+  // Hands the message just parsed back: the next call to next() returns it
+  // again (a client's command that must wait; feed() may run meanwhile).
+  // Precondition: the last next() returned `message`.
+  void unread() { unread_ = true; }
+  bool has_unread() const { return unread_; }
 
   RespType type() const { return type_; }
   // The first byte of the message's encoding ('*', '%', '>', '$', ...).
@@ -89,6 +94,7 @@ class RespParser {
   bool inline_msg_ = false;
   std::string inline_out_;
   bool complete_ = false;
+  bool unread_ = false;
   std::size_t msg_begin_ = 0;
   std::size_t msg_end_ = 0;
   RespType type_ = RespType::nil;

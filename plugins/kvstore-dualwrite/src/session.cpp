@@ -24,6 +24,19 @@ namespace {
 constexpr std::size_t kMaxOpsPerClient = 8192;
 // Reply bytes (estimated) one client may have in flight at the backends.
 constexpr std::size_t kInflightReplyBytes = 2u << 20;
+// A client whose recent replies reach this size, or whose unread replies
+// reach kUnreadBacklog, reads through a bulk link: on the shared link each
+// such reply would delay every other client's replies queued behind it by
+// its transfer time (tens of microseconds per 16 KiB on loopback, the order
+// of a small GET's whole round trip).
+constexpr std::size_t kLargeReply = 16u << 10;
+constexpr std::size_t kUnreadBacklog = 256u << 10;
+
+// A maximum that forgets: each new size either raises it or lets it decay by
+// 1/16, so a few small replies do not hide that large ones are common.
+std::size_t decaying_max(std::size_t previous, std::size_t size) {
+  return std::max(size, previous - previous / 16);
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -155,8 +168,29 @@ bool Session::can_take_more() const {
   return ops_.size() < allowed;
 }
 
+bool Session::large_replies() const { return recent_reply_max_ >= kLargeReply || unsent_bytes() >= kUnreadBacklog; }
+
+bool Session::must_wait_for_bulk_reads() {
+  // Plain reads (also queued inside MULTI) never route a write; CONFIG SET
+  // and XREAD BLOCK, read commands by name, do. Everything else counts as a
+  // write here, which costs nothing: its reply is sent after theirs anyway.
+  if (parser_.size() > 0 && parser_.element_type(0) == RespType::string) {
+    const CommandInfo* info = find_command(parser_.element(0));
+    if (info && info->cls == CommandClass::read && info->name != "CONFIG" && info->name != "XREAD") return false;
+  }
+  if (large_replies()) {
+    // Its earlier reads go to a bulk link first and this waits for them;
+    // routed now, it would pull them onto the shared link (rule 2).
+    forward_ready();
+    if (cursor_ < ops_.size()) return true;
+  }
+  return lane_.link != 0 && lane_.outstanding > 0;
+}
+
 void Session::read_more() {
-  if (closed_ || closing_ || reading_) return;
+  // A command waiting in the parser (must_wait_for_bulk_reads): nothing more
+  // is read until it is handled (pump() resumes).
+  if (closed_ || closing_ || reading_ || parser_.has_unread()) return;
   // A blocked client is still read (as Redis does), so that its leaving is
   // noticed and ends the wait; what it sends is parsed once it is served.
   if (!can_take_more() && !(blocked_op_ && parser_.buffered() <= d_.settings().max_request_size))
@@ -192,7 +226,6 @@ bool Session::process_input() {
   bool parsed = false;
   while (!closing_ && can_take_more()) {
     auto next = parser_.next();
-    if (next != RespParser::Next::incomplete) parsed = true;
     if (next == RespParser::Next::incomplete) {
       if (parser_.buffered() > d_.settings().max_request_size) {
         reply_error("ERR request larger than max_request_size (" + std::to_string(d_.settings().max_request_size) +
@@ -205,8 +238,13 @@ bool Session::process_input() {
       reply_error("ERR Protocol error: " + parser_.error_text() +
                   " (the endpoint accepts RESP arrays of bulk strings)");
       close_after_flush();
+      return true;
+    }
+    if (must_wait_for_bulk_reads()) {
+      parser_.unread();  // parsed again once they are answered (pump)
       return parsed;
     }
+    parsed = true;
     handle_command();
   }
   return parsed;
@@ -221,6 +259,7 @@ std::shared_ptr<Op> Session::new_op(OpKind kind) {
   }
   if (!op) op = std::make_shared<Op>();
   op->kind = kind;
+  op->seq = ++next_seq_;
   op->proto = proto_;
   op->session = shared_from_this();
   ops_.push_back(op);
@@ -865,27 +904,33 @@ void Session::reset_multi() {
   multi_effects_.clear();
 }
 
-void Session::pump() {
-  auto self = shared_from_this();  // finishing the last op may drop the last other reference
+void Session::forward_ready() {
   while (cursor_ < ops_.size()) {
     auto& op = ops_[cursor_];
     if (!op->done) {
       if (!op->ready) break;  // a write still waiting for the secondary (or held)
-      op->ready = false;
-      if (closed_ && !op->is_write())
+      if (closed_ && !op->is_write()) {
+        op->ready = false;
         op->done = true;  // nobody reads it; writes still go on (both servers must apply them)
-      else
-        d_.send_primary(op);
+      } else if (!d_.send_primary(op)) {
+        break;  // a read waiting for this session's lane to drain (dispatcher.h "Local links")
+      }
     }
     ++cursor_;
   }
+}
+
+void Session::pump() {
+  auto self = shared_from_this();  // finishing the last op may drop the last other reference
+  forward_ready();
   bool wrote = false;
   while (!ops_.empty() && ops_.front()->done) {
     auto op = std::move(ops_.front());
     ops_.pop_front();
     if (!closed_) {
       out_ += op->reply;
-      reply_estimate_ = std::max(op->reply.size(), reply_estimate_ - reply_estimate_ / 16);
+      reply_estimate_ = decaying_max(reply_estimate_, op->reply.size());
+      recent_reply_max_ = decaying_max(recent_reply_max_, op->reply.size());
     }
     if (op->intent_seq) d_.intent_settled(op->intent_seq);
     if (op == blocked_op_) {
@@ -909,7 +954,7 @@ void Session::pump() {
     return;
   }
   if (wrote) schedule_flush();
-  if (!closed_ && can_take_more() && parser_.buffered() > 0 && process_input()) {
+  if (!closed_ && can_take_more() && (parser_.buffered() > 0 || parser_.has_unread()) && process_input()) {
     // Input left unparsed while this client was at its in-flight bound made
     // new operations: forward them (posted, so no recursion).
     asio::post(socket_.get_executor(), [self] { self->pump(); });

@@ -37,6 +37,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void touch_watch(const IntentKeys& keys);
   // The dispatcher parked this session's blocking op (it popped nothing).
   void on_parked();
+  // Where this session's operations are outstanding on the local Redis
+  // (dispatcher.h "Local links"); the dispatcher keeps it up to date.
+  LocalLane& lane() { return lane_; }
+  // Its recent replies are large, or it leaves many unread: its reads then
+  // take a bulk read link, off the link every other client's replies share.
+  bool large_replies() const;
 
  private:
   void read_more();
@@ -72,6 +78,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // the replies it may have in flight (in bytes, estimated) and paused while
   // a failed AUTH is being delayed.
   bool can_take_more() const;
+  // Whether the command just parsed must wait (dispatcher.h "Local links",
+  // rule 3): it may route a write, and this session has reads outstanding on
+  // a bulk link (the write must not reach the local Redis before them) or,
+  // with large replies, reads not forwarded yet (forwarded now, to a bulk link).
+  bool must_wait_for_bulk_reads();
+  // Sends the ready operations, in order, to the primary's Redis.
+  void forward_ready();
   std::size_t unsent_bytes() const { return out_.size() + writing_.size(); }
   void fail_auth_slowly();
 
@@ -115,6 +128,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // 2 MiB on the shared backend link (one client's huge replies must not
   // queue ahead of everyone else's).
   std::size_t reply_estimate_ = 1u << 20;  // unknown yet: assume large (2 ops), learn quickly
+  // The same decaying maximum from nothing assumed: what large_replies() judges by.
+  std::size_t recent_reply_max_ = 0;
+  LocalLane lane_;
+  std::uint64_t next_seq_ = 0;  // Op::seq of the next operation
 };
 
 }  // namespace tandem::kv
