@@ -13,6 +13,7 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "kv_pair_fixture.h"
@@ -107,17 +108,43 @@ double percentile(std::vector<double> v, double p) {
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
-// GET latencies (ms) of one well-behaved client, `n` requests.
-std::vector<double> get_latencies(int port, int n) {
+using Clock = std::chrono::steady_clock;
+struct Sample {
+  Clock::time_point at;  // when the GET was sent
+  double ms;
+};
+
+// GETs of one well-behaved client, `n` requests: when each was sent, and its latency.
+std::vector<Sample> get_samples(int port, int n) {
   RedisClient c("127.0.0.1", port);
-  std::vector<double> ms;
+  std::vector<Sample> out;
   for (int i = 0; i < n; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = Clock::now();
     auto r = c.command({"GET", "small"});
     if (r.str != "v") throw std::runtime_error("GET small: " + r.describe());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    out.push_back({t0, std::chrono::duration<double, std::milli>(Clock::now() - t0).count()});
   }
+  return out;
+}
+
+// The latencies (ms) of the samples sent in [from, to).
+std::vector<double> latencies(const std::vector<Sample>& samples, Clock::time_point from = Clock::time_point::min(),
+                              Clock::time_point to = Clock::time_point::max()) {
+  std::vector<double> ms;
+  for (auto& s : samples)
+    if (s.at >= from && s.at < to) ms.push_back(s.ms);
   return ms;
+}
+
+std::vector<double> get_latencies(int port, int n) { return latencies(get_samples(port, n)); }
+
+// "p50 A ms (Rx), p99 B ms (Rx)": percentiles of `ms` and their ratios to `normal`'s.
+std::string against(const std::vector<double>& ms, const std::vector<double>& normal) {
+  std::ostringstream os;
+  os << "p50 " << percentile(ms, 0.5) << " ms (" << percentile(ms, 0.5) / percentile(normal, 0.5) << "x), p99 "
+     << percentile(ms, 0.99) << " ms (" << percentile(ms, 0.99) / percentile(normal, 0.99) << "x) over "
+     << ms.size() << " GETs";
+  return os.str();
 }
 
 // A client that pipelines 3,000 GETs of a 1 MiB value and never reads, on a
@@ -143,24 +170,27 @@ TEST(KvHostileClient, NonReadingClientIsDisconnectedAndHurtsNoOne) {
   for (int i = 0; i < 3000; ++i) burst += "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
   ASSERT_EQ(::send(fd, burst.data(), burst.size(), 0), static_cast<ssize_t>(burst.size()));
 
-  std::vector<double> during;
+  const auto burst_at = Clock::now();
+  std::vector<Sample> samples;
   std::atomic<bool> stop{false};
   std::thread other([&] {
     while (!stop) {
-      auto ms = get_latencies(node.endpoint_port, 200);
-      during.insert(during.end(), ms.begin(), ms.end());
+      auto more = get_samples(node.endpoint_port, 200);
+      samples.insert(samples.end(), more.begin(), more.end());
     }
   });
-  // Disconnected: the endpoint's client count drops back to the other client alone.
+  // Disconnected: logged at once (the first such event is not rate-limited);
+  // then the endpoint's client count drops back to the other client alone.
   bool disconnected = sdk::testing::eventually(
-      [&] {
-        auto h = node.plugin->health();
-        return h.details.value("clients", 99) <= 1;
-      },
-      std::chrono::seconds(30));
+      [&] { return node.host->logger().contains("client_output_buffer_limit"); }, std::chrono::seconds(30));
+  const auto disconnect_seen_at = Clock::now();
+  disconnected = disconnected && sdk::testing::eventually(
+                                     [&] { return node.plugin->health().details.value("clients", 99) <= 1; },
+                                     std::chrono::seconds(30));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // and a while after
   stop = true;
   other.join();
+  const auto during = latencies(samples);
   char buf[4096];
   ssize_t total = 0, n;
   while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) total += n;  // what it got before the close
@@ -171,11 +201,14 @@ TEST(KvHostileClient, NonReadingClientIsDisconnectedAndHurtsNoOne) {
             << percentile(during, 0.99) << " ms over " << during.size() << " GETs; peak RSS " << rss_before
             << " MiB before, " << rss_peak << " MiB after; the non-reading client received " << total
             << " bytes before it was disconnected" << std::endl;
-  // The target, printed (not asserted: see below): within 2x of normal.
+  // The target, printed (not asserted: see below): within 2x of
+  // normal. Most of the window above comes after the disconnect; the GETs
+  // sent while it was connected (until the disconnect was seen) are the test.
   auto health = node.plugin->health();
-  std::cout << "while it ran, another client's GET latency / normal: p50 "
-            << percentile(during, 0.5) / percentile(normal, 0.5) << "x, p99 "
-            << percentile(during, 0.99) / percentile(normal, 0.99) << "x (target 2x); "
+  std::cout << "another client's GETs while the non-reading client was connected ("
+            << std::chrono::duration_cast<std::chrono::milliseconds>(disconnect_seen_at - burst_at).count()
+            << " ms): " << against(latencies(samples, burst_at, disconnect_seen_at), normal)
+            << "; over the whole window: " << against(during, normal) << " (target 2x); "
             << health.details.value("bulk_reads", 0) << " reads took a bulk read link" << std::endl;
   EXPECT_TRUE(disconnected) << health.details.dump();
   // Its 1 MiB GETs went to a bulk read link, off the link the other client's
@@ -189,6 +222,52 @@ TEST(KvHostileClient, NonReadingClientIsDisconnectedAndHurtsNoOne) {
   // machine): this catches the failure itself, a shared, unbounded link that held
   // every other client's replies for seconds (about 10 s before the fix). Any
   // tighter bound fails on a loaded machine or under a sanitizer for no fault.
+  EXPECT_LT(percentile(during, 0.99), 1000.0) << "another client's replies were held up";
+  node.plugin->stop();
+}
+
+// A client that reads its replies, but large ones (GETs of 1 MiB, pipelined
+// 4 at a time, for 2 s), does not hold up another client's small replies:
+// they would queue behind its megabytes on a shared link. The ratio to
+// normal is printed, not asserted (no latency bound holds on a loaded
+// machine); the bound catches a stall.
+TEST(KvHostileClient, AClientWithLargeRepliesDoesNotDelayAnother) {
+  RedisServer local, peer;
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port());
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  {
+    auto c = connect(node.endpoint_port);
+    ASSERT_EQ(c->command({"SET", "big", std::string(1 << 20, 'x')}).str, "OK");
+    ASSERT_EQ(c->command({"SET", "small", "v"}).str, "OK");
+  }
+  auto normal = get_latencies(node.endpoint_port, 2000);
+  std::atomic<bool> stop{false};
+  std::atomic<long> big_replies{0};
+  std::thread large([&] {
+    RedisClient c("127.0.0.1", node.endpoint_port);
+    const std::vector<std::vector<std::string>> four(4, {"GET", "big"});
+    while (!stop)
+      for (auto& r : c.pipeline(four))
+        if (r.str.size() == (1u << 20)) ++big_replies;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it is under way
+  auto during = get_latencies(node.endpoint_port, 0);
+  for (auto end = Clock::now() + std::chrono::seconds(2); Clock::now() < end;) {
+    auto more = get_latencies(node.endpoint_port, 200);
+    during.insert(during.end(), more.begin(), more.end());
+  }
+  stop = true;
+  large.join();
+  std::uint64_t bulk_reads = 0;
+  sdk::testing::eventually(
+      [&] { return (bulk_reads = node.plugin->health().details.value("bulk_reads", 0ull)) > 0; },
+      std::chrono::seconds(2));
+  std::cout << "normal GET p50 " << percentile(normal, 0.5) << " ms, p99 " << percentile(normal, 0.99)
+            << " ms; while another client read " << big_replies << " replies of 1 MiB: " << against(during, normal)
+            << " (target 2x); " << bulk_reads << " reads took a bulk read link" << std::endl;
+  EXPECT_GT(big_replies, 20);
+  EXPECT_GT(bulk_reads, 20u);
   EXPECT_LT(percentile(during, 0.99), 1000.0) << "another client's replies were held up";
   node.plugin->stop();
 }
