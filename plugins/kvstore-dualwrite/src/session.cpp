@@ -31,6 +31,9 @@ constexpr std::size_t kInflightReplyBytes = 2u << 20;
 // of a small GET's whole round trip).
 constexpr std::size_t kLargeReply = 16u << 10;
 constexpr std::size_t kUnreadBacklog = 256u << 10;
+// Replies this large are queued for the client as they are (moved, not
+// copied); smaller ones are gathered into pieces of about this size.
+constexpr std::size_t kOwnPiece = 64u << 10;
 
 // A maximum that forgets: each new size either raises it or lets it decay by
 // 1/16, so a few small replies do not hide that large ones are common.
@@ -158,7 +161,8 @@ void Session::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   auth_timer_.cancel();
-  std::string().swap(out_);  // the memory goes now, not when the last op finishes
+  std::vector<std::string>().swap(out_);  // the memory goes now, not when the last op finishes
+  out_bytes_ = 0;
 }
 
 bool Session::can_take_more() const {
@@ -928,9 +932,19 @@ void Session::pump() {
     auto op = std::move(ops_.front());
     ops_.pop_front();
     if (!closed_) {
-      out_ += op->reply;
-      reply_estimate_ = decaying_max(reply_estimate_, op->reply.size());
-      recent_reply_max_ = decaying_max(recent_reply_max_, op->reply.size());
+      const std::size_t n = op->reply.size();
+      if (n >= kOwnPiece) {
+        out_.push_back(std::move(op->reply));
+      } else {
+        if (out_.empty() || out_.back().size() >= kOwnPiece) {
+          out_.push_back(std::move(spare_piece_));
+          spare_piece_.clear();
+        }
+        out_.back() += op->reply;
+      }
+      out_bytes_ += n;
+      reply_estimate_ = decaying_max(reply_estimate_, n);
+      recent_reply_max_ = decaying_max(recent_reply_max_, n);
     }
     if (op->intent_seq) d_.intent_settled(op->intent_seq);
     if (op == blocked_op_) {
@@ -979,14 +993,24 @@ void Session::flush() {
     return;
   }
   std::swap(out_, writing_);
+  writing_bytes_ = std::exchange(out_bytes_, 0);
+  write_buffers_.clear();
+  for (auto& piece : writing_) write_buffers_.push_back(asio::buffer(piece));
   write_in_progress_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
+  asio::async_write(socket_, write_buffers_,
                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                       self->write_in_progress_ = false;
-                      if (self->closed_)
-                        std::string().swap(self->writing_);
-                      else
+                      self->writing_bytes_ = 0;
+                      if (self->closed_) {
+                        std::vector<std::string>().swap(self->writing_);
+                      } else {
+                        auto& first = self->writing_.front();  // a gathered piece, unless a large reply
+                        if (first.capacity() < 2 * kOwnPiece) {
+                          self->spare_piece_ = std::move(first);
+                          self->spare_piece_.clear();
+                        }
                         self->writing_.clear();
+                      }
                       if (ec) {
                         self->close();
                         return;

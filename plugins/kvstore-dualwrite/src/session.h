@@ -85,7 +85,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool must_wait_for_bulk_reads();
   // Sends the ready operations, in order, to the primary's Redis.
   void forward_ready();
-  std::size_t unsent_bytes() const { return out_.size() + writing_.size(); }
+  std::size_t unsent_bytes() const { return out_bytes_ + writing_bytes_; }
   void fail_auth_slowly();
 
   Dispatcher& d_;
@@ -96,8 +96,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::shared_ptr<Op>> ops_;
   std::vector<std::shared_ptr<Op>> spare_ops_;  // finished ops kept for reuse (fewer allocations)
   std::size_t cursor_ = 0;                      // first op not yet forwarded to the primary (or finished without it)
-  std::string out_;
-  std::string writing_;
+  // Replies not written yet, in pieces: a large reply is moved in, never
+  // copied into one growing buffer, whose regrowth at tens of MiB (a client
+  // that does not read) held the io thread, so every client, for milliseconds.
+  std::vector<std::string> out_;
+  std::size_t out_bytes_ = 0;
+  std::vector<std::string> writing_;  // the pieces being written
+  std::size_t writing_bytes_ = 0;
+  std::vector<boost::asio::const_buffer> write_buffers_;
+  std::string spare_piece_;  // a written piece's buffer, kept for the next small replies
   bool write_in_progress_ = false;
   bool flush_posted_ = false;
   bool reading_ = false;
