@@ -39,7 +39,7 @@ _tandemctl() {
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0
       ;;
-    --url | --timeout | --reason | --arg | --follow-timeout)
+    --url | --timeout | --interval | --reason | --arg | --follow-timeout)
       return 0
       ;;
   esac
@@ -54,7 +54,7 @@ _tandemctl() {
     if [[ -z $sub ]]; then
       [[ " $(echo $subs) " == *" $w "* ]] && sub=$w
     elif [[ $w != -* ]]; then
-      case ${COMP_WORDS[i - 1]} in --url | --timeout | --reason | --arg | --follow-timeout | --token-file) ;; *) ((positionals++)) ;; esac
+      case ${COMP_WORDS[i - 1]} in --url | --timeout | --interval | --reason | --arg | --follow-timeout | --token-file) ;; *) ((positionals++)) ;; esac
     fi
   done
 

@@ -25,6 +25,10 @@ struct StatusOptions {
   double timeout_seconds = 5;
   // --token-file; else the config's [api] token_file when readable (not with --url).
   std::optional<std::filesystem::path> token_file;
+  // --watch: redraw every this many seconds until interrupted (--interval,
+  // default 2); unset: print once.
+  std::optional<double> watch_interval_seconds;
+  bool output_is_terminal = false;  // stdout is a tty: a watch redraws in place
 };
 int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err);
 

@@ -1,6 +1,11 @@
 // tandemctl: the operator's command line. Parsing only; each subcommand lives
 // in its own file (see commands.h).
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdlib>
+#include <sstream>
+#include <string>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +13,34 @@
 #include "cli/commands.h"
 
 using namespace tandem::cli;
+
+namespace {
+
+// A validator for an option in seconds: a finite number in [low, high].
+// (CLI::Range lets "nan" through, and "inf" would become a watch that never redraws.)
+CLI::Validator seconds_between(double low, double high) {
+  return CLI::Validator(
+      [low, high](const std::string& text) -> std::string {
+        double value = 0;
+        std::size_t used = 0;
+        try {
+          value = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size() || !std::isfinite(value))
+          return "'" + text + "' is not a number of seconds";
+        if (value < low || value > high) {
+          std::ostringstream why;
+          why << text << " is outside " << low << " to " << high << " seconds";
+          return why.str();
+        }
+        return {};
+      },
+      "SECONDS");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tandemctl - operate a tandem warm-standby pair"};
@@ -31,11 +64,20 @@ int main(int argc, char** argv) {
   auto* status_cmd =
       app.add_subcommand("status", "node, role, epoch, peer and every store's health from the local tandemd");
   status_cmd->add_option("--url", status.url, "the daemon's API base URL (default: from [api] listen)");
-  status_cmd->add_option("--timeout", status.timeout_seconds, "seconds to wait for an answer")->capture_default_str();
+  status_cmd->add_option("--timeout", status.timeout_seconds, "seconds to wait for an answer")
+      ->check(seconds_between(0.1, 3600))
+      ->capture_default_str();
   std::string status_token;
   status_cmd->add_option("--token-file", status_token,
                          "file holding the API token, sent so the request counts as trusted (default: [api] "
                          "token_file when readable; none with --url)");
+  bool status_watch = false;
+  double status_interval = 2;
+  status_cmd->add_flag("-w,--watch", status_watch,
+                       "redraw every --interval seconds until Ctrl-C (with --json: one JSON object per line)");
+  status_cmd->add_option("--interval", status_interval, "seconds between two redraws of --watch (0.1 to 86400)")
+      ->check(seconds_between(0.1, 86400))
+      ->capture_default_str();
 
   auto* plugins_cmd = app.add_subcommand("plugins", "list the plugins in the search dirs (name, version, ABI, path)");
   std::string describe_name;
@@ -124,6 +166,8 @@ int main(int argc, char** argv) {
   if (!rebuild_token.empty()) rebuild.token_file = rebuild_token;
   if (!action_token.empty()) action.token_file = action_token;
   if (!status_token.empty()) status.token_file = status_token;
+  if (status_watch) status.watch_interval_seconds = status_interval;
+  status.output_is_terminal = isatty(STDOUT_FILENO) == 1;
 
   try {
     if (*status_cmd) return run_status(global, status, std::cout, std::cerr);

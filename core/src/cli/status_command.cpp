@@ -8,6 +8,7 @@
 #include "cli/cli_support.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
+#include "cli/status_watch.h"
 #include "tandem/sdk/file_util.h"
 
 namespace tandem::cli {
@@ -118,6 +119,46 @@ std::optional<std::string> status_token(const GlobalOptions& global, const Statu
   }
 }
 
+// One GET /v1/status, printed as the table, or as JSON (`compact`: on one line).
+int print_status(const DaemonEndpoint& base, const std::optional<std::string>& token, const StatusOptions& options,
+                 bool as_json, bool compact, std::ostream& out, std::ostream& err) {
+  sdk::net::Request req;
+  req.target = "/v1/status";
+  if (token) req.headers["Authorization"] = "Bearer " + *token;
+  req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
+  auto res = base.request(req);
+  if (!res && res.code() == sdk::ErrorCode::refused) {
+    err << res.message() << "\n";
+    return 1;
+  }
+  if (!res) {
+    err << "tandemd not answering at " << base.to_string() << ": is it running? (" << res.message() << ")\n";
+    return 1;
+  }
+  if (res->status != 200) {
+    err << "tandemd at " << base.to_string() << " answered " << res->status << " to GET /v1/status: " << res->body
+        << "\n";
+    return 1;
+  }
+  json status = json::parse(res->body, nullptr, false);
+  if (status.is_discarded() || !status.is_object()) {
+    err << "tandemd at " << base.to_string() << " sent a status that is not a JSON object\n";
+    return 1;
+  }
+  if (as_json) {
+    out << (compact ? status.dump() : status.dump(2)) << "\n";
+    return 0;
+  }
+  try {
+    print_table(status, out);
+  } catch (const json::exception& e) {
+    err << "tandemd at " << base.to_string() << " sent a status of an unexpected shape (" << e.what()
+        << "); try --json\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_status(const GlobalOptions& global, const StatusOptions& options, std::ostream& out, std::ostream& err) {
@@ -126,41 +167,18 @@ int run_status(const GlobalOptions& global, const StatusOptions& options, std::o
   bool token_failed = false;
   auto token = status_token(global, options, token_failed, err);
   if (token_failed) return 1;
-  sdk::net::Request req;
-  req.target = "/v1/status";
-  if (token) req.headers["Authorization"] = "Bearer " + *token;
-  req.timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_seconds * 1000));
-  auto res = base->request(req);
-  if (!res && res.code() == sdk::ErrorCode::refused) {
-    err << res.message() << "\n";
-    return 1;
-  }
-  if (!res) {
-    err << "tandemd not answering at " << base->to_string() << ": is it running? (" << res.message() << ")\n";
-    return 1;
-  }
-  if (res->status != 200) {
-    err << "tandemd at " << base->to_string() << " answered " << res->status << " to GET /v1/status: " << res->body
-        << "\n";
-    return 1;
-  }
-  json status = json::parse(res->body, nullptr, false);
-  if (status.is_discarded() || !status.is_object()) {
-    err << "tandemd at " << base->to_string() << " sent a status that is not a JSON object\n";
-    return 1;
-  }
-  if (global.json) {
-    out << status.dump(2) << "\n";
-    return 0;
-  }
-  try {
-    print_table(status, out);
-  } catch (const json::exception& e) {
-    err << "tandemd at " << base->to_string() << " sent a status of an unexpected shape (" << e.what()
-        << "); try --json\n";
-    return 1;
-  }
-  return 0;
+  if (!options.watch_interval_seconds)
+    return print_status(*base, token, options, global.json, /*compact=*/false, out, err);
+  WatchOptions watch;
+  watch.interval_seconds = *options.watch_interval_seconds;
+  watch.json = global.json;
+  watch.title = "tandemctl status";
+  return watch_frames(
+      watch,
+      [&](std::ostream& frame_out, std::ostream& frame_err) {
+        return print_status(*base, token, options, global.json, /*compact=*/true, frame_out, frame_err);
+      },
+      out, options.output_is_terminal);
 }
 
 }  // namespace tandem::cli

@@ -22,32 +22,6 @@ using sdk::testing::TempDir;
   return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << fragment << "'";
 }
 
-class RunningDaemon : public ::testing::Test {
- protected:
-  void SetUp() override {
-    port_ = sdk::testing::free_port();
-    config_ =
-        write_config(dir_.path(), port_,
-                     "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\nreport_progress = true\n");
-    sdk::ChildSpec spec;
-    spec.argv = {TANDEMD_BINARY, "--config", config_.string()};
-    spec.env = {{"TANDEM_PLUGIN_PATH", ""}};
-    spec.log_file = dir_.path() / "tandemd.log";
-    daemon_ = testsupport::start_background(spec);
-    ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port_, 60s)) << daemon_.log_tail();
-  }
-
-  std::vector<std::string> with_config(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--config", config_.string()});
-    return args;
-  }
-
-  TempDir dir_;
-  int port_ = 0;
-  std::filesystem::path config_;
-  sdk::ChildProcess daemon_;
-};
-
 TEST_F(RunningDaemon, StatusPrintsNodeRoleAndStoresWithProgress) {
   sdk::ProcessResult r;
   // The daemon serves health from a cache refreshed after start: wait for the store's report.

@@ -40,6 +40,7 @@ expect "cache pg" -c "$dir/t.toml" diag ""
 expect "pg" --config "$dir/t.toml" action p
 expect "" -c "$dir/t.toml" action pg ""
 expect "describe" plugins d
+expect "--interval" status --i
 # Every subcommand of --help is offered for an empty word.
 want=$("$tandemctl" --help | _tandemctl_section "Subcommands:" | sort | tr '\n' ' ' | sed 's/ $//')
 [[ $(echo "$want" | wc -w) -ge 12 ]] || { echo "FAIL: --help lists only '$want'"; failures=$((failures + 1)); }
