@@ -57,9 +57,14 @@ sdk::Status EsRebuildPlugin::start() {
 }
 
 void EsRebuildPlugin::stop() {
+  {
+    // First, so that a sync or promote still running on another thread
+    // cannot launch a rebuild after the join below: that thread would
+    // outlive the store (found by TSan as a thread never joined).
+    std::lock_guard lock(mu_);
+    started_ = false;
+  }
   cancel_and_join();
-  std::lock_guard lock(mu_);
-  started_ = false;
 }
 
 // A sync (or a promote's alias check) may wait request_timeout on a silent
@@ -83,7 +88,7 @@ bool EsRebuildPlugin::rebuilding() const {
 
 sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
   std::lock_guard lock(mu_);
-  if (interrupted_.load())
+  if (interrupted_.load() || !started_)
     return sdk::Result<json>::error(sdk::ErrorCode::refused, "the store is stopping: no rebuild started");
   if (running_)
     return sdk::Result<json>::failure("a rebuild is already running (" + progress_line() +

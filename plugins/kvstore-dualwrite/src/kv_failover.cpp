@@ -100,10 +100,16 @@ sdk::Result<sdk::PrepareReport> KvStorePlugin::prepare(const sdk::FailoverReques
   if (request.kind == sdk::FailoverKind::switchover) {
     r.loss_summary = "nothing (the old primary drains its journal before it demotes)";
   } else if (report_stale) {
-    r.loss_summary = "unknown, at least " + std::to_string(lost) + ": the old primary last reported its journal " +
-                     std::to_string(report_age_ms / 1000) +
-                     " s ago and has not been heard from since; writes it journaled after that (e.g. while "
-                     "cut off from this node but not from its clients) would be lost";
+    // Not a lower bound: after its last report the old primary may have
+    // replayed part of that journal here (a partition that cut only the peer
+    // channel, not this Redis), and some journaled writes may never have been
+    // acknowledged to their clients. Nor an upper bound: it may have
+    // journaled more since. So the count is given as what it is.
+    r.loss_summary = "unknown: the old primary last reported " + std::to_string(lost) +
+                     " journaled writes not on this node's Redis, " + std::to_string(report_age_ms / 1000) +
+                     " s ago, and has not been heard from since; it may have journaled more after that (e.g. while "
+                     "cut off from this node but not from its clients), which would be lost, or replayed some of "
+                     "them here";
   } else if (lost > 0) {
     r.loss_summary = std::to_string(lost) +
                      " writes the old primary had journaled (peer unreachable then) are not on this node's Redis (as "

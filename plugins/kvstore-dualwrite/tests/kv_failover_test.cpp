@@ -256,6 +256,57 @@ class KvForcedFailoverTest : public ::testing::Test {
   Node beta_;
 };
 
+// A stale journal report is not a bound on the loss (fault schedule seed
+// 1007 was told "at least 154" and lost 24): here alpha reports 40 journaled
+// writes, then only the peer channel is cut and its Redis link comes back, so
+// alpha replays all 40 into beta's Redis without being able to say so. beta's
+// prepare must call the loss unknown, with 40 as the last report's count, and
+// not "at least 40" when nothing is lost.
+TEST_F(KvForcedFailoverTest, AStaleJournalReportIsStatedAsUnknownNotAsALowerBound) {
+  alpha_.host->connect_peer(beta_.plugin.get());
+  beta_.host->connect_peer(alpha_.plugin.get());
+  partition();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return !alpha_.plugin->health().details.value("peer_up", true); },
+                                       std::chrono::seconds(10)))
+      << alpha_.plugin->health().summary;
+  ASSERT_EQ(write_range(alpha_.endpoint_port, "journaled:", 0, 40, "v"), 40);
+  // alpha's sync reports its journal depth as last sampled by the endpoint (every 200 ms).
+  sdk::Result<sdk::PrepareReport> fresh = sdk::PrepareReport{};
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        EXPECT_TRUE(alpha_.plugin->sync().ok());
+        fresh = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+        return fresh.ok() && fresh->loss.value("journaled_writes_not_here", 0) == 40;
+      },
+      std::chrono::seconds(10)))
+      << (fresh.ok() ? fresh->loss.dump() : fresh.message());
+  EXPECT_EQ(fresh->loss_summary.rfind("40 writes the old primary had journaled", 0), 0u) << fresh->loss_summary;
+
+  alpha_.host->connect_peer(nullptr);
+  beta_.host->connect_peer(nullptr);
+  heal();
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        EXPECT_TRUE(alpha_.plugin->sync().ok());
+        return alpha_.plugin->health().details.value("journal_depth", -1) == 0;
+      },
+      std::chrono::seconds(20)))
+      << alpha_.plugin->health().summary;
+  EXPECT_EQ(keys_like(redis_b_.port(), "journaled:*").size(), 40u) << "alpha's replay did not reach beta's Redis";
+
+  // The report goes stale after 3 syncs, at least 5 s.
+  sdk::Result<sdk::PrepareReport> stale = fresh;
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        stale = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+        return stale.ok() && stale->loss.value("peer_report_stale", false);
+      },
+      std::chrono::seconds(20)));
+  EXPECT_EQ(stale->loss_summary.rfind("unknown: the old primary last reported 40 journaled writes", 0), 0u)
+      << stale->loss_summary;
+  EXPECT_EQ(stale->loss_summary.find("at least"), std::string::npos) << stale->loss_summary;
+}
+
 TEST_F(KvForcedFailoverTest, TheCutOffPrimarysJournalIsDiscardedNotMergedIntoTheNewPrimary) {
   ASSERT_EQ(write_range(alpha_.endpoint_port, "shared:", 0, 100, "v0"), 100);
   ASSERT_TRUE(alpha_.plugin->sync().ok());
