@@ -1,5 +1,7 @@
 #include "api/api_routes.h"
 
+#include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -206,6 +208,10 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
     return respond(maintenance_route(path == "/v1/pause", request.body()));
   }
+  if (path == "/v1/history/samples") {
+    if (!is_get) return respond(method_not_allowed("GET"));
+    return respond(history_samples_route(path.size() < target.size() ? target.substr(path.size() + 1) : ""));
+  }
   if (path == "/v1/history") {
     if (!is_get) return respond(method_not_allowed("GET"));
     nlohmann::json out = {{"history", runtime_.failover().history()}, {"in_progress", nullptr}};
@@ -222,8 +228,29 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
   return respond(
       json_error(404,
                  "no such endpoint: " + std::string(path) +
-                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /metrics, /ui)",
+                     " (see docs/http-api.md: /monitor/replication, /v1/status, /v1/stores/<name>, /v1/history, "
+                     "/v1/history/samples, /metrics, /ui)",
                  11, true));
+}
+
+HttpResponse ApiRoutes::history_samples_route(std::string_view query) const {
+  std::optional<std::int64_t> since;
+  if (auto raw = query_param(query, "since")) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), v);
+    if (raw->empty() || ec != std::errc() || end != raw->data() + raw->size() || v < 0)
+      return json_error(400,
+                        "malformed since '" + std::string(*raw) +
+                            "': use ?since=<unix seconds> (e.g. ?since=1765080000): samples taken at or after it",
+                        11, true);
+    since = v;
+  }
+  const SampleHistory* history = runtime_.history();
+  if (!history) return json_error(503, "tandemd is starting: no samples yet", 11, true);
+  nlohmann::json out = history->to_json(since);
+  out["node"] = runtime_.node().name;
+  out["now"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return json_response(200, out);
 }
 
 HttpResponse ApiRoutes::maintenance_route(bool pause, const std::string& body) {

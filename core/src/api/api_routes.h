@@ -23,6 +23,8 @@ class ApiRoutes {
  private:
   // nullopt when authorized; otherwise the 401/403 answer.
   std::optional<HttpResponse> refuse_unauthorized(const HttpRequest& request) const;
+  // GET /v1/history/samples[?since=<unix seconds>].
+  HttpResponse history_samples_route(std::string_view query) const;
   // POST /v1/pause ({"reason"}) and /v1/resume.
   HttpResponse maintenance_route(bool pause, const std::string& body);
   void failover_route(const std::string& kind, const std::string& body, HttpResponder& respond);

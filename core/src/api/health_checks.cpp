@@ -40,30 +40,24 @@ struct LagLimit {
 
 // "lag=1048576" (bytes) or "lag=10s" (seconds). nullopt and `error` set when malformed.
 std::optional<LagLimit> parse_lag(std::string_view query, std::string& error) {
-  std::optional<LagLimit> out;
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.rfind("lag=", 0) != 0) continue;  // other parameters are not ours; ignore them
-    std::string_view v = pair.substr(4);
-    LagLimit limit;
-    if (!v.empty() && v.back() == 's') {
-      limit.seconds = true;
-      v.remove_suffix(1);
-    }
-    std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
-      error = "malformed lag '" + std::string(pair.substr(4)) +
-              "': use ?lag=<bytes> (e.g. ?lag=1048576) or ?lag=<seconds>s (e.g. ?lag=10s)";
-      return std::nullopt;
-    }
-    limit.value = static_cast<double>(n);
-    out = limit;
+  error.clear();
+  auto raw = query_param(query, "lag");
+  if (!raw) return std::nullopt;
+  std::string_view v = *raw;
+  LagLimit limit;
+  if (!v.empty() && v.back() == 's') {
+    limit.seconds = true;
+    v.remove_suffix(1);
   }
-  if (!out) error.clear();
-  return out;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+    error = "malformed lag '" + std::string(*raw) +
+            "': use ?lag=<bytes> (e.g. ?lag=1048576) or ?lag=<seconds>s (e.g. ?lag=10s)";
+    return std::nullopt;
+  }
+  limit.value = static_cast<double>(n);
+  return limit;
 }
 
 // Largest lag any store measures of the asked kind; nullopt when none measures it.

@@ -43,6 +43,18 @@ HttpResponse json_error(unsigned status, const std::string& message, unsigned ve
   return res;
 }
 
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  std::optional<std::string_view> value;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=')
+      value = pair.substr(name.size() + 1);
+  }
+  return value;
+}
+
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
  public:
   // id 0: not admitted (refused), so not in the server's table.

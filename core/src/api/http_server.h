@@ -15,7 +15,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -60,6 +62,10 @@ void set_close_on_exec(int fd);
 
 // A JSON response {"error": message} with the given status.
 HttpResponse json_error(unsigned status, const std::string& message, unsigned version = 11, bool keep_alive = false);
+
+// The raw value of the last `name=` parameter of a query string ("a=1&b=2",
+// no '?'); nullopt when absent. Other parameters are left to others.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name);
 
 class HttpServer {
  public:

@@ -221,10 +221,9 @@ void read_peer(const toml::table& root, const std::string& file, const std::file
   }
 }
 
-// One [api] limit key: nullopt when absent or wrong (the error recorded).
-std::optional<nlohmann::json> api_limit(const toml::table& t, const std::string& name, const std::string& file,
-                                        std::vector<std::string>& errors) {
-  const auto& keys = api_limit_keys();
+// One [api] key of `keys`: nullopt when absent or wrong (the error recorded).
+std::optional<nlohmann::json> api_key(const toml::table& t, const sdk::ConfigSchema& keys, const std::string& name,
+                                      const std::string& file, std::vector<std::string>& errors) {
   auto key = std::find_if(keys.begin(), keys.end(), [&](const sdk::ConfigKey& k) { return k.name == name; });
   const toml::node* node = t.get(name);
   if (!node || key == keys.end()) return std::nullopt;
@@ -236,18 +235,19 @@ std::optional<nlohmann::json> api_limit(const toml::table& t, const std::string&
   return value;
 }
 
+// A duration key's value, checked by api_key: integer seconds or a string with a unit.
+std::chrono::milliseconds duration_value(const nlohmann::json& v) {
+  if (v.is_number_integer()) return std::chrono::seconds(v.get<std::int64_t>());
+  auto parsed = sdk::parse_duration(v.get<std::string>());
+  return parsed ? *parsed : std::chrono::milliseconds(0);
+}
+
 void read_api_limits(const toml::table& t, const std::string& file, ApiLimits& out, std::vector<std::string>& errors) {
   auto integer = [&](const char* name, int& field) {
-    if (auto v = api_limit(t, name, file, errors)) field = v->get<int>();
+    if (auto v = api_key(t, api_limit_keys(), name, file, errors)) field = v->get<int>();
   };
   auto duration = [&](const char* name, std::chrono::milliseconds& field) {
-    auto v = api_limit(t, name, file, errors);
-    if (!v) return;
-    if (v->is_number_integer()) {
-      field = std::chrono::seconds(v->get<std::int64_t>());
-    } else if (auto parsed = sdk::parse_duration(v->get<std::string>())) {
-      field = *parsed;
-    }
+    if (auto v = api_key(t, api_limit_keys(), name, file, errors)) field = duration_value(*v);
   };
   integer("max_connections", out.connections.max_connections);
   integer("max_connections_per_address", out.connections.per_address);
@@ -276,7 +276,8 @@ void read_api(const toml::table& root, const std::string& file, const std::files
   if (!t) return;
   SectionReader r(*t, "api", file, errors);
   std::vector<std::string> keys = {"listen", "token_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file"};
-  for (const auto& k : api_limit_keys()) keys.push_back(k.name);
+  for (const auto* schema : {&api_limit_keys(), &api_dashboard_keys()})
+    for (const auto& k : *schema) keys.push_back(k.name);
   r.check_keys(keys);
   if (auto v = r.string("listen", false, "\"127.0.0.1:7480\"")) {
     auto parsed = parse_listen_address(*v);
@@ -301,6 +302,8 @@ void read_api(const toml::table& root, const std::string& file, const std::files
     r.error(r.where("tls_client_ca_file"),
             "[api] tls_client_ca_file requires HTTPS: set tls_cert_file and tls_key_file too");
   read_api_limits(*t, file, out.api.limits, errors);
+  if (auto v = api_key(*t, api_dashboard_keys(), "history_interval", file, errors))
+    out.api.dashboard.history_interval = duration_value(*v);
 }
 
 void read_plugins(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
@@ -434,6 +437,21 @@ const sdk::ConfigSchema& api_limit_keys() {
        .description = "from a request's headers to the end of its body",
        .min = "100ms",
        .max = "1h"},
+  };
+  return keys;
+}
+
+const sdk::ConfigSchema& api_dashboard_keys() {
+  using sdk::ValueType;
+  const DashboardSettings d;
+  static const sdk::ConfigSchema keys = {
+      {.name = "history_interval",
+       .type = ValueType::duration,
+       .default_value = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d.history_interval).count()) + "s",
+       .description = "how often a sample of role, epoch and each store's health and lag is kept for "
+                      "GET /v1/history/samples (360 are kept: one hour at 10s)",
+       .min = "1s",
+       .max = "10m"},
   };
   return keys;
 }

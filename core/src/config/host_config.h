@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "config/api_limits.h"
+#include "config/dashboard_settings.h"
 #include "config/failover_config.h"
 #include "config/hooks_config.h"
 #include "tandem/sdk/config.h"
@@ -60,6 +61,7 @@ struct ApiConfig {
   std::uint16_t port = 7480;
   std::optional<std::filesystem::path> token_file;  // required for mutating endpoints
   ApiLimits limits;                                 // max_connections, ..., header_timeout, body_timeout
+  DashboardSettings dashboard;                      // history_interval
   // HTTPS: this node's certificate and key (both or neither); with
   // tls_client_ca_file every client must present a certificate it signed.
   std::optional<ConfiguredFile> tls_cert_file;
@@ -71,6 +73,8 @@ struct ApiConfig {
 // (type, default, bounds): read with the SDK's one value check, and listed
 // by the docs test.
 const sdk::ConfigSchema& api_limit_keys();
+// The [api] keys of the dashboard and its samples (history_interval), as schema data.
+const sdk::ConfigSchema& api_dashboard_keys();
 
 struct PluginsConfig {
   std::vector<std::filesystem::path> search_dirs;  // empty: build-tree and install dirs

@@ -62,6 +62,9 @@ void NodeRuntime::add_store(std::string plugin_type, std::string plugin_version,
 void NodeRuntime::start() {
   if (started_) return;
   started_ = true;
+  std::vector<std::string> names;
+  for (const auto& s : stores_) names.push_back(s->name());
+  history_ = std::make_unique<SampleHistory>(options_.history_interval, names);
   loop_thread_ = std::thread([this] {
     for (;;) {
       try {
@@ -95,6 +98,8 @@ void NodeRuntime::arm_health_refresh() {
   health_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     for (auto& s : stores_) s->refresh_health();
+    history_->maybe_record(std::chrono::steady_clock::now(), std::chrono::system_clock::now(), state_.get(),
+                           options_.test_instance, snapshots());
     fire_health_hooks();
     check_fencing();
     arm_health_refresh();

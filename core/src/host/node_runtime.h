@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "config/dashboard_settings.h"
 #include "dcs/auto_failover.h"
 #include "failover/failover_orchestrator.h"
 #include "failover/http_failover_peer.h"
@@ -25,6 +26,7 @@
 #include "host/metrics_registry.h"
 #include "host/peer_monitor.h"
 #include "host/runtime_failover_stores.h"
+#include "host/sample_history.h"
 #include "host/store_host_context.h"
 #include "host/store_runner.h"
 #include "state/maintenance_state.h"
@@ -39,6 +41,9 @@ struct RuntimeOptions {
   PeerMonitorOptions peer;
   StoreRunnerOptions store;
   std::chrono::milliseconds health_refresh{std::chrono::seconds(1)};
+  // [api] history_interval: how often the health refresh keeps a sample for
+  // GET /v1/history/samples (SampleHistory::kCapacity of them).
+  std::chrono::milliseconds history_interval = DashboardSettings{}.history_interval;
   std::chrono::milliseconds worker_grace{std::chrono::seconds(10)};
   HooksConfig hooks;  // [hooks]
   // [node] role = "test": no peer is watched or asked, and every failover
@@ -83,6 +88,8 @@ class NodeRuntime {
   PeerStatus peer_status() const { return peer_monitor_->status(); }
   const PluginMetrics& plugin_metrics() const { return metrics_; }
   std::vector<StoreSnapshot> snapshots() const;
+  // The samples of the last hour (GET /v1/history/samples); nullptr before start().
+  const SampleHistory* history() const { return history_.get(); }
   // nullptr when there is no such store.
   StoreRunner* find_store(std::string_view name) const;
 
@@ -129,6 +136,7 @@ class NodeRuntime {
   NodeServices services_;
   std::vector<std::unique_ptr<StoreRunner>> stores_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
+  std::unique_ptr<SampleHistory> history_;  // made in start(), when the stores are known
   StoreLogger failover_log_{"failover"};
   std::unique_ptr<HookRunner> hooks_;
   std::map<std::string, sdk::HealthStatus> last_health_;  // loop thread only

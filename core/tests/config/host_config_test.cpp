@@ -191,6 +191,28 @@ body_timeout = 60
   EXPECT_EQ(l.body_timeout, std::chrono::seconds(60));
 }
 
+TEST(HostConfig, HistoryIntervalHasADefaultIsReadAndIsBounded) {
+  auto defaults = parse_host_config(kApiBase, "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(defaults)) << std::get<ConfigErrors>(defaults).joined();
+  EXPECT_EQ(std::get<HostConfig>(defaults).api.dashboard.history_interval, std::chrono::seconds(10));
+  for (auto [text, want] : {std::pair{"\"30s\"", std::chrono::milliseconds(30000)},
+                            std::pair{"2", std::chrono::milliseconds(2000)}}) {
+    auto set = parse_host_config(std::string(kApiBase) + "history_interval = " + text + "\n", "t.toml");
+    ASSERT_TRUE(std::holds_alternative<HostConfig>(set)) << std::get<ConfigErrors>(set).joined();
+    EXPECT_EQ(std::get<HostConfig>(set).api.dashboard.history_interval, want) << text;
+  }
+  for (const char* text : {"\"500ms\"", "\"11m\"", "\"soon\"", "-1", "false"}) {
+    auto bad = parse_host_config(std::string(kApiBase) + "history_interval = " + text + "\n", "t.toml");
+    ASSERT_TRUE(std::holds_alternative<ConfigErrors>(bad)) << text;
+    std::string all = std::get<ConfigErrors>(bad).joined();
+    EXPECT_NE(all.find("t.toml:11:20: [api] key 'history_interval': "), std::string::npos) << text << ": " << all;
+  }
+  auto typo = parse_host_config(std::string(kApiBase) + "history_intervall = \"5s\"\n", "t.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigErrors>(typo));
+  EXPECT_NE(std::get<ConfigErrors>(typo).joined().find("did you mean 'history_interval'"), std::string::npos)
+      << std::get<ConfigErrors>(typo).joined();
+}
+
 TEST(HostConfig, BadApiLimitsNameTheKeyAndTheLine) {
   auto loaded = parse_host_config(std::string(kApiBase) + R"(max_connections = 4
 max_connections_per_address = "many"

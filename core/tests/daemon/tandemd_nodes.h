@@ -25,8 +25,10 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
 
 // Writes a node's config (and its token files) under dir/<name>/: alpha's
 // peer is beta and the other way round, both on 127.0.0.1, one store "app".
+// extra_store_keys go into [stores.app], extra_api_keys into [api].
 inline NodeFiles write_node(const std::filesystem::path& dir, const std::string& name, const std::string& role,
-                            int port, int peer_port, const std::string& extra_store_keys = "") {
+                            int port, int peer_port, const std::string& extra_store_keys = "",
+                            const std::string& extra_api_keys = "") {
   auto home = dir / name;
   std::filesystem::create_directories(home);
   write_file(home / "api-token", "token-" + name + "\n");
@@ -41,7 +43,7 @@ inline NodeFiles write_node(const std::filesystem::path& dir, const std::string&
                        "\"\ndata_dir = \"" + (home / "data").string() + "\"\n\n[peer]\nname = \"" + peer +
                        "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer_port) +
                        "\"\ntoken_file = \"peer-token\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-                       "\"\ntoken_file = \"api-token\"\n\n[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN +
+                       "\"\ntoken_file = \"api-token\"\n" + extra_api_keys + "\n[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN +
                        "\"\nsync_interval = \"100ms\"\n" + extra_store_keys;
   write_file(home / "tandem.toml", config);
   return {home / "tandem.toml", port};

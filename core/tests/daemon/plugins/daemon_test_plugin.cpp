@@ -1,7 +1,8 @@
 // "daemon-test": the plugin the binary-level tandemd tests load from a .so.
 // It counts its starts in its persistent state (to show the state survives a
-// restart), reports a replication cell, and relays peer events.
+// restart), reports a replication cell and a moving lag, and relays peer events.
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -74,6 +75,9 @@ class DaemonTestPlugin final : public Plugin {
   Health health() const override {
     Health h = Health::make(HealthStatus::ok, "daemon-test store");
     h.replication = {{host_->peer().address, field_, std::to_string(syncs_.load())}};
+    // A lag that moves with the syncs, so the samples and the dashboard's chart have a shape.
+    h.lag_bytes = static_cast<std::uint64_t>(syncs_.load() % 20) * 256;
+    h.lag_seconds = (syncs_.load() % 20) * 0.05;
     std::lock_guard l(mu_);
     h.details = {{"starts", starts_.load()}, {"last_peer_event", last_event_}};
     return h;
