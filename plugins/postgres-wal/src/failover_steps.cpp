@@ -1,5 +1,7 @@
 // prepare / promote / demote / rejoin, and the fresh base backup action.
 // Each step is idempotent: it first looks at what is already true.
+#include <iomanip>
+#include <sstream>
 #include <thread>
 
 #include "postgres_wal_plugin.h"
@@ -65,7 +67,6 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
   loss["bytes_not_replayed"] = not_replayed ? nlohmann::json(*not_replayed) : nlohmann::json("unknown");
   loss["primary_alive"] = primary_alive;
   loss["wal_receiver_status"] = s.receiver_status;
-  report.loss = loss;
   if (!not_replayed)
     report.loss_summary = "unknown: no WAL position known for the primary";
   else if (*not_replayed == 0)
@@ -74,7 +75,38 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
     report.loss_summary = std::to_string(*not_replayed) + " bytes of WAL not yet replayed here" +
                           std::string(primary_alive ? " (the primary is up: switchover loses nothing)" : "");
   if (!primary_alive && s.receiver_status != "streaming") {
-    report.loss_summary += "; WAL the primary wrote after the stream broke is unknown and would be lost";
+    // The primary's last report (peer_wal_report.h) bounds the loss from
+    // below: WAL it had written by then and this standby never received.
+    // A report of another timeline describes an earlier primary: not used.
+    std::optional<PeerWalReport> reported = peer_wal_.latest();
+    if (reported && reported->timeline != s.timeline) reported.reset();
+    std::optional<std::uint64_t> known_lost;
+    if (reported) {
+      known_lost = std::stoull(local().scalar(
+          "SELECT greatest(0, pg_wal_lsn_diff($1::pg_lsn, greatest(coalesce(pg_last_wal_receive_lsn(), '0/0'), "
+          "coalesce(pg_last_wal_replay_lsn(), '0/0'))))::bigint",
+          {reported->lsn}));
+      const double age = (unix_now_ms() - reported->received_unix_ms) / 1000.0;
+      loss["primary_reported_lsn"] = reported->lsn;
+      loss["primary_report_age_seconds"] = age;
+      loss["bytes_lost_at_least"] = *known_lost;
+      std::ostringstream age_text;
+      age_text << std::fixed << std::setprecision(1) << age;
+      if (*known_lost > 0)  // then not "nothing": the bound leads
+        report.loss_summary = "at least " + std::to_string(*known_lost) +
+                              " bytes of WAL the primary had written by its last report (" + age_text.str() +
+                              " s ago, up to " + reported->lsn +
+                              ") never reached this standby and would be lost, and WAL it wrote after that report is "
+                              "unknown; " +
+                              (not_replayed ? std::to_string(*not_replayed) : std::string("unknown")) +
+                              " bytes of what it received are not replayed yet (promote replays them)";
+      else
+        report.loss_summary += "; this standby has all WAL the primary had written by its last report (" +
+                               age_text.str() + " s ago, up to " + reported->lsn +
+                               "); WAL it wrote after that report is unknown and would be lost";
+    } else {
+      report.loss_summary += "; WAL the primary wrote after the stream broke is unknown and would be lost";
+    }
     // With synchronous replication that WAL holds no acknowledged commit,
     // unless the primary had already degraded to async (on_standby_loss).
     if (settings_.synchronous)
@@ -83,6 +115,7 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
                                  : " (synchronous: no acknowledged commit is among it unless the primary had degraded "
                                    "to async, on_standby_loss = degrade, for lack of this standby)";
   }
+  report.loss = loss;
   if (primary_alive && request.kind == sdk::FailoverKind::failover && !request.force) {
     report.ready = false;
     report.refusal = "the primary at " + upstream().host + ":" + std::to_string(upstream().port) +

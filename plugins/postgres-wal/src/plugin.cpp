@@ -8,6 +8,12 @@ namespace tandem::pgwal {
 
 using sdk::HealthStatus;
 
+namespace {
+
+constexpr const char* kPeerWalStateKey = "peer_wal_report";
+
+}  // namespace
+
 sdk::PluginInfo PostgresWalPlugin::info() const {
   // Name, version and description: the TANDEM_PLUGIN line in export.cpp.
   return {.failover_order = sdk::kOrderDatabase, .default_sync_interval = "1s"};
@@ -25,6 +31,9 @@ sdk::Status PostgresWalPlugin::start() {
   // The passfile is what PostgreSQL's programs (and the standby's WAL
   // receiver) authenticate with; write it before anything needs it.
   refresh_passfile();
+  if (auto saved = host_->state().get(kPeerWalStateKey))
+    if (auto report = from_state_text(*saved)) peer_wal_.set(*report);
+  (void)peer_wal_.take_unsaved();
   host_->metrics().describe("postgres_wal_lag_bytes", "Replay lag of the standby in bytes (primary: per standby)");
   host_->metrics().describe("postgres_wal_streaming", "1 when WAL streaming between the pair is running");
   host_->log().info("postgres-wal started for data_dir " + settings_.data_dir.string() + ", port " +
@@ -114,6 +123,11 @@ sdk::Health PostgresWalPlugin::health() const {
 void PostgresWalPlugin::record_metrics(const ServerView& view) {
   auto& m = host_->metrics();
   if (view.primary) {
+    // The standby learns how far this primary's WAL is, each sync: if this
+    // node dies with the stream already broken, its prepare can say how much
+    // WAL is lost at least, not only "unknown".
+    host_->notify_peer(wal_position_message(view.primary->current_lsn, view.primary->timeline));
+    save_peer_wal_report();  // a report cleared on promotion leaves the state too
     const StandbyStatus* s = main_standby(*view.primary);
     m.set_gauge("postgres_wal_streaming", s ? 1 : 0);
     for (const auto& st : view.primary->standbys)
@@ -166,8 +180,23 @@ sdk::Result<sdk::SyncReport> PostgresWalPlugin::sync() {
   return report;
 }
 
+void PostgresWalPlugin::on_peer_event(const nlohmann::json& event) {
+  if (auto report = parse_wal_position(event, unix_now_ms())) peer_wal_.set(*report);
+}
+
+void PostgresWalPlugin::save_peer_wal_report() {
+  if (!peer_wal_.take_unsaved()) return;
+  auto report = peer_wal_.latest();
+  if (report)
+    host_->state().put(kPeerWalStateKey, to_state_text(*report));
+  else
+    host_->state().erase(kPeerWalStateKey);
+}
+
 void PostgresWalPlugin::on_role_change(sdk::Role role, std::uint64_t epoch) {
   host_->log().info("role is now " + std::string(sdk::to_string(role)) + " at epoch " + std::to_string(epoch));
+  // A report describes the peer as primary; once this node is, it is void.
+  if (role == sdk::Role::primary) peer_wal_.clear();
   lag_history_.clear();
   standby_missing_since_.reset();
   standby_problem_.clear();

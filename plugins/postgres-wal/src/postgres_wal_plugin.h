@@ -15,6 +15,7 @@
 #include "health_model.h"
 #include "lag_history.h"
 #include "pg_connection.h"
+#include "peer_wal_report.h"
 #include "pg_tools.h"
 #include "settings.h"
 #include "tandem/sdk/plugin.h"
@@ -38,6 +39,8 @@ class PostgresWalPlugin final : public sdk::Plugin {
   sdk::Result<sdk::StepReport> demote(const sdk::FailoverRequest& request) override;
   sdk::Result<sdk::StepReport> rejoin(const sdk::FailoverRequest& request) override;
   void on_role_change(sdk::Role role, std::uint64_t epoch) override;
+  // The primary's WAL position (peer_wal_report.h); other events are ignored.
+  void on_peer_event(const nlohmann::json& event) override;
 
   std::vector<sdk::Diagnostic> diagnostics() override;
   std::vector<sdk::Action> actions() override;
@@ -63,6 +66,8 @@ class PostgresWalPlugin final : public sdk::Plugin {
   void publish(sdk::Health h);
   void set_health_problem(sdk::HealthStatus status, const std::string& why);
   void record_metrics(const ServerView& view);
+  // Secondary: the primary's last reported WAL position into the store state (when new).
+  void save_peer_wal_report();
 
   // --- standby (standby_setup.cpp) ---
   // Secondary side of sync(): build from empty, start if stopped, check identity.
@@ -99,6 +104,7 @@ class PostgresWalPlugin final : public sdk::Plugin {
   std::unique_ptr<PgTools> tools_;
   std::unique_ptr<PgConnection> conn_;
   LagHistory lag_history_;
+  PeerWalReports peer_wal_;  // secondary: the primary's last reported WAL position
   std::optional<std::chrono::steady_clock::time_point> standby_missing_since_;
   SyncModeState sync_mode_ = SyncModeState::off;
   int not_streaming_syncs_ = 0;  // consecutive syncs the standby did not stream

@@ -197,6 +197,11 @@ sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
   }
   if (!actions.empty()) h.details["actions"] = actions;
   if (!primary_check.is_null()) h.details["primary_check"] = primary_check;
+  save_peer_wal_report();
+  if (auto r = peer_wal_.latest())
+    h.details["primary_reported"] = {{"lsn", r->lsn},
+                                     {"timeline", r->timeline},
+                                     {"age_seconds", (unix_now_ms() - r->received_unix_ms) / 1000.0}};
   sdk::SyncReport report{h.summary, h.details};
   publish(std::move(h));
   return report;

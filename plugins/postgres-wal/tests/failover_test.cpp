@@ -147,6 +147,63 @@ TEST_F(PgPairTest, KilledPrimaryIsRewoundAndFollowsTheNewPrimary) {
   EXPECT_TRUE(eventually([&] { return sequence_rows(*alpha_.server).back() == 1001; }, std::chrono::seconds(30)));
 }
 
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Asynchronous mode, the primary dies after the stream broke: the primary's
+// WAL position, reported each sync over the peer channel, bounds the loss from
+// below. The bound survives a restart of the standby's tandemd (store state),
+// and WAL written after the report is not counted (it is "unknown").
+TEST_F(PgPairTest, AfterTheStreamBrokeThePrimarysLastReportBoundsTheLossFromBelow) {
+  build_standby();
+  alpha_.server->psql("INSERT INTO seq SELECT g, 'replicated' FROM generate_series(1, 100) g");
+  ASSERT_TRUE(eventually([&] { return sequence_rows(*beta_.server).size() == 100; }, std::chrono::seconds(30)));
+  beta_.server->stop();  // the stream breaks
+  alpha_.server->psql("INSERT INTO seq SELECT g, repeat('r', 1000) FROM generate_series(101, 1100) g");
+  (void)alpha_.plugin->sync();  // its standby is gone: degraded, but it reports its WAL position
+  const std::string reported = trimmed(alpha_.server->psql("SELECT pg_current_wal_lsn()"));
+  alpha_.server->psql("INSERT INTO seq SELECT g, repeat('a', 1000) FROM generate_series(1101, 2100) g");
+  const std::string final_lsn = trimmed(alpha_.server->psql("SELECT pg_current_wal_lsn()"));
+  alpha_.server->kill9();
+
+  (void)beta_.plugin->sync();  // starts beta's PostgreSQL again; keeps the report in the store state
+  beta_.plugin->stop();        // beta's tandemd restarts
+  beta_.plugin = std::make_unique<PostgresWalPlugin>();
+  ASSERT_TRUE(beta_.plugin->configure(config_for(*beta_.server, *alpha_.server, PairOptions{}), *beta_.host).ok());
+  ASSERT_TRUE(beta_.plugin->start().ok());
+  alpha_.host->connect_peer(beta_.plugin.get());
+
+  auto prep = beta_.plugin->prepare(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(prep.ok()) << prep.message();
+  const std::string received = trimmed(beta_.server->psql(
+      "SELECT greatest(coalesce(pg_last_wal_receive_lsn(), '0/0'), coalesce(pg_last_wal_replay_lsn(), '0/0'))"));
+  const auto diff = [&](const std::string& a, const std::string& b) {
+    return std::stoll(beta_.server->psql("SELECT pg_wal_lsn_diff('" + a + "', '" + b + "')::bigint"));
+  };
+  const long long at_report = diff(reported, received);
+  const long long at_death = diff(final_lsn, received);
+  ASSERT_TRUE(prep->loss.contains("bytes_lost_at_least")) << prep->loss.dump() << "\n" << prep->loss_summary;
+  const long long bound = prep->loss["bytes_lost_at_least"].get<long long>();
+  // The report came from the sync, the LSN read just after it: the same WAL end.
+  EXPECT_EQ(bound, at_report) << prep->loss.dump();
+  EXPECT_GT(bound, 1000 * 1000) << "1000 rows of 1000 bytes were written before the report";
+  EXPECT_LT(bound, at_death) << "WAL written after the report must not be counted";
+  EXPECT_EQ(prep->loss.value("primary_reported_lsn", ""), reported);
+  EXPECT_NE(prep->loss_summary.find("at least " + std::to_string(bound) +
+                                    " bytes of WAL the primary had written by its last report"),
+            std::string::npos)
+      << prep->loss_summary;
+  EXPECT_NE(prep->loss_summary.find("WAL it wrote after that report is unknown"), std::string::npos)
+      << prep->loss_summary;
+
+  // And the rows: none of those written after the stream broke are here.
+  auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  EXPECT_EQ(sequence_rows(*beta_.server).size(), 100u);
+}
+
 // The old primary's host reboots and starts its PostgreSQL as a primary again
 // after beta was promoted: the fenced node's sync shuts it down and keeps it
 // down; rejoin then rewinds it (the rows it took meanwhile are discarded).
