@@ -96,6 +96,10 @@ HeadlessChromium::HeadlessChromium(int width, int height) {
 
   call("Page.enable");
   call("Network.enable");
+  // The viewport exactly as asked: --window-size alone is clamped to a
+  // minimum width (about 500 px), too wide for a phone's.
+  call("Emulation.setDeviceMetricsOverride",
+       {{"width", width}, {"height", height}, {"deviceScaleFactor", 1}, {"mobile", false}});
   // The test sees every request the page makes, also those its CSP would block.
   call("Page.setBypassCSP", {{"enabled", true}});
 }

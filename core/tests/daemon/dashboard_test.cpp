@@ -30,6 +30,18 @@ const char* kCards = R"JS(
     text: c.textContent})))
 )JS";
 
+// Per node card: its store rows, the lag charts among them, the points and
+// line segments of its first chart.
+const char* kCharts = R"JS(
+  JSON.stringify([...document.querySelectorAll("[data-node]")].map(c => {
+    const svgs = [...c.querySelectorAll("[data-store] svg[data-chart]")];
+    return {node: c.dataset.node, rows: c.querySelectorAll("[data-store]").length, charts: svgs.length,
+            points: svgs.length ? Number(svgs[0].dataset.points) : 0,
+            lines: svgs.length ? svgs[0].querySelectorAll("polyline").length : 0,
+            store: svgs.length ? svgs[0].dataset.chart : null};
+  }))
+)JS";
+
 nlohmann::json cards(testsupport::HeadlessChromium& browser) {
   return nlohmann::json::parse(browser.evaluate(kCards).get<std::string>());
 }
@@ -55,8 +67,10 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   sdk::testing::TempDir dir;
   int alpha_port = sdk::testing::free_port();
   int beta_port = sdk::testing::free_port();
-  auto a = start_tandemd(write_node(dir.path(), "alpha", "primary", alpha_port, beta_port));
-  auto b = start_tandemd(write_node(dir.path(), "beta", "secondary", beta_port, alpha_port));
+  // A sample a second: the lag charts have a line to draw within the test.
+  const std::string samples = "history_interval = \"1s\"\n";
+  auto a = start_tandemd(write_node(dir.path(), "alpha", "primary", alpha_port, beta_port, "", samples));
+  auto b = start_tandemd(write_node(dir.path(), "beta", "secondary", beta_port, alpha_port, "", samples));
   // alpha has heard from beta, stores included: the page has both nodes to show.
   ASSERT_TRUE(eventually(
       [&] {
@@ -83,6 +97,19 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
       },
       30s))
       << seen.dump(2);
+  // Each of this node's stores has its lag chart, drawn from /v1/history/samples
+  // with a line once two samples are in; the peer's stores have none (their
+  // samples are on the peer's own page).
+  nlohmann::json charts;
+  EXPECT_TRUE(eventually(
+      [&] {
+        charts = nlohmann::json::parse(browser.evaluate(kCharts).get<std::string>());
+        return charts.size() == 2 && charts[0]["node"] == "alpha" && charts[0]["charts"] == 1 &&
+               charts[0]["points"] >= 2 && charts[0]["lines"] >= 1 && charts[1]["node"] == "beta" &&
+               charts[1]["charts"] == 0;
+      },
+      30s))
+      << charts.dump(2);
   auto before = screenshot_path("dashboard-pair.png");
   browser.screenshot(before);
   std::cout << "dashboard screenshot (alpha primary, beta secondary): " << before.string() << std::endl;
@@ -91,6 +118,18 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   auto text = browser.evaluate("document.body.textContent").get<std::string>();
   for (const char* want : {"alpha", "beta", "primary", "secondary", "Epoch", "yes, last answer", "daemon-test store"})
     EXPECT_NE(text.find(want), std::string::npos) << want << " not on the page:\n" << text;
+
+  // A phone's width: each store a block, its chart at full width, nothing wider than the screen.
+  {
+    testsupport::HeadlessChromium narrow(400, 900);
+    narrow.navigate(origin + "/ui");
+    EXPECT_TRUE(eventually(
+        [&] { return narrow.evaluate("document.querySelectorAll('svg[data-chart]').length").get<int>() == 1; }, 30s));
+    EXPECT_LE(narrow.evaluate("document.documentElement.scrollWidth").get<int>(), 400);
+    auto phone = screenshot_path("dashboard-narrow.png");
+    narrow.screenshot(phone);
+    std::cout << "dashboard screenshot (400 px wide): " << phone.string() << std::endl;
+  }
 
   // A switchover run from beta: the open page follows by itself.
   browser.evaluate("window.tandemTestMarker = 17");
@@ -122,7 +161,8 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   // Every request went to the node itself, and the page did request its parts.
   auto urls = browser.requested_urls();
   EXPECT_EQ(testsupport::foreign_requests(urls, origin), std::vector<std::string>{}) << "requests to other hosts";
-  for (const char* part : {"/ui", "/ui/dashboard.js", "/ui/dashboard.css", "/v1/status", "/v1/history"})
+  for (const char* part : {"/ui", "/ui/dashboard.js", "/ui/dashboard.css", "/v1/status", "/v1/history",
+                           "/v1/history/samples"})
     EXPECT_NE(std::find(urls.begin(), urls.end(), origin + part), urls.end()) << part << " never requested";
 
   // The check above can fail: a request elsewhere made from the page is seen.

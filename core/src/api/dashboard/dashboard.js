@@ -1,5 +1,5 @@
 // tandem dashboard: polls this node's own read endpoints (/v1/status,
-// /v1/history) and redraws. Everything shown comes from those answers;
+// /v1/history, /v1/history/samples) and redraws. Everything shown comes from those answers;
 // the peer's card is what this node last heard from the peer, so the page
 // never talks to any other host. Text goes in with textContent only.
 "use strict";
@@ -90,7 +90,79 @@ function progressBar(p) {
     el("div", { class: "details" }, pct + "% (" + p.done + "/" + p.total + eta + ")"));
 }
 
-function storesTable(node, stores) {
+// This node's samples (GET /v1/history/samples), kept in page memory: the
+// first poll reads the whole ring, each later one only what is newer (?since=).
+const samples = { stores: {}, last: null, capacity: 360, interval: 10, now: 0 };
+
+function mergeSamples(h) {
+  samples.capacity = h.capacity || samples.capacity;
+  samples.interval = h.interval_seconds || samples.interval;
+  samples.now = h.now || samples.now;
+  for (const [name, points] of Object.entries(h.stores || {})) {
+    samples.stores[name] = (samples.stores[name] || []).concat(points).slice(-samples.capacity);
+    for (const p of points) samples.last = samples.last === null ? p.t : Math.max(samples.last, p.t);
+  }
+}
+
+// The SVG namespace as the HTML parser assigns it: the page's files hold no
+// absolute URL at all (the dashboard test checks), not even this one.
+const SVG_NS = (() => { const d = document.createElement("div"); d.innerHTML = "<svg></svg>"; return d.firstChild.namespaceURI; })();
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+function span(secs) {
+  return secs >= 5400 ? Math.round(secs / 3600) + " h" : secs >= 120 ? Math.round(secs / 60) + " min" : Math.round(secs) + " s";
+}
+
+// A store's lag over the time the ring covers (an hour by default), as an
+// inline SVG: a line of lag bytes (or seconds, when the store measures only
+// those) over a strip coloured by health status. Breaks the line where
+// samples are missing (tandemd was down). null before the first sample.
+function lagChart(name) {
+  const points = samples.stores[name] || [];
+  if (!points.length) return null;
+  const W = 240, H = 40, STRIP = 5;
+  // From the oldest sample held (at most the ring's span ago) to now, so a
+  // node up for minutes shows those minutes, not a sliver of an empty hour.
+  const end = Math.max(samples.now, points[points.length - 1].t);
+  const start = Math.max(end - samples.capacity * samples.interval, points[0].t);
+  const covered = Math.max(end - start, 10 * samples.interval);
+  const x = (t) => (W * (t - (end - covered))) / covered;
+  const key = points.some((p) => p.lag_bytes !== null) ? "lag_bytes" : "lag_seconds";
+  const measured = points.filter((p) => p[key] !== null && p[key] !== undefined);
+  const max = Math.max(0, ...measured.map((p) => p[key]));
+  const y = (v) => (H - STRIP - 2) - (max > 0 ? ((H - STRIP - 5) * v) / max : 0);
+  const slot = Math.max(1, (W * samples.interval) / covered);  // one sample's width
+  const strip = points.map((p) => svg("rect", { x: x(p.t).toFixed(1), y: H - STRIP, width: slot.toFixed(1),
+                                                height: STRIP, class: "chart-" + p.status }));
+  const lines = [];
+  let run = [];
+  for (const p of measured) {
+    if (run.length && p.t - run[run.length - 1].t > 2.5 * samples.interval) { lines.push(run); run = []; }
+    run.push(p);
+  }
+  if (run.length) lines.push(run);
+  const drawn = lines.map((r) => r.length === 1
+    ? svg("circle", { cx: x(r[0].t).toFixed(1), cy: y(r[0][key]).toFixed(1), r: 1.8, class: "chart-dot" })
+    : svg("polyline", { points: r.map((p) => x(p.t).toFixed(1) + "," + y(p[key]).toFixed(1)).join(" "),
+                        class: "chart-line" }));
+  const fmt = key === "lag_bytes" ? bytes : seconds;
+  const last = "last " + span(covered);
+  const caption = measured.length ? "max " + fmt(max) + " in the " + last : "lag not measured · " + last;
+  const label = name + ": lag over the " + last + ", " + points.length + " samples, " + caption;
+  return el("figure", { class: "chart" },
+    svg("svg", { viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img", "aria-label": label,
+                 "data-chart": name, "data-points": String(points.length), "data-lines": String(drawn.length) },
+      svg("title", {}, document.createTextNode(label)),
+      svg("rect", { x: 0, y: 0, width: W, height: H - STRIP, class: "chart-bg" }), ...strip, ...drawn),
+    el("figcaption", { class: "details" }, caption));
+}
+
+function storesTable(node, stores, charts) {
   if (!stores || !stores.length) return el("p", { class: "muted" }, "no stores");
   const rows = stores.map((s) => {
     const h = s.health || {};
@@ -105,7 +177,7 @@ function storesTable(node, stores) {
       el("td", {}, s.plugin || ""),
       el("td", {}, el("span", { class: "health health-" + status }, status),
         s.state && s.state !== "running" ? el("div", { class: "details" }, s.state) : null),
-      el("td", { class: "num", "data-label": "lag" }, lag),
+      el("td", { class: "num lag", "data-label": "lag" }, lag, charts ? lagChart(s.name) : null),
       el("td", { class: "num", "data-label": "synced", title: sync.last_success || "" }, lastSync,
         sync.failures ? el("div", { class: "details bad" }, sync.failures + " failed") : null),
       el("td", {}, h.summary || "", progressBar((h.details || {}).progress),
@@ -138,7 +210,7 @@ function selfCard(st) {
         m.paused ? "paused " + ago(m.since) + (m.reason ? ": " + m.reason : "") : "no"),
       el("dt", {}, "Failover"), el("dd", {}, failoverText(st.failover),
         st.failover && st.failover.decision ? el("div", { class: "details" }, st.failover.decision) : null)),
-    storesTable(st.node.name, st.stores));
+    storesTable(st.node.name, st.stores, true));
 }
 
 function peerCard(p) {
@@ -215,7 +287,10 @@ async function getJson(path) {
 async function refresh() {
   const banner = document.getElementById("banner");
   try {
-    const [st, h] = await Promise.all([getJson("/v1/status"), getJson("/v1/history")]);
+    const since = samples.last === null ? "" : "?since=" + (samples.last + 1);
+    const [st, h, hs] = await Promise.all([getJson("/v1/status"), getJson("/v1/history"),
+                                          getJson("/v1/history/samples" + since)]);
+    mergeSamples(hs);
     render(st);
     renderHistory(h);
     banner.hidden = true;
