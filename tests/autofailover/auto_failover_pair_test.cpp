@@ -4,125 +4,20 @@
 // Redis: kill -9 of the primary (the secondary primary within ttl + 3 s),
 // etcd fully down with both nodes healthy (failsafe: nothing promoted, the
 // primary keeps serving, also while the peer is SIGSTOPped 3 s at a time),
+// every etcd failure kind (unreachable, no leader, timeout) through failsafe,
 // and a hung primary (SIGSTOP longer than the TTL: self-fenced, the
-// secondary takes over, the old one finds itself fenced).
-#include <signal.h>
-
-#include <gtest/gtest.h>
-
+// secondary takes over, the old one finds itself fenced); and the
+// switchover through etcd and the epochs' reconcile at start.
+#include <functional>
+#include <set>
 #include <thread>
 
-#include "support/background_process.h"
-#include "support/etcd_cluster.h"
-#include "support/test_http.h"
-#include "tandem/sdk/file_util.h"
-#include "tandem/sdk/testing/temp_dir.h"
+#include "auto_failover_pair.h"
 
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using tandem::testsupport::EtcdCluster;
-using Clock = std::chrono::steady_clock;
-
-constexpr auto kTtl = 5s;
-
-// One API request; status 0 when nothing answers (the test_http helpers throw then).
-tandem::testhttp::Reply ask(int port, const std::string& target) {
-  try {
-    return tandem::testhttp::request(port, "GET", target, "", {}, 2s);
-  } catch (const std::exception&) {
-    return {};
-  }
-}
-
-struct Node {
-  std::string name;
-  int port = 0;
-  fs::path dir;
-  tandem::sdk::ChildProcess daemon;
-};
-
-class AutoFailoverPair : public ::testing::Test {
- protected:
-  void SetUp() override {
-    nodes_[0].name = "alpha";
-    nodes_[1].name = "beta";
-    for (auto& n : nodes_) {
-      n.port = tandem::sdk::testing::free_port();
-      n.dir = temp_.path() / n.name;
-      fs::create_directories(n.dir);
-    }
-    tandem::sdk::atomic_write_file(temp_.path() / "token", "pair-token-for-tests\n", 0600);
-  }
-
-  void write_config(int i) {
-    const Node& me = nodes_[i];
-    const Node& peer = nodes_[1 - i];
-    std::string toml = "[node]\nname = \"" + me.name + "\"\naddress = \"127.0.0.1\"\nrole = \"" +
-                       (i == 0 ? "primary" : "secondary") + "\"\ndata_dir = \"" + (me.dir / "data").string() +
-                       "\"\n\n[peer]\nname = \"" + peer.name + "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" +
-                       std::to_string(peer.port) + "\"\ntoken_file = \"" + (temp_.path() / "token").string() +
-                       "\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(me.port) + "\"\ntoken_file = \"" +
-                       (temp_.path() / "token").string() + "\"\n\n[failover]\nmode = \"automatic\"\n\n[dcs]\nendpoints = " +
-                       etcd_.endpoints_toml() + "\nttl = \"" + std::to_string(ttl_.count()) + "s\"\nprefix = \"/pair\"\n\n" +
-                       "[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN + "\"\n";
-    tandem::sdk::atomic_write_file(me.dir / "tandem.toml", toml, 0644);
-  }
-
-  void start(int i) {
-    Node& n = nodes_[i];
-    tandem::sdk::ChildSpec spec;
-    spec.argv = {TANDEMD_BIN, "--config", (n.dir / "tandem.toml").string()};
-    spec.log_file = n.dir / "tandemd.log";
-    n.daemon = tandem::testsupport::start_background(spec);
-    ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return ask(n.port, "/v1/status").status == 200; }, 30s))
-        << n.name << " did not come up: " << n.daemon.log_tail();
-  }
-
-  nlohmann::json status(int i) {
-    auto r = ask(nodes_[i].port, "/v1/status");
-    if (r.status != 200) return nlohmann::json();
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
-    return j.is_discarded() ? nlohmann::json() : j;
-  }
-  // The load balancers' writability check: 200 only from an unfenced primary.
-  int primary_check(int i) { return ask(nodes_[i].port, "/primary").status; }
-  bool is_primary(int i) {
-    auto s = status(i);
-    return s.is_object() && s.value("role", "") == "primary" && !s.value("fenced", false);
-  }
-  bool holds_key(int i) {
-    auto s = status(i);
-    return s.is_object() && s.contains("failover") && s["failover"].value("holds_leader_key", false);
-  }
-  void signal_daemon(int i, int sig) { ::kill(-nodes_[i].daemon.pid(), sig); }
-  std::string logs() {
-    std::string s;
-    for (auto& n : nodes_) s += "\n--- " + n.name + ":\n" + n.daemon.log_tail(3000);
-    return s;
-  }
-
-  void start_pair(std::chrono::seconds ttl = kTtl) {
-    ttl_ = ttl;
-    for (int i = 0; i < 2; ++i) write_config(i);
-    start(0);
-    ASSERT_TRUE(holds_key(0)) << "the primary does not hold the leader key after start: " << status(0).dump();
-    start(1);
-    // The peer monitors' first polls.
-    ASSERT_TRUE(tandem::sdk::testing::eventually(
-        [&] {
-          auto s = status(1);
-          return s.is_object() && s["peer"].value("reachable", false);
-        },
-        15s));
-  }
-
-  tandem::sdk::testing::TempDir temp_{"tandem-etcd-pair"};
-  EtcdCluster etcd_;
-  Node nodes_[2];
-  std::chrono::seconds ttl_ = kTtl;
-};
+using namespace tandem::autofailover_test;
 
 TEST_F(AutoFailoverPair, KillNineOfThePrimaryTheSecondaryIsPrimaryWithinTtlPlus3s) {
   start_pair();
@@ -145,13 +40,9 @@ TEST_F(AutoFailoverPair, KillNineOfThePrimaryTheSecondaryIsPrimaryWithinTtlPlus3
   EXPECT_TRUE(s["failover"].value("holds_leader_key", false)) << s.dump();
   EXPECT_EQ(s["failover"].value("leader", ""), "beta") << s.dump();
   // tandemctl status says the same in words.
-  tandem::sdk::ProcessSpec ctl;
-  ctl.argv = {TANDEMCTL_BIN, "--config", (nodes_[1].dir / "tandem.toml").string(), "status"};
-  ctl.timeout = 20s;
-  auto printed = tandem::sdk::run_process(ctl);
-  ASSERT_TRUE(printed) << printed.message();
-  EXPECT_NE(printed->stdout_text.find("failover automatic  leader beta (this node), lease"), std::string::npos)
-      << printed->stdout_text << printed->stderr_text;
+  auto printed = ctl(1, {"status"});
+  EXPECT_NE(printed.stdout_text.find("failover automatic  leader beta (this node), lease"), std::string::npos)
+      << printed.stdout_text << printed.stderr_text;
 
   // The old primary comes back: it must not serve (etcd's epoch is above its own).
   start(0);
@@ -166,7 +57,7 @@ TEST_F(AutoFailoverPair, KillNineOfThePrimaryTheSecondaryIsPrimaryWithinTtlPlus3
 TEST_F(AutoFailoverPair, EtcdDownSixtySecondsFailsafeKeepsThePrimaryAndPromotesNothing) {
   start_pair(10s);
   std::this_thread::sleep_for(2s);
-  etcd_.stop_all();
+  etcd_->stop_all();
   auto down = Clock::now();
   int checks = 0;
   bool paused_peer = false;
@@ -197,16 +88,191 @@ TEST_F(AutoFailoverPair, EtcdDownSixtySecondsFailsafeKeepsThePrimaryAndPromotesN
   EXPECT_EQ(s["failover"]["dcs"].value("healthy", true), false) << s.dump();
   std::printf("[ figure ] etcd down 60 s: %d checks, alpha served throughout (failsafe), beta never promoted\n", checks);
 
-  etcd_.start_all();
+  etcd_->start_all();
   ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(0); }, 20s)) << status(0).dump() << logs();
   std::this_thread::sleep_for(10s);
   EXPECT_EQ(primary_check(0), 200);
   EXPECT_FALSE(is_primary(1));
   EXPECT_EQ(status(0).value("epoch", 0), 1) << "an epoch moved: a failover happened";
-  auto m = ask(nodes_[0].port, "/metrics").body;
+  auto m = metrics(0);
   EXPECT_NE(m.find("tandem_leader 1"), std::string::npos) << m;
   EXPECT_NE(m.find("tandem_lease_remaining_seconds"), std::string::npos);
   EXPECT_NE(m.find("tandem_dcs_last_seen_seconds"), std::string::npos);
+}
+
+// Every kind of etcd failure takes the failsafe path (patroni#3572: failsafe
+// still demoted on "etcdserver: no leader"): all members down (unreachable),
+// two of three down (the survivor answers "no leader"), all members SIGSTOPped
+// (they take connections and answer nothing: timeout). Each outage lasts past
+// the ttl, with the peer stalled 3 s in the middle of it; the primary keeps
+// serving, nothing is promoted, and after each the primary holds the key again.
+TEST_F(AutoFailoverPair, EveryEtcdErrorKindTakesTheFailsafePathWhileThePeerStalls) {
+  start_pair(10s);
+  struct Outage {
+    std::string kind;
+    std::function<void()> begin, end;
+  };
+  std::vector<Outage> outages{
+      {"unreachable", [&] { etcd_->stop_all(); }, [&] { etcd_->start_all(); }},
+      {"no_leader",
+       [&] {
+         etcd_->stop(0);
+         etcd_->stop(2);
+       },
+       [&] {
+         etcd_->start(0);
+         etcd_->start(2);
+         ASSERT_TRUE(etcd_->wait_healthy(1, 30s)) << etcd_->log_tails();
+       }},
+      {"timeout", [&] { etcd_->pause_all(); }, [&] { etcd_->resume_all(); }},
+  };
+  for (auto& o : outages) {
+    SCOPED_TRACE("etcd failure kind " + o.kind);
+    o.begin();
+    const auto down = Clock::now();
+    std::set<std::string> kinds_seen, writes_seen;
+    bool stalled = false, stalled_once = false;
+    while (Clock::now() - down < ttl_ + 5s) {
+      const auto in = Clock::now() - down;
+      if (!stalled_once && in >= 6s) {
+        signal_daemon(1, SIGSTOP);
+        stalled = stalled_once = true;
+      } else if (stalled && in >= 9s) {
+        signal_daemon(1, SIGCONT);
+        stalled = false;
+      }
+      ASSERT_EQ(primary_check(0), 200) << "alpha stopped serving after "
+                                       << std::chrono::duration_cast<std::chrono::milliseconds>(in).count()
+                                       << " ms of etcd failing with " << o.kind << ": " << status(0).dump() << logs();
+      if (!stalled) {
+        ASSERT_FALSE(is_primary(1)) << "beta was promoted while etcd failed with " << o.kind;
+      }
+      auto s = status(0)["failover"];
+      if (s.is_object()) {
+        kinds_seen.insert(s["dcs"].value("last_error_kind", ""));
+        writes_seen.insert(s.value("writes", ""));
+      }
+      std::this_thread::sleep_for(250ms);
+    }
+    if (stalled) signal_daemon(1, SIGCONT);
+    EXPECT_TRUE(kinds_seen.count(o.kind)) << "alpha never reported " << o.kind << ": " << status(0).dump();
+    EXPECT_TRUE(writes_seen.count("serve_failsafe")) << status(0).dump();
+    EXPECT_FALSE(writes_seen.count("fence")) << status(0).dump();
+    o.end();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(tandem::sdk::testing::eventually(
+        [&] {
+          auto s = status(0)["failover"];
+          return s.is_object() && s.value("writes", "") == "serve" && s["dcs"].value("healthy", false);
+        },
+        20s))
+        << status(0).dump() << logs();
+    // (Members paused past the ttl revoke the lease as they resume: alpha
+    // then claims the still-free key again at its epoch, see the log.)
+    const std::string log = nodes_[0].daemon.log_tail(200000);
+    std::size_t reclaims = 0;
+    for (auto at = log.find("claimed it again"); at != std::string::npos; at = log.find("claimed it again", at + 1))
+      ++reclaims;
+    std::printf("[ figure ] etcd failing with %s for %lld s (peer stalled 3 s): alpha served throughout; "
+                "re-claims of an expired lease's key so far: %zu\n",
+                o.kind.c_str(), static_cast<long long>((ttl_ + 5s).count()), reclaims);
+  }
+  EXPECT_EQ(primary_check(0), 200);
+  EXPECT_FALSE(is_primary(1));
+  EXPECT_EQ(status(0).value("epoch", 0), 1) << "an epoch moved: a failover happened";
+  EXPECT_EQ(status(1).value("epoch", 0), 1);
+}
+
+// A planned switchover in automatic mode goes through etcd: once alpha has
+// demoted, the leader key moves to beta together with etcd's epoch in one
+// transaction (the step "leader-key"), before beta's own epoch moves; beta
+// then renews it, and alpha's old lease running out leaves it in place.
+TEST_F(AutoFailoverPair, SwitchoverMovesTheLeaderKeyWithTheEpochThroughEtcd) {
+  start_pair();
+  std::this_thread::sleep_for(kTtl + 1s);  // past beta's start-up grace: it watches
+  auto r = ctl(1, {"--json", "switchover"});
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text << logs();
+  auto report = nlohmann::json::parse(r.stdout_text, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.stdout_text;
+  std::vector<std::string> steps;
+  for (const auto& st : report["steps"]) steps.push_back(st.value("name", "") + "=" + st.value("status", ""));
+  ASSERT_GE(steps.size(), 3u) << report.dump();
+  EXPECT_EQ(steps[0], "peer-demote=done") << report.dump();
+  EXPECT_EQ(steps[1], "leader-key=done") << report.dump();
+  EXPECT_EQ(steps[2], "epoch=done") << report.dump();
+
+  auto check_key = [&] {
+    auto seen = etcd_view();
+    ASSERT_TRUE(seen.leader) << "no leader key on etcd";
+    EXPECT_EQ(seen.leader->node, "beta");
+    EXPECT_EQ(seen.leader->epoch, 2u);
+    EXPECT_EQ(seen.etcd_epoch, 2u);
+  };
+  check_key();
+  EXPECT_TRUE(is_primary(1)) << status(1).dump();
+  EXPECT_TRUE(holds_key(1)) << status(1).dump();
+  EXPECT_FALSE(is_primary(0)) << status(0).dump();
+
+  // Past alpha's old lease: beta still leads, renewing; nobody fenced, no failover.
+  const auto until = Clock::now() + kTtl + 2s;
+  while (Clock::now() < until) {
+    ASSERT_EQ(primary_check(1), 200) << status(1).dump() << logs();
+    ASSERT_NE(primary_check(0), 200) << status(0).dump();
+    std::this_thread::sleep_for(250ms);
+  }
+  check_key();
+  auto s = status(1);
+  EXPECT_EQ(s.value("epoch", 0), 2) << s.dump();
+  EXPECT_EQ(s["failover"].value("writes", ""), "serve") << s.dump();
+  EXPECT_EQ(status(0).value("role", ""), "secondary") << status(0).dump();
+  EXPECT_FALSE(status(0).value("fenced", true)) << status(0).dump();
+}
+
+// Epochs at start (docs/operations.md, "Epochs at start"): etcd's epoch only
+// goes up, and the higher of etcd's and a node's wins. etcd behind the nodes
+// (its data lost, the cluster rebuilt): the primary claims the key and raises
+// etcd's epoch to its own. etcd ahead of the primary (a promote it does not
+// have): the primary starts fenced, and the secondary takes over above
+// etcd's epoch, not at its own + 1.
+TEST_F(AutoFailoverPair, EpochsAtStartTheHigherWinsEtcdBehindIsRaisedEtcdAheadFencesThePrimary) {
+  using tandem::core::dcs::TxnOp;
+  start_pair();
+  auto rewrite_etcd = [&](std::vector<TxnOp> ops) {
+    for (auto& n : nodes_) n.daemon.stop();
+    tandem::core::dcs::EtcdClient client(etcd_client_options());
+    auto r = client.txn({}, ops);
+    ASSERT_TRUE(r && r->succeeded) << (r ? "not applied" : r.message());
+  };
+
+  // etcd wiped: no key, no epoch; alpha and beta at epoch 1.
+  rewrite_etcd({TxnOp{TxnOp::Kind::del, "/pair/leader", "", 0}, TxnOp{TxnOp::Kind::del, "/pair/epoch", "", 0}});
+  ASSERT_EQ(etcd_view().etcd_epoch, 0u);
+  start(0);
+  ASSERT_TRUE(holds_key(0)) << status(0).dump() << logs();
+  auto seen = etcd_view();
+  ASSERT_TRUE(seen.leader);
+  EXPECT_EQ(seen.leader->node, "alpha");
+  EXPECT_EQ(seen.leader->epoch, 1u);
+  EXPECT_EQ(seen.etcd_epoch, 1u) << "etcd's epoch was not raised to the primary's";
+  EXPECT_EQ(primary_check(0), 200);
+
+  // etcd ahead of both: epoch 7, no key.
+  rewrite_etcd({TxnOp{TxnOp::Kind::del, "/pair/leader", "", 0}, TxnOp{TxnOp::Kind::put, "/pair/epoch", "7", 0}});
+  start(0);
+  auto s = status(0);
+  EXPECT_TRUE(s.value("fenced", false)) << s.dump();
+  EXPECT_NE(s.value("fenced_reason", "").find("etcd's epoch is above this node's 1"), std::string::npos) << s.dump();
+  EXPECT_NE(primary_check(0), 200);
+  start(1);
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return primary_check(1) == 200; }, ttl_ + 20s))
+      << status(1).dump() << logs();
+  EXPECT_EQ(status(1).value("epoch", 0), 8) << status(1).dump();
+  seen = etcd_view();
+  ASSERT_TRUE(seen.leader);
+  EXPECT_EQ(seen.leader->node, "beta");
+  EXPECT_EQ(seen.leader->epoch, 8u);
+  EXPECT_EQ(seen.etcd_epoch, 8u);
+  EXPECT_NE(primary_check(0), 200) << status(0).dump();
 }
 
 TEST_F(AutoFailoverPair, AHungPrimarySelfFencesTheSecondaryTakesOverTheOldOneFindsItselfFenced) {
@@ -239,7 +305,7 @@ namespace {
 TEST_F(AutoFailoverPair, EtcdUnreachableAtStartIsAClearErrorAtStart) {
   ttl_ = kTtl;
   write_config(0);
-  etcd_.stop_all();
+  etcd_->stop_all();
   tandem::sdk::ProcessSpec spec;
   spec.argv = {TANDEMD_BIN, "--config", (nodes_[0].dir / "tandem.toml").string()};
   spec.timeout = 60s;

@@ -154,6 +154,21 @@ TEST(EtcdClient, ASurvivorWithoutQuorumHasNoLeader) {
   EXPECT_EQ(r.code(), tandem::sdk::ErrorCode::unavailable);
 }
 
+// Through every endpoint, as tandemd calls: two refuse, the survivor says
+// "no leader", and that is what the caller is told (what tells the most).
+TEST(EtcdClient, QuorumLostWithOneMemberUpIsNoLeaderThroughAllEndpoints) {
+  EtcdCluster cluster;
+  cluster.stop(0);
+  cluster.stop(2);
+  EtcdClient c(options_for(cluster.client_urls(), 1s, 3s));
+  std::this_thread::sleep_for(2s);  // past an election timeout
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.get("/t/k");
+    ASSERT_FALSE(r) << "a member without quorum served a linearizable read";
+    EXPECT_EQ(classify(r.error()), EtcdErrorKind::no_leader) << r.message();
+  }
+}
+
 TEST(EtcdClient, AuthWithUserAndPassword) {
   EtcdCluster cluster;
   auto url = *tandem::sdk::net::parse_url(cluster.client_url(0));

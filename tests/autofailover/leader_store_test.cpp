@@ -46,7 +46,8 @@ TEST(LeaderStore, PrimaryClaimsSecondaryWaitsThenTakesOverWithTheNextEpoch) {
   // alpha keeps its lease alive past the TTL: the key stays.
   for (int i = 0; i < 4; ++i) {
     std::this_thread::sleep_for(1s);
-    ASSERT_TRUE(alpha.renew().ok());
+    auto renewed = alpha.renew();
+    ASSERT_TRUE(renewed && *renewed) << "alpha lost its key while renewing";
   }
   ASSERT_TRUE(beta.read()->leader) << "the key expired while renewed";
 
@@ -91,6 +92,49 @@ TEST(LeaderStore, ARestartedPrimaryRebindsItsOwnKey) {
   EtcdClient c3(options_for(cluster));
   LeaderStore gamma(c3, "/p", 10s);
   EXPECT_EQ(*gamma.claim("gamma", 2), Claim::held_by_other);
+}
+
+// A switchover: the key moves from the live holder to the new primary with
+// the new epoch in one transaction; the old holder's renewals then keep only
+// its own (now unbound) lease, and its lease ending leaves the key in place.
+TEST(LeaderStore, ASwitchoverMovesTheKeyAndTheEpochTogether) {
+  EtcdCluster cluster;
+  EtcdClient a_client(options_for(cluster)), b_client(options_for(cluster));
+  LeaderStore alpha(a_client, "/sw", 3s), beta(b_client, "/sw", 3s);
+  ASSERT_EQ(*alpha.claim("alpha", 3), Claim::won);
+
+  auto stale = beta.move_to("beta", 3);
+  ASSERT_TRUE(stale) << stale.message();
+  EXPECT_EQ(*stale, Claim::superseded) << "moved the key without raising the epoch";
+
+  auto moved = beta.move_to("beta", 4);
+  ASSERT_TRUE(moved) << moved.message();
+  EXPECT_EQ(*moved, Claim::won);
+  auto seen = alpha.read();
+  ASSERT_TRUE(seen && seen->leader);
+  EXPECT_EQ(seen->leader->node, "beta");
+  EXPECT_EQ(seen->leader->epoch, 4u);
+  EXPECT_EQ(seen->etcd_epoch, 4u);
+  // A resumed switchover step finds the key already moved: still won.
+  auto again = beta.move_to("beta", 4);
+  ASSERT_TRUE(again) << again.message();
+  EXPECT_EQ(*again, Claim::won);
+  // alpha's lease still lives, but its renewal sees the key gone from it.
+  auto stale_renew = alpha.renew();
+  ASSERT_TRUE(stale_renew) << stale_renew.message();
+  EXPECT_FALSE(*stale_renew) << "alpha's renewal did not notice the key moved";
+
+  // alpha's old lease ends (revoked here, as expiry would): the key stays beta's.
+  ASSERT_TRUE(alpha.release().ok());
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(1s);
+    auto renewed = beta.renew();
+    ASSERT_TRUE(renewed && *renewed);
+  }
+  auto after = alpha.read();
+  ASSERT_TRUE(after && after->leader) << "the moved key went with the old holder's lease";
+  EXPECT_EQ(after->leader->node, "beta");
+  EXPECT_EQ(*alpha.claim("alpha", 3), Claim::superseded);
 }
 
 TEST(LeaderStore, OfTwoRacingTakeoversExactlyOneWins) {

@@ -99,6 +99,10 @@ std::string render_auto_failover_metrics(const dcs::AutoFailover::Figures& f) {
   family(out, "tandem_lease_remaining_seconds", "gauge",
          "Seconds the leader lease has at least on etcd's side (0 when not the leader).");
   sample(out, "tandem_lease_remaining_seconds", {}, f.lease_remaining_seconds);
+  family(out, "tandem_takeover_refused", "gauge",
+         "1 while the secondary would take over but a gate refuses (a store lags more than "
+         "maximum_lag_on_failover: tandem_store_lag_bytes); why in /v1/status failover.decision.");
+  sample(out, "tandem_takeover_refused", {}, f.takeover_refused ? 1 : 0);
   return out;
 }
 

@@ -126,11 +126,13 @@ void AutoFailover::run() {
     l.unlock();
     auto local = node_.local();
     auto now = Clock::now();
+    if (local.fenced || local.role == sdk::Role::primary) switching_ = false;
     if (local.fenced) {
       std::lock_guard g(mu_);
       decision_ = "fenced: no automatic action until `tandemctl rejoin`";
       holds_key_ = false;
-    } else if (local.role == sdk::Role::primary || promoting_.load()) {
+      gate_refused_ = false;
+    } else if (local.role == sdk::Role::primary || promoting_.load() || switching_.load()) {
       primary_tick(now, local);
     } else {
       secondary_tick(now, local);
@@ -176,13 +178,17 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
   }
   if (d.renew_now) {
     auto sent = Clock::now();
+    bool held = false;  // holds_key_ is also written by the guard and failover threads
     {
       std::lock_guard l(mu_);
       lease_.renewal_started(sent);
+      held = holds_key_;
     }
-    bool need_claim = store_.lease_id() == 0 || d.reason.rfind("lost", 0) == 0 || !holds_key_;
+    std::unique_lock e(etcd_mu_);
+    bool need_claim = store_.lease_id() == 0 || d.reason.rfind("lost", 0) == 0 || !held;
     if (need_claim) {
       auto claim = store_.claim(name_, local.epoch);
+      e.unlock();
       std::lock_guard l(mu_);
       if (!claim) {
         etcd_failed(claim.error());
@@ -200,10 +206,40 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
       }
     } else {
       auto renewed = store_.renew();
+      // The lease can end on etcd's side while this node served under
+      // failsafe: members that were paused (or slow) past the ttl revoke it the
+      // moment they resume, before any renewal gets through. The key went with
+      // it, but if it is still absent and etcd's epoch still this node's,
+      // nobody took over: claim it again (the same compare-and-swap a takeover
+      // goes through decides which of the two wins), rather than fence a
+      // healthy primary and fail over because etcd was down.
+      std::optional<sdk::Result<Claim>> reclaimed;
+      if (!renewed.ok() && classify(renewed.error()) == EtcdErrorKind::lease_not_found)
+        reclaimed = store_.claim(name_, local.epoch);
+      e.unlock();
       std::lock_guard l(mu_);
-      if (renewed.ok()) {
+      if (reclaimed && reclaimed->ok() && **reclaimed == Claim::won) {
         etcd_answered();
         lease_.renewed(sent);
+        log_warn(kLog, "etcd said the lease is gone (" + renewed.message() + "); the leader key was still free at epoch " +
+                           std::to_string(local.epoch) + ": claimed it again");
+      } else if (reclaimed && !reclaimed->ok() &&
+                 classify(reclaimed->error()) != EtcdErrorKind::lease_not_found) {
+        etcd_failed(reclaimed->error());
+        lease_.renewal_failed(sent, classify(reclaimed->error()));
+      } else if (reclaimed && reclaimed->ok()) {
+        etcd_answered();
+        lease_.lost(**reclaimed == Claim::superseded
+                        ? "the lease is gone and etcd's epoch is above this node's: another node was promoted"
+                        : "the lease is gone and another node holds the leader key");
+        holds_key_ = false;
+      } else if (renewed.ok() && *renewed) {
+        etcd_answered();
+        lease_.renewed(sent);
+      } else if (renewed.ok()) {
+        etcd_answered();
+        lease_.lost("the leader key no longer names this node at its epoch: it was moved on etcd");
+        holds_key_ = false;
       } else if (classify(renewed.error()) == EtcdErrorKind::lease_not_found) {
         etcd_answered();
         lease_.lost("etcd says the lease is gone (" + renewed.message() + ")");
@@ -221,6 +257,7 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
     std::lock_guard l(mu_);
     last_primary_ = d;
     decision_ = d.reason;
+    gate_refused_ = false;
   }
   // (While a promote runs, the node is not primary yet: nothing to fence.)
   if (d.writes == PrimaryDecision::Writes::fence && local.role == sdk::Role::primary) fence_once(d.reason);
@@ -252,7 +289,9 @@ void AutoFailover::ask_peer(Clock::time_point now, milliseconds wait) {
 
 SecondaryView AutoFailover::view_of_etcd() {
   SecondaryView v;
+  std::unique_lock e(etcd_mu_);
   auto r = store_.read();
+  e.unlock();
   std::lock_guard l(mu_);
   if (!r) {
     etcd_failed(r.error());
@@ -269,6 +308,7 @@ SecondaryView AutoFailover::view_of_etcd() {
 void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode::Local& local) {
   {
     std::lock_guard l(mu_);
+    if (switching_.load()) return;  // a switchover took the key a moment ago: primary_tick renews it
     holds_key_ = false;
     if (now < next_secondary_poll_) return;
     next_secondary_poll_ = now + std::min(milliseconds(500), timing_.renew_interval());
@@ -284,13 +324,17 @@ void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode:
     std::lock_guard l(mu_);
     last_view_ = v;
     d = watch_.decide(now, v);
-    if (decision_ != d.reason) log_info(kLog, "secondary: " + d.reason);
+    if (d.gate_refused && !gate_refused_) log_warn(kLog, "secondary: " + d.reason + "; retrying every poll");
+    else if (decision_ != d.reason && !(d.gate_refused && gate_refused_)) log_info(kLog, "secondary: " + d.reason);
+    gate_refused_ = d.gate_refused;
     decision_ = d.reason;
   }
   if (!d.take_over) return;
   const std::uint64_t base = std::max(local.epoch, peer.reachable ? peer.epoch : 0);
   auto sent = Clock::now();
+  std::unique_lock e(etcd_mu_);
   auto taken = store_.take_over(name_, base);
+  e.unlock();
   if (!taken) {
     std::lock_guard l(mu_);
     etcd_failed(taken.error());
@@ -315,7 +359,7 @@ void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode:
   promoting_ = true;
   const std::uint64_t epoch = taken->new_epoch;
   promoter_ = std::thread([this, epoch] {
-    auto report = node_.promote();
+    auto report = node_.promote(epoch);
     const std::string result = report.value("result", std::string("?"));
     std::lock_guard l(mu_);
     decision_ = "took over at epoch " + std::to_string(epoch) + "; promote " + result +
@@ -323,6 +367,34 @@ void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode:
     if (result != "succeeded") log_error(kLog, decision_);
     promoting_ = false;
   });
+}
+
+sdk::Status AutoFailover::take_key(std::uint64_t new_epoch) {
+  const auto sent = Clock::now();
+  std::unique_lock e(etcd_mu_);
+  auto moved = store_.move_to(name_, new_epoch);
+  e.unlock();
+  std::lock_guard l(mu_);
+  if (!moved) {
+    etcd_failed(moved.error());
+    return sdk::Error{"cannot move the leader key " + store_.leader_key() + " to this node: " + moved.message(),
+                      moved.code()};
+  }
+  etcd_answered();
+  if (*moved != Claim::won)
+    return sdk::Error{*moved == Claim::superseded
+                          ? "etcd's epoch is already at or above " + std::to_string(new_epoch) +
+                                ": another node was promoted meanwhile"
+                          : "the leader key or the epoch moved on etcd while the switchover read them",
+                      sdk::ErrorCode::refused};
+  lease_ = PrimaryLease(timing_);
+  lease_.renewed(sent);
+  holds_key_ = true;
+  switching_ = true;
+  decision_ = "holds the leader key at epoch " + std::to_string(new_epoch) + ", promoting";
+  log_warn(kLog, "the leader key " + store_.leader_key() + " names this node at epoch " + std::to_string(new_epoch) +
+                     ": promoting");
+  return {};
 }
 
 SecondaryWatch::Answer AutoFailover::answer_failsafe(const std::string& asker) {
@@ -341,6 +413,7 @@ AutoFailover::Figures AutoFailover::figures() const {
   Figures f;
   if (etcd_last_seen_) f.dcs_last_seen_seconds = seconds(std::chrono::duration_cast<milliseconds>(Clock::now() - *etcd_last_seen_));
   f.leader = holds_key_;
+  f.takeover_refused = gate_refused_ && !holds_key_;
   if (holds_key_) f.lease_remaining_seconds = seconds(lease_.decide(Clock::now()).lease_remaining);
   return f;
 }
@@ -353,7 +426,8 @@ nlohmann::json AutoFailover::status() const {
                    {"holds_leader_key", f.leader},
                    {"lease_remaining_seconds", f.lease_remaining_seconds},
                    {"ttl_seconds", seconds(dcs_.ttl)},
-                   {"decision", decision_}};
+                   {"decision", decision_},
+                   {"takeover_refused", f.takeover_refused}};
   if (last_view_.leader_key == SecondaryView::LeaderKey::present) j["leader"] = last_view_.leader_node;
   if (f.leader) j["leader"] = name_;
   nlohmann::json dcs{{"healthy", etcd_last_error_.empty() && etcd_last_seen_.has_value()},

@@ -53,8 +53,9 @@ class AutoFailoverNode {
   virtual std::optional<std::string> lag_refusal(std::uint64_t max_lag) const = 0;
   // Stop taking writes in every store, persisted (needs rejoin).
   virtual void self_fence(const std::string& reason) = 0;
-  // prepare -> promote, as `tandemctl promote`: the report.
-  virtual nlohmann::json promote() = 0;
+  // prepare -> promote at `epoch` (the one taken on etcd with the key), as
+  // `tandemctl promote`: the report.
+  virtual nlohmann::json promote(std::uint64_t epoch) = 0;
   // The failsafe question to the peer, over the peer channel. Blocks until
   // the peer answers or `wait` passes; the answer's reason in `reason`.
   virtual sdk::Result<bool> ask_peer_failsafe(const std::string& asker, std::chrono::milliseconds wait,
@@ -75,6 +76,16 @@ class AutoFailover {
   sdk::Status start();
   void stop();
 
+  // A promote or switchover on this node, the orchestrator's step
+  // "leader-key" (on the failover thread; in a switchover once the peer has
+  // demoted): the leader key and etcd's epoch move to this node at
+  // `new_epoch` in one transaction, whoever held the key (the old holder's
+  // next renewal sees it moved and fences); a no-op when the key already
+  // names this node at `new_epoch` (an automatic takeover took it). From then
+  // on this node renews the lease while its stores are promoted. An error
+  // (etcd unreachable, or its epoch already at or above `new_epoch`) fails the step.
+  sdk::Status take_key(std::uint64_t new_epoch);
+
   // The peer's failsafe question (POST /v1/internal/failsafe).
   SecondaryWatch::Answer answer_failsafe(const std::string& asker);
 
@@ -84,6 +95,7 @@ class AutoFailover {
     double dcs_last_seen_seconds = -1;  // since etcd last answered; -1: never
     bool leader = false;                // this node holds the key now
     double lease_remaining_seconds = 0;
+    bool takeover_refused = false;  // the secondary's last decision: a gate refused a takeover
   };
   Figures figures() const;
 
@@ -107,6 +119,9 @@ class AutoFailover {
   LeaseTiming timing_;
   EtcdClient client_;
   LeaderStore store_;
+  // One etcd call at a time: LeaderStore and EtcdClient have one owner, and
+  // besides the driver's thread a switchover step calls from the failover thread.
+  std::mutex etcd_mu_;
 
   mutable std::mutex mu_;  // everything below
   PrimaryLease lease_;
@@ -117,6 +132,7 @@ class AutoFailover {
   EtcdErrorKind etcd_last_kind_ = EtcdErrorKind::none;
   std::string decision_;  // the last decision's reason
   PrimaryDecision last_primary_;
+  bool gate_refused_ = false;  // of the last secondary decision
   bool holds_key_ = false;
   Clock::time_point next_secondary_poll_{};
 
@@ -130,6 +146,9 @@ class AutoFailover {
   // meanwhile (a promote waits for the unreachable peer, the stores...).
   std::thread promoter_;
   std::atomic<bool> promoting_{false};
+  // take_key() moved the key here and the stores are being promoted: the
+  // lease is renewed as a primary's until the role is primary (or fenced).
+  std::atomic<bool> switching_{false};
   std::condition_variable cv_;
   bool stopping_ = false;
 };

@@ -34,6 +34,20 @@ sdk::Error make_error(EtcdErrorKind kind, const std::string& detail) {
   return sdk::Error{detail, sdk::ErrorCode::internal};
 }
 
+// Of the members' failures in one call, the one that tells the most: a live
+// member's "no leader" says the cluster lost its quorum, which two dead
+// members' refused connects do not; a silent member says more than a dead one.
+int telling(EtcdErrorKind kind) {
+  switch (kind) {
+    case EtcdErrorKind::no_leader: return 2;
+    case EtcdErrorKind::timeout: return 1;
+    default: return 0;
+  }
+}
+void keep_most_telling(std::optional<sdk::Error>& kept, sdk::Error next) {
+  if (!kept || telling(classify(next)) >= telling(classify(*kept))) kept = std::move(next);
+}
+
 // etcd's gateway writes 64-bit integers as JSON strings ("revision":"42").
 std::int64_t int_field(const json& j, const char* name) {
   auto it = j.find(name);
@@ -175,18 +189,22 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
   const auto deadline = Clock::now() + options_.retry_timeout;
   if (!options_.username.empty() && auth_token_.empty() && !authenticating) TANDEM_TRY(authenticate());
 
-  sdk::Error last = make_error(EtcdErrorKind::timeout, "no member answered within " +
-                                                           std::to_string(options_.retry_timeout.count()) + " ms");
+  std::optional<sdk::Error> last;
+  auto give_up = [&] {
+    return last ? *last
+                : make_error(EtcdErrorKind::timeout,
+                             "no member answered within " + std::to_string(options_.retry_timeout.count()) + " ms");
+  };
   bool reauthenticated = false;
   for (std::size_t attempt = 0;; ++attempt) {
     auto now = Clock::now();
-    if (now >= deadline && attempt > 0) return last;
+    if (now >= deadline && attempt > 0) return give_up();
     // After a full round over the members, pause briefly: a cluster electing
     // a leader needs a moment, and a tight loop would only add load.
     if (attempt > 0 && attempt % options_.endpoints.size() == 0)
       std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(100), deadline - now));
     now = Clock::now();
-    if (now >= deadline && attempt > 0) return last;
+    if (now >= deadline && attempt > 0) return give_up();
     const std::size_t index = (current_ + attempt) % options_.endpoints.size();
     const auto& endpoint = options_.endpoints[index];
     auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
@@ -211,7 +229,8 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
       // with a few ms of budget left).
       bool refused = response.message().find("cannot connect to ") != std::string::npos;
       bool timed_out = !refused && Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
-      last = make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable, response.message());
+      keep_most_telling(last, make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable,
+                                         response.message()));
       continue;
     }
     auto j = json::parse(response->body, nullptr, false);
@@ -226,11 +245,11 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
     }
     const std::string where = endpoint.to_string() + target + ": " + error;
     if (contains(error, "no leader") || contains(error, "leader changed")) {
-      last = make_error(EtcdErrorKind::no_leader, where);
+      keep_most_telling(last, make_error(EtcdErrorKind::no_leader, where));
       continue;
     }
     if (contains(error, "timed out")) {  // "etcdserver: request timed out": no quorum in time
-      last = make_error(EtcdErrorKind::timeout, where);
+      keep_most_telling(last, make_error(EtcdErrorKind::timeout, where));
       continue;
     }
     if (contains(error, "lease not found")) return make_error(EtcdErrorKind::lease_not_found, where);

@@ -160,6 +160,7 @@ SecondaryDecision SecondaryWatch::decide(Clock::time_point now, const SecondaryV
     return d;
   }
   if (view.gate_refusal) {
+    d.gate_refused = true;
     d.reason = "the leader key is gone, but a takeover is refused: " + *view.gate_refusal;
     return d;
   }

@@ -114,6 +114,9 @@ struct SecondaryView {
 
 struct SecondaryDecision {
   bool take_over = false;
+  // Everything else allowed a takeover, a gate (lag) refused it: the
+  // secondary stays, says so (status, metrics, log) and asks again next poll.
+  bool gate_refused = false;
   std::string reason;
 };
 

@@ -1,5 +1,7 @@
 #include "dcs/leader_store.h"
 
+#include <algorithm>
+
 namespace tandem::core::dcs {
 namespace {
 
@@ -52,11 +54,9 @@ sdk::Result<std::int64_t> LeaderStore::fresh_lease() {
 }
 
 sdk::Result<Claim> LeaderStore::claim(const std::string& node, std::uint64_t epoch) {
-  auto current = client_.txn({}, {TxnOp{TxnOp::Kind::get, leader_key_, "", 0}, TxnOp{TxnOp::Kind::get, epoch_key_, "", 0}});
-  TANDEM_TRY(current);
-  if (current->gets.size() != 2) return sdk::Error{"etcd answered a two-key read with " + std::to_string(current->gets.size()) + " results"};
-  const auto& leader = current->gets[0];
-  const auto& epoch_kv = current->gets[1];
+  auto both = read_both();
+  TANDEM_TRY(both);
+  const auto& [leader, epoch_kv] = *both;
   const std::uint64_t etcd_epoch = epoch_kv ? parse_epoch(epoch_kv->value).value_or(0) : 0;
   if (etcd_epoch > epoch) return Claim::superseded;
   const std::string mine = encode_leader({node, epoch});
@@ -78,39 +78,80 @@ sdk::Result<Claim> LeaderStore::claim(const std::string& node, std::uint64_t epo
   }
   if (lease_id_ != 0 && lease_id_ != *lease) (void)client_.revoke_lease(lease_id_);
   lease_id_ = *lease;
+  held_value_ = mine;
   return Claim::won;
 }
 
-sdk::Result<LeaderStore::Takeover> LeaderStore::take_over(const std::string& node, std::uint64_t local_epoch) {
+sdk::Result<std::pair<std::optional<KeyValue>, std::optional<KeyValue>>> LeaderStore::read_both() {
   auto current = client_.txn({}, {TxnOp{TxnOp::Kind::get, leader_key_, "", 0}, TxnOp{TxnOp::Kind::get, epoch_key_, "", 0}});
   TANDEM_TRY(current);
-  if (current->gets.size() != 2) return sdk::Error{"etcd answered a two-key read with " + std::to_string(current->gets.size()) + " results"};
-  if (current->gets[0]) return Takeover{Claim::held_by_other, 0};
-  const auto& epoch_kv = current->gets[1];
-  const std::uint64_t etcd_epoch = epoch_kv ? parse_epoch(epoch_kv->value).value_or(0) : 0;
-  const std::uint64_t next = std::max(etcd_epoch, local_epoch) + 1;
+  if (current->gets.size() != 2)
+    return sdk::Error{"etcd answered a two-key read with " + std::to_string(current->gets.size()) + " results"};
+  return std::make_pair(current->gets[0], current->gets[1]);
+}
 
+sdk::Result<bool> LeaderStore::replace(const std::string& node, std::uint64_t epoch,
+                                       const std::optional<KeyValue>& seen_leader,
+                                       const std::optional<KeyValue>& seen_epoch) {
   auto lease = fresh_lease();
   TANDEM_TRY(lease);
-  auto r = client_.txn({key_absent(leader_key_), epoch_is(epoch_key_, epoch_kv)},
-                       {TxnOp{TxnOp::Kind::put, epoch_key_, std::to_string(next), 0},
-                        TxnOp{TxnOp::Kind::put, leader_key_, encode_leader({node, next}), *lease}});
+  Compare leader_as_seen = seen_leader ? Compare{leader_key_, Compare::Target::value, Compare::Op::equal, 0, seen_leader->value}
+                                       : key_absent(leader_key_);
+  auto r = client_.txn({leader_as_seen, epoch_is(epoch_key_, seen_epoch)},
+                       {TxnOp{TxnOp::Kind::put, epoch_key_, std::to_string(epoch), 0},
+                        TxnOp{TxnOp::Kind::put, leader_key_, encode_leader({node, epoch}), *lease}});
   if (!r || !r->succeeded) {
     (void)client_.revoke_lease(*lease);
     TANDEM_TRY(r);
-    return Takeover{Claim::held_by_other, 0};
+    return false;
   }
   if (lease_id_ != 0) (void)client_.revoke_lease(lease_id_);
   lease_id_ = *lease;
+  held_value_ = encode_leader({node, epoch});
+  return true;
+}
+
+sdk::Result<LeaderStore::Takeover> LeaderStore::take_over(const std::string& node, std::uint64_t local_epoch) {
+  auto both = read_both();
+  TANDEM_TRY(both);
+  const auto& [leader, epoch_kv] = *both;
+  if (leader) return Takeover{Claim::held_by_other, 0};
+  const std::uint64_t etcd_epoch = epoch_kv ? parse_epoch(epoch_kv->value).value_or(0) : 0;
+  const std::uint64_t next = std::max(etcd_epoch, local_epoch) + 1;
+  auto won = replace(node, next, leader, epoch_kv);
+  TANDEM_TRY(won);
+  if (!*won) return Takeover{Claim::held_by_other, 0};
   return Takeover{Claim::won, next};
 }
 
-sdk::Status LeaderStore::renew() {
+sdk::Result<Claim> LeaderStore::move_to(const std::string& node, std::uint64_t new_epoch) {
+  auto both = read_both();
+  TANDEM_TRY(both);
+  const auto& [leader, epoch_kv] = *both;
+  if (leader && leader->value == encode_leader({node, new_epoch})) {
+    // Already moved here: by this store's takeover (nothing to do), or by a
+    // step interrupted after its transaction (rebind to a lease this store holds).
+    if (leader->lease == lease_id_ && lease_id_ != 0) return Claim::won;
+    return claim(node, new_epoch);
+  }
+  const std::uint64_t etcd_epoch = epoch_kv ? parse_epoch(epoch_kv->value).value_or(0) : 0;
+  if (etcd_epoch >= new_epoch) return Claim::superseded;
+  auto won = replace(node, new_epoch, leader, epoch_kv);
+  TANDEM_TRY(won);
+  return *won ? Claim::won : Claim::held_by_other;
+}
+
+sdk::Result<bool> LeaderStore::renew() {
   if (lease_id_ == 0)
     return sdk::Error{"etcd lease not found: this node holds no lease", sdk::ErrorCode::not_found};
   auto r = client_.keep_alive(lease_id_);
-  if (!r) return r.status();
-  return {};
+  TANDEM_TRY(r);
+  // A live lease is not a held key: another node may have moved the key
+  // onto its own lease (one transaction with a higher epoch).
+  auto both = read_both();
+  TANDEM_TRY(both);
+  const auto& leader = both->first;
+  return leader && leader->value == held_value_ && leader->lease == lease_id_;
 }
 
 sdk::Status LeaderStore::release() {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "dcs/etcd_client.h"
 #include "dcs/leader_lease.h"
@@ -52,8 +53,18 @@ class LeaderStore {
   };
   sdk::Result<Takeover> take_over(const std::string& node, std::uint64_t local_epoch);
 
-  // One keep-alive of the held lease: lease_not_found when it is gone.
-  sdk::Status renew();
+  // A switchover to `node` (its peer, the old primary, already demoted):
+  // the key, whoever it names or absent, and etcd's epoch move to `node` at
+  // `new_epoch` in one transaction that fails if either moved in between.
+  // superseded when etcd's epoch is already at or above `new_epoch`; won
+  // too when the key already names `node` at `new_epoch` (a resumed step).
+  sdk::Result<Claim> move_to(const std::string& node, std::uint64_t new_epoch);
+
+  // One keep-alive of the held lease, then a read of the key: false when the
+  // key no longer names this node as this store wrote it (a switchover or a
+  // forced promote moved it elsewhere, though the lease lives on);
+  // lease_not_found when the lease is gone.
+  sdk::Result<bool> renew();
   // Revokes the held lease (the key goes with it): a clean step-down.
   sdk::Status release();
 
@@ -63,12 +74,19 @@ class LeaderStore {
 
  private:
   sdk::Result<std::int64_t> fresh_lease();
+  // Both keys as of one revision: {leader, epoch}.
+  sdk::Result<std::pair<std::optional<KeyValue>, std::optional<KeyValue>>> read_both();
+  // Writes the key for `node` at `epoch` on a fresh lease, and the epoch,
+  // if both keys are still as seen; false when one moved.
+  sdk::Result<bool> replace(const std::string& node, std::uint64_t epoch, const std::optional<KeyValue>& seen_leader,
+                            const std::optional<KeyValue>& seen_epoch);
 
   EtcdClient& client_;
   std::string leader_key_;
   std::string epoch_key_;
   std::chrono::seconds ttl_;
   std::int64_t lease_id_ = 0;
+  std::string held_value_;  // the key's value as this store last wrote it
 };
 
 }  // namespace tandem::core::dcs

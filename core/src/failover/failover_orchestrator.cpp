@@ -119,6 +119,7 @@ std::vector<JournalStep> FailoverOrchestrator::plan_steps(const std::string& kin
     return steps;
   }
   if (kind == "switchover") add("peer-demote", "", "peer-demote");
+  if (leader_key_move_) add("leader-key", "", "leader-key");
   add("epoch", "", "epoch");
   for (auto& s : stores) add("promote:" + s.name, s.name, "promote");
   add("role", "", "role");
@@ -165,7 +166,7 @@ FailoverOrchestrator::Precheck FailoverOrchestrator::precheck(const std::string&
                          ": use `tandemctl switchover` for a planned change, or --force if you are sure it no "
                          "longer serves (it will be fenced when it sees the new epoch)");
     }
-    entry.new_epoch = std::max(local.epoch, peer.reachable ? peer.epoch : 0) + 1;
+    entry.new_epoch = std::max(std::max(local.epoch, peer.reachable ? peer.epoch : 0) + 1, options.epoch);
     if (auto veto = pre_promote_veto(kind, options, entry); !veto.empty()) {
       if (!options.force)
         refusals.push_back(veto);
@@ -248,6 +249,17 @@ sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step
     step.changed = true;
     step.summary = "peer demoted its stores";
     step.details = *r;
+  } else if (step.action == "leader-key") {
+    // Before this node's epoch moves, etcd's does (so a restart at the new
+    // epoch finds etcd agreeing); in a switchover after the peer demoted, so
+    // nothing renews the key for it any more.
+    if (!leader_key_move_)
+      return sdk::Status::error(sdk::ErrorCode::invalid_config,
+                                "this " + entry.kind + " was journaled in automatic mode; [failover] mode is no longer "
+                                "\"automatic\"");
+    if (auto moved = leader_key_move_(entry.new_epoch); !moved.ok()) return moved.prefixed("leader key");
+    step.changed = true;
+    step.summary = "leader key and etcd's epoch moved to this node at epoch " + std::to_string(entry.new_epoch);
   } else if (step.action == "peer-rejoin") {
     auto r = peer_.rejoin();
     if (!r) return r.status().prefixed("peer rejoin");

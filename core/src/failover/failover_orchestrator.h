@@ -80,6 +80,9 @@ class FailoverPeer {
 struct FailoverOptions {
   bool force = false;
   bool dry_run = false;
+  // Promote at least at this epoch (automatic failover: the one it took on
+  // etcd with the leader key); 0: the next one after both nodes'.
+  std::uint64_t epoch = 0;
 };
 
 class FailoverOrchestrator {
@@ -98,6 +101,13 @@ class FailoverOrchestrator {
   // The old primary's half of a switchover, invoked by the peer: demote every
   // store (reverse order), become secondary. Returns {store: demote details}.
   sdk::Result<nlohmann::json> demote_for_peer(std::uint64_t new_epoch);
+
+  // Automatic failover: a promote or switchover moves the leader key on etcd
+  // to this node with the new epoch (one transaction), in a step "leader-key"
+  // before the epoch is bumped here (in a switchover, after the peer
+  // demoted). Unset: no such step.
+  using LeaderKeyMove = std::function<sdk::Status(std::uint64_t new_epoch)>;
+  void set_leader_key_move(LeaderKeyMove move) { leader_key_move_ = std::move(move); }
 
   // A node that must never take part in a failover (a test instance):
   // promote, switchover, rejoin and the peer's demote are refused with `reason`.
@@ -146,6 +156,7 @@ class FailoverOrchestrator {
   nlohmann::json hook_results_ = nlohmann::json::array();
   std::mutex run_mu_;  // one failover operation at a time on this node
   std::string refuse_all_;  // non-empty: every operation is refused with it
+  LeaderKeyMove leader_key_move_;
 };
 
 // Test builds only: TANDEM_FAULT_INJECT="before:<step>" or "after:<step>"

@@ -37,14 +37,16 @@ std::optional<std::string> RuntimeAutoFailoverNode::lag_refusal(std::uint64_t ma
 
 void RuntimeAutoFailoverNode::self_fence(const std::string& reason) { runtime_.fence(reason); }
 
-nlohmann::json RuntimeAutoFailoverNode::promote() {
+nlohmann::json RuntimeAutoFailoverNode::promote(std::uint64_t epoch) {
   // On the failover thread, as `tandemctl promote` runs (one operation at a
   // time, a hung step known at shutdown).
   auto done = std::make_shared<std::promise<nlohmann::json>>();
   auto report = done->get_future();
-  bool queued = runtime_.post_failover([this, done] {
+  bool queued = runtime_.post_failover([this, done, epoch] {
     try {
-      done->set_value(runtime_.failover().promote(FailoverOptions{}));
+      FailoverOptions options;
+      options.epoch = epoch;
+      done->set_value(runtime_.failover().promote(options));
     } catch (const std::exception& e) {
       done->set_value(nlohmann::json{{"result", "failed"}, {"reason", e.what()}});
     }

@@ -19,7 +19,7 @@ class RuntimeAutoFailoverNode final : public dcs::AutoFailoverNode {
   Peer peer() const override;
   std::optional<std::string> lag_refusal(std::uint64_t max_lag) const override;
   void self_fence(const std::string& reason) override;
-  nlohmann::json promote() override;
+  nlohmann::json promote(std::uint64_t epoch) override;
   sdk::Result<bool> ask_peer_failsafe(const std::string& asker, std::chrono::milliseconds wait,
                                       std::string& reason) override;
 

@@ -155,6 +155,11 @@ void NodeRuntime::enable_auto_failover(std::unique_ptr<dcs::AutoFailoverNode> no
                                        std::unique_ptr<dcs::AutoFailover> driver) {
   auto_failover_node_ = std::move(node);
   auto_failover_ = std::move(driver);
+  // A promote or switchover moves the leader key with the epoch (the driver
+  // outlives every failover step: it is stopped, not destroyed, before the
+  // failover thread ends).
+  orchestrator_->set_leader_key_move(
+      [af = auto_failover_.get()](std::uint64_t new_epoch) { return af->take_key(new_epoch); });
 }
 
 bool NodeRuntime::mark_fenced(const std::string& reason, std::optional<std::uint64_t> peer_epoch) {

@@ -175,7 +175,10 @@ TEST(SecondaryWatch, TakesOverOnlyWhenTheKeyIsGoneAndThePrimaryIsNotServing) {
   lagging.gate_refusal = "store 'pg' lags 32 MiB, more than maximum_lag_on_failover (1 MiB)";
   auto g = s.decide(t0, lagging);
   EXPECT_FALSE(g.take_over);
+  EXPECT_TRUE(g.gate_refused);
   EXPECT_NE(g.reason.find("32 MiB"), std::string::npos) << g.reason;
+  // Only a gate's refusal counts as one: waiting for a serving primary is not.
+  EXPECT_FALSE(s.decide(t0, serving).gate_refused);
 }
 
 TEST(SecondaryWatch, ConfirmsFailsafeOnlyWhenItCannotReachEtcdOrSeesTheAsker) {

@@ -118,6 +118,12 @@ Health health_from_view(const ServerView& view, const HealthInputs& in) {
     return h;
   }
   if (!streaming) {
+    // What this standby received and has not replayed is known locally even
+    // with the primary gone: it is what a promotion now would still have to
+    // replay, and what automatic failover's lag gate weighs
+    // (maximum_lag_on_failover), which would otherwise see no lag at all
+    // exactly when the primary's host died.
+    h.lag_bytes = s.replay_gap;
     h.status = HealthStatus::degraded;
     h.summary = "standby is not streaming from the primary (WAL receiver: " +
                 (s.receiver_status.empty() ? std::string("not running") : s.receiver_status) +

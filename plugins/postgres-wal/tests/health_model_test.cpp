@@ -106,6 +106,15 @@ TEST_F(HealthModel, StandbyNotStreamingIsUnknownAndDegraded) {
   EXPECT_EQ(h.replication.at(0).value, "unknown");
 }
 
+// The primary gone, the standby still knows what it received and has not
+// replayed: the lag automatic failover's gate weighs.
+TEST_F(HealthModel, StandbyNotStreamingStillReportsItsUnreplayedBytes) {
+  in_.role = sdk::Role::secondary;
+  auto h = health_from_view(standby_with("", 5u << 20), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::degraded);
+  EXPECT_EQ(h.lag_bytes, std::optional<std::uint64_t>(5u << 20));
+}
+
 TEST_F(HealthModel, RoleAndServerDisagreeingIsFailed) {
   in_.role = sdk::Role::secondary;
   EXPECT_EQ(health_from_view(primary_with({}), in_).status, sdk::HealthStatus::failed);
