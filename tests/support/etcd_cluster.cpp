@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -13,9 +14,33 @@ namespace tandem::testsupport {
 
 EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
   if (options_.members == 0) throw std::invalid_argument("an etcd cluster needs at least one member");
+  // Free ports on loopback are picked before etcd binds them, and other
+  // tests pick theirs meanwhile: a member that lost its port to one of them
+  // exits at once ("bind: address already in use"). Then the whole cluster
+  // is made again on fresh ports (its members name each other's ports).
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    if (form(attempt)) return;
+    bool lost_a_port = false;
+    for (auto& m : members_)
+      lost_a_port = lost_a_port || (!m->process.running() &&
+                                    m->process.log_tail(4000).find("address already in use") != std::string::npos);
+    const std::string tails = log_tails();
+    for (auto& m : members_) m->process.stop(std::chrono::seconds(5));
+    if (!lost_a_port || attempt == kAttempts)
+      throw std::runtime_error("etcd cluster did not become healthy (attempt " + std::to_string(attempt) +
+                               "): " + tails);
+    for (auto& m : members_) std::filesystem::remove_all(m->data_dir);
+  }
+}
+
+bool EtcdCluster::form(int attempt) {
+  members_.clear();
+  initial_cluster_.clear();
   // A token of its own, so that members of two clusters on one machine could
   // never join each other.
-  token_ = "tandem-test-" + std::to_string(::getpid()) + "-" + temp_.path().filename().string();
+  token_ = "tandem-test-" + std::to_string(::getpid()) + "-" + temp_.path().filename().string() + "-" +
+           std::to_string(attempt);
   for (std::size_t i = 0; i < options_.members; ++i) {
     auto m = std::make_unique<Member>();
     m->name = "m" + std::to_string(i);
@@ -30,8 +55,8 @@ EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
   }
   for (std::size_t i = 0; i < members_.size(); ++i) launch(i);
   for (std::size_t i = 0; i < members_.size(); ++i)
-    if (!wait_healthy(i, std::chrono::seconds(30)))
-      throw std::runtime_error("etcd member " + members_[i]->name + " did not become healthy: " + log_tails());
+    if (!wait_healthy(i, std::chrono::seconds(30))) return false;
+  return true;
 }
 
 EtcdCluster::~EtcdCluster() {
@@ -136,8 +161,11 @@ void EtcdCluster::resume_all() {
 bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout) {
   auto endpoint = sdk::net::parse_url(client_url(i));
   if (!endpoint) throw std::logic_error(endpoint.message());
-  return sdk::testing::eventually(
+  bool healthy = false;
+  sdk::testing::eventually(
       [&] {
+        // A member that exited (e.g. lost its port) will not become healthy.
+        if (!members_[i]->process.running()) return true;
         NetnsScope in(options_.netns);
         sdk::net::Request req;
         req.target = "/health";
@@ -156,9 +184,11 @@ bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout)
         list.timeout = std::chrono::seconds(2);
         auto members = sdk::net::request(*endpoint, list);
         const std::string peer = url(members_[i]->peer_port);
-        return members && members->status == 200 && members->body.find("\"" + peer + "\"") != std::string::npos;
+        healthy = members && members->status == 200 && members->body.find("\"" + peer + "\"") != std::string::npos;
+        return healthy;
       },
       timeout);
+  return healthy;
 }
 
 std::string EtcdCluster::log_tail(std::size_t i) const { return members_.at(i)->process.log_tail(); }

@@ -80,6 +80,9 @@ class EtcdCluster {
     sdk::ChildProcess process;
     bool paused = false;
   };
+  // Picks ports, starts every member, waits for each to be healthy: false
+  // when one is not (the members are left to the caller).
+  bool form(int attempt);
   void launch(std::size_t i);
   std::string url(int port) const;
 
