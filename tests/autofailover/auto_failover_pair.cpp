@@ -104,6 +104,7 @@ sdk::ProcessResult AutoFailoverPair::ctl(int i, const std::vector<std::string>& 
 core::dcs::EtcdOptions AutoFailoverPair::etcd_client_options() const {
   core::dcs::EtcdOptions o;
   for (const auto& u : etcd_->client_urls()) o.endpoints.push_back(*sdk::net::parse_url(u));
+  o.tls = etcd_client_tls_;
   return o;
 }
 

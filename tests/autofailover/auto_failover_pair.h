@@ -79,6 +79,8 @@ class AutoFailoverPair : public ::testing::Test {
   std::string dcs_extra_;
   // The [dcs] endpoints array (default: the cluster's client URLs).
   std::string endpoints_toml_;
+  // How the test's own etcd client speaks TLS (a TLS cluster only).
+  std::shared_ptr<const sdk::net::TlsContext> etcd_client_tls_;
 };
 
 }  // namespace tandem::autofailover_test

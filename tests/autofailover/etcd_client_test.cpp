@@ -1,14 +1,16 @@
 // core/src/dcs/etcd_client against a real three-member etcd: leases, the
 // compare-and-swap transaction the leader key uses, and each error kind as
 // the cluster produces it (a member down, all down, all paused, no quorum,
-// auth).
+// auth), and TLS.
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "dcs/etcd_client.h"
 #include "support/etcd_cluster.h"
+#include "support/test_certs.h"
 #include "tandem/sdk/net/http_client.h"
+#include "tandem/sdk/net/tls.h"
 
 namespace {
 
@@ -167,6 +169,46 @@ TEST(EtcdClient, QuorumLostWithOneMemberUpIsNoLeaderThroughAllEndpoints) {
     ASSERT_FALSE(r) << "a member without quorum served a linearizable read";
     EXPECT_EQ(classify(r.error()), EtcdErrorKind::no_leader) << r.message();
   }
+}
+
+// TLS to etcd ([dcs] https:// endpoints, ca_file, cert_file/key_file): a
+// cluster serving TLS and requiring client certificates, its certificates
+// made for the test. The right CA and a client certificate: served; another
+// CA, or no client certificate: refused, and the error says why.
+TEST(EtcdClient, MutualTlsTheRightCaIsServedAWrongCaOrNoCertificateIsAClearError) {
+  tandem::testsupport::TestCerts certs({{"etcd", "127.0.0.1"}, {"alpha", "127.0.0.1"}});
+  tandem::testsupport::EtcdClusterOptions tls;
+  tls.tls_cert_file = certs.cert("etcd");
+  tls.tls_key_file = certs.key("etcd");
+  tls.client_ca_file = certs.ca();
+  EtcdCluster cluster(tls);
+  ASSERT_EQ(cluster.client_url(0).rfind("https://", 0), 0u) << cluster.client_url(0);
+  auto client = [&](tandem::sdk::net::ClientTlsFiles files) {
+    auto context = tandem::sdk::net::make_client_tls(files);
+    if (!context) throw std::runtime_error(context.message());
+    auto o = options_for(cluster.client_urls(), 1s, 2s);
+    o.tls = *context;
+    return std::make_unique<EtcdClient>(o);
+  };
+
+  auto good = client({certs.ca(), certs.cert("alpha"), certs.key("alpha")});
+  auto put = good->txn({}, {TxnOp{TxnOp::Kind::put, "/tls/k", "v", 0}});
+  ASSERT_TRUE(put && put->succeeded) << (put ? "not applied" : put.message());
+  auto read = good->get("/tls/k");
+  ASSERT_TRUE(read && *read) << (read ? "no key" : read.message());
+  EXPECT_EQ((*read)->value, "v");
+
+  auto wrong_ca = client({certs.dir() / "other-ca.pem", certs.cert("alpha"), certs.key("alpha")});
+  auto refused = wrong_ca->get("/tls/k");
+  ASSERT_FALSE(refused) << "a client trusting another CA read from etcd";
+  EXPECT_EQ(classify(refused.error()), EtcdErrorKind::unreachable) << refused.message();
+  EXPECT_NE(refused.message().find("the server's certificate is refused"), std::string::npos) << refused.message();
+
+  auto anonymous = client({certs.ca(), std::nullopt, std::nullopt});
+  auto no_cert = anonymous->get("/tls/k");
+  ASSERT_FALSE(no_cert) << "etcd served a client without a certificate";
+  std::printf("[ figure ] wrong CA: %s\n[ figure ] no client certificate: %s\n", refused.message().c_str(),
+              no_cert.message().c_str());
 }
 
 TEST(EtcdClient, AuthWithUserAndPassword) {

@@ -14,6 +14,15 @@ namespace tandem::testsupport {
 
 EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
   if (options_.members == 0) throw std::invalid_argument("an etcd cluster needs at least one member");
+  if (!options_.tls_cert_file.empty()) {
+    sdk::net::ClientTlsFiles files;
+    if (!options_.client_ca_file.empty()) files.ca_file = options_.client_ca_file;
+    files.cert_file = options_.tls_cert_file;
+    files.key_file = options_.tls_key_file;
+    auto tls = sdk::net::make_client_tls(files);
+    if (!tls) throw std::runtime_error("etcd cluster TLS: " + tls.message());
+    client_tls_ = *tls;
+  }
   // Free ports on loopback are picked before etcd binds them, and other
   // tests pick theirs meanwhile: a member that lost its port to one of them
   // exits at once ("bind: address already in use"). Then the whole cluster
@@ -66,9 +75,12 @@ EtcdCluster::~EtcdCluster() {
   }
 }
 
-std::string EtcdCluster::url(int port) const { return "http://" + options_.address + ":" + std::to_string(port); }
+std::string EtcdCluster::url(int port, bool client) const {
+  const bool tls = client && !options_.tls_cert_file.empty();
+  return (tls ? "https://" : "http://") + options_.address + ":" + std::to_string(port);
+}
 
-std::string EtcdCluster::client_url(std::size_t i) const { return url(members_.at(i)->client_port); }
+std::string EtcdCluster::client_url(std::size_t i) const { return url(members_.at(i)->client_port, true); }
 
 std::vector<std::string> EtcdCluster::client_urls() const {
   std::vector<std::string> out;
@@ -84,7 +96,7 @@ std::string EtcdCluster::endpoints_toml() const {
 
 void EtcdCluster::launch(std::size_t i) {
   auto& m = *members_.at(i);
-  const std::string client = url(m.client_port);
+  const std::string client = url(m.client_port, true);
   const std::string peer = url(m.peer_port);
   sdk::ChildSpec spec;
   spec.argv = {"etcd",
@@ -101,6 +113,14 @@ void EtcdCluster::launch(std::size_t i) {
                "--election-timeout=" + std::to_string(options_.election_timeout.count()),
                "--logger=zap",
                "--log-outputs=stderr"};
+  if (!options_.tls_cert_file.empty()) {
+    spec.argv.push_back("--cert-file=" + options_.tls_cert_file.string());
+    spec.argv.push_back("--key-file=" + options_.tls_key_file.string());
+    if (!options_.client_ca_file.empty()) {
+      spec.argv.push_back("--trusted-ca-file=" + options_.client_ca_file.string());
+      spec.argv.push_back("--client-cert-auth");
+    }
+  }
   spec.log_file = temp_.path() / (m.name + ".log");
   NetnsScope in(options_.netns);  // the member and its sockets live on the witness host
   m.process = start_background(spec);
@@ -170,6 +190,7 @@ bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout)
         sdk::net::Request req;
         req.target = "/health";
         req.timeout = std::chrono::seconds(2);
+        req.tls = client_tls_;
         auto r = sdk::net::request(*endpoint, req);
         if (!r || r->status != 200 || r->body.find("\"true\"") == std::string::npos) return false;
         // Free ports are picked before etcd binds them: a member of another
@@ -182,6 +203,7 @@ bool EtcdCluster::wait_healthy(std::size_t i, std::chrono::milliseconds timeout)
         list.target = "/v3/cluster/member/list";
         list.body = "{}";
         list.timeout = std::chrono::seconds(2);
+        list.tls = client_tls_;
         auto members = sdk::net::request(*endpoint, list);
         const std::string peer = url(members_[i]->peer_port);
         healthy = members && members->status == 200 && members->body.find("\"" + peer + "\"") != std::string::npos;

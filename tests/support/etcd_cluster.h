@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "support/background_process.h"
+#include "tandem/sdk/net/tls.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::testsupport {
@@ -34,6 +35,12 @@ struct EtcdClusterOptions {
   // the address they listen on there.
   std::string netns;
   std::string address = "127.0.0.1";
+  // TLS on the client URLs (https://, the peer URLs stay http): each member
+  // serves this certificate and key, and with client_ca_file requires a
+  // client certificate signed by it (etcd's --client-cert-auth). Empty: http.
+  // The cluster's own health checks present tls_cert_file as their client
+  // certificate (make-test-certs.sh certificates serve both roles).
+  std::filesystem::path tls_cert_file, tls_key_file, client_ca_file;
 };
 
 class EtcdCluster {
@@ -46,7 +53,7 @@ class EtcdCluster {
   EtcdCluster& operator=(const EtcdCluster&) = delete;
 
   std::size_t size() const { return members_.size(); }
-  // "http://ADDRESS:PORT" of member i's client API.
+  // "http://ADDRESS:PORT" (or https://) of member i's client API.
   std::string client_url(std::size_t i) const;
   std::vector<std::string> client_urls() const;
   // TOML array text of every client URL: ["http://...", "http://..."].
@@ -84,13 +91,14 @@ class EtcdCluster {
   // when one is not (the members are left to the caller).
   bool form(int attempt);
   void launch(std::size_t i);
-  std::string url(int port) const;
+  std::string url(int port, bool client = false) const;
 
   EtcdClusterOptions options_;
   sdk::testing::TempDir temp_{"tandem-etcd-cluster"};
   std::string token_;
   std::string initial_cluster_;
   std::vector<std::unique_ptr<Member>> members_;
+  std::shared_ptr<const sdk::net::TlsContext> client_tls_;  // for the health checks (TLS only)
 };
 
 }  // namespace tandem::testsupport

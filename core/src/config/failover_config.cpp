@@ -128,19 +128,23 @@ void read_failover_tables(const toml::table& root, const std::string& file, cons
       DcsConfig d;
       d.location = table->location;
       std::size_t errors_before = errors.size();
+      std::size_t https = 0;
       for (const auto& text : c->strings("endpoints")) {
         auto url = sdk::net::parse_reachable_url(text);
-        if (url && url->scheme == sdk::net::Scheme::https)
-          // The one client speaks https (net/tls.h), but the etcd client is
-          // not given [dcs] ca_file / cert_file yet: refused rather than half-done.
-          errors.push_back(c->where("endpoints") + ": [dcs] endpoints: '" + url->to_string() +
-                           "': https is not supported yet for etcd (the DCS client has no TLS settings); use "
-                           "http:// endpoints on a private network");
-        else if (url)
+        if (url) {
           d.endpoints.push_back(url->to_string());
-        else
+          if (url->scheme == sdk::net::Scheme::https) ++https;
+        } else {
           errors.push_back(c->where("endpoints") + ": [dcs] endpoints: " + url.message());
+        }
       }
+      // One cluster speaks one scheme: a mix is a typo, and would send the
+      // client certificate to some members and nothing to others.
+      if (https != 0 && https != d.endpoints.size())
+        errors.push_back(c->where("endpoints") +
+                         ": [dcs] endpoints mix http:// and https://; write every member's client URL with the "
+                         "scheme its cluster serves");
+      d.tls = https != 0;
       if (d.endpoints.empty() && errors.size() == errors_before)
         errors.push_back(c->where("endpoints") +
                          ": [dcs] endpoints is empty; list the client URL of each etcd member (three of them)");
@@ -161,13 +165,16 @@ void read_failover_tables(const toml::table& root, const std::string& file, cons
       if (!d.username.empty() != d.password_file.has_value())
         errors.push_back(c->where(d.password_file ? "password_file" : "username") +
                          ": [dcs] username and password_file go together");
-      // The TLS keys only make sense with https endpoints, refused above: no
-      // key is accepted that the daemon would then ignore.
+      // The TLS keys only make sense with https endpoints: no key is accepted
+      // that the daemon would then ignore.
       for (const char* key : {"ca_file", "cert_file", "key_file"})
-        if (c->has(key))
+        if (c->has(key) && !d.tls && !d.endpoints.empty()) {
           errors.push_back(c->where(key) + ": [dcs] " + key +
-                           ": TLS to etcd is not supported yet (the DCS client has no TLS settings); use http:// "
-                           "endpoints on a private network, or remove the key");
+                           " is for TLS to etcd, but the endpoints are http://; write them https:// (the members "
+                           "serving TLS) or remove the key");
+        } else if (c->has(key)) {
+          d.tls_where[key] = c->where(key);
+        }
       // Secret files are read as every secret file is (sdk::load_secret_file).
       for (const char* key : {"password_file", "key_file"})
         if (c->has(key))

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,7 +36,12 @@ struct DcsConfig {
   std::chrono::milliseconds ttl{std::chrono::seconds(10)};
   std::chrono::milliseconds retry_timeout{0};  // per etcd call, all members; 0: ttl / 3
   std::string prefix = "/tandem";              // keys: <prefix>/leader, <prefix>/epoch
+  // TLS to etcd: the endpoints are https:// (all of them); the files are the
+  // client's (ca_file: whom to trust, default the system's store; cert_file
+  // with key_file: mutual TLS), their "file:line:col" in tls_where.
+  bool tls = false;
   std::optional<std::filesystem::path> ca_file, cert_file, key_file;
+  std::map<std::string, std::string> tls_where;
   std::string username;                            // etcd auth (with password_file)
   std::optional<std::filesystem::path> password_file;
   std::string location;  // "file:line:col" of [dcs]

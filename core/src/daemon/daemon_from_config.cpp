@@ -49,6 +49,8 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
   auto peer_tls = peer_client_tls(config);
   if (!peer_tls) return sdk::Error{peer_tls.message()};
   tuning.runtime.peer.tls = *peer_tls;
+  auto dcs_tls = dcs_client_tls(config);
+  if (!dcs_tls) return sdk::Error{dcs_tls.message()};
   if (!api_token->has_value())
     log_warn("tandemd", "no [api] token_file configured: mutating endpoints (actions, events, promote) are refused");
 
@@ -93,7 +95,8 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     auto password = read_dcs_password(*config.dcs);
     if (!password) return sdk::Error{password.message(), sdk::ErrorCode::invalid_config};
     auto view = std::make_unique<RuntimeAutoFailoverNode>(*runtime, peer_token->value_or(""));
-    auto driver = std::make_unique<dcs::AutoFailover>(*view, config.node.name, *config.dcs, config.failover, *password);
+    auto driver = std::make_unique<dcs::AutoFailover>(*view, config.node.name, *config.dcs, config.failover, *password,
+                                                  *dcs_tls);
     // Before the stores serve: etcd must answer, and a primary holds the key
     // (or is fenced) before it opens any store for writes.
     if (auto started = driver->start(); !started) return started.error();

@@ -11,7 +11,7 @@ namespace {
 using std::chrono::milliseconds;
 constexpr const char* kLog = "autofailover";
 
-EtcdOptions etcd_options(const DcsConfig& dcs, std::string password) {
+EtcdOptions etcd_options(const DcsConfig& dcs, std::string password, std::shared_ptr<const sdk::net::TlsContext> tls) {
   EtcdOptions o;
   for (const auto& e : dcs.endpoints)
     if (auto url = sdk::net::parse_url(e)) o.endpoints.push_back(*url);
@@ -21,6 +21,7 @@ EtcdOptions etcd_options(const DcsConfig& dcs, std::string password) {
   o.request_timeout = std::max(milliseconds(200), o.retry_timeout / 2);
   o.username = dcs.username;
   o.password = std::move(password);
+  o.tls = std::move(tls);
   return o;
 }
 
@@ -29,13 +30,14 @@ double seconds(milliseconds d) { return static_cast<double>(d.count()) / 1000.0;
 }  // namespace
 
 AutoFailover::AutoFailover(AutoFailoverNode& node, std::string node_name, const DcsConfig& dcs,
-                           const FailoverSettings& settings, std::string etcd_password)
+                           const FailoverSettings& settings, std::string etcd_password,
+                           std::shared_ptr<const sdk::net::TlsContext> etcd_tls)
     : node_(node),
       name_(std::move(node_name)),
       dcs_(dcs),
       settings_(settings),
       timing_{dcs.ttl, settings.fence_margin},
-      client_(etcd_options(dcs, std::move(etcd_password))),
+      client_(etcd_options(dcs, std::move(etcd_password), std::move(etcd_tls))),
       store_(client_, dcs.prefix, std::chrono::duration_cast<std::chrono::seconds>(dcs.ttl)),
       lease_(timing_),
       watch_(timing_) {}

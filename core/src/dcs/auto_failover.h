@@ -64,8 +64,9 @@ class AutoFailoverNode {
 
 class AutoFailover {
  public:
+  // etcd_tls: for https:// endpoints (host/tls_setup.h dcs_client_tls).
   AutoFailover(AutoFailoverNode& node, std::string node_name, const DcsConfig& dcs, const FailoverSettings& settings,
-               std::string etcd_password);
+               std::string etcd_password, std::shared_ptr<const sdk::net::TlsContext> etcd_tls = nullptr);
   ~AutoFailover();  // stop()
   AutoFailover(const AutoFailover&) = delete;
   AutoFailover& operator=(const AutoFailover&) = delete;

@@ -214,6 +214,7 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
     req.body = body;
     req.timeout = std::max(std::chrono::milliseconds(1), std::min(options_.request_timeout, budget));
     req.max_response_bytes = 1u << 20;
+    req.tls = options_.tls;
     if (!auth_token_.empty() && !authenticating) req.headers["Authorization"] = auth_token_;
     // clientv3's WithRequireLeader, as gRPC metadata through the gateway: a
     // member that has lost its leader answers "no leader" at once instead of
@@ -225,10 +226,14 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
       // The client says no answer either way; the clock says whether the
       // member took the connection and then stayed silent.
       // A refused or unroutable connect ("cannot connect to host:port: ...")
-      // is unreachable however long it took (a loaded machine, a last attempt
-      // with a few ms of budget left).
-      bool refused = response.message().find("cannot connect to ") != std::string::npos;
-      bool timed_out = !refused && Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
+      // or a refused TLS handshake (a wrong CA: say that, not "timed out") is
+      // unreachable however long it took (a loaded machine); so is anything
+      // on a last attempt with only a few ms of budget left, where silence
+      // tells nothing.
+      bool refused = response.message().find("cannot connect to ") != std::string::npos ||
+                     response.message().find("TLS handshake failed") != std::string::npos;
+      bool timed_out = !refused && req.timeout >= std::chrono::milliseconds(50) &&
+                       Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
       keep_most_telling(last, make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable,
                                          response.message()));
       continue;

@@ -15,10 +15,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "tandem/sdk/net/tls.h"
 #include "tandem/sdk/net/url.h"
 #include "tandem/sdk/result.h"
 
@@ -45,6 +47,9 @@ struct EtcdOptions {
   // itself, read from its file by the caller; it is never logged.
   std::string username;
   std::string password;
+  // For https:// endpoints: whom to trust and the client certificate
+  // (net::make_client_tls); null: the system's trust store, no certificate.
+  std::shared_ptr<const sdk::net::TlsContext> tls;
 };
 
 struct KeyValue {

@@ -44,6 +44,26 @@ std::vector<std::string> check_peer(const HostConfig& config) {
   return errors;
 }
 
+// [dcs] TLS to etcd (https:// endpoints): the same file checks as [peer]'s.
+std::vector<std::string> check_dcs(const HostConfig& config) {
+  std::vector<std::string> errors;
+  if (!config.dcs || !config.dcs->tls) return errors;
+  const DcsConfig& dcs = *config.dcs;
+  auto where = [&](const char* key) {
+    auto it = dcs.tls_where.find(key);
+    return it != dcs.tls_where.end() ? it->second : dcs.location;
+  };
+  auto add = [&](const char* key, const sdk::Status& st) {
+    if (!st.ok()) errors.push_back(where(key) + ": [dcs] " + key + " " + st.message());
+  };
+  if (dcs.ca_file) add("ca_file", sdk::net::check_ca_file(*dcs.ca_file));
+  if (dcs.cert_file && dcs.key_file) {
+    add("cert_file", sdk::net::check_certificate_file(*dcs.cert_file));
+    add("key_file", sdk::net::check_key_file(*dcs.key_file, *dcs.cert_file));
+  }
+  return errors;
+}
+
 sdk::Error joined(const std::vector<std::string>& errors) {
   std::string out;
   for (const auto& e : errors) out += (out.empty() ? "" : "\n") + e;
@@ -55,10 +75,12 @@ sdk::Error joined(const std::vector<std::string>& errors) {
 std::vector<std::string> check_tls_files(const HostConfig& config) {
   auto errors = check_api(config);
   for (auto& e : check_peer(config)) errors.push_back(std::move(e));
+  for (auto& e : check_dcs(config)) errors.push_back(std::move(e));
   if (!errors.empty()) return errors;
   // Anything the file checks let through that OpenSSL still refuses.
   if (auto api = api_server_tls(config); !api) errors.push_back(api.message());
   if (auto peer = peer_client_tls(config); !peer) errors.push_back(peer.message());
+  if (auto dcs = dcs_client_tls(config); !dcs) errors.push_back(dcs.message());
   return errors;
 }
 
@@ -85,6 +107,21 @@ sdk::Result<std::shared_ptr<const TlsContext>> peer_client_tls(const HostConfig&
   }
   auto context = sdk::net::make_client_tls(files);
   if (!context) return sdk::Error{"[peer] " + context.message(), context.code()};
+  return context;
+}
+
+sdk::Result<std::shared_ptr<const TlsContext>> dcs_client_tls(const HostConfig& config) {
+  if (!config.dcs || !config.dcs->tls) return std::shared_ptr<const TlsContext>();
+  if (auto errors = check_dcs(config); !errors.empty()) return joined(errors);
+  const DcsConfig& dcs = *config.dcs;
+  ClientTlsFiles files;
+  files.ca_file = dcs.ca_file;
+  if (dcs.cert_file && dcs.key_file) {
+    files.cert_file = dcs.cert_file;
+    files.key_file = dcs.key_file;
+  }
+  auto context = sdk::net::make_client_tls(files);
+  if (!context) return sdk::Error{dcs.location + ": [dcs] " + context.message(), context.code()};
   return context;
 }
 

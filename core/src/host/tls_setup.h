@@ -1,5 +1,6 @@
 // tandemd's TLS from its config: the API's server context ([api] tls_*), the
 // peer channel's client context ([peer] ca_file, tls_cert_file/tls_key_file),
+// etcd's client context ([dcs] ca_file, cert_file/key_file),
 // and the checks of every file they name. `tandemd --check` runs the checks,
 // the daemon builds the contexts through the same checks before it starts,
 // so both refuse the same files with the same messages:
@@ -24,5 +25,7 @@ std::vector<std::string> check_tls_files(const HostConfig& config);
 sdk::Result<std::shared_ptr<const sdk::net::TlsContext>> api_server_tls(const HostConfig& config);
 // Null when [peer] api_url is http://.
 sdk::Result<std::shared_ptr<const sdk::net::TlsContext>> peer_client_tls(const HostConfig& config);
+// Null unless [dcs] endpoints are https:// (TLS to etcd: [dcs] ca_file, cert_file/key_file).
+sdk::Result<std::shared_ptr<const sdk::net::TlsContext>> dcs_client_tls(const HostConfig& config);
 
 }  // namespace tandem::core
