@@ -152,6 +152,27 @@ nlohmann::json HeadlessChromium::evaluate(const std::string& expression) {
   return r["result"].value("value", nlohmann::json());
 }
 
+void HeadlessChromium::click(const std::string& selector) {
+  // The selector goes in as a JSON string: any quote in it stays a quote.
+  auto centre = evaluate("(() => { const e = document.querySelector(" + nlohmann::json(selector).dump() +
+                         "); if (!e) return null; e.scrollIntoView({block: 'center'});"
+                         " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()");
+  if (!centre.is_array()) throw std::runtime_error("click: nothing on the page matches " + selector);
+  nlohmann::json at = {{"x", centre[0]}, {"y", centre[1]}, {"button", "left"}, {"clickCount", 1}};
+  call("Input.dispatchMouseEvent", {{"type", "mouseMoved"}, {"x", centre[0]}, {"y", centre[1]}});
+  for (const char* type : {"mousePressed", "mouseReleased"}) {
+    at["type"] = type;
+    call("Input.dispatchMouseEvent", at);
+  }
+}
+
+void HeadlessChromium::type(const std::string& selector, const std::string& text) {
+  auto found = evaluate("(() => { const e = document.querySelector(" + nlohmann::json(selector).dump() +
+                        "); if (!e) return false; e.focus(); return document.activeElement === e; })()");
+  if (found != true) throw std::runtime_error("type: nothing focusable on the page matches " + selector);
+  call("Input.insertText", {{"text", text}});
+}
+
 void HeadlessChromium::screenshot(const std::filesystem::path& path) {
   auto r = call("Page.captureScreenshot", {{"format", "png"}, {"captureBeyondViewport", true}});
   auto png = sdk::base64_decode(r.value("data", ""));

@@ -34,6 +34,12 @@ class HeadlessChromium {
   // Runtime.evaluate of `expression` (awaiting a promise), its value as JSON;
   // throws with the page's exception text when it throws.
   nlohmann::json evaluate(const std::string& expression);
+  // A real left click (Input.dispatchMouseEvent) at the centre of the first
+  // element matching `selector`, scrolled into view; throws when none matches.
+  void click(const std::string& selector);
+  // Focuses the first element matching `selector` and types `text` into it
+  // (Input.insertText: the page sees input events, as from a keyboard).
+  void type(const std::string& selector, const std::string& text);
   // Page.captureScreenshot, written to `path` as PNG.
   void screenshot(const std::filesystem::path& path);
   // Every URL the page has requested so far (Network.requestWillBeSent), in order.

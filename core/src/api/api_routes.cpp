@@ -157,7 +157,7 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     return respond(std::move(*check));
 
   // The dashboard: static files, open like every read.
-  if (auto page = dashboard_route(request, path)) return respond(std::move(*page));
+  if (auto page = dashboard_route(request, path, runtime_.dashboard_actions())) return respond(std::move(*page));
 
   if (path == "/monitor/replication") {
     if (!is_get) return respond(method_not_allowed("GET"));

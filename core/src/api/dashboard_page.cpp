@@ -1,5 +1,7 @@
 #include "api/dashboard_page.h"
 
+#include <nlohmann/json.hpp>
+
 #include "api/dashboard_assets.h"
 
 namespace tandem::core {
@@ -11,6 +13,7 @@ std::string_view content_type(std::string_view name) {
   if (name.ends_with(".html")) return "text/html; charset=utf-8";
   if (name.ends_with(".css")) return "text/css; charset=utf-8";
   if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".json")) return "application/json";
   return "application/octet-stream";
 }
 
@@ -24,7 +27,7 @@ const embedded::Asset* find_asset(std::string_view name) {
 
 std::size_t dashboard_bytes() { return embedded::dashboard_assets_total_bytes; }
 
-std::optional<HttpResponse> dashboard_route(const HttpRequest& request, std::string_view path) {
+std::optional<HttpResponse> dashboard_route(const HttpRequest& request, std::string_view path, bool actions) {
   std::string_view name;
   if (path == "/") {
     name = "/";
@@ -48,8 +51,12 @@ std::optional<HttpResponse> dashboard_route(const HttpRequest& request, std::str
     res.prepare_payload();
     return res;
   }
+  // The one file made at run time: what the page may offer, from the config.
+  const std::string settings = nlohmann::json{{"actions", actions}}.dump();
   const embedded::Asset* asset = find_asset(name);
-  if (!asset) return json_error(404, "no such file in the dashboard: " + std::string(name), 11, true);
+  if (!asset && name != "settings.json")
+    return json_error(404, "no such file in the dashboard: " + std::string(name), 11, true);
+  std::string_view body = asset ? asset->bytes : std::string_view(settings);
 
   HttpResponse res{http::status::ok, 11};
   res.set(http::field::content_type, std::string(content_type(name)));
@@ -62,9 +69,9 @@ std::optional<HttpResponse> dashboard_route(const HttpRequest& request, std::str
   res.set("Referrer-Policy", "no-referrer");
   res.set(http::field::cache_control, "no-cache");
   if (head) {
-    res.content_length(asset->bytes.size());  // same headers as GET, no body
+    res.content_length(body.size());  // same headers as GET, no body
   } else {
-    res.body() = std::string(asset->bytes);
+    res.body() = std::string(body);
     res.prepare_payload();
   }
   res.keep_alive(true);

@@ -1,6 +1,7 @@
-// GET /ui: the read-only dashboard (HTML, CSS, JS compiled into tandemd from
+// GET /ui: the dashboard (HTML, CSS, JS compiled into tandemd from
 // src/api/dashboard/). The page reads only this node's open GET endpoints
-// and holds nothing secret; its Content-Security-Policy forbids any request
+// and holds nothing secret (a token typed in for an action stays in the
+// page's memory); its Content-Security-Policy forbids any request
 // to another origin, so it works offline and cannot be made to leak.
 #pragma once
 
@@ -12,8 +13,10 @@
 namespace tandem::core {
 
 // The answer for a path under /ui (and / redirecting there); nullopt for any
-// other path. `method` other than GET/HEAD gets 405.
-std::optional<HttpResponse> dashboard_route(const HttpRequest& request, std::string_view path);
+// other path. `method` other than GET/HEAD gets 405. /ui/settings.json tells
+// the page whether to offer its action buttons (`actions`, [api]
+// dashboard_actions); the actions themselves are the token-guarded POSTs.
+std::optional<HttpResponse> dashboard_route(const HttpRequest& request, std::string_view path, bool actions);
 
 // Bytes of the page's files together (budget: 100 KiB, checked at build time).
 std::size_t dashboard_bytes();

@@ -304,6 +304,8 @@ void read_api(const toml::table& root, const std::string& file, const std::files
   read_api_limits(*t, file, out.api.limits, errors);
   if (auto v = api_key(*t, api_dashboard_keys(), "history_interval", file, errors))
     out.api.dashboard.history_interval = duration_value(*v);
+  if (auto v = api_key(*t, api_dashboard_keys(), "dashboard_actions", file, errors))
+    out.api.dashboard.actions = v->get<bool>();
 }
 
 void read_plugins(const toml::table& root, const std::string& file, const std::filesystem::path& base, HostConfig& out,
@@ -452,6 +454,11 @@ const sdk::ConfigSchema& api_dashboard_keys() {
                       "GET /v1/history/samples (360 are kept: one hour at 10s)",
        .min = "1s",
        .max = "10m"},
+      {.name = "dashboard_actions",
+       .type = ValueType::boolean,
+       .default_value = d.actions ? "true" : "false",
+       .description = "the dashboard (GET /ui) offers switchover, promote, rejoin, pause and resume buttons; "
+                      "each still needs the API token typed into the page and confirms its dry run first"},
   };
   return keys;
 }

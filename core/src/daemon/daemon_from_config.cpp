@@ -57,6 +57,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
   tuning.runtime.hooks = config.hooks;
   tuning.runtime.test_instance = config.node.test_instance;
   tuning.runtime.history_interval = config.api.dashboard.history_interval;
+  tuning.runtime.dashboard_actions = config.api.dashboard.actions;
   std::unique_ptr<NodeRuntime> runtime;
   try {
     runtime =

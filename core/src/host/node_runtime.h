@@ -44,6 +44,8 @@ struct RuntimeOptions {
   // [api] history_interval: how often the health refresh keeps a sample for
   // GET /v1/history/samples (SampleHistory::kCapacity of them).
   std::chrono::milliseconds history_interval = DashboardSettings{}.history_interval;
+  // [api] dashboard_actions: GET /ui offers its action buttons.
+  bool dashboard_actions = DashboardSettings{}.actions;
   std::chrono::milliseconds worker_grace{std::chrono::seconds(10)};
   HooksConfig hooks;  // [hooks]
   // [node] role = "test": no peer is watched or asked, and every failover
@@ -81,6 +83,7 @@ class NodeRuntime {
   const sdk::PeerInfo& peer() const { return services_.peer; }
   // A test node ([node] role = "test"): shown as role "test", never promoted.
   bool test_instance() const { return options_.test_instance; }
+  bool dashboard_actions() const { return options_.dashboard_actions; }
   NodeStateValues node_state() const { return state_.get(); }
   // Maintenance mode (`tandemctl pause`): persisted; promote/switchover refused unless forced.
   MaintenanceState& maintenance() { return maintenance_; }

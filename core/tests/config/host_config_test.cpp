@@ -213,6 +213,22 @@ TEST(HostConfig, HistoryIntervalHasADefaultIsReadAndIsBounded) {
       << std::get<ConfigErrors>(typo).joined();
 }
 
+TEST(HostConfig, DashboardActionsAreOffByDefaultAndMustBeABoolean) {
+  auto defaults = parse_host_config(kApiBase, "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(defaults)) << std::get<ConfigErrors>(defaults).joined();
+  EXPECT_FALSE(std::get<HostConfig>(defaults).api.dashboard.actions);
+  auto on = parse_host_config(std::string(kApiBase) + "dashboard_actions = true\n", "t.toml");
+  ASSERT_TRUE(std::holds_alternative<HostConfig>(on)) << std::get<ConfigErrors>(on).joined();
+  EXPECT_TRUE(std::get<HostConfig>(on).api.dashboard.actions);
+  for (const char* text : {"\"yes\"", "1", "\"true\""}) {
+    auto bad = parse_host_config(std::string(kApiBase) + "dashboard_actions = " + text + "\n", "t.toml");
+    ASSERT_TRUE(std::holds_alternative<ConfigErrors>(bad)) << text;
+    std::string all = std::get<ConfigErrors>(bad).joined();
+    EXPECT_NE(all.find("t.toml:11:21: [api] key 'dashboard_actions': expected true or false"), std::string::npos)
+        << text << ": " << all;
+  }
+}
+
 TEST(HostConfig, BadApiLimitsNameTheKeyAndTheLine) {
   auto loaded = parse_host_config(std::string(kApiBase) + R"(max_connections = 4
 max_connections_per_address = "many"
