@@ -98,8 +98,7 @@ HeadlessChromium::HeadlessChromium(int width, int height) {
   call("Network.enable");
   // The viewport exactly as asked: --window-size alone is clamped to a
   // minimum width (about 500 px), too wide for a phone's.
-  call("Emulation.setDeviceMetricsOverride",
-       {{"width", width}, {"height", height}, {"deviceScaleFactor", 1}, {"mobile", false}});
+  set_viewport(width, height);
   // The test sees every request the page makes, also those its CSP would block.
   call("Page.setBypassCSP", {{"enabled", true}});
 }
@@ -133,6 +132,11 @@ nlohmann::json HeadlessChromium::call(const std::string& method, nlohmann::json 
     if (message.contains("error")) throw std::runtime_error(method + ": " + message["error"].dump());
     return message["result"];
   }
+}
+
+void HeadlessChromium::set_viewport(int width, int height) {
+  call("Emulation.setDeviceMetricsOverride",
+       {{"width", width}, {"height", height}, {"deviceScaleFactor", 1}, {"mobile", false}});
 }
 
 void HeadlessChromium::navigate(const std::string& url) {

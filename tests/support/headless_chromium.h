@@ -29,6 +29,9 @@ class HeadlessChromium {
   HeadlessChromium(const HeadlessChromium&) = delete;
   HeadlessChromium& operator=(const HeadlessChromium&) = delete;
 
+  // The page's viewport, in CSS pixels (Emulation.setDeviceMetricsOverride):
+  // a phone's width without a second browser.
+  void set_viewport(int width, int height);
   // Loads `url` in the page and waits for its load event.
   void navigate(const std::string& url);
   // Runtime.evaluate of `expression` (awaiting a promise), its value as JSON;
