@@ -228,6 +228,34 @@ TEST_F(AutoFailoverPair, SwitchoverMovesTheLeaderKeyWithTheEpochThroughEtcd) {
   EXPECT_FALSE(status(0).value("fenced", true)) << status(0).dump();
 }
 
+// A switchover needs etcd to move the key: with etcd down it is refused in
+// the precheck, before the old primary demotes (else both nodes would be
+// left secondary, the step "leader-key" failing after "peer-demote").
+TEST_F(AutoFailoverPair, SwitchoverWithEtcdDownIsRefusedBeforeThePrimaryDemotes) {
+  start_pair(10s);
+  std::this_thread::sleep_for(2s);
+  etcd_->stop_all();
+  auto r = ctl(1, {"switchover"});
+  EXPECT_NE(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  const std::string said = r.stdout_text + r.stderr_text;
+  EXPECT_NE(said.find("the leader key cannot move to this node at epoch 2: etcd cannot be read"), std::string::npos)
+      << said;
+  EXPECT_NE(said.find("(checked before the peer demotes)"), std::string::npos) << said;
+  // Nothing changed: alpha still serves (failsafe), beta still secondary.
+  EXPECT_EQ(primary_check(0), 200) << status(0).dump() << logs();
+  EXPECT_EQ(status(0).value("role", ""), "primary");
+  EXPECT_EQ(status(1).value("role", ""), "secondary");
+  EXPECT_EQ(status(1).value("epoch", 0), 1);
+  etcd_->start_all();
+  ASSERT_TRUE(tandem::sdk::testing::eventually(
+      [&] {
+        auto s = status(0)["failover"];
+        return s.is_object() && s.value("writes", "") == "serve" && s["dcs"].value("healthy", false);
+      },
+      20s))
+      << status(0).dump() << logs();
+}
+
 // Epochs at start (docs/operations.md, "Epochs at start"): etcd's epoch only
 // goes up, and the higher of etcd's and a node's wins. etcd behind the nodes
 // (its data lost, the cluster rebuilt): the primary claims the key and raises

@@ -399,6 +399,23 @@ sdk::Status AutoFailover::take_key(std::uint64_t new_epoch) {
   return {};
 }
 
+sdk::Status AutoFailover::key_could_move(std::uint64_t new_epoch) {
+  std::unique_lock e(etcd_mu_);
+  auto seen = store_.read();
+  e.unlock();
+  std::lock_guard l(mu_);
+  if (!seen) {
+    etcd_failed(seen.error());
+    return sdk::Error{"etcd cannot be read (" + seen.message() + ")", seen.code()};
+  }
+  etcd_answered();
+  const bool already_here = seen->leader && seen->leader->node == name_ && seen->leader->epoch == new_epoch;
+  if (seen->etcd_epoch >= new_epoch && !already_here)
+    return sdk::Error{"etcd's epoch is already " + std::to_string(seen->etcd_epoch) + ": another node was promoted",
+                      sdk::ErrorCode::refused};
+  return {};
+}
+
 SecondaryWatch::Answer AutoFailover::answer_failsafe(const std::string& asker) {
   auto local = node_.local();
   std::lock_guard l(mu_);

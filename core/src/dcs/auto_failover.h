@@ -86,6 +86,10 @@ class AutoFailover {
   // on this node renews the lease while its stores are promoted. An error
   // (etcd unreachable, or its epoch already at or above `new_epoch`) fails the step.
   sdk::Status take_key(std::uint64_t new_epoch);
+  // Whether take_key(new_epoch) could succeed now, by one read: etcd
+  // answers, and its epoch is below new_epoch (or the key already names this
+  // node there). A promote's and a switchover's precheck.
+  sdk::Status key_could_move(std::uint64_t new_epoch);
 
   // The peer's failsafe question (POST /v1/internal/failsafe).
   SecondaryWatch::Answer answer_failsafe(const std::string& asker);

@@ -167,6 +167,12 @@ FailoverOrchestrator::Precheck FailoverOrchestrator::precheck(const std::string&
                          "longer serves (it will be fenced when it sees the new epoch)");
     }
     entry.new_epoch = std::max(std::max(local.epoch, peer.reachable ? peer.epoch : 0) + 1, options.epoch);
+    // Not overridable: without etcd the step "leader-key" fails whatever --force says.
+    if (leader_key_check_)
+      if (auto ready = leader_key_check_(entry.new_epoch); !ready.ok())
+        refusals.push_back("automatic failover: the leader key cannot move to this node at epoch " +
+                           std::to_string(entry.new_epoch) + ": " + ready.message() +
+                           (kind == "switchover" ? " (checked before the peer demotes)" : ""));
     if (auto veto = pre_promote_veto(kind, options, entry); !veto.empty()) {
       if (!options.force)
         refusals.push_back(veto);

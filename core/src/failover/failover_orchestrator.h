@@ -106,8 +106,15 @@ class FailoverOrchestrator {
   // to this node with the new epoch (one transaction), in a step "leader-key"
   // before the epoch is bumped here (in a switchover, after the peer
   // demoted). Unset: no such step.
+  // `check`, asked in the precheck of each promote and switchover: whether
+  // the key could move now (etcd answers, its epoch is below new_epoch), so
+  // that a switchover is refused before the peer demotes rather than failing
+  // at the step "leader-key" with both nodes secondary.
   using LeaderKeyMove = std::function<sdk::Status(std::uint64_t new_epoch)>;
-  void set_leader_key_move(LeaderKeyMove move) { leader_key_move_ = std::move(move); }
+  void set_leader_key_move(LeaderKeyMove move, LeaderKeyMove check) {
+    leader_key_move_ = std::move(move);
+    leader_key_check_ = std::move(check);
+  }
 
   // A node that must never take part in a failover (a test instance):
   // promote, switchover, rejoin and the peer's demote are refused with `reason`.
@@ -157,6 +164,7 @@ class FailoverOrchestrator {
   std::mutex run_mu_;  // one failover operation at a time on this node
   std::string refuse_all_;  // non-empty: every operation is refused with it
   LeaderKeyMove leader_key_move_;
+  LeaderKeyMove leader_key_check_;
 };
 
 // Test builds only: TANDEM_FAULT_INJECT="before:<step>" or "after:<step>"

@@ -159,7 +159,8 @@ void NodeRuntime::enable_auto_failover(std::unique_ptr<dcs::AutoFailoverNode> no
   // outlives every failover step: it is stopped, not destroyed, before the
   // failover thread ends).
   orchestrator_->set_leader_key_move(
-      [af = auto_failover_.get()](std::uint64_t new_epoch) { return af->take_key(new_epoch); });
+      [af = auto_failover_.get()](std::uint64_t new_epoch) { return af->take_key(new_epoch); },
+      [af = auto_failover_.get()](std::uint64_t new_epoch) { return af->key_could_move(new_epoch); });
 }
 
 bool NodeRuntime::mark_fenced(const std::string& reason, std::optional<std::uint64_t> peer_epoch) {
