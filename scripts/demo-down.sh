@@ -36,6 +36,19 @@ stop_pid "$DEMO/beta/tandemd.pid"
 [ $daemons_only -eq 1 ] && exit 0
 
 shopt -s nullglob
+# A test instance made with `tandemctl clone-test --target .demo/test-instance`:
+# its PostgreSQL and Redis copies (its tandemd, if started, is the operator's).
+for data in "$DEMO"/test-instance/stores/*/data; do
+  [ -s "$data/postmaster.pid" ] || continue
+  runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null &&
+    echo "demo: stopped the test instance's PostgreSQL ($data)"
+done
+for pidfile in "$DEMO"/test-instance/stores/*/redis.pid; do
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -TERM "$pid" && echo "demo: stopped the test instance's Redis ($pidfile)"
+  fi
+done
 for teardown in "$REPO"/plugins/*/demo/teardown.sh; do
   plugin="$(basename "$(dirname "$(dirname "$teardown")")")"
   echo "demo: tearing down $plugin"

@@ -181,6 +181,9 @@ Load-balancer checks (docs/http-api.md): 200 where the node serves that role, 50
           curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:7481/replica    # 200; on 7480: 503
           curl -sI http://127.0.0.1:7481/primary | head -1                        # HEAD answers the same
           $TANDEMCTL --config $DEMO/beta/tandem.toml status
+Test instance (a third node from beta's data, never promotable; docs/operations.md#test-instance):
+                       $TANDEMCTL --config $DEMO/beta/tandem.toml clone-test --target $DEMO/test-instance
+                       $TANDEMD --config $DEMO/test-instance/tandemd.toml
 Failover (docs/operations.md):
   planned, zero loss:  $TANDEMCTL --config $DEMO/beta/tandem.toml switchover --dry-run
                        $TANDEMCTL --config $DEMO/beta/tandem.toml switchover

@@ -58,6 +58,20 @@ struct ActionOptions {
 };
 int run_action(const GlobalOptions& global, const ActionOptions& options, std::ostream& out, std::ostream& err);
 
+struct CloneTestOptions {
+  std::filesystem::path target;                     // --target DIR
+  bool refresh = false;                             // replace an earlier clone's data in DIR
+  bool from_primary = false;                        // allow copying from the primary
+  std::vector<std::string> mask_sql;                // "STORE=FILE"
+  std::vector<std::string> mask_command;            // "STORE=COMMAND"
+  std::string url;                                  // --url, as for status
+  std::optional<std::filesystem::path> token_file;  // --token-file instead of [api] token_file
+  double timeout_seconds = 6 * 3600;                // per store
+};
+// Makes (or refreshes) a test instance from this node's stores; see clone_test_command.cpp.
+int run_clone_test(const GlobalOptions& global, const CloneTestOptions& options, std::ostream& out,
+                   std::ostream& err);
+
 struct FailoverCommandOptions {
   std::string kind;  // "promote", "switchover", "rejoin"
   bool force = false;

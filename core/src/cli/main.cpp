@@ -119,6 +119,24 @@ int main(int argc, char** argv) {
   action_cmd->add_option("--follow-timeout", action.follow_timeout_seconds,
                          "stop following after this many seconds (0: never)");
 
+  CloneTestOptions clone;
+  std::string clone_target, clone_token;
+  auto* clone_cmd = app.add_subcommand(
+      "clone-test", "make a test instance (a third node, role \"test\", never promotable) from this secondary's data");
+  clone_cmd->add_option("--target", clone_target, "the directory the test instance goes into (new or empty)")
+      ->required();
+  clone_cmd->add_flag("--refresh", clone.refresh, "replace the data of the test instance in --target with a newer copy");
+  clone_cmd->add_flag("--from-primary", clone.from_primary, "allow copying from the primary (it then does the work)");
+  clone_cmd->add_option("--mask-sql", clone.mask_sql,
+                        "STORE=FILE: SQL run on that store's copy before it serves anyone (repeatable)");
+  clone_cmd->add_option("--mask-command", clone.mask_command,
+                        "STORE=COMMAND: a command run on that store's copy before it serves anyone (repeatable)");
+  clone_cmd->add_option("--url", clone.url, "the daemon's API base URL (default: from [api] listen)");
+  clone_cmd->add_option("--token-file", clone_token, "file holding the API token (default: [api] token_file)");
+  clone_cmd->add_option("--timeout", clone.timeout_seconds, "seconds one store's copy may take")
+      ->check(seconds_between(1, 7 * 86400))
+      ->capture_default_str();
+
   // promote / switchover / rejoin share their options.
   FailoverCommandOptions failover;
   std::string failover_token;
@@ -188,6 +206,11 @@ int main(int argc, char** argv) {
       if (!maintenance_token.empty()) maintenance.token_file = maintenance_token;
       maintenance.pause = pause_cmd->parsed();
       return run_maintenance(global, maintenance, std::cout, std::cerr);
+    }
+    if (*clone_cmd) {
+      clone.target = clone_target;
+      if (!clone_token.empty()) clone.token_file = clone_token;
+      return run_clone_test(global, clone, std::cout, std::cerr);
     }
     if (*history_cmd) return run_history(global, history_url, std::cout, std::cerr);
   } catch (const std::exception& e) {

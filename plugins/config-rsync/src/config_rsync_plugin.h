@@ -20,6 +20,7 @@
 #include "pull_runner.h"
 #include "served_daemon.h"
 #include "settings.h"
+#include "tandem/sdk/clone_test.h"
 #include "tandem/sdk/plugin.h"
 
 namespace tandem::config_rsync {
@@ -45,10 +46,13 @@ class ConfigRsyncPlugin final : public sdk::Plugin {
   void on_role_change(sdk::Role role, std::uint64_t epoch) override;
 
   std::vector<sdk::Diagnostic> diagnostics() override;
+  // clone-test (clone_test.cpp).
+  std::vector<sdk::Action> actions() override;
 
   void on_peer_event(const nlohmann::json& event) override;
 
  private:
+  sdk::Result<nlohmann::json> clone_test(const sdk::CloneTestArgs& args);
   enum class Mode { stopped, serving, pulling, idle };
   static const char* mode_name(Mode m);
   using SystemTime = std::chrono::system_clock::time_point;

@@ -13,6 +13,7 @@
 #include "endpoint.h"
 #include "redis_sync_client.h"
 #include "settings.h"
+#include "tandem/sdk/clone_test.h"
 #include "tandem/sdk/plugin.h"
 
 namespace tandem::kv {
@@ -37,9 +38,12 @@ class KvStorePlugin final : public sdk::Plugin {
   void on_role_change(sdk::Role role, std::uint64_t epoch) override;
 
   std::vector<sdk::Diagnostic> diagnostics() override;
+  // clone-test (clone_test.cpp).
+  std::vector<sdk::Action> actions() override;
   void on_peer_event(const nlohmann::json& event) override;
 
  private:
+  sdk::Result<nlohmann::json> clone_test(const sdk::CloneTestArgs& args);
   sdk::DiagnosticResult diagnose_connectivity();
   sdk::Result<sdk::DiagnosticResult> diagnose_compare(const std::vector<std::string>& args);
   std::filesystem::path journal_dir() const;

@@ -357,7 +357,12 @@ std::vector<sdk::Action> PostgresWalPlugin::actions() {
            [this](const nlohmann::json& args) -> sdk::Result<nlohmann::json> {
              auto step = rebuild_standby(args);
              return nlohmann::json{{"changed", step.changed}, {"summary", step.summary}, {"details", step.details}};
-           }}};
+           }},
+          sdk::clone_test_action(
+              "Copy this node's PostgreSQL into a test instance (tandemctl clone-test): a base backup of the local "
+              "server opened on its own timeline, never connected to the pair. Args: {\"dir\", \"port\", \"refresh\", "
+              "\"mask_sql\", \"mask_command\"}",
+              [this](const sdk::CloneTestArgs& args) { return clone_test(args); })};
 }
 
 }  // namespace tandem::pgwal

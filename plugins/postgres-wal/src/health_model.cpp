@@ -66,7 +66,7 @@ Health health_from_view(const ServerView& view, const HealthInputs& in) {
       any = true;
       h.replication.push_back({s.address, kLagField, s.replay_gap ? std::to_string(*s.replay_gap) : "unknown"});
     }
-    if (!any) h.replication.push_back({in.peer_address, kLagField, "unknown"});
+    if (!any && !in.peer_address.empty()) h.replication.push_back({in.peer_address, kLagField, "unknown"});
 
     if (in.role == sdk::Role::secondary) {
       h.status = HealthStatus::failed;
@@ -81,6 +81,12 @@ Health health_from_view(const ServerView& view, const HealthInputs& in) {
       return h;
     }
     const StandbyStatus* main = main_standby(p);
+    if (!main && in.peer_address.empty()) {
+      // No [peer] (a test instance): there is no standby to expect.
+      h.status = HealthStatus::ok;
+      h.summary = "a lone primary: no peer is configured (a test instance), so nothing replicates";
+      return h;
+    }
     if (!main) {
       h.status = HealthStatus::degraded;
       h.summary = "primary, but no standby is streaming: replication is not running";

@@ -29,7 +29,7 @@ struct HealthInputs {
   sdk::Role role = sdk::Role::secondary;
   bool fenced = false;
   std::string own_address;   // this node's address (the standby's page key)
-  std::string peer_address;  // the peer node's address (the primary's "unknown" key)
+  std::string peer_address;  // the peer node's address (the primary's "unknown" key); "": no peer (a test node)
   bool lag_increasing = false;
   double lag_slope_bytes_per_second = 0;
   SyncModeState sync_mode = SyncModeState::off;

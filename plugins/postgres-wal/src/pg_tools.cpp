@@ -221,6 +221,41 @@ void PgTools::write_standby_config(const UpstreamServer& upstream, const std::st
   chown_to_os_user(signal);
 }
 
+void PgTools::write_clone_config(const std::string& cluster_name) {
+  const fs::path auto_conf = settings_.data_dir / "postgresql.auto.conf";
+  const char* const replaced[] = {"primary_conninfo", "primary_slot_name", "synchronous_standby_names",
+                                  "restore_command",  "archive_mode",      "archive_command",
+                                  "cluster_name",     "port"};
+  std::string kept;
+  if (fs::exists(auto_conf)) {
+    std::istringstream in(sdk::read_file(auto_conf));
+    std::string line;
+    while (std::getline(in, line)) {
+      bool drop = line.rfind("# tandem postgres-wal", 0) == 0;
+      for (const char* name : replaced) drop = drop || sets_parameter(line, name);
+      if (!drop) kept += line + "\n";
+    }
+  }
+  kept += "# tandem postgres-wal: a test instance, cut from the pair\n";
+  kept += "port = " + std::to_string(settings_.port) + "\n";
+  kept += "primary_conninfo = ''\nprimary_slot_name = ''\nsynchronous_standby_names = ''\n";
+  kept += "restore_command = 'false'\narchive_mode = 'off'\n";
+  kept += "cluster_name = " + sql_literal(cluster_name) + "\n";
+  sdk::atomic_write_file(auto_conf, kept, 0600);
+  chown_to_os_user(auto_conf);
+  std::error_code ec;
+  fs::remove(settings_.data_dir / "standby.signal", ec);
+  const fs::path signal = settings_.data_dir / "recovery.signal";
+  sdk::atomic_write_file(signal, "", 0600);
+  chown_to_os_user(signal);
+}
+
+void PgTools::make_owned_dir(const fs::path& dir) const {
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all);
+  chown_to_os_user(dir);
+}
+
 void PgTools::write_passfile(const std::vector<PassfileEntry>& entries) {
   std::string content;
   for (const auto& e : entries)

@@ -62,6 +62,15 @@ class PgTools {
   // is meaningless on a standby and would block it once promoted). The server
   // must be stopped.
   void write_standby_config(const UpstreamServer& upstream, const std::string& application_name);
+  // Makes data_dir an independent primary-to-be, cut from the pair (a test
+  // instance, clone_test.cpp): no standby.signal; recovery.signal with a
+  // restore_command that finds nothing, so recovery replays the backup's own
+  // WAL and ends on a new timeline; no primary_conninfo, slot, synchronous
+  // standby or WAL archiving (the pair's archive is not the clone's). The
+  // server must be stopped.
+  void write_clone_config(const std::string& cluster_name);
+  // Creates `dir` (mode 0700) owned by os_user.
+  void make_owned_dir(const std::filesystem::path& dir) const;
   // Writes the libpq password file (mode 0600, owned by os_user) the programs use.
   void write_passfile(const std::vector<PassfileEntry>& entries);
 

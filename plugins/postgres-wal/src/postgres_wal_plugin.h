@@ -18,6 +18,7 @@
 #include "peer_wal_report.h"
 #include "pg_tools.h"
 #include "settings.h"
+#include "tandem/sdk/clone_test.h"
 #include "tandem/sdk/plugin.h"
 
 namespace tandem::pgwal {
@@ -68,6 +69,9 @@ class PostgresWalPlugin final : public sdk::Plugin {
   void record_metrics(const ServerView& view);
   // Secondary: the primary's last reported WAL position into the store state (when new).
   void save_peer_wal_report();
+
+  // --- test instance (clone_test.cpp): the clone-test action ---
+  sdk::Result<nlohmann::json> clone_test(const sdk::CloneTestArgs& args);
 
   // --- standby (standby_setup.cpp) ---
   // Secondary side of sync(): build from empty, start if stopped, check identity.

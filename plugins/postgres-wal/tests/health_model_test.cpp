@@ -89,6 +89,16 @@ TEST_F(HealthModel, SynchronousDegradedIsNotOk) {
   EXPECT_EQ(h.details["synchronous"]["in_effect"], to_string(SyncModeState::blocking));
 }
 
+TEST_F(HealthModel, APrimaryWithNoPeerAtAllIsOkAndShowsNoPeerCell) {
+  // A test instance ([node] role = "test", no [peer]): nothing to replicate to.
+  in_.role = sdk::Role::primary;
+  in_.peer_address.clear();
+  auto h = health_from_view(primary_with({}), in_);
+  EXPECT_EQ(h.status, sdk::HealthStatus::ok) << h.summary;
+  EXPECT_TRUE(h.replication.empty());
+  EXPECT_NE(h.summary.find("no peer is configured"), std::string::npos) << h.summary;
+}
+
 TEST_F(HealthModel, StandbyStreamingReportsItsOwnAddress) {
   in_.role = sdk::Role::secondary;
   auto h = health_from_view(standby_with("streaming", 0), in_);
