@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "config_rsync_plugin.h"
+#include "primary_report.h"
 #include "tree_checksum.h"
 
 namespace tandem::config_rsync {
@@ -29,12 +30,15 @@ sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRe
   }
   std::string local = refresh_local_checksum();
   std::string primary;
-  std::optional<double> primary_age, good_age;
+  std::optional<double> primary_age, good_age, changed_age;
+  std::optional<std::chrono::system_clock::time_point> changed_at;
   {
     std::lock_guard l(mu_);
     primary = state_.peer_checksum;
     auto now = std::chrono::system_clock::now();
     if (state_.peer_checksum_at) primary_age = std::chrono::duration<double>(now - *state_.peer_checksum_at).count();
+    changed_at = state_.peer_changed_at;
+    if (changed_at) changed_age = std::chrono::duration<double>(now - *changed_at).count();
     if (state_.last_good) good_age = std::chrono::duration<double>(now - *state_.last_good).count();
   }
   // Ask the primary itself what a pull would change, if it still answers.
@@ -43,6 +47,10 @@ sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRe
   nlohmann::json loss{{"local_checksum", local.empty() ? "unknown" : local},
                       {"primary_checksum", primary.empty() ? "unknown" : primary}};
   if (primary_age) loss["primary_checksum_age_seconds"] = static_cast<long long>(*primary_age);
+  if (changed_at) {
+    loss["primary_changed_at_ms"] = unix_ms(*changed_at);
+    loss["primary_changed_age_seconds"] = static_cast<long long>(*changed_age);
+  }
   if (good_age) loss["last_good_sync_age_seconds"] = static_cast<long long>(*good_age);
   bool differs;
   if (dry.ok) {
@@ -63,6 +71,14 @@ sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRe
     else
       os << "nothing known: local checksum equals the primary's last reported one";
     if (primary_age) os << " (reported " << static_cast<long long>(*primary_age) << "s ago)";
+    if (!primary.empty()) {
+      // What the primary said bounds what is known: up to its last report.
+      if (changed_age)
+        os << "; its tree last changed " << static_cast<long long>(*changed_age) << "s ago, by its last report";
+      else
+        os << "; it reported no change of its tree since it began serving";
+      os << "; a change it made after that report is unknown";
+    }
     os << "; primary not reachable for a final comparison: " << dry.error;
     r.loss_summary = os.str();
   }

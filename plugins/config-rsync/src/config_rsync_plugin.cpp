@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "primary_report.h"
 #include "report_format.h"
 #include "tree_checksum.h"
 
@@ -119,7 +120,9 @@ sdk::Status ConfigRsyncPlugin::enter_serving() {
     state_.watched_directories = watcher_->watched_directories();
     state_.peer_checksum.clear();
     state_.peer_checksum_at.reset();
+    state_.peer_changed_at.reset();
   }
+  host_->state().erase(kPrimaryReportKey);  // a report of the old primary means nothing here
   // Tell the secondary where we stand right away (it pulls if it differs).
   notify_checksum("checksum", refresh_local_checksum(), 0);
   host_->log().info("serving " + std::to_string(settings_.paths.size()) + " path(s) as primary" +
@@ -144,7 +147,9 @@ void ConfigRsyncPlugin::enter_pulling() {
     state_.last_error.clear();
     state_.peer_checksum.clear();
     state_.peer_checksum_at.reset();
+    state_.peer_changed_at.reset();
   }
+  load_primary_report();  // the bound a failover states, if the primary dies before it reports again
   host_->log().info("pulling from " + settings_.remote_for(peer_address()) + " as secondary");
   host_->request_sync();  // first pull now rather than after a whole interval
   // Ask the primary for its checksum now rather than at its next interval.
@@ -176,6 +181,10 @@ std::string ConfigRsyncPlugin::refresh_local_checksum() {
 void ConfigRsyncPlugin::notify_checksum(const char* event_name, const std::string& checksum, std::size_t changes) {
   nlohmann::json msg{{"event", event_name}, {"checksum", checksum}, {"epoch", host_->epoch()}};
   if (changes) msg["changes"] = changes;
+  {
+    std::lock_guard l(mu_);
+    if (state_.last_change) msg["changed_at_ms"] = unix_ms(*state_.last_change);
+  }
   host_->notify_peer(msg);
 }
 
@@ -186,6 +195,7 @@ void ConfigRsyncPlugin::on_change_burst(std::size_t events) {
     std::lock_guard l(mu_);
     if (state_.mode != Mode::serving) return;
     ++state_.notifications_sent;
+    state_.last_change = Clock::now();
   }
   host_->metrics().add_counter("config_rsync_change_notifications_total", 1);
   notify_checksum("config-changed", sum, events);
@@ -211,6 +221,9 @@ void ConfigRsyncPlugin::on_peer_event(const nlohmann::json& event) {
       if (state_.mode != Mode::pulling) return;  // only a secondary acts on the primary's news
       state_.peer_checksum = sum;
       state_.peer_checksum_at = Clock::now();
+      if (event.contains("changed_at_ms") && event["changed_at_ms"].is_number_integer())
+        state_.peer_changed_at = from_unix_ms(event["changed_at_ms"].get<std::int64_t>());
+      state_.report_unsaved = true;
       want_pull = name == "config-changed" || sum != state_.local_checksum;
     } else if (name == "secondary-checksum") {
       if (state_.mode != Mode::serving) return;
@@ -231,7 +244,7 @@ sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::sync() {
     return sdk::SyncReport{"fenced: stopped serving", nlohmann::json::object()};
   }
   switch (m) {
-    case Mode::pulling: return pull_once();
+    case Mode::pulling: save_primary_report(); return pull_once();
     case Mode::serving: return publish_once();
     case Mode::idle: {
       std::lock_guard l(mu_);

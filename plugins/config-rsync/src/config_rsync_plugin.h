@@ -75,6 +75,13 @@ class ConfigRsyncPlugin final : public sdk::Plugin {
     std::string checksum_error;
     std::string peer_checksum;  // the primary's (on a secondary) or the secondary's (on a primary)
     std::optional<SystemTime> peer_checksum_at;
+    // Secondary: when the primary's tree last changed, as its last report
+    // said (absent when it never said); saved_report: what is in the store
+    // state, so the bound survives a restart of this tandemd.
+    std::optional<SystemTime> peer_changed_at;
+    bool report_unsaved = false;
+    // Primary: when the watcher last saw a change of the tree.
+    std::optional<SystemTime> last_change;
     std::string serve_problem;
     std::vector<std::string> watch_problems;
     std::size_t watched_directories = 0;
@@ -92,6 +99,10 @@ class ConfigRsyncPlugin final : public sdk::Plugin {
   std::string refresh_local_checksum();
   void on_change_burst(std::size_t events);
   void notify_checksum(const char* event_name, const std::string& checksum, std::size_t changes);
+  // The primary's last report in the store state (primary_report.cpp):
+  // saved from sync() when it changed, loaded when this node starts pulling.
+  void save_primary_report();
+  void load_primary_report();
   Mode mode() const;
   std::string peer_address() const;
 

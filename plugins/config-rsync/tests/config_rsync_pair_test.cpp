@@ -236,6 +236,49 @@ TEST(ConfigRsyncPair, SwitchoverThenRejoinReversesTheDirection) {
       << pair.alpha->health().summary;
 }
 
+// The primary's last report bounds what a failover states once the primary
+// cannot be asked: its checksum and when its tree last changed, kept in the
+// store state so a restart of the secondary's tandemd does not lose them.
+TEST(ConfigRsyncPair, ThePrimarysLastReportedChangeTimeIsStatedAfterItDiedAndARestart) {
+  PluginPair pair;
+  write_file(pair.alpha_tree / "a.conf", "1\n");
+  pair.start();
+  ASSERT_TRUE(pair.wait_in_sync()) << pair.beta->health().summary;
+  const auto before_change = std::chrono::system_clock::now();
+  write_file(pair.alpha_tree / "b.conf", "2\n");
+  ASSERT_TRUE(eventually([&] { return read_file_or(pair.beta_tree / "b.conf") == "2\n"; }, kArrive));
+  ASSERT_TRUE(pair.wait_in_sync()) << pair.beta->health().summary;
+  const auto after_change = std::chrono::system_clock::now();
+
+  pair.alpha_loop->stop();
+  pair.alpha_host->connect_peer(nullptr);
+  pair.alpha->stop();
+  // beta's tandemd restarts: a new plugin on the same store state.
+  pair.beta_loop->stop();
+  pair.beta->stop();
+  pair.beta = std::make_unique<ConfigRsyncPlugin>();
+  ASSERT_TRUE(pair.beta->configure(pair.config_for(pair.beta_tree, pair.beta_port, pair.alpha_port), *pair.beta_host));
+  ASSERT_TRUE(pair.beta->start());
+
+  sdk::FailoverRequest req;
+  req.kind = sdk::FailoverKind::failover;
+  req.new_epoch = 2;
+  auto prep = pair.beta->prepare(req);
+  ASSERT_TRUE(prep) << prep.message();
+  ASSERT_TRUE(prep->loss.contains("primary_changed_at_ms")) << prep->loss.dump() << "\n" << prep->loss_summary;
+  const auto changed_ms = prep->loss["primary_changed_at_ms"].get<std::int64_t>();
+  const auto ms = [](auto t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  EXPECT_GE(changed_ms, ms(before_change) - 1000);
+  EXPECT_LE(changed_ms, ms(after_change));
+  EXPECT_NE(prep->loss.value("primary_checksum", "unknown"), "unknown") << prep->loss.dump();
+  EXPECT_FALSE(prep->loss["config_differs"].get<bool>()) << prep->loss_summary;
+  EXPECT_NE(prep->loss_summary.find("its tree last changed"), std::string::npos) << prep->loss_summary;
+  EXPECT_NE(prep->loss_summary.find("a change it made after that report is unknown"), std::string::npos)
+      << prep->loss_summary;
+}
+
 TEST(ConfigRsyncPair, FailoverWithThePrimaryDownThenFencedRestartAndRejoin) {
   PluginPair pair;
   write_file(pair.alpha_tree / "a.conf", "1\n");
