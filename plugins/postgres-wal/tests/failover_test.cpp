@@ -1,6 +1,7 @@
 // Promote, switchover under a writer, and rejoin with pg_rewind after an
 // unplanned failover (kill -9 of the primary).
 #include <algorithm>
+#include <iostream>
 
 #include "pair_fixture.h"
 
@@ -202,6 +203,10 @@ TEST_F(PgPairTest, AfterTheStreamBrokeThePrimarysLastReportBoundsTheLossFromBelo
   auto promoted = beta_.plugin->promote(request(sdk::FailoverKind::failover));
   ASSERT_TRUE(promoted.ok()) << promoted.message();
   EXPECT_EQ(sequence_rows(*beta_.server).size(), 100u);
+  std::cout << "stated: at least " << bound << " bytes of WAL lost (by the last report); WAL the primary wrote "
+            << "by its death and the standby lacks: " << at_death << " bytes; rows lost: "
+            << 2100 - sequence_rows(*beta_.server).size() << " of 2100 acknowledged (1000 before the report, 1000 "
+            << "after)" << std::endl;
 }
 
 // The old primary's host reboots and starts its PostgreSQL as a primary again
