@@ -1,5 +1,7 @@
 #include "tandem/sdk/testing/temp_dir.h"
 
+#include "tandem/sdk/net/free_port.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -37,22 +39,7 @@ void TempDir::chown_to(const std::string& user) const {
       throw std::runtime_error("chown " + e.path().string() + " failed");
 }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind() to a free port failed");
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+int free_port() { return net::free_loopback_port(); }
 
 bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds timeout) {
   return eventually(

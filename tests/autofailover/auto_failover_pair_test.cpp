@@ -19,6 +19,12 @@ namespace {
 using namespace std::chrono_literals;
 using namespace tandem::autofailover_test;
 
+// A node's status says it takes writes normally (not failsafe) and sees etcd healthy.
+bool serves_with_etcd_healthy(const nlohmann::json& status) {
+  const auto& f = status.contains("failover") ? status["failover"] : nlohmann::json();
+  return f.is_object() && f.value("writes", "") == "serve" && f.contains("dcs") && f["dcs"].value("healthy", false);
+}
+
 TEST_F(AutoFailoverPair, KillNineOfThePrimaryTheSecondaryIsPrimaryWithinTtlPlus3s) {
   start_pair();
   ASSERT_EQ(primary_check(0), 200);
@@ -73,9 +79,10 @@ TEST_F(AutoFailoverPair, EtcdDownSixtySecondsFailsafeKeepsThePrimaryAndPromotesN
       paused_peer = false;
       next_pause = Clock::now() + 7s;
     }
-    ASSERT_EQ(primary_check(0), 200) << "alpha stopped serving after "
-                                     << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - down).count()
-                                     << " ms of etcd outage: " << status(0).dump() << logs();
+    ASSERT_EQ(primary_check(0), 200)
+        << "alpha stopped serving after "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - down).count()
+        << " ms of etcd outage: " << status(0).dump() << logs();
     if (!paused_peer) {
       ASSERT_FALSE(is_primary(1)) << "beta was promoted while etcd was down";
     }
@@ -86,7 +93,8 @@ TEST_F(AutoFailoverPair, EtcdDownSixtySecondsFailsafeKeepsThePrimaryAndPromotesN
   auto s = status(0);
   EXPECT_EQ(s["failover"].value("writes", ""), "serve_failsafe") << s.dump();
   EXPECT_EQ(s["failover"]["dcs"].value("healthy", true), false) << s.dump();
-  std::printf("[ figure ] etcd down 60 s: %d checks, alpha served throughout (failsafe), beta never promoted\n", checks);
+  std::printf("[ figure ] etcd down 60 s: %d checks, alpha served throughout (failsafe), beta never promoted\n",
+              checks);
 
   etcd_->start_all();
   ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(0); }, 20s)) << status(0).dump() << logs();
@@ -160,12 +168,7 @@ TEST_F(AutoFailoverPair, EveryEtcdErrorKindTakesTheFailsafePathWhileThePeerStall
     EXPECT_FALSE(writes_seen.count("fence")) << status(0).dump();
     o.end();
     if (HasFatalFailure()) return;
-    ASSERT_TRUE(tandem::sdk::testing::eventually(
-        [&] {
-          auto s = status(0)["failover"];
-          return s.is_object() && s.value("writes", "") == "serve" && s["dcs"].value("healthy", false);
-        },
-        20s))
+    ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return serves_with_etcd_healthy(status(0)); }, 20s))
         << status(0).dump() << logs();
     // (Members paused past the ttl revoke the lease as they resume: alpha
     // then claims the still-free key again at its epoch, see the log.)
@@ -173,9 +176,10 @@ TEST_F(AutoFailoverPair, EveryEtcdErrorKindTakesTheFailsafePathWhileThePeerStall
     std::size_t reclaims = 0;
     for (auto at = log.find("claimed it again"); at != std::string::npos; at = log.find("claimed it again", at + 1))
       ++reclaims;
-    std::printf("[ figure ] etcd failing with %s for %lld s (peer stalled 3 s): alpha served throughout; "
-                "re-claims of an expired lease's key so far: %zu\n",
-                o.kind.c_str(), static_cast<long long>((ttl_ + 5s).count()), reclaims);
+    std::printf(
+        "[ figure ] etcd failing with %s for %lld s (peer stalled 3 s): alpha served throughout; "
+        "re-claims of an expired lease's key so far: %zu\n",
+        o.kind.c_str(), static_cast<long long>((ttl_ + 5s).count()), reclaims);
   }
   EXPECT_EQ(primary_check(0), 200);
   EXPECT_FALSE(is_primary(1));
@@ -247,12 +251,7 @@ TEST_F(AutoFailoverPair, SwitchoverWithEtcdDownIsRefusedBeforeThePrimaryDemotes)
   EXPECT_EQ(status(1).value("role", ""), "secondary");
   EXPECT_EQ(status(1).value("epoch", 0), 1);
   etcd_->start_all();
-  ASSERT_TRUE(tandem::sdk::testing::eventually(
-      [&] {
-        auto s = status(0)["failover"];
-        return s.is_object() && s.value("writes", "") == "serve" && s["dcs"].value("healthy", false);
-      },
-      20s))
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return serves_with_etcd_healthy(status(0)); }, 20s))
       << status(0).dump() << logs();
 }
 

@@ -5,9 +5,6 @@
 // role = "test" (never promotable, never a peer of the pair) from the store
 // tables the actions returned, a new API token, and DIR/tandem-clone.json,
 // which remembers the ports so that --refresh reuses them.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <iostream>
@@ -20,6 +17,7 @@
 #include "cli/commands.h"
 #include "tandem/sdk/clone_test.h"
 #include "tandem/sdk/file_util.h"
+#include "tandem/sdk/net/free_port.h"
 #include "tandem/sdk/net/url.h"
 
 namespace tandem::cli {
@@ -27,23 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// A port nothing listens on now (the kernel's choice for an ephemeral bind).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("cannot open a socket to find a free port");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  if (port == 0) throw std::runtime_error("cannot find a free port");
-  return port;
-}
 
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
@@ -184,7 +165,7 @@ int run_clone_test(const GlobalOptions& global, const CloneTestOptions& options,
   }
   json ports = previous.value("ports", json::object());
   auto port_for = [&](const std::string& key) {
-    if (!ports.contains(key)) ports[key] = free_port();
+    if (!ports.contains(key)) ports[key] = sdk::net::free_loopback_port();
     return ports[key].get<int>();
   };
 

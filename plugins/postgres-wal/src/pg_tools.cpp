@@ -191,58 +191,47 @@ void PgTools::chown_to_os_user(const fs::path& path) const {
     throw std::runtime_error("cannot chown " + path.string() + " to " + settings_.os_user);
 }
 
-void PgTools::write_standby_config(const UpstreamServer& upstream, const std::string& application_name) {
+void PgTools::rewrite_auto_conf(const std::vector<std::string>& replaced, const std::string& appended) {
   const fs::path auto_conf = settings_.data_dir / "postgresql.auto.conf";
-  std::string kept;
-  if (fs::exists(auto_conf)) {
-    std::istringstream in(sdk::read_file(auto_conf));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (sets_parameter(line, "primary_conninfo") || sets_parameter(line, "primary_slot_name") ||
-          sets_parameter(line, "synchronous_standby_names") || line.rfind("# tandem postgres-wal", 0) == 0)
-        continue;
-      kept += line + "\n";
-    }
-  }
-  const auto timeout_s =
-      std::max<long long>(2, std::chrono::ceil<std::chrono::seconds>(settings_.connect_timeout).count());
-  const std::string conninfo =
-      "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
-      " user=" + conninfo_quote(settings_.replication_user) + " application_name=" + conninfo_quote(application_name) +
-      " passfile=" + conninfo_quote(settings_.passfile.string()) + " connect_timeout=" + std::to_string(timeout_s) +
-      settings_.peer_ssl_conninfo();
-  kept += "# tandem postgres-wal: standby of " + upstream.host + ":" + std::to_string(upstream.port) + "\n";
-  kept += "primary_conninfo = " + sql_literal(conninfo) + "\n";
-  kept += "primary_slot_name = " + sql_literal(settings_.slot_name) + "\n";
-  sdk::atomic_write_file(auto_conf, kept, 0600);
-  chown_to_os_user(auto_conf);
-  const fs::path signal = settings_.data_dir / "standby.signal";
-  sdk::atomic_write_file(signal, "", 0600);
-  chown_to_os_user(signal);
-}
-
-void PgTools::write_clone_config(const std::string& cluster_name) {
-  const fs::path auto_conf = settings_.data_dir / "postgresql.auto.conf";
-  const char* const replaced[] = {"primary_conninfo", "primary_slot_name", "synchronous_standby_names",
-                                  "restore_command",  "archive_mode",      "archive_command",
-                                  "cluster_name",     "port"};
   std::string kept;
   if (fs::exists(auto_conf)) {
     std::istringstream in(sdk::read_file(auto_conf));
     std::string line;
     while (std::getline(in, line)) {
       bool drop = line.rfind("# tandem postgres-wal", 0) == 0;
-      for (const char* name : replaced) drop = drop || sets_parameter(line, name);
+      for (const auto& name : replaced) drop = drop || sets_parameter(line, name);
       if (!drop) kept += line + "\n";
     }
   }
-  kept += "# tandem postgres-wal: a test instance, cut from the pair\n";
-  kept += "port = " + std::to_string(settings_.port) + "\n";
-  kept += "primary_conninfo = ''\nprimary_slot_name = ''\nsynchronous_standby_names = ''\n";
-  kept += "restore_command = 'false'\narchive_mode = 'off'\n";
-  kept += "cluster_name = " + sql_literal(cluster_name) + "\n";
-  sdk::atomic_write_file(auto_conf, kept, 0600);
+  sdk::atomic_write_file(auto_conf, kept + appended, 0600);
   chown_to_os_user(auto_conf);
+}
+
+void PgTools::write_standby_config(const UpstreamServer& upstream, const std::string& application_name) {
+  const auto timeout_s =
+      std::max<long long>(2, std::chrono::ceil<std::chrono::seconds>(settings_.connect_timeout).count());
+  const std::string conninfo = "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
+                               " user=" + conninfo_quote(settings_.replication_user) +
+                               " application_name=" + conninfo_quote(application_name) +
+                               " passfile=" + conninfo_quote(settings_.passfile.string()) +
+                               " connect_timeout=" + std::to_string(timeout_s) + settings_.peer_ssl_conninfo();
+  rewrite_auto_conf({"primary_conninfo", "primary_slot_name", "synchronous_standby_names"},
+                    "# tandem postgres-wal: standby of " + upstream.host + ":" + std::to_string(upstream.port) +
+                        "\nprimary_conninfo = " + sql_literal(conninfo) +
+                        "\nprimary_slot_name = " + sql_literal(settings_.slot_name) + "\n");
+  const fs::path signal = settings_.data_dir / "standby.signal";
+  sdk::atomic_write_file(signal, "", 0600);
+  chown_to_os_user(signal);
+}
+
+void PgTools::write_clone_config(const std::string& cluster_name) {
+  rewrite_auto_conf(
+      {"primary_conninfo", "primary_slot_name", "synchronous_standby_names", "restore_command", "archive_mode",
+       "archive_command", "cluster_name", "port"},
+      "# tandem postgres-wal: a test instance, cut from the pair\nport = " + std::to_string(settings_.port) +
+          "\nprimary_conninfo = ''\nprimary_slot_name = ''\nsynchronous_standby_names = ''\n"
+          "restore_command = 'false'\narchive_mode = 'off'\ncluster_name = " +
+          sql_literal(cluster_name) + "\n");
   std::error_code ec;
   fs::remove(settings_.data_dir / "standby.signal", ec);
   const fs::path signal = settings_.data_dir / "recovery.signal";

@@ -78,6 +78,9 @@ class PgTools {
 
  private:
   void chown_to_os_user(const std::filesystem::path& path) const;
+  // postgresql.auto.conf without the lines setting `replaced` (and earlier
+  // tandem comments), then `appended`; mode 0600, owned by os_user.
+  void rewrite_auto_conf(const std::vector<std::string>& replaced, const std::string& appended);
 
   const Settings& settings_;
   std::filesystem::path resolved_bin_dir_;
