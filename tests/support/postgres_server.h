@@ -59,6 +59,9 @@ class PostgresServer {
   // pg_ctl start -w (port and socket dir passed on the command line, so a
   // standby cloned from another cluster still uses this object's port).
   void start();
+  // Into this object's empty data dir (init=false): pg_basebackup -X stream -R
+  // from `primary`, then start: a streaming hot standby of it, no slot.
+  void become_standby_of(const PostgresServer& primary);
   // pg_ctl stop -m MODE -w; a no-op when not running.
   void stop(const std::string& mode = "fast");
   // kill -9 of the postmaster and every backend it had (a crash: no shutdown

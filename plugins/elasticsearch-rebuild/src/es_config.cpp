@@ -67,6 +67,11 @@ sdk::Result<IndexSpec> parse_index(const sdk::StoreConfig& c, const std::string&
   spec.id_column = c.string("id_column");
   if (spec.id_column.empty() || spec.id_column.find('"') != std::string::npos)
     return c.error("id_column", "must name a column of the query's result (no double quotes)");
+  if (c.has("updated_column")) {
+    spec.updated_column = c.string("updated_column");
+    if (spec.updated_column.empty() || spec.updated_column.find('"') != std::string::npos)
+      return c.error("updated_column", "must name a timestamp column of the query's result (no double quotes)");
+  }
   spec.source_conninfo = default_source;
   if (c.has("source")) TANDEM_TRY_ASSIGN(spec.source_conninfo, check_conninfo(c, "source"));
   spec.keep_old = static_cast<int>(c.integer("keep_old"));
@@ -132,6 +137,11 @@ sdk::ConfigSchema es_rebuild_schema() {
       {.name = "source",
        .type = ValueType::string,
        .description = "libpq connection string for this index's query; defaults to the store's source"},
+      {.name = "updated_column",
+       .type = ValueType::string,
+       .description = "Timestamp column of the query set on every insert and update; with warm_standby the "
+                      "secondary refreshes the index incrementally by it (without it: a full rebuild every "
+                      "warm_full_interval)"},
   };
   return {
       {.name = "urls",
@@ -223,6 +233,31 @@ sdk::ConfigSchema es_rebuild_schema() {
        .type = ValueType::boolean,
        .default_value = "true",
        .description = "Rebuild every index in the background when this node is promoted"},
+      {.name = "warm_standby",
+       .type = ValueType::boolean,
+       .default_value = "false",
+       .description = "On the secondary, keep every index current from the local standby in this node's own "
+                      "Elasticsearch (urls must not be the primary's cluster); promote then only catches up"},
+      {.name = "warm_interval",
+       .type = ValueType::duration,
+       .default_value = "10s",
+       .description = "How often the secondary refreshes a warm index by updated_column",
+       .min = "1s",
+       .max = "1d"},
+      {.name = "warm_overlap",
+       .type = ValueType::duration,
+       .default_value = "1m",
+       .description = "How far before the last refresh's newest updated_column value the next one re-reads "
+                      "(covers transactions committed after a newer one began); longer ones wait for the full rebuild",
+       .min = "0s",
+       .max = "1d"},
+      {.name = "warm_full_interval",
+       .type = ValueType::duration,
+       .default_value = "24h",
+       .description = "How often the secondary rebuilds a warm index from scratch (the only refresh of an index "
+                      "without updated_column)",
+       .min = "1m",
+       .max = "365d"},
       {.name = "progress_log_interval",
        .type = ValueType::duration,
        .default_value = "5s",
@@ -282,6 +317,10 @@ sdk::Result<EsRebuildConfig> parse_es_rebuild_config(const sdk::StoreConfig& c) 
   out.rebuild_on_start_if_missing = c.boolean("rebuild_on_start_if_missing");
   out.rebuild_on_promote = c.boolean("rebuild_on_promote");
   out.progress_log_interval = c.duration("progress_log_interval");
+  out.warm_standby = c.boolean("warm_standby");
+  out.warm_interval = c.duration("warm_interval");
+  out.warm_overlap = c.duration("warm_overlap");
+  out.warm_full_interval = c.duration("warm_full_interval");
   return out;
 }
 

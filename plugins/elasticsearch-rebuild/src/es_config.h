@@ -27,6 +27,7 @@ struct IndexSpec {
   std::string alias;
   std::string query;
   std::string id_column;
+  std::string updated_column;  // warm refresh: a timestamp column set on every insert and update ("": full rebuilds only)
   std::string source_conninfo;                            // effective (store default unless overridden)
   nlohmann::json create_body = nlohmann::json::object();  // {"settings":..,"mappings":..} from mapping_file
   std::string final_refresh_interval = "1s";              // restored after the load
@@ -51,6 +52,11 @@ struct EsRebuildConfig {
   bool rebuild_on_start_if_missing = true;
   bool rebuild_on_promote = true;
   std::chrono::milliseconds progress_log_interval{5000};
+  // The warm index on the secondary (warm_refresh.h).
+  bool warm_standby = false;
+  std::chrono::milliseconds warm_interval{10000};
+  std::chrono::milliseconds warm_overlap{60000};
+  std::chrono::milliseconds warm_full_interval{24 * 3600 * 1000};
 };
 
 sdk::ConfigSchema es_rebuild_schema();

@@ -1,6 +1,7 @@
 // sync() measures (cluster health, alias targets, documents vs source rows);
 // health() composes the cached measurements with the running rebuild's
 // progress, without I/O. Also the diagnostics `tandemctl diag` runs.
+#include <cmath>
 #include <sstream>
 
 #include "es_api.h"
@@ -98,7 +99,7 @@ sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
   }
   // Elasticsearch was unreachable at start-up: do the alias-missing check now.
   if (retry_startup_check && host_->role() == sdk::Role::primary && !host_->fenced())
-    (void)launch({{}, "start-up: alias missing", true, host_->epoch()});
+    (void)launch({.reason = "start-up: alias missing", .only_if_missing = true, .epoch = host_->epoch()});
 
   sdk::SyncReport report;
   report.summary = health().summary;
@@ -124,7 +125,28 @@ sdk::Health EsRebuildPlugin::health() const {
       problem = why;
     }
   };
-  for (auto& ih : index_health_) {
+  // A warm secondary's index is behind the live standby by design between
+  // rounds; each round checks it against its own snapshot (warm_refresh.h).
+  const bool warm = config_.warm_standby && host_->role() == sdk::Role::secondary;
+  double warm_age = 0;
+  if (config_.warm_standby) details["warm"] = warm_details(warm_age);
+  if (catch_up_.is_object()) details["catch_up"] = catch_up_;
+  // First: on a warm secondary what the warm rounds say explains the rest.
+  if (warm && !warm_suspended_.load()) {
+    for (auto& w : details["warm"]["indices"]) {
+      std::string alias = w.value("alias", "");
+      if (w.contains("last_round") && w["last_round"].value("result", "") == "failed")
+        worsen(sdk::HealthStatus::degraded,
+               "warm refresh of " + alias + " failed: " + w["last_round"].value("error", std::string()));
+      else if (!w.contains("age_seconds"))
+        worsen(sdk::HealthStatus::degraded, "warm index of " + alias +
+                                                " not built yet: a promotion now would rebuild it from scratch");
+      else if (w.value("age_seconds", 0.0) > w.value("stale_after_seconds", 0.0))
+        worsen(sdk::HealthStatus::degraded, "warm index of " + alias + " is " +
+                                                std::to_string(static_cast<long long>(w.value("age_seconds", 0.0))) +
+                                                " s behind the standby");
+    }
+  }  for (auto& ih : index_health_) {
     json j = {{"alias", ih.alias}, {"targets", ih.targets}};
     if (ih.documents) j["documents"] = *ih.documents;
     if (ih.source_rows) j["source_rows"] = *ih.source_rows;
@@ -139,7 +161,7 @@ sdk::Health EsRebuildPlugin::health() const {
                                               host_->store_name() + "`");
     else if (!ih.error.empty())
       worsen(sdk::HealthStatus::degraded, ih.alias + ": " + ih.error);
-    else if (ih.documents && ih.source_rows && *ih.documents != *ih.source_rows)
+    else if (!warm && ih.documents && ih.source_rows && *ih.documents != *ih.source_rows)
       worsen(sdk::HealthStatus::degraded, ih.alias + " drifted: " + std::to_string(*ih.documents) + " documents vs " +
                                               std::to_string(*ih.source_rows) +
                                               " source rows; a rebuild resynchronises it");
@@ -147,8 +169,8 @@ sdk::Health EsRebuildPlugin::health() const {
   details["indices"] = indices;
   details["cluster"] = {{"status", cluster_status_.empty() ? "unreachable" : cluster_status_}};
   if (!cluster_error_.empty()) details["cluster"]["error"] = cluster_error_;
-  details["rebuilding"] = running_;
-  if (running_)
+  details["rebuilding"] = full_running_;
+  if (full_running_)
     details["progress"] = progress_
                               ? progress_->to_json()
                               : json{{"phase", "starting"}, {"done", 0}, {"total", 0}, {"rate", 0}, {"eta_seconds", 0}};
@@ -170,23 +192,64 @@ sdk::Health EsRebuildPlugin::health() const {
            "last rebuild " + last_rebuild_.value("result", "") + ": " + last_rebuild_.value("error", ""));
   if (!measured_) worsen(sdk::HealthStatus::unknown, "not measured yet");
 
+
   std::string summary;
-  if (running_) {
+  if (full_running_) {
     // A rebuild in progress is the headline: searches still hit the previous index.
     worsen(sdk::HealthStatus::degraded, "");
     summary = "rebuilding " + progress_line();
   } else if (status == sdk::HealthStatus::ok) {
-    summary = std::to_string(index_health_.size()) + " alias(es) in sync";
+    summary = std::to_string(index_health_.size()) + (warm ? " warm alias(es)" : " alias(es) in sync");
     for (auto& ih : index_health_)
       summary += "; " + ih.alias + " -> " + (ih.targets.empty() ? "?" : ih.targets.front()) + " (" +
                  (ih.documents ? std::to_string(*ih.documents) : "?") + " docs)";
   } else {
     summary = problem;
   }
+  if (warm && status == sdk::HealthStatus::ok)
+    summary += "; " + std::to_string(static_cast<long long>(warm_age)) + " s behind the standby";
   auto h = sdk::Health::make(status, summary);
   h.details = details;
+  if (warm) {
+    h.lag_seconds = warm_age;
+    h.replication.push_back({host_->node().address, "search_index_age_seconds",
+                             details["warm"].value("complete", false)
+                                 ? std::to_string(static_cast<long long>(warm_age))
+                                 : "unknown"});
+  }
   if (measured_) h.observed_at = measured_at_;
   return h;
+}
+
+json EsRebuildPlugin::warm_details(double& oldest_age) const {
+  oldest_age = 0;
+  bool complete = true;
+  json indices = json::array();
+  auto now = wall_ms_now();
+  for (auto& spec : config_.indices) {
+    json j = {{"alias", spec.alias}};
+    if (!spec.updated_column.empty()) j["updated_column"] = spec.updated_column;
+    // An index refreshed only by full rebuilds is as old as its last one.
+    auto interval = spec.updated_column.empty() ? config_.warm_full_interval : config_.warm_interval;
+    j["stale_after_seconds"] = 3.0 * static_cast<double>(interval.count()) / 1000.0 + 30.0;
+    if (auto it = warm_marks_.find(spec.alias); it != warm_marks_.end()) {
+      auto& m = it->second;
+      double age = static_cast<double>(now - m.snapshot_at_ms) / 1000.0;
+      j["index"] = m.index;
+      j["age_seconds"] = std::round(age * 10) / 10;
+      j["snapshot_at_ms"] = m.snapshot_at_ms;
+      j["full_rebuild_age_seconds"] = std::round(static_cast<double>(now - m.full_at_ms) / 100.0) / 10;
+      if (m.newest) j["newest_" + (spec.updated_column.empty() ? std::string("row") : spec.updated_column)] = *m.newest;
+      oldest_age = std::max(oldest_age, age);
+    } else {
+      complete = false;
+    }
+    if (auto it = warm_rounds_.find(spec.alias); it != warm_rounds_.end()) j["last_round"] = it->second;
+    indices.push_back(j);
+  }
+  return {{"indices", indices},
+          {"complete", complete},
+          {"interval_seconds", static_cast<double>(config_.warm_interval.count()) / 1000.0}};
 }
 
 std::vector<sdk::Diagnostic> EsRebuildPlugin::diagnostics() {

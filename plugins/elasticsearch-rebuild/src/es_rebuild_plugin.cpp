@@ -11,7 +11,10 @@ namespace tandem::esrebuild {
 
 using json = nlohmann::json;
 
-EsRebuildPlugin::~EsRebuildPlugin() { cancel_and_join(); }
+EsRebuildPlugin::~EsRebuildPlugin() {
+  stop_warm_loop();
+  cancel_and_join();
+}
 
 sdk::PluginInfo EsRebuildPlugin::info() const {
   // Name, version and description: the TANDEM_PLUGIN line in export.cpp.
@@ -48,8 +51,19 @@ sdk::Status EsRebuildPlugin::start() {
     started_ = true;
     startup_check_pending_ = config_.rebuild_on_start_if_missing;
   }
+  if (config_.warm_standby && host_->role() == sdk::Role::primary && !host_->fenced()) {
+    // A catch-up a crash interrupted goes on from its marks.
+    if (auto resumed = resume_catch_up(host_->epoch()); resumed && !resumed->ok())
+      host_->log().warn("warm catch-up not resumed: " + resumed->message());
+  }
+  if (config_.warm_standby) {
+    std::lock_guard lock(mu_);
+    for (auto& spec : config_.indices)
+      if (auto m = load_warm_mark(host_->state(), spec.alias)) warm_marks_[spec.alias] = *m;
+  }
+  if (config_.warm_standby) warm_thread_ = std::thread([this] { warm_loop(); });
   if (config_.rebuild_on_start_if_missing && host_->role() == sdk::Role::primary && !host_->fenced()) {
-    auto r = launch({{}, "start-up: alias missing", /*only_if_missing=*/true, host_->epoch()});
+    auto r = launch({.reason = "start-up: alias missing", .only_if_missing = true, .epoch = host_->epoch()});
     if (!r.ok()) host_->log().warn("start-up alias check not started: " + r.message());
   }
   host_->request_sync();
@@ -64,6 +78,7 @@ void EsRebuildPlugin::stop() {
     std::lock_guard lock(mu_);
     started_ = false;
   }
+  stop_warm_loop();
   cancel_and_join();
 }
 
@@ -73,6 +88,15 @@ void EsRebuildPlugin::stop() {
 void EsRebuildPlugin::interrupt() {
   interrupted_ = true;
   cancel_ = true;
+}
+
+void EsRebuildPlugin::cancel_warm_job() {
+  bool warm_job;
+  {
+    std::lock_guard lock(mu_);
+    warm_job = running_ && job_ != Job::rebuild;
+  }
+  if (warm_job) cancel_and_join();
 }
 
 void EsRebuildPlugin::cancel_and_join() {
@@ -99,6 +123,8 @@ sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
       return sdk::Result<json>::failure("no index with alias '" + alias + "' in this store's [[indices]]");
   if (worker_.joinable()) worker_.join();  // the previous job has finished (running_ is false)
   running_ = true;
+  job_ = what.job;
+  full_running_ = what.job == Job::rebuild;
   progress_.reset();
   json started = {{"started", true}, {"reason", what.reason}, {"epoch", what.epoch}};
   json aliases = json::array();
@@ -106,7 +132,7 @@ sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
     if (what.aliases.empty() || std::count(what.aliases.begin(), what.aliases.end(), s.alias))
       aliases.push_back(s.alias);
   started["aliases"] = aliases;
-  host_->metrics().set_gauge("elasticsearch_rebuild_running", 1);
+  if (what.job == Job::rebuild) host_->metrics().set_gauge("elasticsearch_rebuild_running", 1);
   worker_ = std::thread([this, what = std::move(what)] { rebuild_job(what); });
   return started;
 }
@@ -124,24 +150,73 @@ void EsRebuildPlugin::on_progress(const RebuildProgress& p) {
   m.set_gauge("elasticsearch_rebuild_eta_seconds", p.eta_seconds, labels);
 }
 
+std::optional<RebuildOutcome> EsRebuildPlugin::full_rebuild(const IndexSpec& spec,
+                                                            const std::shared_ptr<const EsTarget>& target,
+                                                            const std::string& password, std::uint64_t epoch,
+                                                            JobTally& tally) {
+  {
+    std::lock_guard lock(mu_);
+    full_running_ = true;
+  }
+  IndexRebuilder rebuilder(config_, spec, target, password, host_->state(), host_->log(), cancel_,
+                           [this](const RebuildProgress& p) { on_progress(p); });
+  std::optional<sdk::Result<RebuildOutcome>> outcome;
+  try {
+    outcome.emplace(rebuilder.run(epoch));
+  } catch (const std::exception& e) {
+    outcome.emplace(
+        sdk::Result<RebuildOutcome>::failure(std::string("rebuild of ") + spec.alias + " failed: " + e.what()));
+  }
+  sdk::MetricLabels labels{{"alias", spec.alias}};
+  if (!outcome->ok()) {
+    tally.all_ok = false;
+    if (tally.first_error.empty()) tally.first_error = outcome->message();
+    host_->log().error(outcome->message());
+    tally.results.push_back({{"alias", spec.alias}, {"result", "failed"}, {"error", outcome->message()}});
+    host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 0, labels);
+    return std::nullopt;
+  }
+  auto& o = outcome->value();
+  host_->log().info("rebuild of " + o.alias + " done: " + std::to_string(o.documents) + " documents in " + o.index +
+                    " (" + std::to_string(static_cast<long long>(o.seconds)) + "s); alias swapped" +
+                    (o.previous.empty() ? "" : " from " + o.previous.front()));
+  tally.results.push_back({{"alias", o.alias},
+                           {"result", "success"},
+                           {"index", o.index},
+                           {"documents", o.documents},
+                           {"source_rows", o.source_rows},
+                           {"item_errors", o.item_errors},
+                           {"retries", o.retries},
+                           {"previous", o.previous},
+                           {"deleted", o.deleted},
+                           {"duration_seconds", o.seconds}});
+  host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 1, labels);
+  host_->metrics().set_gauge("elasticsearch_rebuild_last_duration_seconds", o.seconds, labels);
+  host_->metrics().add_counter("elasticsearch_rebuild_retries_total", static_cast<double>(o.retries), labels);
+  host_->metrics().add_counter("elasticsearch_rebuild_item_errors_total", static_cast<double>(o.item_errors), labels);
+  return o;
+}
+
 void EsRebuildPlugin::rebuild_job(Launch what) {
   auto started_at = std::chrono::steady_clock::now();
-  json results = json::array();
-  bool all_ok = true;
-  std::string first_error;
+  JobTally tally;
   std::shared_ptr<const EsTarget> target;
   std::string password;
   try {
     target = make_target();
     password = source_password();
   } catch (const std::exception& e) {
-    all_ok = false;
-    first_error = std::string("cannot read a secret file: ") + e.what();
+    tally.all_ok = false;
+    tally.first_error = std::string("cannot read a secret file: ") + e.what();
   }
   bool startup_check_done = true;
   for (auto& spec : config_.indices) {
     if (!target || cancel_.load()) break;
     if (!what.aliases.empty() && !std::count(what.aliases.begin(), what.aliases.end(), spec.alias)) continue;
+    if (what.job != Job::rebuild) {
+      warm_index(spec, what, target, password, tally);
+      continue;
+    }
     if (what.only_if_missing) {
       EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, cancel_);
       auto targets = api.alias_targets(spec.alias);
@@ -153,64 +228,40 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
       if (!targets->empty()) continue;
       host_->log().info("alias " + spec.alias + " is missing: rebuilding it");
     }
-    IndexRebuilder rebuilder(config_, spec, target, password, host_->state(), host_->log(), cancel_,
-                             [this](const RebuildProgress& p) { on_progress(p); });
-    std::optional<sdk::Result<RebuildOutcome>> outcome;
-    try {
-      outcome.emplace(rebuilder.run(what.epoch));
-    } catch (const std::exception& e) {
-      outcome.emplace(
-          sdk::Result<RebuildOutcome>::failure(std::string("rebuild of ") + spec.alias + " failed: " + e.what()));
-    }
-    sdk::MetricLabels labels{{"alias", spec.alias}};
-    if (outcome->ok()) {
-      auto& o = outcome->value();
-      host_->log().info("rebuild of " + o.alias + " done: " + std::to_string(o.documents) + " documents in " + o.index +
-                        " (" + std::to_string(static_cast<long long>(o.seconds)) + "s); alias swapped" +
-                        (o.previous.empty() ? "" : " from " + o.previous.front()));
-      results.push_back({{"alias", o.alias},
-                         {"result", "success"},
-                         {"index", o.index},
-                         {"documents", o.documents},
-                         {"source_rows", o.source_rows},
-                         {"item_errors", o.item_errors},
-                         {"retries", o.retries},
-                         {"previous", o.previous},
-                         {"deleted", o.deleted},
-                         {"duration_seconds", o.seconds}});
-      host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 1, labels);
-      host_->metrics().set_gauge("elasticsearch_rebuild_last_duration_seconds", o.seconds, labels);
-      host_->metrics().add_counter("elasticsearch_rebuild_retries_total", static_cast<double>(o.retries), labels);
-      host_->metrics().add_counter("elasticsearch_rebuild_item_errors_total", static_cast<double>(o.item_errors),
-                                   labels);
-    } else {
-      all_ok = false;
-      if (first_error.empty()) first_error = outcome->message();
-      host_->log().error(outcome->message());
-      results.push_back({{"alias", spec.alias}, {"result", "failed"}, {"error", outcome->message()}});
-      host_->metrics().set_gauge("elasticsearch_rebuild_last_success", 0, labels);
+    auto done = full_rebuild(spec, target, password, what.epoch, tally);
+    // A rebuild by hand on a warm secondary makes a new warm index.
+    if (done && warm_here()) {
+      save_warm_mark(host_->state(), spec.alias, done->mark);
+      std::lock_guard lock(mu_);
+      warm_marks_[spec.alias] = done->mark;
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
   {
     std::lock_guard lock(mu_);
     if (what.only_if_missing) startup_check_pending_ = !startup_check_done;
-    if (!results.empty() || !all_ok) {
-      last_rebuild_ = {{"result", all_ok ? "success" : (cancel_.load() ? "cancelled" : "failed")},
+    // A warm round that only upserted rows is no rebuild: last_rebuild keeps
+    // describing full rebuilds (warm rounds are in details.warm).
+    if (!tally.results.empty() || (!tally.all_ok && what.job == Job::rebuild)) {
+      last_rebuild_ = {{"result", tally.all_ok ? "success" : (cancel_.load() ? "cancelled" : "failed")},
                        {"reason", what.reason},
                        {"epoch", what.epoch},
                        {"duration_seconds", seconds},
                        {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count()},
-                       {"indices", results}};
-      if (!all_ok) last_rebuild_["error"] = first_error;
+                       {"indices", tally.results}};
+      if (!tally.all_ok) last_rebuild_["error"] = tally.first_error;
     }
     running_ = false;
+    full_running_ = false;
     progress_.reset();
   }
   host_->metrics().set_gauge("elasticsearch_rebuild_running", 0);
-  host_->request_sync();
+  if (what.job == Job::catch_up) finish_catch_up(what.epoch);
+  // Health is measured again after a rebuild; a warm round alone does not
+  // need the source counted again (it counted its own snapshot).
+  if (what.job != Job::warm || !tally.results.empty()) host_->request_sync();
 }
 
 sdk::Result<sdk::PrepareReport> EsRebuildPlugin::prepare(const sdk::FailoverRequest&) {
@@ -220,6 +271,18 @@ sdk::Result<sdk::PrepareReport> EsRebuildPlugin::prepare(const sdk::FailoverRequ
   r.loss = {{"documents", 0}};
   std::string aliases;
   for (auto& s : config_.indices) aliases += (aliases.empty() ? "" : ", ") + s.alias;
+  if (config_.warm_standby && config_.rebuild_on_promote) {
+    std::lock_guard lock(mu_);
+    if (warm_marks_.size() == config_.indices.size()) {
+      double oldest = 0;
+      for (auto& [_, m] : warm_marks_)
+        oldest = std::max(oldest, static_cast<double>(wall_ms_now() - m.snapshot_at_ms) / 1000.0);
+      r.plan = "catch up the warm indices " + aliases + " (the oldest is " +
+               std::to_string(static_cast<long long>(oldest)) +
+               " s behind the standby) in the background; searches keep working on them meanwhile";
+      return r;
+    }
+  }
   r.plan = config_.rebuild_on_promote ? "rebuild " + aliases +
                                             " from PostgreSQL in the background (the node is writable meanwhile; "
                                             "searches keep the old index until each alias swaps)"
@@ -232,6 +295,13 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest
   if (!config_.rebuild_on_promote)
     return sdk::StepReport{false, "rebuild_on_promote = false: indices left as they are", json::object()};
   std::uint64_t epoch = request.new_epoch ? request.new_epoch : host_->epoch();
+  if (config_.warm_standby) {
+    warm_suspended_ = true;  // the role is still secondary while promote runs: no new warm round
+    cancel_warm_job();
+    if (auto resumed = resume_catch_up(epoch)) return std::move(*resumed);
+    if (auto marks = warm_marks_serving()) return promote_warm(epoch, std::move(*marks));
+    host_->log().info("no complete warm index on this node: rebuilding from scratch");
+  }
   if (rebuilding()) {
     std::lock_guard lock(mu_);
     return sdk::StepReport{false, "a rebuild is already running (" + progress_line() + ")", {{"running", true}}};
@@ -254,7 +324,7 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest
   if (all_current)
     return sdk::StepReport{false, "every alias already points at an index rebuilt in epoch " + std::to_string(epoch),
                            json::object()};
-  auto started = launch({{}, "promotion to epoch " + std::to_string(epoch), false, epoch});
+  auto started = launch({.reason = "promotion to epoch " + std::to_string(epoch), .epoch = epoch});
   if (!started.ok()) return sdk::Result<sdk::StepReport>::failure(started.message());
   return sdk::StepReport{true,
                          "rebuild started in the background for " + started->at("aliases").dump() +
@@ -265,6 +335,12 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest
 sdk::Result<sdk::StepReport> EsRebuildPlugin::demote(const sdk::FailoverRequest&) {
   bool was = rebuilding();
   cancel_and_join();
+  // The index was the primary's: it may hold what the standby never got.
+  // The first warm round on this node, now a secondary, rebuilds it.
+  if (config_.warm_standby) {
+    forget_warm_marks();
+    warm_suspended_ = false;
+  }
   return sdk::StepReport{
       was,
       was ? "cancelled the running rebuild (this node stops being primary); the aliases were left untouched"
@@ -276,8 +352,21 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::rejoin(const sdk::FailoverRequest&
 
 void EsRebuildPlugin::on_role_change(sdk::Role role, std::uint64_t) {
   if (role == sdk::Role::secondary && rebuilding()) {
-    host_->log().warn("role changed to secondary: cancelling the running rebuild");
-    cancel_and_join();
+    bool warm_job;
+    {
+      std::lock_guard lock(mu_);
+      warm_job = job_ == Job::warm;
+    }
+    if (!warm_job) {
+      host_->log().warn("role changed to secondary: cancelling the running rebuild");
+      cancel_and_join();
+    }
+  }
+  if (role == sdk::Role::secondary && config_.warm_standby && warm_suspended_.load()) {
+    // A promotion that did not complete: the marks were handed to the
+    // catch-up; this node rebuilds its warm index from scratch.
+    forget_warm_marks();
+    warm_suspended_ = false;
   }
 }
 
@@ -302,7 +391,8 @@ sdk::Result<json> EsRebuildPlugin::rebuild_action(const json& args) {
   if (host_->role() != sdk::Role::primary && !force)
     return sdk::Result<json>::failure(
         "this node is the secondary: rebuild on the primary, or pass {\"force\": true} to rebuild from here anyway");
-  Launch what{{}, "by hand", false, host_->epoch()};
+  cancel_warm_job();  // a warm round in flight gives way to a rebuild asked for
+  Launch what{.reason = "by hand", .epoch = host_->epoch()};
   if (args.is_object() && args.contains("alias")) {
     if (!args["alias"].is_string()) return sdk::Result<json>::failure("argument 'alias' must be a string");
     what.aliases.push_back(args["alias"].get<std::string>());

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "es_config.h"
 #include "es_http.h"
 #include "rebuild.h"
+#include "warm_refresh.h"
 #include "tandem/sdk/plugin.h"
 
 namespace tandem::esrebuild {
@@ -52,11 +55,22 @@ class EsRebuildPlugin final : public sdk::Plugin {
     std::optional<std::uint64_t> source_rows;
     std::string error;
   };
+  // rebuild: full rebuilds (promote, start-up, by hand). warm: one warm
+  // round on the secondary. catch_up: the warm index's last round, after a
+  // promotion, from the marks taken when promote began.
+  enum class Job { rebuild, warm, catch_up };
   struct Launch {
-    std::vector<std::string> aliases;  // empty: all
-    std::string reason;
+    std::vector<std::string> aliases = {};  // empty: all
+    std::string reason = {};
     bool only_if_missing = false;
     std::uint64_t epoch = 0;
+    Job job = Job::rebuild;
+    std::map<std::string, WarmMark> marks = {};  // catch_up: per alias
+  };
+  struct JobTally {  // what a job's full rebuilds report in last_rebuild
+    nlohmann::json results = nlohmann::json::array();
+    bool all_ok = true;
+    std::string first_error;
   };
 
   sdk::DiagnosticResult diagnose_connectivity();
@@ -66,6 +80,24 @@ class EsRebuildPlugin final : public sdk::Plugin {
   // Starts a rebuild thread; error text when one is already running.
   sdk::Result<nlohmann::json> launch(Launch what);
   void rebuild_job(Launch what);
+  // One full rebuild of `spec`, with its log, metrics and last_rebuild row.
+  std::optional<RebuildOutcome> full_rebuild(const IndexSpec& spec, const std::shared_ptr<const EsTarget>& target,
+                                             const std::string& password, std::uint64_t epoch, JobTally& tally);
+  // The warm or catch-up work for one index (warm_refresh.h).
+  void warm_index(const IndexSpec& spec, const Launch& what, const std::shared_ptr<const EsTarget>& target,
+                  const std::string& password, JobTally& tally);
+  // Every index's mark, when each alias still points at its warm index.
+  std::optional<std::map<std::string, WarmMark>> warm_marks_serving();
+  sdk::Result<sdk::StepReport> promote_warm(std::uint64_t epoch, std::map<std::string, WarmMark> marks);
+  void forget_warm_marks();
+  void finish_catch_up(std::uint64_t epoch);  // records a complete catch-up (idempotent promote)
+  // A catch-up recorded for `epoch`: done (no change) or resumed; nullopt when none.
+  std::optional<sdk::Result<sdk::StepReport>> resume_catch_up(std::uint64_t epoch);
+  void cancel_warm_job();  // a running warm or catch-up job, not a rebuild asked for
+  void warm_loop();
+  void stop_warm_loop();
+  bool warm_here() const;  // warm_standby, and this node is an unfenced secondary not being promoted
+  nlohmann::json warm_details(double& oldest_age) const;  // requires mu_
   void cancel_and_join();
   std::shared_ptr<const EsTarget> make_target() const;
   std::string source_password() const;
@@ -87,6 +119,18 @@ class EsRebuildPlugin final : public sdk::Plugin {
   std::string cluster_error_;
   std::vector<IndexHealth> index_health_;
   std::chrono::system_clock::time_point measured_at_{};
+
+  Job job_ = Job::rebuild;    // of the running job
+  bool full_running_ = false;  // a full rebuild is in progress (health: "rebuilding")
+  std::map<std::string, WarmMark> warm_marks_;           // the persisted marks, as last read or written
+  std::map<std::string, nlohmann::json> warm_rounds_;    // per alias: the last warm round's outcome
+  nlohmann::json catch_up_;                              // the last catch-up after a promotion (null: none)
+
+  std::thread warm_thread_;
+  std::mutex warm_mu_;
+  std::condition_variable warm_cv_;
+  bool warm_stop_ = false;                  // guarded by warm_mu_
+  std::atomic<bool> warm_suspended_{false};  // promote began: no more warm rounds until this node is secondary again
 
   std::thread worker_;
   std::atomic<bool> cancel_{false};       // ends the rebuild between requests (cancel action, demote, stop)

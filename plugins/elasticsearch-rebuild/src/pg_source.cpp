@@ -82,6 +82,40 @@ sdk::Result<std::uint64_t> PgSource::begin_snapshot_and_count(const std::string&
   return count(query);
 }
 
+sdk::Result<PgSource::Measure> PgSource::begin_snapshot_and_measure(const std::string& query,
+                                                                   const std::string& updated_column) {
+  using R = sdk::Result<Measure>;
+  auto st = connect();
+  if (!st) return R::failure(st.message());
+  st = exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the snapshot");
+  if (!st) return R::failure(st.message());
+  std::string col = "q." + quote_ident(updated_column);
+  ResultGuard r(PQexec(conn_, ("SELECT count(*), max(" + col + ")::text, pg_typeof(max(" + col + "))::text FROM (" +
+                               query + ") AS q")
+                                  .c_str()));
+  if (PQresultStatus(r.r) != PGRES_TUPLES_OK || PQntuples(r.r) != 1)
+    return R::failure("counting the source rows and their newest " + updated_column + ": " + error_text());
+  Measure m;
+  m.rows = std::stoull(PQgetvalue(r.r, 0, 0));
+  if (!PQgetisnull(r.r, 0, 1)) m.newest = PQgetvalue(r.r, 0, 1);
+  m.type = PQgetvalue(r.r, 0, 2);
+  if (m.type != "timestamp with time zone" && m.type != "timestamp without time zone")
+    return R::failure("updated_column '" + updated_column + "' is of type " + m.type +
+                      ": the warm refresh needs a timestamp (or timestamptz) column that every insert and update "
+                      "sets, e.g. `updated_at timestamptz NOT NULL DEFAULT now()` plus an update trigger");
+  return m;
+}
+
+std::string PgSource::rows_updated_since(const std::string& query, const std::string& updated_column,
+                                         const Measure& since, std::chrono::milliseconds overlap) {
+  if (!since.newest) return query;
+  std::string literal = "'";
+  for (char c : *since.newest) literal += c == '\'' ? std::string("''") : std::string(1, c);
+  literal += "'";
+  return "SELECT * FROM (" + query + ") AS w WHERE w." + quote_ident(updated_column) + " >= " + literal +
+         "::" + since.type + " - interval '" + std::to_string(overlap.count()) + " milliseconds'";
+}
+
 sdk::Result<std::uint64_t> PgSource::stream(const std::string& query, const std::string& id_column,
                                             const RowHandler& on_row, const std::atomic<bool>& cancelled) {
   using R = sdk::Result<std::uint64_t>;

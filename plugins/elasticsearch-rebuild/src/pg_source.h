@@ -32,6 +32,19 @@ class PgSource {
   sdk::Status connect();
   // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, then count the query's rows.
   sdk::Result<std::uint64_t> begin_snapshot_and_count(const std::string& query);
+  // What a warm refresh needs from its snapshot: the rows, and the newest
+  // value of the updated column with its type (a timestamp type, checked).
+  struct Measure {
+    std::uint64_t rows = 0;
+    std::optional<std::string> newest;  // max(updated_column) as PostgreSQL prints it; nullopt: no row has one
+    std::string type;                   // "timestamp with time zone" or "timestamp without time zone"
+  };
+  // BEGIN ... READ ONLY, then count the rows and take max(updated_column) in one scan.
+  sdk::Result<Measure> begin_snapshot_and_measure(const std::string& query, const std::string& updated_column);
+  // The query restricted to rows whose updated column is at least `newest`
+  // minus `overlap` (all rows when newest is nullopt), to pass to stream().
+  static std::string rows_updated_since(const std::string& query, const std::string& updated_column,
+                                        const Measure& since, std::chrono::milliseconds overlap);
   // A standalone count (health: source rows vs documents).
   sdk::Result<std::uint64_t> count(const std::string& query);
 

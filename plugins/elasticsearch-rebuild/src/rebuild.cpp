@@ -139,7 +139,17 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
 
   set_phase("counting");
   PgSource source(spec_.source_conninfo, source_password_, config_.source_connect_timeout);
-  auto total = source.begin_snapshot_and_count(spec_.query);
+  out.mark.snapshot_at_ms = out.mark.full_at_ms = wall_ms_now();
+  sdk::Result<std::uint64_t> total = std::uint64_t{0};
+  if (spec_.updated_column.empty()) {
+    total = source.begin_snapshot_and_count(spec_.query);
+  } else {
+    auto measured = source.begin_snapshot_and_measure(spec_.query, spec_.updated_column);
+    if (!measured.ok()) return R::failure(measured.message());
+    total = measured->rows;
+    out.mark.newest = measured->newest;
+    out.mark.type = measured->type;
+  }
   if (!total.ok()) return R::failure(total.message());
   out.source_rows = progress_.total = *total;
 
@@ -228,6 +238,8 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
                    " were expected (" + std::to_string(*total) + " source rows - " + std::to_string(out.item_errors) +
                    " item errors); is " + spec_.id_column + " unique?");
   out.documents = *count;
+  out.mark.index = out.index;
+  out.mark.tolerated = out.item_errors;
   if (cancelled_.load()) return abandon("cancelled");
 
   set_phase("swapping");

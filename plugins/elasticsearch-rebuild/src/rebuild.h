@@ -20,6 +20,7 @@
 #include "es_http.h"
 #include "tandem/sdk/host_context.h"
 #include "tandem/sdk/result.h"
+#include "warm_refresh.h"
 
 namespace tandem::esrebuild {
 
@@ -45,6 +46,7 @@ struct RebuildOutcome {
   std::vector<std::string> previous;  // what the alias pointed at before
   std::vector<std::string> deleted;   // old and orphaned indices dropped
   double seconds = 0;
+  WarmMark mark;  // where a warm refresh of the new index goes on from
 };
 
 // Name part between "<alias>-" and the end, e.g. "e3-20261125180102"; empty when
