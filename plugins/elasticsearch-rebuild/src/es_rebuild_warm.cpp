@@ -82,14 +82,14 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
     full_because = what.job == Job::catch_up ? "no updated_column: only a full rebuild catches up" : "";
   if (full_because.empty() && spec.updated_column.empty()) return;  // an index without updated_column, not due
   // A full rebuild that failed is not retried at every round (each would
-  // fail the same way and flood the log): at most once a minute.
+  // fail the same way and flood the log): at most once per 10 s or warm_interval.
   if (what.job == Job::warm) {
     std::lock_guard lock(mu_);
     auto it = warm_rounds_.find(spec.alias);
     if (it != warm_rounds_.end() && it->second.contains("full_because") &&
         it->second.value("result", "") == "failed" &&
         wall_ms_now() - it->second.value("at_ms", std::int64_t{0}) <
-            std::max<std::int64_t>(60000, config_.warm_interval.count()))
+            std::max<std::int64_t>(10000, config_.warm_interval.count()))
       return;
   }
 
