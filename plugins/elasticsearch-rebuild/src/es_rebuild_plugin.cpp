@@ -100,6 +100,9 @@ void EsRebuildPlugin::cancel_warm_job() {
 }
 
 void EsRebuildPlugin::cancel_and_join() {
+  // worker_ is joined and replaced from two threads (the warm timer's
+  // launch() and the store executor's promote/demote/actions).
+  std::lock_guard worker_lock(worker_mu_);
   cancel_ = true;
   if (worker_.joinable()) worker_.join();
   cancel_ = false;
@@ -111,9 +114,14 @@ bool EsRebuildPlugin::rebuilding() const {
 }
 
 sdk::Result<json> EsRebuildPlugin::launch(Launch what) {
+  std::lock_guard worker_lock(worker_mu_);  // before mu_, as in cancel_and_join
   std::lock_guard lock(mu_);
   if (interrupted_.load() || !started_)
     return sdk::Result<json>::error(sdk::ErrorCode::refused, "the store is stopping: no rebuild started");
+  // Checked again here: the warm timer's check ran before it waited for the
+  // locks, and a promote may have begun meanwhile.
+  if (what.job == Job::warm && !warm_here())
+    return sdk::Result<json>::error(sdk::ErrorCode::refused, "no warm round: this node is not a warm secondary now");
   if (running_)
     return sdk::Result<json>::failure("a rebuild is already running (" + progress_line() +
                                       "); only one runs at a time: wait for it, or run the 'cancel' action");
@@ -236,6 +244,9 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
       warm_marks_[spec.alias] = done->mark;
     }
   }
+  // Before running_ turns false: launch() joins a finished job while holding
+  // mu_, so nothing after that point may take mu_.
+  if (what.job == Job::catch_up) finish_catch_up(what.epoch);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
   {
     std::lock_guard lock(mu_);
@@ -258,7 +269,6 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
     progress_.reset();
   }
   host_->metrics().set_gauge("elasticsearch_rebuild_running", 0);
-  if (what.job == Job::catch_up) finish_catch_up(what.epoch);
   // Health is measured again after a rebuild; a warm round alone does not
   // need the source counted again (it counted its own snapshot).
   if (what.job != Job::warm || !tally.results.empty()) host_->request_sync();

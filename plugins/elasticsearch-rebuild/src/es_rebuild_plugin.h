@@ -132,6 +132,7 @@ class EsRebuildPlugin final : public sdk::Plugin {
   bool warm_stop_ = false;                  // guarded by warm_mu_
   std::atomic<bool> warm_suspended_{false};  // promote began: no more warm rounds until this node is secondary again
 
+  std::mutex worker_mu_;  // guards worker_ itself (join and replace); taken before mu_
   std::thread worker_;
   std::atomic<bool> cancel_{false};       // ends the rebuild between requests (cancel action, demote, stop)
   std::atomic<bool> interrupted_{false};  // the host is stopping: ends requests in flight too (EsTarget::interrupted)
