@@ -16,6 +16,10 @@
 
 namespace tandem::esrebuild {
 
+// Health, promote and start-up checks: two attempts, then report, so the
+// store's executor is never held by a slow cluster.
+inline constexpr RetryPolicy kQuickRetry{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)};
+
 class EsApi {
  public:
   EsApi(std::shared_ptr<const EsTarget> target, RetryPolicy retry, const std::atomic<bool>& cancelled)

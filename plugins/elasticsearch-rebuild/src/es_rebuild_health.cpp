@@ -34,7 +34,7 @@ sdk::Result<sdk::SyncReport> EsRebuildPlugin::sync() {
   }
   if (target) {
     // interrupted_ ends the retries and the requests in flight when the host stops the store.
-    EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, interrupted_);
+    EsApi api(target, kQuickRetry, interrupted_);
     auto health = api.cluster_health();
     if (!health.ok())
       cluster_error = health.message();

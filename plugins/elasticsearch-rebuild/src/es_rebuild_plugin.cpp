@@ -226,7 +226,7 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
       continue;
     }
     if (what.only_if_missing) {
-      EsApi api(target, RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)}, cancel_);
+      EsApi api(target, kQuickRetry, cancel_);
       auto targets = api.alias_targets(spec.alias);
       if (!targets.ok()) {
         startup_check_done = false;  // Elasticsearch is not reachable yet: sync() retries the check
@@ -238,11 +238,7 @@ void EsRebuildPlugin::rebuild_job(Launch what) {
     }
     auto done = full_rebuild(spec, target, password, what.epoch, tally);
     // A rebuild by hand on a warm secondary makes a new warm index.
-    if (done && warm_here()) {
-      save_warm_mark(host_->state(), spec.alias, done->mark);
-      std::lock_guard lock(mu_);
-      warm_marks_[spec.alias] = done->mark;
-    }
+    if (done && warm_here()) remember_warm_mark(spec.alias, done->mark);
   }
   // Before running_ turns false: launch() joins a finished job while holding
   // mu_, so nothing after that point may take mu_.
@@ -319,8 +315,7 @@ sdk::Result<sdk::StepReport> EsRebuildPlugin::promote(const sdk::FailoverRequest
   // Idempotent: aliases already on an index built in this epoch need nothing.
   bool all_current = true;
   try {
-    EsApi api(make_target(), RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)},
-              interrupted_);
+    EsApi api(make_target(), kQuickRetry, interrupted_);
     for (auto& spec : config_.indices) {
       auto targets = api.alias_targets(spec.alias);
       bool current =

@@ -90,6 +90,7 @@ class EsRebuildPlugin final : public sdk::Plugin {
   std::optional<std::map<std::string, WarmMark>> warm_marks_serving();
   sdk::Result<sdk::StepReport> promote_warm(std::uint64_t epoch, std::map<std::string, WarmMark> marks);
   void forget_warm_marks();
+  void remember_warm_mark(const std::string& alias, const WarmMark& mark);  // the state store and warm_marks_
   void finish_catch_up(std::uint64_t epoch);  // records a complete catch-up (idempotent promote)
   // A catch-up recorded for `epoch`: done (no change) or resumed; nullopt when none.
   std::optional<sdk::Result<sdk::StepReport>> resume_catch_up(std::uint64_t epoch);

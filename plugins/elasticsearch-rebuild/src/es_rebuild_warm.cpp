@@ -55,6 +55,12 @@ void EsRebuildPlugin::stop_warm_loop() {
   warm_stop_ = false;
 }
 
+void EsRebuildPlugin::remember_warm_mark(const std::string& alias, const WarmMark& mark) {
+  save_warm_mark(host_->state(), alias, mark);
+  std::lock_guard lock(mu_);
+  warm_marks_[alias] = mark;
+}
+
 void EsRebuildPlugin::forget_warm_marks() {
   for (auto& spec : config_.indices) erase_warm_mark(host_->state(), spec.alias);
   host_->state().erase(kCatchUpKey);
@@ -69,7 +75,8 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
   if (what.job == Job::catch_up) {
     if (auto it = what.marks.find(spec.alias); it != what.marks.end()) mark = it->second;
   } else {
-    mark = load_warm_mark(host_->state(), spec.alias);
+    std::lock_guard lock(mu_);  // warm_marks_ mirrors the state store: no read per round
+    if (auto it = warm_marks_.find(spec.alias); it != warm_marks_.end()) mark = it->second;
   }
   const bool keep_mark = what.job == Job::warm;  // a catch-up runs on the new primary: no mark is kept
   json round = {{"at_ms", wall_ms_now()}, {"job", what.job == Job::warm ? "warm" : "catch-up"}};
@@ -113,9 +120,7 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
                     {"source_rows", r->source_rows},
                     {"documents", r->documents},
                     {"seconds", r->seconds}});
-      if (keep_mark) save_warm_mark(host_->state(), spec.alias, r->mark);
-      std::lock_guard lock(mu_);
-      if (keep_mark) warm_marks_[spec.alias] = r->mark;
+      if (keep_mark) remember_warm_mark(spec.alias, r->mark);
     }
   }
   if (!full_because.empty()) {
@@ -130,9 +135,7 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
     round.update({{"result", done ? "rebuilt" : "failed"}, {"full_because", full_because}});
     if (done) {
       round.update({{"rows_read", done->documents}, {"seconds", done->seconds}});
-      if (keep_mark) save_warm_mark(host_->state(), spec.alias, done->mark);
-      std::lock_guard lock(mu_);
-      if (keep_mark) warm_marks_[spec.alias] = done->mark;
+      if (keep_mark) remember_warm_mark(spec.alias, done->mark);
     }
   }
   std::lock_guard lock(mu_);
@@ -146,14 +149,16 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
 
 std::optional<std::map<std::string, WarmMark>> EsRebuildPlugin::warm_marks_serving() {
   std::map<std::string, WarmMark> marks;
-  EsApi api(make_target(), RetryPolicy{2, std::chrono::milliseconds(200), std::chrono::milliseconds(1000)},
-            interrupted_);
+  {
+    std::lock_guard lock(mu_);  // warm_marks_ mirrors the state store
+    marks = warm_marks_;
+  }
+  EsApi api(make_target(), kQuickRetry, interrupted_);
   for (auto& spec : config_.indices) {
-    auto mark = load_warm_mark(host_->state(), spec.alias);
-    if (!mark) return std::nullopt;
+    auto it = marks.find(spec.alias);
+    if (it == marks.end()) return std::nullopt;
     auto targets = api.alias_targets(spec.alias);
-    if (!targets.ok() || targets->size() != 1 || targets->front() != mark->index) return std::nullopt;
-    marks[spec.alias] = *mark;
+    if (!targets.ok() || targets->size() != 1 || targets->front() != it->second.index) return std::nullopt;
   }
   return marks;
 }
