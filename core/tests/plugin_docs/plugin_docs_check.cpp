@@ -26,6 +26,13 @@ bool mentions(const std::string& text, const std::string& key) {
   return std::regex_search(text, word);
 }
 
+// The key set in a TOML text ("key =", also commented out) or as an array of
+// tables ("[[stores.x.key]]").
+bool shows(const std::string& text, const std::string& key) {
+  std::regex set("(^|[^A-Za-z0-9_.])" + key + " =|\\." + key + "\\]\\]");
+  return std::regex_search(text, set);
+}
+
 }  // namespace
 
 std::vector<std::string> check_plugin_docs(const fs::path& plugin_so, const fs::path& plugin_folder) {
@@ -34,6 +41,8 @@ std::vector<std::string> check_plugin_docs(const fs::path& plugin_so, const fs::
   if (!loaded) return {loaded.message()};
   const std::string name = loaded->manifest.name;
   const sdk::ConfigSchema schema = sdk::store_schema(*loaded->plugin);
+  std::vector<std::string> keys;
+  collect_keys(schema, keys);
 
   const fs::path sample = plugin_folder / "sample.toml";
   if (!fs::exists(sample)) {
@@ -66,6 +75,10 @@ std::vector<std::string> check_plugin_docs(const fs::path& plugin_so, const fs::
         }
       }
       if (used == 0) problems.push_back(sample.string() + ": no [stores.NAME] table with plugin = \"" + name + "\"");
+      // "A complete example": every key appears, set or commented out with its default.
+      std::string text = sdk::read_file(sample);
+      for (const auto& k : keys)
+        if (!shows(text, k)) problems.push_back(sample.string() + ": does not show schema key '" + k + "'");
     } catch (const toml::parse_error& e) {
       problems.push_back(sample.string() + ":" + std::to_string(e.source().begin.line) + ":" +
                          std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
@@ -77,8 +90,6 @@ std::vector<std::string> check_plugin_docs(const fs::path& plugin_so, const fs::
     problems.push_back(readme.string() + ": missing; every plugin documents its keys there");
   } else {
     std::string text = sdk::read_file(readme);
-    std::vector<std::string> keys;
-    collect_keys(schema, keys);
     for (const auto& k : keys)
       if (!mentions(text, k)) problems.push_back(readme.string() + ": does not mention schema key '" + k + "'");
   }

@@ -78,7 +78,8 @@ class PluginDocsCheck : public ::testing::Test {
 
   sdk::testing::TempDir dir_;
   const std::string readme_ = "| `greeting` | | `sync_interval` | | `fail_check` | | `report_progress` |\n";
-  const std::string sample_ = "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nsync_interval = \"1m\"\n";
+  const std::string sample_ = "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nsync_interval = \"1m\"\n"
+      "# fail_check = false\n# report_progress = false\n";
 };
 
 TEST_F(PluginDocsCheck, AgreeingDocsPass) {
@@ -99,14 +100,26 @@ TEST_F(PluginDocsCheck, CatchesAnUndocumentedKey) {
 
 TEST_F(PluginDocsCheck, CatchesASampleThatDoesNotValidate) {
   write("README.md", readme_);
-  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = 5\nsync_inteval = \"1m\"\n");
+  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = 5\nsync_inteval = \"1m\"\n"
+                       "# fail_check = false\n# report_progress = false\n");
   auto problems = check();
-  ASSERT_EQ(problems.size(), 2u);
+  ASSERT_EQ(problems.size(), 3u);
   EXPECT_NE(problems[0].find("sample.toml:3:12: store 'g': key 'greeting' must be a string"), std::string::npos)
       << problems[0];
   EXPECT_NE(problems[1].find("sample.toml:4:1: store 'g': unknown key 'sync_inteval'; did you mean 'sync_interval'?"),
             std::string::npos)
       << problems[1];
+  // The misspelt key leaves sync_interval unshown.
+  EXPECT_NE(problems[2].find("does not show schema key 'sync_interval'"), std::string::npos) << problems[2];
+}
+
+TEST_F(PluginDocsCheck, CatchesASampleThatLeavesAKeyOut) {
+  write("README.md", readme_);
+  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n# sync_interval = \"1m\"\n"
+                       "# report_progress = false\n# a comment about fail_check\n");
+  auto problems = check();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("sample.toml: does not show schema key 'fail_check'"), std::string::npos) << problems[0];
 }
 
 TEST_F(PluginDocsCheck, MissingFilesAreProblems) {
