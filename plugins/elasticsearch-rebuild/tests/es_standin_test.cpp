@@ -52,6 +52,18 @@ TEST(EsRebuildStandin, IndexLifecycleSettingsAndRefreshSemantics) {
   EXPECT_EQ(search["hits"]["total"]["value"], 2);
   EXPECT_EQ(search["hits"]["hits"].size(), 1u);
   EXPECT_TRUE(search["hits"]["hits"][0].contains("_source"));
+  // An ids query finds exactly the given documents (a missing id is no hit);
+  // a query the stand-in does not implement is refused, not answered as match_all.
+  auto [ist, by_ids] = es.call(Verb::post, "/books-1/_search", R"({"query":{"ids":{"values":["3","7"]}}})");
+  EXPECT_EQ(ist, 200u);
+  EXPECT_EQ(by_ids["hits"]["total"]["value"], 1);
+  ASSERT_EQ(by_ids["hits"]["hits"].size(), 1u);
+  EXPECT_EQ(by_ids["hits"]["hits"][0]["_id"], "3");
+  EXPECT_EQ(by_ids["hits"]["hits"][0]["_source"]["t"], "c");
+  EXPECT_EQ(es.call(Verb::post, "/books-1/_search", R"({"query":{"ids":{"values":["7"]}}})")
+                .second["hits"]["total"]["value"],
+            0);
+  EXPECT_EQ(es.call(Verb::post, "/books-1/_search", R"({"query":{"match":{"t":"c"}}})").first, 400u);
   EXPECT_EQ(es.call(Verb::delete_, "/books-1").second["acknowledged"], true);
   EXPECT_EQ(es.call(Verb::get, "/books-1/_count").second["error"]["type"], "index_not_found_exception");
 }

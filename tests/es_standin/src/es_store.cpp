@@ -1,5 +1,7 @@
 #include "es_store.h"
 
+#include <tuple>
+
 #include <algorithm>
 
 namespace tandem::esstandin {
@@ -254,7 +256,8 @@ Reply EsStore::count(const std::string& target) {
   return json_reply(200, {{"count", n}, {"_shards", shards}});
 }
 
-Reply EsStore::search(const std::string& target, std::size_t from, std::size_t size, bool with_source) {
+Reply EsStore::search(const std::string& target, std::size_t from, std::size_t size, bool with_source,
+                      const std::vector<std::string>* ids) {
   std::vector<std::pair<std::string, std::shared_ptr<const Snapshot>>> snaps;
   {
     std::lock_guard lock(mu_);
@@ -267,22 +270,26 @@ Reply EsStore::search(const std::string& target, std::size_t from, std::size_t s
     }
   }
   // Hits are built outside the lock from immutable snapshots.
-  std::size_t total = 0;
-  for (auto& [_, snap] : snaps) total += snap->size();
-  json hits = json::array();
-  std::size_t position = 0;
+  std::vector<std::tuple<const std::string*, const std::string*, const std::string*>> matched;  // index, id, source
   for (auto& [name, snap] : snaps) {
-    for (auto& [id, source] : *snap) {
-      if (position++ < from) continue;
-      if (hits.size() >= size) break;
-      json hit = {{"_index", name}, {"_id", id}, {"_score", 1.0}};
-      if (with_source) {
-        json parsed = json::parse(source, nullptr, false);
-        hit["_source"] = parsed.is_discarded() ? json::object() : parsed;
-      }
-      hits.push_back(std::move(hit));
+    if (!ids) {
+      for (auto& [id, source] : *snap) matched.emplace_back(&name, &id, &source);
+      continue;
     }
+    for (auto& id : *ids)
+      if (auto it = snap->find(id); it != snap->end()) matched.emplace_back(&name, &it->first, &it->second);
   }
+  json hits = json::array();
+  for (std::size_t i = from; i < matched.size() && hits.size() < size; ++i) {
+    auto [name, id, source] = matched[i];
+    json hit = {{"_index", *name}, {"_id", *id}, {"_score", 1.0}};
+    if (with_source) {
+      json parsed = json::parse(*source, nullptr, false);
+      hit["_source"] = parsed.is_discarded() ? json::object() : parsed;
+    }
+    hits.push_back(std::move(hit));
+  }
+  const std::size_t total = matched.size();
   json body = {
       {"took", 1},
       {"timed_out", false},

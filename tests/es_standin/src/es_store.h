@@ -55,7 +55,9 @@ class EsStore {
   Reply put_settings(const std::string& target, std::string_view body);
   Reply refresh(const std::string& target);
   Reply count(const std::string& target);
-  Reply search(const std::string& target, std::size_t from, std::size_t size, bool with_source);
+  // match_all, or (ids non-null) an `ids` query: only the hits with those _ids.
+  Reply search(const std::string& target, std::size_t from, std::size_t size, bool with_source,
+               const std::vector<std::string>* ids = nullptr);
   Reply bulk(const std::string& default_index, std::string_view body);
   Reply update_aliases(std::string_view body);
   // GET /_alias/<name>, /<target>/_alias, /<target>/_alias/<name>; empty means "all".

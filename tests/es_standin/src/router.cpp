@@ -100,9 +100,22 @@ Reply Router::handle(verb method, std::string_view target, std::string_view body
   auto search = [&](const std::string& on) {
     bool with_source = !(t.query.count("_source") && t.query["_source"] == "false") &&
                        !(search_body.is_object() && search_body.contains("_source") && search_body["_source"] == false);
+    // Queries: match_all (or none) and ids; anything else is refused, not answered wrongly.
+    std::vector<std::string> ids;
+    bool by_ids = false;
+    if (search_body.is_object() && search_body.contains("query")) {
+      const json& q = search_body["query"];
+      if (q.is_object() && q.size() == 1 && q.contains("ids") && q["ids"].is_object() &&
+          q["ids"].contains("values") && q["ids"]["values"].is_array()) {
+        by_ids = true;
+        for (auto& v : q["ids"]["values"]) ids.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      } else if (!(q.is_object() && q.size() == 1 && q.contains("match_all"))) {
+        return es_error(400, "parsing_exception", "the stand-in answers only match_all and ids queries");
+      }
+    }
     try {
       return store_.search(on, number_param(t, search_body, "from", 0), number_param(t, search_body, "size", 10),
-                           with_source);
+                           with_source, by_ids ? &ids : nullptr);
     } catch (const std::exception&) {
       return es_error(400, "illegal_argument_exception", "size and from must be non-negative integers");
     }
