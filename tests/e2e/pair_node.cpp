@@ -164,7 +164,7 @@ PairNode::~PairNode() {
   }
 }
 
-void PairNode::write_config(const PairNode& peer) {
+void PairNode::write_config(const PairNode& peer, const NodeConfigOptions& options) {
   const auto& p = pg_->data_dir();
   std::ostringstream t;
   const std::string& own = host_.address;
@@ -188,7 +188,9 @@ void PairNode::write_config(const PairNode& peer) {
   t << "[stores." << kConfigStore << "]\nplugin = \"config-rsync\"\n"
     << "remote = \"rsync://{peer}:" << peer.ports_.rsync_serve << "\"\n"
     << "serve_port = " << ports_.rsync_serve << "\nserve_address = " << quoted(own) << "\n"
-    << "allowed_root = " << quoted(dir_.path() / "etc") << "\ndelete = true\nsync_interval = \"60s\"\n"
+    << "allowed_root = " << quoted(dir_.path() / "etc")
+    << "\ndelete = true\nsync_interval = " << quoted(options.config_sync_interval)
+    << "\ntimeout = " << quoted(options.config_timeout) << "\n"
     << "[[stores." << kConfigStore << ".paths]]\nname = \"app\"\npath = " << quoted(config_tree()) << "\n\n";
 
   t << "[stores." << kPgStore << "]\nplugin = \"postgres-wal\"\n"
@@ -199,7 +201,8 @@ void PairNode::write_config(const PairNode& peer) {
     << "slot_name = \"tandem_standby\"\n"
     // Zero loss on an unplanned failover: a commit is acknowledged only once
     // the standby flushed it; a lost standby degrades to async after 2 s.
-    << "synchronous = true\non_standby_loss = \"degrade\"\nstandby_loss_timeout = \"2s\"\n"
+    << (options.pg_synchronous ? "synchronous = true\non_standby_loss = \"degrade\"\nstandby_loss_timeout = \"2s\"\n"
+                               : "synchronous = false\n")
     << "promote_timeout = \"60s\"\npostgres_options = " << quoted("-k " + pg_->root_dir().string()) << "\n\n";
 
   t << "[stores." << kKvStore << "]\nplugin = \"kvstore-dualwrite\"\n"
@@ -216,6 +219,7 @@ void PairNode::write_config(const PairNode& peer) {
     << "[[stores." << kSearchStore << ".indices]]\nalias = " << quoted(kSearchAlias) << "\n"
     << "query = " << quoted("SELECT id, payload FROM " + std::string(kLoadTable)) << "\n"
     << "id_column = \"id\"\nmapping_file = " << quoted(secrets_ / "events-mapping.json") << "\nkeep_old = 1\n";
+  t << "\n" << options.extra_toml;
   sdk::atomic_write_file(config_file(), t.str(), 0644);
 }
 

@@ -74,6 +74,15 @@ struct NodePorts {
   int es = 0;
 };
 
+// What a test changes in the generated tandem.toml.
+struct NodeConfigOptions {
+  bool pg_synchronous = true;  // postgres-wal `synchronous` (false: asynchronous streaming)
+  // config-rsync's; automatic failover wants every sync_interval at most a third of [dcs] ttl.
+  std::string config_sync_interval = "60s";
+  std::string config_timeout = "30s";  // config-rsync's rsync --timeout and --contimeout
+  std::string extra_toml;              // appended as is (e.g. [failover] and [dcs] tables)
+};
+
 class PairNode {
  public:
   // initial_primary: the PostgreSQL cluster is initdb'd here (with the
@@ -86,7 +95,7 @@ class PairNode {
   PairNode& operator=(const PairNode&) = delete;
 
   // Writes tandem.toml naming `peer`; call once both nodes exist.
-  void write_config(const PairNode& peer);
+  void write_config(const PairNode& peer, const NodeConfigOptions& options = {});
 
   // Starts tandemd (extra env, e.g. TANDEM_FAULT_INJECT) and waits for its API.
   void start_daemon(const std::map<std::string, std::string>& env = {});

@@ -69,6 +69,11 @@ void PairWorld::resume_all() {
   for (const auto& h : net_->hosts()) net_->resume(h);
 }
 
+void PairWorld::rewrite_configs(const NodeConfigOptions& options) {
+  nodes_[0]->write_config(*nodes_[1], options);
+  nodes_[1]->write_config(*nodes_[0], options);
+}
+
 NodeTls PairWorld::client_tls() const {
   return {certs_->ca(), certs_->cert(kClientCert), certs_->key(kClientCert)};
 }

@@ -41,6 +41,8 @@ class PairWorld {
   // A client certificate (naming the client host) from the nodes' CA, for
   // what checks the nodes' APIs from the client side (HAProxy).
   NodeTls client_tls() const;
+  // Writes both nodes' tandem.toml again with `options` (before their tandemd starts).
+  void rewrite_configs(const NodeConfigOptions& options);
   // Both nodes' status and logs, for a failure message.
   std::string describe() const;
   // Resumes every paused host (a stopped process would hang the teardown).

@@ -95,7 +95,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
   if (config.failover.mode == FailoverMode::automatic && config.dcs) {
     auto password = read_dcs_password(*config.dcs);
     if (!password) return sdk::Error{password.message(), sdk::ErrorCode::invalid_config};
-    auto view = std::make_unique<RuntimeAutoFailoverNode>(*runtime, peer_token->value_or(""));
+    auto view = std::make_unique<RuntimeAutoFailoverNode>(*runtime, peer_token->value_or(""), *peer_tls);
     auto driver = std::make_unique<dcs::AutoFailover>(*view, config.node.name, *config.dcs, config.failover, *password,
                                                   *dcs_tls);
     // Before the stores serve: etcd must answer, and a primary holds the key

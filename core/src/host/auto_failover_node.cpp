@@ -64,6 +64,7 @@ sdk::Result<bool> RuntimeAutoFailoverNode::ask_peer_failsafe(const std::string& 
   req.target = "/v1/internal/failsafe";
   req.body = nlohmann::json{{"node", asker}}.dump();
   req.timeout = wait;
+  req.tls = peer_tls_;
   if (!peer_token_.empty()) req.headers["Authorization"] = "Bearer " + peer_token_;
   auto r = sdk::net::request(*url, req);
   if (!r) return r.error();

@@ -3,7 +3,11 @@
 // the orchestrator's promote, and the failsafe question over the peer's API.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "dcs/auto_failover.h"
+#include "tandem/sdk/net/tls.h"
 
 namespace tandem::core {
 
@@ -11,9 +15,12 @@ class NodeRuntime;
 
 class RuntimeAutoFailoverNode final : public dcs::AutoFailoverNode {
  public:
-  // peer_token: the bearer token of the peer's API ([peer] token_file).
-  RuntimeAutoFailoverNode(NodeRuntime& runtime, std::string peer_token)
-      : runtime_(runtime), peer_token_(std::move(peer_token)) {}
+  // peer_token: the bearer token of the peer's API ([peer] token_file);
+  // peer_tls: the [peer] CA and client certificate for an https api_url (the
+  // peer monitor's), so the failsafe question goes where the monitor's polls go.
+  RuntimeAutoFailoverNode(NodeRuntime& runtime, std::string peer_token,
+                          std::shared_ptr<const sdk::net::TlsContext> peer_tls)
+      : runtime_(runtime), peer_token_(std::move(peer_token)), peer_tls_(std::move(peer_tls)) {}
 
   Local local() const override;
   Peer peer() const override;
@@ -26,6 +33,7 @@ class RuntimeAutoFailoverNode final : public dcs::AutoFailoverNode {
  private:
   NodeRuntime& runtime_;
   std::string peer_token_;
+  std::shared_ptr<const sdk::net::TlsContext> peer_tls_;
 };
 
 }  // namespace tandem::core
