@@ -14,6 +14,8 @@
 //   what may be lost, "at least N bytes" from the primary's last WAL report.
 // - etcd down past the ttl with both nodes up: the primary keeps serving
 //   (failsafe confirmed by the peer over the TLS peer channel).
+// - The primary cut from etcd and from its peer, clients still reaching
+//   both: a probe writing to both nodes sees no instant with two writers.
 //
 // Needs the namespaces (root, ip, nft): skipped otherwise, saying so.
 #include <signal.h>
@@ -291,6 +293,51 @@ TEST_F(AutoFailoverHosts, EtcdDownTheFailsafeIsConfirmedOverTheTlsPeerChannel) {
   etcd_->start_all();
   EXPECT_TRUE(wait_for([&] { return holds_key(alpha()); }, 30s)) << pair_->describe();
   EXPECT_EQ(alpha().status().value("epoch", 0), 1);
+}
+
+// alpha cut from beta and from the witness (etcd) while clients reach both:
+// alpha cannot renew its lease, its peer does not confirm failsafe, so it
+// stops acknowledging writes before its lease can expire on etcd; beta takes
+// the key once it has expired, then promotes. A probe writing to BOTH nodes
+// (PostgreSQL and KV), each acknowledgement stamped with node and time, must
+// see alpha's last acknowledgement before beta's first, in each store.
+// (Measured here: alpha's last ack comes before the cut itself, its writes
+// wait for the peer until it fences; beta's first about 25 s after the cut:
+// its takeover waits behind each store's sync and prepare probing the
+// cut-off peer, see the takeover's step times printed.)
+TEST_F(AutoFailoverHosts, PartitionFromEtcdAndPeerTheOldPrimaryStopsBeforeTheNewOneStarts) {
+  start_pair(true);
+  if (HasFatalFailure()) return;
+  WritableProbe probe(pair_->target_of(0), pair_->target_of(1));
+  ASSERT_TRUE(wait_for([&] { return !probe.pg_acks(0).empty() && !probe.kv_acks(0).empty(); }, 20s))
+      << pair_->describe();
+  pair_->net()->partition("alpha", "beta");
+  pair_->net()->partition("alpha", kWitness);
+  const auto cut = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return !probe.pg_acks(1).empty() && !probe.kv_acks(1).empty(); }, kTtl + 30s))
+      << "beta never took writes in both stores: " << pair_->describe() << "\n---- beta's log:\n"
+      << beta().log_tail(60000);
+  // A while longer: an old primary still taking writes would show now.
+  std::this_thread::sleep_for(3s);
+  probe.stop();
+  for (const bool pg : {true, false}) {
+    const auto old_acks = pg ? probe.pg_acks(0) : probe.kv_acks(0);
+    const auto new_acks = pg ? probe.pg_acks(1) : probe.kv_acks(1);
+    ASSERT_FALSE(old_acks.empty() || new_acks.empty());
+    const auto last_old = *std::max_element(old_acks.begin(), old_acks.end());
+    const auto first_new = *std::min_element(new_acks.begin(), new_acks.end());
+    const char* store = pg ? "PostgreSQL" : "KV";
+    std::cout << "[ figure ] partition (ttl " << kTtl.count() << " s), " << store << ": alpha's last ack "
+              << ms_between(cut, last_old) << " ms after the cut, beta's first " << ms_between(cut, first_new)
+              << " ms: gap " << ms_between(last_old, first_new) << " ms" << std::endl;
+    EXPECT_LT(last_old, first_new) << store << ": two writers for " << ms_between(first_new, last_old) << " ms";
+  }
+  std::cout << "[ figure ] beta's takeover: " << takeover_steps(beta()) << std::endl;
+  json a = alpha().status();
+  EXPECT_TRUE(a.value("fenced", false)) << a.dump();
+  pair_->net()->heal();
+  EXPECT_TRUE(wait_for([&] { return alpha().status().value("fenced", false); }, 20s)) << pair_->describe();
+  EXPECT_EQ(beta().status().value("epoch", 0), 2);
 }
 
 }  // namespace
