@@ -41,7 +41,10 @@ class FileDescriptor {
 void atomic_write_file(const std::filesystem::path& path, std::string_view content, unsigned mode) {
   std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
   std::filesystem::create_directories(dir);
-  std::string tmp = (dir / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
+  std::string name = ".";  // appended, not "." + string: see quoted() in config.cpp (GCC 12 -Wrestrict)
+  name += path.filename().string();
+  name += ".tmp.XXXXXX";
+  std::string tmp = (dir / name).string();
   FileDescriptor fd(::mkstemp(tmp.data()));
   if (fd.get() < 0) throw_errno("cannot create temp file beside", path);
   size_t off = 0;

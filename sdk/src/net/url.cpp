@@ -30,7 +30,11 @@ std::string lower(std::string_view s) {
 }
 
 Error refuse(std::string_view text, const std::string& what) {
-  return Error{"'" + redact_url(text) + "' " + what, ErrorCode::invalid_argument};
+  std::string message = "'";  // appended: GCC 12 warns falsely on "'" + string temporaries (-Wrestrict)
+  message += redact_url(text);
+  message += "' ";
+  message += what;
+  return Error{std::move(message), ErrorCode::invalid_argument};
 }
 
 }  // namespace
