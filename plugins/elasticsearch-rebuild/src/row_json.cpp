@@ -1,6 +1,9 @@
 #include "row_json.h"
 
+#include <bit>
 #include <cctype>
+#include <cstdint>
+#include <cstring>
 
 namespace tandem::esrebuild {
 namespace {
@@ -69,6 +72,31 @@ void decode_copy_field(std::string_view field, Emit&& emit) {
 }
 
 bool has_escape(std::string_view s) { return s.find('\\') != std::string_view::npos; }
+
+bool is_special(unsigned char c) { return c == '\\' || c == '"' || c < 0x20; }
+
+// The index of the first byte at or after `i` that a text field cannot copy
+// as is (a COPY escape, a quote or a control byte), or s.size(). Eight bytes
+// at a time: in a rebuild this scan touches every byte of every text column.
+std::size_t next_special(std::string_view s, std::size_t i) {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      // A byte of (x - 0x01..) & ~x has its high bit set where x's byte was 0
+      // (below 0x20 for the third term); a borrow can only mark bytes above a
+      // real hit, so the lowest marked byte is always a real one.
+      std::uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+      std::uint64_t hits =
+          (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((w - ones * 0x20) & ~w)) & highs;
+      if (hits) return i + static_cast<std::size_t>(std::countr_zero(hits) >> 3);
+    }
+  }
+  for (; i < s.size(); ++i)
+    if (is_special(static_cast<unsigned char>(s[i]))) return i;
+  return s.size();
+}
 
 }  // namespace
 
@@ -149,9 +177,8 @@ bool RowJsonEncoder::encode(std::string_view line) {
         // Runs of characters needing no escape either way are copied at once;
         // only backslash escapes, quotes and raw control bytes take the slow path.
         std::size_t run = 0;
-        for (std::size_t i = 0; i < field.size(); ++i) {
+        for (std::size_t i = next_special(field, 0); i < field.size(); i = next_special(field, run)) {
           auto c = static_cast<unsigned char>(field[i]);
-          if (c != '\\' && c != '"' && c >= 0x20) continue;
           json_.append(field.data() + run, i - run);
           if (c == '\\' && i + 1 < field.size()) {
             // One COPY escape sequence: decode it alone (octal/hex take up to 3 more chars).

@@ -2,6 +2,8 @@
 // every kind of column (escapes, NULLs, numbers, NaN, booleans, json, dates,
 // arrays), in one snapshot with the count.
 #include <map>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -37,6 +39,27 @@ TEST(EsRebuildRowJson, EncodesCopyTextFields) {
   EXPECT_EQ(doc["f"], 1.5);
   EXPECT_EQ(doc["b"], false);
   EXPECT_FALSE(enc.encode("1\tonly two"));
+}
+
+// The text scan reads eight bytes at a time: every special byte (quote, COPY
+// escape, control byte), and a byte above 0x7f that must pass unchanged, at
+// every position and word alignment of fields of several lengths.
+TEST(EsRebuildRowJson, SpecialBytesAtEveryPositionOfAField) {
+  RowJsonEncoder enc({{"id", JsonKind::number}, {"t", JsonKind::string}}, 0);
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\""}, {"\\\\", "\\"}, {"\\t", "\t"}, {"\\011", "\t"}, {"\x01", "\x01"}, {"\x1f", "\x1f"},
+      {"\xc3\xa9", "\xc3\xa9"}, {" ", " "}, {"\x7f", "\x7f"}};
+  for (std::size_t len : {1u, 7u, 8u, 9u, 16u, 23u}) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (auto& [copy_text, decoded] : specials) {
+        std::string before(at, 'a'), after(len - at - 1, 'b');
+        ASSERT_TRUE(enc.encode("1\t" + before + copy_text + after + "\n"));
+        auto doc = json::parse(enc.json(), nullptr, false);
+        ASSERT_FALSE(doc.is_discarded()) << enc.json();
+        EXPECT_EQ(doc["t"], before + decoded + after) << "length " << len << ", at " << at << ": " << enc.json();
+      }
+    }
+  }
 }
 
 TEST(EsRebuildPgSource, RowsEqualRowToJson) {
