@@ -79,9 +79,9 @@ class EsWarmTest : public ::testing::Test {
     ASSERT_TRUE(plugin_->start().ok());
   }
   json warm_index() const { return plugin_->health().details["warm"]["indices"][0]; }
-  // Waits until a warm round after now has succeeded; returns it.
-  json next_round() {
-    auto after = wall_ms_now();
+  // Waits until a warm round that began at or after `after` (default: now)
+  // has finished; returns it.
+  json next_round(std::int64_t after = wall_ms_now()) {
     json round;
     EXPECT_TRUE(sdkt::eventually(
         [&] {
@@ -111,8 +111,9 @@ class EsWarmTest : public ::testing::Test {
 
 TEST_F(EsWarmTest, TheSecondaryKeepsItsOwnIndexCurrentAndAPromotionOnlyCatchesUp) {
   start_plugin(values("1s"));
-  // The first round builds the warm index from the standby.
-  auto first = next_round();
+  // The first round builds the warm index from the standby (it may have begun
+  // before this line runs: any round counts).
+  auto first = next_round(0);
   ASSERT_EQ(first.value("result", ""), "rebuilt") << first.dump();
   EXPECT_EQ(es_.count("items"), 2000u);
   auto warm_target = es_.alias_targets("items");
@@ -146,9 +147,19 @@ TEST_F(EsWarmTest, TheSecondaryKeepsItsOwnIndexCurrentAndAPromotionOnlyCatchesUp
 
   // A delete leaves a document only a full rebuild can find: the round
   // sees the counts differ at its snapshot and rebuilds from the standby.
+  // (Rounds begun before the delete was replayed may still succeed; the
+  // rebuild must follow. Rounds are 1 s apart: the poll sees each one.)
+  auto before_delete = wall_ms_now();
   primary_->psql("DELETE FROM items WHERE id <= 10");
   wait_for_replay();
-  round = next_round();
+  EXPECT_TRUE(sdkt::eventually(
+      [&] {
+        round = warm_index().value("last_round", json());
+        return round.is_object() && round.value("at_ms", std::int64_t{0}) >= before_delete &&
+               round.value("result", "") == "rebuilt";
+      },
+      seconds(60)))
+      << round.dump();
   ASSERT_EQ(round.value("result", ""), "rebuilt") << round.dump();
   EXPECT_NE(round.value("full_because", "").find("rows were deleted"), std::string::npos) << round.dump();
   EXPECT_EQ(es_.count("items"), 2490u);
