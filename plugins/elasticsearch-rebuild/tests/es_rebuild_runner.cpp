@@ -4,9 +4,14 @@
 //
 //   es_rebuild_runner CONFIG_JSON DATA_DIR EPOCH
 // Runs the "rebuild" action, prints progress, exits 0 when it succeeded.
+//   es_rebuild_runner CONFIG_JSON DATA_DIR EPOCH --warm SECONDS
+// Runs as a secondary (the config sets warm_standby): the warm loop builds
+// and refreshes the index; each finished round is printed as "ROUND <json>";
+// exits after SECONDS (the benchmark times the rounds from these lines).
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,15 +20,16 @@
 #include "tandem/sdk/testing/test_host.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: es_rebuild_runner CONFIG_JSON DATA_DIR EPOCH\n";
+  const bool warm = argc == 6 && std::string(argv[4]) == "--warm";
+  if (argc != 4 && !warm) {
+    std::cerr << "usage: es_rebuild_runner CONFIG_JSON DATA_DIR EPOCH [--warm SECONDS]\n";
     return 2;
   }
   std::ifstream in(argv[1]);
   auto values = nlohmann::json::parse(in);
   tandem::sdk::testing::TestHostOptions options;
   options.store_name = "search";
-  options.role = tandem::sdk::Role::primary;
+  options.role = warm ? tandem::sdk::Role::secondary : tandem::sdk::Role::primary;
   options.epoch = std::stoull(argv[3]);
   options.data_dir = argv[2];
   tandem::sdk::testing::TestHost host(options);
@@ -36,6 +42,23 @@ int main(int argc, char** argv) {
   if (auto st = plugin.start(); !st) {
     std::cerr << "start: " << st.message() << "\n";
     return 2;
+  }
+  if (warm) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(std::stoi(argv[5]));
+    std::int64_t last_at = 0;
+    while (std::chrono::steady_clock::now() < until) {
+      auto w = plugin.health().details.value("warm", nlohmann::json::object());
+      for (auto& index : w.value("indices", nlohmann::json::array())) {
+        auto round = index.value("last_round", nlohmann::json());
+        if (round.is_object() && round.value("at_ms", std::int64_t{0}) > last_at) {
+          last_at = round.value("at_ms", std::int64_t{0});
+          std::cout << "ROUND " << round.dump() << std::endl;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    plugin.stop();
+    return 0;
   }
   auto started = plugin.run_action("rebuild", nlohmann::json::object());
   if (!started.ok()) {
