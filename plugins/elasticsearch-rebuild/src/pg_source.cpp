@@ -2,7 +2,10 @@
 
 #include "row_json.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace tandem::esrebuild {
@@ -74,12 +77,20 @@ sdk::Result<std::uint64_t> PgSource::count(const std::string& query) {
   return std::stoull(PQgetvalue(r.r, 0, 0));
 }
 
-sdk::Result<std::uint64_t> PgSource::begin_snapshot_and_count(const std::string& query) {
+sdk::Result<std::uint64_t> PgSource::begin_snapshot_and_estimate(const std::string& query) {
+  using R = sdk::Result<std::uint64_t>;
   auto st = connect();
-  if (!st) return sdk::Result<std::uint64_t>::failure(st.message());
+  if (!st) return R::failure(st.message());
   st = exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the snapshot");
-  if (!st) return sdk::Result<std::uint64_t>::failure(st.message());
-  return count(query);
+  if (!st) return R::failure(st.message());
+  ResultGuard r(PQexec(conn_, ("EXPLAIN (FORMAT JSON) SELECT * FROM (" + query + ") AS q").c_str()));
+  if (PQresultStatus(r.r) != PGRES_TUPLES_OK || PQntuples(r.r) != 1)
+    return R::failure("planning the query: " + error_text());
+  auto plan = nlohmann::json::parse(PQgetvalue(r.r, 0, 0), nullptr, false);
+  if (plan.is_array() && !plan.empty() && plan[0].contains("Plan") && plan[0]["Plan"].contains("Plan Rows") &&
+      plan[0]["Plan"]["Plan Rows"].is_number())
+    return static_cast<std::uint64_t>(std::max(0.0, plan[0]["Plan"]["Plan Rows"].get<double>()));
+  return std::uint64_t{0};  // an unreadable plan only costs the progress bar its total
 }
 
 sdk::Result<PgSource::Measure> PgSource::begin_snapshot_and_measure(const std::string& query,

@@ -30,8 +30,10 @@ class PgSource {
   PgSource& operator=(const PgSource&) = delete;
 
   sdk::Status connect();
-  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, then count the query's rows.
-  sdk::Result<std::uint64_t> begin_snapshot_and_count(const std::string& query);
+  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, then the planner's
+  // estimate of the query's rows (for progress only: no scan; the exact
+  // count is what stream() returns from the same snapshot).
+  sdk::Result<std::uint64_t> begin_snapshot_and_estimate(const std::string& query);
   // What a warm refresh needs from its snapshot: the rows, and the newest
   // value of the updated column with its type (a timestamp type, checked).
   struct Measure {

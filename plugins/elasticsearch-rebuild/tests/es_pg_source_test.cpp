@@ -88,9 +88,10 @@ TEST(EsRebuildPgSource, RowsEqualRowToJson) {
   ASSERT_EQ(expected.size(), 3u);
 
   PgSource source(pg.conninfo(), "", std::chrono::seconds(10));
-  auto total = source.begin_snapshot_and_count("SELECT * FROM t");
-  ASSERT_TRUE(total.ok()) << total.message();
-  EXPECT_EQ(*total, 3u);
+  // The planner's estimate (any number for a table never analyzed); the exact
+  // count is what the stream returns.
+  auto estimate = source.begin_snapshot_and_estimate("SELECT * FROM t");
+  ASSERT_TRUE(estimate.ok()) << estimate.message();
   std::atomic<bool> no_cancel{false};
   std::map<std::string, json> got;
   auto rows = source.stream(
@@ -112,7 +113,7 @@ TEST(EsRebuildPgSource, ClearErrorsForBadQueryAndIdColumn) {
   pg.psql("CREATE TABLE t (id int, x text)");
   std::atomic<bool> no_cancel{false};
   PgSource source(pg.conninfo(), "", std::chrono::seconds(10));
-  ASSERT_TRUE(source.begin_snapshot_and_count("SELECT id, x FROM t").ok());
+  ASSERT_TRUE(source.begin_snapshot_and_estimate("SELECT id, x FROM t").ok());
   auto r = source.stream(
       "SELECT id, x FROM t", "item_id", [](auto, auto) { return true; }, no_cancel);
   ASSERT_FALSE(r.ok());
@@ -120,7 +121,7 @@ TEST(EsRebuildPgSource, ClearErrorsForBadQueryAndIdColumn) {
             std::string::npos)
       << r.message();
   PgSource other(pg.conninfo(), "", std::chrono::seconds(10));
-  auto bad = other.begin_snapshot_and_count("SELECT nope FROM t");
+  auto bad = other.begin_snapshot_and_estimate("SELECT nope FROM t");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("nope"), std::string::npos) << bad.message();
   PgSource down("host=127.0.0.1 port=1 dbname=x", "", std::chrono::seconds(2));
