@@ -48,17 +48,14 @@ class AutoFailoverGate : public AutoFailoverPair {
            "\npeer_host = \"127.0.0.1\"\npeer_port = " + std::to_string(peer.port()) +
            "\nreplication_user = \"replicator\"\nreplication_password_file = " +
            quoted((temp_.path() / "replication.pw").string()) +
-           "\nslot_name = \"tandem_standby\"\nsynchronous = false\npromote_timeout = \"60s\"\npostgres_options = " +
+           "\nslot_name = \"tandem_standby\"\n" +
+           (synchronous_ ? "synchronous = true\non_standby_loss = \"degrade\"\nstandby_loss_timeout = \"1s\"\n"
+                         : "synchronous = false\n") +
+           "promote_timeout = \"60s\"\npostgres_options = " +
            quoted("-k " + me.root_dir().string()) + "\n";
   }
 
-  nlohmann::json pg_health(int i) {
-    auto s = status(i);
-    if (s.is_object() && s.contains("stores"))
-      for (const auto& st : s["stores"])
-        if (st.value("name", "") == "pg") return st.value("health", nlohmann::json::object());
-    return nlohmann::json::object();
-  }
+  nlohmann::json pg_health(int i) { return store_health(i, "pg"); }
   std::uint64_t beta_lag() {
     auto h = pg_health(1);
     return h.contains("lag_bytes") && h["lag_bytes"].is_number_unsigned() ? h["lag_bytes"].get<std::uint64_t>() : 0;
@@ -81,13 +78,7 @@ class AutoFailoverGate : public AutoFailoverPair {
     nodes_[0].daemon.kill();
     pg_[0]->kill9();
     auto killed = Clock::now();
-    ASSERT_TRUE(tandem::sdk::testing::eventually(
-        [&] {
-          auto s = status(1);
-          return s.is_object() && s["failover"].value("takeover_refused", false);
-        },
-        ttl_ + 15s))
-        << "beta never reported a refused takeover: " << status(1).dump() << logs();
+    ASSERT_TRUE(takeover_refused_soon(1)) << "beta never reported a refused takeover: " << status(1).dump() << logs();
     std::printf("[ figure ] primary's host killed -> beta reports the lag gate's refusal after %lld ms (lag %llu bytes)\n",
                 static_cast<long long>(
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count()),
@@ -96,11 +87,8 @@ class AutoFailoverGate : public AutoFailoverPair {
 
   // Everything says why beta stays secondary, for a while (it keeps asking).
   void expect_refusal_explained() {
-    const auto until = Clock::now() + ttl_ + 2s;
-    while (Clock::now() < until) {
-      ASSERT_NE(primary_check(1), 200) << "beta took over with a lag above the gate: " << status(1).dump() << logs();
-      std::this_thread::sleep_for(250ms);
-    }
+    expect_stays_secondary(1, ttl_ + 2s, "with a lag above the gate");
+    if (HasFatalFailure()) return;
     auto s = status(1);
     EXPECT_EQ(s.value("role", ""), "secondary") << s.dump();
     EXPECT_EQ(s.value("epoch", 0), 1) << s.dump();
@@ -124,6 +112,7 @@ class AutoFailoverGate : public AutoFailoverPair {
   }
 
   std::unique_ptr<PostgresServer> pg_[2];
+  bool synchronous_ = false;  // postgres-wal synchronous, degrading 1 s after the standby is lost
 };
 
 TEST_F(AutoFailoverGate, LagAboveTheGateNoPromotionSaysWhyAndTakesOverOnceReplayed) {
@@ -161,6 +150,50 @@ TEST_F(AutoFailoverGate, LagAboveTheGatePromoteForceStillWorks) {
   EXPECT_EQ(status(1).value("epoch", 0), 2);
   // What it had received and not replayed is there: promotion replays it.
   EXPECT_EQ(pg_[1]->psql("SELECT count(*) FROM filler"), "2000\n");
+}
+
+// Synchronous mode, but the standby lost its stream (its replication role
+// may no longer log in) and alpha degraded to async, so alpha's WAL reports
+// to beta say beta is not the synchronous standby; then alpha's host dies.
+// Commits alpha acknowledged without beta may be missing there: beta stays
+// secondary, and status, /metrics and the log say why.
+TEST_F(AutoFailoverGate, NotTheSynchronousStandbyAtTheLastReportNoPromotionSaysWhy) {
+  synchronous_ = true;
+  start_pair();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return pg_health(1).value("status", "") == "ok"; }, 90s))
+      << "beta's standby is not streaming: " << pg_health(1).dump() << logs();
+  auto reported_state = [&] {
+    return pg_health(1).value("details", nlohmann::json::object()).value("primary_reported", nlohmann::json::object())
+        .value("standby_sync_state", "");
+  };
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return reported_state() == "sync"; }, 30s))
+      << pg_health(1).dump();
+  std::this_thread::sleep_for(ttl_ + 1s);  // past beta's start-up grace: it watches
+
+  pg_[0]->psql("ALTER ROLE replicator NOLOGIN");
+  pg_[0]->psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication");
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return reported_state() == "none"; }, 30s))
+      << "alpha never reported beta gone: " << pg_health(1).dump() << logs();
+  // Degraded to async: alpha commits without beta.
+  pg_[0]->psql("INSERT INTO filler VALUES (1, 'acknowledged without the standby')");
+
+  nodes_[0].daemon.kill();
+  pg_[0]->kill9();
+  ASSERT_TRUE(takeover_refused_soon(1)) << "beta never reported a refused takeover: " << status(1).dump() << logs();
+  expect_stays_secondary(1, ttl_ + 2s, "though it was not the synchronous standby");
+  if (HasFatalFailure()) return;
+  auto s = status(1);
+  EXPECT_EQ(s.value("epoch", 0), 1) << s.dump();
+  const std::string why = "store 'pg': PostgreSQL was not replicating synchronously to this standby at the primary's "
+                          "last report";
+  const std::string decision = s["failover"].value("decision", "");
+  EXPECT_NE(decision.find(why), std::string::npos) << decision;
+  EXPECT_NE(pg_health(1).value("takeover_refusal", "").find("sync_state 'none'"), std::string::npos)
+      << pg_health(1).dump();
+  EXPECT_NE(metrics(1).find("\ntandem_takeover_refused 1\n"), std::string::npos);
+  EXPECT_NE(nodes_[1].daemon.log_tail(20000).find(why), std::string::npos);
+  std::printf("[ figure ] not the synchronous standby at the last report: %s\n", decision.c_str());
 }
 
 }  // namespace

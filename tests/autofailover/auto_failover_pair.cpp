@@ -1,5 +1,7 @@
 #include "auto_failover_pair.h"
 
+#include <thread>
+
 #include "support/background_process.h"
 #include "tandem/sdk/file_util.h"
 #include "tandem/sdk/net/url.h"
@@ -89,6 +91,31 @@ bool AutoFailoverPair::is_primary(int i) {
 bool AutoFailoverPair::holds_key(int i) {
   auto s = status(i);
   return s.is_object() && s.contains("failover") && s["failover"].value("holds_leader_key", false);
+}
+
+nlohmann::json AutoFailoverPair::store_health(int i, const std::string& name) {
+  auto s = status(i);
+  if (s.is_object() && s.contains("stores"))
+    for (const auto& st : s["stores"])
+      if (st.value("name", "") == name) return st.value("health", nlohmann::json::object());
+  return nlohmann::json::object();
+}
+
+bool AutoFailoverPair::takeover_refused_soon(int i) {
+  return sdk::testing::eventually(
+      [&] {
+        auto s = status(i);
+        return s.is_object() && s["failover"].value("takeover_refused", false);
+      },
+      ttl_ + 15s);
+}
+
+void AutoFailoverPair::expect_stays_secondary(int i, std::chrono::milliseconds how_long, const std::string& what) {
+  const auto until = Clock::now() + how_long;
+  while (Clock::now() < until) {
+    ASSERT_NE(primary_check(i), 200) << nodes_[i].name << " took over " << what << ": " << status(i).dump() << logs();
+    std::this_thread::sleep_for(250ms);
+  }
 }
 
 sdk::ProcessResult AutoFailoverPair::ctl(int i, const std::vector<std::string>& args) {

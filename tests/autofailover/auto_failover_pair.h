@@ -59,6 +59,13 @@ class AutoFailoverPair : public ::testing::Test {
   int primary_check(int i) { return ask(nodes_[i].port, "/primary").status; }
   bool is_primary(int i);
   bool holds_key(int i);
+  // The health of store `name` in node i's status (an empty object when absent).
+  nlohmann::json store_health(int i, const std::string& name);
+  // Node i says a gate refuses its takeover, within ttl + 15 s.
+  bool takeover_refused_soon(int i);
+  // Node i never answers /primary 200 for `how_long` (it keeps asking: the
+  // refusal holds); the first failure says `what` with the status and logs.
+  void expect_stays_secondary(int i, std::chrono::milliseconds how_long, const std::string& what);
   std::string metrics(int i) { return ask(nodes_[i].port, "/metrics").body; }
   // Signals the daemon's process group.
   void signal_daemon(int i, int sig) { ::kill(-nodes_[i].daemon.pid(), sig); }

@@ -39,6 +39,7 @@ nlohmann::json store_json(const StoreSnapshot& s) {
       {"details", h.details.is_null() ? nlohmann::json::object() : h.details},
       {"observed_at", iso_time(h.observed_at)},
   };
+  if (!h.takeover_refusal.empty()) health["takeover_refusal"] = h.takeover_refusal;
   nlohmann::json sync = {
       {"runs", s.sync.runs},
       {"failures", s.sync.failures},

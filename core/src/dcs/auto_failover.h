@@ -49,7 +49,8 @@ class AutoFailoverNode {
   };
   virtual Peer peer() const = 0;
   // Why a store may not be promoted by itself now (lag above `max_lag` bytes,
-  // unknown lag); nullopt when every store passes.
+  // or the store's own takeover_refusal: e.g. PostgreSQL not synchronous to
+  // this standby at the primary's last report); nullopt when every store passes.
   virtual std::optional<std::string> lag_refusal(std::uint64_t max_lag) const = 0;
   // Stop taking writes in every store, persisted (needs rejoin).
   virtual void self_fence(const std::string& reason) = 0;

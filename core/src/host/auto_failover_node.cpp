@@ -30,6 +30,8 @@ std::optional<std::string> RuntimeAutoFailoverNode::lag_refusal(std::uint64_t ma
       refusal += (refusal.empty() ? "" : "; ") + ("store '" + s.name + "' lags " + std::to_string(*lag) +
                                                   " bytes, above [failover] maximum_lag_on_failover (" +
                                                   std::to_string(max_lag) + ")");
+    if (!s.health.takeover_refusal.empty())
+      refusal += (refusal.empty() ? "" : "; ") + ("store '" + s.name + "': " + s.health.takeover_refusal);
   }
   if (refusal.empty()) return std::nullopt;
   return refusal;

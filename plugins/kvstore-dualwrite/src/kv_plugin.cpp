@@ -257,7 +257,10 @@ void KvStorePlugin::publish_metrics(const EndpointStats& s) {
 }
 
 void KvStorePlugin::notify_peer_status(const EndpointStats& s) {
-  nlohmann::json msg{{"event", "kv_status"}, {"journal_depth", s.journal_depth}, {"at_ms", unix_ms()}};
+  nlohmann::json msg{{"event", "kv_status"},
+                     {"journal_depth", s.journal_depth},
+                     {"journal_bytes", s.journal_bytes},
+                     {"at_ms", unix_ms()}};
   if (s.journal_oldest_ms) msg["journal_oldest_ms"] = *s.journal_oldest_ms;
   host_->notify_peer(msg);
 }
@@ -308,6 +311,17 @@ sdk::Health KvStorePlugin::health() const {
                                   : "standby: local Redis receives the primary's dual writes";
     }
     h.replication.push_back({host_->node().address, "kvstore_role", "standby"});
+    if (host_->role() == sdk::Role::secondary && o.peer_report_ms) {
+      // Writes the primary journaled, not in this node's Redis, as it last
+      // said: what automatic failover's gate weighs (maximum_lag_on_failover).
+      h.lag_bytes = o.peer_journal_bytes;
+      h.details["peer_journal_depth"] = o.peer_journal_depth.value_or(0);
+      if (o.peer_journal_bytes) h.details["peer_journal_bytes"] = *o.peer_journal_bytes;
+      h.details["peer_report_age_seconds"] = static_cast<double>(unix_ms() - o.peer_report_ms) / 1000.0;
+      if (o.peer_journal_depth.value_or(0) > 0)
+        h.summary += "; the primary last reported " + std::to_string(*o.peer_journal_depth) +
+                     " writes journaled that are not in this node's Redis";
+    }
     return h;
   }
   auto s = ep->stats();
@@ -390,6 +404,10 @@ void KvStorePlugin::on_peer_event(const nlohmann::json& event) {
   if (kind == "kv_status") {
     std::lock_guard l(observed_mu_);
     observed_.peer_journal_depth = event.value("journal_depth", 0ull);
+    if (event.contains("journal_bytes"))
+      observed_.peer_journal_bytes = event.value("journal_bytes", 0ull);
+    else
+      observed_.peer_journal_bytes.reset();
     if (event.contains("journal_oldest_ms"))
       observed_.peer_journal_oldest_ms = event.value("journal_oldest_ms", 0ll);
     else

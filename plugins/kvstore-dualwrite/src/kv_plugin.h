@@ -95,6 +95,7 @@ class KvStorePlugin final : public sdk::Plugin {
     std::uint64_t discarded = 0;  // this timeline's writes discarded then
     std::string discarded_file;
     std::optional<std::uint64_t> peer_journal_depth;  // as the peer last reported it
+    std::optional<std::uint64_t> peer_journal_bytes;  // the same report's size of those writes
     std::optional<std::int64_t> peer_journal_oldest_ms;
     std::int64_t peer_report_ms = 0;
     std::chrono::system_clock::time_point at{};

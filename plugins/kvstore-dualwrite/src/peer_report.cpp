@@ -25,6 +25,8 @@ void KvStorePlugin::load_peer_report() {
   if (observed_.peer_report_ms) return;  // a live report arrived first
   observed_.peer_journal_depth = j["journal_depth"].get<std::uint64_t>();
   if (j.contains("journal_oldest_ms")) observed_.peer_journal_oldest_ms = j["journal_oldest_ms"].get<std::int64_t>();
+  if (j.contains("journal_bytes") && j["journal_bytes"].is_number_unsigned())
+    observed_.peer_journal_bytes = j["journal_bytes"].get<std::uint64_t>();
   observed_.peer_report_ms = j["at_ms"].get<std::int64_t>();
   saved_report_ = {observed_.peer_journal_depth, observed_.peer_report_ms};
 }
@@ -39,6 +41,7 @@ void KvStorePlugin::save_peer_report() {
   if (o.peer_journal_depth == saved_report_.depth && o.peer_report_ms - saved_report_.at_ms < kRefreshMs) return;
   nlohmann::json j = {{"journal_depth", *o.peer_journal_depth}, {"at_ms", o.peer_report_ms}};
   if (o.peer_journal_oldest_ms) j["journal_oldest_ms"] = *o.peer_journal_oldest_ms;
+  if (o.peer_journal_bytes) j["journal_bytes"] = *o.peer_journal_bytes;
   try {
     host_->state().put(kStateKey, j.dump());
     saved_report_ = {o.peer_journal_depth, o.peer_report_ms};

@@ -1,6 +1,9 @@
 #include "health_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 namespace tandem::pgwal {
 namespace {
@@ -146,6 +149,29 @@ Health health_from_view(const ServerView& view, const HealthInputs& in) {
     h.summary += " (above lag_warn_bytes " + bytes_text(in.settings->lag_warn_bytes) + ")";
   }
   return h;
+}
+
+void apply_primary_report(sdk::Health& h, const StandbyView& s, const PeerWalReport& report, const Settings& settings,
+                          std::int64_t now_unix_ms) {
+  if (report.timeline != s.timeline) return;
+  const double age = static_cast<double>(now_unix_ms - report.received_unix_ms) / 1000.0;
+  std::uint64_t have = 0;
+  for (const auto* lsn : {&s.receive_lsn, &s.replay_lsn})
+    if (*lsn)
+      if (auto at = lsn_position(**lsn)) have = std::max(have, *at);
+  if (auto reported = lsn_position(report.lsn); reported && *reported > have) {
+    const std::uint64_t behind = *reported - have;
+    h.details["behind_primary_report_bytes"] = behind;
+    h.lag_bytes = std::max(h.lag_bytes.value_or(0), behind);
+  }
+  if (!settings.synchronous || report.standby_sync_state.empty() || report.standby_sync_state == "sync" ||
+      report.standby_sync_state == "quorum")
+    return;
+  std::ostringstream age_text;
+  age_text << std::fixed << std::setprecision(1) << age;
+  h.takeover_refusal = "PostgreSQL was not replicating synchronously to this standby at the primary's last report (" +
+                       age_text.str() + " s ago, its sync_state '" + report.standby_sync_state +
+                       "'): commits it acknowledged meanwhile may be missing here";
 }
 
 Health health_unreachable(const std::string& why, const HealthInputs& in) {

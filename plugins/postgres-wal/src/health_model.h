@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "peer_wal_report.h"
 #include "replication_monitor.h"
 #include "settings.h"
 #include "tandem/sdk/health.h"
@@ -38,6 +39,16 @@ struct HealthInputs {
 sdk::Health health_from_view(const ServerView& view, const HealthInputs& in);
 // Health when PostgreSQL cannot be reached (or is not running).
 sdk::Health health_unreachable(const std::string& why, const HealthInputs& in);
+
+// What automatic failover's gate (core: maximum_lag_on_failover and
+// Health::takeover_refusal) weighs on a standby, from the primary's last
+// report of the same timeline: WAL the primary had written by then that this
+// standby has not received counts as lag (asynchronous replication's loss if
+// it took over now); with synchronous = true, a report that this standby was
+// not the synchronous one refuses: commits the primary acknowledged without
+// waiting for it may be missing here. A report of another timeline is ignored.
+void apply_primary_report(sdk::Health& h, const StandbyView& s, const PeerWalReport& report, const Settings& settings,
+                          std::int64_t now_unix_ms);
 
 // The replay gap of the standby that matters: the first streaming one, else any.
 const StandbyStatus* main_standby(const PrimaryView& p);

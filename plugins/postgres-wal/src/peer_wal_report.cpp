@@ -31,18 +31,26 @@ std::optional<PeerWalReport> from_json(const nlohmann::json& j, std::int64_t rec
   if (lsn == j.end() || !lsn->is_string() || !is_lsn(lsn->get<std::string>())) return std::nullopt;
   if (tl == j.end() || !tl->is_number_integer() || tl->get<long long>() <= 0 || tl->get<long long>() > INT32_MAX)
     return std::nullopt;
-  return PeerWalReport{lsn->get<std::string>(), static_cast<int>(tl->get<long long>()), received_unix_ms};
+  PeerWalReport r{lsn->get<std::string>(), static_cast<int>(tl->get<long long>()), received_unix_ms, ""};
+  if (auto st = j.find("standby_sync_state"); st != j.end() && st->is_string()) r.standby_sync_state = *st;
+  return r;
 }
 
 }  // namespace
+
+std::optional<std::uint64_t> lsn_position(const std::string& lsn) {
+  if (!is_lsn(lsn)) return std::nullopt;
+  const auto slash = lsn.find('/');
+  return (std::stoull(lsn.substr(0, slash), nullptr, 16) << 32) | std::stoull(lsn.substr(slash + 1), nullptr, 16);
+}
 
 std::int64_t unix_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-nlohmann::json wal_position_message(const std::string& lsn, int timeline) {
-  return {{"event", kEvent}, {"lsn", lsn}, {"timeline", timeline}};
+nlohmann::json wal_position_message(const std::string& lsn, int timeline, const std::string& standby_sync_state) {
+  return {{"event", kEvent}, {"lsn", lsn}, {"timeline", timeline}, {"standby_sync_state", standby_sync_state}};
 }
 
 std::optional<PeerWalReport> parse_wal_position(const nlohmann::json& event, std::int64_t now_unix_ms) {
@@ -51,7 +59,11 @@ std::optional<PeerWalReport> parse_wal_position(const nlohmann::json& event, std
 }
 
 std::string to_state_text(const PeerWalReport& r) {
-  return nlohmann::json{{"lsn", r.lsn}, {"timeline", r.timeline}, {"received_unix_ms", r.received_unix_ms}}.dump();
+  return nlohmann::json{{"lsn", r.lsn},
+                        {"timeline", r.timeline},
+                        {"received_unix_ms", r.received_unix_ms},
+                        {"standby_sync_state", r.standby_sync_state}}
+      .dump();
 }
 
 std::optional<PeerWalReport> from_state_text(const std::string& text) {

@@ -20,13 +20,20 @@ struct PeerWalReport {
   std::string lsn;  // pg_current_wal_lsn() on the primary, "X/Y"
   int timeline = 0;
   std::int64_t received_unix_ms = 0;  // this node's clock, when it arrived
+  // pg_stat_replication.sync_state of this standby on the primary ("sync",
+  // "quorum", "async", "potential"), "none" when it was not connected;
+  // empty from a primary that does not say (older versions).
+  std::string standby_sync_state;
 };
+
+// "X/Y" as one byte position; nullopt when it is not an LSN.
+std::optional<std::uint64_t> lsn_position(const std::string& lsn);
 
 // Milliseconds since the epoch by this node's clock.
 std::int64_t unix_now_ms();
 
 // The peer message a primary sends: {"event": "pg_wal_position", ...}.
-nlohmann::json wal_position_message(const std::string& lsn, int timeline);
+nlohmann::json wal_position_message(const std::string& lsn, int timeline, const std::string& standby_sync_state);
 // The report in `event` received now; nullopt when it is not one or is malformed
 // (an LSN that is not two hex numbers "X/Y", a timeline that is not positive).
 std::optional<PeerWalReport> parse_wal_position(const nlohmann::json& event, std::int64_t now_unix_ms);

@@ -126,9 +126,12 @@ void PostgresWalPlugin::record_metrics(const ServerView& view) {
     // The standby learns how far this primary's WAL is, each sync: if this
     // node dies with the stream already broken, its prepare can say how much
     // WAL is lost at least, not only "unknown".
-    host_->notify_peer(wal_position_message(view.primary->current_lsn, view.primary->timeline));
-    save_peer_wal_report();  // a report cleared on promotion leaves the state too
+    // With it, whether this standby is the synchronous one: automatic
+    // failover's gate refuses a standby that was not (health_model.h).
     const StandbyStatus* s = main_standby(*view.primary);
+    host_->notify_peer(wal_position_message(view.primary->current_lsn, view.primary->timeline,
+                                            s && s->state == "streaming" ? s->sync_state : "none"));
+    save_peer_wal_report();  // a report cleared on promotion leaves the state too
     m.set_gauge("postgres_wal_streaming", s ? 1 : 0);
     for (const auto& st : view.primary->standbys)
       if (st.replay_gap)

@@ -198,10 +198,14 @@ sdk::SyncReport PostgresWalPlugin::sync_as_standby() {
   if (!actions.empty()) h.details["actions"] = actions;
   if (!primary_check.is_null()) h.details["primary_check"] = primary_check;
   save_peer_wal_report();
-  if (auto r = peer_wal_.latest())
+  if (auto r = peer_wal_.latest()) {
     h.details["primary_reported"] = {{"lsn", r->lsn},
                                      {"timeline", r->timeline},
+                                     {"standby_sync_state", r->standby_sync_state},
                                      {"age_seconds", (unix_now_ms() - r->received_unix_ms) / 1000.0}};
+    if (view.standby && host_->role() == sdk::Role::secondary)
+      apply_primary_report(h, *view.standby, *r, settings_, unix_now_ms());
+  }
   sdk::SyncReport report{h.summary, h.details};
   publish(std::move(h));
   return report;

@@ -142,5 +142,42 @@ TEST_F(HealthModel, UnreachableIsFailedWithUnknownLag) {
   EXPECT_EQ(h.replication.at(0).value, "unknown");
 }
 
+// Automatic failover's gate from the primary's last report (apply_primary_report).
+TEST_F(HealthModel, APrimaryReportAheadOfWhatTheStandbyReceivedCountsAsLag) {
+  StandbyView s = *standby_with("", 0).standby;
+  s.receive_lsn = "0/1000000";
+  s.replay_lsn = "0/1000000";
+  sdk::Health h = health_from_view(standby_with("", 0), in_);
+  apply_primary_report(h, s, PeerWalReport{"0/3000000", 1, 0, "async"}, settings_, 2000);
+  EXPECT_EQ(h.lag_bytes, 0x2000000u);
+  EXPECT_EQ(h.details["behind_primary_report_bytes"], 0x2000000u);
+  EXPECT_TRUE(h.takeover_refusal.empty()) << "asynchronous by configuration: only the lag counts";
+  // A report of another timeline (an earlier primary) says nothing about this one.
+  sdk::Health other = health_from_view(standby_with("", 0), in_);
+  apply_primary_report(other, s, PeerWalReport{"0/3000000", 2, 0, "async"}, settings_, 2000);
+  EXPECT_EQ(other.lag_bytes, 0u);
+}
+
+TEST_F(HealthModel, SynchronousButNotTheSyncStandbyAtTheLastReportRefusesATakeover) {
+  settings_.synchronous = true;
+  StandbyView s = *standby_with("streaming", 0).standby;
+  s.receive_lsn = s.replay_lsn = "0/3000000";
+  for (const char* state : {"sync", "quorum"}) {
+    sdk::Health h = health_from_view(standby_with("streaming", 0), in_);
+    apply_primary_report(h, s, PeerWalReport{"0/3000000", 1, 0, state}, settings_, 1500);
+    EXPECT_TRUE(h.takeover_refusal.empty()) << state << ": " << h.takeover_refusal;
+    EXPECT_EQ(h.lag_bytes, 0u);
+  }
+  sdk::Health h = health_from_view(standby_with("streaming", 0), in_);
+  apply_primary_report(h, s, PeerWalReport{"0/3000000", 1, 0, "none"}, settings_, 1500);
+  EXPECT_EQ(h.takeover_refusal,
+            "PostgreSQL was not replicating synchronously to this standby at the primary's last report (1.5 s ago, "
+            "its sync_state 'none'): commits it acknowledged meanwhile may be missing here");
+  // An older primary that does not say: no refusal on a guess.
+  sdk::Health silent = health_from_view(standby_with("streaming", 0), in_);
+  apply_primary_report(silent, s, PeerWalReport{"0/3000000", 1, 0, ""}, settings_, 1500);
+  EXPECT_TRUE(silent.takeover_refusal.empty());
+}
+
 }  // namespace
 }  // namespace tandem::pgwal

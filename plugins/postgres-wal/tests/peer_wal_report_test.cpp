@@ -8,7 +8,7 @@ namespace tandem::pgwal {
 namespace {
 
 TEST(PeerWalReport, AMessageRoundTripsWithTheTimeOfArrival) {
-  auto r = parse_wal_position(wal_position_message("16/B374D848", 3), 1234);
+  auto r = parse_wal_position(wal_position_message("16/B374D848", 3, "sync"), 1234);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->lsn, "16/B374D848");
   EXPECT_EQ(r->timeline, 3);
@@ -18,6 +18,14 @@ TEST(PeerWalReport, AMessageRoundTripsWithTheTimeOfArrival) {
   EXPECT_EQ(back->lsn, r->lsn);
   EXPECT_EQ(back->timeline, 3);
   EXPECT_EQ(back->received_unix_ms, 1234);
+  EXPECT_EQ(r->standby_sync_state, "sync");
+  EXPECT_EQ(back->standby_sync_state, "sync");
+  // From a primary that does not say (an older version): empty, not a guess.
+  auto older = parse_wal_position({{"event", "pg_wal_position"}, {"lsn", "0/1"}, {"timeline", 1}}, 1);
+  ASSERT_TRUE(older);
+  EXPECT_EQ(older->standby_sync_state, "");
+  EXPECT_EQ(lsn_position("16/B374D848"), (0x16ull << 32) | 0xB374D848ull);
+  EXPECT_FALSE(lsn_position("16B374D848"));
 }
 
 TEST(PeerWalReport, MalformedMessagesAreDropped) {
@@ -42,8 +50,8 @@ TEST(PeerWalReports, TheLatestIsKeptAndEachSetIsSavedOnce) {
   PeerWalReports reports;
   EXPECT_FALSE(reports.latest());
   EXPECT_FALSE(reports.take_unsaved());
-  reports.set({"0/10", 1, 5});
-  reports.set({"0/20", 1, 6});
+  reports.set({"0/10", 1, 5, "sync"});
+  reports.set({"0/20", 1, 6, "async"});
   EXPECT_EQ(reports.latest()->lsn, "0/20");
   EXPECT_TRUE(reports.take_unsaved());
   EXPECT_FALSE(reports.take_unsaved());

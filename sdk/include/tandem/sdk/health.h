@@ -42,6 +42,11 @@ struct Health {
   std::string summary;                     // one line a person can act on
   std::optional<std::uint64_t> lag_bytes;  // where the store has a notion of lag
   std::optional<double> lag_seconds;
+  // A standby's objection to being promoted by automatic failover now, beside
+  // lag_bytes (which [failover] maximum_lag_on_failover weighs): e.g. it was
+  // not the synchronous standby at the primary's last report. One line a
+  // person can act on; empty: none. A manual promote is not held back by it.
+  std::string takeover_refusal;
   nlohmann::json details = nlohmann::json::object();    // free-form, store-specific
   std::vector<ReplicationEntry> replication;            // cells for /monitor/replication
   std::chrono::system_clock::time_point observed_at{};  // when this was measured
