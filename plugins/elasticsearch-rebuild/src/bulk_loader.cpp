@@ -118,11 +118,14 @@ void BulkLoader::worker(std::size_t number) {
       queue_.pop_front();
     }
     queue_changed_.notify_all();
+    // The body moves into the request (no copy of megabytes per batch) and
+    // back to the spares once sent.
+    auto req = conn.make_request(Verb::post, path_, std::move(batch.body), "application/x-ndjson");
     auto answer = with_retries(
         settings_.retry, cancelled_,
         [&] {
           requests_.fetch_add(1);
-          return conn.request(Verb::post, path_, batch.body, "application/x-ndjson");
+          return conn.send(req);
         },
         [&](const std::string& reason) {
           retries_.fetch_add(1);
@@ -145,7 +148,7 @@ void BulkLoader::worker(std::size_t number) {
     }
     handle_answer(*answer, batch.docs);
     std::lock_guard lock(mu_);
-    spare_bodies_.push_back(std::move(batch.body));
+    spare_bodies_.push_back(std::move(req.body));
   }
 }
 

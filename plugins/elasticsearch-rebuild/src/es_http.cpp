@@ -27,18 +27,26 @@ std::string EsConnection::current_endpoint() const { return target_->endpoints[e
 
 sdk::Result<HttpResponse> EsConnection::request(Verb method, const std::string& path, const std::string& body,
                                                 const char* content_type) {
+  return send(make_request(method, path, body, content_type));
+}
+
+sdk::net::Request EsConnection::make_request(Verb method, const std::string& path, std::string body,
+                                             const char* content_type) const {
   sdk::net::Request req;
   req.method = std::string(boost::beast::http::to_string(method));
   req.target = path;
-  req.body = body;
+  req.body = std::move(body);
   req.timeout = target_->timeout;
   req.cancel = target_->interrupted;
   req.max_response_bytes = 256u << 20;  // a bulk answer lists every document
   req.headers["User-Agent"] = "tandem-elasticsearch-rebuild";
   req.headers["Accept"] = "application/json";
-  if (!body.empty()) req.headers["Content-Type"] = content_type;
+  if (!req.body.empty()) req.headers["Content-Type"] = content_type;
   if (!target_->authorization.empty()) req.headers["Authorization"] = target_->authorization;
+  return req;
+}
 
+sdk::Result<HttpResponse> EsConnection::send(const sdk::net::Request& req) {
   std::string unreachable;
   for (std::size_t tried = 0; tried < target_->endpoints.size(); ++tried) {
     if (target_->interrupted && target_->interrupted->load())

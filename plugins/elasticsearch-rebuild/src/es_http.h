@@ -52,6 +52,11 @@ class EsConnection {
   // a URL that refuses the connection is skipped for the next one.
   sdk::Result<HttpResponse> request(Verb method, const std::string& path, const std::string& body = {},
                                     const char* content_type = "application/json");
+  // The same in two steps, for a big body sent more than once (bulk retries):
+  // make_request takes the body over, send() sends it as often as asked.
+  sdk::net::Request make_request(Verb method, const std::string& path, std::string body,
+                                 const char* content_type = "application/json") const;
+  sdk::Result<HttpResponse> send(const sdk::net::Request& req);
   std::string current_endpoint() const;
 
  private:
