@@ -232,6 +232,16 @@ sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step
     step.details = r->details;
   } else if (step.action == "role") {
     auto v = state_.get();
+    // Fenced while the operation ran (e.g. automatic mode's self-fence after
+    // the lease could not be renewed during a slow promote): becoming an
+    // unfenced primary now could make a second writer. The stores stay
+    // promoted but fenced; `tandemctl promote` again once the cause is gone
+    // (with a lost leader key, the peer may already have taken over).
+    if (v.fenced && entry.kind != "rejoin" && (!entry.fenced_at_start || *entry.fenced_at_start != v.fenced_reason))
+      return sdk::Status::failure("this node was fenced while the " + entry.kind + " ran (" + v.fenced_reason +
+                                  "): it does not become primary. Check the peer and etcd (in automatic mode the "
+                                  "peer may have taken over); to finish anyway, run `tandemctl " +
+                                  entry.kind + " --force`");
     std::string old_role = role_name(v);
     sdk::Role role = entry.kind == "rejoin" ? sdk::Role::secondary : sdk::Role::primary;
     step.changed = v.role != role || v.fenced || v.epoch != entry.new_epoch;
@@ -383,6 +393,12 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
     if (options.dry_run)
       return make_report(entry, "dry-run", "resuming " + entry.id + " would run its unfinished steps");
     log_.warn(kind + ": resuming " + entry.id + " from the journal");
+    // --force on the rerun: the operator has seen the fence set during the
+    // first run and finishes the operation anyway (its role step lifts it).
+    if (auto local = state_.get(); options.force && local.fenced && !options.dry_run) {
+      entry.fenced_at_start = local.fenced_reason;
+      log_.warn(kind + " forced: the role step will lift the fence (" + local.fenced_reason + ")");
+    }
   } else {
     auto local = state_.get();
     entry.id = make_id(kind);
@@ -390,6 +406,7 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
     entry.force = options.force;
     entry.old_epoch = local.epoch;
     entry.started_ms = now_ms();
+    if (local.fenced) entry.fenced_at_start = local.fenced_reason;
     if (kind != "rejoin" && local.role == sdk::Role::primary && !local.fenced) {
       entry.new_epoch = local.epoch;
       return make_report(entry, "succeeded", "this node is already primary at epoch " + std::to_string(local.epoch));

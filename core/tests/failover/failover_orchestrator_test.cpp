@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -50,6 +52,7 @@ class FileBackedStore final : public sdk::Plugin {
     s["promotions"] = s["promotions"].get<int>() + 1;
     s["handoff"] = req.handoff;
     save(s);
+    if (during_promote) during_promote();
     return sdk::StepReport{true, "promoted", json::object()};
   }
   sdk::Result<sdk::StepReport> demote(const sdk::FailoverRequest&) override {
@@ -72,6 +75,7 @@ class FileBackedStore final : public sdk::Plugin {
 
   json load() const { return json::parse(sdk::read_file(file_)); }
   void set_refuse(bool r) { refuse_ = r; }
+  std::function<void()> during_promote;  // runs inside promote(), before it returns
 
  private:
   void save(const json& j) { sdk::atomic_write_file(file_, j.dump()); }
@@ -180,6 +184,49 @@ TEST(FailoverOrchestrator, PromoteWithPeerDownRunsStoresInFailoverOrderAndBumpsE
   ASSERT_EQ(p.b_orch.history().size(), 1u);
   EXPECT_EQ(p.b_orch.history()[0]["id"], report["id"]);
   EXPECT_FALSE(p.b_orch.in_progress().has_value());
+}
+
+// A fence set while a promote runs (automatic mode's self-fence when the
+// lease could not be renewed during a slow promote) is not lifted by its role
+// step: the node stays fenced, the report says why, and only a forced rerun
+// finishes it. A fence that was there before the promote began is lifted.
+TEST(FailoverOrchestrator, AFenceSetWhileThePromoteRunsIsNotLiftedByItsRoleStep) {
+  Pair p;
+  p.b_peer.down = true;
+  p.b.plugins["kv"]->during_promote = [&] {
+    auto v = p.b.state.get();
+    v.fenced = true;
+    v.fenced_reason = "the leader lease could not be renewed";
+    p.b.state.set(v);
+  };
+  json report = p.b_orch.promote({});
+  EXPECT_EQ(report["result"], "failed") << report.dump(2);
+  EXPECT_NE(report.dump().find("was fenced while the promote ran (the leader lease could not be renewed)"),
+            std::string::npos)
+      << report.dump(2);
+  EXPECT_TRUE(p.b.state.get().fenced);
+  EXPECT_NE(p.b.state.get().role, sdk::Role::primary);
+  p.b.plugins["kv"]->during_promote = nullptr;
+  EXPECT_EQ(p.b_orch.promote({})["result"], "failed") << "a plain rerun keeps the fence";
+  EXPECT_TRUE(p.b.state.get().fenced);
+  FailoverOptions force;
+  force.force = true;
+  json forced = p.b_orch.promote(force);
+  EXPECT_EQ(forced["result"], "succeeded") << forced.dump(2);
+  EXPECT_FALSE(p.b.state.get().fenced);
+  EXPECT_EQ(p.b.state.get().role, sdk::Role::primary);
+}
+
+TEST(FailoverOrchestrator, AFencedFormerPrimaryPromotedAgainIsUnfenced) {
+  Pair p;
+  p.a_peer.down = true;
+  auto v = p.a.state.get();
+  v.fenced = true;
+  v.fenced_reason = "saw the peer at a higher epoch";
+  p.a.state.set(v);
+  json report = p.a_orch.promote({});
+  EXPECT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_FALSE(p.a.state.get().fenced);
 }
 
 TEST(FailoverOrchestrator, PromoteRefusesWhileThePeerIsPrimaryUnlessForced) {
