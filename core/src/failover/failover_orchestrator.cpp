@@ -209,6 +209,21 @@ bool FailoverOrchestrator::skips_unsupported(const std::string& store) const {
   return false;
 }
 
+// Fenced while the operation ran (e.g. automatic mode's self-fence after the
+// lease could not be renewed during a slow promote): promoting more stores or
+// becoming an unfenced primary now could make a second writer. The node stays
+// fenced; a rerun with --force, after the operator checked the peer and etcd
+// (in automatic mode the peer may have taken over), finishes the operation.
+sdk::Status FailoverOrchestrator::fenced_since_start(const JournalEntry& entry) const {
+  if (entry.kind == "rejoin") return {};
+  auto v = state_.get();
+  if (!v.fenced || (entry.fenced_at_start && *entry.fenced_at_start == v.fenced_reason)) return {};
+  return sdk::Status::failure("this node was fenced while the " + entry.kind + " ran (" + v.fenced_reason +
+                              "): it does not become primary. Check the peer and etcd (in automatic mode the peer "
+                              "may have taken over); to finish anyway, run `tandemctl " +
+                              entry.kind + " --force`");
+}
+
 // The step's work; its failure is the returned Status. Exceptions (a state
 // file that cannot be written) are caught by run_step, the edge.
 sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step) {
@@ -219,6 +234,7 @@ sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step
     v.epoch = entry.new_epoch;
     state_.set(v);
   } else if (step.action == "promote" || step.action == "rejoin") {
+    if (auto fenced = fenced_since_start(entry); !fenced) return fenced;
     sdk::FailoverRequest req{kind_of(entry.kind), entry.new_epoch, entry.force, false,
                              entry.handoff.value(step.store, nlohmann::json::object())};
     sdk::Result<sdk::StepReport> r = sdk::Result<sdk::StepReport>::failure("not run");
@@ -232,16 +248,7 @@ sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step
     step.details = r->details;
   } else if (step.action == "role") {
     auto v = state_.get();
-    // Fenced while the operation ran (e.g. automatic mode's self-fence after
-    // the lease could not be renewed during a slow promote): becoming an
-    // unfenced primary now could make a second writer. The stores stay
-    // promoted but fenced; `tandemctl promote` again once the cause is gone
-    // (with a lost leader key, the peer may already have taken over).
-    if (v.fenced && entry.kind != "rejoin" && (!entry.fenced_at_start || *entry.fenced_at_start != v.fenced_reason))
-      return sdk::Status::failure("this node was fenced while the " + entry.kind + " ran (" + v.fenced_reason +
-                                  "): it does not become primary. Check the peer and etcd (in automatic mode the "
-                                  "peer may have taken over); to finish anyway, run `tandemctl " +
-                                  entry.kind + " --force`");
+    if (auto fenced = fenced_since_start(entry); !fenced) return fenced;
     std::string old_role = role_name(v);
     sdk::Role role = entry.kind == "rejoin" ? sdk::Role::secondary : sdk::Role::primary;
     step.changed = v.role != role || v.fenced || v.epoch != entry.new_epoch;

@@ -136,6 +136,7 @@ class FailoverOrchestrator {
   sdk::Status perform(JournalEntry& entry, JournalStep& step);
   // True when `store` declared nothing_to_fail_over: a not_supported step is skipped.
   bool skips_unsupported(const std::string& store) const;
+  sdk::Status fenced_since_start(const JournalEntry& entry) const;
   void run_step(JournalEntry& entry, JournalStep& step);
   nlohmann::json make_report(const JournalEntry& entry, const std::string& result, const std::string& reason) const;
   std::vector<FailoverStore> ordered_stores() const;

@@ -193,7 +193,7 @@ TEST(FailoverOrchestrator, PromoteWithPeerDownRunsStoresInFailoverOrderAndBumpsE
 TEST(FailoverOrchestrator, AFenceSetWhileThePromoteRunsIsNotLiftedByItsRoleStep) {
   Pair p;
   p.b_peer.down = true;
-  p.b.plugins["kv"]->during_promote = [&] {
+  p.b.plugins["config"]->during_promote = [&] {
     auto v = p.b.state.get();
     v.fenced = true;
     v.fenced_reason = "the leader lease could not be renewed";
@@ -206,7 +206,9 @@ TEST(FailoverOrchestrator, AFenceSetWhileThePromoteRunsIsNotLiftedByItsRoleStep)
       << report.dump(2);
   EXPECT_TRUE(p.b.state.get().fenced);
   EXPECT_NE(p.b.state.get().role, sdk::Role::primary);
-  p.b.plugins["kv"]->during_promote = nullptr;
+  // The stores after the fence were not promoted (config is first in failover order).
+  EXPECT_EQ(p.b.calls, (std::vector<std::string>{"promote:config"}));
+  p.b.plugins["config"]->during_promote = nullptr;
   EXPECT_EQ(p.b_orch.promote({})["result"], "failed") << "a plain rerun keeps the fence";
   EXPECT_TRUE(p.b.state.get().fenced);
   FailoverOptions force;
