@@ -186,6 +186,14 @@ TEST(FailoverOrchestrator, PromoteWithPeerDownRunsStoresInFailoverOrderAndBumpsE
   EXPECT_FALSE(p.b_orch.in_progress().has_value());
 }
 
+// The node fences itself, as NodeRuntime::fence records it.
+void fence(Node& n, const std::string& reason) {
+  auto v = n.state.get();
+  v.fenced = true;
+  v.fenced_reason = reason;
+  n.state.set(v);
+}
+
 // A fence set while a promote runs (automatic mode's self-fence when the
 // lease could not be renewed during a slow promote) is not lifted by its role
 // step: the node stays fenced, the report says why, and only a forced rerun
@@ -193,12 +201,7 @@ TEST(FailoverOrchestrator, PromoteWithPeerDownRunsStoresInFailoverOrderAndBumpsE
 TEST(FailoverOrchestrator, AFenceSetWhileThePromoteRunsIsNotLiftedByItsRoleStep) {
   Pair p;
   p.b_peer.down = true;
-  p.b.plugins["config"]->during_promote = [&] {
-    auto v = p.b.state.get();
-    v.fenced = true;
-    v.fenced_reason = "the leader lease could not be renewed";
-    p.b.state.set(v);
-  };
+  p.b.plugins["config"]->during_promote = [&] { fence(p.b, "the leader lease could not be renewed"); };
   json report = p.b_orch.promote({});
   EXPECT_EQ(report["result"], "failed") << report.dump(2);
   EXPECT_NE(report.dump().find("was fenced while the promote ran (the leader lease could not be renewed)"),
@@ -222,10 +225,7 @@ TEST(FailoverOrchestrator, AFenceSetWhileThePromoteRunsIsNotLiftedByItsRoleStep)
 TEST(FailoverOrchestrator, AFencedFormerPrimaryPromotedAgainIsUnfenced) {
   Pair p;
   p.a_peer.down = true;
-  auto v = p.a.state.get();
-  v.fenced = true;
-  v.fenced_reason = "saw the peer at a higher epoch";
-  p.a.state.set(v);
+  fence(p.a, "saw the peer at a higher epoch");
   json report = p.a_orch.promote({});
   EXPECT_EQ(report["result"], "succeeded") << report.dump(2);
   EXPECT_FALSE(p.a.state.get().fenced);
