@@ -71,8 +71,9 @@ class TestStorePlugin final : public sdk::Plugin {
   sdk::Status start() override {
     int n = ++start_calls;
     if (n <= knobs_.fail_starts) return sdk::Status::failure("start failure #" + std::to_string(n) + " (as told)");
-    started = true;
+    // Recorded before `started`: a test that waits for `started` then reads it.
     fenced_at_start = host_->fenced();
+    started = true;
     return {};
   }
   void stop() override { stopped = true; }
