@@ -77,9 +77,10 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      // Looked at: no longer fresh (closable only while nothing arrived), busy
-      // until a wait for the client's bytes marks it idle.
-      self->server_.set_idle(self->id_, false);
+      // Still fresh (closable while nothing arrived): the first look at its
+      // socket marks it busy or idle in one step (read_request, wait_for_bytes).
+      // Marking it busy here first left it unclosable without a request until
+      // that look, and a newcomer arriving then was refused.
       if (self->stream_.tls()) return self->handshake();
       self->read_request();
     });
@@ -158,7 +159,6 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     // Wait for the first byte while counted idle (evictable), then parse. A
     // request already in the socket (or decrypted by TLS) is read at once
     // without being evictable.
-    beast::error_code ec;
     if (stream_.tls()) {
       // Over TLS the next request's records may already be inside the
       // engine, read from the socket with the handshake or the last request:
@@ -168,7 +168,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
       SSL* ssl = stream_.tls()->native_handle();
       if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || BIO_pending(SSL_get_rbio(ssl)) > 0) return read_first_bytes();
     }
-    if (stream_.socket().available(ec) > 0 && !ec) return read_first_bytes();
+    if (server_.busy_if_bytes_waiting(id_, *this)) return read_first_bytes();
     wait_for_bytes([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->on_read(ec);
       self->read_first_bytes();
@@ -217,21 +217,27 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   void await_readable(Next next) {
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 [self = shared_from_this(), next = std::move(next)](beast::error_code ec) mutable {
-                                  if (!ec && !self->idle_expired_ && self->nothing_to_read())
-                                    return self->await_readable(std::move(next));
+                                  Waiting w = ec || self->idle_expired_ ? Waiting::end : self->waiting_input();
+                                  if (w == Waiting::nothing) return self->await_readable(std::move(next));
                                   self->waiting_ = false;
                                   self->idle_timer_.cancel();
-                                  self->server_.set_idle(self->id_, false);
+                                  // Busy only with a request in the socket: one
+                                  // that is ending (closed by the client, timed
+                                  // out) stays closable until it is gone.
+                                  if (w == Waiting::bytes) self->server_.set_idle(self->id_, false);
                                   if (self->idle_expired_) ec = beast::error::timeout;
                                   next(ec);
                                 });
   }
 
-  // Neither a byte nor the client's end of stream (nor an error) is waiting.
-  bool nothing_to_read() const {
+  // What a read would find now: nothing yet, bytes, or the end (the client's
+  // end of stream, or an error).
+  enum class Waiting { nothing, bytes, end };
+  Waiting waiting_input() const {
     char byte;
     ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    if (n > 0) return Waiting::bytes;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? Waiting::nothing : Waiting::end;
   }
 
   void read_header() {
@@ -474,6 +480,13 @@ void HttpServer::admit(tcp::socket socket, const std::string& address) {
 void HttpServer::note_limit(const std::string& what) {
   if (auto suppressed = limit_log_.pass())
     log_warn("api", "connection limits: " + what + limit_log_.suffix(*suppressed));
+}
+
+bool HttpServer::busy_if_bytes_waiting(ConnectionTable::Id id, const Session& session) {
+  std::lock_guard l(sessions_mu_);
+  bool bytes = session.bytes_waiting();
+  if (id) table_.set_idle(id, !bytes);
+  return bytes;
 }
 
 void HttpServer::set_idle(ConnectionTable::Id id, bool idle) {

@@ -95,6 +95,10 @@ class HttpServer {
   void note_limit(const std::string& what);  // one warning per interval
   // Called by sessions (any thread).
   void set_idle(ConnectionTable::Id id, bool idle);
+  // Marks the connection busy if the client's bytes are in its socket, idle
+  // otherwise, in one step under the table's lock (an admission in between
+  // sees one state or the other, never busy without a request); true: bytes.
+  bool busy_if_bytes_waiting(ConnectionTable::Id id, const Session& session);
   // Success, or ErrorCode::refused with the 503 text: close the connection
   // (see ConnectionTable::headers).
   sdk::Status headers(ConnectionTable::Id id, bool trusted);
