@@ -44,6 +44,10 @@ int telling(EtcdErrorKind kind) {
     default: return 0;
   }
 }
+
+// An attempt given less time than this says nothing by timing out.
+constexpr std::chrono::milliseconds kShortestTellingAttempt{50};
+
 void keep_most_telling(std::optional<sdk::Error>& kept, sdk::Error next) {
   if (!kept || telling(classify(next)) >= telling(classify(*kept))) kept = std::move(next);
 }
@@ -208,6 +212,10 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
     const std::size_t index = (current_ + attempt) % options_.endpoints.size();
     const auto& endpoint = options_.endpoints[index];
     auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    // A few ms cannot tell silence from a slow machine: an attempt that
+    // short would only replace a telling error ("the server's certificate
+    // is refused") with "no answer within 2 ms".
+    if (last && budget < kShortestTellingAttempt) return give_up();
     sdk::net::Request req;
     req.method = "POST";
     req.target = target;
@@ -232,7 +240,7 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
       // tells nothing.
       bool refused = response.message().find("cannot connect to ") != std::string::npos ||
                      response.message().find("TLS handshake failed") != std::string::npos;
-      bool timed_out = !refused && req.timeout >= std::chrono::milliseconds(50) &&
+      bool timed_out = !refused && req.timeout >= kShortestTellingAttempt &&
                        Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
       keep_most_telling(last, make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable,
                                          response.message()));
