@@ -54,6 +54,10 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.reserve(64 * 1024);
   }
 
+  // Holds `req` for as long as the session lives, for a caller that does
+  // not wait for the completion (async_request).
+  const Request& keep(Request req) { return kept_.emplace(std::move(req)); }
+
   bool connected() { return stream_.socket().is_open(); }
   bool timed_out() const { return timed_out_; }
 
@@ -66,6 +70,8 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.consume(buffer_.size());
   }
 
+  // The request refers to `req.body` (a bulk body of megabytes is not
+  // copied): it must stay valid until `done` ran.
   void run(const Request& req, Done done) {
     done_ = std::move(done);
     timed_out_ = false;
@@ -94,7 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool sends_body = !req.body.empty() || req.method == "POST" || req.method == "PUT";
     if (sends_body && request_[http::field::content_type].empty())
       request_.set(http::field::content_type, "application/json");
-    request_.body() = req.body;
+    request_.body() = {req.body.data(), req.body.size()};
     request_.prepare_payload();
 
     if (connected()) return write();
@@ -232,7 +238,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Url url_;
   bool keep_alive_;
   std::vector<tcp::resolver::results_type::value_type> endpoints_;
-  http::request<http::string_body> request_;
+  std::optional<Request> kept_;  // an async request's own copy (see keep)
+  http::request<http::span_body<const char>> request_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   Done done_;
@@ -253,7 +260,8 @@ void async_request(boost::asio::io_context& io, const Url& url, Request req,
     boost::asio::post(io, [done = std::move(done), error = reachable.error()] { done(error); });
     return;
   }
-  std::make_shared<Session>(io, url, false)->run(req, std::move(done));
+  auto session = std::make_shared<Session>(io, url, false);
+  session->run(session->keep(std::move(req)), std::move(done));
 }
 
 Result<Response> request(const Url& url, const Request& req) {
