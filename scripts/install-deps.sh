@@ -13,6 +13,8 @@ packages=(
   # make fuzz: clang with libFuzzer and the sanitizer runtimes
   # (make test-asan / test-tsan use gcc's, which build-essential brings)
   clang libclang-rt-dev
+  # the format check (tests/style) and make format
+  clang-format
   # real servers and tools the tests, benchmarks and demo drive
   postgresql-15 postgresql-client-15 postgresql-contrib
   redis-server redis-tools rsync etcd-server etcd-client
