@@ -41,6 +41,8 @@ std::string ProcessResult::describe() const {
   std::ostringstream os;
   if (timed_out)
     os << "timed out after " << duration.count() << " ms";
+  else if (cancelled)
+    os << "cancelled after " << duration.count() << " ms";
   else if (signal)
     os << "killed by signal " << signal;
   else
@@ -84,7 +86,14 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
       ::kill(-pid, SIGKILL);
       break;
     }
-    int rc = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (spec.cancel && spec.cancel->load()) {
+      result.cancelled = true;
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    // Woken often enough to see the cancel flag; otherwise once a second.
+    const long long slice = spec.cancel ? 20 : 1000;
+    int rc = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::min<long long>(left.count(), slice)));
     if (rc < 0 && errno != EINTR) break;
     for (auto& p : pfds) {
       if (!p.revents) continue;
@@ -112,20 +121,25 @@ Result<ProcessResult> run_process(const ProcessSpec& spec) {
   in.close_write();
   int status = 0;
   while (true) {
-    pid_t w = ::waitpid(pid, &status, result.timed_out ? 0 : WNOHANG);
+    const bool killed = result.timed_out || result.cancelled;
+    pid_t w = ::waitpid(pid, &status, killed ? 0 : WNOHANG);
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
     if (w == 0) {
-      // Pipes closed but the child still runs (it closed its outputs): wait until the deadline.
+      // Pipes closed but the child still runs (it closed its outputs): wait
+      // until the deadline or the cancel.
       if (std::chrono::steady_clock::now() >= deadline) {
         result.timed_out = true;
+        ::kill(-pid, SIGKILL);
+      } else if (spec.cancel && spec.cancel->load()) {
+        result.cancelled = true;
         ::kill(-pid, SIGKILL);
       } else {
         ::usleep(10000);
       }
     }
   }
-  if (result.timed_out) ::kill(-pid, SIGKILL);  // stragglers in the group
+  if (result.timed_out || result.cancelled) ::kill(-pid, SIGKILL);  // stragglers in the group
   if (WIFEXITED(status))
     result.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) {

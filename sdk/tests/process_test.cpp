@@ -134,6 +134,31 @@ TEST(RunProcess, TimeoutKillsTheWholeGroup) {
   EXPECT_TRUE(testing::eventually([&] { return gone(grandchild); }, 5s)) << "the background sleep survived";
 }
 
+// The cancel flag, set by another thread once the child runs, ends the call
+// long before its timeout and kills what the child started too.
+TEST(RunProcess, CancelKillsTheWholeGroupAndSaysSo) {
+  testing::TempDir dir;
+  const auto marker = dir.path() / "started";
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    testing::eventually([&] { return std::filesystem::exists(marker); }, 60s);
+    cancel = true;
+  });
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "sleep 600 & echo $!; touch " + marker.string() + "; wait"};
+  spec.timeout = std::chrono::minutes(10);
+  spec.cancel = &cancel;
+  auto r = run_process(spec);
+  canceller.join();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_FALSE(r->succeeded());
+  EXPECT_EQ(r->describe().rfind("cancelled after ", 0), 0u) << r->describe();
+  const pid_t grandchild = std::stoi(r->stdout_text);
+  EXPECT_TRUE(testing::eventually([&] { return gone(grandchild); }, 5s)) << "the background sleep survived";
+}
+
 class ChildProcessTest : public ::testing::Test {
  protected:
   ChildSpec spec(std::vector<std::string> argv) {

@@ -74,6 +74,13 @@ const sdk::ConfigSchema& failover_keys() {
                       "expired on etcd's side",
        .min = "100ms",
        .max = "1m"},
+      {.name = "peer_probe_timeout",
+       .type = ValueType::duration,
+       .default_value = "2s",
+       .description = "how long a promote's or switchover's probes of the peer (its status, each store's prepare) "
+                      "wait for an answer: a silent peer delays a takeover by about this much",
+       .min = "1s",
+       .max = "1m"},
   };
   return keys;
 }
@@ -120,6 +127,7 @@ void read_failover_tables(const toml::table& root, const std::string& file, cons
       failover.mode = c->string("mode") == "automatic" ? FailoverMode::automatic : FailoverMode::manual;
       failover.maximum_lag_on_failover = c->size("maximum_lag_on_failover");
       failover.fence_margin = c->duration("fence_margin");
+      failover.peer_probe_timeout = c->duration("peer_probe_timeout");
       mode_location = c->has("mode") ? c->where("mode") : table->location;
     }
   }

@@ -28,6 +28,9 @@ struct FailoverSettings {
   // The primary stops taking writes this long before its lease could have
   // expired on etcd's side.
   std::chrono::milliseconds fence_margin{std::chrono::seconds(2)};
+  // A promote's (and a switchover's) probes of the peer wait this long at
+  // most: its /v1/status and each store's prepare (FailoverRequest::peer_timeout).
+  std::chrono::milliseconds peer_probe_timeout{std::chrono::seconds(2)};
   std::string location;  // "file:line:col" of [failover] ("" when absent)
 };
 

@@ -55,6 +55,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     log_warn("tandemd", "no [api] token_file configured: mutating endpoints (actions, events, promote) are refused");
 
   tuning.runtime.hooks = config.hooks;
+  tuning.runtime.peer_probe_timeout = config.failover.peer_probe_timeout;
   tuning.runtime.test_instance = config.node.test_instance;
   tuning.runtime.history_interval = config.api.dashboard.history_interval;
   tuning.runtime.dashboard_actions = config.api.dashboard.actions;

@@ -55,6 +55,7 @@ nlohmann::json to_json(const JournalEntry& e) {
           {"old_epoch", e.old_epoch},
           {"new_epoch", e.new_epoch},
           {"started_ms", e.started_ms},
+          {"precheck_ms", e.precheck_ms},
           {"fenced_at_start", e.fenced_at_start ? nlohmann::json(*e.fenced_at_start) : nlohmann::json(nullptr)},
           {"loss", e.loss},
           {"handoff", e.handoff},
@@ -69,6 +70,7 @@ JournalEntry journal_entry_from_json(const nlohmann::json& j) {
   e.old_epoch = j.at("old_epoch").get<std::uint64_t>();
   e.new_epoch = j.at("new_epoch").get<std::uint64_t>();
   e.started_ms = j.value("started_ms", std::int64_t{0});
+  e.precheck_ms = j.value("precheck_ms", std::int64_t{0});
   if (j.contains("fenced_at_start") && j["fenced_at_start"].is_string())
     e.fenced_at_start = j["fenced_at_start"].get<std::string>();
   e.loss = j.value("loss", nlohmann::json::object());

@@ -35,6 +35,7 @@ struct JournalEntry {
   std::uint64_t old_epoch = 0;
   std::uint64_t new_epoch = 0;
   std::int64_t started_ms = 0;
+  std::int64_t precheck_ms = 0;  // the prechecks before the first step: the peer's status, every prepare
   // Whether this node was fenced when the operation began: a fence set while
   // it runs (a lease lost during a slow promote) is not lifted by its role step.
   std::optional<std::string> fenced_at_start;  // the fence's reason then; nullopt: not fenced

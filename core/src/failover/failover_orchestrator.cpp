@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <future>
 
 namespace tandem::core {
 namespace {
@@ -26,6 +27,23 @@ sdk::FailoverKind kind_of(const std::string& kind) {
   if (kind == "rejoin") return sdk::FailoverKind::rejoin;
   return sdk::FailoverKind::failover;
 }
+
+// While a promote or switchover runs, the stores start no sync and end the
+// one in progress (FailoverStores::hold_syncs).
+class SyncHold {
+ public:
+  SyncHold(FailoverStores& stores, bool hold) : stores_(hold ? &stores : nullptr) {
+    if (stores_) stores_->hold_syncs();
+  }
+  ~SyncHold() {
+    if (stores_) stores_->release_syncs();
+  }
+  SyncHold(const SyncHold&) = delete;
+  SyncHold& operator=(const SyncHold&) = delete;
+
+ private:
+  FailoverStores* stores_;
+};
 
 }  // namespace
 
@@ -127,9 +145,39 @@ std::vector<JournalStep> FailoverOrchestrator::plan_steps(const std::string& kin
   return steps;
 }
 
+std::future<FailoverOrchestrator::PrepareResults> FailoverOrchestrator::start_prepares(
+    const sdk::FailoverRequest& req) {
+  std::vector<std::pair<std::string, std::future<sdk::Result<sdk::PrepareReport>>>> running;
+  for (auto& s : ordered_stores())
+    running.emplace_back(s.name, std::async(std::launch::async, [this, name = s.name, req] {
+                           auto r = sdk::Result<sdk::PrepareReport>::failure("not run");
+                           try {
+                             stores_.call(name, [&](sdk::Plugin& p) { r = p.prepare(req); });
+                           } catch (const std::exception& e) {  // the store is shutting down
+                             r = sdk::Result<sdk::PrepareReport>::failure(e.what());
+                           }
+                           return r;
+                         }));
+  // Deferred: get() collects on the caller's thread. Dropped unread, the
+  // futures above still wait for their prepares (nothing outlives them).
+  return std::async(std::launch::deferred, [running = std::move(running)]() mutable {
+    PrepareResults out;
+    for (auto& [name, f] : running) out.emplace_back(name, f.get());
+    return out;
+  });
+}
+
 FailoverOrchestrator::Precheck FailoverOrchestrator::precheck(const std::string& kind, const FailoverOptions& options,
                                                               JournalEntry& entry) {
   auto local = state_.get();
+  // A promote's or switchover's prepares start before the peer is asked:
+  // a silent peer takes the whole probe bound to answer, and so do their
+  // probes of it. They are given the epoch this node's own state leads to;
+  // should the peer's answer raise it, they run again with that one.
+  sdk::FailoverRequest req{kind_of(kind), std::max(local.epoch + 1, options.epoch), options.force, true,
+                           nlohmann::json::object(), peer_probe_timeout_};
+  std::future<PrepareResults> prepared;
+  if (kind != "rejoin") prepared = start_prepares(req);
   PeerView peer = peer_.status();
   Precheck out;
   nlohmann::json& plan = out.store_plans;
@@ -179,18 +227,20 @@ FailoverOrchestrator::Precheck FailoverOrchestrator::precheck(const std::string&
       else if (!options.dry_run)
         log_.warn(kind + ": " + veto + " (overridden by --force)");
     }
-    sdk::FailoverRequest req{kind_of(kind), entry.new_epoch, options.force, true, nlohmann::json::object()};
-    for (auto& s : ordered_stores()) {
-      sdk::Result<sdk::PrepareReport> r = sdk::Result<sdk::PrepareReport>::failure("not run");
-      stores_.call(s.name, [&](sdk::Plugin& p) { r = p.prepare(req); });
+    PrepareResults results = prepared.get();
+    if (req.new_epoch != entry.new_epoch) {
+      req.new_epoch = entry.new_epoch;
+      results = start_prepares(req).get();
+    }
+    for (auto& [name, r] : results) {
       if (!r) {
-        entry.loss[s.name] = {{"summary", "unknown: prepare failed: " + r.message()}};
-        if (!options.force) refusals.push_back(s.name + ": prepare failed: " + r.message());
+        entry.loss[name] = {{"summary", "unknown: prepare failed: " + r.message()}};
+        if (!options.force) refusals.push_back(name + ": prepare failed: " + r.message());
         continue;
       }
-      entry.loss[s.name] = {{"summary", r->loss_summary.empty() ? "nothing" : r->loss_summary}, {"details", r->loss}};
-      plan[s.name] = r->plan;
-      if (!r->ready && !options.force) refusals.push_back(s.name + ": " + r->refusal);
+      entry.loss[name] = {{"summary", r->loss_summary.empty() ? "nothing" : r->loss_summary}, {"details", r->loss}};
+      plan[name] = r->plan;
+      if (!r->ready && !options.force) refusals.push_back(name + ": " + r->refusal);
     }
   }
   std::string refusal;
@@ -347,6 +397,7 @@ nlohmann::json FailoverOrchestrator::make_report(const JournalEntry& entry, cons
                            {"old_epoch", entry.old_epoch},
                            {"new_epoch", entry.new_epoch},
                            {"started_at_ms", entry.started_ms},
+                           {"precheck_ms", entry.precheck_ms},
                            {"loss", entry.loss},
                            {"steps", steps},
                            {"hooks", hook_results_},
@@ -380,6 +431,10 @@ nlohmann::json FailoverOrchestrator::conclude(const JournalEntry& entry, const s
 
 nlohmann::json FailoverOrchestrator::run(const std::string& kind, const FailoverOptions& options) {
   std::lock_guard lock(run_mu_);
+  // Before anything waits on a store: a promote's prechecks and steps queue
+  // on each store's executor behind its sync, which may be a pull from the
+  // silent peer for as long as that store's own timeout.
+  SyncHold hold(stores_, kind != "rejoin" && !options.dry_run && refuse_all_.empty());
   pending_hooks_.clear();
   hook_results_ = nlohmann::json::array();
   JournalEntry entry;
@@ -428,6 +483,7 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
       }
     }
     Precheck checked = precheck(kind, options, entry);
+    entry.precheck_ms = now_ms() - entry.started_ms;
     entry.steps = plan_steps(kind);
     auto report_plan = [&](nlohmann::json report) {
       nlohmann::json p = nlohmann::json::array();

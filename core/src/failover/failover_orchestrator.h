@@ -12,6 +12,9 @@
 //  - Every step is journaled before and after it runs; rerunning the same
 //    command after a crash skips finished steps and reruns the interrupted one.
 //  - The epoch is bumped and persisted before any store is promoted.
+//  - A promote or switchover waits for no store's sync: none starts while it
+//    runs, the one in progress is asked to end; every store's prepare runs
+//    at once, its probes of the peer bounded by set_peer_probe_timeout().
 //  - While either node is paused (maintenance mode), promote and switchover
 //    are refused unless forced; rejoin, a repair, is not.
 //  - [hooks]: a pre_promote hook may veto a promote/switchover (unless
@@ -19,8 +22,10 @@
 //    their outcomes are collected into the report ("hooks") at the end.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -54,6 +59,12 @@ class FailoverStores {
   // Run `fn` with the store's plugin on the store's executor (never
   // concurrently with its sync) and wait for it.
   virtual void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) = 0;
+  // A promote or switchover begins / ends: no store starts a sync meanwhile,
+  // and the sync in progress is asked to end (StoreRunner::hold_syncs), so
+  // the operation's steps wait for no pull from a silent peer. Nest; called
+  // from the operation's thread. Default: nothing (stores without syncs).
+  virtual void hold_syncs() {}
+  virtual void release_syncs() {}
 };
 
 struct PeerView {
@@ -116,6 +127,10 @@ class FailoverOrchestrator {
     leader_key_check_ = std::move(check);
   }
 
+  // [failover] peer_probe_timeout: each store's prepare is told it
+  // (FailoverRequest::peer_timeout) as the bound of its probes of the peer.
+  void set_peer_probe_timeout(std::chrono::milliseconds bound) { peer_probe_timeout_ = bound; }
+
   // A node that must never take part in a failover (a test instance):
   // promote, switchover, rejoin and the peer's demote are refused with `reason`.
   void refuse_every_operation(std::string reason) { refuse_all_ = std::move(reason); }
@@ -132,6 +147,11 @@ class FailoverOrchestrator {
     sdk::Status verdict;
   };
   Precheck precheck(const std::string& kind, const FailoverOptions& options, JournalEntry& entry);
+  using PrepareResults = std::vector<std::pair<std::string, sdk::Result<sdk::PrepareReport>>>;
+  // Starts every store's prepare(req) at once, each on its store's executor
+  // (a silent peer costs one probe bound, not one per store); get() waits
+  // for all of them and gives their answers in the stores' order.
+  std::future<PrepareResults> start_prepares(const sdk::FailoverRequest& req);
   std::vector<JournalStep> plan_steps(const std::string& kind) const;
   sdk::Status perform(JournalEntry& entry, JournalStep& step);
   // True when `store` declared nothing_to_fail_over: a not_supported step is skipped.
@@ -166,6 +186,7 @@ class FailoverOrchestrator {
   std::string refuse_all_;  // non-empty: every operation is refused with it
   LeaderKeyMove leader_key_move_;
   LeaderKeyMove leader_key_check_;
+  std::chrono::milliseconds peer_probe_timeout_ = sdk::FailoverRequest{}.peer_timeout;
 };
 
 // Test builds only: TANDEM_FAULT_INJECT="before:<step>" or "after:<step>"

@@ -9,8 +9,13 @@ constexpr std::chrono::minutes kStepTimeout{15};
 }  // namespace
 
 HttpFailoverPeer::HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token,
-                                   std::shared_ptr<const sdk::net::TlsContext> tls)
-    : io_(io), api_url_(std::move(api_url)), token_(std::move(token)), tls_(std::move(tls)) {}
+                                   std::shared_ptr<const sdk::net::TlsContext> tls,
+                                   std::chrono::milliseconds status_timeout)
+    : io_(io),
+      api_url_(std::move(api_url)),
+      token_(std::move(token)),
+      tls_(std::move(tls)),
+      status_timeout_(status_timeout) {}
 
 sdk::Result<sdk::net::Response> HttpFailoverPeer::call(const std::string& method, const std::string& target,
                                                        const std::string& body, std::chrono::milliseconds timeout) {
@@ -34,7 +39,7 @@ sdk::Result<sdk::net::Response> HttpFailoverPeer::call(const std::string& method
 }
 
 PeerView HttpFailoverPeer::status() {
-  auto o = call("GET", "/v1/status", "", std::chrono::seconds(3));
+  auto o = call("GET", "/v1/status", "", status_timeout_);
   PeerView v;
   if (!o) {
     v.error = o.message();

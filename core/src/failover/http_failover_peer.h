@@ -18,8 +18,10 @@ class HttpFailoverPeer final : public FailoverPeer {
   // token: the peer API's bearer token ([peer] token_file); may be empty, in
   // which case demote/rejoin will be refused by the peer with a clear error.
   // tls: for an https api_url ([peer] ca_file, client certificate); null: the system's trust store.
+  // status_timeout: how long status() waits ([failover] peer_probe_timeout).
   HttpFailoverPeer(boost::asio::io_context& io, std::string api_url, std::string token,
-                   std::shared_ptr<const sdk::net::TlsContext> tls = nullptr);
+                   std::shared_ptr<const sdk::net::TlsContext> tls = nullptr,
+                   std::chrono::milliseconds status_timeout = std::chrono::seconds(2));
 
   PeerView status() override;
   sdk::Result<nlohmann::json> demote(std::uint64_t new_epoch) override;
@@ -34,6 +36,7 @@ class HttpFailoverPeer final : public FailoverPeer {
   std::string api_url_;
   std::string token_;
   std::shared_ptr<const sdk::net::TlsContext> tls_;
+  std::chrono::milliseconds status_timeout_;
 };
 
 }  // namespace tandem::core

@@ -25,7 +25,8 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
       state_(ensure_dir(node.data_dir), initial_role),
       maintenance_(node.data_dir),
       workers_("workers", options.worker_threads) {
-  failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token, options_.peer.tls);
+  failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token, options_.peer.tls,
+                                                      options_.peer_probe_timeout);
   peer_monitor_ = std::make_unique<PeerMonitor>(io_, peer, std::move(peer_token), options_.peer);
   services_.node = std::move(node);
   services_.peer = std::move(peer);
@@ -39,6 +40,7 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
   hooks_ = std::make_unique<HookRunner>(options_.hooks, services_.node.name, services_.peer.name);
   orchestrator_ = std::make_unique<FailoverOrchestrator>(services_.node.data_dir, state_, *failover_stores_,
                                                          *failover_peer_, failover_log_, &maintenance_, hooks_.get());
+  orchestrator_->set_peer_probe_timeout(options_.peer_probe_timeout);
   if (options_.test_instance)
     orchestrator_->refuse_every_operation(
         "this is a test instance ([node] role = \"test\", a clone made by `tandemctl clone-test`): it is never "

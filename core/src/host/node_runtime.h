@@ -48,6 +48,9 @@ struct RuntimeOptions {
   bool dashboard_actions = DashboardSettings{}.actions;
   std::chrono::milliseconds worker_grace{std::chrono::seconds(10)};
   HooksConfig hooks;  // [hooks]
+  // [failover] peer_probe_timeout: how long a promote's probes of the peer
+  // wait (its status, each store's prepare).
+  std::chrono::milliseconds peer_probe_timeout = sdk::FailoverRequest{}.peer_timeout;
   // [node] role = "test": no peer is watched or asked, and every failover
   // command is refused (the orchestrator's refusal says why).
   bool test_instance = false;

@@ -1,6 +1,7 @@
 // The running daemon's stores as the failover orchestrator sees them: each
 // call runs on the store's own executor (StoreRunner::call), so a failover
-// step never overlaps the store's sync.
+// step never overlaps the store's sync; the list (names, failover order) is
+// what the runners read at construction, so it never waits for one.
 #pragma once
 
 #include "failover/failover_orchestrator.h"
@@ -13,6 +14,8 @@ class RuntimeFailoverStores final : public FailoverStores {
   explicit RuntimeFailoverStores(NodeRuntime& runtime) : runtime_(runtime) {}
   std::vector<FailoverStore> stores() const override;
   void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) override;
+  void hold_syncs() override;
+  void release_syncs() override;
 
  private:
   NodeRuntime& runtime_;

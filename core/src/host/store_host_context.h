@@ -4,6 +4,7 @@
 // the event loop, the worker pool, sync requests and peer messages.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -60,6 +61,10 @@ class StoreHostContext final : public sdk::HostContext {
   // The store's runner routes request_sync() here once it exists.
   void set_sync_requester(std::function<void()> requester);
 
+  const std::atomic<bool>& sync_cancelled() const override { return sync_cancelled_; }
+  // The runner's: set while a promote waits for the sync in progress.
+  void set_sync_cancelled(bool cancelled) { sync_cancelled_ = cancelled; }
+
  private:
   NodeServices services_;
   std::string store_;
@@ -70,6 +75,7 @@ class StoreHostContext final : public sdk::HostContext {
   std::mutex mu_;
   std::function<void()> sync_requester_;
   bool sync_requested_early_ = false;  // asked before the runner was attached
+  std::atomic<bool> sync_cancelled_{false};
 };
 
 }  // namespace tandem::core

@@ -38,6 +38,9 @@ StoreRunner::StoreRunner(boost::asio::io_context& io, std::string plugin_type, s
   // through the plugin when asked (never held by the host).
   for (const auto& a : plugin_->actions()) actions_.push_back({a.name, a.description});
   for (const auto& d : plugin_->diagnostics()) diagnostics_.push_back({d.name, d.description});
+  const sdk::PluginInfo info = plugin_->info();
+  failover_order_ = info.failover_order;
+  nothing_to_fail_over_ = info.nothing_to_fail_over;
   health_ = sdk::Health::make(sdk::HealthStatus::unknown, "not started yet");
   context_->set_sync_requester([this] { request_sync(); });
 }
@@ -80,9 +83,11 @@ void StoreRunner::attempt_start() {
     if (stopping_) return;
     state_ = StoreState::running;
     start_error_.clear();
-    // A sync requested before start (or the first periodic one) runs at once.
+    // A sync requested before start (or the first periodic one) runs at
+    // once, or once a pending promote releases the syncs.
     run_now = sync_pending_ || interval_.count() > 0;
-    sync_pending_ = false;
+    sync_pending_ = run_now && sync_holds_ > 0;
+    if (sync_pending_) run_now = false;
     if (run_now) sync_running_ = true;
   }
   log_info(name_, "started (plugin " + plugin_type_ + " " + plugin_version_ +
@@ -121,8 +126,8 @@ void StoreRunner::request_sync() {
   {
     std::lock_guard l(mu_);
     if (stopping_) return;
-    if (state_ != StoreState::running || sync_running_) {
-      sync_pending_ = true;  // runs once started / right after the current run
+    if (state_ != StoreState::running || sync_running_ || sync_holds_ > 0) {
+      sync_pending_ = true;  // runs once started / right after the current run / once released
       return;
     }
     sync_running_ = true;
@@ -137,6 +142,11 @@ void StoreRunner::run_sync() {
       sync_running_ = false;
       return;
     }
+    if (sync_holds_ > 0) {  // queued before a promote began: it runs after it
+      sync_running_ = false;
+      sync_pending_ = true;
+      return;
+    }
     stats_.in_progress = true;
   }
   auto started_wall = std::chrono::system_clock::now();
@@ -149,6 +159,7 @@ void StoreRunner::run_sync() {
   {
     std::lock_guard l(mu_);
     stats_.in_progress = false;
+    context_->set_sync_cancelled(false);  // under mu_: hold_syncs() sets it only while in progress
     ++stats_.runs;
     stats_.last_duration_ms = ms;
     stats_.last_run = started_wall;
@@ -160,8 +171,8 @@ void StoreRunner::run_sync() {
       ++stats_.failures;
       stats_.last_error = result.message();
     }
-    again = sync_pending_ && !stopping_;
-    sync_pending_ = false;
+    again = sync_pending_ && !stopping_ && sync_holds_ == 0;
+    if (sync_holds_ == 0) sync_pending_ = false;  // held: release_syncs() runs it
     sync_running_ = again;
   }
   if (result.ok())
@@ -188,6 +199,30 @@ void StoreRunner::arm_sync_timer(std::chrono::milliseconds delay) {
       request_sync();
     });
   });
+}
+
+void StoreRunner::hold_syncs() {
+  bool cancelled = false;
+  {
+    std::lock_guard l(mu_);
+    ++sync_holds_;
+    if (stats_.in_progress) {
+      context_->set_sync_cancelled(true);
+      cancelled = true;
+    }
+  }
+  if (cancelled) log_info(name_, "a failover operation is pending: the sync in progress is asked to end");
+}
+
+void StoreRunner::release_syncs() {
+  {
+    std::lock_guard l(mu_);
+    if (sync_holds_ == 0) return;
+    if (--sync_holds_ > 0 || !sync_pending_ || sync_running_ || stopping_ || state_ != StoreState::running) return;
+    sync_pending_ = false;
+    sync_running_ = true;
+  }
+  executor_.post([this] { run_sync(); });
 }
 
 void StoreRunner::refresh_health() {

@@ -79,6 +79,20 @@ class StoreRunner {
   // Coalesced: at most one extra run is queued while one is in progress.
   void request_sync();
 
+  // A promote or switchover is pending on this node: no sync starts until
+  // the matching release_syncs() (one requested or due meanwhile runs then),
+  // and the sync in progress, if any, is asked to end soon
+  // (HostContext::sync_cancelled), so that the failover steps queued behind
+  // it wait for a cancelled sync, not for a pull from a silent peer. Any
+  // thread; holds nest.
+  void hold_syncs();
+  void release_syncs();
+
+  // From the plugin's info(), read once at construction (metadata: the
+  // failover orchestrator asks without queueing behind a sync).
+  int failover_order() const { return failover_order_; }
+  bool nothing_to_fail_over() const { return nothing_to_fail_over_; }
+
   // Refresh the cached health from the plugin (quick by contract). Any thread.
   void refresh_health();
   StoreSnapshot snapshot() const;
@@ -113,6 +127,8 @@ class StoreRunner {
   std::chrono::milliseconds interval_{0};
   std::vector<sdk::ActionInfo> actions_;
   std::vector<sdk::DiagnosticInfo> diagnostics_;
+  int failover_order_ = 50;
+  bool nothing_to_fail_over_ = false;
 
   // Only touched on the event loop.
   boost::asio::steady_timer sync_timer_;
@@ -125,6 +141,7 @@ class StoreRunner {
   int start_attempts_ = 0;
   bool sync_running_ = false;
   bool sync_pending_ = false;
+  int sync_holds_ = 0;  // hold_syncs() minus release_syncs()
   bool stopping_ = false;
   SyncStats stats_;
   sdk::Health health_;

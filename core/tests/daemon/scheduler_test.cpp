@@ -74,6 +74,32 @@ TEST(Scheduler, RequestSyncIsCoalescedWhileARunIsInProgress) {
   EXPECT_EQ(p->max_concurrent_syncs, 1);
 }
 
+// A promote pending (StoreRunner::hold_syncs, as the orchestrator does):
+// the sync in progress is told to end, no new one starts however often it
+// is due or requested, a failover call gets the executor at once and sees
+// no cancel flag, and once released the deferred sync runs.
+TEST(Scheduler, HeldSyncsEndTheRunningOneAndStartNoneUntilReleased) {
+  TestStoreKnobs k;
+  k.interval = 20ms;
+  k.first_sync_until_cancelled = true;
+  auto p = std::make_shared<TestStorePlugin>(k);
+  InProcessDaemon d({{"s", p}});
+  ASSERT_TRUE(eventually([&] { return p->blocked_syncs == 1; }, 20s));
+  core::StoreRunner* runner = d.daemon->runtime().find_store("s");
+  ASSERT_NE(runner, nullptr);
+  runner->hold_syncs();
+  ASSERT_TRUE(eventually([&] { return p->cancelled_syncs == 1; }, 20s)) << "the sync in progress was not cancelled";
+  for (int i = 0; i < 5; ++i) p->host()->request_sync();
+  bool flag_in_call = true;
+  // Posted after the requests: a sync they had started would run first.
+  runner->call([&](sdk::Plugin&) { flag_in_call = p->host()->sync_cancelled().load(); }).get();
+  EXPECT_FALSE(flag_in_call) << "the cancel flag is for syncs only";
+  EXPECT_EQ(p->sync_calls, 1) << "a sync started while held";
+  runner->release_syncs();
+  EXPECT_TRUE(eventually([&] { return p->sync_calls >= 3; }, 20s)) << "the syncs did not resume";
+  EXPECT_EQ(p->max_concurrent_syncs, 1);
+}
+
 TEST(Scheduler, SyncFailuresAreCounted) {
   TestStoreKnobs k;
   k.interval = 30ms;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tandem/sdk/plugin.h"
@@ -43,6 +44,8 @@ class Gate {
 struct TestStoreKnobs {
   std::chrono::milliseconds interval{0};
   Gate* block_sync = nullptr;  // when set, sync() waits for the gate
+  // The first sync waits until the host cancels it (HostContext::sync_cancelled), at most a minute.
+  bool first_sync_until_cancelled = false;
   int fail_starts = 0;         // the first N start() calls fail
   bool fail_sync = false;
   std::vector<sdk::ReplicationEntry> replication;
@@ -86,6 +89,17 @@ class TestStorePlugin final : public sdk::Plugin {
     if (knobs_.block_sync) {
       ++blocked_syncs;
       knobs_.block_sync->wait();
+    }
+    if (knobs_.first_sync_until_cancelled && sync_calls == 1) {
+      ++blocked_syncs;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+      while (!host_->sync_cancelled().load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (host_->sync_cancelled().load()) {
+        ++cancelled_syncs;
+        --concurrent_syncs;
+        return sdk::Result<sdk::SyncReport>::failure("cancelled");
+      }
     }
     --concurrent_syncs;
     if (knobs_.fail_sync) return sdk::Result<sdk::SyncReport>::failure("sync failed as told");
@@ -133,6 +147,7 @@ class TestStorePlugin final : public sdk::Plugin {
   std::atomic<int> start_calls{0};
   std::atomic<int> sync_calls{0};
   std::atomic<int> blocked_syncs{0};
+  std::atomic<int> cancelled_syncs{0};  // ended by HostContext::sync_cancelled
   std::atomic<int> concurrent_syncs{0};
   std::atomic<int> max_concurrent_syncs{0};
   mutable std::atomic<int> health_calls{0};

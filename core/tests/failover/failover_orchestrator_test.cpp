@@ -6,12 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "failover/failover_orchestrator.h"
 #include "tandem/sdk/file_util.h"
@@ -35,7 +39,8 @@ class FileBackedStore final : public sdk::Plugin {
   sdk::Status configure(const sdk::StoreConfig&, sdk::HostContext&) override { return {}; }
   sdk::Health health() const override { return sdk::Health::make(sdk::HealthStatus::ok, "ok"); }
 
-  sdk::Result<sdk::PrepareReport> prepare(const sdk::FailoverRequest&) override {
+  sdk::Result<sdk::PrepareReport> prepare(const sdk::FailoverRequest& req) override {
+    if (during_prepare) during_prepare(req);
     sdk::PrepareReport r;
     r.ready = !refuse_;
     r.refusal = refuse_ ? "store not caught up" : "";
@@ -76,6 +81,8 @@ class FileBackedStore final : public sdk::Plugin {
   json load() const { return json::parse(sdk::read_file(file_)); }
   void set_refuse(bool r) { refuse_ = r; }
   std::function<void()> during_promote;  // runs inside promote(), before it returns
+  // Runs inside prepare(), from the orchestrator's prepare threads.
+  std::function<void(const sdk::FailoverRequest&)> during_prepare;
 
  private:
   void save(const json& j) { sdk::atomic_write_file(file_, j.dump()); }
@@ -124,6 +131,9 @@ class NodeStores final : public FailoverStores {
   void call(const std::string& store, const std::function<void(sdk::Plugin&)>& fn) override {
     fn(*n_.plugins.at(store));
   }
+  void hold_syncs() override { ++holds; }
+  void release_syncs() override { --holds; }
+  std::atomic<int> holds{0};  // hold_syncs() minus release_syncs()
 
  private:
   Node& n_;
@@ -184,6 +194,73 @@ TEST(FailoverOrchestrator, PromoteWithPeerDownRunsStoresInFailoverOrderAndBumpsE
   ASSERT_EQ(p.b_orch.history().size(), 1u);
   EXPECT_EQ(p.b_orch.history()[0]["id"], report["id"]);
   EXPECT_FALSE(p.b_orch.in_progress().has_value());
+}
+
+// Every store's prepare runs at once (a silent peer costs one probe bound,
+// not one per store): each waits until all three have begun. Run one after
+// the other, each would wait out the bound alone and see only itself. They
+// are given the peer probe bound, and the syncs are held from before the
+// prechecks to the end of the promote (never for a dry run).
+TEST(FailoverOrchestrator, ThePreparesRunAtOnceWithTheProbeBoundAndTheSyncsHeld) {
+  Pair p;
+  p.b_peer.down = true;
+  p.b_orch.set_peer_probe_timeout(std::chrono::milliseconds(1234));
+  std::mutex mu;
+  std::condition_variable cv;
+  int begun = 0;
+  std::vector<int> seen_together;
+  std::vector<std::int64_t> bounds;
+  std::atomic<int> holds_seen{0};
+  for (auto& [name, plugin] : p.b.plugins) {
+    plugin->during_prepare = [&](const sdk::FailoverRequest& req) {
+      std::unique_lock l(mu);
+      ++begun;
+      cv.notify_all();
+      cv.wait_for(l, std::chrono::seconds(10), [&] { return begun >= 3; });
+      seen_together.push_back(begun);
+      bounds.push_back(req.peer_timeout.count());
+      holds_seen = std::max(holds_seen.load(), p.b_stores.holds.load());
+    };
+    plugin->during_promote = [&] { holds_seen = std::min(holds_seen.load(), p.b_stores.holds.load()); };
+  }
+  FailoverOptions dry;
+  dry.dry_run = true;
+  EXPECT_EQ(p.b_orch.promote(dry)["result"], "dry-run");
+  EXPECT_EQ(holds_seen, 0) << "a dry run holds no sync";
+  EXPECT_EQ(seen_together, (std::vector<int>{3, 3, 3})) << "the prepares ran one after the other";
+  begun = 0;
+  seen_together.clear();
+  bounds.clear();
+  json report = p.b_orch.promote({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(seen_together, (std::vector<int>{3, 3, 3})) << "the prepares ran one after the other";
+  EXPECT_EQ(bounds, (std::vector<std::int64_t>{1234, 1234, 1234}));
+  EXPECT_EQ(holds_seen, 1) << "the syncs were not held through the prechecks and every store's promote";
+  EXPECT_EQ(p.b_stores.holds, 0) << "released at the end";
+  EXPECT_TRUE(report["precheck_ms"].is_number()) << report.dump(2);
+}
+
+// The prepares start before the peer answers, at the epoch this node's own
+// state leads to; when the peer's answer raises it, they run again with it.
+TEST(FailoverOrchestrator, ThePreparesAreToldThePeersHigherEpoch) {
+  Pair p;
+  auto peer = p.a.state.get();
+  peer.epoch = 5;
+  peer.fenced = true;  // a fenced former primary: no refusal
+  p.a.state.set(peer);
+  std::mutex mu;
+  std::vector<std::uint64_t> epochs;
+  for (auto& [name, plugin] : p.b.plugins)
+    plugin->during_prepare = [&](const sdk::FailoverRequest& req) {
+      std::lock_guard l(mu);
+      epochs.push_back(req.new_epoch);
+    };
+  json report = p.b_orch.promote({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(report["new_epoch"], 6);
+  ASSERT_EQ(epochs.size(), 6u) << "once at epoch 2, then again at 6";
+  std::sort(epochs.begin(), epochs.end());
+  EXPECT_EQ(epochs, (std::vector<std::uint64_t>{2, 2, 2, 6, 6, 6}));
 }
 
 // The node fences itself, as NodeRuntime::fence records it.

@@ -8,9 +8,6 @@
 namespace tandem::config_rsync {
 namespace {
 
-// How long prepare waits for the old primary: promotion must not hang on a dead host.
-constexpr std::chrono::milliseconds kPrepareTimeout{5'000};
-
 std::string first_changes(const TransferStats& st, std::size_t n) {
   std::string out;
   for (std::size_t i = 0; i < st.changes.size() && i < n; ++i) out += (i ? ", " : "") + st.changes[i].substr(12);
@@ -21,7 +18,6 @@ std::string first_changes(const TransferStats& st, std::size_t n) {
 }  // namespace
 
 sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRequest& request) {
-  (void)request;
   sdk::PrepareReport r;
   if (mode() == Mode::serving) {
     r.loss_summary = "nothing (this node already serves as primary)";
@@ -41,8 +37,9 @@ sdk::Result<sdk::PrepareReport> ConfigRsyncPlugin::prepare(const sdk::FailoverRe
     if (changed_at) changed_age = std::chrono::duration<double>(now - *changed_at).count();
     if (state_.last_good) good_age = std::chrono::duration<double>(now - *state_.last_good).count();
   }
-  // Ask the primary itself what a pull would change, if it still answers.
-  PullOutcome dry = run_rsync_for_all(settings_, peer_address(), RsyncRun::dry_run, kPrepareTimeout);
+  // Ask the primary itself what a pull would change, if it still answers
+  // within the host's probe bound: a promote must not wait long on a dead host.
+  PullOutcome dry = run_rsync_for_all(settings_, peer_address(), RsyncRun::dry_run, request.peer_timeout);
 
   nlohmann::json loss{{"local_checksum", local.empty() ? "unknown" : local},
                       {"primary_checksum", primary.empty() ? "unknown" : primary}};

@@ -281,7 +281,10 @@ sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::publish_once() {
 
 sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::pull_once() {
   auto attempt = Clock::now();
-  PullOutcome out = run_rsync_for_all(settings_, peer_address(), RsyncRun::pull);
+  // sync_cancelled() is set only during a sync (a promote waits for it):
+  // false when a failover step pulls.
+  const std::atomic<bool>* cancel = &host_->sync_cancelled();
+  PullOutcome out = run_rsync_for_all(settings_, peer_address(), RsyncRun::pull, std::chrono::milliseconds::max(), cancel);
   std::string sum = refresh_local_checksum();
   std::string peer_sum;
   {
@@ -295,7 +298,8 @@ sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::pull_once() {
     // pull, compare contents once. (A primary that changed again since it
     // reported its checksum also lands here: harmless, one extra pass.)
     full_compare = true;
-    PullOutcome second = run_rsync_for_all(settings_, peer_address(), RsyncRun::pull_full_compare);
+    PullOutcome second =
+        run_rsync_for_all(settings_, peer_address(), RsyncRun::pull_full_compare, std::chrono::milliseconds::max(), cancel);
     second.stats.add(out.stats);
     second.duration += out.duration;
     out = std::move(second);

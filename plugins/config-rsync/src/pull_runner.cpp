@@ -48,7 +48,7 @@ std::string describe_rsync_failure(int exit_code, bool timed_out, const std::str
 }
 
 PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_address, RsyncRun kind,
-                              std::chrono::milliseconds timeout_cap) {
+                              std::chrono::milliseconds timeout_cap, const std::atomic<bool>* cancel) {
   Settings effective = settings;
   if (timeout_cap < effective.timeout) effective.timeout = timeout_cap;
   PullOutcome out;
@@ -57,7 +57,10 @@ PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_
     EntryOutcome eo;
     eo.name = entry.name;
     const bool writes = kind == RsyncRun::pull || kind == RsyncRun::pull_full_compare;
-    if (writes) {
+    if (cancel && cancel->load()) {
+      eo.error = "not run: cancelled (a failover operation on this node is pending)";
+      eo.exit_code = -1;
+    } else if (writes) {
       // rsync creates the last directory level only; the parents are ours to make.
       std::error_code ec;
       fs::create_directories(entry.is_file ? entry.path.parent_path() : entry.path, ec);
@@ -76,6 +79,7 @@ PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_
       spec.timeout = std::max(std::chrono::milliseconds(std::chrono::minutes(30)), effective.timeout * 4);
       spec.max_output_bytes = 32u << 20;
       spec.env["LC_ALL"] = "C";  // plain digits and English messages to parse
+      spec.cancel = cancel;
       auto r = sdk::run_process(spec);
       if (!r) {
         eo.exit_code = 127;
@@ -85,7 +89,9 @@ PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_
         eo.stdout_text = r->stdout_text;
         eo.ok = r->succeeded();
         if (!eo.ok) {
-          eo.error = describe_rsync_failure(r->exit_code, r->timed_out, r->stderr_text, r->stdout_text);
+          eo.error = r->cancelled ? "cancelled after " + std::to_string(r->duration.count()) +
+                                        " ms (a failover operation on this node is pending)"
+                                  : describe_rsync_failure(r->exit_code, r->timed_out, r->stderr_text, r->stdout_text);
           // rsync says only "auth failed on module X": name the file the
           // password came from (never the password).
           if (effective.transport == Transport::daemon && r->stderr_text.find("auth failed") != std::string::npos)

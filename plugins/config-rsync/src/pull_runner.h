@@ -2,6 +2,7 @@
 // condenses the outcome for health, reports and diagnostics. Blocking.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -38,8 +39,11 @@ enum class RsyncRun {
 
 // `timeout_cap` bounds each rsync's connect/I/O timeout (e.g. short for
 // prepare); the process itself is killed after a generous hard limit.
+// `cancel` (HostContext::sync_cancelled in a sync) kills the rsync running
+// when it becomes true, and the paths after it are not run.
 PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_address, RsyncRun kind,
-                              std::chrono::milliseconds timeout_cap = std::chrono::milliseconds::max());
+                              std::chrono::milliseconds timeout_cap = std::chrono::milliseconds::max(),
+                              const std::atomic<bool>* cancel = nullptr);
 
 // rsync's stderr condensed to one line, with the exit code and its meaning.
 std::string describe_rsync_failure(int exit_code, bool timed_out, const std::string& stderr_text,

@@ -1,5 +1,6 @@
 // prepare / promote / demote / rejoin, and the fresh base backup action.
 // Each step is idempotent: it first looks at what is already true.
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 #include <thread>
@@ -51,7 +52,11 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
   std::optional<std::uint64_t> not_replayed = s.replay_gap;
   bool primary_alive = false;
   try {
-    PgConnection peer(peer_params(false));
+    // Bounded by the host's probe timeout: a silent old primary must not
+    // hold a takeover for this store's own connect_timeout.
+    ConnectParams probe = peer_params(false);
+    probe.connect_timeout = std::min(probe.connect_timeout, request.peer_timeout);
+    PgConnection peer(probe);
     auto rows = peer.query(
         "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL "
         "ELSE pg_current_wal_lsn()::text END");

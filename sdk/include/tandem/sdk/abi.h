@@ -9,7 +9,7 @@ namespace tandem::sdk {
 // Bumped whenever a change to the SDK headers breaks binary compatibility
 // (a virtual method added in the middle, a struct layout change). The loader
 // refuses a plugin whose manifest carries another value.
-inline constexpr std::uint32_t kAbiVersion = 7;
+inline constexpr std::uint32_t kAbiVersion = 8;
 
 // First field of every manifest; tells a tandem plugin from another library
 // that happens to export a symbol of the same name.

@@ -1,6 +1,7 @@
 // Failover steps: what the orchestrator asks of each store, and what it gets back.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -22,6 +23,11 @@ struct FailoverRequest {
   // Data handed from the peer's step to this one, e.g. the old primary's final
   // WAL position from demote, passed to the standby's promote in a switchover.
   nlohmann::json handoff = nlohmann::json::object();
+  // How long a probe of the peer (the old primary) may wait in this step:
+  // the host's [failover] peer_probe_timeout. Use it instead of the store's
+  // own (longer) timeouts when the step asks the peer something it can do
+  // without, so that a silent peer delays a takeover by this much at most.
+  std::chrono::milliseconds peer_timeout{std::chrono::seconds(2)};
 };
 
 // Answer to prepare(): may this node's copy be promoted now, and at what cost.

@@ -4,6 +4,7 @@
 // Every method is safe to call from any thread unless it says otherwise.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -105,6 +106,17 @@ class HostContext {
   // Deliver a small JSON message to the same store on the peer's tandemd
   // (its Plugin::on_peer_event). Best effort, asynchronous; returns at once.
   virtual void notify_peer(const nlohmann::json& message) = 0;
+
+  // Becomes true while this store's sync() runs and a promote or switchover
+  // on this node waits for it (the host starts no sync while one is pending);
+  // false at every other time. A sync that can block on the peer passes it
+  // as the cancel of its requests and processes (net::Request::cancel,
+  // ProcessSpec::cancel) and returns soon, an error being fine: the host runs
+  // it again once the operation is done. The default: never set.
+  virtual const std::atomic<bool>& sync_cancelled() const {
+    static const std::atomic<bool> never{false};
+    return never;
+  }
 };
 
 }  // namespace tandem::sdk

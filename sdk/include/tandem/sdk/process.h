@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -33,6 +34,10 @@ struct CommandSpec {
 // A bounded command whose output the caller reads.
 struct ProcessSpec : CommandSpec {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // the whole process group is killed past it
+  // When set and it becomes true, the process group is killed within ~20 ms
+  // (ProcessResult::cancelled): how a caller that is asked to stop gets its
+  // thread back (e.g. HostContext::sync_cancelled). Must outlive the call.
+  const std::atomic<bool>* cancel = nullptr;
   std::string stdin_data;                                      // written to stdin, then stdin is closed
   std::size_t max_output_bytes = 1 << 20;                      // stdout and stderr each truncated past this
 };
@@ -41,11 +46,12 @@ struct ProcessResult {
   int exit_code = -1;      // exit status, or -1 when killed by a signal
   int signal = 0;          // terminating signal, 0 if exited
   bool timed_out = false;  // killed because the timeout passed
+  bool cancelled = false;  // killed because ProcessSpec::cancel became true
   std::string stdout_text;
   std::string stderr_text;
   std::chrono::milliseconds duration{0};
 
-  bool succeeded() const { return exit_code == 0 && !timed_out; }
+  bool succeeded() const { return exit_code == 0 && !timed_out && !cancelled; }
   // "exit 23: <last line of stderr>" style summary for health and logs.
   std::string describe() const;
 };
