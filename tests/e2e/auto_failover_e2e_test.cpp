@@ -301,6 +301,15 @@ TEST_F(AutoFailoverHosts, EtcdDownTheFailsafeIsConfirmedOverTheTlsPeerChannel) {
 // the key once it has expired, then promotes. A probe writing to BOTH nodes
 // (PostgreSQL and KV), each acknowledgement stamped with node and time, must
 // see alpha's last acknowledgement before beta's first, in each store.
+// Alpha's KV acknowledges nothing after the cut, and that is intended: a
+// dual write waits for the peer's Redis until command_timeout (5 s), and
+// alpha fences at ttl - fence_margin (4 s) after its last renewal at the
+// latest; the write in flight is then refused (TANDEMFENCED), not journaled
+// (plugins/kvstore-dualwrite/README.md, Failure modes). With the self-fence
+// disabled, alpha journals and acknowledges KV writes from command_timeout
+// on (746 in one run), so the endpoint is not blocked; the probe writes each
+// store on its own thread, so PostgreSQL's commit waiting for its gone
+// standby hides no KV acknowledgement.
 // Beta is writable within ttl + [failover] peer_probe_timeout (2 s) + 5 s
 // of the cut: the key expires at most a ttl after alpha's last renewal, and
 // the takeover then waits for no sync (the pull from the cut-off peer in

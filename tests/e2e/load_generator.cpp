@@ -190,8 +190,10 @@ std::string LoadGenerator::last_errors() const {
 }
 
 WritableProbe::WritableProbe(LoadTarget old_primary, LoadTarget new_primary) {
-  threads_[0] = std::thread([this, old_primary] { run(0, old_primary); });
-  threads_[1] = std::thread([this, new_primary] { run(1, new_primary); });
+  threads_[0] = std::thread([this, old_primary] { run_pg(0, old_primary); });
+  threads_[1] = std::thread([this, new_primary] { run_pg(1, new_primary); });
+  threads_[2] = std::thread([this, old_primary] { run_kv(0, old_primary); });
+  threads_[3] = std::thread([this, new_primary] { run_kv(1, new_primary); });
 }
 
 WritableProbe::~WritableProbe() { stop(); }
@@ -202,10 +204,9 @@ void WritableProbe::stop() {
     if (t.joinable()) t.join();
 }
 
-void WritableProbe::run(int node, LoadTarget target) {
+void WritableProbe::run_pg(int node, LoadTarget target) {
   PgPtr pg;
-  std::unique_ptr<testsupport::RedisClient> kv;
-  for (std::int64_t n = 1; !stop_; ++n) {
+  while (!stop_) {
     try {
       if (!pg || PQstatus(pg.get()) != CONNECTION_OK) pg = pg_connect(target);
       ResultPtr r(PQexec(pg.get(), "INSERT INTO probe_events(node) VALUES ('probe')"));
@@ -218,6 +219,13 @@ void WritableProbe::run(int node, LoadTarget target) {
     } catch (const std::exception&) {
       pg.reset();
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void WritableProbe::run_kv(int node, LoadTarget target) {
+  std::unique_ptr<testsupport::RedisClient> kv;
+  for (std::int64_t n = 1; !stop_; ++n) {
     try {
       if (!kv || !kv->connected())
         kv = resp_connect(target.netns, target.host, target.kv_port, std::chrono::seconds(2));

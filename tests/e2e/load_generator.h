@@ -86,7 +86,10 @@ class LoadGenerator {
 // and records when each node acknowledged a write (PostgreSQL: an INSERT
 // into probe_events; KV: a SET of probe:<n>). The pair's promise includes
 // that no two nodes take writes at the same time: every acknowledgement of
-// the old primary must come before the new primary's first.
+// the old primary must come before the new primary's first. Each store of
+// each node has a thread of its own: a write one store holds (a synchronous
+// commit waiting for a standby that is gone) hides no acknowledgement of the
+// other.
 class WritableProbe {
  public:
   using Clock = std::chrono::steady_clock;
@@ -110,14 +113,15 @@ class WritableProbe {
   struct Acks {
     std::vector<Clock::time_point> pg, kv;
   };
-  void run(int node, LoadTarget target);
+  void run_pg(int node, LoadTarget target);
+  void run_kv(int node, LoadTarget target);
   static Overlap overlap(const std::vector<Clock::time_point>& old_acks,
                          const std::vector<Clock::time_point>& new_acks);
 
   mutable std::mutex mu_;
   Acks acks_[2];  // 0: old primary, 1: new primary
   std::atomic<bool> stop_{false};
-  std::thread threads_[2];
+  std::thread threads_[4];  // PostgreSQL and KV, of each node
 };
 
 // Every id of the load table on the PostgreSQL at host:port (reached from

@@ -45,6 +45,8 @@ class RedisServer {
   void kill9() { process_.kill(); }
   // SIGTERM and wait.
   void stop() { process_.stop(); }
+  // The server's pid (-1 when none runs): SIGSTOP makes it a silent peer.
+  pid_t pid() const { return process_.pid(); }
   // Start again on the same port and dir (after kill9/stop), waiting for PING.
   void restart();
   std::string log_tail() const { return process_.log_tail(); }

@@ -364,6 +364,13 @@ void Dispatcher::route(const std::shared_ptr<Op>& op) {
 }
 
 void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
+  // A write that waited for a silent peer past the node's fence (automatic
+  // failover's self-fence comes before command_timeout may end): applied
+  // and acknowledged here now, it would be a write after the fence, when the
+  // peer may already be promoted. Not applied here; the peer may have it.
+  if (host_.fenced())
+    return fail_op(op, "TANDEMFENCED this node was fenced while the write waited for the peer; not applied here "
+                       "(the peer's Redis may have it)");
   if (!journal_error_.empty())
     return fail_op(op, "TANDEMJOURNAL the write journal failed (" + journal_error_ + "); writes refused");
   if (journal_.full())

@@ -387,7 +387,9 @@ sdk::Health KvStorePlugin::health() const {
 
 void KvStorePlugin::on_role_change(sdk::Role role, std::uint64_t) {
   if (!started_) return;
-  if (role == sdk::Role::secondary)
+  // Fencing arrives here too (the role stays primary): stop at once rather
+  // than at the next sync, which may be seconds away behind a silent peer.
+  if (role == sdk::Role::secondary || host_->fenced())
     stop_endpoint();
   else if (should_serve()) {
     try {

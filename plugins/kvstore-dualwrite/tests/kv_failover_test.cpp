@@ -1,6 +1,8 @@
 // Failover across two plugin instances (two TestHosts), as the orchestrator
 // will drive them: unplanned failover + rejoin under a write load, and a
 // planned switchover.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -382,6 +384,44 @@ TEST_F(KvForcedFailoverTest, TheCutOffPrimarysJournalIsDiscardedNotMergedIntoThe
   EXPECT_EQ(snapshot(redis_a_.port()), snapshot(redis_b_.port()));
   EXPECT_TRUE(keys_like(redis_a_.port(), "oldonly:*").empty());
   EXPECT_EQ(beta_.plugin->health().status, sdk::HealthStatus::ok) << beta_.plugin->health().summary;
+}
+
+// The peer's Redis goes silent (SIGSTOP: no reply, no reset, as in a
+// partition) while a write waits for it, and the node fences itself before
+// command_timeout ends (automatic failover's self-fence). When the link then
+// gives the peer up, the write must not be applied here and acknowledged:
+// that would be a write after the fence. And the fence, as the host tells it
+// (on_role_change, role still primary), stops the endpoint at once.
+TEST_F(KvFailoverTest, AWriteWaitingForASilentPeerIsNotAcknowledgedAfterTheFence) {
+  const pid_t peer = redis_b_.pid();
+  ASSERT_GT(peer, 0);
+  const auto writes_before = alpha_.plugin->health().details.value("writes", 0);
+  ASSERT_EQ(::kill(peer, SIGSTOP), 0);
+  RedisValue reply;
+  std::thread client([&] {
+    try {
+      RedisClient c("127.0.0.1", alpha_.endpoint_port, std::chrono::seconds(30));
+      reply = c.command({"SET", "during-fence", "1"});
+    } catch (const std::exception& e) {
+      reply.type = RedisValue::Type::error;
+      reply.str = std::string("connection: ") + e.what();
+    }
+  });
+  // Routed to the silent peer (command_timeout 2 s), then the fence.
+  const bool routed = sdk::testing::eventually(
+      [&] { return alpha_.plugin->health().details.value("writes", 0) > writes_before; }, std::chrono::seconds(10));
+  alpha_.host->set_fenced(true);
+  client.join();
+  ::kill(peer, SIGCONT);
+  ASSERT_TRUE(routed) << "the write never reached the endpoint";
+  EXPECT_TRUE(reply.is_error()) << "acknowledged after the fence: " << reply.describe();
+  EXPECT_NE(reply.str.find("TANDEMFENCED"), std::string::npos) << reply.describe();
+  RedisClient local("127.0.0.1", redis_a_.port());
+  EXPECT_EQ(local.command({"EXISTS", "during-fence"}).integer, 0) << "applied on the fenced node's Redis";
+
+  alpha_.plugin->on_role_change(sdk::Role::primary, 1);
+  EXPECT_FALSE(sdk::testing::wait_for_port("127.0.0.1", alpha_.endpoint_port, std::chrono::milliseconds(300)))
+      << "the fenced node's endpoint still listens";
 }
 
 // alpha's tandemd dies, beta is promoted by force while alpha's Redis is
