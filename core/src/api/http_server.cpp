@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -59,20 +60,24 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
  public:
   // id 0: not admitted (refused), so not in the server's table.
   Session(HttpServer& server, tcp::socket socket, ConnectionTable::Id id = 0)
-      : server_(server), stream_(std::move(socket)), id_(id), fd_(stream_.socket().native_handle()) {
+      : server_(server), stream_(std::move(socket)), id_(id) {
+    // A failed dup (out of descriptors) only makes bytes_waiting() say no.
+    peek_fd_ = ::fcntl(stream_.socket().native_handle(), F_DUPFD_CLOEXEC, 0);
     server_.connections_.fetch_add(1);
     if (server_.options_.tls) (void)stream_.start_tls(*server_.options_.tls);  // a server context: cannot fail
   }
   ~Session() {
     if (id_) server_.forget(id_);
+    if (peek_fd_ >= 0) ::close(peek_fd_);
     server_.connections_.fetch_sub(1);
   }
 
   // Bytes from the client are in the kernel's buffer, not read yet. Safe
-  // from any thread: it only asks the kernel about the descriptor.
+  // from any thread: it only asks the kernel about this session's own
+  // descriptor (peek_fd_).
   bool bytes_waiting() const {
     int n = 0;
-    return ::ioctl(fd_, FIONREAD, &n) == 0 && n > 0;
+    return peek_fd_ >= 0 && ::ioctl(peek_fd_, FIONREAD, &n) == 0 && n > 0;
   }
 
   void run() {
@@ -231,11 +236,14 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   }
 
   // What a read would find now: nothing yet, bytes, or the end (the client's
-  // end of stream, or an error).
+  // end of stream, or an error). On the strand: a close() or a beast deadline
+  // may have closed the socket after its wait completed, and its old number
+  // may already name another file; a closed socket is the end.
   enum class Waiting { nothing, bytes, end };
-  Waiting waiting_input() const {
+  Waiting waiting_input() {
+    if (!stream_.socket().is_open()) return Waiting::end;
     char byte;
-    ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) return Waiting::bytes;
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? Waiting::nothing : Waiting::end;
   }
@@ -359,7 +367,12 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   // called from that same call answers directly.
   std::atomic<std::thread::id> handler_thread_{};
   ConnectionTable::Id id_;
-  int fd_;  // the socket's descriptor, for bytes_waiting()
+  // A duplicate of the socket's descriptor (-1: none), for bytes_waiting()
+  // on other threads. The socket's own number is freed when it is closed (an
+  // eviction, a beast deadline) and can be reused at once, e.g. by a new
+  // connection: TSan caught an ioctl and a recv on such a reused number. This
+  // one stays this session's until ~Session.
+  int peek_fd_ = -1;
 };
 
 namespace {
@@ -382,7 +395,9 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
       handler_(std::move(handler)),
       table_(options_.limits.connections),
       work_(net::make_work_guard(io_)),
-      acceptor_(io_) {}
+      // Its own strand: the accept handler (on any of the threads) and stop()'s
+      // close must not touch the acceptor at once (a race TSan found).
+      acceptor_(net::make_strand(io_)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -445,16 +460,21 @@ void HttpServer::admit(tcp::socket socket, const std::string& address) {
                  options_.trusted_addresses.end();
   ConnectionTable::Id id = next_id_++;
   std::vector<std::shared_ptr<Session>> evicted;
+  // Sessions looked at under the lock are released after it: the last
+  // reference may be ours by then, and ~Session takes the lock (forget()).
+  std::vector<std::shared_ptr<Session>> looked_at;
   std::shared_ptr<Session> session;
   {
     std::lock_guard l(sessions_mu_);
     // A connection marked idle whose request has already arrived (its read
     // handler waits for a thread, e.g. on a loaded machine) is not idle.
-    auto decision = table_.admit(id, address, trusted, [this](ConnectionTable::Id other) {
+    auto decision = table_.admit(id, address, trusted, [this, &looked_at](ConnectionTable::Id other) {
       auto it = sessions_.find(other);
       if (it == sessions_.end()) return false;
       auto s = it->second.lock();
-      return s && s->bytes_waiting();
+      if (!s) return false;
+      looked_at.push_back(s);
+      return s->bytes_waiting();
     });
     for (auto victim : decision.evict) {
       auto it = sessions_.find(victim);
@@ -525,7 +545,7 @@ std::uint64_t HttpServer::refusals() const {
 void HttpServer::stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
-  net::post(io_, [this] {
+  net::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
   });
