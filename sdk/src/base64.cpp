@@ -37,8 +37,8 @@ std::string base64_encode(std::string_view bytes) {
 
 Result<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0)
-    return Result<std::string>::error(ErrorCode::invalid_argument,
-                                      "base64 text of " + std::to_string(text.size()) + " characters (not a multiple of 4)");
+    return Result<std::string>::error(ErrorCode::invalid_argument, "base64 text of " + std::to_string(text.size()) +
+                                                                       " characters (not a multiple of 4)");
   std::string out;
   out.reserve(text.size() / 4 * 3);
   for (std::size_t i = 0; i < text.size(); i += 4) {

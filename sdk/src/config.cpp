@@ -22,7 +22,6 @@ std::string quoted(std::string_view text) {
   return q;
 }
 
-
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;

@@ -35,8 +35,9 @@ class AutoFailoverGate : public AutoFailoverPair {
       o.init = o.start = (i == 0);  // beta's standby is built by its postgres-wal store
       pg_[i] = std::make_unique<PostgresServer>(o);
     }
-    pg_[0]->psql("CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD 'gate-replication-pw'; "
-                 "CREATE TABLE filler (id bigint PRIMARY KEY, payload text NOT NULL)");
+    pg_[0]->psql(
+        "CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD 'gate-replication-pw'; "
+        "CREATE TABLE filler (id bigint PRIMARY KEY, payload text NOT NULL)");
     failover_extra_ = "maximum_lag_on_failover = \"64KiB\"\n";
   }
 
@@ -47,12 +48,10 @@ class AutoFailoverGate : public AutoFailoverPair {
            "\nbin_dir = " + quoted(PostgresServer::bin_dir().string()) + "\nport = " + std::to_string(me.port()) +
            "\npeer_host = \"127.0.0.1\"\npeer_port = " + std::to_string(peer.port()) +
            "\nreplication_user = \"replicator\"\nreplication_password_file = " +
-           quoted((temp_.path() / "replication.pw").string()) +
-           "\nslot_name = \"tandem_standby\"\n" +
+           quoted((temp_.path() / "replication.pw").string()) + "\nslot_name = \"tandem_standby\"\n" +
            (synchronous_ ? "synchronous = true\non_standby_loss = \"degrade\"\nstandby_loss_timeout = \"1s\"\n"
                          : "synchronous = false\n") +
-           "promote_timeout = \"60s\"\npostgres_options = " +
-           quoted("-k " + me.root_dir().string()) + "\n";
+           "promote_timeout = \"60s\"\npostgres_options = " + quoted("-k " + me.root_dir().string()) + "\n";
   }
 
   nlohmann::json pg_health(int i) { return store_health(i, "pg"); }
@@ -79,10 +78,10 @@ class AutoFailoverGate : public AutoFailoverPair {
     pg_[0]->kill9();
     auto killed = Clock::now();
     ASSERT_TRUE(takeover_refused_soon(1)) << "beta never reported a refused takeover: " << status(1).dump() << logs();
-    std::printf("[ figure ] primary's host killed -> beta reports the lag gate's refusal after %lld ms (lag %llu bytes)\n",
-                static_cast<long long>(
-                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count()),
-                static_cast<unsigned long long>(beta_lag()));
+    std::printf(
+        "[ figure ] primary's host killed -> beta reports the lag gate's refusal after %lld ms (lag %llu bytes)\n",
+        static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count()),
+        static_cast<unsigned long long>(beta_lag()));
   }
 
   // Everything says why beta stays secondary, for a while (it keeps asking).
@@ -125,9 +124,9 @@ TEST_F(AutoFailoverGate, LagAboveTheGateNoPromotionSaysWhyAndTakesOverOnceReplay
   pg_[1]->psql("SELECT pg_wal_replay_resume()");
   ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return primary_check(1) == 200; }, 60s))
       << status(1).dump() << logs();
-  std::printf("[ figure ] replay resumed -> beta primary (by itself) after %lld ms\n",
-              static_cast<long long>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - resumed).count()));
+  std::printf(
+      "[ figure ] replay resumed -> beta primary (by itself) after %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - resumed).count()));
   auto s = status(1);
   EXPECT_EQ(s.value("epoch", 0), 2) << s.dump();
   EXPECT_TRUE(s["failover"].value("holds_leader_key", false)) << s.dump();
@@ -164,11 +163,12 @@ TEST_F(AutoFailoverGate, NotTheSynchronousStandbyAtTheLastReportNoPromotionSaysW
   ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return pg_health(1).value("status", "") == "ok"; }, 90s))
       << "beta's standby is not streaming: " << pg_health(1).dump() << logs();
   auto reported_state = [&] {
-    return pg_health(1).value("details", nlohmann::json::object()).value("primary_reported", nlohmann::json::object())
+    return pg_health(1)
+        .value("details", nlohmann::json::object())
+        .value("primary_reported", nlohmann::json::object())
         .value("standby_sync_state", "");
   };
-  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return reported_state() == "sync"; }, 30s))
-      << pg_health(1).dump();
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return reported_state() == "sync"; }, 30s)) << pg_health(1).dump();
   std::this_thread::sleep_for(ttl_ + 1s);  // past beta's start-up grace: it watches
 
   pg_[0]->psql("ALTER ROLE replicator NOLOGIN");
@@ -185,8 +185,9 @@ TEST_F(AutoFailoverGate, NotTheSynchronousStandbyAtTheLastReportNoPromotionSaysW
   if (HasFatalFailure()) return;
   auto s = status(1);
   EXPECT_EQ(s.value("epoch", 0), 1) << s.dump();
-  const std::string why = "store 'pg': PostgreSQL was not replicating synchronously to this standby at the primary's "
-                          "last report";
+  const std::string why =
+      "store 'pg': PostgreSQL was not replicating synchronously to this standby at the primary's "
+      "last report";
   const std::string decision = s["failover"].value("decision", "");
   EXPECT_NE(decision.find(why), std::string::npos) << decision;
   EXPECT_NE(pg_health(1).value("takeover_refusal", "").find("sync_state 'none'"), std::string::npos)

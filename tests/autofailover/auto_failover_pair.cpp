@@ -40,14 +40,14 @@ void AutoFailoverPair::write_config(int i) {
   const Node& me = nodes_[i];
   const Node& peer = nodes_[1 - i];
   const std::string token = (temp_.path() / "token").string();
-  std::string toml = "[node]\nname = \"" + me.name + "\"\naddress = \"127.0.0.1\"\nrole = \"" +
-                     (i == 0 ? "primary" : "secondary") + "\"\ndata_dir = \"" + (me.dir / "data").string() +
-                     "\"\n\n[peer]\nname = \"" + peer.name + "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" +
-                     std::to_string(peer.port) + "\"\ntoken_file = \"" + token + "\"\n\n[api]\nlisten = \"127.0.0.1:" +
-                     std::to_string(me.port) + "\"\ntoken_file = \"" + token +
-                     "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR "\"]\n\n[failover]\nmode = \"automatic\"\n" +
-                     failover_extra_ + "\n[dcs]\nendpoints = " + endpoints_toml_ + "\nttl = \"" +
-                     std::to_string(ttl_.count()) + "s\"\nprefix = \"/pair\"\n" + dcs_extra_ + "\n" + stores_toml(i);
+  std::string toml =
+      "[node]\nname = \"" + me.name + "\"\naddress = \"127.0.0.1\"\nrole = \"" + (i == 0 ? "primary" : "secondary") +
+      "\"\ndata_dir = \"" + (me.dir / "data").string() + "\"\n\n[peer]\nname = \"" + peer.name +
+      "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer.port) + "\"\ntoken_file = \"" +
+      token + "\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(me.port) + "\"\ntoken_file = \"" + token +
+      "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR "\"]\n\n[failover]\nmode = \"automatic\"\n" +
+      failover_extra_ + "\n[dcs]\nendpoints = " + endpoints_toml_ + "\nttl = \"" + std::to_string(ttl_.count()) +
+      "s\"\nprefix = \"/pair\"\n" + dcs_extra_ + "\n" + stores_toml(i);
   sdk::atomic_write_file(me.dir / "tandem.toml", toml, 0644);
 }
 

@@ -55,10 +55,10 @@ TEST_F(AutoFailoverTls, KillNineOfThePrimaryTheSecondaryTakesOverThroughTlsEtcd)
   nodes_[0].daemon.kill();
   ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return primary_check(1) == 200; }, kTtl + 3s))
       << status(1).dump() << logs();
-  std::printf("[ figure ] TLS etcd: kill -9 of the primary -> beta primary after %lld ms (ttl %lld s)\n",
-              static_cast<long long>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count()),
-              static_cast<long long>(kTtl.count()));
+  std::printf(
+      "[ figure ] TLS etcd: kill -9 of the primary -> beta primary after %lld ms (ttl %lld s)\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count()),
+      static_cast<long long>(kTtl.count()));
   auto view = etcd_view();
   ASSERT_TRUE(view.leader);
   EXPECT_EQ(view.leader->node, "beta");

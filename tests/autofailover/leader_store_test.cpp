@@ -176,8 +176,7 @@ TEST(LeaderStore, WithoutQuorumNothingMoves) {
   auto r = s.take_over("beta", 1);
   ASSERT_FALSE(r) << "a takeover went through without quorum";
   auto kind = classify(r.error());
-  EXPECT_TRUE(kind == EtcdErrorKind::no_leader || kind == EtcdErrorKind::timeout ||
-              kind == EtcdErrorKind::unreachable)
+  EXPECT_TRUE(kind == EtcdErrorKind::no_leader || kind == EtcdErrorKind::timeout || kind == EtcdErrorKind::unreachable)
       << r.message();
   auto renew = s.renew();
   ASSERT_FALSE(renew.ok());

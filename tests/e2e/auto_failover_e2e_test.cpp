@@ -352,8 +352,7 @@ TEST_F(AutoFailoverHosts, PartitionFromEtcdAndPeerTheOldPrimaryStopsBeforeTheNew
   std::cout << "[ figure ] partition (ttl " << kTtl.count() << " s): beta writable in both stores " << writable_ms
             << " ms after the cut" << std::endl;
   const double limit_ms = std::chrono::duration<double, std::milli>(kTtl + 2s + 5s).count();
-  EXPECT_LT(writable_ms, limit_ms)
-      << "the takeover waited for more than the lease and one probe bound";
+  EXPECT_LT(writable_ms, limit_ms) << "the takeover waited for more than the lease and one probe bound";
   json a = alpha().status();
   EXPECT_TRUE(a.value("fenced", false)) << a.dump();
   pair_->net()->heal();

@@ -176,7 +176,8 @@ void measure(PairWorld& pair, IdentifyingWriter& w, int to, Clock::time_point t0
   };
   s.pg_ms = ms(true);
   s.kv_ms = ms(false);
-  if (s.pg_ms < 0 || s.kv_ms < 0) die("no write reached " + pair.node(to).name() + " through HAProxy within 90 s", pair);
+  if (s.pg_ms < 0 || s.kv_ms < 0)
+    die("no write reached " + pair.node(to).name() + " through HAProxy within 90 s", pair);
 }
 
 std::string fmt(double ms) {
@@ -209,13 +210,22 @@ int main(int argc, char** argv) {
   for (int round = 0; round < 2 * rounds; ++round) {
     const bool use_tuned = round % 2 == 0;  // interleaved: tuned, default, tuned, default, ...
     const HealthCheckTiming& timing = use_tuned ? tuned : defaults;
-    const std::string label = use_tuned ? "tandem docs (" + timing.describe() + ")" : "haproxy defaults (" + timing.describe() + ")";
+    const std::string label =
+        use_tuned ? "tandem docs (" + timing.describe() + ")" : "haproxy defaults (" + timing.describe() + ")";
     HaproxyFront front(pair, timing);
     const int p = primary, s = 1 - primary;
-    if (!wait_for([&] { return front.up_servers("pg") == pair.node(p).name() && front.up_servers("kv") == pair.node(p).name(); }, 60s))
+    if (!wait_for(
+            [&] {
+              return front.up_servers("pg") == pair.node(p).name() && front.up_servers("kv") == pair.node(p).name();
+            },
+            60s))
       die("HAProxy never routed to " + pair.node(p).name(), pair);
     IdentifyingWriter writer(front.target(), pg_nodes, {redis_run_id(pair.node(0)), redis_run_id(pair.node(1))});
-    if (!wait_for([&] { return writer.first_ack(true, p, Clock::now() - 1h) && writer.first_ack(false, p, Clock::now() - 1h); }, 60s))
+    if (!wait_for(
+            [&] {
+              return writer.first_ack(true, p, Clock::now() - 1h) && writer.first_ack(false, p, Clock::now() - 1h);
+            },
+            60s))
       die("no write through HAProxy before the round", pair);
 
     // 1. Planned switchover p -> s.
@@ -245,7 +255,8 @@ int main(int argc, char** argv) {
     // s's host comes back and rejoins; the next round starts from p again.
     pair.node(s).redis().restart();
     pair.node(s).start_daemon();
-    if (!wait_for([&] { return pair.node(s).status().value("fenced", false); }, 60s)) die("the old primary did not fence", pair);
+    if (!wait_for([&] { return pair.node(s).status().value("fenced", false); }, 60s))
+      die("the old primary did not fence", pair);
     run_ctl(pair, s, {"rejoin"});
     wait_in_sync(pair, p, "after the rejoin");
     primary = p;
@@ -255,11 +266,13 @@ int main(int argc, char** argv) {
                "event (median of "
             << rounds << " round(s) per timing, interleaved; min-max = the noise on this shared machine)\n";
   std::cout << std::left << std::setw(48) << "haproxy checks" << std::setw(20) << "event" << std::setw(26)
-            << "PostgreSQL" << std::setw(26) << "KV" << "\n";
+            << "PostgreSQL" << std::setw(26) << "KV"
+            << "\n";
   for (const std::string event : {"switchover", "kill -9 + promote"}) {
     for (const bool use_tuned : {true, false}) {
       const HealthCheckTiming& timing = use_tuned ? tuned : defaults;
-      const std::string label = use_tuned ? "tandem docs (" + timing.describe() + ")" : "haproxy defaults (" + timing.describe() + ")";
+      const std::string label =
+          use_tuned ? "tandem docs (" + timing.describe() + ")" : "haproxy defaults (" + timing.describe() + ")";
       std::vector<double> pg, kv;
       for (const auto& s : samples)
         if (s.timing == label && s.event == event) {

@@ -769,8 +769,10 @@ class ScheduleRun {
     await(
         "the same config tree on both nodes", 90s,
         [&] { return (tp = tree_files(node(p))) == (ts = tree_files(node(s))); },
-        [&] { return "config trees differ: " + node(p).name() + " " + checksum(tp) + ", " + node(s).name() + " " +
-                     checksum(ts); });
+        [&] {
+          return "config trees differ: " + node(p).name() + " " + checksum(tp) + ", " + node(s).name() + " " +
+                 checksum(ts);
+        });
     const std::string cp = checksum(tp);
     // Every config change written on a primary along the way is there.
     for (std::size_t i = 1; i <= step_; ++i)

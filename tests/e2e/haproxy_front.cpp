@@ -17,8 +17,7 @@
 namespace tandem::e2e {
 
 std::string HealthCheckTiming::describe() const {
-  return "inter " + std::to_string(inter.count()) + "ms fall " + std::to_string(fall) + " rise " +
-         std::to_string(rise);
+  return "inter " + std::to_string(inter.count()) + "ms fall " + std::to_string(fall) + " rise " + std::to_string(rise);
 }
 
 HaproxyFront::HaproxyFront(PairWorld& pair, HealthCheckTiming timing) : timing_(timing) {

@@ -47,8 +47,9 @@ std::string write_via_multi_host(const std::string& netns, const std::string& co
     out = PQerrorMessage(c);
   } else {
     out = std::string(PQhost(c)) + ":" + PQport(c);
-    PGresult* r = PQexec(c, "CREATE TABLE IF NOT EXISTS multi_host_probe (at timestamptz DEFAULT now());"
-                            "INSERT INTO multi_host_probe DEFAULT VALUES");
+    PGresult* r = PQexec(c,
+                         "CREATE TABLE IF NOT EXISTS multi_host_probe (at timestamptz DEFAULT now());"
+                         "INSERT INTO multi_host_probe DEFAULT VALUES");
     ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) out += ": " + std::string(PQresultErrorMessage(r));
     PQclear(r);

@@ -174,7 +174,8 @@ void PairNode::write_config(const PairNode& peer, const NodeConfigOptions& optio
     << "data_dir = " << quoted(dir_.path() / "data") << "\n\n"
     << "[peer]\nname = " << quoted(peer.name_) << "\naddress = " << quoted(other) << "\n"
     << "api_url = " << quoted("https://" + other + ":" + std::to_string(peer.ports_.api)) << "\n"
-    << "token_file = " << quoted(peer.dir_.path() / "api-token") << "\n"
+    << "token_file = " << quoted(peer.dir_.path() / "api-token")
+    << "\n"
     // The peer's certificate must chain to the CA and name its address; this
     // node presents its own, which the peer's API requires (mutual TLS).
     << "ca_file = " << quoted(tls_.ca) << "\ntls_cert_file = " << quoted(tls_.cert)
@@ -182,8 +183,7 @@ void PairNode::write_config(const PairNode& peer, const NodeConfigOptions& optio
     << "[api]\nlisten = " << quoted(own + ":" + std::to_string(ports_.api))
     << "\ntoken_file = " << quoted(dir_.path() / "api-token") << "\ntls_cert_file = " << quoted(tls_.cert)
     << "\ntls_key_file = " << quoted(tls_.key) << "\ntls_client_ca_file = " << quoted(tls_.ca)
-    << "\n\n[plugins]\nsearch_dirs = ["
-    << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";
+    << "\n\n[plugins]\nsearch_dirs = [" << quoted(TANDEM_PLUGIN_DIR) << "]\n\n";
 
   t << "[stores." << kConfigStore << "]\nplugin = \"config-rsync\"\n"
     << "remote = \"rsync://{peer}:" << peer.ports_.rsync_serve << "\"\n"

@@ -115,8 +115,7 @@ class PairNode {
   nlohmann::json status() const;
   // GET `target` on this node's API over HTTPS with the node's certificate,
   // from inside the node: the JSON body of a 200, else null.
-  nlohmann::json api_json(const std::string& target,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+  nlohmann::json api_json(const std::string& target, std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // One store's entry from status(); null when absent.
   nlohmann::json store(const nlohmann::json& status, const std::string& name) const;
   // GET /monitor/replication; null when the daemon does not answer.

@@ -10,7 +10,7 @@ namespace tandem::e2e {
 namespace {
 const char* const kNames[2] = {"alpha", "beta"};
 const char* const kClientCert = "client";
-}
+}  // namespace
 
 PairWorld::PairWorld(const std::vector<std::string>& extra_hosts) {
   const char* forced = std::getenv("TANDEM_E2E_LOOPBACK");
@@ -74,9 +74,7 @@ void PairWorld::rewrite_configs(const NodeConfigOptions& options) {
   nodes_[1]->write_config(*nodes_[0], options);
 }
 
-NodeTls PairWorld::client_tls() const {
-  return {certs_->ca(), certs_->cert(kClientCert), certs_->key(kClientCert)};
-}
+NodeTls PairWorld::client_tls() const { return {certs_->ca(), certs_->cert(kClientCert), certs_->key(kClientCert)}; }
 
 LoadTarget PairWorld::target_of(int i) const {
   const PairNode& n = node(i);

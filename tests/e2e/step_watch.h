@@ -82,10 +82,10 @@ class StepWatch {
   std::function<std::string(const std::string&)> on_stuck_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::vector<Open> open_;              // under mu_
-  std::optional<std::string> stuck_;    // under mu_: set once by the watchdog
-  bool stop_ = false;                   // under mu_
-  std::thread thread_;                  // last: started when the rest is ready
+  std::vector<Open> open_;            // under mu_
+  std::optional<std::string> stuck_;  // under mu_: set once by the watchdog
+  bool stop_ = false;                 // under mu_
+  std::thread thread_;                // last: started when the rest is ready
 };
 
 }  // namespace tandem::e2e

@@ -76,7 +76,8 @@ HeadlessChromium::HeadlessChromium(int width, int height) {
 
   // The blank page's own DevTools socket.
   std::string ws_url;
-  for (auto deadline = std::chrono::steady_clock::now() + 30s; ws_url.empty() && std::chrono::steady_clock::now() < deadline;) {
+  for (auto deadline = std::chrono::steady_clock::now() + 30s;
+       ws_url.empty() && std::chrono::steady_clock::now() < deadline;) {
     auto list = testhttp::get(port, "/json/list");
     if (list.status == 200)
       for (const auto& t : list.json())

@@ -184,11 +184,10 @@ void PostgresServer::become_standby_of(const PostgresServer& primary) {
   if (fs::exists(data_dir_ / "PG_VERSION"))
     throw std::runtime_error("become_standby_of: " + data_dir_.string() + " already holds a cluster");
   NetnsScope in(options_.netns);
-  run_checked("pg_basebackup",
-              as_postgres({(bin_dir() / "pg_basebackup").string(), "-h", primary.address(), "-p",
-                           std::to_string(primary.port()), "-U", "postgres", "-D", data_dir_.string(), "-X", "stream",
-                           "-R", "-c", "fast"},
-                          root_->path()));
+  run_checked("pg_basebackup", as_postgres({(bin_dir() / "pg_basebackup").string(), "-h", primary.address(), "-p",
+                                            std::to_string(primary.port()), "-U", "postgres", "-D", data_dir_.string(),
+                                            "-X", "stream", "-R", "-c", "fast"},
+                                           root_->path()));
   start();
 }
 

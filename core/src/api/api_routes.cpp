@@ -178,8 +178,8 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     if (!is_get) return respond(method_not_allowed("GET"));
     HttpResponse res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() =
-        render_metrics(runtime_.node_state(), runtime_.maintenance_state(), runtime_.peer_status(), runtime_.snapshots(), runtime_.plugin_metrics());
+    res.body() = render_metrics(runtime_.node_state(), runtime_.maintenance_state(), runtime_.peer_status(),
+                                runtime_.snapshots(), runtime_.plugin_metrics());
     if (auto* af = runtime_.auto_failover()) res.body() += render_auto_failover_metrics(af->figures());
     res.prepare_payload();
     return respond(std::move(res));
@@ -196,7 +196,9 @@ void ApiRoutes::handle(HttpRequest&& request, HttpResponder respond) {
     if (!is_post) return respond(method_not_allowed("POST"));
     if (auto refusal = refuse_unauthorized(request)) return respond(std::move(*refusal));
     auto* af = runtime_.auto_failover();
-    if (!af) return respond(json_response(409, {{"confirm", false}, {"reason", "automatic failover is not enabled on this node"}}));
+    if (!af)
+      return respond(
+          json_response(409, {{"confirm", false}, {"reason", "automatic failover is not enabled on this node"}}));
     auto body = nlohmann::json::parse(request.body(), nullptr, false);
     if (!body.is_object() || !body.contains("node") || !body["node"].is_string())
       return respond(json_response(400, {{"error", "expected {\"node\": \"<asking node>\"}"}}));
@@ -249,7 +251,8 @@ HttpResponse ApiRoutes::history_samples_route(std::string_view query) const {
   if (!history) return json_error(503, "tandemd is starting: no samples yet", 11, true);
   nlohmann::json out = history->to_json(since);
   out["node"] = runtime_.node().name;
-  out["now"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  out["now"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   return json_response(200, out);
 }
 

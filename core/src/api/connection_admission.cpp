@@ -6,7 +6,7 @@
 namespace tandem::core {
 
 ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& address, bool trusted,
-                                                const std::function<bool(Id)>& has_bytes) {
+                                                 const std::function<bool(Id)>& has_bytes) {
   has_bytes_ = has_bytes;
   struct Reset {
     std::function<bool(Id)>& f;
@@ -105,8 +105,7 @@ std::string ConnectionTable::untrusted_full() const {
 
 void ConnectionTable::remove(Id id) { erase(id); }
 
-ConnectionTable::Id ConnectionTable::idle_victim(Kind kind, const std::string* address,
-                                                 const std::vector<Id>& skip) {
+ConnectionTable::Id ConnectionTable::idle_victim(Kind kind, const std::string* address, const std::vector<Id>& skip) {
   Id best = 0;
   int best_count = 0;
   std::uint64_t best_seq = 0;

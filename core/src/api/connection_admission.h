@@ -50,8 +50,7 @@ class ConnectionTable {
   // on a connection still marked idle or fresh (its read handler has not run
   // yet, e.g. on a busy machine): such a connection is not idle and is never
   // chosen as a victim. Without it, fresh connections are never chosen.
-  Decision admit(Id id, const std::string& address, bool trusted,
-                 const std::function<bool(Id)>& has_bytes = {});
+  Decision admit(Id id, const std::string& address, bool trusted, const std::function<bool(Id)>& has_bytes = {});
   // Idle: waiting for a request, no byte of it received yet. Either way the
   // connection is no longer fresh: the server has looked at it.
   void set_idle(Id id, bool idle);
@@ -63,7 +62,12 @@ class ConnectionTable {
   // The 503 text for a request refused by headers().
   std::string untrusted_full() const;
 
-  std::vector<Id> dbg_busy() const { std::vector<Id> v; for (auto& [i, e] : entries_) if (!e.idle) v.push_back(i); return v; }
+  std::vector<Id> dbg_busy() const {
+    std::vector<Id> v;
+    for (auto& [i, e] : entries_)
+      if (!e.idle) v.push_back(i);
+    return v;
+  }
   int size() const { return static_cast<int>(entries_.size()); }
   int untrusted() const { return untrusted_; }
   std::uint64_t evictions() const { return evictions_; }

@@ -342,10 +342,11 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
 
   // Raw bytes, below TLS: they are discarded anyway.
   void drain() {
-    stream_.tcp().async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->shutdown();
-      self->drain();
-    });
+    stream_.tcp().async_read_some(net::buffer(drain_buffer_),
+                                  [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    if (ec) return self->shutdown();
+                                    self->drain();
+                                  });
   }
 
   void shutdown() {

@@ -95,8 +95,7 @@ std::optional<DaemonEndpoint> daemon_url(const GlobalOptions& global, const std:
     }
     // The config only lends its CA and client certificate, when it loads.
     std::ostringstream ignored;
-    auto config =
-        url->scheme == sdk::net::Scheme::https ? load_config_or_report(global.config, ignored) : std::nullopt;
+    auto config = url->scheme == sdk::net::Scheme::https ? load_config_or_report(global.config, ignored) : std::nullopt;
     return with_tls(DaemonEndpoint{*url, nullptr, ""}, global, config ? &*config : nullptr, err);
   }
   auto config = load_config_or_report(global.config, err);

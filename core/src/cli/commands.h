@@ -69,8 +69,7 @@ struct CloneTestOptions {
   double timeout_seconds = 6 * 3600;                // per store
 };
 // Makes (or refreshes) a test instance from this node's stores; see clone_test_command.cpp.
-int run_clone_test(const GlobalOptions& global, const CloneTestOptions& options, std::ostream& out,
-                   std::ostream& err);
+int run_clone_test(const GlobalOptions& global, const CloneTestOptions& options, std::ostream& out, std::ostream& err);
 
 struct FailoverCommandOptions {
   std::string kind;  // "promote", "switchover", "rejoin"

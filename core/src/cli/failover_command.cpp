@@ -67,8 +67,11 @@ void print_report(const json& r, std::ostream& out) {
     out << "  hooks:\n";
     for (auto& h : r["hooks"]) {
       std::string result = str(h, "result");
-      out << "    " << (result == "ok" ? "ok  " : result == "running" ? "... " : "FAIL") << " " << std::left
-          << std::setw(22) << str(h, "hook") << "  " << result << ": " << str(h, "summary") << "\n";
+      out << "    "
+          << (result == "ok"        ? "ok  "
+              : result == "running" ? "... "
+                                    : "FAIL")
+          << " " << std::left << std::setw(22) << str(h, "hook") << "  " << result << ": " << str(h, "summary") << "\n";
     }
   }
 }

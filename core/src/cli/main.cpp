@@ -4,9 +4,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <sstream>
 #include <string>
-#include <iostream>
 
 #include <CLI/CLI.hpp>
 
@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
       "clone-test", "make a test instance (a third node, role \"test\", never promotable) from this secondary's data");
   clone_cmd->add_option("--target", clone_target, "the directory the test instance goes into (new or empty)")
       ->required();
-  clone_cmd->add_flag("--refresh", clone.refresh, "replace the data of the test instance in --target with a newer copy");
+  clone_cmd->add_flag("--refresh", clone.refresh,
+                      "replace the data of the test instance in --target with a newer copy");
   clone_cmd->add_flag("--from-primary", clone.from_primary, "allow copying from the primary (it then does the work)");
   clone_cmd->add_option("--mask-sql", clone.mask_sql,
                         "STORE=FILE: SQL run on that store's copy before it serves anyone (repeatable)");
@@ -153,8 +154,7 @@ int main(int argc, char** argv) {
                                    "prepare refuses, or the pair is paused");
   auto* switchover_cmd = add_failover("switchover", "planned, zero-loss swap: demote the peer, then promote this node",
                                       "switch over even while the pair is paused or a store's prepare refuses");
-  auto* rejoin_cmd =
-      add_failover("rejoin", "turn this former primary into the secondary of the new primary", nullptr);
+  auto* rejoin_cmd = add_failover("rejoin", "turn this former primary into the secondary of the new primary", nullptr);
   MaintenanceCommandOptions maintenance;
   std::string maintenance_token;
   auto add_maintenance = [&](const char* name, const char* help) {

@@ -50,8 +50,9 @@ void print_table(const json& s, std::ostream& out) {
   if (text(s, "role") == "test")
     out << "peer   none: a test instance (a clone of the pair, tandemctl clone-test) is never promoted\n";
   else if (peer.value("reachable", false))
-    out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  reachable, role " << text(peer, "role")
-        << ", epoch " << text(peer, "epoch") << (peer.value("paused", false) ? ", PAUSED" : "") << "\n";
+    out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  reachable, role "
+        << text(peer, "role") << ", epoch " << text(peer, "epoch") << (peer.value("paused", false) ? ", PAUSED" : "")
+        << "\n";
   else
     out << "peer   " << text(peer, "name") << " (" << text(peer, "address") << ")  NOT reachable\n";
   const json failover = s.value("failover", json::object());
@@ -63,7 +64,8 @@ void print_table(const json& s, std::ostream& out) {
     if (failover.value("holds_leader_key", false))
       out << " (this node), lease " << text(failover, "lease_remaining_seconds") << " s left";
     out << "  etcd " << (dcs.value("healthy", false) ? "healthy" : "UNHEALTHY");
-    if (dcs.contains("last_error_kind")) out << " (" << text(dcs, "last_error_kind") << ": " << text(dcs, "last_error") << ")";
+    if (dcs.contains("last_error_kind"))
+      out << " (" << text(dcs, "last_error_kind") << ": " << text(dcs, "last_error") << ")";
     out << "\n         " << text(failover, "decision") << "\n";
   }
 

@@ -22,8 +22,8 @@ std::optional<StoreEntry> host_table(const toml::table& root, const std::string&
   if (!node) return std::nullopt;
   const toml::table* t = node->as_table();
   if (!t) {
-    errors.push_back(config_detail::location(*node, file) + ": '" + name + "' must be a table ([" + name +
-                     "]), got " + std::string(config_detail::type_name(*node)));
+    errors.push_back(config_detail::location(*node, file) + ": '" + name + "' must be a table ([" + name + "]), got " +
+                     std::string(config_detail::type_name(*node)));
     return std::nullopt;
   }
   StoreEntry e;
@@ -209,8 +209,8 @@ std::vector<std::string> check_ttl_against_sync(const DcsConfig& dcs, const std:
                                                 std::chrono::milliseconds sync_interval) {
   if (sync_interval.count() <= 0 || dcs.ttl >= 3 * sync_interval) return {};
   return {(store_location.empty() ? dcs.location : store_location) + ": store '" + store_name + "': sync_interval " +
-          seconds_text(sync_interval) + " is more than a third of [dcs] ttl " + seconds_text(dcs.ttl) +
-          " (at " + dcs.location + "): the lag a takeover is gated on would be older than a lease; raise ttl to " +
+          seconds_text(sync_interval) + " is more than a third of [dcs] ttl " + seconds_text(dcs.ttl) + " (at " +
+          dcs.location + "): the lag a takeover is gated on would be older than a lease; raise ttl to " +
           seconds_text(3 * sync_interval) + " or lower sync_interval"};
 }
 

@@ -45,7 +45,7 @@ struct DcsConfig {
   bool tls = false;
   std::optional<std::filesystem::path> ca_file, cert_file, key_file;
   std::map<std::string, std::string> tls_where;
-  std::string username;                            // etcd auth (with password_file)
+  std::string username;  // etcd auth (with password_file)
   std::optional<std::filesystem::path> password_file;
   std::string location;  // "file:line:col" of [dcs]
 

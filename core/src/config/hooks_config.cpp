@@ -73,9 +73,9 @@ sdk::Status executable_file(const std::filesystem::path& p) {
 }  // namespace
 
 const std::vector<std::string>& hook_events() {
-  static const std::vector<std::string> events = {
-      "on_role_change", "on_promote", "on_demote", "on_fenced", "on_rejoin", "on_store_health_change",
-      "on_failover_report", "pre_promote"};
+  static const std::vector<std::string> events = {"on_role_change",     "on_promote", "on_demote",
+                                                  "on_fenced",          "on_rejoin",  "on_store_health_change",
+                                                  "on_failover_report", "pre_promote"};
   return events;
 }
 
@@ -108,7 +108,8 @@ void read_hooks_table(const toml::table& table, const std::string& file, const s
       }
       command = t->get("command");
       if (!command) {
-        errors.push_back(location(value, file) + ": hook " + name + " has no command; add command = \"/path/to/program\"");
+        errors.push_back(location(value, file) + ": hook " + name +
+                         " has no command; add command = \"/path/to/program\"");
         continue;
       }
       if (const toml::node* tt = t->get("timeout")) {

@@ -18,8 +18,9 @@
 namespace tandem::core {
 
 struct HookCommand {
-  std::string event;              // "on_promote"
-  std::vector<std::string> argv;  // argv[0]: an absolute path (relative ones resolved against the file's dir) or a name in PATH
+  std::string event;  // "on_promote"
+  std::vector<std::string>
+      argv;  // argv[0]: an absolute path (relative ones resolved against the file's dir) or a name in PATH
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   std::string location;  // file:line:col of the key, for messages
 };

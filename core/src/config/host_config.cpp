@@ -178,8 +178,8 @@ void read_peer(const toml::table& root, const std::string& file, const std::file
       section(root, "peer", true, file, "add [peer] with name, address and api_url of the other node", errors);
   if (!t) return;
   SectionReader r(*t, "peer", file, errors);
-  r.check_keys({"name", "address", "api_url", "token_file", "ca_file", "tls_cert_file", "tls_key_file",
-                "allow_insecure_peer"});
+  r.check_keys(
+      {"name", "address", "api_url", "token_file", "ca_file", "tls_cert_file", "tls_key_file", "allow_insecure_peer"});
   if (auto v = r.string("name", true, "\"beta\" (the other node's name)")) out.peer.name = *v;
   if (auto v = r.string("address", true, "\"10.0.0.2\" (the other node's address)")) out.peer.address = *v;
   std::optional<sdk::net::Url> url;
@@ -354,7 +354,8 @@ void read_stores(const std::shared_ptr<const toml::table>& root, const std::stri
 }
 
 void check_top_level(const toml::table& root, const std::string& file, std::vector<std::string>& errors) {
-  static const std::vector<std::string> known = {"node", "peer", "api", "plugins", "hooks", "stores", "failover", "dcs"};
+  static const std::vector<std::string> known = {"node",  "peer",   "api",      "plugins",
+                                                 "hooks", "stores", "failover", "dcs"};
   for (auto&& [key, value] : root) {
     std::string k(key.str());
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
@@ -412,7 +413,8 @@ const sdk::ConfigSchema& api_limit_keys() {
       {.name = "max_connections",
        .type = ValueType::integer,
        .default_value = std::to_string(d.connections.max_connections),
-       .description = "open API connections at most; when full, an idle one of the address holding most is closed for a newcomer",
+       .description =
+           "open API connections at most; when full, an idle one of the address holding most is closed for a newcomer",
        .min = "8",
        .max = "100000"},
       {.name = "max_connections_per_address",
@@ -449,7 +451,8 @@ const sdk::ConfigSchema& api_dashboard_keys() {
   static const sdk::ConfigSchema keys = {
       {.name = "history_interval",
        .type = ValueType::duration,
-       .default_value = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d.history_interval).count()) + "s",
+       .default_value =
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d.history_interval).count()) + "s",
        .description = "how often a sample of role, epoch and each store's health and lag is kept for "
                       "GET /v1/history/samples (360 are kept: one hour at 10s)",
        .min = "1s",

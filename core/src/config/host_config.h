@@ -97,7 +97,7 @@ struct HostConfig {
   PluginsConfig plugins;
   HooksConfig hooks;
   std::vector<StoreEntry> stores;
-  FailoverSettings failover;    // [failover]: manual unless mode = "automatic"
+  FailoverSettings failover;     // [failover]: manual unless mode = "automatic"
   std::optional<DcsConfig> dcs;  // [dcs]: the etcd cluster of automatic failover
 };
 

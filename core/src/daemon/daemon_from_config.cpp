@@ -83,8 +83,7 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     }
     auto store = load_store(entry, loader, *context);
     if (!store) return sdk::Error{store.message()};
-    if (auto problems = failover_store_problems(config, entry, store.value().config);
-        !problems.empty())
+    if (auto problems = failover_store_problems(config, entry, store.value().config); !problems.empty())
       return sdk::Error{problems.front(), sdk::ErrorCode::invalid_config};
     auto& loaded = store.value().loaded;
     log_info(entry.name, "loaded plugin " + loaded.manifest.name + " " + loaded.manifest.version + " from " +
@@ -97,8 +96,8 @@ sdk::Result<std::unique_ptr<TandemDaemon>> TandemDaemon::from_config(const HostC
     auto password = read_dcs_password(*config.dcs);
     if (!password) return sdk::Error{password.message(), sdk::ErrorCode::invalid_config};
     auto view = std::make_unique<RuntimeAutoFailoverNode>(*runtime, peer_token->value_or(""), *peer_tls);
-    auto driver = std::make_unique<dcs::AutoFailover>(*view, config.node.name, *config.dcs, config.failover, *password,
-                                                  *dcs_tls);
+    auto driver =
+        std::make_unique<dcs::AutoFailover>(*view, config.node.name, *config.dcs, config.failover, *password, *dcs_tls);
     // Before the stores serve: etcd must answer, and a primary holds the key
     // (or is fenced) before it opens any store for writes.
     if (auto started = driver->start(); !started) return started.error();

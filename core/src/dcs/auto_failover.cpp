@@ -223,10 +223,10 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
       if (reclaimed && reclaimed->ok() && **reclaimed == Claim::won) {
         etcd_answered();
         lease_.renewed(sent);
-        log_warn(kLog, "etcd said the lease is gone (" + renewed.message() + "); the leader key was still free at epoch " +
-                           std::to_string(local.epoch) + ": claimed it again");
-      } else if (reclaimed && !reclaimed->ok() &&
-                 classify(reclaimed->error()) != EtcdErrorKind::lease_not_found) {
+        log_warn(kLog, "etcd said the lease is gone (" + renewed.message() +
+                           "); the leader key was still free at epoch " + std::to_string(local.epoch) +
+                           ": claimed it again");
+      } else if (reclaimed && !reclaimed->ok() && classify(reclaimed->error()) != EtcdErrorKind::lease_not_found) {
         etcd_failed(reclaimed->error());
         lease_.renewal_failed(sent, classify(reclaimed->error()));
       } else if (reclaimed && reclaimed->ok()) {
@@ -326,8 +326,10 @@ void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode:
     std::lock_guard l(mu_);
     last_view_ = v;
     d = watch_.decide(now, v);
-    if (d.gate_refused && !gate_refused_) log_warn(kLog, "secondary: " + d.reason + "; retrying every poll");
-    else if (decision_ != d.reason && !(d.gate_refused && gate_refused_)) log_info(kLog, "secondary: " + d.reason);
+    if (d.gate_refused && !gate_refused_)
+      log_warn(kLog, "secondary: " + d.reason + "; retrying every poll");
+    else if (decision_ != d.reason && !(d.gate_refused && gate_refused_))
+      log_info(kLog, "secondary: " + d.reason);
     gate_refused_ = d.gate_refused;
     decision_ = d.reason;
   }
@@ -355,8 +357,7 @@ void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode:
     lease_.renewed(sent);
     holds_key_ = true;
   }
-  log_warn(kLog, "took the leader key at epoch " + std::to_string(taken->new_epoch) + " (" + d.reason +
-                     "): promoting");
+  log_warn(kLog, "took the leader key at epoch " + std::to_string(taken->new_epoch) + " (" + d.reason + "): promoting");
   if (promoter_.joinable()) promoter_.join();
   promoting_ = true;
   const std::uint64_t epoch = taken->new_epoch;
@@ -422,15 +423,16 @@ SecondaryWatch::Answer AutoFailover::answer_failsafe(const std::string& asker) {
   if (local.role == sdk::Role::primary && !local.fenced)
     return SecondaryWatch::Answer{false, "this node is itself an unfenced primary"};
   auto a = watch_.failsafe_ask(Clock::now(), asker, last_view_);
-  log_info(kLog, std::string("failsafe question from ") + asker + ": " + (a.confirm ? "confirmed" : "refused") +
-                     " (" + a.reason + ")");
+  log_info(kLog, std::string("failsafe question from ") + asker + ": " + (a.confirm ? "confirmed" : "refused") + " (" +
+                     a.reason + ")");
   return a;
 }
 
 AutoFailover::Figures AutoFailover::figures() const {
   std::lock_guard l(mu_);
   Figures f;
-  if (etcd_last_seen_) f.dcs_last_seen_seconds = seconds(std::chrono::duration_cast<milliseconds>(Clock::now() - *etcd_last_seen_));
+  if (etcd_last_seen_)
+    f.dcs_last_seen_seconds = seconds(std::chrono::duration_cast<milliseconds>(Clock::now() - *etcd_last_seen_));
   f.leader = holds_key_;
   f.takeover_refused = gate_refused_ && !holds_key_;
   if (holds_key_) f.lease_remaining_seconds = seconds(lease_.decide(Clock::now()).lease_remaining);

@@ -242,8 +242,8 @@ sdk::Result<std::string> EtcdClient::call(const std::string& target, const std::
                      response.message().find("TLS handshake failed") != std::string::npos;
       bool timed_out = !refused && req.timeout >= kShortestTellingAttempt &&
                        Clock::now() - started >= req.timeout - std::chrono::milliseconds(5);
-      keep_most_telling(last, make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable,
-                                         response.message()));
+      keep_most_telling(
+          last, make_error(timed_out ? EtcdErrorKind::timeout : EtcdErrorKind::unreachable, response.message()));
       continue;
     }
     auto j = json::parse(response->body, nullptr, false);

@@ -28,12 +28,12 @@ namespace tandem::core::dcs {
 
 // Why a call failed.
 enum class EtcdErrorKind {
-  none,         // not an etcd failure (a success, or an error from elsewhere)
-  unreachable,  // no member accepted a connection
-  timeout,      // a member accepted but did not answer in time (paused, overloaded, partitioned)
-  no_leader,    // "etcdserver: no leader": a member answered but has no quorum
+  none,             // not an etcd failure (a success, or an error from elsewhere)
+  unreachable,      // no member accepted a connection
+  timeout,          // a member accepted but did not answer in time (paused, overloaded, partitioned)
+  no_leader,        // "etcdserver: no leader": a member answered but has no quorum
   lease_not_found,  // the lease expired or was revoked
-  rejected,     // etcd answered with another error (auth, bad request, ...)
+  rejected,         // etcd answered with another error (auth, bad request, ...)
 };
 std::string_view to_string(EtcdErrorKind kind);
 // The kind of a failed call of this client; `none` for any other Error.
@@ -77,7 +77,7 @@ struct TxnOp {
   enum class Kind { put, get, del };
   Kind kind = Kind::get;
   std::string key;
-  std::string value;      // put
+  std::string value;       // put
   std::int64_t lease = 0;  // put: bind the key to this lease (0: none)
 };
 

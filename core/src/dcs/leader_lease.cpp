@@ -155,8 +155,9 @@ SecondaryDecision SecondaryWatch::decide(Clock::time_point now, const SecondaryV
     return d;
   }
   if (view.peer_reachable && view.peer_serving) {
-    d.reason = "the leader key is gone, but the primary still serves (unfenced, reachable): waiting for it to "
-               "renew or fence itself";
+    d.reason =
+        "the leader key is gone, but the primary still serves (unfenced, reachable): waiting for it to "
+        "renew or fence itself";
     return d;
   }
   if (view.gate_refusal) {

@@ -107,8 +107,8 @@ struct SecondaryView {
   std::string leader_node;                    // when present
   EtcdErrorKind etcd_error = EtcdErrorKind::none;
   bool peer_reachable = false;
-  bool peer_serving = false;  // the peer says it is an unfenced primary
-  bool paused = false;        // tandemctl pause: no automatic action
+  bool peer_serving = false;                // the peer says it is an unfenced primary
+  bool paused = false;                      // tandemctl pause: no automatic action
   std::optional<std::string> gate_refusal;  // why a store would not be promoted now (lag, sync state)
 };
 

@@ -83,7 +83,8 @@ sdk::Result<Claim> LeaderStore::claim(const std::string& node, std::uint64_t epo
 }
 
 sdk::Result<std::pair<std::optional<KeyValue>, std::optional<KeyValue>>> LeaderStore::read_both() {
-  auto current = client_.txn({}, {TxnOp{TxnOp::Kind::get, leader_key_, "", 0}, TxnOp{TxnOp::Kind::get, epoch_key_, "", 0}});
+  auto current =
+      client_.txn({}, {TxnOp{TxnOp::Kind::get, leader_key_, "", 0}, TxnOp{TxnOp::Kind::get, epoch_key_, "", 0}});
   TANDEM_TRY(current);
   if (current->gets.size() != 2)
     return sdk::Error{"etcd answered a two-key read with " + std::to_string(current->gets.size()) + " results"};
@@ -95,8 +96,9 @@ sdk::Result<bool> LeaderStore::replace(const std::string& node, std::uint64_t ep
                                        const std::optional<KeyValue>& seen_epoch) {
   auto lease = fresh_lease();
   TANDEM_TRY(lease);
-  Compare leader_as_seen = seen_leader ? Compare{leader_key_, Compare::Target::value, Compare::Op::equal, 0, seen_leader->value}
-                                       : key_absent(leader_key_);
+  Compare leader_as_seen = seen_leader
+                               ? Compare{leader_key_, Compare::Target::value, Compare::Op::equal, 0, seen_leader->value}
+                               : key_absent(leader_key_);
   auto r = client_.txn({leader_as_seen, epoch_is(epoch_key_, seen_epoch)},
                        {TxnOp{TxnOp::Kind::put, epoch_key_, std::to_string(epoch), 0},
                         TxnOp{TxnOp::Kind::put, leader_key_, encode_leader({node, epoch}), *lease}});
@@ -142,8 +144,7 @@ sdk::Result<Claim> LeaderStore::move_to(const std::string& node, std::uint64_t n
 }
 
 sdk::Result<bool> LeaderStore::renew() {
-  if (lease_id_ == 0)
-    return sdk::Error{"etcd lease not found: this node holds no lease", sdk::ErrorCode::not_found};
+  if (lease_id_ == 0) return sdk::Error{"etcd lease not found: this node holds no lease", sdk::ErrorCode::not_found};
   auto r = client_.keep_alive(lease_id_);
   TANDEM_TRY(r);
   // A live lease is not a held key: another node may have moved the key

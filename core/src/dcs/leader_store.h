@@ -27,9 +27,9 @@ struct LeaderRead {
 
 // The outcome of an attempt to take or keep the key.
 enum class Claim {
-  won,         // this node holds the key (with the lease in held())
+  won,            // this node holds the key (with the lease in held())
   held_by_other,  // another node holds it: leave it
-  superseded,  // etcd's epoch is above this node's: another node was promoted since
+  superseded,     // etcd's epoch is above this node's: another node was promoted since
 };
 
 class LeaderStore {

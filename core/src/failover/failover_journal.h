@@ -38,7 +38,7 @@ struct JournalEntry {
   std::int64_t precheck_ms = 0;  // the prechecks before the first step: the peer's status, every prepare
   // Whether this node was fenced when the operation began: a fence set while
   // it runs (a lease lost during a slow promote) is not lifted by its role step.
-  std::optional<std::string> fenced_at_start;  // the fence's reason then; nullopt: not fenced
+  std::optional<std::string> fenced_at_start;         // the fence's reason then; nullopt: not fenced
   nlohmann::json loss = nlohmann::json::object();     // per store, from prepare
   nlohmann::json handoff = nlohmann::json::object();  // per store, from the peer's demote
   std::vector<JournalStep> steps;

@@ -174,8 +174,9 @@ FailoverOrchestrator::Precheck FailoverOrchestrator::precheck(const std::string&
   // a silent peer takes the whole probe bound to answer, and so do their
   // probes of it. They are given the epoch this node's own state leads to;
   // should the peer's answer raise it, they run again with that one.
-  sdk::FailoverRequest req{kind_of(kind), std::max(local.epoch + 1, options.epoch), options.force, true,
-                           nlohmann::json::object(), peer_probe_timeout_};
+  sdk::FailoverRequest req{
+      kind_of(kind),      std::max(local.epoch + 1, options.epoch), options.force, true, nlohmann::json::object(),
+      peer_probe_timeout_};
   std::future<PrepareResults> prepared;
   if (kind != "rejoin") prepared = start_prepares(req);
   PeerView peer = peer_.status();
@@ -328,8 +329,9 @@ sdk::Status FailoverOrchestrator::perform(JournalEntry& entry, JournalStep& step
     // nothing renews the key for it any more.
     if (!leader_key_move_)
       return sdk::Status::error(sdk::ErrorCode::invalid_config,
-                                "this " + entry.kind + " was journaled in automatic mode; [failover] mode is no longer "
-                                "\"automatic\"");
+                                "this " + entry.kind +
+                                    " was journaled in automatic mode; [failover] mode is no longer "
+                                    "\"automatic\"");
     if (auto moved = leader_key_move_(entry.new_epoch); !moved.ok()) return moved.prefixed("leader key");
     step.changed = true;
     step.summary = "leader key and etcd's epoch moved to this node at epoch " + std::to_string(entry.new_epoch);

@@ -182,7 +182,7 @@ class FailoverOrchestrator {
   // This operation's hooks (under run_mu_): fired and not yet collected, and outcomes.
   std::vector<std::pair<std::string, std::shared_future<HookOutcome>>> pending_hooks_;
   nlohmann::json hook_results_ = nlohmann::json::array();
-  std::mutex run_mu_;  // one failover operation at a time on this node
+  std::mutex run_mu_;       // one failover operation at a time on this node
   std::string refuse_all_;  // non-empty: every operation is refused with it
   LeaderKeyMove leader_key_move_;
   LeaderKeyMove leader_key_check_;

@@ -37,8 +37,8 @@ void log_output(const std::string& hook, const char* stream, const std::string& 
 }  // namespace
 
 nlohmann::json HookOutcome::to_json() const {
-  return {{"hook", hook}, {"result", result}, {"summary", summary}, {"output", first_line},
-          {"duration_ms", duration_ms}};
+  return {
+      {"hook", hook}, {"result", result}, {"summary", summary}, {"output", first_line}, {"duration_ms", duration_ms}};
 }
 
 HookRunner::HookRunner(HooksConfig config, std::string node_name, std::string peer_name)
@@ -89,8 +89,8 @@ HookOutcome HookRunner::execute(const HookCommand& command, const HookEvent& eve
       out.summary = r->describe();
     }
   }
-  std::string line = event.event + " hook " + out.result + " (" + out.summary + ", " +
-                     std::to_string(out.duration_ms) + " ms)";
+  std::string line =
+      event.event + " hook " + out.result + " (" + out.summary + ", " + std::to_string(out.duration_ms) + " ms)";
   if (out.ok())
     log_info("hooks", line);
   else

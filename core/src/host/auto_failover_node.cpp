@@ -27,9 +27,9 @@ std::optional<std::string> RuntimeAutoFailoverNode::lag_refusal(std::uint64_t ma
   for (const auto& s : runtime_.snapshots()) {
     const auto& lag = s.health.lag_bytes;
     if (lag && *lag > max_lag)
-      refusal += (refusal.empty() ? "" : "; ") + ("store '" + s.name + "' lags " + std::to_string(*lag) +
-                                                  " bytes, above [failover] maximum_lag_on_failover (" +
-                                                  std::to_string(max_lag) + ")");
+      refusal += (refusal.empty() ? "" : "; ") +
+                 ("store '" + s.name + "' lags " + std::to_string(*lag) +
+                  " bytes, above [failover] maximum_lag_on_failover (" + std::to_string(max_lag) + ")");
     if (!s.health.takeover_refusal.empty())
       refusal += (refusal.empty() ? "" : "; ") + ("store '" + s.name + "': " + s.health.takeover_refusal);
   }
@@ -72,8 +72,8 @@ sdk::Result<bool> RuntimeAutoFailoverNode::ask_peer_failsafe(const std::string& 
   if (!r) return r.error();
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   if (r->status != 200 || !j.is_object())
-    return sdk::Error{"the peer answered HTTP " + std::to_string(r->status) + " to the failsafe question: " +
-                      r->body.substr(0, 200)};
+    return sdk::Error{"the peer answered HTTP " + std::to_string(r->status) +
+                      " to the failsafe question: " + r->body.substr(0, 200)};
   reason = j.value("reason", std::string());
   return j.value("confirm", false);
 }

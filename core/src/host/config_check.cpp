@@ -12,7 +12,7 @@
 namespace tandem::core {
 
 std::vector<std::string> failover_store_problems(const HostConfig& config, const StoreEntry& entry,
-                                                const sdk::StoreConfig& store) {
+                                                 const sdk::StoreConfig& store) {
   if (config.failover.mode != FailoverMode::automatic || !config.dcs) return {};
   const bool written = store.has(sdk::kSyncIntervalKey);
   return check_ttl_against_sync(*config.dcs, entry.name, written ? store.where(sdk::kSyncIntervalKey) : entry.location,

@@ -33,7 +33,7 @@ struct StoreEntry;
 // What automatic failover asks of a loaded store (its sync_interval against
 // [dcs] ttl); empty in manual mode. The check and the daemon both ask.
 std::vector<std::string> failover_store_problems(const HostConfig& config, const StoreEntry& entry,
-                                                const sdk::StoreConfig& store);
+                                                 const sdk::StoreConfig& store);
 
 sdk::Result<std::string> read_checked_secret(const std::filesystem::path& file, const std::string& what);
 

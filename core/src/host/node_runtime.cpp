@@ -25,8 +25,8 @@ NodeRuntime::NodeRuntime(sdk::NodeIdentity node, sdk::PeerInfo peer, std::string
       state_(ensure_dir(node.data_dir), initial_role),
       maintenance_(node.data_dir),
       workers_("workers", options.worker_threads) {
-  failover_peer_ = std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token, options_.peer.tls,
-                                                      options_.peer_probe_timeout);
+  failover_peer_ =
+      std::make_unique<HttpFailoverPeer>(io_, peer.api_url, peer_token, options_.peer.tls, options_.peer_probe_timeout);
   peer_monitor_ = std::make_unique<PeerMonitor>(io_, peer, std::move(peer_token), options_.peer);
   services_.node = std::move(node);
   services_.peer = std::move(peer);
@@ -116,13 +116,13 @@ void NodeRuntime::fire_health_hooks() {
     auto v = state_.get();
     std::string role = v.fenced ? "fenced" : std::string(sdk::to_string(v.role));
     (void)hooks_->fire(HookEvent{"on_store_health_change",
-                           role,
-                           {{"TANDEM_STORE", snap.name},
-                            {"TANDEM_OLD_STATUS", std::string(sdk::to_string(it->second))},
-                            {"TANDEM_NEW_STATUS", std::string(sdk::to_string(snap.health.status))},
-                            {"TANDEM_SUMMARY", snap.health.summary},
-                            {"TANDEM_EPOCH", std::to_string(v.epoch)}},
-                           ""});
+                                 role,
+                                 {{"TANDEM_STORE", snap.name},
+                                  {"TANDEM_OLD_STATUS", std::string(sdk::to_string(it->second))},
+                                  {"TANDEM_NEW_STATUS", std::string(sdk::to_string(snap.health.status))},
+                                  {"TANDEM_SUMMARY", snap.health.summary},
+                                  {"TANDEM_EPOCH", std::to_string(v.epoch)}},
+                                 ""});
     it->second = snap.health.status;
   }
 }
@@ -144,7 +144,7 @@ bool NodeRuntime::mark_fenced_if_behind(std::uint64_t peer_epoch) {
   auto v = state_.get();
   if (peer_epoch <= v.epoch || v.role != sdk::Role::primary || v.fenced) return false;
   return mark_fenced("peer " + services_.peer.name + " is at epoch " + std::to_string(peer_epoch) + ", this node at " +
-                     std::to_string(v.epoch) + ": it was promoted; run `tandemctl rejoin` on this node",
+                         std::to_string(v.epoch) + ": it was promoted; run `tandemctl rejoin` on this node",
                      peer_epoch);
 }
 

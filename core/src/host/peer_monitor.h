@@ -24,7 +24,7 @@ struct PeerStatus {
   std::optional<std::string> role;  // as the peer reported it
   std::optional<std::uint64_t> epoch;
   std::optional<bool> fenced;
-  bool paused = false;  // the peer is in maintenance mode
+  bool paused = false;                                             // the peer is in maintenance mode
   std::optional<std::chrono::system_clock::time_point> last_seen;  // last good answer
   std::string last_error;                                          // why the last poll failed
   // The peer's "stores" array from its last good answer (kept while it is

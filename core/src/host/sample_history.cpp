@@ -23,8 +23,8 @@ bool SampleHistory::maybe_record(std::chrono::steady_clock::time_point steady,
   return true;
 }
 
-void SampleHistory::record(std::chrono::system_clock::time_point wall, const NodeStateValues& node,
-                           bool test_instance, const std::vector<StoreSnapshot>& stores) {
+void SampleHistory::record(std::chrono::system_clock::time_point wall, const NodeStateValues& node, bool test_instance,
+                           const std::vector<StoreSnapshot>& stores) {
   std::int64_t t = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
   std::lock_guard l(mu_);
   node_.push({t, node.role, node.fenced, test_instance, node.epoch});

@@ -40,5 +40,4 @@ sdk::Result<ConfiguredStore> load_store(const StoreEntry& entry, const PluginLoa
   return store;
 }
 
-
 }  // namespace tandem::core

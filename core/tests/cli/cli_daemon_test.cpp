@@ -262,7 +262,8 @@ TEST(TandemctlTls, StatusAndActionsOverHttpsFromTheConfig) {
                    certs.key("alpha").string() + "\"\n\n[api]\nlisten = \"0.0.0.0:" + std::to_string(port) +
                    "\"\ntoken_file = \"api-token\"\ntls_cert_file = \"" + certs.cert("alpha").string() +
                    "\"\ntls_key_file = \"" + certs.key("alpha").string() + "\"\ntls_client_ca_file = \"" +
-                   certs.ca().string() + "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_TEST_PLUGIN_DIR
+                   certs.ca().string() +
+                   "\"\n\n[plugins]\nsearch_dirs = [\"" TANDEM_TEST_PLUGIN_DIR
                    "\"]\n\n[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hello\"\n");
     return (dir.path() / "tandem.toml").string();
   };
@@ -296,15 +297,16 @@ TEST(TandemctlTls, RefusesToSendTheTokenInClearToAnotherHost) {
   TempDir dir;
   auto config = write_config(dir.path(), sdk::testing::free_port(), "");
   // 192.0.2.1 (TEST-NET-1) is no address of this host; nothing is sent there.
-  for (std::vector<std::string> cmd : {std::vector<std::string>{"promote", "--url", "http://192.0.2.1:7480"},
-                                       {"action", "greeter", "ping", "--url", "http://192.0.2.1:7480"},
-                                       {"status", "--url", "http://192.0.2.1:7480", "--token-file",
-                                        (dir.path() / "api-token").string()}}) {
+  for (std::vector<std::string> cmd :
+       {std::vector<std::string>{"promote", "--url", "http://192.0.2.1:7480"},
+        {"action", "greeter", "ping", "--url", "http://192.0.2.1:7480"},
+        {"status", "--url", "http://192.0.2.1:7480", "--token-file", (dir.path() / "api-token").string()}}) {
     cmd.insert(cmd.begin(), {"--config", config.string()});
     auto r = tandemctl(cmd);
     EXPECT_EQ(r.exit_code, 1) << cmd[2];
-    EXPECT_TRUE(has(r.stderr_text, "refusing to send the API token in clear to http://192.0.2.1:7480, which is not "
-                                   "this host: use https"))
+    EXPECT_TRUE(has(r.stderr_text,
+                    "refusing to send the API token in clear to http://192.0.2.1:7480, which is not "
+                    "this host: use https"))
         << cmd[2];
   }
 }

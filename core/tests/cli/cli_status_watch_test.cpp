@@ -2,8 +2,8 @@
 // exit 0; an outage of the daemon shown in the frames and survived; one JSON
 // object per line with --json; redraw in place only on a terminal.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
+#include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <sstream>
@@ -105,8 +105,8 @@ TEST_F(StatusWatch, JsonIsOneObjectPerLineAndAnOutageIsAnErrorObject) {
 
 // On a terminal (script(1) gives it one) each frame clears the screen first.
 TEST_F(StatusWatch, OnATerminalEachFrameReplacesThePreviousOne) {
-  std::string command = std::string(TANDEMCTL_BINARY) + " --config " + config_.string() +
-                        " status --watch --interval 0.2";
+  std::string command =
+      std::string(TANDEMCTL_BINARY) + " --config " + config_.string() + " status --watch --interval 0.2";
   sdk::ChildSpec spec;
   spec.argv = {"script", "--quiet", "--flush", "--return", "--command", command, "/dev/null"};
   spec.env = {{"TANDEM_CONFIG", ""}, {"TANDEM_PLUGIN_PATH", ""}};

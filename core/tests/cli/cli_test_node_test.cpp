@@ -35,7 +35,8 @@ std::filesystem::path write_test_node_config(const std::filesystem::path& dir, i
 TEST(TestInstance, SaysTestEverywhereAndRefusesEveryFailoverCommandWithTheReason) {
   TempDir dir;
   int port = sdk::testing::free_port();
-  auto config = write_test_node_config(dir.path(), port, "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n");
+  auto config =
+      write_test_node_config(dir.path(), port, "[stores.greeter]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n");
   auto ctl = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"--config", config.string()});
     return tandemctl(args);

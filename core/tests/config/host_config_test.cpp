@@ -195,8 +195,8 @@ TEST(HostConfig, HistoryIntervalHasADefaultIsReadAndIsBounded) {
   auto defaults = parse_host_config(kApiBase, "t.toml");
   ASSERT_TRUE(std::holds_alternative<HostConfig>(defaults)) << std::get<ConfigErrors>(defaults).joined();
   EXPECT_EQ(std::get<HostConfig>(defaults).api.dashboard.history_interval, std::chrono::seconds(10));
-  for (auto [text, want] : {std::pair{"\"30s\"", std::chrono::milliseconds(30000)},
-                            std::pair{"2", std::chrono::milliseconds(2000)}}) {
+  for (auto [text, want] :
+       {std::pair{"\"30s\"", std::chrono::milliseconds(30000)}, std::pair{"2", std::chrono::milliseconds(2000)}}) {
     auto set = parse_host_config(std::string(kApiBase) + "history_interval = " + text + "\n", "t.toml");
     ASSERT_TRUE(std::holds_alternative<HostConfig>(set)) << std::get<ConfigErrors>(set).joined();
     EXPECT_EQ(std::get<HostConfig>(set).api.dashboard.history_interval, want) << text;
@@ -287,7 +287,8 @@ TEST(HostConfig, EveryFailoverAndDcsKeyIsDocumented) {
       ASSERT_NE(row, std::string::npos) << key.name << " is not in docs/configuration.md";
       if (key.default_value.empty()) continue;
       std::string line = doc.substr(row, doc.find('\n', row) - row);
-      EXPECT_NE(line.find("`\"" + key.default_value + "\"`"), std::string::npos) << line << " lacks " << key.default_value;
+      EXPECT_NE(line.find("`\"" + key.default_value + "\"`"), std::string::npos)
+          << line << " lacks " << key.default_value;
     }
 }
 
@@ -381,12 +382,12 @@ TEST(HostConfig, PeerApiUrlIsReadWithTheClientsParser) {
 }
 
 // The peer section with `extra` lines; a token file unless told otherwise.
-std::variant<HostConfig, ConfigErrors> with_peer(const std::string& url, const std::string& extra,
-                                                 bool token = true) {
-  return parse_host_config("[node]\nname = \"a\"\naddress = \"10.0.0.1\"\nrole = \"primary\"\ndata_dir = \"/x\"\n"
-                           "[peer]\nname = \"b\"\naddress = \"10.0.0.2\"\napi_url = \"" +
-                               url + "\"\n" + (token ? "token_file = \"/etc/tandem/peer-token\"\n" : "") + extra,
-                           "t.toml");
+std::variant<HostConfig, ConfigErrors> with_peer(const std::string& url, const std::string& extra, bool token = true) {
+  return parse_host_config(
+      "[node]\nname = \"a\"\naddress = \"10.0.0.1\"\nrole = \"primary\"\ndata_dir = \"/x\"\n"
+      "[peer]\nname = \"b\"\naddress = \"10.0.0.2\"\napi_url = \"" +
+          url + "\"\n" + (token ? "token_file = \"/etc/tandem/peer-token\"\n" : "") + extra,
+      "t.toml");
 }
 
 std::string errors_of(const std::variant<HostConfig, ConfigErrors>& loaded) {
@@ -409,8 +410,9 @@ TEST(HostConfig, RefusesATokenInClearToANonLoopbackPeer) {
   for (const char* loopback : {"http://127.0.0.2:7480", "http://[::1]:7480", "http://localhost:7480"})
     EXPECT_EQ(errors_of(with_peer(loopback, "")), "") << loopback;
   EXPECT_EQ(errors_of(with_peer("http://10.0.0.2:7480", "", /*token=*/false)), "");
-  EXPECT_NE(errors_of(with_peer("http://10.0.0.2:7480", "allow_insecure_peer = \"yes\"\n")).find("must be true or false"),
-            std::string::npos);
+  EXPECT_NE(
+      errors_of(with_peer("http://10.0.0.2:7480", "allow_insecure_peer = \"yes\"\n")).find("must be true or false"),
+      std::string::npos);
 }
 
 TEST(HostConfig, TlsKeysComeInPairsAndNeedHttps) {

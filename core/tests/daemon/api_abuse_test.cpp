@@ -15,9 +15,9 @@
 #include "in_process_daemon.h"
 #include "support/test_certs.h"
 #include "support/test_http.h"
+#include "tandem/sdk/log_throttle.h"
 #include "tandem/sdk/net/http_client.h"
 #include "tandem/sdk/net/tls.h"
-#include "tandem/sdk/log_throttle.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::testplugins {

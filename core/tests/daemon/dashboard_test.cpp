@@ -153,9 +153,10 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   browser.set_viewport(400, 900);
   EXPECT_LE(browser.evaluate("document.documentElement.scrollWidth").get<int>(), 400);
   // Nor does a card or a store table scroll sideways inside (.table would hide it in its own scrollbar).
-  EXPECT_EQ(browser.evaluate("[...document.querySelectorAll('.node, .table')].filter(e => e.scrollWidth > e.clientWidth)"
-                             ".map(e => e.className + ': ' + e.scrollWidth + ' > ' + e.clientWidth).join('; ')"),
-            "");
+  EXPECT_EQ(
+      browser.evaluate("[...document.querySelectorAll('.node, .table')].filter(e => e.scrollWidth > e.clientWidth)"
+                       ".map(e => e.className + ': ' + e.scrollWidth + ' > ' + e.clientWidth).join('; ')"),
+      "");
   EXPECT_EQ(browser.evaluate("document.querySelectorAll('svg[data-chart]').length"), 1);
   auto phone = screenshot_path("dashboard-narrow.png");
   browser.screenshot(phone);
@@ -164,8 +165,7 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
 
   // A switchover run from beta: the open page follows by itself.
   browser.evaluate("window.tandemTestMarker = 17");
-  auto r = testhttp::request(beta_port, "POST", "/v1/switchover", "{}", {{"Authorization", "Bearer token-beta"}},
-                             120s);
+  auto r = testhttp::request(beta_port, "POST", "/v1/switchover", "{}", {{"Authorization", "Bearer token-beta"}}, 120s);
   ASSERT_EQ(r.status, 200) << r.body << pair.a.log_tail() << pair.b.log_tail();
   EXPECT_TRUE(eventually_shows(browser, {{"alpha", "secondary"}, {"beta", "primary"}}, seen)) << seen.dump(2);
   EXPECT_EQ(browser.evaluate("window.tandemTestMarker"), 17) << "the page was reloaded";
@@ -176,7 +176,9 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   browser.evaluate("document.querySelector('[data-report]').open = true");
   int refreshes = std::stoi(browser.evaluate("document.body.dataset.refreshes").get<std::string>());
   EXPECT_TRUE(eventually(
-      [&] { return std::stoi(browser.evaluate("document.body.dataset.refreshes").get<std::string>()) >= refreshes + 2; },
+      [&] {
+        return std::stoi(browser.evaluate("document.body.dataset.refreshes").get<std::string>()) >= refreshes + 2;
+      },
       30s));
   EXPECT_EQ(browser.evaluate("document.querySelector('[data-report]').open"), true) << "a redraw closed the report";
   auto after = screenshot_path("dashboard-after-switchover.png");
@@ -193,10 +195,11 @@ TEST(Dashboard, ShowsBothNodesAndTheirRolesAndFollowsASwitchoverWithoutReload) {
   // The check above can fail: a request elsewhere made from the page is seen.
   browser.evaluate(
       "fetch('http://cdn.example.com/lib.js').catch(() => 0).then(() => "
-      "fetch('http://127.0.0.1:" + std::to_string(beta_port) + "/v1/status').catch(() => 0))");
+      "fetch('http://127.0.0.1:" +
+      std::to_string(beta_port) + "/v1/status').catch(() => 0))");
   auto foreign = testsupport::foreign_requests(browser.requested_urls(), origin);
   EXPECT_EQ(foreign, (std::vector<std::string>{"http://cdn.example.com/lib.js",
-                                                "http://127.0.0.1:" + std::to_string(beta_port) + "/v1/status"}));
+                                               "http://127.0.0.1:" + std::to_string(beta_port) + "/v1/status"}));
 }
 
 TEST(Dashboard, PageIsSmallSelfContainedAndRefusesOtherOrigins) {

@@ -17,8 +17,8 @@ using sdk::testing::eventually;
 TEST(HistorySamples, ARunningTandemdServesItsSamplesOpenlyAndFiltersBySince) {
   sdk::testing::TempDir dir;
   int port = sdk::testing::free_port();
-  auto node = start_tandemd(write_node(dir.path(), "alpha", "primary", port, sdk::testing::free_port(), "",
-                                       "history_interval = \"1s\"\n"));
+  auto node = start_tandemd(
+      write_node(dir.path(), "alpha", "primary", port, sdk::testing::free_port(), "", "history_interval = \"1s\"\n"));
   nlohmann::json j;
   ASSERT_TRUE(eventually(
       [&] {

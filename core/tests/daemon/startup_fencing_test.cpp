@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "in_process_daemon.h"
-#include "tandem/sdk/file_util.h"
 #include "support/test_http.h"
+#include "tandem/sdk/file_util.h"
 
 namespace tandem::testplugins {
 namespace {
@@ -162,10 +162,10 @@ TEST(StartupFencing, AStoreHealthChangeFiresItsHook) {
   sdk::testing::TempDir dir;
   auto script = dir.path() / "health.sh";
   auto log = dir.path() / "health.log";
-  sdk::atomic_write_file(script,
-                         "#!/bin/sh\necho \"$TANDEM_STORE $TANDEM_OLD_STATUS->$TANDEM_NEW_STATUS ($1 $2)\" >> '" +
-                             log.string() + "'\n",
-                         0755);
+  sdk::atomic_write_file(
+      script,
+      "#!/bin/sh\necho \"$TANDEM_STORE $TANDEM_OLD_STATUS->$TANDEM_NEW_STATUS ($1 $2)\" >> '" + log.string() + "'\n",
+      0755);
   core::HooksConfig hooks;
   hooks.commands["on_store_health_change"] =
       core::HookCommand{"on_store_health_change", {script.string()}, std::chrono::seconds(10), "test:1:1"};
@@ -175,13 +175,11 @@ TEST(StartupFencing, AStoreHealthChangeFiresItsHook) {
   // The first look only records the status; a change is what fires. Two
   // more health refreshes after "ok" is served: the hooks' look has seen it.
   ASSERT_TRUE(sdk::testing::eventually(
-      [&] {
-        return testhttp::get(node.daemon->port, "/v1/status").json()["stores"][0]["health"]["status"] == "ok";
-      },
+      [&] { return testhttp::get(node.daemon->port, "/v1/status").json()["stores"][0]["health"]["status"] == "ok"; },
       std::chrono::seconds(10)));
   const int calls = node.plugin->health_calls.load();
-  ASSERT_TRUE(
-      sdk::testing::eventually([&] { return node.plugin->health_calls.load() >= calls + 2; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(sdk::testing::eventually([&] { return node.plugin->health_calls.load() >= calls + 2; },
+                                       std::chrono::seconds(10)));
   node.plugin->set_status(sdk::HealthStatus::failed);
   ASSERT_TRUE(sdk::testing::eventually([&] { return text().find("store ok->failed") != std::string::npos; },
                                        std::chrono::seconds(20)))

@@ -13,9 +13,9 @@
 #include <fstream>
 
 #include "support/test_http.h"
-#include "tandemd_nodes.h"
 #include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
+#include "tandemd_nodes.h"
 
 namespace tandem::testplugins {
 namespace {

@@ -43,8 +43,8 @@ inline NodeFiles write_node(const std::filesystem::path& dir, const std::string&
                        "\"\ndata_dir = \"" + (home / "data").string() + "\"\n\n[peer]\nname = \"" + peer +
                        "\"\naddress = \"127.0.0.1\"\napi_url = \"http://127.0.0.1:" + std::to_string(peer_port) +
                        "\"\ntoken_file = \"peer-token\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-                       "\"\ntoken_file = \"api-token\"\n" + extra_api_keys + "\n[stores.app]\nplugin = \"" + DAEMON_TEST_PLUGIN +
-                       "\"\nsync_interval = \"100ms\"\n" + extra_store_keys;
+                       "\"\ntoken_file = \"api-token\"\n" + extra_api_keys + "\n[stores.app]\nplugin = \"" +
+                       DAEMON_TEST_PLUGIN + "\"\nsync_interval = \"100ms\"\n" + extra_store_keys;
   write_file(home / "tandem.toml", config);
   return {home / "tandem.toml", port};
 }

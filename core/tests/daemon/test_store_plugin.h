@@ -46,7 +46,7 @@ struct TestStoreKnobs {
   Gate* block_sync = nullptr;  // when set, sync() waits for the gate
   // The first sync waits until the host cancels it (HostContext::sync_cancelled), at most a minute.
   bool first_sync_until_cancelled = false;
-  int fail_starts = 0;         // the first N start() calls fail
+  int fail_starts = 0;  // the first N start() calls fail
   bool fail_sync = false;
   std::vector<sdk::ReplicationEntry> replication;
   sdk::HealthStatus status = sdk::HealthStatus::ok;

@@ -110,7 +110,8 @@ TEST_F(Tls, ClientRefusesAnUntrustedOrMisnamedServer) {
   TlsServer wrong_name(must(sdk::net::make_server_tls(server_files("wrong-name"))));
   auto misnamed = get(wrong_name.url(), client());
   ASSERT_FALSE(misnamed.ok());
-  EXPECT_TRUE(has(misnamed.message(), "TLS handshake failed: the server's certificate is refused")) << misnamed.message();
+  EXPECT_TRUE(has(misnamed.message(), "TLS handshake failed: the server's certificate is refused"))
+      << misnamed.message();
   EXPECT_TRUE(has(misnamed.message(), "mismatch")) << misnamed.message();
   EXPECT_TRUE(has(misnamed.message(), "verified name '127.0.0.1'")) << misnamed.message();
 
@@ -169,8 +170,9 @@ TEST_F(Tls, EachBadFileIsRefusedNamingItAndTheFix) {
     return r.ok() ? std::string() : r.message();
   };
   EXPECT_EQ(refusal(sdk::net::make_server_tls(server_files("expired"))),
-            dir + "/expired.pem holds a certificate that expired on 2002-01-01 00:00 UTC; issue a new certificate "
-                  "(the peer and clients refuse an expired one)");
+            dir +
+                "/expired.pem holds a certificate that expired on 2002-01-01 00:00 UTC; issue a new certificate "
+                "(the peer and clients refuse an expired one)");
   EXPECT_EQ(refusal(sdk::net::make_server_tls({certs.cert("alpha"), certs.key("beta"), std::nullopt})),
             dir + "/beta.key is not the key of the certificate " + dir +
                 "/alpha.pem; give the key the certificate was issued for");
@@ -186,8 +188,9 @@ TEST_F(Tls, EachBadFileIsRefusedNamingItAndTheFix) {
   EXPECT_EQ(refusal(sdk::net::make_server_tls({certs.key("beta"), certs.key("beta"), std::nullopt})),
             dir + "/beta.key holds no PEM certificate (-----BEGIN CERTIFICATE-----); name the certificate file");
   EXPECT_EQ(sdk::net::check_certificate_names(certs.cert("wrong-name"), "10.0.0.1").message(),
-            dir + "/wrong-name.pem does not name '10.0.0.1' in its subjectAltName, so clients reaching this node "
-                  "there refuse it; issue it with subjectAltName IP:10.0.0.1");
+            dir +
+                "/wrong-name.pem does not name '10.0.0.1' in its subjectAltName, so clients reaching this node "
+                "there refuse it; issue it with subjectAltName IP:10.0.0.1");
   EXPECT_TRUE(sdk::net::check_certificate_names(certs.cert("alpha"), "localhost").ok());
 }
 
@@ -203,10 +206,10 @@ class TlsConfig : public Tls {
                        "\"\n\n[peer]\nname = \"beta\"\naddress = \"127.0.0.1\"\napi_url = \"https://127.0.0.1:1\"\n"
                        "token_file = \"peer-token\"\nca_file = \"" +
                        certs.ca().string() + "\"\ntls_cert_file = \"" + certs.cert("alpha").string() +
-                       "\"\ntls_key_file = \"" + certs.key("alpha").string() + "\"\n\n[api]\nlisten = \"127.0.0.1:" +
-                       std::to_string(sdk::testing::free_port()) + "\"\ntls_cert_file = \"" +
-                       certs.cert("alpha").string() + "\"\ntls_key_file = \"" + certs.key("alpha").string() +
-                       "\"\ntls_client_ca_file = \"" + certs.ca().string() + "\"\n";
+                       "\"\ntls_key_file = \"" + certs.key("alpha").string() +
+                       "\"\n\n[api]\nlisten = \"127.0.0.1:" + std::to_string(sdk::testing::free_port()) +
+                       "\"\ntls_cert_file = \"" + certs.cert("alpha").string() + "\"\ntls_key_file = \"" +
+                       certs.key("alpha").string() + "\"\ntls_client_ca_file = \"" + certs.ca().string() + "\"\n";
     if (!replace_from.empty()) {
       auto at = text.find(replace_from);
       if (at == std::string::npos) throw std::runtime_error("no '" + replace_from + "' in the config");
@@ -254,7 +257,8 @@ TEST_F(TlsConfig, EveryBadFileIsRefusedAtCheckAndAtStartWithItsKeysLine) {
        certs.cert("expired").string() + "\"\ntls_key_file = \"" + certs.key("expired").string() + "\"\ntls_client",
        ":18:17: [api] tls_cert_file " + d + "/expired.pem holds a certificate that expired on 2002-01-01 00:00 UTC"},
       {certs.cert("alpha").string() + "\"\ntls_key_file = \"" + certs.key("alpha").string() + "\"\ntls_client",
-       certs.cert("wrong-name").string() + "\"\ntls_key_file = \"" + certs.key("wrong-name").string() + "\"\ntls_client",
+       certs.cert("wrong-name").string() + "\"\ntls_key_file = \"" + certs.key("wrong-name").string() +
+           "\"\ntls_client",
        ":18:17: [api] tls_cert_file " + d + "/wrong-name.pem does not name '127.0.0.1' in its subjectAltName"},
       {"tls_key_file = \"" + certs.key("alpha").string() + "\"\ntls_client",
        "tls_key_file = \"" + certs.key("beta").string() + "\"\ntls_client",
@@ -279,8 +283,10 @@ TEST_F(TlsConfig, EveryBadFileIsRefusedAtCheckAndAtStartWithItsKeysLine) {
   // A world-readable key: both places it is named are reported.
   ::chmod(certs.key("alpha").c_str(), 0640);
   auto [check, start] = check_and_start(write());
-  EXPECT_TRUE(has(check, ":14:16: [peer] tls_key_file " + d + "/alpha.key can be read by group or others; run: "
-                         "chmod 600 " + d + "/alpha.key"))
+  EXPECT_TRUE(has(check, ":14:16: [peer] tls_key_file " + d +
+                             "/alpha.key can be read by group or others; run: "
+                             "chmod 600 " +
+                             d + "/alpha.key"))
       << check;
   EXPECT_TRUE(has(check, ":19:16: [api] tls_key_file ")) << check;
   EXPECT_TRUE(has(start, "can be read by group or others")) << start;

@@ -70,8 +70,9 @@ TEST(PrimaryLease, FailsafeHoldsWhileThePeerConfirmsEvenWhenItAnswersSlowly) {
   // etcd is gone for 60 s; the peer is paused 3 s at each ask and answers then.
   auto now = t0 + 3334ms;
   for (int round = 0; now < t0 + 60s; ++round) {
-    p.renewal_failed(now, round % 3 == 0 ? EtcdErrorKind::unreachable
-                                         : round % 3 == 1 ? EtcdErrorKind::no_leader : EtcdErrorKind::timeout);
+    p.renewal_failed(now, round % 3 == 0   ? EtcdErrorKind::unreachable
+                          : round % 3 == 1 ? EtcdErrorKind::no_leader
+                                           : EtcdErrorKind::timeout);
     auto d = p.decide(now);
     ASSERT_NE(d.writes, Writes::fence) << "fenced at +" << (now - t0) / 1ms << " ms: " << d.reason;
     if (d.ask_peer_now) {

@@ -568,7 +568,8 @@ TEST(FailoverHooks, APrePromoteHookThatTimesOutVetoesAndOneThatExitsZeroAllows) 
   HookRunner b_runner(h.config, "beta", "alpha");
   HooksConfig a_hooks;
   a_hooks.commands["on_demote"] = h.config.commands["on_demote"];
-  a_hooks.commands["on_role_change"] = HookCommand{"on_role_change", {h.script("a_role", "exit 0")}, std::chrono::seconds(10), "t"};
+  a_hooks.commands["on_role_change"] =
+      HookCommand{"on_role_change", {h.script("a_role", "exit 0")}, std::chrono::seconds(10), "t"};
   HookRunner a_runner(a_hooks, "alpha", "beta");
   FailoverOrchestrator a(p.a.dir, p.a.state, p.a_stores, p.a_peer, p.log, nullptr, &a_runner);
   FailoverOrchestrator b(p.b.dir, p.b.state, p.b_stores, p.b_peer, p.log, nullptr, &b_runner);
@@ -666,7 +667,9 @@ class OneStore final : public FailoverStores {
 };
 
 struct DownPeer final : public FailoverPeer {
-  PeerView status() override { return PeerView{false, sdk::Role::secondary, 0, false, "connection refused", false, ""}; }
+  PeerView status() override {
+    return PeerView{false, sdk::Role::secondary, 0, false, "connection refused", false, ""};
+  }
   sdk::Result<json> demote(std::uint64_t) override { return sdk::Result<json>::failure("down"); }
   sdk::Result<json> rejoin() override { return sdk::Result<json>::failure("down"); }
 };

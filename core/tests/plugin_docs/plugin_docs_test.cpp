@@ -78,7 +78,8 @@ class PluginDocsCheck : public ::testing::Test {
 
   sdk::testing::TempDir dir_;
   const std::string readme_ = "| `greeting` | | `sync_interval` | | `fail_check` | | `report_progress` |\n";
-  const std::string sample_ = "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nsync_interval = \"1m\"\n"
+  const std::string sample_ =
+      "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\nsync_interval = \"1m\"\n"
       "# fail_check = false\n# report_progress = false\n";
 };
 
@@ -100,8 +101,9 @@ TEST_F(PluginDocsCheck, CatchesAnUndocumentedKey) {
 
 TEST_F(PluginDocsCheck, CatchesASampleThatDoesNotValidate) {
   write("README.md", readme_);
-  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = 5\nsync_inteval = \"1m\"\n"
-                       "# fail_check = false\n# report_progress = false\n");
+  write("sample.toml",
+        "[stores.g]\nplugin = \"loader-good\"\ngreeting = 5\nsync_inteval = \"1m\"\n"
+        "# fail_check = false\n# report_progress = false\n");
   auto problems = check();
   ASSERT_EQ(problems.size(), 3u);
   EXPECT_NE(problems[0].find("sample.toml:3:12: store 'g': key 'greeting' must be a string"), std::string::npos)
@@ -115,8 +117,9 @@ TEST_F(PluginDocsCheck, CatchesASampleThatDoesNotValidate) {
 
 TEST_F(PluginDocsCheck, CatchesASampleThatLeavesAKeyOut) {
   write("README.md", readme_);
-  write("sample.toml", "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n# sync_interval = \"1m\"\n"
-                       "# report_progress = false\n# a comment about fail_check\n");
+  write("sample.toml",
+        "[stores.g]\nplugin = \"loader-good\"\ngreeting = \"hi\"\n# sync_interval = \"1m\"\n"
+        "# report_progress = false\n# a comment about fail_check\n");
   auto problems = check();
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("sample.toml: does not show schema key 'fail_check'"), std::string::npos) << problems[0];

@@ -284,7 +284,8 @@ sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::pull_once() {
   // sync_cancelled() is set only during a sync (a promote waits for it):
   // false when a failover step pulls.
   const std::atomic<bool>* cancel = &host_->sync_cancelled();
-  PullOutcome out = run_rsync_for_all(settings_, peer_address(), RsyncRun::pull, std::chrono::milliseconds::max(), cancel);
+  PullOutcome out =
+      run_rsync_for_all(settings_, peer_address(), RsyncRun::pull, std::chrono::milliseconds::max(), cancel);
   std::string sum = refresh_local_checksum();
   std::string peer_sum;
   {
@@ -298,8 +299,8 @@ sdk::Result<sdk::SyncReport> ConfigRsyncPlugin::pull_once() {
     // pull, compare contents once. (A primary that changed again since it
     // reported its checksum also lands here: harmless, one extra pass.)
     full_compare = true;
-    PullOutcome second =
-        run_rsync_for_all(settings_, peer_address(), RsyncRun::pull_full_compare, std::chrono::milliseconds::max(), cancel);
+    PullOutcome second = run_rsync_for_all(settings_, peer_address(), RsyncRun::pull_full_compare,
+                                           std::chrono::milliseconds::max(), cancel);
     second.stats.add(out.stats);
     second.duration += out.duration;
     out = std::move(second);

@@ -214,10 +214,11 @@ class NetnsPair {
     write_file(config(node),
                "[node]\nname = \"" + node + "\"\naddress = \"" + world_.address(node) + "\"\nrole = \"" + role +
                    "\"\ndata_dir = \"" + (home(node) / "data").string() + "\"\n\n[peer]\nname = \"" + other +
-                   "\"\naddress = \"" + world_.address(other) + "\"\napi_url = \"" + scheme +
-                   "://" + world_.address(other) + ":7480\"\ntoken_file = \"" + (home(node) / "peer-token").string() +
-                   "\"\n" + peer_tls + "\n[api]\nlisten = \"" + world_.address(node) + ":7480\"\ntoken_file = \"" +
-                   (home(node) / "api-token").string() + "\"\n" + api_tls + "\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR
+                   "\"\naddress = \"" + world_.address(other) + "\"\napi_url = \"" + scheme + "://" +
+                   world_.address(other) + ":7480\"\ntoken_file = \"" + (home(node) / "peer-token").string() + "\"\n" +
+                   peer_tls + "\n[api]\nlisten = \"" + world_.address(node) + ":7480\"\ntoken_file = \"" +
+                   (home(node) / "api-token").string() + "\"\n" + api_tls +
+                   "\n[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR
                    "\"]\n\n[stores.config]\nplugin = "
                    "\"config-rsync\"\n" +
                    store + "serve_port = 0\nallowed_root = \"" + root_.path().string() +
@@ -350,12 +351,12 @@ class Capture {
       : file_(dir_.path() / "capture.pcap") {
     sdk::ChildSpec spec;
     spec.argv = pair.world().exec_prefix(node);
-    spec.argv.insert(spec.argv.end(), {"tcpdump", "-i", "any", "-U", "-s", "0", "-n", "-w", file_.string(), "host",
-                                       peer_address});
+    spec.argv.insert(spec.argv.end(),
+                     {"tcpdump", "-i", "any", "-U", "-s", "0", "-n", "-w", file_.string(), "host", peer_address});
     spec.log_file = dir_.path() / "tcpdump.log";
     tcpdump_ = testsupport::start_background(spec);
-    bool up = eventually([&] { return read_file(dir_.path() / "tcpdump.log").find("listening on") != std::string::npos; },
-                         10s);
+    bool up = eventually(
+        [&] { return read_file(dir_.path() / "tcpdump.log").find("listening on") != std::string::npos; }, 10s);
     if (!up) throw std::runtime_error("tcpdump did not start: " + read_file(dir_.path() / "tcpdump.log"));
   }
   // Stops the capture; the raw bytes of every packet recorded.
@@ -388,13 +389,13 @@ std::string capture_pair_traffic(Transport transport, bool tls, const std::strin
   pair.start_tandemd("beta");
   write_file(pair.tree("alpha") / "app.conf", "db_password = " + marker + "\n",
              fs::perms::owner_read | fs::perms::owner_write);
-  EXPECT_TRUE(eventually([&] { return read_file(pair.tree("beta") / "app.conf").find(marker) != std::string::npos; },
-                         60s))
+  EXPECT_TRUE(
+      eventually([&] { return read_file(pair.tree("beta") / "app.conf").find(marker) != std::string::npos; }, 60s))
       << pair.store_json("beta") << pair.log_tail("beta");
   // Both see the other reachable: the polls crossed (over TLS, the handshake verified).
   for (const std::string node : {"alpha", "beta"})
-    EXPECT_TRUE(eventually(
-        [&] { return pair.status(node).stdout_text.find("reachable, role") != std::string::npos; }, 30s))
+    EXPECT_TRUE(
+        eventually([&] { return pair.status(node).stdout_text.find("reachable, role") != std::string::npos; }, 30s))
         << pair.status(node).stdout_text << pair.log_tail(node);
   // The peer monitor polls every 3 s: a few more polls each way.
   std::this_thread::sleep_for(7s);

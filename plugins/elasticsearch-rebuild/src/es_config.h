@@ -27,7 +27,8 @@ struct IndexSpec {
   std::string alias;
   std::string query;
   std::string id_column;
-  std::string updated_column;  // warm refresh: a timestamp column set on every insert and update ("": full rebuilds only)
+  std::string
+      updated_column;  // warm refresh: a timestamp column set on every insert and update ("": full rebuilds only)
   std::string source_conninfo;                            // effective (store default unless overridden)
   nlohmann::json create_body = nlohmann::json::object();  // {"settings":..,"mappings":..} from mapping_file
   std::string final_refresh_interval = "1s";              // restored after the load

@@ -139,14 +139,15 @@ sdk::Health EsRebuildPlugin::health() const {
         worsen(sdk::HealthStatus::degraded,
                "warm refresh of " + alias + " failed: " + w["last_round"].value("error", std::string()));
       else if (!w.contains("age_seconds"))
-        worsen(sdk::HealthStatus::degraded, "warm index of " + alias +
-                                                " not built yet: a promotion now would rebuild it from scratch");
+        worsen(sdk::HealthStatus::degraded,
+               "warm index of " + alias + " not built yet: a promotion now would rebuild it from scratch");
       else if (w.value("age_seconds", 0.0) > w.value("stale_after_seconds", 0.0))
         worsen(sdk::HealthStatus::degraded, "warm index of " + alias + " is " +
                                                 std::to_string(static_cast<long long>(w.value("age_seconds", 0.0))) +
                                                 " s behind the standby");
     }
-  }  for (auto& ih : index_health_) {
+  }
+  for (auto& ih : index_health_) {
     json j = {{"alias", ih.alias}, {"targets", ih.targets}};
     if (ih.documents) j["documents"] = *ih.documents;
     if (ih.source_rows) j["source_rows"] = *ih.source_rows;
@@ -192,7 +193,6 @@ sdk::Health EsRebuildPlugin::health() const {
            "last rebuild " + last_rebuild_.value("result", "") + ": " + last_rebuild_.value("error", ""));
   if (!measured_) worsen(sdk::HealthStatus::unknown, "not measured yet");
 
-
   std::string summary;
   if (full_running_) {
     // A rebuild in progress is the headline: searches still hit the previous index.
@@ -212,10 +212,9 @@ sdk::Health EsRebuildPlugin::health() const {
   h.details = details;
   if (warm) {
     h.lag_seconds = warm_age;
-    h.replication.push_back({host_->node().address, "search_index_age_seconds",
-                             details["warm"].value("complete", false)
-                                 ? std::to_string(static_cast<long long>(warm_age))
-                                 : "unknown"});
+    h.replication.push_back(
+        {host_->node().address, "search_index_age_seconds",
+         details["warm"].value("complete", false) ? std::to_string(static_cast<long long>(warm_age)) : "unknown"});
   }
   if (measured_) h.observed_at = measured_at_;
   return h;

@@ -18,8 +18,8 @@
 #include "es_config.h"
 #include "es_http.h"
 #include "rebuild.h"
-#include "warm_refresh.h"
 #include "tandem/sdk/plugin.h"
+#include "warm_refresh.h"
 
 namespace tandem::esrebuild {
 
@@ -121,16 +121,16 @@ class EsRebuildPlugin final : public sdk::Plugin {
   std::vector<IndexHealth> index_health_;
   std::chrono::system_clock::time_point measured_at_{};
 
-  Job job_ = Job::rebuild;    // of the running job
-  bool full_running_ = false;  // a full rebuild is in progress (health: "rebuilding")
-  std::map<std::string, WarmMark> warm_marks_;           // the persisted marks, as last read or written
-  std::map<std::string, nlohmann::json> warm_rounds_;    // per alias: the last warm round's outcome
-  nlohmann::json catch_up_;                              // the last catch-up after a promotion (null: none)
+  Job job_ = Job::rebuild;                             // of the running job
+  bool full_running_ = false;                          // a full rebuild is in progress (health: "rebuilding")
+  std::map<std::string, WarmMark> warm_marks_;         // the persisted marks, as last read or written
+  std::map<std::string, nlohmann::json> warm_rounds_;  // per alias: the last warm round's outcome
+  nlohmann::json catch_up_;                            // the last catch-up after a promotion (null: none)
 
   std::thread warm_thread_;
   std::mutex warm_mu_;
   std::condition_variable warm_cv_;
-  bool warm_stop_ = false;                  // guarded by warm_mu_
+  bool warm_stop_ = false;                   // guarded by warm_mu_
   std::atomic<bool> warm_suspended_{false};  // promote began: no more warm rounds until this node is secondary again
 
   std::mutex worker_mu_;  // guards worker_ itself (join and replace); taken before mu_

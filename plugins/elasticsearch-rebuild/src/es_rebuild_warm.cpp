@@ -93,8 +93,7 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
   if (what.job == Job::warm) {
     std::lock_guard lock(mu_);
     auto it = warm_rounds_.find(spec.alias);
-    if (it != warm_rounds_.end() && it->second.contains("full_because") &&
-        it->second.value("result", "") == "failed" &&
+    if (it != warm_rounds_.end() && it->second.contains("full_because") && it->second.value("result", "") == "failed" &&
         wall_ms_now() - it->second.value("at_ms", std::int64_t{0}) <
             std::max<std::int64_t>(10000, config_.warm_interval.count()))
       return;
@@ -110,8 +109,8 @@ void EsRebuildPlugin::warm_index(const IndexSpec& spec, const Launch& what,
     }
     if (!r.ok()) {
       round.update({{"result", "failed"}, {"error", r.message()}});
-      host_->log().warn("warm refresh of " + spec.alias + " failed (the next round reads the same rows again): " +
-                        r.message());
+      host_->log().warn("warm refresh of " + spec.alias +
+                        " failed (the next round reads the same rows again): " + r.message());
     } else if (!r->needs_full.empty()) {
       full_because = r->needs_full;
     } else {

@@ -94,16 +94,16 @@ sdk::Result<std::uint64_t> PgSource::begin_snapshot_and_estimate(const std::stri
 }
 
 sdk::Result<PgSource::Measure> PgSource::begin_snapshot_and_measure(const std::string& query,
-                                                                   const std::string& updated_column) {
+                                                                    const std::string& updated_column) {
   using R = sdk::Result<Measure>;
   auto st = connect();
   if (!st) return R::failure(st.message());
   st = exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the snapshot");
   if (!st) return R::failure(st.message());
   std::string col = "q." + quote_ident(updated_column);
-  ResultGuard r(PQexec(conn_, ("SELECT count(*), max(" + col + ")::text, pg_typeof(max(" + col + "))::text FROM (" +
-                               query + ") AS q")
-                                  .c_str()));
+  ResultGuard r(PQexec(
+      conn_, ("SELECT count(*), max(" + col + ")::text, pg_typeof(max(" + col + "))::text FROM (" + query + ") AS q")
+                 .c_str()));
   if (PQresultStatus(r.r) != PGRES_TUPLES_OK || PQntuples(r.r) != 1)
     return R::failure("counting the source rows and their newest " + updated_column + ": " + error_text());
   Measure m;

@@ -244,8 +244,8 @@ sdk::Result<RebuildOutcome> IndexRebuilder::run(std::uint64_t epoch) {
   std::uint64_t expected = out.source_rows - out.item_errors;
   if (*count != expected)
     return abandon("the new index holds " + std::to_string(*count) + " documents but " + std::to_string(expected) +
-                   " were expected (" + std::to_string(out.source_rows) + " source rows - " + std::to_string(out.item_errors) +
-                   " item errors); is " + spec_.id_column + " unique?");
+                   " were expected (" + std::to_string(out.source_rows) + " source rows - " +
+                   std::to_string(out.item_errors) + " item errors); is " + spec_.id_column + " unique?");
   out.documents = *count;
   out.mark.index = out.index;
   out.mark.tolerated = out.item_errors;

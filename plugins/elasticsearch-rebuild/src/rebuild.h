@@ -32,8 +32,8 @@ struct RebuildProgress {
   std::uint64_t done = 0;
   std::uint64_t total = 0;
   bool total_estimated = false;  // the planner's estimate until every row is read
-  double rate = 0;         // documents per second since loading began
-  double eta_seconds = 0;  // at the current rate
+  double rate = 0;               // documents per second since loading began
+  double eta_seconds = 0;        // at the current rate
   nlohmann::json to_json() const;
 };
 

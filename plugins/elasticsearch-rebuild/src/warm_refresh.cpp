@@ -115,13 +115,13 @@ sdk::Result<WarmRoundOutcome> WarmRefresher::run(const WarmMark& from) {
   out.documents = *count;
   std::uint64_t tolerated = from.tolerated + loader.item_errors();
   if (out.documents > out.source_rows || out.documents + tolerated < out.source_rows) {
-    out.needs_full = "the warm index holds " + std::to_string(out.documents) + " documents and the standby " +
-                     std::to_string(out.source_rows) + " rows at the same snapshot (" +
-                     (out.documents > out.source_rows ? "rows were deleted"
-                                                      : "rows an incremental refresh cannot see: a NULL " +
-                                                            spec_.updated_column +
-                                                            ", or a transaction open longer than warm_overlap") +
-                     ")";
+    out.needs_full =
+        "the warm index holds " + std::to_string(out.documents) + " documents and the standby " +
+        std::to_string(out.source_rows) + " rows at the same snapshot (" +
+        (out.documents > out.source_rows ? "rows were deleted"
+                                         : "rows an incremental refresh cannot see: a NULL " + spec_.updated_column +
+                                               ", or a transaction open longer than warm_overlap") +
+        ")";
     return out;
   }
   out.mark = from;

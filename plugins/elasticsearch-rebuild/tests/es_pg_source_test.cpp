@@ -47,8 +47,8 @@ TEST(EsRebuildRowJson, EncodesCopyTextFields) {
 TEST(EsRebuildRowJson, SpecialBytesAtEveryPositionOfAField) {
   RowJsonEncoder enc({{"id", JsonKind::number}, {"t", JsonKind::string}}, 0);
   const std::vector<std::pair<std::string, std::string>> specials = {
-      {"\"", "\""}, {"\\\\", "\\"}, {"\\t", "\t"}, {"\\011", "\t"}, {"\x01", "\x01"}, {"\x1f", "\x1f"},
-      {"\xc3\xa9", "\xc3\xa9"}, {" ", " "}, {"\x7f", "\x7f"}};
+      {"\"", "\""},     {"\\\\", "\\"},           {"\\t", "\t"}, {"\\011", "\t"}, {"\x01", "\x01"},
+      {"\x1f", "\x1f"}, {"\xc3\xa9", "\xc3\xa9"}, {" ", " "},    {"\x7f", "\x7f"}};
   for (std::size_t len : {1u, 7u, 8u, 9u, 16u, 23u}) {
     for (std::size_t at = 0; at < len; ++at) {
       for (auto& [copy_text, decoded] : specials) {

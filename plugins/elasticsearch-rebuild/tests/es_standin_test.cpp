@@ -60,9 +60,9 @@ TEST(EsRebuildStandin, IndexLifecycleSettingsAndRefreshSemantics) {
   ASSERT_EQ(by_ids["hits"]["hits"].size(), 1u);
   EXPECT_EQ(by_ids["hits"]["hits"][0]["_id"], "3");
   EXPECT_EQ(by_ids["hits"]["hits"][0]["_source"]["t"], "c");
-  EXPECT_EQ(es.call(Verb::post, "/books-1/_search", R"({"query":{"ids":{"values":["7"]}}})")
-                .second["hits"]["total"]["value"],
-            0);
+  EXPECT_EQ(
+      es.call(Verb::post, "/books-1/_search", R"({"query":{"ids":{"values":["7"]}}})").second["hits"]["total"]["value"],
+      0);
   EXPECT_EQ(es.call(Verb::post, "/books-1/_search", R"({"query":{"match":{"t":"c"}}})").first, 400u);
   EXPECT_EQ(es.call(Verb::delete_, "/books-1").second["acknowledged"], true);
   EXPECT_EQ(es.call(Verb::get, "/books-1/_count").second["error"]["type"], "index_not_found_exception");

@@ -50,8 +50,8 @@ class EsWarmTest : public ::testing::Test {
   }
 
   void insert(int from, int to) {
-    primary_->psql("INSERT INTO items (id, title) SELECT g, 'item ' || g FROM generate_series(" +
-                   std::to_string(from) + ", " + std::to_string(to) + ") AS g");
+    primary_->psql("INSERT INTO items (id, title) SELECT g, 'item ' || g FROM generate_series(" + std::to_string(from) +
+                   ", " + std::to_string(to) + ") AS g");
   }
   // Waits until the standby has replayed everything the primary wrote so far.
   void wait_for_replay() {
@@ -86,8 +86,7 @@ class EsWarmTest : public ::testing::Test {
     EXPECT_TRUE(sdkt::eventually(
         [&] {
           round = warm_index().value("last_round", json());
-          return round.is_object() && round.value("at_ms", std::int64_t{0}) >= after &&
-                 round.value("result", "") != "";
+          return round.is_object() && round.value("at_ms", std::int64_t{0}) >= after && round.value("result", "") != "";
         },
         seconds(60)))
         << warm_index().dump();

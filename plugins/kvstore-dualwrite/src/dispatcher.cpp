@@ -127,11 +127,10 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
     bulk_.push_back(std::make_shared<BackendLink>(
         io, "local Redis " + settings.local.describe() + " (bulk read link " + std::to_string(i + 1) + ")",
         settings.local, secrets.local_password, settings.db, settings,
-        BackendLink::Callbacks{[this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
-                               [this, i](std::deque<LinkToken>& lost, const std::string& why) {
-                                 on_bulk_down(i, lost, why);
-                               },
-                               [this, i] { bulk_was_up_[i] = true; }, nullptr, nullptr, nullptr}));
+        BackendLink::Callbacks{
+            [this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
+            [this, i](std::deque<LinkToken>& lost, const std::string& why) { on_bulk_down(i, lost, why); },
+            [this, i] { bulk_was_up_[i] = true; }, nullptr, nullptr, nullptr}));
   }
   bulk_was_up_.assign(kBulkLinks, false);
   // Records left from before a restart must reach the peer before anything new.
@@ -161,7 +160,8 @@ void Dispatcher::read_redis_version() {
     auto at = info.find(kField);
     if (at == std::string_view::npos) return;
     auto end = info.find_first_of("\r\n", at);
-    redis_version_.assign(info.substr(at + kField.size(), end == std::string_view::npos ? end : end - at - kField.size()));
+    redis_version_.assign(
+        info.substr(at + kField.size(), end == std::string_view::npos ? end : end - at - kField.size()));
   });
 }
 
@@ -249,8 +249,7 @@ void Dispatcher::route_write(const std::shared_ptr<Op>& op) {
   route(op);
   // A blocking op's own retry wakes nobody (it pops); a successful BLMOVE
   // wakes waiters on its destination when the secondary answers it.
-  if (!blocked_.empty() && op->block == BlockKind::none && (op->keys.count || op->keys.all))
-    wake_parked(op->keys);
+  if (!blocked_.empty() && op->block == BlockKind::none && (op->keys.count || op->keys.all)) wake_parked(op->keys);
 }
 
 void Dispatcher::wake_parked(const IntentKeys& keys) {
@@ -369,8 +368,9 @@ void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
   // and acknowledged here now, it would be a write after the fence, when the
   // peer may already be promoted. Not applied here; the peer may have it.
   if (host_.fenced())
-    return fail_op(op, "TANDEMFENCED this node was fenced while the write waited for the peer; not applied here "
-                       "(the peer's Redis may have it)");
+    return fail_op(op,
+                   "TANDEMFENCED this node was fenced while the write waited for the peer; not applied here "
+                   "(the peer's Redis may have it)");
   if (!journal_error_.empty())
     return fail_op(op, "TANDEMJOURNAL the write journal failed (" + journal_error_ + "); writes refused");
   if (journal_.full())
@@ -539,8 +539,9 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
     if (!t.op) continue;
     auto& op = t.op;
     if (op->kind == OpKind::exec_write && !op->queued_effects.empty()) {
-      fail_op(op, "TANDEMDOWN peer link lost while a transaction with SPOP or XADD '*' ran there; outcome unknown, "
-                  "nothing applied locally");
+      fail_op(op,
+              "TANDEMDOWN peer link lost while a transaction with SPOP or XADD '*' ran there; outcome unknown, "
+              "nothing applied locally");
     } else if (op->kind == OpKind::effect) {
       // Journaling the command would make the peer generate its own
       // pops/id; its outcome there is unknown, so the client is told.
@@ -579,7 +580,8 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
   } else if (!op.done) {
     if (op.kind == OpKind::effect && !op.reply.empty()) {
       if (r.is_error())
-        host_.log().error(std::string(effect_command(op.effect)) + " effect failed on the local Redis: " + std::string(r.payload()));
+        host_.log().error(std::string(effect_command(op.effect)) +
+                          " effect failed on the local Redis: " + std::string(r.payload()));
     } else if (op.kind == OpKind::exec_write && !op.queued_effects.empty() && !op.reply.empty()) {
       if (r.type() != RespType::array)
         host_.log().error("transaction with SPOP/XADD effects failed on the local Redis: " + std::string(r.bytes()));

@@ -34,38 +34,38 @@ enum class BlockKind : std::uint8_t {
 // many: one link at a time (dispatcher.h "Local links"). Kept by the session,
 // used by the dispatcher.
 struct LocalLane {
-  int link = 0;                    // 0: the shared link; i > 0: bulk read link i
-  std::uint32_t outstanding = 0;   // operations sent on `link`, not answered yet
-  std::uint64_t last_write = 0;    // seq of the session's last routed write
+  int link = 0;                   // 0: the shared link; i > 0: bulk read link i
+  std::uint32_t outstanding = 0;  // operations sent on `link`, not answered yet
+  std::uint64_t last_write = 0;   // seq of the session's last routed write
 };
 
 struct Op {
   OpKind kind = OpKind::local;
-  std::uint64_t seq = 0;             // its position in its session's requests (1, 2, ...)
-  int local_link = -1;               // the local link it is outstanding on (LocalLane::link); -1: none
-  std::shared_ptr<Session> session;  // keeps the session (and its ordering) alive while in flight
-  std::string request;               // RESP sent to the backends (a MULTI..EXEC block for exec_*)
-  std::uint32_t replies = 1;         // replies `request` produces
-  std::string primary_request;       // effect: the deterministic command the primary gets
-  Effect effect;                     // effect: how primary_request follows from the first reply
+  std::uint64_t seq = 0;                     // its position in its session's requests (1, 2, ...)
+  int local_link = -1;                       // the local link it is outstanding on (LocalLane::link); -1: none
+  std::shared_ptr<Session> session;          // keeps the session (and its ordering) alive while in flight
+  std::string request;                       // RESP sent to the backends (a MULTI..EXEC block for exec_*)
+  std::uint32_t replies = 1;                 // replies `request` produces
+  std::string primary_request;               // effect: the deterministic command the primary gets
+  Effect effect;                             // effect: how primary_request follows from the first reply
   std::vector<QueuedEffect> queued_effects;  // exec_write: SPOP/XADD '*' inside the block
-  std::string reply;              // to the client; valid when done
-  bool ready = false;             // may be sent to the primary
-  bool done = false;              // reply known
-  bool journal_on_reply = false;  // journal the effect once the primary applied it
-  bool filter_config = false;     // CONFIG GET: drop the backends' secrets from the reply
-  bool info = false;              // INFO: blocked_clients is the endpoint's
-  bool barrier = false;           // WATCH: a PING through both links (ordered like a write), replied +OK
+  std::string reply;                         // to the client; valid when done
+  bool ready = false;                        // may be sent to the primary
+  bool done = false;                         // reply known
+  bool journal_on_reply = false;             // journal the effect once the primary applied it
+  bool filter_config = false;                // CONFIG GET: drop the backends' secrets from the reply
+  bool info = false;                         // INFO: blocked_clients is the endpoint's
+  bool barrier = false;                      // WATCH: a PING through both links (ordered like a write), replied +OK
   BlockKind block = BlockKind::none;
-  bool block_expired = false;     // its timeout passed while a retry was in flight
-  bool parked = false;            // a blocking op waiting in the dispatcher's list
-  bool block_retry = false;       // a blocking op re-sent after a write to its keys
-  bool wake_pending = false;      // a write to its keys was routed while a try was in flight
-  std::vector<std::string> xread_argv;  // XREAD BLOCK: its non-blocking form; '$' ids resolved by the first try
+  bool block_expired = false;             // its timeout passed while a retry was in flight
+  bool parked = false;                    // a blocking op waiting in the dispatcher's list
+  bool block_retry = false;               // a blocking op re-sent after a write to its keys
+  bool wake_pending = false;              // a write to its keys was routed while a try was in flight
+  std::vector<std::string> xread_argv;    // XREAD BLOCK: its non-blocking form; '$' ids resolved by the first try
   std::vector<std::size_t> xread_dollar;  // indexes in xread_argv of '$' ids still to resolve
-  std::uint8_t proto = 2;         // RESP version of the client's replies (HELLO)
-  IntentKeys keys;                // writes: the keys it touches (for the intent log)
-  std::uint64_t intent_seq = 0;   // its intent's sequence number once noted (0: none)
+  std::uint8_t proto = 2;                 // RESP version of the client's replies (HELLO)
+  IntentKeys keys;                        // writes: the keys it touches (for the intent log)
+  std::uint64_t intent_seq = 0;           // its intent's sequence number once noted (0: none)
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;
@@ -80,7 +80,8 @@ struct Op {
     xread_dollar.clear();
     queued_effects.clear();
     reply.clear();
-    ready = done = journal_on_reply = filter_config = info = barrier = block_expired = parked = block_retry = wake_pending = false;
+    ready = done = journal_on_reply = filter_config = info = barrier = block_expired = parked = block_retry =
+        wake_pending = false;
     block = BlockKind::none;
     proto = 2;
     keys.clear();

@@ -1,6 +1,5 @@
 #include "resp.h"
 
-
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -105,9 +104,12 @@ bool split_inline(std::string_view line, std::vector<std::string>& args) {
         arg.push_back(line[i++]);
       } else {
         if (i >= n || blank(line[i])) break;
-        if (line[i] == '"') dq = true;
-        else if (line[i] == '\'') sq = true;
-        else arg.push_back(line[i]);
+        if (line[i] == '"')
+          dq = true;
+        else if (line[i] == '\'')
+          sq = true;
+        else
+          arg.push_back(line[i]);
         ++i;
       }
     }
@@ -279,9 +281,7 @@ RespParser::Step RespParser::parse_from_scan() {
         open_.push_back(count);
         continue;  // its elements follow
       }
-      default:
-        fail(std::string("unexpected type byte '") + t + "'");
-        return Step::error;
+      default: fail(std::string("unexpected type byte '") + t + "'"); return Step::error;
     }
     // A value is complete at scan_ (a scalar, or an empty aggregate above).
     const bool was_aggregate = (t == '*' || t == '~' || t == '>' || t == '%') && kind != RespType::nil;
@@ -292,8 +292,8 @@ RespParser::Step RespParser::parse_from_scan() {
       integer_ = number;
       return Step::done;
     }
-    if (depth_one && !was_aggregate) elements_.push_back(Element{kind, kind == RespType::nil ? value_start : payload_at,
-                                                                 payload_len, number});
+    if (depth_one && !was_aggregate)
+      elements_.push_back(Element{kind, kind == RespType::nil ? value_start : payload_at, payload_len, number});
     // Close every aggregate this value completes.
     for (;;) {
       if (--open_.back() > 0) break;

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -37,9 +37,7 @@ constexpr std::size_t kOwnPiece = 64u << 10;
 
 // A maximum that forgets: each new size either raises it or lets it decay by
 // 1/16, so a few small replies do not hide that large ones are common.
-std::size_t decaying_max(std::size_t previous, std::size_t size) {
-  return std::max(size, previous - previous / 16);
-}
+std::size_t decaying_max(std::size_t previous, std::size_t size) { return std::max(size, previous - previous / 16); }
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -316,7 +314,7 @@ void Session::handle_command() {
     return reply_error("NOAUTH Authentication required.");
   }
   if (in_multi_ && !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") ||
-                    iequals(name, "QUIT") || iequals(name, "WATCH") || iequals(name, "RESET"))) {
+                     iequals(name, "QUIT") || iequals(name, "WATCH") || iequals(name, "RESET"))) {
     return handle_in_multi(info, name);
   }
   if (!info) return reply_error(unknown_command_error(parser_));
@@ -497,9 +495,12 @@ void Session::handle_hello() {
   std::size_t i = 1;
   if (argc >= 2) {
     std::string_view v = parser_.element(1);
-    if (v == "2") proto = 2;
-    else if (v == "3") proto = 3;
-    else if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) && !v.empty())
+    if (v == "2")
+      proto = 2;
+    else if (v == "3")
+      proto = 3;
+    else if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
+             !v.empty())
       return reply_error("NOPROTO unsupported protocol version");
     else
       return reply_error("ERR Protocol version is not an integer or out of range");
@@ -513,7 +514,8 @@ void Session::handle_hello() {
       const std::string& expected = d_.secrets().client_password;
       if (expected.empty())
         return reply_error(
-            "ERR AUTH <password> called without any password configured for the tandem endpoint (client_password_file)");
+            "ERR AUTH <password> called without any password configured for the tandem endpoint "
+            "(client_password_file)");
       if (!(parser_.element(i + 1) == "default" && same_secret(parser_.element(i + 2), expected)))
         return fail_auth_slowly();
       authed_ = true;
@@ -525,15 +527,19 @@ void Session::handle_hello() {
       return reply_error("ERR Syntax error in HELLO option '" + std::string(parser_.element(i)) + "'");
     }
   }
-  if (!authed_) return reply_error("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                                   "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
-                                   "select the RESP protocol version at the same time");
+  if (!authed_)
+    return reply_error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+        "select the RESP protocol version at the same time");
   if (set_name) client_name_ = name;
   proto_ = proto;
   std::string r;
   auto field = [&](std::string_view key) { append_bulk(r, key); };
-  if (proto_ == 3) r += "%7\r\n";
-  else append_array_header(r, 14);
+  if (proto_ == 3)
+    r += "%7\r\n";
+  else
+    append_array_header(r, 14);
   field("server");
   append_bulk(r, "redis");
   field("version");
@@ -687,8 +693,7 @@ void Session::handle_xread_block() {
   }
   std::size_t n = i < argc ? (argc - i - 1) / 2 : 0;
   if (i >= argc || n == 0 || (argc - i - 1) % 2 != 0)
-    return reply_error(
-        "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.");
+    return reply_error("ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.");
   long long ms = 0;
   auto [end, ec] = std::from_chars(timeout.data(), timeout.data() + timeout.size(), ms);
   if (ec != std::errc() || end != timeout.data() + timeout.size())

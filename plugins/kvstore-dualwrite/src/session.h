@@ -126,9 +126,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool auth_delay_pending_ = false;
   std::unordered_set<std::string> watched_;  // WATCHed keys (the endpoint sees every write: touch_watch)
   bool watch_dirty_ = false;
-  int proto_ = 2;  // RESP version (HELLO)
-  std::shared_ptr<Op> blocked_op_;           // a blocking pop not answered yet (nothing more is parsed)
-  boost::asio::steady_timer block_timer_;    // its timeout
+  int proto_ = 2;                          // RESP version (HELLO)
+  std::shared_ptr<Op> blocked_op_;         // a blocking pop not answered yet (nothing more is parsed)
+  boost::asio::steady_timer block_timer_;  // its timeout
   std::string block_scratch_;
   // Size estimate of this client's replies (a decaying maximum): how many
   // operations it may have in flight so that their replies stay within a

@@ -254,8 +254,7 @@ void crash_under_load(bool journal_mode) {
         return false;
       }
     };
-    ASSERT_TRUE(sdk::testing::eventually(write_marker, std::chrono::seconds(30)))
-        << again.log_tail();
+    ASSERT_TRUE(sdk::testing::eventually(write_marker, std::chrono::seconds(30))) << again.log_tail();
     if (journal_mode) {
       peer.restart();
       t_restart = std::chrono::steady_clock::now();
@@ -267,11 +266,13 @@ void crash_under_load(bool journal_mode) {
       // The peer's replay cursor is deleted (asynchronously) right after the drain.
       RedisClient p("127.0.0.1", peer.port());
       EXPECT_TRUE(sdk::testing::eventually(
-          [&] { return p.command({"KEYS", "__tandem:replay:*"}).elements.empty(); }, std::chrono::seconds(5)))
+          [&] {
+            return p.command({"KEYS", "__tandem:replay:*"}).elements.empty();
+          },
+          std::chrono::seconds(5)))
           << "the replay cursor stayed on the peer";
     }
-    equal_ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_restart).count());
+    equal_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_restart).count());
     auto a = string_dump(local.port());
     auto b = string_dump(peer.port());
     auto diff = differences(a, b);
@@ -296,8 +297,8 @@ void crash_under_load(bool journal_mode) {
     std::cout << mode << " run " << run + 1 << ": " << acked << " acknowledged writes, " << in_flight
               << " in flight at the kill (reconciled), " << a.size() << " keys; differing: " << diff.size()
               << " (full compare " << differing << "), acknowledged writes missing: " << missing << "; equal "
-              << static_cast<long>(equal_ms.back()) << " ms after the "
-              << (journal_mode ? "peer's return" : "restart") << std::endl;
+              << static_cast<long>(equal_ms.back()) << " ms after the " << (journal_mode ? "peer's return" : "restart")
+              << std::endl;
     again.stop();
     if (::testing::Test::HasFailure()) break;
   }

@@ -1,10 +1,10 @@
 // The RESP endpoint against two real redis-servers: every command family ends
 // with both stores identical; pipelining, concurrency, MULTI/EXEC, SPOP and
 // expiries; bad input is refused without disturbing other clients.
+#include <gtest/gtest.h>
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
-#include <gtest/gtest.h>
 
 #include <iostream>
 
@@ -196,8 +196,7 @@ TEST_F(KvEndpointTest, XreadBlockWaitsForTheNextXaddAndTimesOut) {
       got = c->command({"XREAD", "COUNT", "10", "BLOCK", "10000", "STREAMS", "other", "feed", "fresh", "$", "$", "$"});
     });
     ASSERT_TRUE(sdk::testing::eventually(
-        [&] { return cmd({"INFO"}).str.find("blocked_clients:1") != std::string::npos; },
-        std::chrono::seconds(10)));
+        [&] { return cmd({"INFO"}).str.find("blocked_clients:1") != std::string::npos; }, std::chrono::seconds(10)));
     EXPECT_EQ(cmd({"SET", "unrelated", "x"}).str, "OK");
     auto id = cmd({"XADD", target, "*", "n", "new"});
     ASSERT_EQ(id.type, RedisValue::Type::string) << id.describe();
@@ -365,9 +364,12 @@ TEST_F(KvEndpointTest, WatchTransfersFromTwentyClientsMatchTheAcknowledgedCount)
                                {"SET", "acct-a", std::to_string(a - 1)},
                                {"SET", "acct-b", std::to_string(b + 1)},
                                {"EXEC"}});
-          if (r[3].type == RedisValue::Type::array) ++acknowledged;
-          else if (r[3].type == RedisValue::Type::nil) ++aborted;
-          else ++errors;
+          if (r[3].type == RedisValue::Type::array)
+            ++acknowledged;
+          else if (r[3].type == RedisValue::Type::nil)
+            ++aborted;
+          else
+            ++errors;
         }
       } catch (const std::exception&) {
         ++errors;
@@ -375,7 +377,8 @@ TEST_F(KvEndpointTest, WatchTransfersFromTwentyClientsMatchTheAcknowledgedCount)
     });
   }
   for (auto& th : threads) th.join();
-  std::cout << "WATCH transfers: " << acknowledged.load() << " acknowledged, " << aborted.load() << " aborted by WATCH\n";
+  std::cout << "WATCH transfers: " << acknowledged.load() << " acknowledged, " << aborted.load()
+            << " aborted by WATCH\n";
   EXPECT_EQ(errors.load(), 0);
   EXPECT_GT(acknowledged.load(), 0);
   EXPECT_GT(aborted.load(), 0) << "20 clients on two keys must collide";
@@ -430,8 +433,7 @@ TEST_F(KvEndpointTest, BlockingPopsReceiveEveryPushedItemOnce) {
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(received.size(), static_cast<std::size_t>(kProducers * kItems));
   for (int p = 0; p < kProducers; ++p)
-    for (int i = 0; i < kItems; ++i)
-      EXPECT_EQ(received.count(std::to_string(p) + ":" + std::to_string(i)), 1u);
+    for (int i = 0; i < kItems; ++i) EXPECT_EQ(received.count(std::to_string(p) + ":" + std::to_string(i)), 1u);
   EXPECT_EQ(cmd({"LLEN", "jobs"}).integer, 0);
   EXPECT_EQ(cmd({"SET", "marker", "x"}).str, "OK");  // expect_identical needs a key
   expect_identical();
@@ -448,7 +450,8 @@ TEST_F(KvEndpointTest, UnsupportedCommandsGetAClearError) {
     ASSERT_TRUE(r.is_error()) << c[0];
     EXPECT_NE(r.str.find(c[0]), std::string::npos) << r.str;
   }
-  EXPECT_EQ(cmd({"NOSUCHCOMMAND", "a", "b"}).str, "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: 'a' 'b' ");
+  EXPECT_EQ(cmd({"NOSUCHCOMMAND", "a", "b"}).str,
+            "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: 'a' 'b' ");
   EXPECT_EQ(cmd({"SET", "__tandem:epoch", "1"}).str.rfind("NOPERM", 0), 0u) << "tandem's keys are not writable";
   EXPECT_EQ(cmd({"CONFIG", "SET", "maxmemory", "1"}).str.rfind("ERR CONFIG SET 'maxmemory'", 0), 0u);
   EXPECT_EQ(cmd({"SELECT", "0"}).str, "OK");

@@ -143,8 +143,8 @@ std::vector<double> get_latencies(int port, int n) { return latencies(get_sample
 std::string against(const std::vector<double>& ms, const std::vector<double>& normal) {
   std::ostringstream os;
   os << "p50 " << percentile(ms, 0.5) << " ms (" << percentile(ms, 0.5) / percentile(normal, 0.5) << "x), p99 "
-     << percentile(ms, 0.99) << " ms (" << percentile(ms, 0.99) / percentile(normal, 0.99) << "x) over "
-     << ms.size() << " GETs";
+     << percentile(ms, 0.99) << " ms (" << percentile(ms, 0.99) / percentile(normal, 0.99) << "x) over " << ms.size()
+     << " GETs";
   return os.str();
 }
 
@@ -169,8 +169,8 @@ NonReaderRun run_non_reader(int port, const std::function<bool()>& cut_off, cons
   if (fd < 0) throw std::runtime_error("cannot connect the non-reading client");
   // Named first (and the answer read), so a server's client list shows it
   // from before the burst until the server drops it.
-  const std::string setname = "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$" +
-                              std::to_string(kNonReaderName.size()) + "\r\n" + std::string(kNonReaderName) + "\r\n";
+  const std::string setname = "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$" + std::to_string(kNonReaderName.size()) +
+                              "\r\n" + std::string(kNonReaderName) + "\r\n";
   char ok[5];
   if (::send(fd, setname.data(), setname.size(), 0) != static_cast<ssize_t>(setname.size()) ||
       ::recv(fd, ok, sizeof ok, MSG_WAITALL) != 5 || std::string(ok, 5) != "+OK\r\n")
@@ -300,9 +300,8 @@ TEST(KvHostileClient, AClientWithLargeRepliesDoesNotDelayAnother) {
   stop = true;
   large.join();
   std::uint64_t bulk_reads = 0;
-  sdk::testing::eventually(
-      [&] { return (bulk_reads = node.plugin->health().details.value("bulk_reads", 0ull)) > 0; },
-      std::chrono::seconds(2));
+  sdk::testing::eventually([&] { return (bulk_reads = node.plugin->health().details.value("bulk_reads", 0ull)) > 0; },
+                           std::chrono::seconds(2));
   std::cout << "normal GET p50 " << percentile(normal, 0.5) << " ms, p99 " << percentile(normal, 0.99)
             << " ms; while another client read " << big_replies << " replies of 1 MiB: " << against(during, normal)
             << " (target 2x); " << bulk_reads << " reads took a bulk read link" << std::endl;
@@ -331,12 +330,12 @@ TEST(KvHostileClient, ALargeReplyClientKeepsItsOwnOrderAcrossLinks) {
   for (int base = 0; base < kRounds; base += kPerPipeline) {
     std::vector<std::vector<std::string>> cmds;
     for (int i = base + 1; i <= base + kPerPipeline; ++i) {
-      cmds.push_back({"GET", "big"});                // keeps the client on a bulk link, and that link busy
-      cmds.push_back({"GET", "k"});                  // before the SET: the previous value
+      cmds.push_back({"GET", "big"});  // keeps the client on a bulk link, and that link busy
+      cmds.push_back({"GET", "k"});    // before the SET: the previous value
       cmds.push_back({"SET", "k", std::to_string(i)});
-      cmds.push_back({"GET", "k"});                  // after it: its own write
-      cmds.push_back({"APPEND", "log", "."});        // a write straight after a read
-      cmds.push_back({"STRLEN", "log"});             // and a read straight after it
+      cmds.push_back({"GET", "k"});            // after it: its own write
+      cmds.push_back({"APPEND", "log", "."});  // a write straight after a read
+      cmds.push_back({"STRLEN", "log"});       // and a read straight after it
     }
     auto replies = c->pipeline(cmds);
     ASSERT_EQ(replies.size(), cmds.size());
@@ -346,8 +345,8 @@ TEST(KvHostileClient, ALargeReplyClientKeepsItsOwnOrderAcrossLinks) {
       EXPECT_EQ(r[0].str.size(), big.size());
       if (r[1].str != std::to_string(i - 1) || r[3].str != std::to_string(i) || r[5].integer != i) {
         if (++wrong <= 5)
-          ADD_FAILURE() << "round " << i << ": GET k before SET " << r[1].describe() << ", after "
-                        << r[3].describe() << ", STRLEN after APPEND " << r[5].describe();
+          ADD_FAILURE() << "round " << i << ": GET k before SET " << r[1].describe() << ", after " << r[3].describe()
+                        << ", STRLEN after APPEND " << r[5].describe();
       }
     }
   }

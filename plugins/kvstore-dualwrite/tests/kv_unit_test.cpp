@@ -174,7 +174,7 @@ TEST(KvResp, Resp3RepliesPassThroughUnchanged) {
   EXPECT_EQ(out, in);
   ASSERT_EQ(types.size(), 6u);
   EXPECT_EQ(types[0], RespType::nil);
-  EXPECT_EQ(types[1], RespType::array);  // push
+  EXPECT_EQ(types[1], RespType::array);   // push
   EXPECT_EQ(types[2], RespType::string);  // verbatim
   EXPECT_EQ(types[4], RespType::error);   // blob error
 }

@@ -14,8 +14,8 @@
 
 #include "health_model.h"
 #include "lag_history.h"
-#include "pg_connection.h"
 #include "peer_wal_report.h"
+#include "pg_connection.h"
 #include "pg_tools.h"
 #include "settings.h"
 #include "tandem/sdk/clone_test.h"

@@ -219,17 +219,19 @@ sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config) {
   s.peer_sslrootcert = config.path("peer_sslrootcert");
   const bool verifies = s.peer_sslmode == "verify-ca" || s.peer_sslmode == "verify-full";
   if (verifies && s.peer_sslrootcert.empty())
-    return config.error("peer_sslmode", "\"" + s.peer_sslmode +
-                                            "\" checks the peer's certificate against a CA: set peer_sslrootcert to the "
-                                            "CA file (PEM) that signed the peer PostgreSQL's certificate");
+    return config.error("peer_sslmode",
+                        "\"" + s.peer_sslmode +
+                            "\" checks the peer's certificate against a CA: set peer_sslrootcert to the "
+                            "CA file (PEM) that signed the peer PostgreSQL's certificate");
   if (!s.peer_sslrootcert.empty()) {
     if (has_space_or_quote(s.peer_sslrootcert.string()))
       return config.error("peer_sslrootcert",
                           "must not contain spaces, quotes or backslashes (it is written into primary_conninfo)");
     std::error_code ec;
     if (!std::filesystem::is_regular_file(s.peer_sslrootcert, ec))
-      return config.error("peer_sslrootcert", s.peer_sslrootcert.string() +
-                                                  " does not exist or is not a file; put the CA certificate (PEM) there");
+      return config.error(
+          "peer_sslrootcert",
+          s.peer_sslrootcert.string() + " does not exist or is not a file; put the CA certificate (PEM) there");
     if (!verifies)
       return config.error("peer_sslrootcert", "is only used with peer_sslmode = \"verify-ca\" or \"verify-full\"");
   }

@@ -204,8 +204,9 @@ TEST_F(PgPairTest, AfterTheStreamBrokeThePrimarysLastReportBoundsTheLossFromBelo
   ASSERT_TRUE(promoted.ok()) << promoted.message();
   EXPECT_EQ(sequence_rows(*beta_.server).size(), 100u);
   std::cout << "stated: at least " << bound << " bytes of WAL lost (by the last report); WAL the primary wrote "
-            << "by its death and the standby lacks: " << at_death << " bytes; rows lost: "
-            << 2100 - sequence_rows(*beta_.server).size() << " of 2100 acknowledged (1000 before the report, 1000 "
+            << "by its death and the standby lacks: " << at_death
+            << " bytes; rows lost: " << 2100 - sequence_rows(*beta_.server).size()
+            << " of 2100 acknowledged (1000 before the report, 1000 "
             << "after)" << std::endl;
 }
 

@@ -102,9 +102,11 @@ TEST(PostgresWalSettings, BadInputsNameTheKeyAndTheFix) {
       {{{"statement_timeout", "soon"}}, "statement_timeout", "duration"},
       {{{"peer_sslmode", "on"}}, "peer_sslmode", "verify-full"},
       {{{"peer_sslmode", "verify-full"}}, "peer_sslmode", "set peer_sslrootcert to the CA file"},
-      {{{"peer_sslmode", "verify-ca"}, {"peer_sslrootcert", "/nonexistent/ca.pem"}}, "peer_sslrootcert",
+      {{{"peer_sslmode", "verify-ca"}, {"peer_sslrootcert", "/nonexistent/ca.pem"}},
+       "peer_sslrootcert",
        "/nonexistent/ca.pem does not exist"},
-      {{{"peer_sslmode", "require"}, {"peer_sslrootcert", "/etc/hostname"}}, "peer_sslrootcert",
+      {{{"peer_sslmode", "require"}, {"peer_sslrootcert", "/etc/hostname"}},
+       "peer_sslrootcert",
        "only used with peer_sslmode"},
       {{{"peer_sslrootcert", "ca.pem"}}, "peer_sslrootcert", "absolute path"},
   };

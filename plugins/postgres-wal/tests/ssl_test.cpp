@@ -35,8 +35,7 @@ TEST_F(PgSslTest, VerifyFullStreamsOverTls) {
   const std::string ssl = walsender_ssl();
   EXPECT_TRUE(has(ssl, "true/TLSv1.3")) << ssl;
   EXPECT_FALSE(has(ssl, "false")) << ssl;
-  const std::string conninfo =
-      beta_.server->psql("SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'");
+  const std::string conninfo = beta_.server->psql("SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'");
   EXPECT_TRUE(has(conninfo, "sslmode=verify-full sslrootcert=")) << conninfo;
   // A row written on the primary arrives through the encrypted stream.
   alpha_.server->psql("INSERT INTO seq VALUES (1, 'over tls')");

@@ -72,8 +72,8 @@ sdk::Result<std::string> acquire(const VipTarget& t) {
   }
   // Gratuitous ARP (-U: unsolicited, announcing our MAC): clients' and
   // switches' caches move now, not when their entries expire.
-  std::vector<std::string> announce = {t.arping, "-U", "-c", std::to_string(t.announce_count), "-I", t.interface,
-                                       t.address};
+  std::vector<std::string> announce = {t.arping, "-U",        "-c",     std::to_string(t.announce_count),
+                                       "-I",     t.interface, t.address};
   auto a = run(announce, std::chrono::seconds(t.announce_count + 5));
   if (!a) return a.error();
   // arping -U exits 1 when no reply comes back, which is normal for an announcement.
@@ -94,11 +94,12 @@ sdk::Result<std::string> release(const VipTarget& t) {
 
 sdk::Result<std::vector<std::string>> other_holders(const VipTarget& t) {
   const auto seconds = std::max<long>(1, static_cast<long>((t.probe_timeout.count() + 999) / 1000));
-  std::vector<std::string> argv = {t.arping, "-D", "-c", "2", "-w", std::to_string(seconds), "-I", t.interface,
-                                   t.address};
+  std::vector<std::string> argv = {t.arping, "-D",        "-c",     "2", "-w", std::to_string(seconds),
+                                   "-I",     t.interface, t.address};
   auto r = run(argv, std::chrono::seconds(seconds + 5));
   if (!r) return r.error();
-  if (r->timed_out || r->signal) return sdk::Result<std::vector<std::string>>::failure(quoted(argv) + ": " + r->describe());
+  if (r->timed_out || r->signal)
+    return sdk::Result<std::vector<std::string>>::failure(quoted(argv) + ": " + r->describe());
   // "Unicast reply from 10.0.0.50 [02:AB:CD:EF:01:23]  0.612ms"
   std::set<std::string> macs;
   std::regex reply("reply from [0-9.]+ \\[([0-9A-Fa-f:]{17})\\]");

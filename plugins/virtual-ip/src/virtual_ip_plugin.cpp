@@ -1,9 +1,9 @@
 #include "virtual_ip_plugin.h"
 
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 
 namespace tandem::virtual_ip {
 namespace {
@@ -33,9 +33,7 @@ std::string local_interface_with(const std::string& address, const std::string& 
 
 sdk::PluginInfo VirtualIpPlugin::info() const {
   // Name, version and description come from the TANDEM_PLUGIN manifest (export.cpp).
-  return {.failover_order = 90,
-          .default_sync_interval = "5s",
-          .min_sync_interval = "1s"};
+  return {.failover_order = 90, .default_sync_interval = "5s", .min_sync_interval = "1s"};
 }
 
 sdk::ConfigSchema VirtualIpPlugin::schema() const {
@@ -81,8 +79,8 @@ sdk::Status VirtualIpPlugin::configure(const sdk::StoreConfig& config, sdk::Host
   target_.prefix = cidr->second;
   target_.interface = config.string("interface");
   if (target_.interface.empty() || ::if_nametoindex(target_.interface.c_str()) == 0)
-    return config.error("interface", "no interface named '" + target_.interface +
-                                         "' on this host (`ip -o link` lists them)");
+    return config.error("interface",
+                        "no interface named '" + target_.interface + "' on this host (`ip -o link` lists them)");
   if (target_.address == host.node().address || target_.address == host.peer().address)
     return config.error("address", target_.address + " is already in use: it is " +
                                        (target_.address == host.node().address ? "this node's" : "the peer's") +
@@ -140,8 +138,8 @@ void VirtualIpPlugin::observe(const std::string& last_action) {
                           "cannot look at " + target_.address + ": " + (!held ? held.message() : others.message()));
   } else if (*held && !others->empty()) {
     details["conflict"] = true;
-    h = sdk::Health::make(sdk::HealthStatus::failed, "CONFLICT: " + target_.address + " is held here and also answered by " +
-                                                         join(*others));
+    h = sdk::Health::make(sdk::HealthStatus::failed,
+                          "CONFLICT: " + target_.address + " is held here and also answered by " + join(*others));
   } else if (should_hold()) {
     h = *held ? sdk::Health::make(sdk::HealthStatus::ok, "holding " + target_.cidr() + " on " + target_.interface)
               : sdk::Health::make(sdk::HealthStatus::failed,
@@ -150,9 +148,9 @@ void VirtualIpPlugin::observe(const std::string& last_action) {
   } else if (*held) {
     h = sdk::Health::make(sdk::HealthStatus::failed, "holding " + target_.address + " but not an unfenced primary");
   } else {
-    h = others->empty() ? sdk::Health::make(sdk::HealthStatus::degraded, "nobody answers for " + target_.address)
-                        : sdk::Health::make(sdk::HealthStatus::ok, "not holding " + target_.address + "; held by " +
-                                                                       join(*others));
+    h = others->empty()
+            ? sdk::Health::make(sdk::HealthStatus::degraded, "nobody answers for " + target_.address)
+            : sdk::Health::make(sdk::HealthStatus::ok, "not holding " + target_.address + "; held by " + join(*others));
   }
   h.details = std::move(details);
   std::lock_guard l(mu_);

@@ -42,15 +42,21 @@ class DaemonPair {
       std::string a = net_.address(node), p = net_.address(peer(node));
       sdk::atomic_write_file(home(node) / "tandem.toml",
                              "[node]\nname = \"" + node + "\"\naddress = \"" + a + "\"\nrole = \"" +
-                                 (node == "alpha" ? "primary" : "secondary") + "\"\ndata_dir = \"data\"\n\n"
-                                 "[peer]\nname = \"" + peer(node) + "\"\naddress = \"" + p + "\"\napi_url = \"http://" + p +
+                                 (node == "alpha" ? "primary" : "secondary") +
+                                 "\"\ndata_dir = \"data\"\n\n"
+                                 "[peer]\nname = \"" +
+                                 peer(node) + "\"\naddress = \"" + p + "\"\napi_url = \"http://" + p +
                                  ":7480\"\ntoken_file = \"peer-token\"\n"
                                  // Plain HTTP only between the test's own namespaces.
                                  "allow_insecure_peer = true\n\n"
-                                 "[api]\nlisten = \"" + a + ":7480\"\ntoken_file = \"api-token\"\n\n"
-                                 "[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR "\"]\n\n"
-                                 "[stores.vip]\nplugin = \"virtual-ip\"\naddress = \"" + std::string(kVip) +
-                                 "/24\"\ninterface = \"" + net_.interface(node) + "\"\nsync_interval = \"1s\"\n",
+                                 "[api]\nlisten = \"" +
+                                 a +
+                                 ":7480\"\ntoken_file = \"api-token\"\n\n"
+                                 "[plugins]\nsearch_dirs = [\"" TANDEM_PLUGIN_DIR
+                                 "\"]\n\n"
+                                 "[stores.vip]\nplugin = \"virtual-ip\"\naddress = \"" +
+                                 std::string(kVip) + "/24\"\ninterface = \"" + net_.interface(node) +
+                                 "\"\nsync_interval = \"1s\"\n",
                              0644);
       macs_[node] = mac_of(node);
     }
@@ -64,7 +70,8 @@ class DaemonPair {
   NetnsWorld& net() { return net_; }
   const std::string& mac(const std::string& n) { return macs_[n]; }
 
-  sdk::ProcessResult run_in(const std::string& node, std::vector<std::string> argv, std::chrono::milliseconds t = 120s) {
+  sdk::ProcessResult run_in(const std::string& node, std::vector<std::string> argv,
+                            std::chrono::milliseconds t = 120s) {
     sdk::ProcessSpec spec;
     spec.argv = net_.exec_prefix(node);
     spec.argv.insert(spec.argv.end(), argv.begin(), argv.end());
@@ -176,7 +183,8 @@ TEST(VirtualIpDaemon, TheAddressFollowsSwitchoverAndKillNinePromoteAndNeverAnswe
   pair.run_in("beta", {"ip", "addr", "flush", "dev", pair.net().interface("beta"), "to", std::string(kVip) + "/32"});
   pair.net().link_up("beta");
   pair.start("beta");
-  EXPECT_TRUE(eventually([&] { return pair.ctl("beta", {"status"}).stdout_text.find("FENCED") != std::string::npos; }, 30s));
+  EXPECT_TRUE(
+      eventually([&] { return pair.ctl("beta", {"status"}).stdout_text.find("FENCED") != std::string::npos; }, 30s));
   auto rejoin = pair.ctl("beta", {"rejoin"});
   EXPECT_EQ(rejoin.exit_code, 0) << rejoin.stdout_text << rejoin.stderr_text << pair.log("beta");
   EXPECT_TRUE(pair.answers_only("alpha")) << "after the rejoin";

@@ -163,14 +163,16 @@ TEST_F(VirtualIpNetns, AnAddressOnAnotherInterfaceOfThisHostIsRefusedAtConfigure
   VirtualIpPlugin plugin;
   std::string why;
   try {
-    auto st = plugin.configure(sdk::StoreConfig::from_json("vip", sdk::store_schema(plugin),
-                                                           {{"address", net->address("alpha") + "/24"}, {"interface", "lo"}}),
-                               host);
+    auto st =
+        plugin.configure(sdk::StoreConfig::from_json("vip", sdk::store_schema(plugin),
+                                                     {{"address", net->address("alpha") + "/24"}, {"interface", "lo"}}),
+                         host);
     why = st.ok() ? "" : st.message();
   } catch (const sdk::ConfigError& e) {
     why = e.what();
   }
-  EXPECT_NE(why.find("is already in use on this host's interface " + net->interface("alpha")), std::string::npos) << why;
+  EXPECT_NE(why.find("is already in use on this host's interface " + net->interface("alpha")), std::string::npos)
+      << why;
 }
 
 }  // namespace

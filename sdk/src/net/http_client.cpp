@@ -157,17 +157,18 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto started = stream_.start_tls(*tls_, tls_name_); !started)
       return fail_now(Error{what_ + ": " + started.message(), started.code()});
     stream_.tcp().expires_at(deadline_);
-    stream_.tls()->async_handshake(boost::asio::ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
-      if (!ec) return self->write();
-      if (ec == beast::error::timeout) return self->fail(ErrorCode::unavailable, "TLS handshake", ec);
-      std::string why = self->stream_.verify_failure();
-      if (why.empty()) return self->fail(ErrorCode::failed, "TLS handshake failed", ec);
-      self->close();
-      self->complete(Error{self->what_ + ": TLS handshake failed: the server's certificate is refused (" + why +
-                               "; verified name '" + self->tls_name_ +
-                               "'): check the CA file trusted and the certificate's subjectAltName",
-                           ErrorCode::failed});
-    });
+    stream_.tls()->async_handshake(
+        boost::asio::ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
+          if (!ec) return self->write();
+          if (ec == beast::error::timeout) return self->fail(ErrorCode::unavailable, "TLS handshake", ec);
+          std::string why = self->stream_.verify_failure();
+          if (why.empty()) return self->fail(ErrorCode::failed, "TLS handshake failed", ec);
+          self->close();
+          self->complete(Error{self->what_ + ": TLS handshake failed: the server's certificate is refused (" + why +
+                                   "; verified name '" + self->tls_name_ +
+                                   "'): check the CA file trusted and the certificate's subjectAltName",
+                               ErrorCode::failed});
+        });
   }
 
   void write() {

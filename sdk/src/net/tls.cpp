@@ -95,8 +95,8 @@ Result<KeyPtr> private_key(const fs::path& key_file, X509* cert, const fs::path&
   KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
   if (!key)
-    return refuse(key_file, "holds no PEM private key (or an encrypted one); give the unencrypted key of " +
-                                cert_file.string());
+    return refuse(key_file,
+                  "holds no PEM private key (or an encrypted one); give the unencrypted key of " + cert_file.string());
   if (X509_check_private_key(cert, key.get()) != 1) {
     ERR_clear_error();
     return refuse(key_file, "is not the key of the certificate " + cert_file.string() +

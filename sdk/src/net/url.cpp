@@ -88,7 +88,8 @@ Result<Url> parse_url(std::string_view text, std::optional<std::uint16_t> defaul
   else if (scheme == "https")
     url.scheme = Scheme::https;
   else
-    return refuse(text, "has the scheme '" + scheme + "'; only http:// and https:// URLs are supported, " + std::string(kExample));
+    return refuse(text, "has the scheme '" + scheme + "'; only http:// and https:// URLs are supported, " +
+                            std::string(kExample));
 
   std::string_view rest = text.substr(sep + 3);
   auto end = rest.find_first_of("/?#");

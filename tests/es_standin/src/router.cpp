@@ -105,8 +105,8 @@ Reply Router::handle(verb method, std::string_view target, std::string_view body
     bool by_ids = false;
     if (search_body.is_object() && search_body.contains("query")) {
       const json& q = search_body["query"];
-      if (q.is_object() && q.size() == 1 && q.contains("ids") && q["ids"].is_object() &&
-          q["ids"].contains("values") && q["ids"]["values"].is_array()) {
+      if (q.is_object() && q.size() == 1 && q.contains("ids") && q["ids"].is_object() && q["ids"].contains("values") &&
+          q["ids"]["values"].is_array()) {
         by_ids = true;
         for (auto& v : q["ids"]["values"]) ids.push_back(v.is_string() ? v.get<std::string>() : v.dump());
       } else if (!(q.is_object() && q.size() == 1 && q.contains("match_all"))) {

@@ -38,8 +38,8 @@ struct ProcessSpec : CommandSpec {
   // (ProcessResult::cancelled): how a caller that is asked to stop gets its
   // thread back (e.g. HostContext::sync_cancelled). Must outlive the call.
   const std::atomic<bool>* cancel = nullptr;
-  std::string stdin_data;                                      // written to stdin, then stdin is closed
-  std::size_t max_output_bytes = 1 << 20;                      // stdout and stderr each truncated past this
+  std::string stdin_data;                  // written to stdin, then stdin is closed
+  std::size_t max_output_bytes = 1 << 20;  // stdout and stderr each truncated past this
 };
 
 struct ProcessResult {
