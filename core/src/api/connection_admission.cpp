@@ -50,8 +50,7 @@ ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& addre
     take(victim);
   }
   Kind kind = trusted ? Kind::trusted : Kind::untrusted;
-  int untrusted_cap = std::max(1, limits_.max_connections - limits_.reserved);
-  if (kind == Kind::untrusted && untrusted >= untrusted_cap) {
+  if (kind == Kind::untrusted && untrusted >= untrusted_cap()) {
     if (Id victim = pick({Kind::untrusted}, nullptr))
       take(victim);
     else
@@ -75,6 +74,8 @@ ConnectionTable::Decision ConnectionTable::admit(Id id, const std::string& addre
   if (kind == Kind::untrusted) ++untrusted_;
   return d;
 }
+
+int ConnectionTable::untrusted_cap() const { return std::max(1, limits_.max_connections - limits_.reserved); }
 
 void ConnectionTable::set_idle(Id id, bool idle) {
   auto it = entries_.find(id);
@@ -103,7 +104,23 @@ std::string ConnectionTable::untrusted_full() const {
          std::to_string(limits_.reserved) + " are kept for the peer and for requests with the API token)";
 }
 
-void ConnectionTable::remove(Id id) { erase(id); }
+void ConnectionTable::remove(Id id) {
+  auto it = entries_.find(id);
+  bool freed_untrusted = it != entries_.end() && it->second.kind == Kind::untrusted;
+  erase(id);
+  // A connection is on probation only because the untrusted share was full
+  // when it came. Room there makes the oldest one an ordinary untrusted
+  // connection again: left in the reserved share, it would be refused at its
+  // headers while an untrusted newcomer took the free slot, and the reserved
+  // share (the peer's, the operator's) would hold an untrusted client.
+  if (!freed_untrusted || untrusted_ >= untrusted_cap()) return;
+  for (auto& [other, e] : entries_)
+    if (e.kind == Kind::probation) {
+      e.kind = Kind::untrusted;
+      ++untrusted_;
+      return;
+    }
+}
 
 ConnectionTable::Id ConnectionTable::idle_victim(Kind kind, const std::string* address, const std::vector<Id>& skip) {
   Id best = 0;

@@ -58,16 +58,12 @@ class ConnectionTable {
   // connection stays trusted). False: close it, it was on probation and is
   // not trusted (its request is answered 503).
   bool headers(Id id, bool trusted);
+  // The connection is gone. When it held an untrusted slot, the oldest
+  // connection on probation (if any) takes it.
   void remove(Id id);
   // The 503 text for a request refused by headers().
   std::string untrusted_full() const;
 
-  std::vector<Id> dbg_busy() const {
-    std::vector<Id> v;
-    for (auto& [i, e] : entries_)
-      if (!e.idle) v.push_back(i);
-    return v;
-  }
   int size() const { return static_cast<int>(entries_.size()); }
   int untrusted() const { return untrusted_; }
   std::uint64_t evictions() const { return evictions_; }
@@ -95,6 +91,7 @@ class ConnectionTable {
   // Marks a connection with bytes waiting (has_bytes_) as not idle.
   Id idle_victim(Kind kind, const std::string* address, const std::vector<Id>& skip);
   void erase(Id id);
+  int untrusted_cap() const;  // slots of the untrusted share
 
   AdmissionLimits limits_;
   std::function<bool(Id)> has_bytes_;  // set during admit() only

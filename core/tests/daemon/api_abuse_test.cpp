@@ -188,6 +188,31 @@ TEST(ConnectionAdmission, TheReservedShareIsKeptForTrustedConnections) {
   EXPECT_EQ(d.evict, std::vector<ConnectionTable::Id>{3});
 }
 
+// A connection put on probation because the untrusted share was full (a
+// closing connection still held a slot) takes the slot once it is free: it
+// is an ordinary untrusted connection, so the next untrusted newcomer finds
+// the share full and is on probation itself. Left on probation, it would be
+// refused at its headers while the newcomer was served (seen in CI as
+// tandemctl's status answered with the untrusted share "full").
+TEST(ConnectionAdmission, AConnectionOnProbationTakesTheUntrustedSlotFreedBeforeItsHeaders) {
+  ConnectionTable t({.max_connections = 4, .per_address = 10, .reserved = 2});
+  ASSERT_TRUE(t.admit(1, "x", false).admit);  // closing: its end is not processed yet
+  ASSERT_TRUE(t.admit(2, "x", false).admit);
+  for (ConnectionTable::Id id : {1, 2}) t.set_idle(id, false);
+  ASSERT_TRUE(t.admit(3, "x", false).admit);  // on probation
+  t.set_idle(3, false);
+  EXPECT_EQ(t.untrusted(), 2);
+  t.remove(1);
+  EXPECT_EQ(t.untrusted(), 2) << "the connection on probation took the freed slot";
+  EXPECT_TRUE(t.headers(3, false)) << "an untrusted request in the untrusted share is answered";
+  ASSERT_TRUE(t.admit(4, "y", false).admit);
+  EXPECT_FALSE(t.headers(4, false)) << "the newcomer found the untrusted share full";
+  // A trusted connection leaving frees no untrusted slot.
+  ASSERT_TRUE(t.headers(4, true));
+  t.remove(4);
+  EXPECT_EQ(t.untrusted(), 2);
+}
+
 TEST(ConnectionAdmission, ARefusalClosesNobody) {
   ConnectionTable t({.max_connections = 2, .per_address = 1, .reserved = 0});
   ASSERT_TRUE(t.admit(1, "a", false).admit);
