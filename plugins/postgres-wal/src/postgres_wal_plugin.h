@@ -95,6 +95,10 @@ class PostgresWalPlugin final : public sdk::Plugin {
   // --- synchronous mode (synchronous_mode.cpp) ---
   // Primary side: keep synchronous_standby_names as the policy says.
   SyncModeState manage_synchronous(const PrimaryView& view);
+  // Since when the peer's standby has been gone (not streaming, or streaming
+  // but silent for WAL it was sent); nullopt while it streams and answers.
+  std::optional<std::chrono::steady_clock::time_point> standby_gone_since(
+      const PrimaryView& view, std::chrono::steady_clock::time_point now) const;
   // The value synchronous_standby_names should have on a primary right now.
   std::string synchronous_names_for(SyncModeState state) const;
   void set_synchronous_names(PgConnection& conn, const std::string& names);

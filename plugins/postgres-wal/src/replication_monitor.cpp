@@ -47,7 +47,7 @@ ServerView observe_server(PgConnection& conn) {
         "pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::bigint, "
         "pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::bigint, "
         "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint, "
-        "extract(epoch FROM replay_lag)::float8 "
+        "extract(epoch FROM replay_lag)::float8, extract(epoch FROM now() - reply_time)::float8 "
         "FROM pg_stat_replication WHERE state <> 'backup' ORDER BY client_addr, application_name");
     for (const auto& r : rows) {
       StandbyStatus s;
@@ -60,6 +60,7 @@ ServerView observe_server(PgConnection& conn) {
       s.flush_gap = as_bytes(r[6]);
       s.replay_gap = as_bytes(r[7]);
       s.replay_lag_seconds = as_double(r[8]);
+      s.reply_age_seconds = as_double(r[9]);
       p.standbys.push_back(std::move(s));
     }
     view.primary = std::move(p);
@@ -96,7 +97,8 @@ nlohmann::json to_json(const StandbyStatus& s) {
           {"write_gap_bytes", opt(s.write_gap)},
           {"flush_gap_bytes", opt(s.flush_gap)},
           {"replay_gap_bytes", opt(s.replay_gap)},
-          {"replay_lag_seconds", opt(s.replay_lag_seconds)}};
+          {"replay_lag_seconds", opt(s.replay_lag_seconds)},
+          {"reply_age_seconds", opt(s.reply_age_seconds)}};
 }
 
 nlohmann::json to_json(const StandbyView& s) {

@@ -24,6 +24,8 @@ struct StandbyStatus {
   // been sent / written / flushed / replayed (nullopt: not reported yet).
   std::optional<std::uint64_t> sent_gap, write_gap, flush_gap, replay_gap;
   std::optional<double> replay_lag_seconds;
+  // Seconds since the standby's last reply (pg_stat_replication.reply_time).
+  std::optional<double> reply_age_seconds;
 };
 
 struct PrimaryView {

@@ -103,7 +103,8 @@ sdk::ConfigSchema schema() {
       {.name = "standby_loss_timeout",
        .type = ValueType::duration,
        .default_value = "10s",
-       .description = "How long the standby may be disconnected before on_standby_loss = \"degrade\" switches to async",
+       .description = "How long the standby may be disconnected, or silent about WAL it was sent (then at least 1s), "
+                      "before on_standby_loss = \"degrade\" switches to async",
        .min = "0s",
        .max = "1d"},
       {.name = "connect_timeout",

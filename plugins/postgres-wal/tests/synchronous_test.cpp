@@ -1,5 +1,7 @@
 // Synchronous mode: an acknowledged commit is on the standby, so a kill -9 of
 // the primary right after commits loses none; on standby loss, degrade or block.
+#include <signal.h>
+
 #include <algorithm>
 #include <future>
 
@@ -80,6 +82,51 @@ TEST_F(PgSyncPairTest, DegradesToAsyncWhenTheStandbyIsGone) {
       },
       std::chrono::seconds(60)))
       << alpha_.health().summary;
+}
+
+// A standby that is connected but silent (its WAL receiver stopped, as on a
+// hung host or a network cut without a reset) stays 'streaming' on the
+// primary until wal_sender_timeout, 60 s by default. The primary does not
+// wait that long: a standby that owes the reply for WAL it was sent is gone
+// after standby_loss_timeout (1 s here), so a commit waiting for it goes
+// through well before the walsender would give up.
+TEST_F(PgSyncPairTest, DegradesWhenTheStandbyIsConnectedButSilent) {
+  SetUpWith("degrade");
+  become_synchronous();
+  const std::string receiver = beta_.server->psql("SELECT pid FROM pg_stat_wal_receiver");
+  const pid_t pid = static_cast<pid_t>(std::stol(receiver));
+  ASSERT_GT(pid, 0) << receiver;
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{pid};
+  auto commit = std::async(std::launch::async, [&] { return alpha_.server->psql("INSERT INTO seq VALUES (7, 'w')"); });
+  EXPECT_TRUE(eventually(
+      [&] {
+        alpha_.sync();
+        return commit.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready;
+      },
+      std::chrono::seconds(40)))
+      << "the commit still waits for the silent standby: " << alpha_.health().summary;
+  EXPECT_EQ(alpha_.health().details["synchronous"]["in_effect"], to_string(SyncModeState::degraded))
+      << alpha_.health().summary;
+  EXPECT_EQ(alpha_.server->psql("SELECT state FROM pg_stat_replication WHERE application_name = 'beta'"), "streaming\n")
+      << "the walsender had not given up yet: the standby was found silent, not disconnected";
+  // The standby answers again: synchronous again, and it has the row.
+  ::kill(pid, SIGCONT);
+  EXPECT_TRUE(eventually(
+      [&] {
+        alpha_.sync();
+        return alpha_.health().details["synchronous"]["in_effect"] == to_string(SyncModeState::sync);
+      },
+      std::chrono::seconds(60)))
+      << alpha_.health().summary;
+  if (commit.valid()) {
+    EXPECT_NO_THROW(commit.get());
+  }
+  EXPECT_TRUE(
+      eventually([&] { return sequence_rows(*beta_.server) == std::vector<long>{7}; }, std::chrono::seconds(30)));
 }
 
 TEST_F(PgSyncPairTest, BlocksWhenConfiguredAndTheStandbyIsGone) {
