@@ -176,6 +176,11 @@ void BackendLink::send(std::string_view bytes, LinkToken token, int proto) {
   schedule_flush();
 }
 
+void BackendLink::send_untracked(std::string_view bytes) {
+  out_.append(bytes);
+  schedule_flush();
+}
+
 void BackendLink::send_internal(std::string_view bytes, std::function<void(const RespParser&)> then) {
   LinkToken t;
   t.internal = std::move(then);
@@ -226,7 +231,12 @@ void BackendLink::read_more() {
           if (next == RespParser::Next::incomplete) break;
           if (next == RespParser::Next::protocol_error)
             return fail("protocol error from Redis: " + parser_->error_text());
-          if (pending_.empty()) return fail("unexpected reply from Redis");
+          if (pending_.empty()) {
+            if (!on_frame_ || state_ != State::up) return fail("unexpected reply from Redis");
+            on_frame_(*parser_);
+            if (gen != generation_) return;  // the handler stopped the link
+            continue;
+          }
           if (--pending_.front().replies > 0) continue;  // an intermediate reply (e.g. QUEUED)
           LinkToken token = std::move(pending_.front());
           pending_.pop_front();

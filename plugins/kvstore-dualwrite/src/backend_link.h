@@ -78,6 +78,17 @@ class BackendLink : public std::enable_shared_from_this<BackendLink> {
   void send(std::string_view bytes, LinkToken token, int proto = 2);
   // Queue a request whose reply goes to `then` (e.g. a PING barrier), in RESP2.
   void send_internal(std::string_view bytes, std::function<void(const RespParser&)> then);
+  // A link in stream mode (a subscriber's, pubsub_connection.h): a frame that
+  // arrives while no token is pending (a published message, or the reply to
+  // a send_untracked request) goes to `on_frame` instead of failing the link.
+  void set_stream_handler(std::function<void(const RespParser&)> on_frame) { on_frame_ = std::move(on_frame); }
+  // Queue bytes whose replies come to the stream handler (no token, so no
+  // command_timeout: Redis answers pub/sub commands at once). Precondition:
+  // up(); nothing is sent with send() after it (its reply would be taken for
+  // the untracked requests').
+  void send_untracked(std::string_view bytes);
+  // Bytes of a frame from Redis not complete yet (a subscriber's memory bound).
+  std::size_t buffered() const { return parser_ ? parser_->buffered() : 0; }
 
  private:
   enum class State { stopped, connecting, handshaking, up, waiting };
@@ -116,6 +127,7 @@ class BackendLink : public std::enable_shared_from_this<BackendLink> {
   std::string client_name_;
   long long own_id_ = -1;
   int proto_ = 2;  // the protocol the connection speaks after what was queued
+  std::function<void(const RespParser&)> on_frame_;
 };
 
 }  // namespace tandem::kv

@@ -11,7 +11,8 @@ using C = CommandClass;
 
 constexpr std::string_view kBlocking =
     "sent as the non-blocking form (a write); while it pops nothing the endpoint waits for a write to its keys";
-constexpr std::string_view kPubSub = "pub/sub is not part of the replicated data set; connect to Redis directly for it";
+constexpr std::string_view kSubscribe = "the client's own connection to the primary's Redis";
+constexpr std::string_view kPublish = "the primary's Redis only, where every subscriber of the endpoint is";
 constexpr std::string_view kCluster = "the endpoint fronts a pair of standalone Redis servers, not a cluster";
 constexpr std::string_view kScript =
     "scripts may be non-deterministic and their keys cannot be classified; send the commands themselves";
@@ -212,14 +213,15 @@ const std::vector<CommandInfo> kTable = {
     {"FCALL", C::unsupported, kScript},
     {"FCALL_RO", C::unsupported, kScript},
     {"FUNCTION", C::unsupported, kScript},
-    {"SUBSCRIBE", C::unsupported, kPubSub},
-    {"PSUBSCRIBE", C::unsupported, kPubSub},
-    {"SSUBSCRIBE", C::unsupported, kPubSub},
-    {"UNSUBSCRIBE", C::unsupported, kPubSub},
-    {"PUNSUBSCRIBE", C::unsupported, kPubSub},
-    {"PUBLISH", C::unsupported, kPubSub},
-    {"SPUBLISH", C::unsupported, kPubSub},
-    {"PUBSUB", C::unsupported, kPubSub},
+    {"SUBSCRIBE", C::pubsub, kSubscribe},
+    {"PSUBSCRIBE", C::pubsub, kSubscribe},
+    {"SSUBSCRIBE", C::pubsub, kSubscribe},
+    {"UNSUBSCRIBE", C::pubsub, kSubscribe},
+    {"PUNSUBSCRIBE", C::pubsub, kSubscribe},
+    {"SUNSUBSCRIBE", C::pubsub, kSubscribe},
+    {"PUBLISH", C::read, kPublish},
+    {"SPUBLISH", C::read, kPublish},
+    {"PUBSUB", C::read, "the primary's Redis (its subscribers are the endpoint's)"},
     {"CLUSTER", C::unsupported, kCluster},
     {"READONLY", C::unsupported, kCluster},
     {"READWRITE", C::unsupported, kCluster},
@@ -284,6 +286,7 @@ std::string_view to_string(CommandClass c) {
     case C::blocking: return "blocking (emulated)";
     case C::local: return "local";
     case C::multi: return "transaction";
+    case C::pubsub: return "subscription";
     case C::unsupported: return "refused";
   }
   return "?";

@@ -1,6 +1,7 @@
 // Small helpers shared by the plugin's source files.
 #pragma once
 
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +15,18 @@ namespace tandem::kv {
 inline std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// ASCII case conversions (command names, pub/sub frame kinds).
+inline std::string to_upper(std::string_view s) {
+  std::string u(s);
+  for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return u;
+}
+inline std::string to_lower(std::string_view s) {
+  std::string u(s);
+  for (auto& c : u) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return u;
 }
 
 // A field of a parsed INFO section ("" when absent).

@@ -13,6 +13,8 @@
 #include "command_table.h"
 #include "dispatcher.h"
 #include "expiry_rewrite.h"
+#include "plugin_util.h"
+#include "pubsub_connection.h"
 
 namespace tandem::kv {
 
@@ -46,23 +48,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string upper(std::string_view s) {
-  std::string u(s);
-  for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return u;
-}
-
-std::string lower(std::string_view s) {
-  std::string u(s);
-  for (auto& c : u) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return u;
-}
-
-long long unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Constant-time comparison, so the password cannot be guessed by timing.
 bool same_secret(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -89,7 +74,7 @@ std::string unknown_command_error(const RespParser& cmd) {
 // both servers stay equal; every other parameter is an administrator's
 // decision per server.
 bool config_settable(std::string_view param) {
-  std::string p = upper(param);
+  std::string p = to_upper(param);
   auto starts = [&](std::string_view prefix) { return p.rfind(prefix, 0) == 0; };
   return starts("HASH-MAX-") || starts("LIST-MAX-") || starts("ZSET-MAX-") || starts("SET-MAX-") ||
          starts("STREAM-NODE-MAX-") || p == "LIST-COMPRESS-DEPTH" || p == "NOTIFY-KEYSPACE-EVENTS";
@@ -100,6 +85,13 @@ constexpr std::string_view kReservedPrefix = "__tandem:";
 constexpr std::string_view kReservedError =
     "NOPERM keys with the prefix '__tandem:' are reserved for tandem (its epoch fence and journal replay cursor); "
     "writes to them are refused";
+// Channels with the prefix are tandem's too (its replication-stream markers).
+constexpr std::string_view kReservedChannelError =
+    "NOPERM channels with the prefix '__tandem:' are reserved for tandem; publishing to them is refused";
+bool publishes_reserved(const CommandInfo& info, const RespParser& cmd) {
+  return (info.name == "PUBLISH" || info.name == "SPUBLISH") && cmd.size() >= 2 &&
+         cmd.element(1).starts_with(kReservedPrefix);
+}
 
 }  // namespace
 
@@ -156,6 +148,7 @@ void Session::start() {
 void Session::close() {
   closed_ = true;
   drop_blocked();
+  end_pubsub();
   boost::system::error_code ignored;
   socket_.close(ignored);
   auth_timer_.cancel();
@@ -213,6 +206,7 @@ void Session::read_more() {
                        if (ec || self->closed_) {
                          self->closed_ = true;  // the client left; its operations still complete at the backends
                          self->drop_blocked();
+                         self->end_pubsub();
                          boost::system::error_code ignored;
                          self->socket_.close(ignored);
                          return;
@@ -242,7 +236,7 @@ bool Session::process_input() {
       close_after_flush();
       return true;
     }
-    if (must_wait_for_bulk_reads()) {
+    if (must_wait_for_bulk_reads() || must_wait_for_pubsub()) {
       parser_.unread();  // parsed again once they are answered (pump)
       return parsed;
     }
@@ -313,6 +307,7 @@ void Session::handle_command() {
   if (!authed_ && !(iequals(name, "AUTH") || iequals(name, "QUIT") || iequals(name, "HELLO"))) {
     return reply_error("NOAUTH Authentication required.");
   }
+  if (forward_in_subscribed_mode()) return;
   if (in_multi_ && !(iequals(name, "EXEC") || iequals(name, "DISCARD") || iequals(name, "MULTI") ||
                      iequals(name, "QUIT") || iequals(name, "WATCH") || iequals(name, "RESET"))) {
     return handle_in_multi(info, name);
@@ -320,9 +315,10 @@ void Session::handle_command() {
   if (!info) return reply_error(unknown_command_error(parser_));
   switch (info->cls) {
     case CommandClass::unsupported:
-      return reply_error("ERR '" + upper(name) +
+      return reply_error("ERR '" + to_upper(name) +
                          "' is not supported by the tandem endpoint: " + std::string(info->reason));
     case CommandClass::local: return handle_local(info->name);
+    case CommandClass::pubsub: return handle_subscription(info->name);
     case CommandClass::multi:
       if (info->name == "MULTI") {
         if (in_multi_) return reply_error("ERR MULTI calls can not be nested");
@@ -344,6 +340,7 @@ void Session::handle_command() {
       return handle_exec();
     case CommandClass::blocking: return handle_blocking(info->name);
     case CommandClass::read: {
+      if (publishes_reserved(*info, parser_)) return reply_error(kReservedChannelError);
       if (info->name == "CONFIG" && !(parser_.size() >= 2 && iequals(parser_.element(1), "GET"))) {
         std::string refusal = config_set_refusal();
         if (!refusal.empty()) return reply_error(refusal);
@@ -457,15 +454,21 @@ void Session::handle_local(std::string_view name) {
     close_after_flush();
     return;
   }
-  if (name == "HELLO") return handle_hello();
+  if (name == "HELLO") {
+    const int before = proto_;
+    handle_hello();
+    if (pubsub_ && proto_ != before) pubsub_->switch_proto(proto_);
+    return;
+  }
   if (name == "RESET") {
     reset_multi();
     unwatch();
+    end_pubsub();
     return reply_now("+RESET\r\n");
   }
   if (name == "COMMAND") return reply_now("*0\r\n");
   if (name == "CLIENT") {
-    std::string sub = argc >= 2 ? upper(parser_.element(1)) : "";
+    std::string sub = argc >= 2 ? to_upper(parser_.element(1)) : "";
     if (sub == "SETNAME" && argc == 3) {
       client_name_.assign(parser_.element(2));
       return reply_now("+OK\r\n");
@@ -620,7 +623,7 @@ void Session::handle_blocking(std::string_view name) {
   std::vector<std::string_view> argv;  // the non-blocking form
   std::string_view timeout;
   BlockKind kind = BlockKind::mpop;
-  auto arity = [&] { return reply_error("ERR wrong number of arguments for '" + lower(name) + "' command"); };
+  auto arity = [&] { return reply_error("ERR wrong number of arguments for '" + to_lower(name) + "' command"); };
   if (name == "BLPOP" || name == "BRPOP" || name == "BZPOPMIN" || name == "BZPOPMAX") {
     if (argc < 3) return arity();
     const bool list = name[1] == 'L' || name[1] == 'R';
@@ -754,7 +757,7 @@ void Session::on_parked() {
 
 std::string Session::config_set_refusal() const {
   if (!(parser_.size() >= 2 && iequals(parser_.element(1), "SET")))
-    return "ERR CONFIG " + upper(parser_.size() >= 2 ? parser_.element(1) : "") +
+    return "ERR CONFIG " + to_upper(parser_.size() >= 2 ? parser_.element(1) : "") +
            " is not supported by the tandem endpoint: server administration is done on each Redis directly";
   if (parser_.size() < 4 || parser_.size() % 2 != 0) return "ERR wrong number of arguments for 'config|set' command";
   for (std::size_t i = 2; i < parser_.size(); i += 2)
@@ -795,7 +798,10 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
   }
   switch (info->cls) {
     case CommandClass::unsupported:
-      return refuse("ERR '" + upper(name) + "' is not supported by the tandem endpoint: " + std::string(info->reason));
+      return refuse("ERR '" + to_upper(name) +
+                    "' is not supported by the tandem endpoint: " + std::string(info->reason));
+    case CommandClass::pubsub:
+      return refuse("ERR '" + to_upper(name) + "' inside MULTI is not supported by the tandem endpoint");
     case CommandClass::effect: {
       // Queued as is; the primary's copy of the block gets its effect from
       // the secondary's EXEC reply (block_with_effects).
@@ -825,11 +831,12 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
     }
     case CommandClass::local:
       if (info->name != "PING" && info->name != "ECHO")
-        return refuse("ERR '" + upper(name) + "' inside MULTI is not supported by the tandem endpoint");
+        return refuse("ERR '" + to_upper(name) + "' inside MULTI is not supported by the tandem endpoint");
       multi_buf_.append(parser_.bytes());
       break;
     case CommandClass::read:
       if (info->name == "CONFIG") return refuse("ERR CONFIG inside MULTI is not supported by the tandem endpoint");
+      if (publishes_reserved(*info, parser_)) return refuse(std::string(kReservedChannelError));
       multi_buf_.append(parser_.bytes());
       break;
     case CommandClass::write:
@@ -852,7 +859,7 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
         multi_buf_.append(parser_.bytes());
         break;
       }
-      return refuse("ERR " + upper(name) + " inside MULTI is not allowed");
+      return refuse("ERR " + to_upper(name) + " inside MULTI is not allowed");
     case CommandClass::blocking:
       // Inside MULTI, Redis runs a blocking pop as a non-blocking one: the
       // same deterministic write on both servers.
@@ -916,8 +923,8 @@ void Session::reset_multi() {
 void Session::forward_ready() {
   while (cursor_ < ops_.size()) {
     auto& op = ops_[cursor_];
-    if (!op->done) {
-      if (!op->ready) break;  // a write still waiting for the secondary (or held)
+    if (!op->done && !op->own_connection) {  // one answered on the session's own connection needs nothing sent
+      if (!op->ready) break;                 // a write still waiting for the secondary (or held)
       if (closed_ && !op->is_write()) {
         op->ready = false;
         op->done = true;  // nobody reads it; writes still go on (both servers must apply them)
@@ -938,16 +945,7 @@ void Session::pump() {
     ops_.pop_front();
     if (!closed_) {
       const std::size_t n = op->reply.size();
-      if (n >= kOwnPiece) {
-        out_.push_back(std::move(op->reply));
-      } else {
-        if (out_.empty() || out_.back().size() >= kOwnPiece) {
-          out_.push_back(std::move(spare_piece_));
-          spare_piece_.clear();
-        }
-        out_.back() += op->reply;
-      }
-      out_bytes_ += n;
+      queue_out(op->reply);
       reply_estimate_ = decaying_max(reply_estimate_, n);
       recent_reply_max_ = decaying_max(recent_reply_max_, n);
     }
@@ -963,15 +961,7 @@ void Session::pump() {
     d_.op_finished();
     wrote = true;
   }
-  if (!closed_ && unsent_bytes() > d_.settings().client_output_buffer_limit) {
-    // Redis's client-output-buffer-limit: a client that does not read its
-    // replies is disconnected instead of growing this process.
-    d_.note_client_event("client " + remote_ + " disconnected: " + std::to_string(unsent_bytes()) +
-                         " bytes of replies unread (client_output_buffer_limit " +
-                         std::to_string(d_.settings().client_output_buffer_limit) + ")");
-    close();
-    return;
-  }
+  if (enforce_output_limit(0)) return;
   if (wrote) schedule_flush();
   if (!closed_ && can_take_more() && (parser_.buffered() > 0 || parser_.has_unread()) && process_input()) {
     // Input left unparsed while this client was at its in-flight bound made
@@ -979,6 +969,20 @@ void Session::pump() {
     asio::post(socket_.get_executor(), [self] { self->pump(); });
   }
   if (!reading_) read_more();
+}
+
+void Session::queue_out(std::string& reply) {
+  const std::size_t n = reply.size();
+  if (n >= kOwnPiece) {
+    out_.push_back(std::move(reply));
+  } else {
+    if (out_.empty() || out_.back().size() >= kOwnPiece) {
+      out_.push_back(std::move(spare_piece_));
+      spare_piece_.clear();
+    }
+    out_.back() += reply;
+  }
+  out_bytes_ += n;
 }
 
 void Session::schedule_flush() {

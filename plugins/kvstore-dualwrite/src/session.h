@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -20,6 +21,7 @@
 namespace tandem::kv {
 
 class Dispatcher;
+class PubSubConnection;
 struct CommandInfo;
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -87,6 +89,22 @@ class Session : public std::enable_shared_from_this<Session> {
   void forward_ready();
   std::size_t unsent_bytes() const { return out_bytes_ + writing_bytes_; }
   void fail_auth_slowly();
+  // Moves (large) or gathers (small) a reply into the pieces to write.
+  void queue_out(std::string& reply);
+  // Pub/sub (session_pubsub.cpp). RESP2 subscribed mode: the command goes
+  // to the client's own connection (true) and Redis answers it.
+  bool forward_in_subscribed_mode();
+  // A (P|S)(UN)SUBSCRIBE: on the client's own connection, made at the first.
+  void handle_subscription(std::string_view name);
+  // The command just parsed waits for the client's connection's answers.
+  bool must_wait_for_pubsub() const;
+  void on_pubsub_message(std::string_view frame);
+  void end_pubsub();  // RESET, close: the connection goes, subscriptions with it
+  // Why the client's unread replies (plus `held` bytes not queued yet) pass
+  // its limit (Redis's normal or pubsub class); "" when they do not.
+  std::string output_limit_exceeded(std::size_t held);
+  // Disconnects a client past its limit; true when the session is closed.
+  bool enforce_output_limit(std::size_t held);
 
   Dispatcher& d_;
   boost::asio::ip::tcp::socket socket_;
@@ -138,7 +156,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // The same decaying maximum from nothing assumed: what large_replies() judges by.
   std::size_t recent_reply_max_ = 0;
   LocalLane lane_;
-  std::uint64_t next_seq_ = 0;  // Op::seq of the next operation
+  std::uint64_t next_seq_ = 0;                // Op::seq of the next operation
+  std::unique_ptr<PubSubConnection> pubsub_;  // since the client's first SUBSCRIBE
+  std::uint64_t pubsub_confirmed_seq_ = 0;    // seq of its newest op answered there (messages follow it)
+  std::chrono::steady_clock::time_point soft_limit_since_{};  // over the pubsub soft limit since
 };
 
 }  // namespace tandem::kv

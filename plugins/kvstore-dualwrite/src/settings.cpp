@@ -146,6 +146,26 @@ sdk::ConfigSchema settings_schema() {
                       "client-output-buffer-limit hard limit); must exceed the largest reply a client reads.",
        .min = "1MiB",
        .max = "64GiB"},
+      {.name = "pubsub_output_buffer_limit",
+       .type = ValueType::size,
+       .default_value = "32MiB",
+       .description = "Messages a subscribed client has not read yet, in bytes, past which it is disconnected "
+                      "(Redis's client-output-buffer-limit pubsub hard limit).",
+       .min = "1KiB",
+       .max = "64GiB"},
+      {.name = "pubsub_output_buffer_soft_limit",
+       .type = ValueType::size,
+       .default_value = "8MiB",
+       .description = "A subscribed client whose unread messages stay above this for pubsub_output_buffer_soft_time "
+                      "is disconnected (Redis's pubsub soft limit).",
+       .min = "1KiB",
+       .max = "64GiB"},
+      {.name = "pubsub_output_buffer_soft_time",
+       .type = ValueType::duration,
+       .default_value = "60s",
+       .description = "How long a subscribed client may stay above pubsub_output_buffer_soft_limit.",
+       .min = "1ms",
+       .max = "1d"},
       {.name = "max_transaction_size",
        .type = ValueType::size,
        .default_value = "64MiB",
@@ -211,6 +231,9 @@ sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config, const sdk::
   s.max_clients = config.integer("max_clients");
   s.client_output_buffer_limit = config.size("client_output_buffer_limit");
   s.max_transaction_size = config.size("max_transaction_size");
+  s.pubsub_output_buffer_limit = config.size("pubsub_output_buffer_limit");
+  s.pubsub_output_buffer_soft_limit = config.size("pubsub_output_buffer_soft_limit");
+  s.pubsub_output_buffer_soft_time = config.duration("pubsub_output_buffer_soft_time");
   s.auth_timeout = config.duration("auth_timeout");
   s.auth_failure_delay = config.duration("auth_failure_delay");
   return s;

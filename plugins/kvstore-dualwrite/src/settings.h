@@ -49,8 +49,12 @@ struct Settings {
   std::int64_t max_clients = 10000;
   std::uint64_t client_output_buffer_limit = 64ull << 20;  // unsent reply bytes past which a client is disconnected
   std::uint64_t max_transaction_size = 64ull << 20;        // bytes of commands queued by one MULTI
-  std::chrono::milliseconds auth_timeout{10000};           // unauthenticated connections are closed after this
-  std::chrono::milliseconds auth_failure_delay{200};       // a wrong AUTH is answered after this
+  // A subscriber's unread messages (Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`):
+  std::uint64_t pubsub_output_buffer_limit = 32ull << 20;      // past this it is disconnected
+  std::uint64_t pubsub_output_buffer_soft_limit = 8ull << 20;  // past this for pubsub_output_buffer_soft_time too
+  std::chrono::milliseconds pubsub_output_buffer_soft_time{60000};
+  std::chrono::milliseconds auth_timeout{10000};      // unauthenticated connections are closed after this
+  std::chrono::milliseconds auth_failure_delay{200};  // a wrong AUTH is answered after this
 };
 
 sdk::ConfigSchema settings_schema();
