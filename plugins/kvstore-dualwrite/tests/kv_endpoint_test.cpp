@@ -440,7 +440,7 @@ TEST_F(KvEndpointTest, BlockingPopsReceiveEveryPushedItemOnce) {
 }
 
 TEST_F(KvEndpointTest, UnsupportedCommandsGetAClearError) {
-  for (auto c : std::vector<std::vector<std::string>>{{"SUBSCRIBE", "ch"},
+  for (auto c : std::vector<std::vector<std::string>>{{"DEBUG", "OBJECT", "k"},
                                                       {"EVAL", "return 1", "0"},
                                                       {"CLUSTER", "INFO"},
                                                       {"FLUSHALL"},
