@@ -9,6 +9,12 @@
 namespace tandem::config_rsync {
 namespace fs = std::filesystem;
 
+bool rsync_peer_unreachable(int exit_code, bool timed_out) {
+  // 10: socket I/O (refused, reset); 30: I/O timeout; 35: daemon connect
+  // timeout; 255: ssh could not connect.
+  return timed_out || exit_code == 10 || exit_code == 30 || exit_code == 35 || exit_code == 255;
+}
+
 std::string describe_rsync_failure(int exit_code, bool timed_out, const std::string& stderr_text,
                                    const std::string& stdout_text) {
   std::string head = timed_out ? std::string("timed out (killed)")
@@ -53,12 +59,16 @@ PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_
   if (timeout_cap < effective.timeout) effective.timeout = timeout_cap;
   PullOutcome out;
   auto started = std::chrono::steady_clock::now();
+  std::string unreachable_at;  // the path whose run found the peer unreachable
   for (const auto& entry : effective.paths) {
     EntryOutcome eo;
     eo.name = entry.name;
     const bool writes = kind == RsyncRun::pull || kind == RsyncRun::pull_full_compare;
     if (cancel && cancel->load()) {
       eo.error = "not run: cancelled (a failover operation on this node is pending)";
+      eo.exit_code = -1;
+    } else if (!unreachable_at.empty()) {
+      eo.error = "not run: the peer did not answer for path '" + unreachable_at + "'";
       eo.exit_code = -1;
     } else if (writes) {
       // rsync creates the last directory level only; the parents are ours to make.
@@ -88,6 +98,7 @@ PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_
         eo.exit_code = r->exit_code;
         eo.stdout_text = r->stdout_text;
         eo.ok = r->succeeded();
+        if (!eo.ok && !r->cancelled && rsync_peer_unreachable(r->exit_code, r->timed_out)) unreachable_at = entry.name;
         if (!eo.ok) {
           eo.error = r->cancelled ? "cancelled after " + std::to_string(r->duration.count()) +
                                         " ms (a failover operation on this node is pending)"

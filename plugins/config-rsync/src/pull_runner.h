@@ -40,10 +40,17 @@ enum class RsyncRun {
 // `timeout_cap` bounds each rsync's connect/I/O timeout (e.g. short for
 // prepare); the process itself is killed after a generous hard limit.
 // `cancel` (HostContext::sync_cancelled in a sync) kills the rsync running
-// when it becomes true, and the paths after it are not run.
+// when it becomes true, and the paths after it are not run. Once a path's
+// run finds the peer unreachable (rsync_peer_unreachable), the paths after
+// it are not run either: against a silent peer each would wait out the same
+// timeout, and a prepare bounded by the peer probe would take N times it.
 PullOutcome run_rsync_for_all(const Settings& settings, const std::string& peer_address, RsyncRun kind,
                               std::chrono::milliseconds timeout_cap = std::chrono::milliseconds::max(),
                               const std::atomic<bool>* cancel = nullptr);
+
+// The exit says the peer did not answer at all (connection refused or timed
+// out, an I/O timeout, ssh unable to connect), not that one path failed.
+bool rsync_peer_unreachable(int exit_code, bool timed_out);
 
 // rsync's stderr condensed to one line, with the exit code and its meaning.
 std::string describe_rsync_failure(int exit_code, bool timed_out, const std::string& stderr_text,

@@ -1,13 +1,17 @@
 // Integration: a primary and a secondary plugin over real rsync daemons (the
 // plugins' own, on loopback), changes reported through inotify + notify_peer.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <iostream>
 #include <thread>
 
 #include "pair_harness.h"
+#include "pull_runner.h"
 
 namespace tandem::config_rsync::testing {
 namespace {
@@ -277,6 +281,55 @@ TEST(ConfigRsyncPair, ThePrimarysLastReportedChangeTimeIsStatedAfterItDiedAndARe
   EXPECT_NE(prep->loss_summary.find("its tree last changed"), std::string::npos) << prep->loss_summary;
   EXPECT_NE(prep->loss_summary.find("a change it made after that report is unknown"), std::string::npos)
       << prep->loss_summary;
+}
+
+// A loopback port that accepts connections (the kernel completes them into
+// the backlog) but never answers: a hung peer. -1 when it cannot be made.
+struct SilentListener {
+  int fd = -1, port = 0;
+  SilentListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port = ntohs(a.sin_port);
+  }
+  ~SilentListener() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A peer that does not answer (hung, or its port closed) is found so once:
+// the paths after the first are not run, so a prepare bounded by the peer
+// probe costs one bound, not one per path.
+TEST(ConfigRsyncPrepare, APeerThatDoesNotAnswerIsAskedOnceNotOncePerPath) {
+  sdk::testing::TempDir root{"tandem-config-rsync"};
+  SilentListener silent;
+  ASSERT_GT(silent.port, 0);
+  const int closed_port = sdk::testing::free_port();
+  for (int port : {silent.port, closed_port}) {
+    nlohmann::json paths = nlohmann::json::array();
+    for (const char* name : {"first", "second", "third"})
+      paths.push_back({{"name", name}, {"path", (root.path() / name).string()}});
+    nlohmann::json v{{"remote", "rsync://{peer}:" + std::to_string(port)},
+                     {"allowed_root", root.path().string()},
+                     {"paths", paths},
+                     {"timeout", "5s"}};
+    auto settings = parse_settings(sdk::StoreConfig::from_json("config", full_schema(), v));
+    ASSERT_TRUE(settings) << settings.message();
+    auto out = run_rsync_for_all(*settings, "127.0.0.1", RsyncRun::dry_run, std::chrono::seconds(1));
+    ASSERT_EQ(out.entries.size(), 3u);
+    EXPECT_FALSE(out.ok);
+    EXPECT_TRUE(rsync_peer_unreachable(out.entries[0].exit_code, false))
+        << "port " << port << ": " << out.entries[0].error;
+    for (std::size_t i : {1u, 2u})
+      EXPECT_EQ(out.entries[i].error, "not run: the peer did not answer for path 'first'") << "port " << port;
+    EXPECT_NE(out.error.find("path 'first'"), std::string::npos) << out.error;
+  }
 }
 
 TEST(ConfigRsyncPair, FailoverWithThePrimaryDownThenFencedRestartAndRejoin) {
