@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <optional>
 #include <stdexcept>
 #include <system_error>
 
@@ -154,13 +153,16 @@ std::size_t ChangeWatcher::drain_events() {
 }
 
 void ChangeWatcher::run() {
-  std::optional<Clock::time_point> burst_start;
+  // A burst is in progress while burst_events > 0 (drain_events counts every
+  // event it takes). Not a std::optional start time: GCC's -Wmaybe-uninitialized
+  // cannot tie an optional's payload to its engaged flag (GCC bug 80635).
+  Clock::time_point burst_start{};
   Clock::time_point last_event{};
   std::size_t burst_events = 0;
   while (true) {
     int timeout_ms = -1;
-    if (burst_start) {
-      auto due = std::min(last_event + debounce_, *burst_start + debounce_max_);
+    if (burst_events > 0) {
+      auto due = std::min(last_event + debounce_, burst_start + debounce_max_);
       timeout_ms = static_cast<int>(
           std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count()));
     }
@@ -172,15 +174,14 @@ void ChangeWatcher::run() {
       std::size_t n = drain_events();
       if (n > 0) {
         last_event = Clock::now();
-        if (!burst_start) burst_start = last_event;
+        if (burst_events == 0) burst_start = last_event;
         burst_events += n;
       }
     }
-    if (burst_start) {
+    if (burst_events > 0) {
       auto now = Clock::now();
-      if (now >= last_event + debounce_ || now >= *burst_start + debounce_max_) {
+      if (now >= last_event + debounce_ || now >= burst_start + debounce_max_) {
         std::size_t n = burst_events;
-        burst_start.reset();
         burst_events = 0;
         on_burst_(n);  // events arriving meanwhile wait in inotify for the next burst
       }
