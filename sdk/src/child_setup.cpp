@@ -5,12 +5,13 @@
 #include <linux/close_range.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "tandem/sdk/exit_now.h"
 
 extern char** environ;
 
@@ -116,13 +117,9 @@ Result<pid_t> PreparedCommand::spawn(const int (&stdio)[3]) {
       (void)!::write(exec_err.fds[1], ": ", 2);
       const char* m = std::strerror(e);
       (void)!::write(exec_err.fds[1], m, std::strlen(m));
-      // Not _exit(): under ThreadSanitizer its interceptor runs the at-exit
-      // checks in this forked copy of the parent, and reports every parent
-      // thread that has finished but is not joined yet (the parent joins it
-      // later) as a thread leak, and turns 127 into its own exit code.
-      // exit_group is what _exit does, without the interceptor.
-      ::syscall(SYS_exit_group, 127);
-      __builtin_unreachable();
+      // Not _exit(): in this forked copy of the parent, ThreadSanitizer would
+      // report the parent's finished, not yet joined threads (exit_now).
+      exit_now(127);
     };
     if (switch_user_) {
       if (::setgroups(groups_.size(), groups_.data()) != 0) fail("setgroups");

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "child_setup.h"
+#include "tandem/sdk/exit_now.h"
 
 namespace tandem::sdk {
 namespace {
@@ -21,6 +23,12 @@ void append_limited(std::string& out, const char* data, size_t n, size_t limit) 
 }
 
 }  // namespace
+
+void exit_now(int status) noexcept {
+  // exit_group is what _exit does, without the sanitizers' interceptor.
+  ::syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
 
 std::string shell_quote(const std::string& arg) {
   if (!arg.empty() &&

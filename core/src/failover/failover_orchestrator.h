@@ -190,7 +190,7 @@ class FailoverOrchestrator {
 };
 
 // Test builds only: TANDEM_FAULT_INJECT="before:<step>" or "after:<step>"
-// makes the process exit abruptly (_exit(86)) at that point, as a crash would.
+// makes the process exit abruptly (sdk::exit_now(86)) at that point, as a crash would.
 void fault_point(const std::string& when, const std::string& step);
 
 }  // namespace tandem::core
