@@ -57,6 +57,7 @@ struct Op {
   bool info = false;                         // INFO: blocked_clients is the endpoint's
   bool barrier = false;                      // WATCH: a PING through both links (ordered like a write), replied +OK
   bool own_connection = false;               // answered on its session's own connection (pubsub_connection.h)
+  bool silent = false;                       // CLIENT REPLY OFF / SKIP: its reply is not sent (push frames are)
   BlockKind block = BlockKind::none;
   bool block_expired = false;             // its timeout passed while a retry was in flight
   bool parked = false;                    // a blocking op waiting in the dispatcher's list
@@ -81,8 +82,8 @@ struct Op {
     xread_dollar.clear();
     queued_effects.clear();
     reply.clear();
-    ready = done = journal_on_reply = filter_config = info = barrier = own_connection = block_expired = parked =
-        block_retry = wake_pending = false;
+    ready = done = journal_on_reply = filter_config = info = barrier = own_connection = silent = block_expired =
+        parked = block_retry = wake_pending = false;
     block = BlockKind::none;
     proto = 2;
     keys.clear();

@@ -257,6 +257,7 @@ std::shared_ptr<Op> Session::new_op(OpKind kind) {
   op->kind = kind;
   op->seq = ++next_seq_;
   op->proto = proto_;
+  op->silent = silence_command_;
   op->session = shared_from_this();
   ops_.push_back(op);
   d_.op_started();
@@ -289,6 +290,8 @@ void Session::reply_error(std::string_view text) {
 }
 
 void Session::handle_command() {
+  silence_command_ = reply_off_ || reply_skip_;
+  reply_skip_ = false;
   if (parser_.type() != RespType::array) {
     reply_error("ERR Protocol error: expected an array of bulk strings (a command), got another RESP type");
     close_after_flush();
@@ -474,6 +477,18 @@ void Session::handle_local(std::string_view name) {
       return reply_now("+OK\r\n");
     }
     if (sub == "SETINFO") return reply_now("+OK\r\n");
+    if (sub == "REPLY" && argc == 3) {
+      // As Redis: ON answers OK, OFF and SKIP answer nothing; the replies
+      // are still computed (and writes still made), just not sent.
+      std::string mode = to_upper(parser_.element(2));
+      if (mode == "ON") {
+        reply_off_ = silence_command_ = false;
+        return reply_now("+OK\r\n");
+      }
+      if (mode == "OFF") return void(reply_off_ = true);
+      if (mode == "SKIP") return void(reply_skip_ = !reply_off_);
+      return reply_error("ERR syntax error");
+    }
     if (sub == "GETNAME") {
       if (client_name_.empty()) return reply_now(null_reply());
       append_bulk(r, client_name_);
@@ -484,7 +499,7 @@ void Session::handle_local(std::string_view name) {
       return reply_now(std::move(r));
     }
     return reply_error("ERR CLIENT " + sub +
-                       " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID)");
+                       " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID, REPLY)");
   }
   reply_error("ERR unknown local command '" + std::string(name) + "'");
 }
@@ -943,6 +958,8 @@ void Session::pump() {
   while (!ops_.empty() && ops_.front()->done) {
     auto op = std::move(ops_.front());
     ops_.pop_front();
+    // A silenced reply is dropped; a subscription's RESP3 frames are pushes, which Redis sends anyway.
+    if (op->silent && !(op->own_connection && op->proto == 3)) op->reply.clear();
     if (!closed_) {
       const std::size_t n = op->reply.size();
       queue_out(op->reply);

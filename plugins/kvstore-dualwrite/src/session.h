@@ -145,6 +145,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unordered_set<std::string> watched_;  // WATCHed keys (the endpoint sees every write: touch_watch)
   bool watch_dirty_ = false;
   int proto_ = 2;                          // RESP version (HELLO)
+  bool reply_off_ = false;                 // CLIENT REPLY OFF
+  bool reply_skip_ = false;                // CLIENT REPLY SKIP: the next command's reply is not sent
+  bool silence_command_ = false;           // the command being handled gets no reply (new_op)
   std::shared_ptr<Op> blocked_op_;         // a blocking pop not answered yet (nothing more is parsed)
   boost::asio::steady_timer block_timer_;  // its timeout
   std::string block_scratch_;

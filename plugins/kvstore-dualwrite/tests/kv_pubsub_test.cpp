@@ -217,6 +217,33 @@ TEST_F(KvPubSubTest, Resp3MessagesArePushFramesAndEveryCommandWorksWhileSubscrib
   EXPECT_EQ(peer.command({"GET", "k3"}).str, "v");
 }
 
+// CLIENT REPLY OFF/SKIP silence replies, not push frames (RESP3) nor the
+// commands' effects.
+TEST_F(KvPubSubTest, ClientReplyOffSilencesRepliesButNotPushFrames) {
+  expect_same_as_redis([](RawClient& sub, RawClient& pub, std::vector<std::string>& out) {
+    sub.send({{"CLIENT", "REPLY", "SKIP"},
+              {"SET", "r", "1"},
+              {"GET", "r"},
+              {"CLIENT", "REPLY", "OFF"},
+              {"INCR", "r"},
+              {"CLIENT", "REPLY", "SKIP"},
+              {"CLIENT", "REPLY", "ON"},
+              {"GET", "r"},
+              {"CLIENT", "REPLY", "BAD"}});
+    append(out, sub.read(4));
+    sub.send({{"HELLO", "3"}});
+    sub.read1();
+    sub.send({{"CLIENT", "REPLY", "OFF"}, {"SUBSCRIBE", "quiet"}, {"PSUBSCRIBE", "q*"}, {"GET", "r"}});
+    append(out, sub.read(2));
+    out.push_back(publish_reply(pub, "quiet", "still"));
+    append(out, sub.read(2));
+    sub.send({{"CLIENT", "REPLY", "ON"}, {"UNSUBSCRIBE", "quiet"}, {"PUNSUBSCRIBE", "q*"}});
+    append(out, sub.read(3));
+  });
+  RedisClient peer("127.0.0.1", peer_.port());
+  EXPECT_EQ(peer.command({"GET", "r"}).str, "2") << "a silenced write is still a dual write";
+}
+
 TEST_F(KvPubSubTest, PubsubIntrospectionReadsTheActiveRedis) {
   expect_same_as_redis([](RawClient& sub, RawClient& pub, std::vector<std::string>& out) {
     sub.send({{"SUBSCRIBE", "n1", "n2"}, {"PSUBSCRIBE", "p*"}, {"SSUBSCRIBE", "sh"}});
