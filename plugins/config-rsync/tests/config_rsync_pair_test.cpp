@@ -1,10 +1,7 @@
 // Integration: a primary and a secondary plugin over real rsync daemons (the
 // plugins' own, on loopback), changes reported through inotify + notify_peer.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <iostream>
@@ -12,6 +9,7 @@
 
 #include "pair_harness.h"
 #include "pull_runner.h"
+#include "support/silent_server.h"
 
 namespace tandem::config_rsync::testing {
 namespace {
@@ -283,35 +281,14 @@ TEST(ConfigRsyncPair, ThePrimarysLastReportedChangeTimeIsStatedAfterItDiedAndARe
       << prep->loss_summary;
 }
 
-// A loopback port that accepts connections (the kernel completes them into
-// the backlog) but never answers: a hung peer. -1 when it cannot be made.
-struct SilentListener {
-  int fd = -1, port = 0;
-  SilentListener() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      return;
-    port = ntohs(a.sin_port);
-  }
-  ~SilentListener() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // A peer that does not answer (hung, or its port closed) is found so once:
 // the paths after the first are not run, so a prepare bounded by the peer
 // probe costs one bound, not one per path.
 TEST(ConfigRsyncPrepare, APeerThatDoesNotAnswerIsAskedOnceNotOncePerPath) {
   sdk::testing::TempDir root{"tandem-config-rsync"};
-  SilentListener silent;
-  ASSERT_GT(silent.port, 0);
+  testsupport::SilentServer silent;
   const int closed_port = sdk::testing::free_port();
-  for (int port : {silent.port, closed_port}) {
+  for (int port : {silent.port(), closed_port}) {
     nlohmann::json paths = nlohmann::json::array();
     for (const char* name : {"first", "second", "third"})
       paths.push_back({{"name", name}, {"path", (root.path() / name).string()}});

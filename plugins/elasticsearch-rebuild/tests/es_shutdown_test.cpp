@@ -16,6 +16,7 @@
 
 #include "es_rebuild_plugin.h"
 #include "es_test_env.h"
+#include "support/silent_server.h"
 #include "support/test_http.h"
 #include "tandem/sdk/testing/test_host.h"
 
@@ -24,41 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A TCP listener that takes connections and never answers them.
-class SilentServer {
- public:
-  SilentServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd_, 16) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("cannot listen on loopback");
-    port_ = ntohs(a.sin_port);
-  }
-  ~SilentServer() {
-    for (int c : accepted_) ::close(c);
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  // True once a client connected (then held open, unanswered) within `timeout`.
-  bool accept_one(std::chrono::milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) return false;
-    accepted_.push_back(c);
-    return true;
-  }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::vector<int> accepted_;
-};
+using testsupport::SilentServer;
 
 json silent_values(const std::string& es_url, const std::filesystem::path& mapping) {
   return json{{"urls", {es_url}},
