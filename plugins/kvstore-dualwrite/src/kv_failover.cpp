@@ -11,7 +11,7 @@
 
 namespace tandem::kv {
 
-void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
+void KvStorePlugin::try_rejoin_cutover(Endpoint& ep, PeerProbe& probe) {
   // The former primary's Redis replicates from ours (rejoin). Once it has
   // everything, detach it and resume dual writes: hold new writes, wait until
   // every write we sent is applied here, wait until the replica's offset
@@ -20,9 +20,10 @@ void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
     std::lock_guard l(observed_mu_);
     observed_.cutover_error = std::move(e);
   };
+  if (!probe.client) return set_error("cut-over: " + probe.error);
   try {
-    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
-    auto pinfo = peer.info("replication");
+    RedisSyncClient& peer = *probe.client;
+    const auto& pinfo = probe.replication;
     if (field(pinfo, "role") == "master") {
       // The former primary's Redis, once reachable: the marker there fences a
       // former primary that has not learnt of our promotion yet (fence.h).
@@ -69,6 +70,10 @@ void KvStorePlugin::try_rejoin_cutover(Endpoint& ep) {
   } catch (const std::exception& e) {
     ep.resume_writes();
     set_error(std::string("cut-over: ") + e.what());
+    // The peer, or this Redis, stopped answering: the round's later checks
+    // must not wait for the peer again.
+    probe.client.reset();
+    probe.error = e.what();
   }
 }
 

@@ -199,10 +199,19 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
     auto stats = ep->stats();
     // In dual mode too: a rejoin rerun after a timed-out one may have made the
     // peer's Redis our replica again, which would refuse every dual write.
-    try_rejoin_cutover(*ep);
+    auto peer = probe_peer();
+    try_rejoin_cutover(*ep, peer);
     stats = ep->stats();
-    if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0)
-      sample_divergence(*ep);
+    if (stats.mode == PeerMode::dual && stats.peer_up && !stats.journaling && settings_.sample_rate > 0) {
+      if (peer.client) {
+        sample_divergence(*ep, *peer.client);
+      } else {
+        // The endpoint's link may not have noticed a silent peer yet; the
+        // probe did, and a second wait for it here would double the round.
+        std::lock_guard l(observed_mu_);
+        observed_.sampler_error = "round skipped: " + peer.error;
+      }
+    }
     publish_metrics(stats);
     notify_peer_status(stats);
     summary =
@@ -212,13 +221,24 @@ sdk::Result<sdk::SyncReport> KvStorePlugin::sync() {
   return sdk::SyncReport{summary, details};
 }
 
-void KvStorePlugin::sample_divergence(Endpoint& ep) {
+KvStorePlugin::PeerProbe KvStorePlugin::probe_peer() const {
+  PeerProbe p;
+  try {
+    p.client = std::make_unique<RedisSyncClient>(settings_.peer, settings_.db, settings_.connect_timeout);
+    p.replication = p.client->info("replication");
+  } catch (const std::exception& e) {
+    p.client.reset();
+    p.error = e.what();
+  }
+  return p;
+}
+
+void KvStorePlugin::sample_divergence(Endpoint& ep, RedisSyncClient& peer) {
   auto budget = static_cast<std::uint64_t>(settings_.sample_rate) *
                 static_cast<std::uint64_t>(std::max<std::int64_t>(1, settings_.sync_interval.count())) / 1000;
   if (budget == 0) budget = 1;
   try {
     RedisSyncClient local(settings_.local, settings_.db, settings_.connect_timeout);
-    RedisSyncClient peer(settings_.peer, settings_.db, settings_.connect_timeout);
     // The digests are read through the endpoint's ordered links, so a key
     // under continuous writes is read after the same writes on both sides.
     auto round = sampler_.sample(local, peer, budget, [&](const std::vector<std::string>& keys) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,8 +62,18 @@ class KvStorePlugin final : public sdk::Plugin {
   // (no-op before any); kills other nodes' writer links there when it rose.
   void raise_fence(RedisSyncClient& redis, const char* which);
   void note_superseded(const EndpointStats& stats);
-  void try_rejoin_cutover(Endpoint& endpoint);
-  void sample_divergence(Endpoint& ep);
+  // One connection to the peer's Redis per sync round, shared by the checks
+  // that need it (the rejoin cut-over, its epoch marker, the divergence
+  // sampler): against a silent peer (a partition) a round then waits out
+  // connect_timeout once, not once per check.
+  struct PeerProbe {
+    std::unique_ptr<RedisSyncClient> client;         // null: unreachable, or failed since
+    std::map<std::string, std::string> replication;  // its INFO replication
+    std::string error;                               // why client is null
+  };
+  PeerProbe probe_peer() const;
+  void try_rejoin_cutover(Endpoint& endpoint, PeerProbe& peer);
+  void sample_divergence(Endpoint& ep, RedisSyncClient& peer);
   void publish_metrics(const EndpointStats& stats);
   void notify_peer_status(const EndpointStats& stats);
   // The peer's last journal report in the store state (peer_report.cpp):

@@ -1,7 +1,11 @@
 // The peer's Redis dies under a write load: with peer_down=journal every
 // acknowledged write ends up on both stores, in order; with refuse, writes
 // fail cleanly and nothing diverges. The journal survives a restart.
+#include <signal.h>
+
 #include <gtest/gtest.h>
+
+#include <iostream>
 
 #include "kv_pair_fixture.h"
 
@@ -164,6 +168,56 @@ TEST(KvPeerDown, FullJournalRefusesWritesInsteadOfDroppingThem) {
   EXPECT_NE(refusal.find("TANDEMJOURNALFULL"), std::string::npos) << refusal;
   RedisClient l("127.0.0.1", local.port());
   EXPECT_EQ(l.command({"DBSIZE"}).integer, ok) << "a refused write must not reach the local store";
+  node.plugin->stop();
+}
+
+// The peer's Redis goes silent (SIGSTOP: the kernel still completes the
+// connection, nothing answers, as across a partition), before the endpoint's
+// link has noticed (no write waited for it yet). A sync round of the cut-off
+// primary must wait out connect_timeout once, not once per check that talks
+// to the peer (the rejoin cut-over's look, then the divergence sampler): the
+// round is what holds a takeover's prechecks and the host's next sync. The
+// look at the peer still happens each round (it is what raises the epoch
+// marker there once the peer answers again).
+TEST(KvPeerDown, ASyncRoundAgainstASilentPeerWaitsOneConnectTimeoutAtMost) {
+  RedisServer local, peer;
+  // command_timeout far above the test: the link keeps counting the peer up.
+  auto node = make_node(sdk::Role::primary, local.port(), peer.port(),
+                        {{"sample_rate", 100}, {"connect_timeout", "2s"}, {"command_timeout", "60s"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node));
+  {
+    auto c = connect(node.endpoint_port);
+    for (int i = 0; i < 50; ++i) ASSERT_EQ(c->command({"SET", "k" + std::to_string(i), "v"}).str, "OK");
+  }
+  ASSERT_TRUE(node.plugin->sync().ok());
+  ASSERT_EQ(::kill(peer.pid(), SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{peer.pid()};
+
+  const std::chrono::milliseconds connect_timeout(2000);
+  for (int round = 0; round < 2; ++round) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(node.plugin->sync().ok());
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    std::cout << "sync round " << round << " against the silent peer: " << took.count() << " ms\n";
+    EXPECT_LT(took, connect_timeout * 3 / 2) << "round " << round << " waited for the silent peer more than once";
+  }
+  auto h = node.plugin->health();
+  EXPECT_TRUE(h.details.value("peer_up", false)) << "the link noticed the silent peer: the test no longer shows "
+                                                    "the sampler's wait";
+  EXPECT_NE(h.details.value("cutover_error", std::string()), "") << h.details.dump();
+  EXPECT_NE(h.details.value("sampler_error", std::string()).find("round skipped"), std::string::npos)
+      << h.details.dump();
+
+  // Answering again: the next round looks at the peer and samples as before.
+  ::kill(peer.pid(), SIGCONT);
+  ASSERT_TRUE(node.plugin->sync().ok());
+  h = node.plugin->health();
+  EXPECT_EQ(h.details.value("cutover_error", std::string("absent")), "absent") << h.details.dump();
+  EXPECT_EQ(h.details.value("sampler_error", std::string("absent")), "absent") << h.details.dump();
   node.plugin->stop();
 }
 
