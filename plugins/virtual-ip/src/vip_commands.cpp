@@ -4,11 +4,10 @@
 #include <net/if.h>
 
 #include <fstream>
-#include <regex>
-#include <set>
 #include <sstream>
 
 #include "tandem/sdk/process.h"
+#include "vip_output.h"
 
 namespace tandem::virtual_ip {
 namespace {
@@ -55,8 +54,7 @@ sdk::Result<bool> holds(const VipTarget& t) {
   if (!r) return r.error();
   if (!r->succeeded()) return sdk::Result<bool>::failure(quoted(argv) + ": " + r->describe());
   // "2: eth0    inet 10.0.0.50/24 scope global secondary eth0 ..."
-  std::regex inet("\\binet " + std::regex_replace(t.address, std::regex("\\."), "\\.") + "/");
-  return std::regex_search(r->stdout_text, inet);
+  return lists_inet_address(r->stdout_text, t.address);
 }
 
 sdk::Result<std::string> acquire(const VipTarget& t) {
@@ -101,25 +99,17 @@ sdk::Result<std::vector<std::string>> other_holders(const VipTarget& t) {
   if (r->timed_out || r->signal)
     return sdk::Result<std::vector<std::string>>::failure(quoted(argv) + ": " + r->describe());
   // "Unicast reply from 10.0.0.50 [02:AB:CD:EF:01:23]  0.612ms"
-  std::set<std::string> macs;
-  std::regex reply("reply from [0-9.]+ \\[([0-9A-Fa-f:]{17})\\]");
-  for (std::sregex_iterator it(r->stdout_text.begin(), r->stdout_text.end(), reply), end; it != end; ++it) {
-    std::string mac = (*it)[1];
-    for (auto& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    macs.insert(mac);
-  }
+  auto macs = arp_reply_macs(r->stdout_text);
   if (macs.empty() && r->exit_code == 2)  // arping could not send (no such interface, not permitted)
     return sdk::Result<std::vector<std::string>>::failure(quoted(argv) + ": " + r->describe());
-  return std::vector<std::string>(macs.begin(), macs.end());
+  return macs;
 }
 
 std::string own_mac(const VipTarget& t) {
   std::vector<std::string> argv = {t.ip, "-o", "link", "show", "dev", t.interface};
   auto r = run(argv, std::chrono::seconds(5));
   if (!r || !r->succeeded()) return "";
-  std::smatch m;
-  if (std::regex_search(r->stdout_text, m, std::regex("link/ether ([0-9a-f:]{17})"))) return m[1];
-  return "";
+  return link_ether_mac(r->stdout_text);
 }
 
 }  // namespace tandem::virtual_ip
