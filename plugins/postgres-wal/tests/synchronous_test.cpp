@@ -22,6 +22,15 @@ class PgSyncPairTest : public PgPairTest {
     SetUpPair(o);
   }
   void SetUp() override {}
+  // Syncs alpha until its synchronous mode in effect is `state`.
+  bool alpha_reaches(SyncModeState state, std::chrono::seconds timeout) {
+    return eventually(
+        [&] {
+          alpha_.sync();
+          return alpha_.health().details["synchronous"]["in_effect"] == to_string(state);
+        },
+        timeout);
+  }
   // Start synchronous replication and wait until the standby is 'sync'.
   void become_synchronous() {
     build_standby();
@@ -63,25 +72,13 @@ TEST_F(PgSyncPairTest, DegradesToAsyncWhenTheStandbyIsGone) {
   SetUpWith("degrade");
   become_synchronous();
   beta_.server->stop();
-  EXPECT_TRUE(eventually(
-      [&] {
-        alpha_.sync();
-        return alpha_.health().details["synchronous"]["in_effect"] == to_string(SyncModeState::degraded);
-      },
-      std::chrono::seconds(30)))
-      << alpha_.health().summary;
+  EXPECT_TRUE(alpha_reaches(SyncModeState::degraded, std::chrono::seconds(30))) << alpha_.health().summary;
   EXPECT_EQ(alpha_.health().status, sdk::HealthStatus::degraded);
   EXPECT_EQ(alpha_.server->psql("SHOW synchronous_standby_names"), "\n");
   EXPECT_NO_THROW(alpha_.server->psql("INSERT INTO seq VALUES (1, 'committed without the standby')"));
   // Back to synchronous once the standby streams again.
   beta_.server->start();
-  EXPECT_TRUE(eventually(
-      [&] {
-        alpha_.sync();
-        return alpha_.health().details["synchronous"]["in_effect"] == to_string(SyncModeState::sync);
-      },
-      std::chrono::seconds(60)))
-      << alpha_.health().summary;
+  EXPECT_TRUE(alpha_reaches(SyncModeState::sync, std::chrono::seconds(60))) << alpha_.health().summary;
 }
 
 // A standby that is connected but silent (its WAL receiver stopped, as on a
@@ -115,13 +112,7 @@ TEST_F(PgSyncPairTest, DegradesWhenTheStandbyIsConnectedButSilent) {
       << "the walsender had not given up yet: the standby was found silent, not disconnected";
   // The standby answers again: synchronous again, and it has the row.
   ::kill(pid, SIGCONT);
-  EXPECT_TRUE(eventually(
-      [&] {
-        alpha_.sync();
-        return alpha_.health().details["synchronous"]["in_effect"] == to_string(SyncModeState::sync);
-      },
-      std::chrono::seconds(60)))
-      << alpha_.health().summary;
+  EXPECT_TRUE(alpha_reaches(SyncModeState::sync, std::chrono::seconds(60))) << alpha_.health().summary;
   if (commit.valid()) {
     EXPECT_NO_THROW(commit.get());
   }
@@ -133,12 +124,7 @@ TEST_F(PgSyncPairTest, BlocksWhenConfiguredAndTheStandbyIsGone) {
   SetUpWith("block");
   become_synchronous();
   beta_.server->stop();
-  EXPECT_TRUE(eventually(
-      [&] {
-        alpha_.sync();
-        return alpha_.health().details["synchronous"]["in_effect"] == to_string(SyncModeState::blocking);
-      },
-      std::chrono::seconds(30)));
+  EXPECT_TRUE(alpha_reaches(SyncModeState::blocking, std::chrono::seconds(30)));
   EXPECT_EQ(alpha_.server->psql("SHOW synchronous_standby_names"), "\"beta\"\n");
   // A commit now waits for the standby: it completes only once the standby is back.
   auto commit = std::async(std::launch::async, [&] { return alpha_.server->psql("INSERT INTO seq VALUES (5, 'w')"); });
