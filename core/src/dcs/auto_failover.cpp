@@ -27,6 +27,23 @@ EtcdOptions etcd_options(const DcsConfig& dcs, std::string password, std::shared
 
 double seconds(milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
 
+// A leader key naming another node at an epoch below this node's `epoch`:
+// etcd lost writes (restored from a snapshot, rebuilt) or a promote never
+// reached it. Its holder was superseded by this node's epoch (the peer
+// channel's epoch rule fences it), so nobody should write under it; nullopt
+// for a key at an epoch as high as ours, which may be live.
+std::optional<std::string> stale_key(const std::optional<LeaderValue>& holder, const std::string& self,
+                                     std::uint64_t epoch) {
+  if (!holder || holder->node == self || holder->epoch >= epoch) return std::nullopt;
+  return "etcd's leader key is stale: it names " + holder->node + " at epoch " + std::to_string(holder->epoch) +
+         ", below this node's epoch " + std::to_string(epoch) +
+         " (etcd lost writes: restored from a snapshot or rebuilt; or a promote never reached it)";
+}
+
+std::string holder_text(const std::optional<LeaderValue>& holder) {
+  return holder ? " (" + holder->node + " at epoch " + std::to_string(holder->epoch) + ")" : "";
+}
+
 }  // namespace
 
 AutoFailover::AutoFailover(AutoFailoverNode& node, std::string node_name, const DcsConfig& dcs,
@@ -77,10 +94,12 @@ sdk::Status AutoFailover::start() {
       holds_key_ = true;
       log_info(kLog, "holds the leader key " + store_.leader_key() + " at epoch " + std::to_string(local.epoch));
     } else {
-      std::string why = *claim == Claim::superseded
-                            ? "etcd's epoch is above this node's " + std::to_string(local.epoch) +
-                                  ": another node was promoted; run `tandemctl rejoin`"
-                            : "another node holds the leader key " + store_.leader_key();
+      auto stale = stale_key(store_.other_holder(), name_, local.epoch);
+      std::string why =
+          *claim == Claim::superseded ? "etcd's epoch is above this node's " + std::to_string(local.epoch) +
+                                            ": another node was promoted; run `tandemctl rejoin`"
+          : stale ? "at start, " + *stale + stale_key_recovery()
+                  : "another node holds the leader key " + store_.leader_key() + holder_text(store_.other_holder());
       node_.self_fence(why);
       log_error(kLog, "FENCED at start: " + why);
     }
@@ -190,6 +209,7 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
     bool need_claim = store_.lease_id() == 0 || d.reason.rfind("lost", 0) == 0 || !held;
     if (need_claim) {
       auto claim = store_.claim(name_, local.epoch);
+      const auto holder = store_.other_holder();
       e.unlock();
       std::lock_guard l(mu_);
       if (!claim) {
@@ -198,11 +218,16 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
       } else {
         etcd_answered();
         if (*claim == Claim::won) {
+          if (lease_.stale())
+            log_warn(kLog, "claimed the leader key at epoch " + std::to_string(local.epoch) +
+                               ": the stale key expired; etcd's epoch is this node's again");
           lease_.renewed(sent);
           holds_key_ = true;
+        } else if (auto stale = stale_key(holder, name_, local.epoch); stale && *claim == Claim::held_by_other) {
+          note_stale_key(sent, *stale);
         } else {
           lease_.lost(*claim == Claim::superseded ? "etcd's epoch is above this node's: another node was promoted"
-                                                  : "another node holds the leader key");
+                                                  : "another node holds the leader key" + holder_text(holder));
           holds_key_ = false;
         }
       }
@@ -218,6 +243,7 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
       std::optional<sdk::Result<Claim>> reclaimed;
       if (!renewed.ok() && classify(renewed.error()) == EtcdErrorKind::lease_not_found)
         reclaimed = store_.claim(name_, local.epoch);
+      const auto stale = stale_key(store_.other_holder(), name_, local.epoch);
       e.unlock();
       std::lock_guard l(mu_);
       if (reclaimed && reclaimed->ok() && **reclaimed == Claim::won) {
@@ -229,6 +255,9 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
       } else if (reclaimed && !reclaimed->ok() && classify(reclaimed->error()) != EtcdErrorKind::lease_not_found) {
         etcd_failed(reclaimed->error());
         lease_.renewal_failed(sent, classify(reclaimed->error()));
+      } else if (reclaimed && reclaimed->ok() && **reclaimed == Claim::held_by_other && stale) {
+        etcd_answered();
+        note_stale_key(sent, "the lease is gone and " + *stale);
       } else if (reclaimed && reclaimed->ok()) {
         etcd_answered();
         lease_.lost(**reclaimed == Claim::superseded
@@ -238,6 +267,9 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
       } else if (renewed.ok() && *renewed) {
         etcd_answered();
         lease_.renewed(sent);
+      } else if (renewed.ok() && stale) {
+        etcd_answered();
+        note_stale_key(sent, *stale);
       } else if (renewed.ok()) {
         etcd_answered();
         lease_.lost("the leader key no longer names this node at its epoch: it was moved on etcd");
@@ -263,6 +295,16 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
   }
   // (While a promote runs, the node is not primary yet: nothing to fence.)
   if (d.writes == PrimaryDecision::Writes::fence && local.role == sdk::Role::primary) fence_once(d.reason);
+}
+
+void AutoFailover::note_stale_key(Clock::time_point sent, const std::string& why) {
+  if (!lease_.stale())
+    log_warn(kLog, why +
+                       ": this node serves on past its lease only while the peer confirms that it does not serve "
+                       "(failsafe), and claims the key at its own epoch once the stale one expired; without the "
+                       "confirmation it fences");
+  lease_.stale_key(sent, why);
+  holds_key_ = false;
 }
 
 void AutoFailover::ask_peer(Clock::time_point now, milliseconds wait) {
@@ -326,6 +368,10 @@ void AutoFailover::secondary_tick(Clock::time_point now, const AutoFailoverNode:
     std::lock_guard l(mu_);
     last_view_ = v;
     d = watch_.decide(now, v);
+    if (v.leader_key == SecondaryView::LeaderKey::present && v.leader_node == name_ && !v.paused)
+      d.reason =
+          "the leader key names this node, which does not hold it: a stale key (etcd restored from a "
+          "snapshot?); it expires with its lease, then the primary claims it";
     if (d.gate_refused && !gate_refused_)
       log_warn(kLog, "secondary: " + d.reason + "; retrying every poll");
     else if (decision_ != d.reason && !(d.gate_refused && gate_refused_))
@@ -422,7 +468,7 @@ SecondaryWatch::Answer AutoFailover::answer_failsafe(const std::string& asker) {
   std::lock_guard l(mu_);
   if (local.role == sdk::Role::primary && !local.fenced)
     return SecondaryWatch::Answer{false, "this node is itself an unfenced primary"};
-  auto a = watch_.failsafe_ask(Clock::now(), asker, last_view_);
+  auto a = watch_.failsafe_ask(Clock::now(), asker, last_view_, name_, local.fenced);
   log_info(kLog, std::string("failsafe question from ") + asker + ": " + (a.confirm ? "confirmed" : "refused") + " (" +
                      a.reason + ")");
   return a;

@@ -111,6 +111,9 @@ class AutoFailover {
   // never held up by an etcd call in progress on the main one.
   void guard();
   void fence_once(const std::string& reason);
+  // A stale leader key (leader_lease.h PrimaryLease::stale_key): logs it
+  // once, goes on as failsafe. Under mu_.
+  void note_stale_key(Clock::time_point sent, const std::string& why);
   void primary_tick(Clock::time_point now, const AutoFailoverNode::Local& local);
   void secondary_tick(Clock::time_point now, const AutoFailoverNode::Local& local);
   void ask_peer(Clock::time_point now, std::chrono::milliseconds wait);

@@ -17,6 +17,13 @@ std::string ms_text(milliseconds d) { return std::to_string(d.count()) + " ms"; 
 
 }  // namespace
 
+std::string stale_key_recovery() {
+  return ". To recover: `tandemctl promote --force` on the node with the newest data (normally the one at the "
+         "higher epoch), then `tandemctl rejoin` on the other";
+}
+
+namespace {}  // namespace
+
 std::string_view to_string(PrimaryDecision::Writes w) {
   switch (w) {
     case PrimaryDecision::Writes::serve: return "serve";
@@ -33,6 +40,7 @@ void PrimaryLease::renewed(Clock::time_point sent_at) {
   etcd_failing_ = false;
   last_failure_ = EtcdErrorKind::none;
   lost_.reset();
+  stale_key_.reset();
 }
 
 void PrimaryLease::renewal_failed(Clock::time_point sent_at, EtcdErrorKind kind) {
@@ -42,8 +50,14 @@ void PrimaryLease::renewal_failed(Clock::time_point sent_at, EtcdErrorKind kind)
   last_failure_ = kind;
 }
 
+void PrimaryLease::stale_key(Clock::time_point sent_at, std::string why) {
+  renewal_failed(sent_at, EtcdErrorKind::none);
+  stale_key_ = std::move(why);
+}
+
 void PrimaryLease::lost(std::string why) {
   lost_ = std::move(why);
+  stale_key_.reset();
   last_renewal_sent_.reset();
   // A promise the peer gave was about etcd being out of reach; etcd has now
   // answered, so it no longer covers this node.
@@ -89,8 +103,9 @@ PrimaryDecision PrimaryLease::decide(Clock::time_point now) const {
     if (now < fence_at) {
       d.writes = PrimaryDecision::Writes::serve;
       d.serve_remaining = until(now, fence_at);
-      d.reason = etcd_failing_ ? "holding the lease; renewing fails (" + std::string(to_string(last_failure_)) + ")"
-                               : "holding the leader lease";
+      d.reason = stale_key_      ? "holding the lease for " + ms_text(d.serve_remaining) + " more; " + *stale_key_
+                 : etcd_failing_ ? "holding the lease; renewing fails (" + std::string(to_string(last_failure_)) + ")"
+                                 : "holding the leader lease";
       d.ask_peer_now = doubtful && !ask_outstanding_ && (!last_ask_ || now >= *last_ask_ + retry);
       return d;
     }
@@ -99,12 +114,19 @@ PrimaryDecision PrimaryLease::decide(Clock::time_point now) const {
   if (failsafe_until_ && now < *failsafe_until_) {
     d.writes = PrimaryDecision::Writes::serve_failsafe;
     d.serve_remaining = until(now, *failsafe_until_);
-    d.reason = "failsafe: etcd " + std::string(to_string(last_failure_)) +
-               ", the peer confirmed it will not take over (for " + ms_text(d.serve_remaining) + " more)";
+    d.reason = stale_key_
+                   ? "failsafe: " + *stale_key_ +
+                         "; the peer confirmed it does not serve and will not take over (for " +
+                         ms_text(d.serve_remaining) + " more); the key is claimed once it expired"
+                   : "failsafe: etcd " + std::string(to_string(last_failure_)) +
+                         ", the peer confirmed it will not take over (for " + ms_text(d.serve_remaining) + " more)";
     return d;
   }
   d.writes = PrimaryDecision::Writes::fence;
-  if (!last_renewal_sent_ && !etcd_failing_)
+  if (stale_key_)
+    d.reason = "self-fenced: " + *stale_key_ + ", and the peer has not confirmed that it does not serve" +
+               (peer_refusal_.empty() ? "" : " (" + peer_refusal_ + ")") + stale_key_recovery();
+  else if (!last_renewal_sent_ && !etcd_failing_)
     d.reason = "not holding the leader key yet";
   else if (!etcd_failing_)
     d.reason = "the lease ran out";  // renewed() would have reset it: only reached by a decide long after
@@ -115,9 +137,18 @@ PrimaryDecision PrimaryLease::decide(Clock::time_point now) const {
 }
 
 SecondaryWatch::Answer SecondaryWatch::failsafe_ask(Clock::time_point now, const std::string& asker,
-                                                    const SecondaryView& view) {
+                                                    const SecondaryView& view, const std::string& self, bool fenced) {
   Answer a;
-  if (view.leader_key == SecondaryView::LeaderKey::unknown) {
+  if (fenced) {
+    // A fenced node takes no writes and no automatic action until rejoin.
+    a.confirm = true;
+    a.reason = "this node is fenced: it takes no writes and does not take over until `tandemctl rejoin`";
+  } else if (view.leader_key == SecondaryView::LeaderKey::present && !self.empty() && view.leader_node == self) {
+    // The key names this node, which is not primary: a stale key (etcd
+    // restored from a snapshot, or a promote of the asker never reached it).
+    a.confirm = true;
+    a.reason = "this secondary reads the leader key naming itself, which it does not hold: a stale key";
+  } else if (view.leader_key == SecondaryView::LeaderKey::unknown) {
     a.confirm = true;
     a.reason = "this secondary cannot reach etcd either (" + std::string(to_string(view.etcd_error)) + ")";
   } else if (view.leader_key == SecondaryView::LeaderKey::present && view.leader_node == asker) {

@@ -76,6 +76,16 @@ class PrimaryLease {
   // someone may already hold it. Fence now; failsafe does not apply (etcd is
   // reachable and has spoken). Cleared by the next renewed().
   void lost(std::string why);
+  // etcd answered a renewal (or claim) sent at `sent_at` with a stale key:
+  // it names the peer at an epoch below this node's (etcd lost writes:
+  // restored from a snapshot or rebuilt; or a promote never reached it).
+  // Nobody holds that epoch any more, but whether the peer still writes
+  // under it only the peer can say: as when etcd cannot be reached, this
+  // node serves on past its lease only while the peer confirms (failsafe),
+  // and fences otherwise; the key is claimed once it expired. Cleared by
+  // renewed() and lost().
+  void stale_key(Clock::time_point sent_at, std::string why);
+  bool stale() const { return stale_key_.has_value(); }
   // The peer's answer to an ask sent at `asked_at`.
   void peer_confirmed(Clock::time_point asked_at);
   void peer_refused(Clock::time_point asked_at, std::string why);
@@ -94,6 +104,7 @@ class PrimaryLease {
   std::optional<Clock::time_point> in_flight_;  // a renewal sent and not yet answered
   EtcdErrorKind last_failure_ = EtcdErrorKind::none;
   std::optional<std::string> lost_;
+  std::optional<std::string> stale_key_;
   std::optional<Clock::time_point> failsafe_until_;
   std::optional<Clock::time_point> last_ask_;
   bool ask_outstanding_ = false;
@@ -125,13 +136,14 @@ class SecondaryWatch {
   explicit SecondaryWatch(LeaseTiming timing) : timing_(timing) {}
 
   // The failsafe question from the primary named `asker`, answered at
-  // `now` with what this node last saw of etcd. A confirmation is a
-  // promise: no takeover until now + ttl.
+  // `now` by the node named `self` (a secondary, or fenced) with what it
+  // last saw of etcd. A confirmation is a promise: no takeover until now + ttl.
   struct Answer {
     bool confirm = false;
     std::string reason;
   };
-  Answer failsafe_ask(Clock::time_point now, const std::string& asker, const SecondaryView& view);
+  Answer failsafe_ask(Clock::time_point now, const std::string& asker, const SecondaryView& view,
+                      const std::string& self = "", bool fenced = false);
 
   SecondaryDecision decide(Clock::time_point now, const SecondaryView& view) const;
 
@@ -141,6 +153,10 @@ class SecondaryWatch {
 };
 
 std::string_view to_string(PrimaryDecision::Writes w);
+
+// What an operator does when a stale leader key left this node fenced (the
+// tail of the fence reason: ". To recover: ...").
+std::string stale_key_recovery();
 
 // The leader key's value: which node leads, at which epoch (JSON text).
 struct LeaderValue {

@@ -54,13 +54,17 @@ sdk::Result<std::int64_t> LeaderStore::fresh_lease() {
 }
 
 sdk::Result<Claim> LeaderStore::claim(const std::string& node, std::uint64_t epoch) {
+  other_holder_.reset();
   auto both = read_both();
   TANDEM_TRY(both);
   const auto& [leader, epoch_kv] = *both;
   const std::uint64_t etcd_epoch = epoch_kv ? parse_epoch(epoch_kv->value).value_or(0) : 0;
   if (etcd_epoch > epoch) return Claim::superseded;
   const std::string mine = encode_leader({node, epoch});
-  if (leader && leader->value != mine) return Claim::held_by_other;
+  if (leader && leader->value != mine) {
+    other_holder_ = decode_leader(leader->value);
+    return Claim::held_by_other;
+  }
 
   auto lease = fresh_lease();
   TANDEM_TRY(lease);
@@ -144,6 +148,7 @@ sdk::Result<Claim> LeaderStore::move_to(const std::string& node, std::uint64_t n
 }
 
 sdk::Result<bool> LeaderStore::renew() {
+  other_holder_.reset();
   if (lease_id_ == 0) return sdk::Error{"etcd lease not found: this node holds no lease", sdk::ErrorCode::not_found};
   auto r = client_.keep_alive(lease_id_);
   TANDEM_TRY(r);
@@ -152,6 +157,7 @@ sdk::Result<bool> LeaderStore::renew() {
   auto both = read_both();
   TANDEM_TRY(both);
   const auto& leader = both->first;
+  if (leader && leader->value != held_value_) other_holder_ = decode_leader(leader->value);
   return leader && leader->value == held_value_ && leader->lease == lease_id_;
 }
 

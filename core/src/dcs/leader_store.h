@@ -68,6 +68,11 @@ class LeaderStore {
   // Revokes the held lease (the key goes with it): a clean step-down.
   sdk::Status release();
 
+  // Whom the key named when the last claim() or renew() found it naming
+  // someone else (nullopt otherwise, or unreadable): the caller tells a
+  // stale key from a live one by its epoch.
+  const std::optional<LeaderValue>& other_holder() const { return other_holder_; }
+
   std::int64_t lease_id() const { return lease_id_; }
   const std::string& leader_key() const { return leader_key_; }
   const std::string& epoch_key() const { return epoch_key_; }
@@ -87,6 +92,7 @@ class LeaderStore {
   std::chrono::seconds ttl_;
   std::int64_t lease_id_ = 0;
   std::string held_value_;  // the key's value as this store last wrote it
+  std::optional<LeaderValue> other_holder_;
 };
 
 }  // namespace tandem::core::dcs

@@ -202,6 +202,60 @@ TEST(SecondaryWatch, ConfirmsFailsafeOnlyWhenItCannotReachEtcdOrSeesTheAsker) {
   EXPECT_FALSE(absent.confirm);
 }
 
+// A stale key (etcd's leader key names the peer at an epoch below this
+// node's): not a lost lease, which fences at once, but failsafe: serve to the
+// fence deadline, ask the peer, serve on while it confirms, fence (saying how
+// to recover) when it does not; a claim that wins clears it.
+TEST(PrimaryLease, AStaleKeyServesOnlyWhileThePeerConfirmsThenFencesSayingHowToRecover) {
+  const std::string why = "etcd's leader key names alpha at epoch 1, below this node's epoch 2";
+  PrimaryLease p(kTiming);
+  p.renewed(t0);
+  p.stale_key(t0 + 3334ms, why);
+  EXPECT_TRUE(p.stale());
+  auto d = p.decide(t0 + 3400ms);
+  EXPECT_EQ(d.writes, Writes::serve);
+  EXPECT_TRUE(d.ask_peer_now);
+  EXPECT_NE(d.reason.find(why), std::string::npos) << d.reason;
+  d = p.decide(t0 + 8s);
+  EXPECT_EQ(d.writes, Writes::fence) << "no confirmation: fence at the deadline";
+  EXPECT_NE(d.reason.find(why), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("tandemctl promote --force"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("tandemctl rejoin"), std::string::npos) << d.reason;
+
+  p.peer_asked(t0 + 7s);
+  p.peer_confirmed(t0 + 7s);
+  d = p.decide(t0 + 14s);
+  EXPECT_EQ(d.writes, Writes::serve_failsafe) << d.reason;
+  EXPECT_NE(d.reason.find(why), std::string::npos) << d.reason;
+  EXPECT_EQ(p.decide(t0 + 15s).writes, Writes::fence) << "a confirmation lasts ttl - margin from the ask";
+
+  p.renewed(t0 + 14s);  // the stale key expired, the claim won
+  EXPECT_FALSE(p.stale());
+  d = p.decide(t0 + 15s);
+  EXPECT_EQ(d.writes, Writes::serve);
+  EXPECT_EQ(d.reason, "holding the leader lease");
+}
+
+TEST(SecondaryWatch, AFencedNodeOrOneTheStaleKeyNamesConfirmsFailsafe) {
+  SecondaryWatch s(kTiming);
+  SecondaryView names_alpha;
+  names_alpha.leader_key = SecondaryView::LeaderKey::present;
+  names_alpha.leader_node = "alpha";
+  auto a = s.failsafe_ask(t0, "beta", names_alpha, "alpha", false);
+  EXPECT_TRUE(a.confirm) << a.reason;
+  EXPECT_NE(a.reason.find("stale"), std::string::npos) << a.reason;
+  EXPECT_FALSE(s.decide(t0 + 10s - 1ms, absent_and_peer_gone()).take_over) << "the confirmation is a promise";
+
+  SecondaryWatch f(kTiming);
+  auto fenced = f.failsafe_ask(t0, "beta", absent_and_peer_gone(), "alpha", true);
+  EXPECT_TRUE(fenced.confirm) << fenced.reason;
+  EXPECT_NE(fenced.reason.find("fenced"), std::string::npos) << fenced.reason;
+
+  // Not fenced, and the key names a third node: refused as before.
+  SecondaryWatch o(kTiming);
+  EXPECT_FALSE(o.failsafe_ask(t0, "beta", names_alpha, "gamma", false).confirm);
+}
+
 TEST(SecondaryWatch, AConfirmationIsAPromiseNotToTakeOverForTtl) {
   SecondaryWatch s(kTiming);
   SecondaryView unknown;
