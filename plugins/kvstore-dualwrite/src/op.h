@@ -57,7 +57,7 @@ struct Op {
   bool info = false;                         // INFO: blocked_clients is the endpoint's
   bool barrier = false;                      // WATCH: a PING through both links (ordered like a write), replied +OK
   bool own_connection = false;               // answered on its session's own connection (pubsub_connection.h)
-  bool silent = false;                       // CLIENT REPLY OFF / SKIP: its reply is not sent (push frames are)
+  bool silent = false;                       // CLIENT REPLY OFF / SKIP: its reply is not sent (keep_pushes)
   BlockKind block = BlockKind::none;
   bool block_expired = false;             // its timeout passed while a retry was in flight
   bool parked = false;                    // a blocking op waiting in the dispatcher's list

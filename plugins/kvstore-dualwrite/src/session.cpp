@@ -958,8 +958,8 @@ void Session::pump() {
   while (!ops_.empty() && ops_.front()->done) {
     auto op = std::move(ops_.front());
     ops_.pop_front();
-    // A silenced reply is dropped; a subscription's RESP3 frames are pushes, which Redis sends anyway.
-    if (op->silent && !(op->own_connection && op->proto == 3)) op->reply.clear();
+    // A silenced reply is dropped (a subscription's frames are never silenced: keep_pushes).
+    if (op->silent) op->reply.clear();
     if (!closed_) {
       const std::size_t n = op->reply.size();
       queue_out(op->reply);

@@ -26,6 +26,13 @@ void append_unsubscribed(std::string& out, int proto, std::string_view kind, con
   out += ":0\r\n";
 }
 
+// Redis sends subscription confirmations, and the messages after them, even
+// to a client that silenced its replies (CLIENT REPLY OFF or SKIP): they are
+// pushes, not replies.
+void keep_pushes(Op& op, std::string_view upper_name) {
+  if (is_subscription_command(upper_name)) op.silent = false;
+}
+
 }  // namespace
 
 bool Session::forward_in_subscribed_mode() {
@@ -39,6 +46,7 @@ bool Session::forward_in_subscribed_mode() {
   if (name == "QUIT" || name == "RESET") return false;
   auto op = new_op(OpKind::local);
   op->own_connection = true;
+  keep_pushes(*op, name);
   pubsub_->send(op, parser_);
   return true;
 }
@@ -54,7 +62,8 @@ void Session::handle_subscription(std::string_view name) {
         std::string_view channel = parser_.element(i);
         append_unsubscribed(r, proto_, kind, &channel);
       }
-      return reply_now(std::move(r));
+      reply_now(std::move(r));
+      return keep_pushes(*ops_.back(), name);
     }
     std::weak_ptr<Session> weak = weak_from_this();
     pubsub_ = std::make_unique<PubSubConnection>(
@@ -81,6 +90,7 @@ void Session::handle_subscription(std::string_view name) {
   }
   auto op = new_op(OpKind::local);
   op->own_connection = true;
+  keep_pushes(*op, name);
   pubsub_->send(op, parser_);
 }
 

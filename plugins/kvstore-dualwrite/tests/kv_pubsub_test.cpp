@@ -244,6 +244,26 @@ TEST_F(KvPubSubTest, ClientReplyOffSilencesRepliesButNotPushFrames) {
   EXPECT_EQ(peer.command({"GET", "r"}).str, "2") << "a silenced write is still a dual write";
 }
 
+// RESP2 too: with replies silenced, subscription confirmations and messages
+// still arrive (Redis's unit/pubsub keyspace tests subscribe this way), while
+// a PING in subscribed mode stays silent.
+TEST_F(KvPubSubTest, ClientReplyOffKeepsSubscriptionFramesInResp2) {
+  expect_same_as_redis([](RawClient& sub, RawClient& pub, std::vector<std::string>& out) {
+    sub.send({{"CLIENT", "REPLY", "OFF"}, {"PSUBSCRIBE", "q*"}});
+    out.push_back(sub.read1());
+    out.push_back(publish_reply(pub, "quiet", "still"));
+    out.push_back(sub.read1());
+    sub.send({{"PING"}, {"SUBSCRIBE", "quiet"}});
+    out.push_back(sub.read1());
+    out.push_back(publish_reply(pub, "quiet", "twice"));
+    append(out, sub.read(2));
+    sub.send({{"PUNSUBSCRIBE"}, {"UNSUBSCRIBE"}, {"UNSUBSCRIBE", "never"}});
+    append(out, sub.read(3));
+    sub.send({{"CLIENT", "REPLY", "ON"}, {"GET", "nokey"}});
+    append(out, sub.read(2));
+  });
+}
+
 TEST_F(KvPubSubTest, PubsubIntrospectionReadsTheActiveRedis) {
   expect_same_as_redis([](RawClient& sub, RawClient& pub, std::vector<std::string>& out) {
     sub.send({{"SUBSCRIBE", "n1", "n2"}, {"PSUBSCRIBE", "p*"}, {"SSUBSCRIBE", "sh"}});
