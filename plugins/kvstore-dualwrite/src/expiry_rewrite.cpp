@@ -5,17 +5,11 @@
 #include <limits>
 #include <optional>
 
+#include "plugin_util.h"
 #include "resp.h"
 
 namespace tandem::kv {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
 
 // A strictly positive integer that still fits after scaling to ms and adding now.
 std::optional<long long> positive(std::string_view s, long long scale, long long now_ms) {

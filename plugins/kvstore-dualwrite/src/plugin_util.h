@@ -29,6 +29,14 @@ inline std::string to_lower(std::string_view s) {
   return u;
 }
 
+// ASCII case-insensitive equality (command names, options).
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
 // A field of a parsed INFO section ("" when absent).
 inline std::string field(const std::map<std::string, std::string>& info, const std::string& key) {
   auto it = info.find(key);

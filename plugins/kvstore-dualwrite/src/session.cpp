@@ -41,13 +41,6 @@ constexpr std::size_t kOwnPiece = 64u << 10;
 // 1/16, so a few small replies do not hide that large ones are common.
 std::size_t decaying_max(std::size_t previous, std::size_t size) { return std::max(size, previous - previous / 16); }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
 // Constant-time comparison, so the password cannot be guessed by timing.
 bool same_secret(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;

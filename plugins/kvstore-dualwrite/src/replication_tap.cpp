@@ -1,0 +1,304 @@
+#include "replication_tap.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+
+#include <charconv>
+
+#include "plugin_util.h"
+
+namespace tandem::kv {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kEofMarkLength = 40;  // "$EOF:<40 random bytes>" (diskless snapshot)
+constexpr auto kAckInterval = std::chrono::seconds(1);
+
+std::string command(std::initializer_list<std::string_view> argv) {
+  std::string out;
+  append_command(out, std::vector<std::string_view>(argv));
+  return out;
+}
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+}  // namespace
+
+ReplicationTap::ReplicationTap(asio::io_context& io, Options options, Callbacks callbacks)
+    : io_(io),
+      options_(std::move(options)),
+      cb_(std::move(callbacks)),
+      socket_(io),
+      resolver_(io),
+      timer_(io),
+      ack_timer_(io),
+      silence_timer_(io),
+      in_(new char[kReadChunk]) {}
+
+ReplicationTap::~ReplicationTap() { stop(); }
+
+void ReplicationTap::start() {
+  if (state_ != State::stopped) return;
+  connect();
+}
+
+void ReplicationTap::stop() {
+  state_ = State::stopped;
+  ++generation_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  resolver_.cancel();
+  timer_.cancel();
+  ack_timer_.cancel();
+  silence_timer_.cancel();
+}
+
+void ReplicationTap::connect() {
+  state_ = State::connecting;
+  const auto gen = ++generation_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  buf_.clear();
+  out_.clear();
+  writing_.clear();
+  write_in_progress_ = false;
+  parser_ = std::make_unique<RespParser>();
+  step_ = 0;
+  timer_.expires_after(options_.connect_timeout);
+  timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
+    if (!ec && gen == generation_ && (state_ == State::connecting || state_ == State::handshake))
+      fail("no connection within connect_timeout");
+  });
+  resolver_.async_resolve(
+      options_.host, std::to_string(options_.port),
+      [this, self = shared_from_this(), gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+        if (gen != generation_) return;
+        if (ec) return fail("cannot resolve " + options_.host + ": " + ec.message());
+        asio::async_connect(socket_, results,
+                            [this, self, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
+                              if (gen != generation_) return;
+                              if (ec2) return fail("cannot connect: " + ec2.message());
+                              socket_.set_option(tcp::no_delay(true));
+                              state_ = State::handshake;
+                              arm_silence_timer();
+                              read_more();
+                              next_handshake_step();
+                            });
+      });
+}
+
+void ReplicationTap::fail(const std::string& why) {
+  if (state_ == State::stopped || state_ == State::waiting) return;
+  last_error_ = why;
+  state_ = State::waiting;
+  const auto gen = ++generation_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  ack_timer_.cancel();
+  silence_timer_.cancel();
+  timer_.expires_after(options_.reconnect_interval);
+  timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
+    if (!ec && gen == generation_ && state_ == State::waiting) connect();
+  });
+  if (cb_.on_down) cb_.on_down(why);
+}
+
+void ReplicationTap::send(std::string bytes) {
+  // One write at a time on the socket: an acknowledgement may be due while
+  // another is being written.
+  out_ += bytes;
+  if (write_in_progress_) return;
+  write_in_progress_ = true;
+  writing_.swap(out_);
+  const auto gen = generation_;
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [this, self = shared_from_this(), gen](const boost::system::error_code& ec, std::size_t) {
+                      if (gen != generation_) return;
+                      write_in_progress_ = false;
+                      writing_.clear();
+                      if (ec) return fail("write failed: " + ec.message());
+                      if (!out_.empty()) send({});
+                    });
+}
+
+void ReplicationTap::read_more() {
+  const auto gen = generation_;
+  socket_.async_read_some(asio::buffer(in_.get(), kReadChunk), [this, self = shared_from_this(), gen](
+                                                                   const boost::system::error_code& ec, std::size_t n) {
+    if (gen != generation_) return;
+    if (ec)
+      return fail(ec == asio::error::eof ? "Redis closed the replica connection" : "read failed: " + ec.message());
+    arm_silence_timer();
+    if (state_ == State::streaming) {
+      parser_->feed(in_.get(), n);
+      if (!read_commands()) return;
+    } else {
+      buf_.append(in_.get(), n);
+      on_bytes();
+    }
+    if (gen == generation_) read_more();
+  });
+}
+
+void ReplicationTap::next_handshake_step() {
+  // One request at a time: each is answered before the next is sent.
+  switch (step_) {
+    case 0:
+      if (!options_.password.empty()) return send(command({"AUTH", options_.password}));
+      ++step_;
+      [[fallthrough]];
+    case 1: return send(command({"REPLCONF", "listening-port", "0"}));
+    case 2: return send(command({"REPLCONF", "capa", "eof", "capa", "psync2"}));
+    case 3:
+      if (synced_once_) return send(command({"PSYNC", replid_, std::to_string(offset_ + 1)}));
+      return send(command({"PSYNC", "?", "-1"}));
+  }
+}
+
+bool ReplicationTap::on_handshake_line(std::string_view line) {
+  static constexpr const char* kStep[] = {"AUTH", "REPLCONF listening-port", "REPLCONF capa", "PSYNC"};
+  if (line.empty()) return true;  // a keepalive newline
+  if (line[0] == '-') {
+    fail(std::string(kStep[step_]) + " refused: " + std::string(line.substr(1)));
+    return false;
+  }
+  if (step_ < 3) {
+    ++step_;
+    next_handshake_step();
+    return true;
+  }
+  // "+FULLRESYNC <replid> <offset>" or "+CONTINUE [<new replid>]".
+  std::vector<std::string> words;
+  if (!split_inline(line.substr(1), words)) words.clear();
+  if (words.size() == 3 && words[0] == "FULLRESYNC") {
+    std::uint64_t offset = 0;
+    if (!parse_u64(words[2], offset)) {
+      fail("PSYNC: bad offset in '" + std::string(line) + "'");
+      return false;
+    }
+    replid_ = words[1];
+    offset_ = offset;
+    state_ = State::snapshot_header;
+    return true;
+  }
+  if (!words.empty() && words[0] == "CONTINUE" && synced_once_) {
+    if (words.size() == 2) replid_ = words[1];
+    state_ = State::streaming;
+    schedule_ack();
+    const auto gen = generation_;
+    if (cb_.on_synced) cb_.on_synced(false);
+    return gen == generation_;
+  }
+  fail("PSYNC: unexpected answer '" + std::string(line) + "'");
+  return false;
+}
+
+void ReplicationTap::on_bytes() {
+  const auto gen = generation_;
+  while (state_ == State::handshake) {
+    auto eol = buf_.find('\n');
+    if (eol == std::string::npos) return;
+    std::string line = buf_.substr(0, eol);
+    buf_.erase(0, eol + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!on_handshake_line(line) || gen != generation_) return;
+  }
+  if (state_ == State::snapshot_header || state_ == State::snapshot_body) {
+    if (!skip_snapshot()) return;
+    state_ = State::streaming;
+    synced_once_ = true;
+    schedule_ack();
+    if (cb_.on_synced) cb_.on_synced(true);
+    if (gen != generation_) return;
+  }
+  if (state_ == State::streaming && !buf_.empty()) {
+    parser_->feed(buf_.data(), buf_.size());
+    buf_.clear();
+    read_commands();
+  }
+}
+
+bool ReplicationTap::skip_snapshot() {
+  if (state_ == State::snapshot_header) {
+    // Newlines are keepalives while Redis prepares the snapshot.
+    buf_.erase(0, buf_.find_first_not_of('\n') == std::string::npos ? buf_.size() : buf_.find_first_not_of('\n'));
+    auto eol = buf_.find("\r\n");
+    if (eol == std::string::npos) return false;
+    std::string_view header(buf_.data(), eol);
+    if (header.size() == 5 + kEofMarkLength && header.substr(0, 5) == "$EOF:") {
+      snapshot_mark_ = std::string(header.substr(5));
+    } else if (header.empty() || header[0] != '$' || !parse_u64(header.substr(1), snapshot_left_)) {
+      fail("PSYNC: bad snapshot header '" + std::string(header) + "'");
+      return false;
+    } else {
+      snapshot_mark_.clear();
+    }
+    buf_.erase(0, eol + 2);
+    state_ = State::snapshot_body;
+  }
+  if (snapshot_mark_.empty()) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(snapshot_left_, buf_.size()));
+    buf_.erase(0, n);
+    snapshot_left_ -= n;
+    return snapshot_left_ == 0;
+  }
+  auto at = buf_.find(snapshot_mark_);
+  if (at == std::string::npos) {
+    // Keep what could be the start of the mark.
+    if (buf_.size() >= kEofMarkLength) buf_.erase(0, buf_.size() - (kEofMarkLength - 1));
+    return false;
+  }
+  buf_.erase(0, at + kEofMarkLength);
+  return true;
+}
+
+bool ReplicationTap::read_commands() {
+  const auto gen = generation_;
+  for (;;) {
+    auto next = parser_->next();
+    if (next == RespParser::Next::incomplete) return true;
+    if (next == RespParser::Next::protocol_error) {
+      fail("protocol error in the replication stream: " + parser_->error_text());
+      return false;
+    }
+    const std::uint64_t before = offset_;
+    offset_ += parser_->bytes().size();
+    if (parser_->type() == RespType::array && parser_->size() >= 2 && iequals(parser_->element(0), "REPLCONF") &&
+        iequals(parser_->element(1), "GETACK")) {
+      // As a replica: the offset before this request.
+      send(command({"REPLCONF", "ACK", std::to_string(before)}));
+      continue;
+    }
+    if (cb_.on_command) cb_.on_command(*parser_, offset_);
+    if (gen != generation_) return false;
+  }
+}
+
+void ReplicationTap::send_ack() { send(command({"REPLCONF", "ACK", std::to_string(offset_)})); }
+
+void ReplicationTap::schedule_ack() {
+  const auto gen = generation_;
+  ack_timer_.expires_after(kAckInterval);
+  ack_timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
+    if (ec || gen != generation_ || state_ != State::streaming) return;
+    send_ack();
+    schedule_ack();
+  });
+}
+
+void ReplicationTap::arm_silence_timer() {
+  const auto gen = generation_;
+  silence_timer_.expires_after(options_.silence_timeout);
+  silence_timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& ec) {
+    if (!ec && gen == generation_) fail("nothing from Redis within silence_timeout");
+  });
+}
+
+}  // namespace tandem::kv
