@@ -2,8 +2,8 @@
 
 #include "fence.h"
 #include "plugin_util.h"
+#include "tcp_connect.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -75,23 +75,15 @@ void BackendLink::connect() {
     if (ec || gen != generation_ || (state_ != State::connecting && state_ != State::handshaking)) return;
     fail("no connection within connect_timeout");
   });
-  resolver_.async_resolve(
-      address_.host, std::to_string(address_.port),
-      [this, self = shared_from_this(), gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
-        if (gen != generation_) return;
-        if (ec) return fail("cannot resolve " + address_.host + ": " + ec.message());
-        asio::async_connect(
-            socket_, results,
-            [this, self = shared_from_this(), gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
-              if (gen != generation_) return;
-              if (ec2) return fail("cannot connect: " + ec2.message());
-              socket_.set_option(tcp::no_delay(true));
-              socket_.non_blocking(true);
-              state_ = State::handshaking;
-              read_more();
-              handshake();
-            });
-      });
+  async_connect_tcp(resolver_, socket_, address_.host, address_.port,
+                    [this, self = shared_from_this(), gen](const std::string& why) {
+                      if (gen != generation_) return;
+                      if (!why.empty()) return fail(why);
+                      socket_.non_blocking(true);
+                      state_ = State::handshaking;
+                      read_more();
+                      handshake();
+                    });
 }
 
 void BackendLink::handshake() {

@@ -1,11 +1,11 @@
 #include "replication_tap.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
 #include <charconv>
 
 #include "plugin_util.h"
+#include "tcp_connect.h"
 
 namespace tandem::kv {
 
@@ -76,22 +76,15 @@ void ReplicationTap::connect() {
     if (!ec && gen == generation_ && (state_ == State::connecting || state_ == State::handshake))
       fail("no connection within connect_timeout");
   });
-  resolver_.async_resolve(
-      options_.host, std::to_string(options_.port),
-      [this, self = shared_from_this(), gen](const boost::system::error_code& ec, tcp::resolver::results_type results) {
-        if (gen != generation_) return;
-        if (ec) return fail("cannot resolve " + options_.host + ": " + ec.message());
-        asio::async_connect(socket_, results,
-                            [this, self, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
-                              if (gen != generation_) return;
-                              if (ec2) return fail("cannot connect: " + ec2.message());
-                              socket_.set_option(tcp::no_delay(true));
-                              state_ = State::handshake;
-                              arm_silence_timer();
-                              read_more();
-                              next_handshake_step();
-                            });
-      });
+  async_connect_tcp(resolver_, socket_, options_.host, options_.port,
+                    [this, self = shared_from_this(), gen](const std::string& why) {
+                      if (gen != generation_) return;
+                      if (!why.empty()) return fail(why);
+                      state_ = State::handshake;
+                      arm_silence_timer();
+                      read_more();
+                      next_handshake_step();
+                    });
 }
 
 void ReplicationTap::fail(const std::string& why) {
