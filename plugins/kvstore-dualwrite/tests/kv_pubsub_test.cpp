@@ -360,6 +360,49 @@ TEST_F(KvPubSubLimitTest, ANonReadingSubscriberIsDroppedWhileAnotherKeepsReceivi
       5s));
 }
 
+// Redis's pubsub soft limit: a subscriber whose unread messages stay above
+// the soft limit for the soft time is dropped, far below the hard limit.
+// (As in Redis, the limits are checked as messages arrive.)
+class KvPubSubSoftLimitTest : public KvPubSubTest {
+ protected:
+  void SetUp() override {
+    start({{"pubsub_output_buffer_limit", "64MiB"},
+           {"pubsub_output_buffer_soft_limit", "256KiB"},
+           {"pubsub_output_buffer_soft_time", "1s"}});
+  }
+};
+
+TEST_F(KvPubSubSoftLimitTest, ASubscriberAboveTheSoftLimitForTheSoftTimeIsDropped) {
+  RawClient stuck(node_.endpoint_port), reader(node_.endpoint_port), pub(node_.endpoint_port);
+  stuck.send({{"SUBSCRIBE", "slow"}});
+  reader.send({{"SUBSCRIBE", "slow"}});
+  ASSERT_EQ(stuck.read(1).size(), 1u);
+  ASSERT_EQ(reader.read(1).size(), 1u);
+  std::atomic<bool> stop{false};
+  std::thread reading([&] {
+    while (!stop) reader.read(1, 100ms);
+  });
+  // 16 MiB: more than the kernel's socket buffers hold for the stuck client,
+  // a quarter of the hard limit.
+  const std::string payload(64 * 1024, 'x');
+  long receivers = 2;
+  for (int i = 0; i < 256 && receivers == 2; ++i) {
+    auto r = publish_reply(pub, "slow", payload);
+    ASSERT_EQ(r[0], ':') << r;
+    receivers = std::stol(r.substr(1));
+  }
+  // Then a small message every 100 ms: each arrival checks the limits.
+  for (int i = 0; i < 100 && receivers == 2; ++i) {
+    std::this_thread::sleep_for(100ms);
+    receivers = std::stol(publish_reply(pub, "slow", "tick").substr(1));
+  }
+  stop = true;
+  reading.join();
+  EXPECT_EQ(receivers, 1) << "the subscriber above the soft limit was never dropped";
+  EXPECT_TRUE(node_.host->logger().contains("pubsub_output_buffer_soft_limit")) << "dropped, but not by the soft limit";
+  EXPECT_TRUE(stuck.closed_within(10s));
+}
+
 // A subscriber holds one of max_clients like any client, and one backend
 // connection at most: max_clients bounds both.
 TEST_F(KvPubSubLimitTest, SubscribersCountAgainstMaxClients) {
