@@ -49,7 +49,11 @@ sdk::Status EsRebuildPlugin::start() {
   {
     std::lock_guard lock(mu_);
     started_ = true;
-    startup_check_pending_ = config_.rebuild_on_start_if_missing;
+    // The start-up check is the primary's (README, Triggers): pending on a
+    // secondary, the first sync after a later promotion would run it and
+    // rebuild a missing alias although rebuild_on_promote said no.
+    startup_check_pending_ =
+        config_.rebuild_on_start_if_missing && host_->role() == sdk::Role::primary && !host_->fenced();
   }
   if (config_.warm_standby && host_->role() == sdk::Role::primary && !host_->fenced()) {
     // A catch-up a crash interrupted goes on from its marks.
