@@ -515,6 +515,11 @@ nlohmann::json FailoverOrchestrator::run(const std::string& kind, const Failover
 sdk::Result<nlohmann::json> FailoverOrchestrator::demote_for_peer(std::uint64_t new_epoch) {
   std::lock_guard lock(run_mu_);
   if (!refuse_all_.empty()) return sdk::Result<nlohmann::json>::error(sdk::ErrorCode::refused, refuse_all_);
+  // As for a promote: the role turns secondary only once every store has
+  // demoted, and a sync in between still sees a primary; one of a store
+  // already demoted could act as one again (a search store's pending
+  // start-up check launching a rebuild after its demote cancelled any).
+  SyncHold hold(stores_, true);
   auto stores = ordered_stores();
   std::reverse(stores.begin(), stores.end());
   nlohmann::json handoff = nlohmann::json::object();

@@ -64,6 +64,7 @@ class FileBackedStore final : public sdk::Plugin {
   }
   sdk::Result<sdk::StepReport> demote(const sdk::FailoverRequest&) override {
     record("demote:" + name_);
+    if (during_demote) during_demote();
     json s = load();
     if (s["role"] == "secondary") return sdk::StepReport{false, "already secondary", {{"final", name_}}};
     s["role"] = "secondary";
@@ -83,6 +84,7 @@ class FileBackedStore final : public sdk::Plugin {
   json load() const { return json::parse(sdk::read_file(file_)); }
   void set_refuse(bool r) { refuse_ = r; }
   std::function<void()> during_promote;  // runs inside promote(), before it returns
+  std::function<void()> during_demote;   // runs inside demote(), at its start
   // Runs inside prepare(), from the orchestrator's prepare threads.
   std::function<void(const sdk::FailoverRequest&)> during_prepare;
 
@@ -360,6 +362,19 @@ TEST(FailoverOrchestrator, SwitchoverDemotesThePeerFirstHandsOffAndRejoinsIt) {
   EXPECT_EQ(p.a.state.get().epoch, p.b.state.get().epoch);
   EXPECT_EQ(p.a.plugins.at("kv")->load()["role"], "secondary");
   EXPECT_EQ(p.b.plugins.at("kv")->load()["role"], "primary");
+}
+
+// The old primary's stores run no sync while a switchover demotes them: the
+// node's role turns secondary only after the last store's demote, so a sync
+// in between would still see a primary.
+TEST(FailoverOrchestrator, TheOldPrimaryHoldsItsSyncsWhileItsStoresDemote) {
+  Pair p;
+  std::vector<int> holds_seen;
+  for (auto& [name, plugin] : p.a.plugins) plugin->during_demote = [&] { holds_seen.push_back(p.a_stores.holds); };
+  json report = p.b_orch.switchover({});
+  ASSERT_EQ(report["result"], "succeeded") << report.dump(2);
+  EXPECT_EQ(holds_seen, (std::vector<int>{1, 1, 1})) << "a store demoted while the old primary's syncs ran";
+  EXPECT_EQ(p.a_stores.holds, 0) << "released once the demotes ended";
 }
 
 TEST(FailoverOrchestrator, SwitchoverRefusesWhenThePeerIsDown) {
