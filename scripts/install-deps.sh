@@ -21,6 +21,8 @@ packages=(
   wrk nginx-light curl procps iproute2 nftables python3
   # tests/e2e/haproxy_reroute_test and tests/bench/client_reroute: a real HAProxy in front of the pair
   haproxy
+  # tests/e2e/rq_job_queue_test: python-rq workers and producers through the KV endpoint
+  python3-rq
   # plugins/virtual-ip: gratuitous ARP and duplicate-address probes
   iputils-arping
   # config-rsync's ssh transport (its test starts a real sshd per namespace)
