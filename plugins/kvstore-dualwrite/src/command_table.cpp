@@ -197,7 +197,7 @@ const std::vector<CommandInfo> kTable = {
     {"SELECT", C::local, "only the configured db"},
     {"QUIT", C::local, ""},
     {"HELLO", C::local, "RESP2 only"},
-    {"CLIENT", C::local, "SETNAME/GETNAME/SETINFO/ID accepted"},
+    {"CLIENT", C::local, "SETNAME/GETNAME/SETINFO/ID/REPLY accepted; LIST/INFO list the endpoint's own clients"},
     {"COMMAND", C::local, "empty reply"},
     {"RESET", C::local, ""},
     {"INFO", C::read, "the primary's Redis"},

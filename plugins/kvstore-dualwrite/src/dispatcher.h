@@ -120,6 +120,7 @@ class Dispatcher {
   void register_session(Session* s) { sessions_.insert(s); }
   void unregister_session(Session* s) { sessions_.erase(s); }
   std::size_t client_count() const { return sessions_.size(); }
+  const std::unordered_set<Session*>& sessions() const { return sessions_; }
   // Decide where a new write goes (secondary, journal route, gate, or an error reply).
   void route_write(const std::shared_ptr<Op>& op);
   // WATCH: every write routed from now on is shown to the session (touch_watch).

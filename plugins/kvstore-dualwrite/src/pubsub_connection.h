@@ -51,6 +51,10 @@ class PubSubConnection {
   bool subscribed() const { return !channels_.empty() || !patterns_.empty() || !shards_.empty() || subscribing_ > 0; }
   // An UNSUBSCRIBE is not answered yet: whether the client stays subscribed is not known.
   bool unsubscribing() const { return unsubscribing_ > 0; }
+  // Confirmed subscriptions (CLIENT LIST's sub, psub, ssub).
+  std::size_t channel_count() const { return channels_.size(); }
+  std::size_t pattern_count() const { return patterns_.size(); }
+  std::size_t shard_count() const { return shards_.size(); }
   bool idle() const { return pending_.empty() && queued_.empty(); }
   // Bytes of Redis's frames held here (a frame not complete yet).
   std::size_t buffered() const { return link_->buffered(); }

@@ -100,6 +100,9 @@ Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   remote_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  auto local = socket_.local_endpoint(ec);
+  local_ = ec ? std::string("?") : local.address().to_string() + ":" + std::to_string(local.port());
+  fd_ = socket_.native_handle();
   d_.register_session(this);
 }
 
@@ -300,6 +303,8 @@ void Session::handle_command() {
   }
   std::string_view name = parser_.element(0);
   const CommandInfo* info = find_command(name);
+  last_command_ = std::chrono::steady_clock::now();
+  last_command_name_ = info ? info->name : std::string_view("NULL");
   if (!authed_ && !(iequals(name, "AUTH") || iequals(name, "QUIT") || iequals(name, "HELLO"))) {
     return reply_error("NOAUTH Authentication required.");
   }
@@ -491,10 +496,79 @@ void Session::handle_local(std::string_view name) {
       append_integer(r, static_cast<long long>(id_));
       return reply_now(std::move(r));
     }
-    return reply_error("ERR CLIENT " + sub +
-                       " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID, REPLY)");
+    if (sub == "LIST" || sub == "INFO") {
+      // The endpoint's own clients, not the backends' (whose clients are the
+      // endpoint's links): what a client library looks itself up in (python-rq
+      // finds its worker's address by the name it set).
+      std::string text;
+      if (sub == "INFO") {
+        if (argc != 2) return reply_error("ERR wrong number of arguments for 'client|info' command");
+        text = client_info() + "\n";
+      } else {
+        std::vector<const Session*> listed;
+        if (argc == 2) {
+          listed.assign(d_.sessions().begin(), d_.sessions().end());
+        } else if (argc >= 4 && to_upper(parser_.element(2)) == "ID") {
+          for (std::size_t i = 3; i < argc; ++i) {
+            std::uint64_t want = 0;
+            std::string_view v = parser_.element(i);
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), want);
+            if (ec != std::errc() || end != v.data() + v.size() || want == 0)
+              return reply_error("ERR Invalid client ID");
+            for (const Session* s : d_.sessions())
+              if (s->id() == want && std::find(listed.begin(), listed.end(), s) == listed.end()) listed.push_back(s);
+          }
+        } else if (argc == 4 && to_upper(parser_.element(2)) == "TYPE") {
+          std::string type = to_upper(parser_.element(3));
+          if (type != "NORMAL" && type != "PUBSUB" && type != "MASTER" && type != "REPLICA" && type != "SLAVE")
+            return reply_error("ERR Unknown client type '" + std::string(parser_.element(3)) + "'");
+          for (const Session* s : d_.sessions())
+            if ((type == "PUBSUB") == (s->pubsub_ != nullptr) && (type == "NORMAL" || type == "PUBSUB"))
+              listed.push_back(s);
+        } else {
+          return reply_error("ERR syntax error");
+        }
+        std::sort(listed.begin(), listed.end(), [](const Session* a, const Session* b) { return a->id() < b->id(); });
+        for (const Session* s : listed) text += s->client_info() + "\n";
+      }
+      if (proto_ == 3) {  // RESP3: a verbatim string, as Redis answers
+        r = "=" + std::to_string(text.size() + 4) + "\r\ntxt:" + text + "\r\n";
+      } else {
+        append_bulk(r, text);
+      }
+      return reply_now(std::move(r));
+    }
+    return reply_error(
+        "ERR CLIENT " + sub +
+        " is not supported by the tandem endpoint (only SETNAME, GETNAME, SETINFO, ID, REPLY, LIST, INFO)");
   }
   reply_error("ERR unknown local command '" + std::string(name) + "'");
+}
+
+std::string Session::client_info() const {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  const auto now = std::chrono::steady_clock::now();
+  std::string flags;
+  if (pubsub_) flags += 'P';
+  if (in_multi_) flags += 'x';
+  if (blocked_op_) flags += 'b';
+  if (watch_dirty_) flags += 'd';
+  if (flags.empty()) flags = "N";
+  std::string cmd(last_command_name_);
+  std::transform(cmd.begin(), cmd.end(), cmd.begin(), [](unsigned char c) { return std::tolower(c); });
+  // Redis's fields and order; what the endpoint does not have (its own
+  // buffers, not Redis's) is left out rather than made up.
+  return "id=" + std::to_string(id_) + " addr=" + remote_ + " laddr=" + local_ +
+         " fd=" + std::to_string(closed_ ? -1 : fd_) + " name=" + client_name_ +
+         " age=" + std::to_string(duration_cast<seconds>(now - created_).count()) +
+         " idle=" + std::to_string(duration_cast<seconds>(now - last_command_).count()) + " flags=" + flags +
+         " db=" + std::to_string(d_.settings().db) + " sub=" + std::to_string(pubsub_ ? pubsub_->channel_count() : 0) +
+         " psub=" + std::to_string(pubsub_ ? pubsub_->pattern_count() : 0) +
+         " ssub=" + std::to_string(pubsub_ ? pubsub_->shard_count() : 0) +
+         " multi=" + (in_multi_ ? std::to_string(multi_count_) : std::string("-1")) +
+         " watch=" + std::to_string(watched_.size()) + " omem=" + std::to_string(unsent_bytes()) + " cmd=" + cmd +
+         " user=default resp=" + std::to_string(proto_);
 }
 
 void Session::handle_hello() {

@@ -45,6 +45,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Its recent replies are large, or it leaves many unread: its reads then
   // take a bulk read link, off the link every other client's replies share.
   bool large_replies() const;
+  std::uint64_t id() const { return id_; }
+  // This connection's line of CLIENT LIST / CLIENT INFO, in Redis's format
+  // (no newline).
+  std::string client_info() const;
 
  private:
   void read_more();
@@ -136,11 +140,16 @@ class Session : public std::enable_shared_from_this<Session> {
   bool multi_has_write_ = false;
   std::uint32_t multi_count_ = 0;
   std::string multi_buf_;
-  IntentKeys multi_keys_;                       // keys the queued writes touch
-  std::vector<QueuedEffect> multi_effects_;     // queued SPOP / XADD '*' (offsets in multi_buf_)
-  std::string remote_;                          // peer address, for logs
-  boost::asio::steady_timer auth_timer_;        // auth_timeout
-  boost::asio::steady_timer auth_delay_timer_;  // auth_failure_delay
+  IntentKeys multi_keys_;                    // keys the queued writes touch
+  std::vector<QueuedEffect> multi_effects_;  // queued SPOP / XADD '*' (offsets in multi_buf_)
+  std::string remote_;                       // peer address, for logs and CLIENT LIST
+  int fd_ = -1;                              // CLIENT LIST fd
+  std::string local_;                        // the endpoint's address of the connection (CLIENT LIST laddr)
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_command_ = created_;  // CLIENT LIST idle
+  std::string_view last_command_name_ = "NULL";                    // CLIENT LIST cmd: a command table name
+  boost::asio::steady_timer auth_timer_;                           // auth_timeout
+  boost::asio::steady_timer auth_delay_timer_;                     // auth_failure_delay
   bool auth_delay_pending_ = false;
   std::unordered_set<std::string> watched_;  // WATCHed keys (the endpoint sees every write: touch_watch)
   bool watch_dirty_ = false;

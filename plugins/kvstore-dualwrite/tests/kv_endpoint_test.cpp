@@ -15,6 +15,7 @@
 #include <boost/asio.hpp>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "kv_pair_fixture.h"
 #include "tandem/sdk/file_util.h"
@@ -459,6 +460,54 @@ TEST_F(KvEndpointTest, UnsupportedCommandsGetAClearError) {
   EXPECT_EQ(cmd({"PING"}).str, "PONG");
   EXPECT_EQ(cmd({"ECHO", "hi"}).str, "hi");
   EXPECT_EQ(cmd({"PING"}).str, "PONG");  // the connection still serves
+}
+
+// CLIENT LIST / INFO answer about the endpoint's own clients, in Redis's
+// format: python-rq's worker sets a name and then looks its address up by
+// that name in CLIENT LIST (it fails to start when the command is refused).
+TEST_F(KvEndpointTest, ClientListShowsTheEndpointsClientsByName) {
+  auto worker = connect(node_.endpoint_port);
+  ASSERT_EQ(worker->command({"CLIENT", "SETNAME", "rq:worker:w1"}).str, "OK");
+  const auto worker_id = worker->command({"CLIENT", "ID"}).integer;
+  auto fields = [](const std::string& line) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(line);
+    for (std::string kv; in >> kv;)
+      if (auto eq = kv.find('='); eq != std::string::npos) out[kv.substr(0, eq)] = kv.substr(eq + 1);
+    return out;
+  };
+  auto list = cmd({"CLIENT", "LIST"});
+  ASSERT_FALSE(list.is_error()) << list.str;
+  std::vector<std::string> lines;
+  std::istringstream in(list.str);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u) << "only the endpoint's two clients, not the backends': " << list.str;
+  auto w = fields(lines[0]).at("name") == "rq:worker:w1" ? fields(lines[0]) : fields(lines[1]);
+  EXPECT_EQ(w["name"], "rq:worker:w1") << list.str;
+  EXPECT_EQ(w["id"], std::to_string(worker_id));
+  EXPECT_EQ(w["addr"].rfind("127.0.0.1:", 0), 0u) << list.str;
+  EXPECT_EQ(w["laddr"], "127.0.0.1:" + std::to_string(node_.endpoint_port));
+  EXPECT_EQ(w["flags"], "N");
+  EXPECT_EQ(w["db"], "0");
+  // Lines in id order, as Redis lists them.
+  EXPECT_LT(std::stoll(fields(lines[0])["id"]), std::stoll(fields(lines[1])["id"]));
+  // CLIENT INFO is the caller's own line; CLIENT LIST ID picks lines.
+  auto info = fields(worker->command({"CLIENT", "INFO"}).str);
+  EXPECT_EQ(info["id"], w["id"]);
+  EXPECT_EQ(info["cmd"], "client");
+  auto by_id = cmd({"CLIENT", "LIST", "ID", std::to_string(worker_id)}).str;
+  EXPECT_EQ(fields(by_id)["name"], "rq:worker:w1") << by_id;
+  EXPECT_EQ(std::count(by_id.begin(), by_id.end(), '\n'), 1) << by_id;
+  EXPECT_EQ(cmd({"CLIENT", "LIST", "TYPE", "pubsub"}).str, "");
+  EXPECT_EQ(cmd({"CLIENT", "LIST", "ID", "x"}).str, "ERR Invalid client ID");
+  EXPECT_EQ(cmd({"CLIENT", "LIST", "BOGUS"}).str, "ERR syntax error");
+  // A client in MULTI shows flag x and its queued count.
+  ASSERT_EQ(worker->command({"MULTI"}).str, "OK");
+  ASSERT_EQ(worker->command({"SET", "k", "v"}).str, "QUEUED");
+  auto in_multi = fields(cmd({"CLIENT", "LIST", "ID", std::to_string(worker_id)}).str);
+  EXPECT_EQ(in_multi["flags"], "x");
+  EXPECT_EQ(in_multi["multi"], "1");
+  EXPECT_EQ(worker->command({"DISCARD"}).str, "OK");
 }
 
 // Sends raw bytes on a fresh socket and returns what came back before the server closed it.

@@ -74,7 +74,8 @@ TEST(KvHostileClient, ConfigGetNeverReturnsABackendSecret) {
     for (std::string secret : {"local-secret-pw", "peer-secret-pw", "master-secret-pw"})
       EXPECT_EQ(text.find(secret), std::string::npos) << cmd[0] << " " << cmd[1 % cmd.size()] << " returned a secret";
   }
-  EXPECT_TRUE(c->command({"CLIENT", "LIST"}).is_error());
+  // CLIENT LIST is the endpoint's own clients' list (no backend link in it).
+  EXPECT_NE(c->command({"CLIENT", "LIST"}).str.find(" cmd=client "), std::string::npos);
   EXPECT_TRUE(c->command({"ACL", "LIST"}).is_error());
   node.plugin->stop();
 }
