@@ -4,8 +4,10 @@
 # the failovers, and the count of what ran. Every Redis command goes to the
 # address given (HAProxy in front of the pair), never to a node directly.
 #
-#   produce --count N --acked FILE     enqueue jobs 1, 2, ... until N enqueues
-#                                      returned; each returned id is a line of FILE
+#   produce --count N --acked FILE [--rate R]
+#                                      enqueue jobs 1, 2, ... (at most R a second)
+#                                      until N enqueues returned; each returned id
+#                                      is a line of FILE
 #   work --runs FILE --stop FILE       a SimpleWorker (no fork), restarted after
 #                                      the errors a failover causes, until the
 #                                      stop file exists (and SIGTERM)
@@ -65,6 +67,10 @@ def produce(args):
     with open(args.acked, "a", buffering=1) as out:
         while acked < args.count:
             n += 1
+            if args.rate > 0:  # paced, so that the failovers fall in the middle of the work, not after it
+                delay = started + n / args.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             try:
                 # By name: the workers import this file as the module rq_job_queue.
                 q.enqueue("rq_job_queue.record", n, job_id=job_id(n), job_timeout=60, result_ttl=3600)
@@ -72,7 +78,8 @@ def produce(args):
                 # Unknown whether it landed: not counted, not retried under the
                 # same id (a new id follows); it may still run ("ran, not acknowledged").
                 failed += 1
-                errors[type(e).__name__ + ": " + str(e)[:120]] = errors.get(type(e).__name__ + ": " + str(e)[:120], 0) + 1
+                what = type(e).__name__ + ": " + str(e)[:120]
+                errors[what] = errors.get(what, 0) + 1
                 time.sleep(0.1)
                 continue
             out.write(f"{n}\n")
@@ -92,13 +99,14 @@ def work(args):
     restarts = 0
     while not os.path.exists(args.stop):
         try:
-            w = new_worker(r)
-            w.work(burst=False, logging_level="WARNING")
-            if w._stop_requested:
-                break
-        except Exception as e:  # the endpoint went away under it: what a supervisor does, start again
+            # work() returns when an error it does not handle (the connection
+            # lost in the middle of a job's bookkeeping) ends its loop.
+            new_worker(r).work(burst=False, logging_level="WARNING")
+        except Exception as e:  # the endpoint went away under it
             print(f"worker: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        restarts += 1
+        if os.path.exists(args.stop):
+            break
+        restarts += 1  # what a supervisor (systemd, supervisord) does: start it again
         time.sleep(0.3)
     print(json.dumps({"restarts": restarts}), flush=True)
 
@@ -191,6 +199,7 @@ def main():
     s = sub.add_parser("produce")
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--acked", required=True)
+    s.add_argument("--rate", type=float, default=0)
     s = sub.add_parser("work")
     s.add_argument("--runs", required=True)
     s.add_argument("--stop", required=True)

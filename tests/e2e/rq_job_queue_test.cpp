@@ -38,6 +38,9 @@ using namespace std::chrono_literals;
 
 constexpr int kJobs = 10000;
 constexpr int kWorkers = 3;
+// Enqueues per second: 10,000 take about 50 s, so both failovers fall in the
+// middle of the work (unpaced, the producer is done in seconds).
+constexpr int kRate = 200;
 
 class RqJobQueue : public ::testing::Test {
  protected:
@@ -154,7 +157,8 @@ TEST_F(RqJobQueue, TenThousandJobsAcrossSwitchoverAndKillNineEachAcknowledgedJob
     workers_.push_back(
         start({"work", "--runs", (dir_.path() / ("runs-" + w)).string(), "--stop", stop_file}, w + ".log"));
   }
-  producer_ = start({"produce", "--count", std::to_string(kJobs), "--acked", acked_file}, "producer.log");
+  producer_ = start({"produce", "--count", std::to_string(kJobs), "--acked", acked_file, "--rate", std::to_string(kRate)},
+                   "producer.log");
 
   // 1. A planned switchover alpha -> beta at 30 %.
   wait_for_acked(kJobs * 3 / 10, "the switchover");
