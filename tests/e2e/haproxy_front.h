@@ -36,7 +36,7 @@ class HaproxyFront {
   // Which node HAProxy currently considers up for PostgreSQL/KV (from its
   // stats socket): "alpha", "beta", "" (none) or "alpha,beta" (both).
   std::string up_servers(const std::string& backend) const;
-  std::string log_tail() const { return haproxy_.log_tail(); }
+  std::string log_tail(std::size_t bytes = 4000) const { return haproxy_.log_tail(bytes); }
   const HealthCheckTiming& timing() const { return timing_; }
 
  private:

@@ -31,7 +31,8 @@ import time
 
 import redis
 import rq
-from rq.job import Job, JobStatus
+from rq.exceptions import InvalidJobOperation
+from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
 QUEUE = "jobs"
@@ -51,6 +52,21 @@ def connect(args):
     # Timeouts above the worker's BLPOP (dequeue_timeout = worker_ttl - 15 =
     # 15 s) and below HAProxy's idle timeouts (60 s).
     return redis.Redis(host=args.host, port=args.port, socket_timeout=40, socket_connect_timeout=3)
+
+
+def retried(step):
+    """Runs an operator's step again after a lost connection (HAProxy closes
+    every session when it marks the primary down): each step below can be
+    run again from the start without doing anything twice."""
+    def run(args):
+        for attempt in range(30):
+            try:
+                return step(args)
+            except redis.exceptions.ConnectionError as e:
+                print(f"{step.__name__}: {e}; again", file=sys.stderr, flush=True)
+                time.sleep(1)
+        raise SystemExit(f"{step.__name__}: no connection for 30 attempts")
+    return run
 
 
 def job_id(n):
@@ -111,12 +127,16 @@ def work(args):
     print(json.dumps({"restarts": restarts}), flush=True)
 
 
+@retried
 def drain(args):
     os.environ["RQ_RUNS_FILE"] = args.runs
     r = connect(args)
-    new_worker(r).work(burst=True, logging_level="WARNING")
+    q = rq.Queue(QUEUE, connection=r)
+    while q.count > 0:  # work() returns early when its connection is lost
+        new_worker(r).work(burst=True, logging_level="WARNING")
 
 
+@retried
 def recover(args):
     r = connect(args)
     q = rq.Queue(QUEUE, connection=r)
@@ -131,7 +151,10 @@ def recover(args):
     # `rq requeue --all`.
     requeued = []
     for jid in failed.get_job_ids():
-        failed.requeue(jid)
+        try:
+            failed.requeue(jid)
+        except InvalidJobOperation:  # requeued by an earlier attempt of this step
+            continue
         requeued.append(jid)
     out["requeued_failed"] = requeued
     # A job whose id a worker popped (BLPOP) but that never reached the
@@ -153,6 +176,7 @@ def recover(args):
     print(json.dumps(out), flush=True)
 
 
+@retried
 def report(args):
     r = connect(args)
     with open(args.acked) as f:

@@ -123,6 +123,14 @@ class RqJobQueue : public ::testing::Test {
       return -1;
     }
   }
+  // How often HAProxy marked a KV server down so far (each time it closed every client session).
+  std::size_t kv_marked_down() const {
+    const std::string log = front_->log_tail(std::size_t{1} << 22);
+    std::size_t n = 0;
+    for (auto at = log.find("Server kv/"); at != std::string::npos; at = log.find("Server kv/", at + 1))
+      n += log.compare(log.find(' ', at + 10) + 1, 7, "is DOWN") == 0;
+    return n;
+  }
   void expect_routed_to(const std::string& name, const std::string& when) {
     EXPECT_TRUE(wait_for([&] { return front_->up_servers("kv") == name; }, 30s))
         << when << ": HAProxy's kv servers up: '" << front_->up_servers("kv") << "', expected '" << name << "'";
@@ -157,12 +165,14 @@ TEST_F(RqJobQueue, TenThousandJobsAcrossSwitchoverAndKillNineEachAcknowledgedJob
     workers_.push_back(
         start({"work", "--runs", (dir_.path() / ("runs-" + w)).string(), "--stop", stop_file}, w + ".log"));
   }
-  producer_ = start({"produce", "--count", std::to_string(kJobs), "--acked", acked_file, "--rate", std::to_string(kRate)},
-                   "producer.log");
+  producer_ =
+      start({"produce", "--count", std::to_string(kJobs), "--acked", acked_file, "--rate", std::to_string(kRate)},
+            "producer.log");
 
   // 1. A planned switchover alpha -> beta at 30 %.
   wait_for_acked(kJobs * 3 / 10, "the switchover");
   const std::size_t at_switchover = acked();
+  const std::size_t down_before_switchover = kv_marked_down();
   run_failover(1, {"switchover"});
   expect_routed_to("beta", "after the switchover");
   ASSERT_FALSE(HasFailure());
@@ -171,6 +181,7 @@ TEST_F(RqJobQueue, TenThousandJobsAcrossSwitchoverAndKillNineEachAcknowledgedJob
   // Redis, as pair_failover_test does); alpha is promoted.
   wait_for_acked(kJobs * 6 / 10, "the kill -9");
   const std::size_t at_kill = acked();
+  const std::size_t down_before_kill = kv_marked_down();
   node(1).kill_daemon();
   node(1).pg().kill9();
   node(1).redis().kill9();
@@ -207,6 +218,8 @@ TEST_F(RqJobQueue, TenThousandJobsAcrossSwitchoverAndKillNineEachAcknowledgedJob
             << " s, queue drained " << secs(drained_at - t0) << " s after the start ("
             << static_cast<double>(kJobs) / secs(drained_at - t0) << " jobs/s end to end)" << std::endl;
   std::cout << "report: " << report.dump() << std::endl;
+  std::cout << "HAProxy marked a KV server down " << down_before_switchover << " times before the switchover, "
+            << down_before_kill << " before the kill -9, " << kv_marked_down() << " in all" << std::endl;
   EXPECT_EQ(report.value("acknowledged", 0), kJobs);
   EXPECT_EQ(report.value("acknowledged_distinct", 0), kJobs);
   EXPECT_EQ(report.value("acknowledged_not_run", -1), 0)
