@@ -16,6 +16,7 @@
 #include "support/test_certs.h"
 #include "tandem/sdk/net/http_client.h"
 #include "tandem/sdk/net/tls.h"
+#include "tandem/sdk/process.h"
 #include "tandem/sdk/testing/temp_dir.h"
 
 namespace tandem::core {
@@ -161,6 +162,37 @@ TEST_F(Tls, MutualTlsRequiresAClientCertificateFromTheCa) {
   // A certificate from another CA is no better than none.
   auto foreign = must(sdk::net::make_client_tls({certs.ca(), certs.cert("other"), certs.key("other")}));
   EXPECT_FALSE(get(server.url(), foreign).ok());
+}
+
+// A client resuming its TLS session with a server that requires client
+// certificates (HAProxy's health checks do, each check a new connection):
+// the resumed handshake must succeed. Without a session id context OpenSSL
+// answered every resumption with an internal-error alert.
+TEST_F(Tls, MutualTlsResumesASession) {
+  auto files = server_files();
+  files.client_ca_file = certs.ca();
+  TlsServer server(must(sdk::net::make_server_tls(files)));
+  sdk::testing::TempDir dir("tandem-tls-resume");
+  const auto session = (dir.path() / "session.pem").string();
+  auto s_client = [&](const std::string& session_flag) {
+    sdk::ProcessSpec spec;
+    spec.argv = {"openssl",  "s_client",
+                 "-connect", "127.0.0.1:" + std::to_string(server.port()),
+                 "-CAfile",  certs.ca().string(),
+                 "-cert",    certs.cert("beta").string(),
+                 "-key",     certs.key("beta").string(),
+                 "-tls1_2",  session_flag,
+                 session};
+    spec.timeout = std::chrono::seconds(20);
+    auto r = sdk::run_process(spec);
+    if (!r) throw std::runtime_error(r.message());
+    return r->stdout_text + r->stderr_text;
+  };
+  const std::string first = s_client("-sess_out");
+  ASSERT_TRUE(has(first, "Verify return code: 0 (ok)")) << first;
+  const std::string resumed = s_client("-sess_in");
+  EXPECT_TRUE(has(resumed, "Reused, TLSv1.2")) << resumed;
+  EXPECT_FALSE(has(resumed, "alert")) << resumed;
 }
 
 TEST_F(Tls, EachBadFileIsRefusedNamingItAndTheFix) {

@@ -216,6 +216,13 @@ Result<std::shared_ptr<const TlsContext>> make_server_tls(const ServerTlsFiles& 
   if (files.client_ca_file) {
     TANDEM_TRY(trust(ctx, *files.client_ca_file));
     ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    // A server that verifies clients must name its session cache's context,
+    // or OpenSSL fails every resumed handshake ("session id context
+    // uninitialized", an internal-error alert): HAProxy's health checks
+    // resume their last session, so every other check of a node failed and
+    // HAProxy, marking the node down, cut every client session through it.
+    static constexpr unsigned char kSessionContext[] = "tandem-server";
+    SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext, sizeof kSessionContext - 1);
   }
   return std::shared_ptr<const TlsContext>(std::move(out));
 }
