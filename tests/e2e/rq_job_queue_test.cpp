@@ -1,7 +1,7 @@
 // A real job queue through the KV endpoint (issue 15): python-rq from Debian
 // (python3-rq 1.13, no Lua: jobs dequeued with BLPOP, enqueued and finished
 // in MULTI/EXEC pipelines, success handled under WATCH) run by a producer and
-// three workers in the client namespace, reaching the primary only through
+// four workers in the client namespace, reaching the primary only through
 // HAProxy (haproxy_front.h), as the client-reroute test's clients do. The
 // producer enqueues 10,000 jobs while one planned switchover and, later, a
 // kill -9 of the primary's whole host (tandemd, PostgreSQL, Redis) with
@@ -37,7 +37,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr int kJobs = 10000;
-constexpr int kWorkers = 3;
+constexpr int kWorkers = 4;
 // Enqueues per second: 10,000 take about 50 s, so both failovers fall in the
 // middle of the work (unpaced, the producer is done in seconds).
 constexpr int kRate = 200;
@@ -59,7 +59,7 @@ class RqJobQueue : public ::testing::Test {
     for (auto& w : workers_) w.stop(5s);
     if (HasFailure() && pair_) {
       std::cerr << pair_->describe() << "haproxy log:\n" << front_->log_tail() << "\n";
-      for (const char* f : {"producer.log", "worker-1.log", "worker-2.log", "worker-3.log"})
+      for (const char* f : {"producer.log", "worker-1.log", "worker-2.log", "worker-3.log", "worker-4.log"})
         std::cerr << f << ":\n" << tail(dir_.path() / f) << "\n";
     }
   }
@@ -195,7 +195,9 @@ TEST_F(RqJobQueue, TenThousandJobsAcrossSwitchoverAndKillNineEachAcknowledgedJob
       << tail(dir_.path() / "producer.log");
   const auto produced_at = std::chrono::steady_clock::now();
   EXPECT_EQ(producer_.exit_status().value_or(-1), 0) << tail(dir_.path() / "producer.log");
-  EXPECT_TRUE(wait_for([&] { return queue_length() == 0; }, 120s)) << "queue length " << queue_length();
+  // Generous: on two shared cores (both Redis with appendfsync always) the
+  // workers ran 60-80 jobs/s, behind the producer.
+  EXPECT_TRUE(wait_for([&] { return queue_length() == 0; }, 300s)) << "queue length " << queue_length();
   const auto drained_at = std::chrono::steady_clock::now();
 
   // 4. The workers go (warm shutdown: each finishes its job), then the
@@ -203,8 +205,11 @@ TEST_F(RqJobQueue, TenThousandJobsAcrossSwitchoverAndKillNineEachAcknowledgedJob
   sdk::atomic_write_file(stop_file, "", 0644);
   for (auto& w : workers_) w.stop(30s);
   std::cout << "worker restarts after errors:";
-  for (int i = 1; i <= kWorkers; ++i)
-    std::cout << " " << tail(dir_.path() / ("worker-" + std::to_string(i) + ".log"), 200);
+  for (int i = 1; i <= kWorkers; ++i) {
+    const std::string log = tail(dir_.path() / ("worker-" + std::to_string(i) + ".log"), 4000);
+    const auto at = log.rfind("{\"restarts\"");
+    std::cout << " " << (at == std::string::npos ? "?" : log.substr(at, log.find('}', at) - at + 1));
+  }
   std::cout << std::endl;
   json recovered = run({"recover"}, 60s);
   std::cout << "recovery: " << recovered.dump() << std::endl;
