@@ -28,11 +28,12 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import redis
 import rq
 from rq.exceptions import InvalidJobOperation
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
 QUEUE = "jobs"
@@ -149,6 +150,15 @@ def recover(args):
     started.cleanup(timestamp=time.time() + 10 ** 6)
     out["moved_to_failed"] = len(failed) - out["failed_before"]
     # `rq requeue --all`.
+    # Why rq failed them (a job whose function ran can still be failed by rq
+    # when the connection went while it recorded the result).
+    reasons = {}
+    for jid in failed.get_job_ids():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # job.exc_info: the latest failure's text
+            text = (Job.fetch(jid, connection=r).exc_info or "").strip()
+        reasons[jid] = text.splitlines()[-1][:200] if text else "?"
+    out["failed_reasons"] = reasons
     requeued = []
     for jid in failed.get_job_ids():
         try:
