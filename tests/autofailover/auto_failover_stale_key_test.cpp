@@ -144,6 +144,32 @@ TEST_F(AutoFailoverStaleKey, ThePeerSilentThePrimaryFencesAndPromoteThenRejoinRe
   }
 }
 
+// The same stale key met by a tandemd that restarts while it lives: start()
+// asks the peer before the stores serve, and goes on as failsafe. Before, it
+// started fenced ("another node holds the leader key"): both nodes fenced.
+TEST_F(AutoFailoverStaleKey, ARestartWhileTheStaleKeyLivesStartsServingNotFenced) {
+  ASSERT_NO_FATAL_FAILURE(fail_over_to_beta());
+  ASSERT_NO_FATAL_FAILURE(restore_snapshot_of_alphas_term());
+  nodes_[1].daemon.stop();
+  start(1);
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return primary_check(1) == 200; }, 10s))
+      << "beta started fenced: " << status(1).dump() << logs();
+  ASSERT_LT(Clock::now(), restored_at_ + kTtl) << "the stale key expired before beta's start: nothing tested";
+  while (Clock::now() < restored_at_ + kTtl + 3s) {
+    ASSERT_EQ(primary_check(1), 200) << status(1).dump() << logs();
+    ASSERT_NE(primary_check(0), 200) << status(0).dump();
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(1); }, 10s)) << status(1).dump() << logs();
+  auto seen = etcd_view();
+  ASSERT_TRUE(seen.leader);
+  EXPECT_EQ(seen.leader->node, "beta");
+  EXPECT_EQ(seen.leader->epoch, 2u);
+  EXPECT_EQ(seen.etcd_epoch, 2u);
+  const std::string log = nodes_[1].daemon.log_tail(20000);
+  EXPECT_NE(log.find("at start, etcd's leader key is stale"), std::string::npos) << log;
+}
+
 // The more common restore: the key names a healthy secondary (alpha, after a
 // switchover made beta primary at epoch 2). Before, beta fenced and alpha
 // took over at epoch 3 once the stale key expired: a failover nobody needed

@@ -95,13 +95,22 @@ sdk::Status AutoFailover::start() {
       log_info(kLog, "holds the leader key " + store_.leader_key() + " at epoch " + std::to_string(local.epoch));
     } else {
       auto stale = stale_key(store_.other_holder(), name_, local.epoch);
-      std::string why =
-          *claim == Claim::superseded ? "etcd's epoch is above this node's " + std::to_string(local.epoch) +
-                                            ": another node was promoted; run `tandemctl rejoin`"
-          : stale ? "at start, " + *stale + stale_key_recovery()
-                  : "another node holds the leader key " + store_.leader_key() + holder_text(store_.other_holder());
-      node_.self_fence(why);
-      log_error(kLog, "FENCED at start: " + why);
+      if (*claim != Claim::held_by_other) stale.reset();
+      // A stale key at start goes the failsafe way too: the peer asked now,
+      // before the stores serve, for as long as its answer can be used.
+      std::string peer_said;
+      if (stale && start_on_stale_key(sent, *stale, peer_said)) {
+        // Serving on the peer's promise; the driver claims the key once it expired.
+      } else {
+        std::string why =
+            *claim == Claim::superseded ? "etcd's epoch is above this node's " + std::to_string(local.epoch) +
+                                              ": another node was promoted; run `tandemctl rejoin`"
+            : stale ? "at start, " + *stale + ", and the peer has not confirmed that it does not serve (" + peer_said +
+                          ")" + stale_key_recovery()
+                    : "another node holds the leader key " + store_.leader_key() + holder_text(store_.other_holder());
+        node_.self_fence(why);
+        log_error(kLog, "FENCED at start: " + why);
+      }
     }
   }
   std::lock_guard l(mu_);
@@ -295,6 +304,18 @@ void AutoFailover::primary_tick(Clock::time_point now, const AutoFailoverNode::L
   }
   // (While a promote runs, the node is not primary yet: nothing to fence.)
   if (d.writes == PrimaryDecision::Writes::fence && local.role == sdk::Role::primary) fence_once(d.reason);
+}
+
+bool AutoFailover::start_on_stale_key(Clock::time_point sent, const std::string& why, std::string& peer_said) {
+  const auto asked = Clock::now();
+  auto answer = node_.ask_peer_failsafe(name_, timing_.ttl - timing_.margin, peer_said);
+  if (!answer) peer_said = "the peer did not answer: " + answer.message();
+  if (!answer || !*answer) return false;
+  std::lock_guard l(mu_);
+  note_stale_key(sent, "at start, " + why);
+  lease_.peer_asked(asked);
+  lease_.peer_confirmed(asked);
+  return true;
 }
 
 void AutoFailover::note_stale_key(Clock::time_point sent, const std::string& why) {

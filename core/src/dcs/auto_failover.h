@@ -114,6 +114,9 @@ class AutoFailover {
   // A stale leader key (leader_lease.h PrimaryLease::stale_key): logs it
   // once, goes on as failsafe. Under mu_.
   void note_stale_key(Clock::time_point sent, const std::string& why);
+  // start() found a stale key: asks the peer (blocking) and, confirmed,
+  // goes on as failsafe; false (with the peer's answer) means fence.
+  bool start_on_stale_key(Clock::time_point sent, const std::string& why, std::string& peer_said);
   void primary_tick(Clock::time_point now, const AutoFailoverNode::Local& local);
   void secondary_tick(Clock::time_point now, const AutoFailoverNode::Local& local);
   void ask_peer(Clock::time_point now, std::chrono::milliseconds wait);
