@@ -662,13 +662,15 @@ TEST(FailoverOrchestrator, AnInjectedCrashRunsNoAtExitChecks) {
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    std::thread finished([] {});
-    // Until it has ended, unjoined: this thread alone is left in /proc/self/task.
-    auto threads = [] {
-      auto tasks = std::filesystem::directory_iterator("/proc/self/task");
-      return std::distance(begin(tasks), end(tasks));
-    };
-    while (threads() > 1) std::this_thread::yield();
+    std::atomic<pid_t> tid{0};
+    std::thread finished([&] { tid = ::gettid(); });
+    // Until it has ended, unjoined: its task is gone from /proc/self/task.
+    // (Not "one task left": ThreadSanitizer runs a background thread of its own.)
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (tid == 0 || std::filesystem::exists("/proc/self/task/" + std::to_string(tid.load()))) {
+      if (std::chrono::steady_clock::now() > deadline) ::_exit(3);  // the thread never ended: not the case tested
+      std::this_thread::yield();
+    }
     ::setenv("TANDEM_FAULT_INJECT", "after:role", 1);
     fault_point("after", "role");
     ::_exit(0);  // not reached when the fault point fires
