@@ -41,6 +41,15 @@ constexpr std::size_t kOwnPiece = 64u << 10;
 // 1/16, so a few small replies do not hide that large ones are common.
 std::size_t decaying_max(std::size_t previous, std::size_t size) { return std::max(size, previous - previous / 16); }
 
+// FLUSHALL through the endpoint empties the one database it serves (the
+// servers' other databases are not its clients'): sent as FLUSHDB, with its
+// ASYNC/SYNC option.
+void append_as_flushdb(const RespParser& cmd, std::string& out) {
+  std::vector<std::string_view> argv{"FLUSHDB"};
+  for (std::size_t i = 1; i < cmd.size(); ++i) argv.push_back(cmd.element(i));
+  append_command(out, argv);
+}
+
 // Constant-time comparison, so the password cannot be guessed by timing.
 bool same_secret(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -384,6 +393,8 @@ void Session::handle_command() {
         for (std::size_t i = 0; i < parser_.size(); ++i) argv.push_back(parser_.element(i));
         if (rewrite_expiry(argv, unix_ms(), op->request) == RewriteOutcome::unchanged)
           op->request.assign(parser_.bytes());
+      } else if (info->name == "FLUSHALL") {
+        append_as_flushdb(parser_, op->request);
       } else {
         op->request.assign(parser_.bytes());
       }
@@ -924,7 +935,10 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
     case CommandClass::write:
       collect_write_keys(parser_, multi_keys_);
       if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
-      multi_buf_.append(parser_.bytes());
+      if (info->name == "FLUSHALL")
+        append_as_flushdb(parser_, multi_buf_);
+      else
+        multi_buf_.append(parser_.bytes());
       multi_has_write_ = true;
       break;
     case CommandClass::expiry: {

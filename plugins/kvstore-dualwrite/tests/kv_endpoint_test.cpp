@@ -440,11 +440,42 @@ TEST_F(KvEndpointTest, BlockingPopsReceiveEveryPushedItemOnce) {
   expect_identical();
 }
 
+// FLUSHALL empties the database the endpoint serves, on both servers, and
+// no other: the servers' other databases are not its clients' (sent as
+// FLUSHDB, with its option; inside MULTI too).
+TEST_F(KvEndpointTest, FlushallEmptiesTheServedDatabaseOnBothAndNoOther) {
+  RedisClient local("127.0.0.1", local_.port()), peer("127.0.0.1", peer_.port());
+  for (RedisClient* r : {&local, &peer}) {
+    ASSERT_EQ(r->command({"SELECT", "1"}).str, "OK");
+    ASSERT_EQ(r->command({"SET", "other-app", "kept"}).str, "OK");
+    ASSERT_EQ(r->command({"SELECT", "0"}).str, "OK");
+  }
+  ASSERT_EQ(cmd({"MSET", "a", "1", "b", "2"}).str, "OK");
+  EXPECT_EQ(cmd({"FLUSHALL"}).str, "OK");
+  for (RedisClient* r : {&local, &peer}) EXPECT_EQ(r->command({"DBSIZE"}).integer, 0);
+  ASSERT_EQ(cmd({"SET", "c", "3"}).str, "OK");
+  EXPECT_EQ(cmd({"FLUSHALL", "ASYNC"}).str, "OK");
+  for (RedisClient* r : {&local, &peer}) EXPECT_EQ(r->command({"DBSIZE"}).integer, 0);
+  ASSERT_EQ(cmd({"SET", "d", "4"}).str, "OK");
+  ASSERT_EQ(cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(cmd({"FLUSHALL", "SYNC"}).str, "QUEUED");
+  ASSERT_EQ(cmd({"SET", "e", "5"}).str, "QUEUED");
+  EXPECT_EQ(cmd({"EXEC"}).elements.size(), 2u);
+  EXPECT_TRUE(cmd({"FLUSHALL", "NOSUCHOPTION"}).is_error()) << "Redis's own syntax check still applies";
+  for (RedisClient* r : {&local, &peer}) {
+    EXPECT_EQ(r->command({"DBSIZE"}).integer, 1);
+    EXPECT_EQ(r->command({"GET", "e"}).str, "5");
+    ASSERT_EQ(r->command({"SELECT", "1"}).str, "OK");
+    EXPECT_EQ(r->command({"GET", "other-app"}).str, "kept") << "another database was flushed";
+  }
+  expect_identical();
+}
+
 TEST_F(KvEndpointTest, UnsupportedCommandsGetAClearError) {
   for (auto c : std::vector<std::vector<std::string>>{{"DEBUG", "OBJECT", "k"},
                                                       {"EVAL", "return 1", "0"},
                                                       {"CLUSTER", "INFO"},
-                                                      {"FLUSHALL"},
+                                                      {"SWAPDB", "0", "1"},
                                                       {"MOVE", "k", "1"},
                                                       {"NOSUCHCOMMAND"}}) {
     auto r = cmd(c);
