@@ -95,7 +95,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 if [[ -n "$BASE" ]]; then
   DIRECT=$BASE; PRIMARY=$((BASE + 1)); SECONDARY=$((BASE + 2)); ENDPOINT=$((BASE + 3)); HARNESS=$((BASE + 100))
 else
-  DIRECT=$(free_port); PRIMARY=$(free_port); SECONDARY=$(free_port); ENDPOINT=$(free_port); HARNESS=21111
+  # The harness listens on a port just below its base, probed then bound: two
+  # runs at once (ctest in two build trees) on the suite's default base raced
+  # for the same ports ("couldn't open socket: address already in use").
+  DIRECT=$(free_port); PRIMARY=$(free_port); SECONDARY=$(free_port); ENDPOINT=$(free_port)
+  HARNESS=$((30000 + RANDOM % 20000))
 fi
 for port in "$DIRECT" "$PRIMARY" "$SECONDARY"; do
   mkdir -p "$WORK/redis-$port"
