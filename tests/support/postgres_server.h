@@ -69,6 +69,9 @@ class PostgresServer {
   void kill9();
   // The postmaster named in postmaster.pid is alive.
   bool running() const;
+  // The postmaster's pid, from postmaster.pid, or -1 (SIGSTOP of it alone
+  // makes new connections hang while open sessions and the walsender go on).
+  int postmaster_pid() const;
 
   // psql -XAt -v ON_ERROR_STOP=1 as 'postgres' over TCP to 127.0.0.1 on the
   // server's host; returns stdout.
@@ -78,8 +81,6 @@ class PostgresServer {
   std::string log_tail(std::size_t bytes = 3000) const;
 
  private:
-  int postmaster_pid() const;  // from postmaster.pid, or -1
-
   PostgresOptions options_;
   std::unique_ptr<sdk::testing::TempDir> root_;
   std::filesystem::path data_dir_;

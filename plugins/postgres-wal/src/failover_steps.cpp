@@ -79,7 +79,19 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
   else
     report.loss_summary = std::to_string(*not_replayed) + " bytes of WAL not yet replayed here" +
                           std::string(primary_alive ? " (the primary is up: switchover loses nothing)" : "");
-  if (!primary_alive && s.receiver_status != "streaming") {
+  // An unreachable primary may still be committing, whatever the WAL
+  // receiver says: a cut without a reset leaves it "streaming" until
+  // wal_receiver_timeout, while the primary, finding this standby silent,
+  // degrades (on_standby_loss = degrade) and acknowledges commits it never
+  // sends here. What it wrote after what this standby received is unknown.
+  const bool unreachable = loss.contains("primary_unreachable");
+  if (!primary_alive && (unreachable || s.receiver_status != "streaming")) {
+    if (unreachable && not_replayed)
+      report.loss_summary = "unknown: the primary cannot be reached and may still be committing; " +
+                            (*not_replayed == 0 ? std::string("this standby has replayed all WAL it received")
+                                                : std::to_string(*not_replayed) +
+                                                      " bytes it received are not replayed yet (promote "
+                                                      "replays them)");
     // The primary's last report (peer_wal_report.h) bounds the loss from
     // below: WAL it had written by then and this standby never received.
     // A report of another timeline describes an earlier primary: not used.
@@ -110,7 +122,7 @@ sdk::Result<sdk::PrepareReport> PostgresWalPlugin::prepare(const sdk::FailoverRe
                                age_text.str() + " s ago, up to " + reported->lsn +
                                "); WAL it wrote after that report is unknown and would be lost";
     } else {
-      report.loss_summary += "; WAL the primary wrote after the stream broke is unknown and would be lost";
+      report.loss_summary += "; WAL the primary wrote after what this standby received is unknown and would be lost";
     }
     // With synchronous replication that WAL holds no acknowledged commit,
     // unless the primary had already degraded to async (on_standby_loss).

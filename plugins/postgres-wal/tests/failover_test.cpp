@@ -1,5 +1,7 @@
 // Promote, switchover under a writer, and rejoin with pg_rewind after an
 // unplanned failover (kill -9 of the primary).
+#include <signal.h>
+
 #include <algorithm>
 #include <iostream>
 
@@ -151,6 +153,36 @@ TEST_F(PgPairTest, KilledPrimaryIsRewoundAndFollowsTheNewPrimary) {
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// A primary the standby cannot reach, while its WAL receiver still says
+// "streaming" (a network cut without a reset looks so until
+// wal_receiver_timeout): the primary may go on committing for its clients,
+// so a forced promotion's loss is "unknown", never "nothing". The postmaster
+// is stopped: new connections (the standby's probe) hang, while the
+// walsender and a client's open session go on.
+TEST_F(PgPairTest, AnUnreachablePrimaryIsUnknownLossEvenWhileTheReceiverStreams) {
+  build_standby();
+  PgConnection app(params_for(*alpha_.server));  // an application's open session
+  app.query("INSERT INTO seq VALUES (1, 'before')");
+  ASSERT_TRUE(eventually([&] { return sequence_rows(*beta_.server).size() == 1; }, std::chrono::seconds(30)));
+  const pid_t postmaster = alpha_.server->postmaster_pid();
+  ASSERT_GT(postmaster, 0);
+  ASSERT_EQ(::kill(postmaster, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{postmaster};
+  app.query("INSERT INTO seq VALUES (2, 'committed while unreachable')");  // the primary still commits
+  auto r = request(sdk::FailoverKind::failover);
+  r.force = true;
+  r.peer_timeout = std::chrono::seconds(1);
+  auto prep = beta_.plugin->prepare(r);
+  ASSERT_TRUE(prep.ok()) << prep.message();
+  EXPECT_EQ(prep->loss.value("wal_receiver_status", ""), "streaming") << prep->loss.dump();
+  EXPECT_TRUE(prep->loss.contains("primary_unreachable")) << prep->loss.dump();
+  EXPECT_EQ(prep->loss_summary.rfind("unknown", 0), 0u) << prep->loss_summary;
+  EXPECT_NE(prep->loss_summary.find("unknown and would be lost"), std::string::npos) << prep->loss_summary;
 }
 
 // Asynchronous mode, the primary dies after the stream broke: the primary's
