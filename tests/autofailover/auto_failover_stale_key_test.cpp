@@ -15,6 +15,7 @@
 // expires. Without that confirmation (the peer silent) it fences as before,
 // and the recovery is promote then rejoin — the second test proves it.
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "auto_failover_pair.h"
@@ -62,28 +63,39 @@ class AutoFailoverStaleKey : public AutoFailoverPair {
     restored_at_ = Clock::now();
   }
 
+  // Past the stale key's lease and beta's own fence deadline: beta serves at
+  // every check, alpha never. `each` (optional) runs at every check.
+  void beta_alone_serves_past_the_stale_key(const std::function<void()>& each = {}) {
+    while (Clock::now() < restored_at_ + kTtl + 3s) {
+      ASSERT_EQ(primary_check(1), 200) << "beta stopped serving after the restore: " << status(1).dump() << logs();
+      ASSERT_NE(primary_check(0), 200) << "alpha took over: " << status(0).dump() << logs();
+      if (each) each();
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+
+  // Then beta holds the key at its own epoch, 2, and etcd's epoch is back at 2.
+  void expect_beta_holds_the_key_at_its_epoch() {
+    ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(1); }, 10s)) << status(1).dump() << logs();
+    auto seen = etcd_view();
+    ASSERT_TRUE(seen.leader);
+    EXPECT_EQ(seen.leader->node, "beta");
+    EXPECT_EQ(seen.leader->epoch, 2u) << "beta claims at its own epoch: no promotion happened";
+    EXPECT_EQ(seen.etcd_epoch, 2u) << "etcd's epoch is raised back to beta's";
+  }
+
   Clock::time_point restored_at_{};
 };
 
 TEST_F(AutoFailoverStaleKey, AKeyNamingTheFencedPeerAtALowerEpochDoesNotFenceThePrimary) {
   ASSERT_NO_FATAL_FAILURE(fail_over_to_beta());
   ASSERT_NO_FATAL_FAILURE(restore_snapshot_of_alphas_term());
-  // Past the stale key's lease and beta's own fence deadline: beta serves at
-  // every check, alpha never.
   std::string stale_decision;
-  while (Clock::now() < restored_at_ + kTtl + 3s) {
-    ASSERT_EQ(primary_check(1), 200) << "beta stopped serving after the restore: " << status(1).dump() << logs();
-    ASSERT_NE(primary_check(0), 200) << status(0).dump();
+  ASSERT_NO_FATAL_FAILURE(beta_alone_serves_past_the_stale_key([&] {
     auto d = status(1)["failover"].value("decision", "");
     if (d.find("stale") != std::string::npos) stale_decision = d;
-    std::this_thread::sleep_for(200ms);
-  }
-  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(1); }, 10s)) << status(1).dump() << logs();
-  auto seen = etcd_view();
-  ASSERT_TRUE(seen.leader);
-  EXPECT_EQ(seen.leader->node, "beta");
-  EXPECT_EQ(seen.leader->epoch, 2u) << "beta claims at its own epoch: no promotion happened";
-  EXPECT_EQ(seen.etcd_epoch, 2u) << "etcd's epoch is raised back to beta's";
+  }));
+  ASSERT_NO_FATAL_FAILURE(expect_beta_holds_the_key_at_its_epoch());
   auto s = status(1);
   EXPECT_FALSE(s.value("fenced", true)) << s.dump();
   EXPECT_EQ(s.value("epoch", 0), 2) << s.dump();
@@ -155,17 +167,8 @@ TEST_F(AutoFailoverStaleKey, ARestartWhileTheStaleKeyLivesStartsServingNotFenced
   ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return primary_check(1) == 200; }, 10s))
       << "beta started fenced: " << status(1).dump() << logs();
   ASSERT_LT(Clock::now(), restored_at_ + kTtl) << "the stale key expired before beta's start: nothing tested";
-  while (Clock::now() < restored_at_ + kTtl + 3s) {
-    ASSERT_EQ(primary_check(1), 200) << status(1).dump() << logs();
-    ASSERT_NE(primary_check(0), 200) << status(0).dump();
-    std::this_thread::sleep_for(200ms);
-  }
-  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(1); }, 10s)) << status(1).dump() << logs();
-  auto seen = etcd_view();
-  ASSERT_TRUE(seen.leader);
-  EXPECT_EQ(seen.leader->node, "beta");
-  EXPECT_EQ(seen.leader->epoch, 2u);
-  EXPECT_EQ(seen.etcd_epoch, 2u);
+  ASSERT_NO_FATAL_FAILURE(beta_alone_serves_past_the_stale_key());
+  ASSERT_NO_FATAL_FAILURE(expect_beta_holds_the_key_at_its_epoch());
   const std::string log = nodes_[1].daemon.log_tail(20000);
   EXPECT_NE(log.find("at start, etcd's leader key is stale"), std::string::npos) << log;
 }
@@ -185,17 +188,8 @@ TEST_F(AutoFailoverStaleKey, AKeyNamingTheHealthySecondaryCausesNoFailover) {
       << status(1).dump() << logs();
   ASSERT_EQ(etcd_view().etcd_epoch, 2u);
   ASSERT_NO_FATAL_FAILURE(restore_snapshot_of_alphas_term());
-  while (Clock::now() < restored_at_ + kTtl + 3s) {
-    ASSERT_EQ(primary_check(1), 200) << "beta stopped serving after the restore: " << status(1).dump() << logs();
-    ASSERT_NE(primary_check(0), 200) << "alpha took over: " << status(0).dump() << logs();
-    std::this_thread::sleep_for(200ms);
-  }
-  ASSERT_TRUE(tandem::sdk::testing::eventually([&] { return holds_key(1); }, 10s)) << status(1).dump() << logs();
-  auto seen = etcd_view();
-  ASSERT_TRUE(seen.leader);
-  EXPECT_EQ(seen.leader->node, "beta");
-  EXPECT_EQ(seen.leader->epoch, 2u);
-  EXPECT_EQ(seen.etcd_epoch, 2u);
+  ASSERT_NO_FATAL_FAILURE(beta_alone_serves_past_the_stale_key());
+  ASSERT_NO_FATAL_FAILURE(expect_beta_holds_the_key_at_its_epoch());
   auto a = status(0);
   EXPECT_EQ(a.value("role", ""), "secondary") << a.dump();
   EXPECT_FALSE(a.value("fenced", true)) << a.dump();
