@@ -172,6 +172,8 @@ void Dispatcher::stop() {
     op->done = true;
   }
   for (Session* s : std::unordered_set<Session*>(sessions_)) s->close();
+  gated_.clear();
+  for (Session* s : std::unordered_set<Session*>(sessions_)) s->abandon_ops();
   primary_->stop();
   secondary_->stop();
   for (auto& b : bulk_) b->stop();

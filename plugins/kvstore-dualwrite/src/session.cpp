@@ -161,6 +161,14 @@ void Session::close() {
   out_bytes_ = 0;
 }
 
+void Session::abandon_ops() {
+  auto self = shared_from_this();  // an op may hold the last other reference
+  for (auto& op : ops_) op->session.reset();
+  ops_.clear();
+  if (blocked_op_) blocked_op_->session.reset();
+  blocked_op_.reset();
+}
+
 bool Session::can_take_more() const {
   if (auth_delay_pending_ || closed_ || blocked_op_) return false;
   std::size_t allowed =

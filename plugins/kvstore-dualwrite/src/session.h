@@ -35,6 +35,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Close now (endpoint stopping); operations in flight still complete at the backends.
   void close();
   bool closed() const { return closed_; }
+  // The endpoint stops and runs nothing more: forget the operations not
+  // finished. Each holds this session (its ordering) alive, which holds them:
+  // left, the cycle outlives the endpoint (LeakSanitizer found it at exit).
+  // After close(), only from the dispatcher's stop.
+  void abandon_ops();
   // A write routed after this session's WATCH may touch `keys`.
   void touch_watch(const IntentKeys& keys);
   // The dispatcher parked this session's blocking op (it popped nothing).
