@@ -32,8 +32,7 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
 }  // namespace
 
 ReplicationTap::ReplicationTap(asio::io_context& io, Options options, Callbacks callbacks)
-    : io_(io),
-      options_(std::move(options)),
+    : options_(std::move(options)),
       cb_(std::move(callbacks)),
       socket_(io),
       resolver_(io),

@@ -85,7 +85,6 @@ class ReplicationTap : public std::enable_shared_from_this<ReplicationTap> {
   void arm_silence_timer();
   void next_handshake_step();
 
-  boost::asio::io_context& io_;
   Options options_;
   Callbacks cb_;
   boost::asio::ip::tcp::socket socket_;
