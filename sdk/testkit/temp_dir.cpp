@@ -1,7 +1,5 @@
 #include "tandem/sdk/testing/temp_dir.h"
 
-#include "tandem/sdk/net/free_port.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -38,8 +36,6 @@ void TempDir::chown_to(const std::string& user) const {
     if (::lchown(e.path().c_str(), pw->pw_uid, pw->pw_gid) != 0)
       throw std::runtime_error("chown " + e.path().string() + " failed");
 }
-
-int free_port() { return net::free_loopback_port(); }
 
 bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds timeout) {
   return eventually(

@@ -29,7 +29,10 @@ class TempDir {
   bool keep_ = false;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+// A TCP port on 127.0.0.1 for a test's server: free now, below the kernel's
+// ephemeral range, and reserved for this process's lifetime against every other
+// process calling free_port() (two test binaries never get the same port). A
+// process holds each port it was given until it exits; each call returns a new one.
 int free_port();
 // Poll until something accepts TCP connections on host:port, or the timeout passes.
 bool wait_for_port(const std::string& host, int port, std::chrono::milliseconds timeout);
