@@ -16,6 +16,9 @@ constexpr std::string_view kPublish = "the primary's Redis only, where every sub
 constexpr std::string_view kCluster = "the endpoint fronts a pair of standalone Redis servers, not a cluster";
 constexpr std::string_view kScript =
     "scripts may be non-deterministic and their keys cannot be classified; send the commands themselves";
+constexpr std::string_view kScriptAdmin =
+    "LOAD, FLUSH, DELETE, RESTORE: a write to both servers; EXISTS, LIST, DUMP, STATS: a read; KILL, DEBUG refused";
+constexpr std::string_view kScriptRead = "read-only script: runs on the primary's Redis only";
 constexpr std::string_view kOtherDb = "the endpoint serves exactly one database (config key db)";
 constexpr std::string_view kAdmin = "server administration is done on each Redis directly, not through the endpoint";
 constexpr std::string_view kStreamGroup =
@@ -208,12 +211,12 @@ const std::vector<CommandInfo> kTable = {
     {"CONFIG", C::read, "GET only; the backends' secrets are removed from the reply"},
     {"EVAL", C::unsupported, kScript},
     {"EVALSHA", C::unsupported, kScript},
-    {"EVAL_RO", C::unsupported, kScript},
-    {"EVALSHA_RO", C::unsupported, kScript},
-    {"SCRIPT", C::unsupported, kScript},
+    {"EVAL_RO", C::read, kScriptRead},
+    {"EVALSHA_RO", C::read, kScriptRead},
+    {"SCRIPT", C::script_admin, kScriptAdmin},
     {"FCALL", C::unsupported, kScript},
-    {"FCALL_RO", C::unsupported, kScript},
-    {"FUNCTION", C::unsupported, kScript},
+    {"FCALL_RO", C::read, kScriptRead},
+    {"FUNCTION", C::script_admin, kScriptAdmin},
     {"SUBSCRIBE", C::pubsub, kSubscribe},
     {"PSUBSCRIBE", C::pubsub, kSubscribe},
     {"SSUBSCRIBE", C::pubsub, kSubscribe},
@@ -288,6 +291,7 @@ std::string_view to_string(CommandClass c) {
     case C::local: return "local";
     case C::multi: return "transaction";
     case C::pubsub: return "subscription";
+    case C::script_admin: return "script/function library";
     case C::unsupported: return "refused";
   }
   return "?";

@@ -8,15 +8,16 @@
 namespace tandem::kv {
 
 enum class CommandClass {
-  read,         // sent to the primary's Redis only
-  write,        // deterministic: secondary's Redis first, then the primary's
-  expiry,       // write with a relative time: rewritten to an absolute one, then as `write`
-  effect,       // SPOP, XADD: run on the secondary, its effect (SREM of the popped members, the id) on the primary
-  blocking,     // blocking pops: the non-blocking form as a write, retried by the endpoint until it pops
-  local,        // answered by the endpoint itself (PING, ECHO, AUTH, SELECT, QUIT, HELLO, CLIENT ...)
-  multi,        // MULTI / EXEC / DISCARD / WATCH / UNWATCH: queued and watched by the endpoint
-  pubsub,       // (P|S)(UN)SUBSCRIBE: on the client's own connection to the primary's Redis (pubsub_connection.h)
-  unsupported,  // refused with a RESP error naming the command and the reason
+  read,          // sent to the primary's Redis only
+  write,         // deterministic: secondary's Redis first, then the primary's
+  expiry,        // write with a relative time: rewritten to an absolute one, then as `write`
+  effect,        // SPOP, XADD: run on the secondary, its effect (SREM of the popped members, the id) on the primary
+  blocking,      // blocking pops: the non-blocking form as a write, retried by the endpoint until it pops
+  local,         // answered by the endpoint itself (PING, ECHO, AUTH, SELECT, QUIT, HELLO, CLIENT ...)
+  multi,         // MULTI / EXEC / DISCARD / WATCH / UNWATCH: queued and watched by the endpoint
+  script_admin,  // SCRIPT, FUNCTION: by subcommand a write to both (LOAD, FLUSH, ...), a read, or refused (KILL)
+  pubsub,        // (P|S)(UN)SUBSCRIBE: on the client's own connection to the primary's Redis (pubsub_connection.h)
+  unsupported,   // refused with a RESP error naming the command and the reason
 };
 
 struct CommandInfo {

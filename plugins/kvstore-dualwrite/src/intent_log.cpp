@@ -291,6 +291,12 @@ void collect_write_keys(const RespParser& cmd, IntentKeys& keys) {
     range(1, 2, 1);
     for (std::size_t i = 2; i + 1 < argc; ++i)
       if (is(cmd.element(i), "STORE")) keys.add(cmd.element(i + 1));
+  } else if (is_any(name, {"EVAL", "EVALSHA", "FCALL"})) {
+    // A script's declared KEYS (standalone Redis lets it write others too:
+    // README "Scripts and functions" says what that means for each use).
+    counted(2);
+  } else if (is_any(name, {"SCRIPT", "FUNCTION"})) {
+    // Scripts and function libraries, not keys.
   } else if (is_any(name, {"FLUSHDB", "FLUSHALL", "SWAPDB"})) {
     keys.all = true;
   } else if (argc >= 2) {

@@ -95,6 +95,27 @@ bool publishes_reserved(const CommandInfo& info, const RespParser& cmd) {
          cmd.element(1).starts_with(kReservedPrefix);
 }
 
+// SCRIPT / FUNCTION by subcommand. The script cache and the function
+// libraries are state of each Redis: what changes them goes to both servers
+// like a write (so EVALSHA, FCALL and their _RO forms find the same scripts
+// on either), what only looks is a read. KILL would have to reach the Redis
+// while it runs the script, but the endpoint's links carry every client's
+// commands in order behind it: refused, as DEBUG.
+enum class ScriptAdmin { write, read, refused };
+ScriptAdmin classify_script_admin(const RespParser& cmd) {
+  if (cmd.size() < 2) return ScriptAdmin::read;  // Redis answers the arity error
+  std::string sub = to_upper(cmd.element(1));
+  if (sub == "KILL" || sub == "DEBUG") return ScriptAdmin::refused;
+  if (sub == "LOAD" || sub == "FLUSH") return ScriptAdmin::write;
+  if (iequals(cmd.element(0), "FUNCTION") && (sub == "DELETE" || sub == "RESTORE")) return ScriptAdmin::write;
+  return ScriptAdmin::read;  // EXISTS, LIST, DUMP, STATS, HELP; an unknown one gets Redis's error
+}
+std::string script_admin_refusal(const RespParser& cmd) {
+  return "ERR '" + to_upper(cmd.element(0)) + " " + to_upper(cmd.element(1)) +
+         "' is not supported by the tandem endpoint: the endpoint's links to Redis carry every client's commands in "
+         "order, so it would only reach Redis after the script it should stop; run it on the Redis directly";
+}
+
 }  // namespace
 
 Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint64_t id)
@@ -357,6 +378,21 @@ void Session::handle_command() {
       if (!in_multi_) return reply_error("ERR EXEC without MULTI");
       return handle_exec();
     case CommandClass::blocking: return handle_blocking(info->name);
+    case CommandClass::script_admin: {
+      auto kind = classify_script_admin(parser_);
+      if (kind == ScriptAdmin::refused) return reply_error(script_admin_refusal(parser_));
+      if (kind == ScriptAdmin::write) {
+        auto op = new_op(OpKind::write);  // no keys: scripts and libraries are not keys
+        op->request.assign(parser_.bytes());
+        d_.route_write(op);
+        return;
+      }
+      auto op = new_op(OpKind::read);
+      op->request.assign(parser_.bytes());
+      op->ready = true;
+      d_.count_read();
+      return;
+    }
     case CommandClass::read: {
       if (publishes_reserved(*info, parser_)) return reply_error(kReservedChannelError);
       if (info->name == "CONFIG" && !(parser_.size() >= 2 && iequals(parser_.element(1), "GET"))) {
@@ -964,6 +1000,13 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
         break;
       }
       return refuse("ERR " + to_upper(name) + " inside MULTI is not allowed");
+    case CommandClass::script_admin: {
+      auto kind = classify_script_admin(parser_);
+      if (kind == ScriptAdmin::refused) return refuse(script_admin_refusal(parser_));
+      multi_buf_.append(parser_.bytes());
+      if (kind == ScriptAdmin::write) multi_has_write_ = true;
+      break;
+    }
     case CommandClass::blocking:
       // Inside MULTI, Redis runs a blocking pop as a non-blocking one: the
       // same deterministic write on both servers.

@@ -246,6 +246,8 @@ TEST(KvCommandTable, ClassifiesFamilies) {
   EXPECT_EQ(find_command("BLPOP")->cls, CommandClass::blocking);
   EXPECT_EQ(find_command("WATCH")->cls, CommandClass::multi);
   EXPECT_EQ(find_command("DEBUG")->cls, CommandClass::unsupported);
+  EXPECT_EQ(find_command("function")->cls, CommandClass::script_admin);
+  EXPECT_EQ(find_command("EVALSHA_RO")->cls, CommandClass::read);
   EXPECT_EQ(find_command("NOPE"), nullptr);
   std::set<std::string_view> names;
   for (auto& c : command_table()) EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
@@ -379,6 +381,11 @@ TEST(KvIntentLog, KeysOfWrites) {
   EXPECT_EQ(keys_of({"ZUNIONSTORE", "d", "2", "x", "y", "WEIGHTS", "1", "2"}), S({"d", "x", "y"}));
   EXPECT_EQ(keys_of({"LMPOP", "2", "x", "y", "LEFT"}), S({"x", "y"}));
   EXPECT_EQ(keys_of({"SORT", "l", "BY", "w_*", "STORE", "out"}), S({"l", "out"}));
+  // A script's declared KEYS, not its body or arguments.
+  EXPECT_EQ(keys_of({"EVAL", "return 1", "2", "x", "y", "arg"}), S({"x", "y"}));
+  EXPECT_EQ(keys_of({"FCALL", "f", "1", "x", "arg"}), S({"x"}));
+  EXPECT_TRUE(keys_of({"EVALSHA", "abc", "0", "arg"}).empty());
+  EXPECT_TRUE(keys_of({"FUNCTION", "LOAD", "code"}).empty());
   bool all = false;
   EXPECT_TRUE(keys_of({"FLUSHDB"}, &all).empty());
   EXPECT_TRUE(all);
