@@ -124,14 +124,14 @@ PrimaryDecision PrimaryLease::decide(Clock::time_point now) const {
   }
   d.writes = PrimaryDecision::Writes::fence;
   if (stale_key_)
-    d.reason = "self-fenced: " + *stale_key_ + ", and the peer has not confirmed that it does not serve" +
+    d.reason = *stale_key_ + ", and the peer has not confirmed that it does not serve" +
                (peer_refusal_.empty() ? "" : " (" + peer_refusal_ + ")") + stale_key_recovery();
   else if (!last_renewal_sent_ && !etcd_failing_)
     d.reason = "not holding the leader key yet";
   else if (!etcd_failing_)
     d.reason = "the lease ran out";  // renewed() would have reset it: only reached by a decide long after
   else
-    d.reason = "self-fenced: cannot renew the lease (etcd " + std::string(to_string(last_failure_)) +
+    d.reason = "cannot renew the lease (etcd " + std::string(to_string(last_failure_)) +
                ") and the peer has not confirmed failsafe" + (peer_refusal_.empty() ? "" : ": " + peer_refusal_);
   return d;
 }

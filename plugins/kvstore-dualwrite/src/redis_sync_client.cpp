@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -45,7 +47,7 @@ std::string read_password(const RedisAddress& address) {
 }
 
 RedisSyncClient::RedisSyncClient(const RedisAddress& address, int db, std::chrono::milliseconds timeout)
-    : name_("Redis " + address.describe()) {
+    : name_("Redis " + address.describe()), timeout_(timeout) {
   timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
   ctx_ = redisConnectWithTimeout(address.host.c_str(), address.port, tv);
   if (!ctx_ || ctx_->err) {
@@ -76,18 +78,27 @@ std::vector<Reply> RedisSyncClient::pipeline(const std::vector<std::vector<std::
       lens.push_back(a.size());
     }
     if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK)
-      throw std::runtime_error(name_ + ": " + ctx_->errstr);
+      throw std::runtime_error(name_ + ": " + failure());
   }
   std::vector<Reply> out;
   out.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
-      throw std::runtime_error(name_ + ": " + (ctx_->err ? std::string(ctx_->errstr) : std::string("no reply")));
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) throw std::runtime_error(name_ + ": " + failure());
     out.push_back(convert(static_cast<redisReply*>(raw)));
     freeReplyObject(raw);
   }
   return out;
+}
+
+std::string RedisSyncClient::failure() const {
+  if (!ctx_->err) return "no reply";
+  std::string text = ctx_->errstr;
+  // hiredis 0.14 reports a read past the timeout as the socket's EAGAIN text
+  // ("Resource temporarily unavailable"), which says nothing about a timeout.
+  if (ctx_->err == REDIS_ERR_IO && (text == std::strerror(EAGAIN) || text == std::strerror(EWOULDBLOCK)))
+    return "no answer within " + std::to_string(timeout_.count()) + " ms (is it overloaded or stopped?)";
+  return text;
 }
 
 Reply RedisSyncClient::command(const std::vector<std::string>& argv) { return std::move(pipeline({argv}).front()); }

@@ -40,8 +40,12 @@ class RedisSyncClient {
   const std::string& name() const { return name_; }
 
  private:
+  // Why the last call failed, in words an operator can act on.
+  std::string failure() const;
+
   redisContext* ctx_ = nullptr;
   std::string name_;
+  std::chrono::milliseconds timeout_;
 };
 
 // Every key of the selected db (a full SCAN).
