@@ -91,7 +91,7 @@ sed -i -e 's/^    r flushall$/    r flushdb/' -e 's/^    r function flush$/    c
 [[ $(grep -c '^    r flushdb$\|ne $val} {r config set' "$WORK/suite/tests/support/server.tcl") == 3 ]] ||
   { echo "run.sh: the suite's reset (r flushall) or config overrides (r config set) in run_external_server_test were not found; cannot adapt it" >&2; exit 2; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. "$(dirname "$0")/../support/free_port.sh" "$BUILD_DIR"
 if [[ -n "$BASE" ]]; then
   DIRECT=$BASE; PRIMARY=$((BASE + 1)); SECONDARY=$((BASE + 2)); ENDPOINT=$((BASE + 3)); HARNESS=$((BASE + 100))
 else
