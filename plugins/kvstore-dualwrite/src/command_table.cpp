@@ -15,7 +15,7 @@ constexpr std::string_view kSubscribe = "the client's own connection to the prim
 constexpr std::string_view kPublish = "the primary's Redis only, where every subscriber of the endpoint is";
 constexpr std::string_view kCluster = "the endpoint fronts a pair of standalone Redis servers, not a cluster";
 constexpr std::string_view kScript =
-    "scripts may be non-deterministic and their keys cannot be classified; send the commands themselves";
+    "runs on the secondary; the primary gets its effects from the secondary's replication stream";
 constexpr std::string_view kScriptAdmin =
     "LOAD, FLUSH, DELETE, RESTORE: a write to both servers; EXISTS, LIST, DUMP, STATS: a read; KILL, DEBUG refused";
 constexpr std::string_view kScriptRead = "read-only script: runs on the primary's Redis only";
@@ -209,12 +209,12 @@ const std::vector<CommandInfo> kTable = {
     {"LASTSAVE", C::read, ""},
     {"MEMORY", C::read, ""},
     {"CONFIG", C::read, "GET only; the backends' secrets are removed from the reply"},
-    {"EVAL", C::unsupported, kScript},
-    {"EVALSHA", C::unsupported, kScript},
+    {"EVAL", C::script, kScript},
+    {"EVALSHA", C::script, kScript},
     {"EVAL_RO", C::read, kScriptRead},
     {"EVALSHA_RO", C::read, kScriptRead},
     {"SCRIPT", C::script_admin, kScriptAdmin},
-    {"FCALL", C::unsupported, kScript},
+    {"FCALL", C::script, kScript},
     {"FCALL_RO", C::read, kScriptRead},
     {"FUNCTION", C::script_admin, kScriptAdmin},
     {"SUBSCRIBE", C::pubsub, kSubscribe},
@@ -291,6 +291,7 @@ std::string_view to_string(CommandClass c) {
     case C::local: return "local";
     case C::multi: return "transaction";
     case C::pubsub: return "subscription";
+    case C::script: return "script (effects replicated)";
     case C::script_admin: return "script/function library";
     case C::unsupported: return "refused";
   }

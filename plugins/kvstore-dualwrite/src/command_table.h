@@ -15,6 +15,7 @@ enum class CommandClass {
   blocking,      // blocking pops: the non-blocking form as a write, retried by the endpoint until it pops
   local,         // answered by the endpoint itself (PING, ECHO, AUTH, SELECT, QUIT, HELLO, CLIENT ...)
   multi,         // MULTI / EXEC / DISCARD / WATCH / UNWATCH: queued and watched by the endpoint
+  script,        // EVAL/EVALSHA/FCALL: run on the secondary, its effects (its replication stream) on the primary
   script_admin,  // SCRIPT, FUNCTION: by subcommand a write to both (LOAD, FLUSH, ...), a read, or refused (KILL)
   pubsub,        // (P|S)(UN)SUBSCRIBE: on the client's own connection to the primary's Redis (pubsub_connection.h)
   unsupported,   // refused with a RESP error naming the command and the reason

@@ -1,10 +1,13 @@
 #include "dispatcher.h"
 
 #include <cctype>
+#include <charconv>
 #include <chrono>
+#include <random>
 
 #include "divergence.h"
 #include "fence.h"
+#include "plugin_util.h"
 #include "reply_filter.h"
 #include "session.h"
 
@@ -73,6 +76,39 @@ void resolve_xread_dollars(Op& op, const RespParser& exec) {
 }  // namespace
 
 namespace {
+// The channel of the markers that open a script's block in the secondary's
+// replication stream ("Scripts" in dispatcher.h).
+constexpr std::string_view kFxChannel = "__tandem:fx";
+
+std::string random_token() {
+  std::random_device rd;
+  std::uniform_int_distribution<unsigned> hex(0, 15);
+  std::string t;
+  for (int i = 0; i < 16; ++i) t += "0123456789abcdef"[hex(rd)];
+  return t;
+}
+
+// The client's reply to a script op from the secondary's EXEC reply, whose
+// first element answers the marker's PUBLISH (an integer): a lone script's
+// reply is the second element; a client's block gets the rest as its array.
+bool script_reply(const RespParser& exec, bool block, std::string& out) {
+  if (exec.size() < 1 || exec.element_type(0) != RespType::integer) return false;
+  std::string_view bytes = exec.bytes();
+  auto header_end = bytes.find("\r\n");
+  if (header_end == std::string_view::npos) return false;
+  auto first_end = bytes.find("\r\n", header_end + 2);
+  if (first_end == std::string_view::npos) return false;
+  std::string_view rest = bytes.substr(first_end + 2);
+  out.clear();
+  if (block) {
+    append_array_header(out, exec.size() - 1);
+  } else if (exec.size() != 2) {
+    return false;
+  }
+  out += rest;
+  return true;
+}
+
 std::string client_name_safe(std::string name) {
   for (auto& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
@@ -98,7 +134,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
       intents_(intents),
       mode_(mode),
       epoch_(epoch),
-      tick_timer_(io) {
+      tick_timer_(io),
+      fx_token_(random_token()) {
   primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
       BackendLink::Callbacks{
@@ -146,7 +183,38 @@ void Dispatcher::start(std::function<void()> on_link_up) {
   primary_->start();
   secondary_->start();
   for (auto& b : bulk_) b->start();
+  fx_start_tap();
   tick();
+}
+
+void Dispatcher::fx_start_tap() {
+  if (mode_ != PeerMode::dual) return;
+  if (!tap_) {
+    ReplicationTap::Options o;
+    o.host = settings_.peer.host;
+    o.port = settings_.peer.port;
+    o.password = secrets_.peer_password;
+    o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.connect_timeout);
+    o.reconnect_interval = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.reconnect_interval);
+    // A snapshot written to disk starts at once; a diskless one first waits
+    // repl-diskless-sync-delay (5 s by default) for more replicas, and scripts
+    // are refused until the tap streams.
+    o.diskless = false;
+    tap_ = std::make_shared<ReplicationTap>(
+        io_, std::move(o),
+        ReplicationTap::Callbacks{[this](bool full) {
+                                    fx_in_multi_ = false;
+                                    host_.log().info(
+                                        std::string("script tap: reading the peer's replication stream (") +
+                                        (full ? "after a full sync" : "continued") + ")");
+                                  },
+                                  [this](const RespParser& c, std::uint64_t) { fx_on_stream(c); },
+                                  [this](const std::string& why) {
+                                    fx_in_multi_ = false;
+                                    fx_lose_all("the replication tap on the peer's Redis stopped: " + why);
+                                  }});
+  }
+  tap_->start();
 }
 
 void Dispatcher::read_redis_version() {
@@ -177,6 +245,10 @@ void Dispatcher::stop() {
   primary_->stop();
   secondary_->stop();
   for (auto& b : bulk_) b->stop();
+  if (tap_) tap_->stop();
+  fx_inflight_.clear();
+  fx_waiting_.reset();
+  fx_deferred_.clear();
   try {
     journal_.sync_now();
   } catch (const std::exception& e) {
@@ -341,12 +413,20 @@ void Dispatcher::route(const std::shared_ptr<Op>& op) {
         op, "TANDEMLOCAL local Redis " + settings_.local.describe() + " unreachable (" +
                 (primary_->last_error().empty() ? std::string("not connected yet") : primary_->last_error()) + ")");
   if (mode_ == PeerMode::detached) {
+    if (op->kind == OpKind::script && op->fx_block && !op->fx_framed) {
+      // This Redis only: the client's block as it is.
+      op->request.insert(0, kMultiCommand);
+      op->request += kExecCommand;
+      op->replies += 2;
+      op->fx_framed = true;
+    }
     op->ready = true;  // the peer's Redis is resynchronised in full when it rejoins
     return;
   }
   if (!intent_error_.empty())
     return fail_op(op, "TANDEMJOURNAL the intent log failed (" + intent_error_ + "); writes refused");
   if (!secondary_->up()) journal_route_ = true;  // whatever is journaled now must be replayed first
+  if (op->kind == OpKind::script) return route_script(op);
   if (!journal_route_) {
     note_intent(*op);
     LinkToken t;
@@ -362,6 +442,179 @@ void Dispatcher::route(const std::shared_ptr<Op>& op) {
     return fail_op(op, "TANDEMDOWN peer unreachable; writes refused (peer_down=refuse)");
   }
   take_journal_route(op);
+}
+
+void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
+  if (journal_route_)
+    return fail_op(op,
+                   "TANDEMSCRIPT scripts are refused while writes are journaled (the peer's Redis is down or catching "
+                   "up): their effects are read from the peer's replication stream; retry once the peer is back");
+  if (!tap_ || !tap_->streaming())
+    return fail_op(op, "TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream (" +
+                           (!tap_ || tap_->last_error().empty() ? std::string("connecting") : tap_->last_error()) +
+                           "); scripts are refused until it is");
+  // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: the marker
+  // opens the block of effects in the stream (fx_on_stream).
+  const std::uint64_t seq = ++fx_next_seq_;
+  std::string framed;
+  framed.reserve(op->request.size() + 96);
+  framed = kMultiCommand;
+  const std::string marker = fx_token_ + ":" + std::to_string(seq);
+  append_command(framed, {"PUBLISH", kFxChannel, marker});
+  framed += op->request;
+  framed += kExecCommand;
+  op->request.swap(framed);
+  op->replies += 3;
+  op->fx_framed = op->fx_dual = true;
+  op->fx_seq = seq;
+  fx_inflight_.emplace(seq, op);
+  note_intent(*op);  // its declared KEYS
+  LinkToken t;
+  t.op = op;
+  t.replies = op->replies;
+  secondary_->send(op->request, std::move(t), op->proto);
+}
+
+std::uint64_t Dispatcher::fx_marker(const RespParser& c) const {
+  if (c.size() != 3 || !iequals(c.element(0), "PUBLISH") || c.element(1) != kFxChannel) return 0;
+  std::string_view m = c.element(2);
+  if (m.size() <= fx_token_.size() + 1 || m.substr(0, fx_token_.size()) != fx_token_ || m[fx_token_.size()] != ':')
+    return 0;  // a predecessor's (or anyone else's) marker
+  std::uint64_t seq = 0;
+  m.remove_prefix(fx_token_.size() + 1);
+  auto [end, ec] = std::from_chars(m.data(), m.data() + m.size(), seq);
+  return ec == std::errc() && end == m.data() + m.size() ? seq : 0;
+}
+
+void Dispatcher::fx_on_stream(const RespParser& c) {
+  if (c.type() != RespType::array || c.size() == 0) return;
+  std::string_view name = c.element(0);
+  if (!fx_in_multi_) {
+    if (iequals(name, "MULTI")) {
+      fx_in_multi_ = fx_first_ = true;
+      fx_block_seq_ = 0;
+      fx_effects_.clear();
+      fx_effect_count_ = 0;
+      fx_select_ = false;
+    } else if (std::uint64_t seq = fx_marker(c)) {
+      fx_deliver(seq, {}, 0, false);  // alone, not in a MULTI: the script changed nothing
+    }
+    return;  // anything else: writes that are not scripts, PING, SELECT, expiries
+  }
+  if (fx_first_) {  // a block of ours begins with its marker
+    fx_first_ = false;
+    fx_block_seq_ = fx_marker(c);
+    return;
+  }
+  if (iequals(name, "EXEC")) {
+    fx_in_multi_ = false;
+    if (fx_block_seq_) fx_deliver(fx_block_seq_, fx_effects_, fx_effect_count_, fx_select_);
+    return;
+  }
+  if (!fx_block_seq_) return;
+  if (iequals(name, "SELECT")) fx_select_ = true;
+  fx_effects_ += c.bytes();
+  ++fx_effect_count_;
+}
+
+void Dispatcher::fx_deliver(std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select) {
+  auto it = fx_inflight_.find(seq);
+  if (it == fx_inflight_.end()) return;  // lost already (answered), or not this run's
+  auto op = it->second;
+  fx_inflight_.erase(it);
+  op->primary_request.clear();
+  if (count > 0 || !op->fx_scripts.empty()) {
+    // EVAL also loads its script on the primary, so both caches hold the
+    // same scripts (SCRIPT EXISTS, EVALSHA_RO). A SELECT among the effects
+    // (a script may select another db) is undone before EXEC: the shared link
+    // serves the configured db.
+    op->primary_request = kMultiCommand;
+    for (auto& body : op->fx_scripts) append_command(op->primary_request, {"SCRIPT", "LOAD", body});
+    op->primary_request += effects;
+    std::uint32_t replies = count + static_cast<std::uint32_t>(op->fx_scripts.size()) + 2;
+    if (select) {
+      const std::string db = std::to_string(settings_.db);
+      append_command(op->primary_request, {"SELECT", db});
+      ++replies;
+    }
+    op->primary_request += kExecCommand;
+    op->replies = replies;
+  }
+  op->fx_have_block = true;
+  if (op == fx_waiting_) fx_finish(op);  // else its secondary reply is still to come (or deferred)
+}
+
+void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r) {
+  if (r.type() != RespType::array) {
+    // EXEC refused (EXECABORT...) or another error: nothing ran, nothing
+    // was propagated, nothing to apply. A timeout of the link lands in
+    // on_secondary_down instead.
+    fx_inflight_.erase(op->fx_seq);
+    op->reply.assign(r.bytes());
+    op->done = true;
+    op->session->pump();
+    return;
+  }
+  if (!script_reply(r, op->fx_block, op->reply)) {
+    fx_inflight_.erase(op->fx_seq);
+    host_.log().error("script: unexpected EXEC reply from the peer's Redis: " + std::string(r.bytes().substr(0, 200)));
+    return fx_answer_lost(op, "unexpected reply");
+  }
+  if (op->fx_have_block) return fx_finish(op);
+  if (!fx_inflight_.count(op->fx_seq)) return fx_answer_lost(op, fx_lost_why_);
+  fx_waiting_ = op;  // later replies wait for its block (fx_deliver)
+}
+
+void Dispatcher::fx_finish(const std::shared_ptr<Op>& op) {
+  if (op->primary_request.empty())
+    op->done = true;  // no effects: nothing for the primary
+  else
+    op->ready = true;  // sent now (pump), before any later secondary reply is looked at
+  op->session->pump();
+  if (op == fx_waiting_) {
+    fx_waiting_.reset();
+    fx_release();
+  }
+}
+
+void Dispatcher::fx_release() {
+  while (!fx_waiting_ && !fx_deferred_.empty()) {
+    FxDeferred d = std::move(fx_deferred_.front());
+    fx_deferred_.pop_front();
+    if (d.then) {
+      d.then();
+      continue;
+    }
+    RespParser p;
+    p.feed(d.reply.data(), d.reply.size());
+    if (p.next() == RespParser::Next::message) on_secondary_reply(d.token, p);
+  }
+}
+
+void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why) {
+  fail_op(op,
+          "TANDEMSCRIPT the script ran on the peer's Redis, but its effects could not be read from its "
+          "replication stream (" +
+              why +
+              "); outcome unknown on this node's Redis: its keys may differ "
+              "between the two servers (tandemctl diag compare)");
+  host_.log().error("script effects lost (" + why + "): the keys of a script that ran on the peer may differ");
+  op->session->pump();
+}
+
+void Dispatcher::fx_lose_all(const std::string& why) {
+  if (fx_inflight_.empty() && !fx_waiting_) return;
+  fx_lost_why_ = why;
+  // Those whose secondary reply is still to come are answered when it comes
+  // (fx_on_reply: no longer in flight, no block).
+  fx_inflight_.clear();
+  if (auto op = std::exchange(fx_waiting_, nullptr)) {
+    if (!op->fx_have_block)
+      fx_answer_lost(op, why);
+    else
+      fx_finish(op);
+  }
+  fx_release();
 }
 
 void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
@@ -461,7 +714,7 @@ bool Dispatcher::send_primary(const std::shared_ptr<Op>& op) {
   LinkToken t;
   t.op = op;
   if (!op->primary_request.empty()) {
-    if (op->kind == OpKind::exec_write) t.replies = op->replies;  // the block with its effects
+    if (op->kind == OpKind::exec_write || op->kind == OpKind::script) t.replies = op->replies;  // with its effects
     to.send(op->primary_request, std::move(t), op->proto);
   } else {
     t.replies = op->replies;
@@ -490,6 +743,12 @@ void Dispatcher::on_bulk_down(std::size_t i, std::deque<LinkToken>& lost, const 
 
 void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
   if (!t.op) return on_replay_reply(t, r);
+  if (fx_waiting_) {
+    // A script's block has not arrived: this reply is looked at after it.
+    fx_deferred_.push_back({std::move(t), std::string(r.bytes()), nullptr});
+    return;
+  }
+  if (t.op->kind == OpKind::script) return fx_on_reply(t.op, r);
   Op& op = *t.op;
   bool failed = r.is_error() || ((op.kind == OpKind::exec_write) && r.type() != RespType::array);
   if (op.block == BlockKind::xread && !op.xread_dollar.empty() && !failed) {
@@ -535,12 +794,18 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
   replay_read_pos_ = journal_.replay_offset();
   cursor_known_ = false;  // batches in flight may have been applied: ask the peer again
   awaiting_cursor_ = false;
+  // Replies already in, held behind a script's block, were applied on the
+  // secondary before the lost ones: forwarded first, in order.
+  fx_lose_all("the link to the peer's Redis was lost: " + why);
   // Writes the peer may or may not have applied: journal them (in both
   // policies) so the peer surely gets them; see README "Failure modes".
   for (auto& t : lost) {
     if (!t.op) continue;
     auto& op = t.op;
-    if (op->kind == OpKind::exec_write && !op->queued_effects.empty()) {
+    if (op->kind == OpKind::script) {
+      fx_inflight_.erase(op->fx_seq);
+      fail_op(op, "TANDEMDOWN peer link lost while a script ran there; outcome unknown, nothing applied locally");
+    } else if (op->kind == OpKind::exec_write && !op->queued_effects.empty()) {
       fail_op(op,
               "TANDEMDOWN peer link lost while a transaction with SPOP or XADD '*' ran there; outcome unknown, "
               "nothing applied locally");
@@ -580,7 +845,12 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
     op.wake_pending = true;        // park() sends the XREAD itself at once
     park(t.op);
   } else if (!op.done) {
-    if (op.kind == OpKind::effect && !op.reply.empty()) {
+    if (op.kind == OpKind::script && op.fx_dual) {
+      // The client has the secondary's answer; the primary applied the effects.
+      bool ok = r.type() == RespType::array;
+      for (std::size_t i = 0; ok && i < r.size(); ++i) ok = r.element_type(i) != RespType::error;
+      if (!ok) host_.log().error("script effects failed on the local Redis: " + std::string(r.bytes().substr(0, 200)));
+    } else if (op.kind == OpKind::effect && !op.reply.empty()) {
       if (r.is_error())
         host_.log().error(std::string(effect_command(op.effect)) +
                           " effect failed on the local Redis: " + std::string(r.payload()));
@@ -838,10 +1108,13 @@ void Dispatcher::open_gate(unsigned reason) {
 void Dispatcher::set_mode(PeerMode m) {
   mode_ = m;
   if (m == PeerMode::dual) {
+    fx_start_tap();
     journal_route_ = !journal_.empty() || !secondary_->up();
     if (journal_route_) pump_replay();
   } else {
     journal_route_ = false;
+    if (tap_) tap_->stop();  // the peer is not written until it rejoins
+    fx_lose_all("the peer was detached");
   }
 }
 
@@ -909,11 +1182,17 @@ void Dispatcher::probe_keys(std::vector<std::string> keys, ProbeDone done) {
       probe->digests[i].second = text(r);
       // Forwarded now, inside the secondary's reply loop, exactly as a write
       // is: the primary link sees it after the same writes.
-      if (!primary_->up()) return;  // the probe is abandoned; the caller times out
-      primary_->send_internal(request, [probe, i, text](const RespParser& r2) {
-        probe->digests[i].first = text(r2);
-        if (--probe->left == 0) probe->done(std::move(probe->digests), "");
-      });
+      auto forward = [this, probe, i, request, text] {
+        if (!primary_->up()) return;  // the probe is abandoned; the caller times out
+        primary_->send_internal(request, [probe, i, text](const RespParser& r2) {
+          probe->digests[i].first = text(r2);
+          if (--probe->left == 0) probe->done(std::move(probe->digests), "");
+        });
+      };
+      if (fx_waiting_)
+        fx_deferred_.push_back({{}, {}, std::move(forward)});  // behind the held writes, as a write would be
+      else
+        forward();
     });
   }
 }
@@ -948,6 +1227,12 @@ void Dispatcher::publish_stats() {
   s.superseded_reason = superseded_reason_;
   s.discarded = discarded_;
   s.discarded_file = discarded_file_;
+  if (!tap_ || mode_ != PeerMode::dual)
+    s.script_tap = "off";
+  else if (tap_->streaming())
+    s.script_tap = "streaming";
+  else
+    s.script_tap = tap_->last_error().empty() ? "connecting" : tap_->last_error();
   std::lock_guard l(stats_mu_);
   stats_ = std::move(s);
 }

@@ -27,6 +27,17 @@
 //     anything before it is not forwarded (Session::must_wait_for_bulk_reads).
 // Only reads ever wait, never a write: the write order is unchanged.
 //
+// Scripts (EVAL/EVALSHA/FCALL, or a MULTI block holding one; README
+// "Scripts and functions"): the secondary runs MULTI; PUBLISH __tandem:fx
+// <token>:<n>; <the script>; EXEC on the shared link, and a replication tap
+// on the secondary (replication_tap.h) reads the block that marker opens in
+// its stream: the script's effects, as Redis computed them. The primary gets
+// MULTI <effects> EXEC. While a script's secondary reply is in but its block
+// is not, every later secondary reply is held (fx_deferred_) and processed,
+// in order, once the block was sent to the primary: so the primary still
+// applies everything in the secondary's order, and the argument above holds.
+// The hold costs commands that are not scripts one branch on an empty pointer.
+//
 // Everything here runs on the endpoint's io thread.
 #pragma once
 
@@ -49,6 +60,7 @@
 #include "intent_log.h"
 #include "journal.h"
 #include "op.h"
+#include "replication_tap.h"
 #include "settings.h"
 #include "tandem/sdk/host_context.h"
 
@@ -93,6 +105,7 @@ struct EndpointStats {
   std::string superseded_reason;
   std::uint64_t discarded = 0;  // writes of this timeline discarded since (journal records + late journal-route writes)
   std::string discarded_file;   // where the discarded journal was moved ("" when it was empty)
+  std::string script_tap;       // the replication tap scripts need: "streaming", "off", or why not
 };
 
 struct Secrets {
@@ -206,6 +219,19 @@ class Dispatcher {
   void note_intent(Op& op);
   void flush_intents();
   std::string check_fence(const char* which, const RespParser& r);
+  // Scripts ("Scripts" above).
+  void route_script(const std::shared_ptr<Op>& op);
+  void fx_start_tap();
+  void fx_on_stream(const RespParser& command);
+  std::uint64_t fx_marker(const RespParser& command) const;
+  void fx_deliver(std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select);
+  void fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r);
+  void fx_finish(const std::shared_ptr<Op>& op);
+  void fx_release();
+  // The tap lost its stream (or the peer link went down): the effects of
+  // scripts in flight cannot be read; they are answered as failed, outcome unknown.
+  void fx_lose_all(const std::string& why);
+  void fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why);
   void on_superseded(std::uint64_t marker, const std::string& why);
 
   boost::asio::io_context& io_;
@@ -265,6 +291,27 @@ class Dispatcher {
   bool primary_was_up_ = false;
   std::uint64_t writes_ = 0, reads_ = 0, refused_ = 0, replayed_ = 0, replay_errors_ = 0;
   std::size_t ops_in_flight_ = 0;
+
+  // Scripts ("Scripts" above).
+  std::shared_ptr<ReplicationTap> tap_;
+  std::string fx_token_;  // this run's marker prefix: a predecessor's markers in the stream are not ours
+  std::uint64_t fx_next_seq_ = 0;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Op>> fx_inflight_;  // sent, block not delivered
+  std::shared_ptr<Op> fx_waiting_;  // its secondary reply is in, its block is not: later replies wait
+  struct FxDeferred {
+    LinkToken token;
+    std::string reply;
+    std::function<void()> then;  // a probe's forward to the primary, instead of a reply
+  };
+  std::deque<FxDeferred> fx_deferred_;
+  std::string fx_lost_why_;  // why the last scripts in flight were lost
+  // Where the tap's stream is: inside a MULTI; the marker's number (0: not ours).
+  bool fx_in_multi_ = false;
+  bool fx_first_ = false;
+  std::uint64_t fx_block_seq_ = 0;
+  std::string fx_effects_;
+  std::uint32_t fx_effect_count_ = 0;
+  bool fx_select_ = false;
 
   mutable std::mutex stats_mu_;
   EndpointStats stats_;

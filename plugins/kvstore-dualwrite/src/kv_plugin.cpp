@@ -361,6 +361,7 @@ sdk::Health KvStorePlugin::health() const {
   h.details["writes"] = s.writes;
   h.details["reads"] = s.reads;
   h.details["bulk_reads"] = s.bulk_reads;
+  h.details["script_tap"] = s.script_tap;
   h.details["writes_refused"] = s.refused;
   h.details["replay_errors"] = s.replay_errors;
   if (!o.cutover_error.empty()) h.details["cutover_error"] = o.cutover_error;

@@ -16,7 +16,10 @@ class Session;
 // effect: a nondeterministic write (SPOP, XADD with an auto id) that runs on
 // the secondary first; the primary (and the journal) get the deterministic
 // command its reply determines (effect.h).
-enum class OpKind { local, read, write, effect, exec_read, exec_write };
+// script: EVAL/EVALSHA/FCALL, or a MULTI block holding one; runs on the
+// secondary, the primary gets its effects from the secondary's replication
+// stream (README "Scripts and functions", dispatcher.h).
+enum class OpKind { local, read, write, effect, exec_read, exec_write, script };
 
 // A blocking pop emulated by the endpoint (session.cpp): the non-blocking
 // form is sent; when it pops nothing the op is parked until a write touches
@@ -66,8 +69,15 @@ struct Op {
   std::vector<std::string> xread_argv;    // XREAD BLOCK: its non-blocking form; '$' ids resolved by the first try
   std::vector<std::size_t> xread_dollar;  // indexes in xread_argv of '$' ids still to resolve
   std::uint8_t proto = 2;                 // RESP version of the client's replies (HELLO)
-  IntentKeys keys;                        // writes: the keys it touches (for the intent log)
-  std::uint64_t intent_seq = 0;           // its intent's sequence number once noted (0: none)
+  // script: `request` holds the client's command(s) unframed until routed.
+  bool fx_block = false;                // a client's MULTI block (request: the queued commands)
+  bool fx_framed = false;               // request framed for its route (MULTI; PUBLISH marker; ...; EXEC)
+  bool fx_dual = false;                 // sent framed to the secondary: the reply comes from its EXEC
+  bool fx_have_block = false;           // the replication tap delivered its effects (primary_request)
+  std::uint64_t fx_seq = 0;             // its marker's number
+  std::vector<std::string> fx_scripts;  // EVAL bodies: loaded on the primary too (the same script cache)
+  IntentKeys keys;                      // writes: the keys it touches (for the intent log)
+  std::uint64_t intent_seq = 0;         // its intent's sequence number once noted (0: none)
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;
@@ -85,11 +95,16 @@ struct Op {
     ready = done = journal_on_reply = filter_config = info = barrier = own_connection = silent = block_expired =
         parked = block_retry = wake_pending = false;
     block = BlockKind::none;
+    fx_block = fx_framed = fx_dual = fx_have_block = false;
+    fx_seq = 0;
+    fx_scripts.clear();
     proto = 2;
     keys.clear();
     intent_seq = 0;
   }
-  bool is_write() const { return kind == OpKind::write || kind == OpKind::effect || kind == OpKind::exec_write; }
+  bool is_write() const {
+    return kind == OpKind::write || kind == OpKind::effect || kind == OpKind::exec_write || kind == OpKind::script;
+  }
 };
 
 // What a blocking pop answers when its timeout passes (Redis's null).

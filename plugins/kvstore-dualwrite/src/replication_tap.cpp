@@ -147,7 +147,9 @@ void ReplicationTap::next_handshake_step() {
       ++step_;
       [[fallthrough]];
     case 1: return send(command({"REPLCONF", "listening-port", "0"}));
-    case 2: return send(command({"REPLCONF", "capa", "eof", "capa", "psync2"}));
+    case 2:
+      if (!options_.diskless) return send(command({"REPLCONF", "capa", "psync2"}));
+      return send(command({"REPLCONF", "capa", "eof", "capa", "psync2"}));
     case 3:
       if (synced_once_) return send(command({"PSYNC", replid_, std::to_string(offset_ + 1)}));
       return send(command({"PSYNC", "?", "-1"}));

@@ -1,8 +1,8 @@
 // A connection to a Redis server as its replica, reading its replication
 // stream: what Redis itself computed for each write (a script's effects, a
 // blocking pop's pop, an explicit stream ID), in the order it applied them.
-// The base of the scripts design in the README ("Scripts"); not wired into
-// the write path yet.
+// The endpoint reads the secondary's stream for the effects of scripts
+// (README "Scripts and functions", dispatcher.h).
 //
 // The handshake is a replica's: AUTH, REPLCONF listening-port and capa (each
 // answered before the next: Redis refuses pipelined replica handshakes), then
@@ -43,6 +43,10 @@ class ReplicationTap : public std::enable_shared_from_this<ReplicationTap> {
     // No byte from the server for this long (it PINGs its replicas every
     // repl-ping-replica-period, 10 s by default): the link is dead.
     std::chrono::milliseconds silence_timeout{std::chrono::seconds(30)};
+    // Offer Redis a diskless snapshot (REPLCONF capa eof). Without it Redis
+    // writes the snapshot to its disk first, but starts at once, where a
+    // diskless one waits repl-diskless-sync-delay (5 s by default).
+    bool diskless = true;
   };
   struct Callbacks {
     // The stream (re)starts: after a full sync's snapshot (full = true: every

@@ -110,6 +110,9 @@ ScriptAdmin classify_script_admin(const RespParser& cmd) {
   if (iequals(cmd.element(0), "FUNCTION") && (sub == "DELETE" || sub == "RESTORE")) return ScriptAdmin::write;
   return ScriptAdmin::read;  // EXISTS, LIST, DUMP, STATS, HELP; an unknown one gets Redis's error
 }
+std::string script_arity_error(std::string_view name) {
+  return "ERR wrong number of arguments for '" + to_lower(name) + "' command";
+}
 std::string script_admin_refusal(const RespParser& cmd) {
   return "ERR '" + to_upper(cmd.element(0)) + " " + to_upper(cmd.element(1)) +
          "' is not supported by the tandem endpoint: the endpoint's links to Redis carry every client's commands in "
@@ -378,6 +381,18 @@ void Session::handle_command() {
       if (!in_multi_) return reply_error("ERR EXEC without MULTI");
       return handle_exec();
     case CommandClass::blocking: return handle_blocking(info->name);
+    case CommandClass::script: {
+      // Arity is the one error Redis gives before running (queue time in
+      // the MULTI the script is framed in): answered here with its text.
+      if (parser_.size() < 3) return reply_error(script_arity_error(info->name));
+      auto op = new_write_op();  // its declared KEYS (intents, WATCH, blocking wake-ups)
+      if (!op) return;
+      op->kind = OpKind::script;
+      op->request.assign(parser_.bytes());
+      if (info->name == "EVAL") op->fx_scripts.emplace_back(parser_.element(1));
+      d_.route_write(op);
+      return;
+    }
     case CommandClass::script_admin: {
       auto kind = classify_script_admin(parser_);
       if (kind == ScriptAdmin::refused) return reply_error(script_admin_refusal(parser_));
@@ -1000,6 +1015,16 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
         break;
       }
       return refuse("ERR " + to_upper(name) + " inside MULTI is not allowed");
+    case CommandClass::script:
+      // The whole block becomes a script op: its effects, all of them, come
+      // from the secondary's replication stream (SPOP/XADD '*' in it too).
+      if (parser_.size() < 3) return refuse(script_arity_error(info->name));
+      collect_write_keys(parser_, multi_keys_);
+      if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
+      if (info->name == "EVAL") multi_scripts_.emplace_back(parser_.element(1));
+      multi_buf_.append(parser_.bytes());
+      multi_has_write_ = multi_has_script_ = true;
+      break;
     case CommandClass::script_admin: {
       auto kind = classify_script_admin(parser_);
       if (kind == ScriptAdmin::refused) return refuse(script_admin_refusal(parser_));
@@ -1036,6 +1061,18 @@ void Session::handle_exec() {
     reset_multi();
     return reply_now("*0\r\n");
   }
+  if (multi_has_script_) {
+    // Framed by the dispatcher (dual: MULTI; PUBLISH marker; ...; EXEC).
+    auto op = new_op(OpKind::script);
+    op->fx_block = true;
+    op->request.swap(multi_buf_);
+    op->replies = multi_count_;
+    std::swap(op->keys, multi_keys_);
+    std::swap(op->fx_scripts, multi_scripts_);
+    reset_multi();
+    d_.route_write(op);
+    return;
+  }
   auto op = new_op(multi_has_write_ ? OpKind::exec_write : OpKind::exec_read);
   op->request.reserve(multi_buf_.size() + 32);
   op->request = kMultiCommand;
@@ -1061,6 +1098,8 @@ void Session::reset_multi() {
   in_multi_ = false;
   multi_failed_ = false;
   multi_has_write_ = false;
+  multi_has_script_ = false;
+  multi_scripts_.clear();
   multi_count_ = 0;
   multi_buf_.clear();
   multi_keys_.clear();

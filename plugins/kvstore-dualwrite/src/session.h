@@ -143,6 +143,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_multi_ = false;
   bool multi_failed_ = false;
   bool multi_has_write_ = false;
+  bool multi_has_script_ = false;           // an EVAL/EVALSHA/FCALL is queued: the block is a script op
+  std::vector<std::string> multi_scripts_;  // the queued EVALs' bodies
   std::uint32_t multi_count_ = 0;
   std::string multi_buf_;
   IntentKeys multi_keys_;                    // keys the queued writes touch
