@@ -522,23 +522,13 @@ void Dispatcher::fx_deliver(std::uint64_t seq, std::string_view effects, std::ui
   if (it == fx_inflight_.end()) return;  // lost already (answered), or not this run's
   auto op = it->second;
   fx_inflight_.erase(it);
-  op->primary_request.clear();
-  if (count > 0 || !op->fx_scripts.empty()) {
-    // EVAL also loads its script on the primary, so both caches hold the
-    // same scripts (SCRIPT EXISTS, EVALSHA_RO). A SELECT among the effects
-    // (a script may select another db) is undone before EXEC: the shared link
-    // serves the configured db.
-    op->primary_request = kMultiCommand;
-    for (auto& body : op->fx_scripts) append_command(op->primary_request, {"SCRIPT", "LOAD", body});
-    op->primary_request += effects;
-    std::uint32_t replies = count + static_cast<std::uint32_t>(op->fx_scripts.size()) + 2;
-    if (select) {
-      const std::string db = std::to_string(settings_.db);
-      append_command(op->primary_request, {"SELECT", db});
-      ++replies;
-    }
-    op->primary_request += kExecCommand;
-    op->replies = replies;
+  // The effects as they are; framed in fx_finish, once the reply is known too.
+  op->primary_request.assign(effects);
+  op->replies = count;
+  if (select) {
+    // A script may SELECT another db; the shared link serves the configured one.
+    append_command(op->primary_request, {"SELECT", std::to_string(settings_.db)});
+    ++op->replies;
   }
   op->fx_have_block = true;
   if (op == fx_waiting_) fx_finish(op);  // else its secondary reply is still to come (or deferred)
@@ -566,6 +556,20 @@ void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r)
 }
 
 void Dispatcher::fx_finish(const std::shared_ptr<Op>& op) {
+  // EVAL also loads its script on the primary, so both caches hold the same
+  // scripts (SCRIPT EXISTS, EVALSHA_RO); not one that does not compile.
+  const bool load = !op->fx_scripts.empty() && op->reply.find("Error compiling script") == std::string::npos;
+  if (op->replies > 0 || load) {
+    std::string framed(kMultiCommand);
+    if (load)
+      for (auto& body : op->fx_scripts) append_command(framed, {"SCRIPT", "LOAD", body});
+    framed += op->primary_request;
+    framed += kExecCommand;
+    op->replies += 2 + (load ? static_cast<std::uint32_t>(op->fx_scripts.size()) : 0);
+    op->primary_request.swap(framed);
+  } else {
+    op->primary_request.clear();
+  }
   if (op->primary_request.empty())
     op->done = true;  // no effects: nothing for the primary
   else
