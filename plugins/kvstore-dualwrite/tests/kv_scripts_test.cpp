@@ -259,5 +259,34 @@ TEST_F(KvScriptsTest, ALuaCounterFromTwentyClientsMatchesTheAcknowledgedCount) {
   expect_identical();
 }
 
+// While the peer's Redis is down, writes are journaled, but a script's
+// effects come from the peer's replication stream: scripts are refused with
+// a clear error (other writes go on), and work again once the peer is back.
+TEST_F(KvScriptsTest, ScriptsAreRefusedWhileJournalingAndWorkOnceThePeerIsBack) {
+  ASSERT_EQ(cmd({"EVAL", "return redis.call('incr', KEYS[1])", "1", "c"}).integer, 1);
+  // The test's servers persist nothing: the peer keeps its data across the restart by this snapshot.
+  ASSERT_EQ(RedisClient("127.0.0.1", peer_.port()).command({"SAVE"}).str, "OK");
+  peer_.stop();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return node_.plugin->health().details.value("journaling", false); },
+                                       std::chrono::seconds(20)));
+  auto refused = cmd({"EVAL", "return redis.call('incr', KEYS[1])", "1", "c"});
+  ASSERT_TRUE(refused.is_error());
+  EXPECT_EQ(refused.str.rfind("TANDEMSCRIPT scripts are refused while writes are journaled", 0), 0u) << refused.str;
+  auto in_multi = client_->pipeline({{"MULTI"}, {"EVAL", "return 1", "0"}, {"EXEC"}});
+  EXPECT_EQ(in_multi[2].str.rfind("TANDEMSCRIPT", 0), 0u) << in_multi[2].describe();
+  EXPECT_EQ(cmd({"INCR", "c"}).integer, 2) << "plain writes are journaled as before";
+  EXPECT_EQ(cmd({"SCRIPT", "LOAD", "return 7"}).type, RedisValue::Type::string) << "a library write is journaled";
+  EXPECT_EQ(cmd({"EVAL_RO", "return redis.call('get', KEYS[1])", "1", "c"}).str, "2") << "read-only scripts are reads";
+  peer_.restart();
+  ASSERT_TRUE(journal_drained(node_));
+  ASSERT_TRUE(tap_streaming()) << node_.plugin->health().details.dump();
+  EXPECT_EQ(cmd({"EVAL", "return redis.call('incr', KEYS[1])", "1", "c"}).integer, 3);
+  auto [l, p] = on_both({"SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"});  // sha1("return 1")
+  EXPECT_EQ(l.describe(), p.describe());
+  auto [l7, p7] = on_both({"EVALSHA_RO", "59b6ab2fbe0ee4b25733de0f62e6cda4899ef8e9", "0"});
+  EXPECT_EQ(l7.describe(), p7.describe());
+  expect_identical();
+}
+
 }  // namespace
 }  // namespace tandem::kv::testing
