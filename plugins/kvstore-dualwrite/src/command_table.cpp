@@ -22,8 +22,8 @@ constexpr std::string_view kScriptRead = "read-only script: runs on the primary'
 constexpr std::string_view kOtherDb = "the endpoint serves exactly one database (config key db)";
 constexpr std::string_view kAdmin = "server administration is done on each Redis directly, not through the endpoint";
 constexpr std::string_view kStreamGroup =
-    "consumer groups record per-server delivery times and idle times, which would differ between the pair (not built "
-    "yet)";
+    "runs on the secondary; the primary gets its effects (XCLAIM with the secondary's delivery time, XGROUP SETID) "
+    "from the secondary's replication stream, as a script's; BLOCK refused";
 
 const std::vector<CommandInfo> kTable = {
     // strings
@@ -239,12 +239,12 @@ const std::vector<CommandInfo> kTable = {
     {"XDEL", C::write, ""},
     {"XTRIM", C::write, "both streams hold the same entries, so '~' trims the same whole nodes"},
     {"XSETID", C::write, ""},
-    {"XGROUP", C::unsupported, kStreamGroup},
-    {"XREADGROUP", C::unsupported, kStreamGroup},
-    {"XACK", C::unsupported, kStreamGroup},
-    {"XCLAIM", C::unsupported, kStreamGroup},
-    {"XAUTOCLAIM", C::unsupported, kStreamGroup},
-    {"XPENDING", C::unsupported, kStreamGroup},
+    {"XGROUP", C::write, "CREATE ... $ names the same last entry on both (both streams hold the same entries)"},
+    {"XREADGROUP", C::script, kStreamGroup},
+    {"XACK", C::write, ""},
+    {"XCLAIM", C::script, kStreamGroup},
+    {"XAUTOCLAIM", C::script, kStreamGroup},
+    {"XPENDING", C::read, ""},
     {"SHUTDOWN", C::unsupported, kAdmin},
     {"DEBUG", C::unsupported, kAdmin},
     {"REPLICAOF", C::unsupported, kAdmin},

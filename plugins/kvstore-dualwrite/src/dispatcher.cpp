@@ -448,11 +448,12 @@ void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
   if (journal_route_)
     return fail_op(op,
                    "TANDEMSCRIPT scripts are refused while writes are journaled (the peer's Redis is down or catching "
-                   "up): their effects are read from the peer's replication stream; retry once the peer is back");
+                   "up): their effects (and those of XREADGROUP/XCLAIM/XAUTOCLAIM) are read from the peer's "
+                   "replication stream; retry once the peer is back");
   if (!tap_ || !tap_->streaming())
     return fail_op(op, "TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream (" +
                            (!tap_ || tap_->last_error().empty() ? std::string("connecting") : tap_->last_error()) +
-                           "); scripts are refused until it is");
+                           "); scripts (and XREADGROUP/XCLAIM/XAUTOCLAIM) are refused until it is");
   // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: the marker
   // opens the block of effects in the stream (fx_on_stream).
   const std::uint64_t seq = ++fx_next_seq_;

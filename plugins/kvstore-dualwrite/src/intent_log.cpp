@@ -295,6 +295,15 @@ void collect_write_keys(const RespParser& cmd, IntentKeys& keys) {
     // A script's declared KEYS (standalone Redis lets it write others too:
     // README "Scripts and functions" says what that means for each use).
     counted(2);
+  } else if (is(name, "XREADGROUP")) {
+    // The keys after STREAMS: the first half of what follows it.
+    for (std::size_t i = 1; i < argc; ++i)
+      if (is(cmd.element(i), "STREAMS")) {
+        range(i + 1, i + 1 + (argc - i - 1) / 2, 1);
+        break;
+      }
+  } else if (is(name, "XGROUP")) {
+    range(2, 3, 1);  // XGROUP <subcommand> key ...
   } else if (is_any(name, {"SCRIPT", "FUNCTION"})) {
     // Scripts and function libraries, not keys.
   } else if (is_any(name, {"FLUSHDB", "FLUSHALL", "SWAPDB"})) {

@@ -110,8 +110,19 @@ ScriptAdmin classify_script_admin(const RespParser& cmd) {
   if (iequals(cmd.element(0), "FUNCTION") && (sub == "DELETE" || sub == "RESTORE")) return ScriptAdmin::write;
   return ScriptAdmin::read;  // EXISTS, LIST, DUMP, STATS, HELP; an unknown one gets Redis's error
 }
-std::string script_arity_error(std::string_view name) {
-  return "ERR wrong number of arguments for '" + to_lower(name) + "' command";
+// What the endpoint answers itself for a command of class script ("" none):
+// Redis's arity error (the one it gives when queuing, i.e. inside the MULTI
+// the command is framed in), and XREADGROUP BLOCK, which would hold the link
+// all clients share (its emulation is not built).
+std::string script_refusal(std::string_view name, const RespParser& cmd) {
+  std::size_t arity = name == "XREADGROUP" ? 7 : name == "XCLAIM" || name == "XAUTOCLAIM" ? 6 : 3;
+  if (cmd.size() < arity) return "ERR wrong number of arguments for '" + to_lower(name) + "' command";
+  if (name == "XREADGROUP")
+    for (std::size_t i = 1; i < cmd.size() && !iequals(cmd.element(i), "STREAMS"); ++i)
+      if (iequals(cmd.element(i), "BLOCK"))
+        return "ERR XREADGROUP BLOCK is not supported by the tandem endpoint (it would hold the link all clients "
+               "share); read without BLOCK and poll";
+  return "";
 }
 std::string script_admin_refusal(const RespParser& cmd) {
   return "ERR '" + to_upper(cmd.element(0)) + " " + to_upper(cmd.element(1)) +
@@ -384,7 +395,7 @@ void Session::handle_command() {
     case CommandClass::script: {
       // Arity is the one error Redis gives before running (queue time in
       // the MULTI the script is framed in): answered here with its text.
-      if (parser_.size() < 3) return reply_error(script_arity_error(info->name));
+      if (std::string refusal = script_refusal(info->name, parser_); !refusal.empty()) return reply_error(refusal);
       auto op = new_write_op();  // its declared KEYS (intents, WATCH, blocking wake-ups)
       if (!op) return;
       op->kind = OpKind::script;
@@ -1018,7 +1029,7 @@ void Session::handle_in_multi(const CommandInfo* info, std::string_view name) {
     case CommandClass::script:
       // The whole block becomes a script op: its effects, all of them, come
       // from the secondary's replication stream (SPOP/XADD '*' in it too).
-      if (parser_.size() < 3) return refuse(script_arity_error(info->name));
+      if (std::string refusal = script_refusal(info->name, parser_); !refusal.empty()) return refuse(refusal);
       collect_write_keys(parser_, multi_keys_);
       if (multi_keys_.has_prefix(kReservedPrefix)) return refuse(std::string(kReservedError));
       if (info->name == "EVAL") multi_scripts_.emplace_back(parser_.element(1));

@@ -242,7 +242,8 @@ TEST(KvCommandTable, ClassifiesFamilies) {
   EXPECT_EQ(find_command("SPOP")->cls, CommandClass::effect);
   EXPECT_EQ(find_command("xadd")->cls, CommandClass::effect);
   EXPECT_EQ(find_command("XRANGE")->cls, CommandClass::read);
-  EXPECT_EQ(find_command("XREADGROUP")->cls, CommandClass::unsupported);
+  EXPECT_EQ(find_command("XREADGROUP")->cls, CommandClass::script);
+  EXPECT_EQ(find_command("XGROUP")->cls, CommandClass::write);
   EXPECT_EQ(find_command("BLPOP")->cls, CommandClass::blocking);
   EXPECT_EQ(find_command("WATCH")->cls, CommandClass::multi);
   EXPECT_EQ(find_command("DEBUG")->cls, CommandClass::unsupported);
@@ -386,6 +387,8 @@ TEST(KvIntentLog, KeysOfWrites) {
   EXPECT_EQ(keys_of({"FCALL", "f", "1", "x", "arg"}), S({"x"}));
   EXPECT_TRUE(keys_of({"EVALSHA", "abc", "0", "arg"}).empty());
   EXPECT_TRUE(keys_of({"FUNCTION", "LOAD", "code"}).empty());
+  EXPECT_EQ(keys_of({"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", "s2", ">", ">"}), S({"s1", "s2"}));
+  EXPECT_EQ(keys_of({"XGROUP", "CREATE", "s", "g", "$"}), S({"s"}));
   bool all = false;
   EXPECT_TRUE(keys_of({"FLUSHDB"}, &all).empty());
   EXPECT_TRUE(all);
