@@ -202,7 +202,7 @@ const std::vector<CommandInfo> kTable = {
     {"QUIT", C::local, ""},
     {"HELLO", C::local, "RESP2 only"},
     {"CLIENT", C::local, "SETNAME/GETNAME/SETINFO/ID/REPLY accepted; LIST/INFO list the endpoint's own clients"},
-    {"COMMAND", C::local, "empty reply"},
+    {"COMMAND", C::local, "empty reply; GETKEYS, GETKEYSANDFLAGS: the primary's Redis answers"},
     {"RESET", C::local, ""},
     {"INFO", C::read, "the primary's Redis"},
     {"TIME", C::read, ""},
