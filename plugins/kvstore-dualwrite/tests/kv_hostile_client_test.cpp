@@ -4,8 +4,6 @@
 // redis-servers.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +16,7 @@
 #include <thread>
 
 #include "kv_pair_fixture.h"
+#include "non_reader_probe.h"
 #include "support/sanitizer_allowance.h"
 #include "tandem/sdk/file_util.h"
 
@@ -80,22 +79,6 @@ TEST(KvHostileClient, ConfigGetNeverReturnsABackendSecret) {
   node.plugin->stop();
 }
 
-// A raw TCP connection to the endpoint (optionally with a small receive buffer).
-int raw_connect(int port, int rcvbuf = 0) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Peak resident memory of this process (the plugin runs in it), in MiB.
 double peak_rss_mib() {
   std::ifstream in("/proc/self/status");
@@ -103,106 +86,6 @@ double peak_rss_mib() {
   while (std::getline(in, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return -1;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-using Clock = std::chrono::steady_clock;
-struct Sample {
-  Clock::time_point at;  // when the GET was sent
-  double ms;
-};
-
-// GETs of one well-behaved client, `n` requests: when each was sent, and its latency.
-std::vector<Sample> get_samples(int port, int n) {
-  RedisClient c("127.0.0.1", port);
-  std::vector<Sample> out;
-  for (int i = 0; i < n; ++i) {
-    auto t0 = Clock::now();
-    auto r = c.command({"GET", "small"});
-    if (r.str != "v") throw std::runtime_error("GET small: " + r.describe());
-    out.push_back({t0, std::chrono::duration<double, std::milli>(Clock::now() - t0).count()});
-  }
-  return out;
-}
-
-// The latencies (ms) of the samples sent in [from, to).
-std::vector<double> latencies(const std::vector<Sample>& samples, Clock::time_point from = Clock::time_point::min(),
-                              Clock::time_point to = Clock::time_point::max()) {
-  std::vector<double> ms;
-  for (auto& s : samples)
-    if (s.at >= from && s.at < to) ms.push_back(s.ms);
-  return ms;
-}
-
-std::vector<double> get_latencies(int port, int n) { return latencies(get_samples(port, n)); }
-
-// "p50 A ms (Rx), p99 B ms (Rx)": percentiles of `ms` and their ratios to `normal`'s.
-std::string against(const std::vector<double>& ms, const std::vector<double>& normal) {
-  std::ostringstream os;
-  os << "p50 " << percentile(ms, 0.5) << " ms (" << percentile(ms, 0.5) / percentile(normal, 0.5) << "x), p99 "
-     << percentile(ms, 0.99) << " ms (" << percentile(ms, 0.99) / percentile(normal, 0.99) << "x) over " << ms.size()
-     << " GETs";
-  return os.str();
-}
-
-// What another client's GETs of "small" saw while a client pipelined 3,000
-// GETs of the 1 MiB "big" to `port` on a socket with a 4 KiB receive buffer
-// and never read: `normal` before (that client alone), `connected` until
-// `cut_off()` said the server dropped the non-reader, `whole` until
-// `settled()` and 500 ms after.
-constexpr std::string_view kNonReaderName = "tandem-test-nonreader";
-
-struct NonReaderRun {
-  std::vector<double> normal, connected, whole;
-  long long connected_ms = 0;
-  bool cut_off = false;
-  ssize_t received = 0;  // bytes the non-reader got before it was closed
-};
-
-NonReaderRun run_non_reader(int port, const std::function<bool()>& cut_off, const std::function<bool()>& settled) {
-  NonReaderRun run;
-  run.normal = get_latencies(port, 2000);
-  int fd = raw_connect(port, 4096);
-  if (fd < 0) throw std::runtime_error("cannot connect the non-reading client");
-  // Named first (and the answer read), so a server's client list shows it
-  // from before the burst until the server drops it.
-  const std::string setname = "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$" + std::to_string(kNonReaderName.size()) +
-                              "\r\n" + std::string(kNonReaderName) + "\r\n";
-  char ok[5];
-  if (::send(fd, setname.data(), setname.size(), 0) != static_cast<ssize_t>(setname.size()) ||
-      ::recv(fd, ok, sizeof ok, MSG_WAITALL) != 5 || std::string(ok, 5) != "+OK\r\n")
-    throw std::runtime_error("the non-reading client could not be named");
-  std::string burst;
-  for (int i = 0; i < 3000; ++i) burst += "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
-  if (::send(fd, burst.data(), burst.size(), 0) != static_cast<ssize_t>(burst.size()))
-    throw std::runtime_error("cannot send the non-reading client's burst");
-  const auto burst_at = Clock::now();
-  std::vector<Sample> samples;
-  std::atomic<bool> stop{false};
-  std::thread other([&] {
-    while (!stop) {
-      auto more = get_samples(port, 200);
-      samples.insert(samples.end(), more.begin(), more.end());
-    }
-  });
-  run.cut_off = sdk::testing::eventually(cut_off, std::chrono::seconds(30));
-  const auto cut_seen_at = Clock::now();
-  run.cut_off = run.cut_off && sdk::testing::eventually(settled, std::chrono::seconds(30));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // and a while after
-  stop = true;
-  other.join();
-  run.connected = latencies(samples, burst_at, cut_seen_at);
-  run.connected_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cut_seen_at - burst_at).count();
-  run.whole = latencies(samples);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) run.received += n;  // what it got before the close
-  ::close(fd);
-  return run;
 }
 
 // A client that pipelines 3,000 GETs of a 1 MiB value and never reads, on a
