@@ -43,7 +43,8 @@ struct LinkToken {
 class BackendLink : public std::enable_shared_from_this<BackendLink> {
  public:
   struct Callbacks {
-    std::function<void(LinkToken&, const RespParser&)> on_reply;
+    // Non-const: the owner may take a large reply's bytes (RespParser::take_message).
+    std::function<void(LinkToken&, RespParser&)> on_reply;
     std::function<void(std::deque<LinkToken>&, const std::string& why)> on_down;
     std::function<void()> on_up;
     std::function<void()> after_batch;   // after a read's replies were all delivered

@@ -14,6 +14,12 @@
 namespace tandem::kv {
 
 namespace {
+// A reply from the local Redis this large is moved to its client, not copied
+// (RespParser::take_message); a closed client's unsent replies this large in
+// all are freed off the io thread (BackgroundRelease).
+constexpr std::size_t kTakeReply = 64u << 10;
+constexpr std::size_t kReleaseElsewhere = 1u << 20;
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -139,7 +145,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
   primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
       BackendLink::Callbacks{
-          [this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
+          [this](LinkToken& t, RespParser& r) { on_primary_reply(t, r); },
           [this](std::deque<LinkToken>& lost, const std::string& why) { on_primary_down(lost, why); },
           [this] {
             if (!primary_was_up_) host_.log().info("endpoint connected to " + primary_->name());
@@ -165,7 +171,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
         io, "local Redis " + settings.local.describe() + " (bulk read link " + std::to_string(i + 1) + ")",
         settings.local, secrets.local_password, settings.db, settings,
         BackendLink::Callbacks{
-            [this](LinkToken& t, const RespParser& r) { on_primary_reply(t, r); },
+            [this](LinkToken& t, RespParser& r) { on_primary_reply(t, r); },
             [this, i](std::deque<LinkToken>& lost, const std::string& why) { on_bulk_down(i, lost, why); },
             [this, i] { bulk_was_up_[i] = true; }, nullptr, nullptr, nullptr}));
   }
@@ -177,6 +183,15 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
 }
 
 Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::release_later(std::vector<std::string>& pieces) {
+  std::size_t bytes = 0;
+  for (auto& p : pieces) bytes += p.capacity();
+  if (bytes >= kReleaseElsewhere)
+    release_.release(pieces);
+  else
+    std::vector<std::string>().swap(pieces);
+}
 
 void Dispatcher::start(std::function<void()> on_link_up) {
   on_link_up_ = std::move(on_link_up);
@@ -837,7 +852,7 @@ void Dispatcher::on_secondary_up() {
   if (journal_route_) pump_replay();
 }
 
-void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
+void Dispatcher::on_primary_reply(LinkToken& t, RespParser& r) {
   Op& op = *t.op;
   local_answered(op);
   if (op.journal_on_reply) {
@@ -872,6 +887,9 @@ void Dispatcher::on_primary_reply(LinkToken& t, const RespParser& r) {
       filter_config_get_reply(r, op.reply);
     } else if (op.info) {
       info_with_blocked_clients(r, blocked_.size(), op.reply);
+    } else if (r.bytes().size() >= kTakeReply) {
+      op.reply = r.take_message();  // moved, not copied (the io thread serves everyone)
+      ++replies_moved_;
     } else {
       op.reply.assign(r.bytes());
     }
@@ -1224,6 +1242,8 @@ void Dispatcher::publish_stats() {
   s.replayed = replayed_;
   s.replay_errors = replay_errors_;
   s.bulk_reads = bulk_reads_;
+  s.replies_moved = replies_moved_;
+  s.bytes_freed_off_io_thread = release_.released_bytes();
   s.clients = sessions_.size();
   s.writes_paused = gate_ != 0;
   s.demoting = demoting_;

@@ -57,6 +57,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "backend_link.h"
+#include "background_release.h"
 #include "intent_log.h"
 #include "journal.h"
 #include "op.h"
@@ -94,7 +95,9 @@ struct EndpointStats {
   bool journal_full = false;
   std::string journal_error;
   std::uint64_t writes = 0, reads = 0, refused = 0, replayed = 0, replay_errors = 0;
-  std::uint64_t bulk_reads = 0;  // reads sent on a bulk read link ("Local links")
+  std::uint64_t bulk_reads = 0;                 // reads sent on a bulk read link ("Local links")
+  std::uint64_t replies_moved = 0;              // large replies handed from a link to a client without a copy
+  std::uint64_t bytes_freed_off_io_thread = 0;  // closed clients' unsent replies freed by BackgroundRelease
   std::size_t clients = 0;
   bool writes_paused = false;
   bool demoting = false;
@@ -156,6 +159,9 @@ class Dispatcher {
   const std::string& redis_version() const { return redis_version_; }
   void op_started() { ++ops_in_flight_; }
   void op_finished() { --ops_in_flight_; }
+  // A closed client's unsent replies: freed here when small, else on
+  // another thread (background_release.h); `pieces` is left empty.
+  void release_later(std::vector<std::string>& pieces);
   // A wrong AUTH from `remote`; logged at most once per 10 s with the count.
   void auth_failed(const std::string& remote);
   // A client was disconnected by a limit; logged at most once per 10 s with the count.
@@ -196,7 +202,7 @@ class Dispatcher {
   void on_secondary_reply(LinkToken& t, const RespParser& r);
   void on_secondary_down(std::deque<LinkToken>& lost, const std::string& why);
   void on_secondary_up();
-  void on_primary_reply(LinkToken& t, const RespParser& r);
+  void on_primary_reply(LinkToken& t, RespParser& r);
   void on_primary_down(std::deque<LinkToken>& lost, const std::string& why);
   void on_bulk_down(std::size_t i, std::deque<LinkToken>& lost, const std::string& why);
   // The local link `op` was outstanding on answered it (or dropped it).
@@ -262,6 +268,8 @@ class Dispatcher {
   std::vector<std::shared_ptr<BackendLink>> bulk_;
   std::vector<bool> bulk_was_up_;
   std::uint64_t bulk_reads_ = 0;
+  std::uint64_t replies_moved_ = 0;
+  BackgroundRelease release_;
   boost::asio::steady_timer tick_timer_;
   std::unordered_set<Session*> sessions_;
   std::unordered_set<Session*> watching_;

@@ -42,6 +42,8 @@ bool parse_ll(std::string_view s, long long& v) {
 constexpr long long kMaxMultibulk = 1024 * 1024;
 constexpr long long kMaxBulk = 512LL * 1024 * 1024;
 constexpr std::size_t kMaxHeaderLine = 64 * 1024;
+// A backend's bulk string this large gets its whole room reserved at its header.
+constexpr std::size_t kReserveBulk = 64 * 1024;
 // Aggregates nested deeper than this are refused (a reply of Redis's never is).
 constexpr std::size_t kMaxDepth = 10000;
 
@@ -118,6 +120,25 @@ bool split_inline(std::string_view line, std::vector<std::string>& args) {
 }
 
 void RespParser::feed(const char* data, std::size_t n) { buf_.append(data, n); }
+
+std::string RespParser::take_message() {
+  std::string out;
+  if (inline_msg_ || msg_begin_ != 0) {
+    out.assign(bytes());
+    return out;
+  }
+  // The bytes after the message (the start of the next one, less than one
+  // read) move to a fresh buffer; the message keeps the old one.
+  std::string rest(std::string_view(buf_).substr(msg_end_));
+  buf_.resize(msg_end_);
+  out.swap(buf_);
+  buf_ = std::move(rest);
+  // As if the message had been consumed from a buffer starting at the rest.
+  elements_.clear();
+  msg_begin_ = msg_end_ = pos_ = scan_ = 0;
+  payload_offset_ = payload_len_ = 0;
+  return out;
+}
 
 RespParser::Next RespParser::fail(std::string text) {
   error_ = std::move(text);
@@ -213,7 +234,13 @@ RespParser::Step RespParser::parse_from_scan() {
           break;
         }
         const std::size_t n = static_cast<std::size_t>(len);
-        if (size - after < n + 2) return Step::incomplete;
+        if (size - after < n + 2) {
+          // A backend's large bulk (its length is trusted; a client's is not,
+          // it would reserve memory it never sends): room for all of it now,
+          // so the buffer is not regrown (copied) several times as it arrives.
+          if (!client && n >= kReserveBulk && buf_.capacity() < after + n + 2) buf_.reserve(after + n + 2);
+          return Step::incomplete;
+        }
         if (data[after + n] != '\r' || data[after + n + 1] != '\n') {
           fail("bulk string not followed by CRLF");
           return Step::error;

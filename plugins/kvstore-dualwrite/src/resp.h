@@ -67,6 +67,17 @@ class RespParser {
   // Value of a top-level integer message.
   long long integer() const { return integer_; }
   bool is_error() const { return type_ == RespType::error; }
+  // Moves the message just parsed (its bytes()) out of the parser instead of
+  // copying it: a large reply handed on (the endpoint's links) is then never
+  // copied, nor touched in one go, by the io thread. Without a copy when the
+  // message starts the buffer (the usual case for a large one); bytes that
+  // follow it stay, and parsing goes on with them. The accessors describe
+  // nothing until the next call to next(). Precondition: the last next()
+  // returned `message`, not unread().
+  std::string take_message();
+  // Room held for the message being received (a backend's large bulk string
+  // reserves its whole size once, at its header: no regrowth copies).
+  std::size_t capacity() const { return buf_.capacity(); }
   const std::string& error_text() const { return error_; }
   // Bytes held for the message not yet complete (for request size limits).
   std::size_t buffered() const { return buf_.size() - (complete_ ? msg_end_ : pos_); }

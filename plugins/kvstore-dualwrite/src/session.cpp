@@ -192,7 +192,7 @@ void Session::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   auth_timer_.cancel();
-  std::vector<std::string>().swap(out_);  // the memory goes now, not when the last op finishes
+  d_.release_later(out_);  // the memory goes now, not when the last op finishes (and not on the io thread)
   out_bytes_ = 0;
 }
 
@@ -1222,7 +1222,7 @@ void Session::flush() {
                       self->write_in_progress_ = false;
                       self->writing_bytes_ = 0;
                       if (self->closed_) {
-                        std::vector<std::string>().swap(self->writing_);
+                        self->d_.release_later(self->writing_);
                       } else {
                         auto& first = self->writing_.front();  // a gathered piece, unless a large reply
                         if (first.capacity() < 2 * kOwnPiece) {

@@ -8,6 +8,7 @@
 // --setup first writes the keys the probe reads ("big", 1 MiB; "small") through PORT.
 // The non-reader counts as cut off once PORT's CLIENT LIST no longer shows
 // it, for the endpoint (which lists its own clients) as for Redis.
+#include <algorithm>
 #include <iostream>
 #include <string>
 
@@ -45,7 +46,19 @@ int main(int argc, char** argv) {
                           {"connected_ms", run.connected_ms},
                           {"whole_p99", percentile(run.whole, 0.99)},
                           {"cut_off", run.cut_off},
-                          {"received", run.received}};
+                          {"received", run.received},
+                          // CLOCK_MONOTONIC, to match profiles (perf record -k CLOCK_MONOTONIC) to the window
+                          {"burst_at_ns", run.burst_at.time_since_epoch().count()},
+                          {"cut_seen_at_ns", run.cut_seen_at.time_since_epoch().count()}};
+    // The slowest GETs while it was connected, and when (ms after its burst):
+    // which part of its life costs the others.
+    std::vector<Sample> slow;
+    for (auto& s : run.samples)
+      if (s.at >= run.burst_at && s.at < run.cut_seen_at) slow.push_back(s);
+    std::sort(slow.begin(), slow.end(), [](const Sample& a, const Sample& b) { return a.ms > b.ms; });
+    for (std::size_t i = 0; i < slow.size() && i < 5; ++i)
+      out["slowest"].push_back(
+          {std::chrono::duration<double, std::milli>(slow[i].at - run.burst_at).count(), slow[i].ms});
     std::cout << out.dump() << std::endl;
     return run.cut_off ? 0 : 1;
   } catch (const std::exception& e) {

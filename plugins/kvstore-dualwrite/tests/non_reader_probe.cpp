@@ -84,8 +84,8 @@ NonReaderRun run_non_reader(int port, const std::function<bool()>& cut_off, cons
   for (int i = 0; i < 3000; ++i) burst += "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
   if (::send(fd, burst.data(), burst.size(), 0) != static_cast<ssize_t>(burst.size()))
     throw std::runtime_error("cannot send the non-reading client's burst");
-  const auto burst_at = Clock::now();
-  std::vector<Sample> samples;
+  const auto burst_at = run.burst_at = Clock::now();
+  std::vector<Sample>& samples = run.samples;
   std::atomic<bool> stop{false};
   std::thread other([&] {
     while (!stop) {
@@ -94,7 +94,7 @@ NonReaderRun run_non_reader(int port, const std::function<bool()>& cut_off, cons
     }
   });
   run.cut_off = sdk::testing::eventually(cut_off, std::chrono::seconds(30));
-  const auto cut_seen_at = Clock::now();
+  const auto cut_seen_at = run.cut_seen_at = Clock::now();
   run.cut_off = run.cut_off && sdk::testing::eventually(settled, std::chrono::seconds(30));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // and a while after
   stop = true;

@@ -46,6 +46,8 @@ constexpr std::string_view kNonReaderName = "tandem-test-nonreader";
 // `settled()` and 500 ms after.
 struct NonReaderRun {
   std::vector<double> normal, connected, whole;
+  std::vector<Sample> samples;  // the other client's GETs, from the burst on
+  Clock::time_point burst_at, cut_seen_at;
   long long connected_ms = 0;
   bool cut_off = false;
   ssize_t received = 0;  // bytes the non-reader got before it was closed
