@@ -854,6 +854,7 @@ void Dispatcher::on_secondary_up() {
 
 void Dispatcher::on_primary_reply(LinkToken& t, RespParser& r) {
   Op& op = *t.op;
+  if (op.local_link == 0 && r.bytes().size() >= kTakeReply) ++shared_large_replies_;
   local_answered(op);
   if (op.journal_on_reply) {
     op.journal_on_reply = false;
@@ -1243,6 +1244,7 @@ void Dispatcher::publish_stats() {
   s.replay_errors = replay_errors_;
   s.bulk_reads = bulk_reads_;
   s.replies_moved = replies_moved_;
+  s.shared_large_replies = shared_large_replies_;
   s.bytes_freed_off_io_thread = release_.released_bytes();
   s.clients = sessions_.size();
   s.writes_paused = gate_ != 0;

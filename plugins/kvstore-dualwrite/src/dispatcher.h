@@ -96,6 +96,7 @@ struct EndpointStats {
   std::string journal_error;
   std::uint64_t writes = 0, reads = 0, refused = 0, replayed = 0, replay_errors = 0;
   std::uint64_t bulk_reads = 0;                 // reads sent on a bulk read link ("Local links")
+  std::uint64_t shared_large_replies = 0;       // replies of 64 KiB or more that came on the shared local link
   std::uint64_t replies_moved = 0;              // large replies handed from a link to a client without a copy
   std::uint64_t bytes_freed_off_io_thread = 0;  // closed clients' unsent replies freed by BackgroundRelease
   std::size_t clients = 0;
@@ -269,6 +270,7 @@ class Dispatcher {
   std::vector<bool> bulk_was_up_;
   std::uint64_t bulk_reads_ = 0;
   std::uint64_t replies_moved_ = 0;
+  std::uint64_t shared_large_replies_ = 0;
   BackgroundRelease release_;
   boost::asio::steady_timer tick_timer_;
   std::unordered_set<Session*> sessions_;

@@ -211,7 +211,15 @@ bool Session::can_take_more() const {
   return ops_.size() < allowed;
 }
 
-bool Session::large_replies() const { return recent_reply_max_ >= kLargeReply || unsent_bytes() >= kUnreadBacklog; }
+bool Session::large_replies() const {
+  // A client that pipelines before any reply showed their size counts as
+  // large too: sent to the shared link, its first replies (of 1 MiB, say)
+  // would be queued ahead of everyone else's. A client that sends one
+  // command and waits (most, and every connection-per-request client) keeps
+  // the shared link.
+  const bool pipelining_unknown = !reply_seen_ && (ops_.size() > 1 || parser_.buffered() > 0 || parser_.has_unread());
+  return recent_reply_max_ >= kLargeReply || unsent_bytes() >= kUnreadBacklog || pipelining_unknown;
+}
 
 bool Session::must_wait_for_bulk_reads() {
   // Plain reads (also queued inside MULTI) never route a write; CONFIG SET
@@ -1159,6 +1167,7 @@ void Session::pump() {
       queue_out(op->reply);
       reply_estimate_ = decaying_max(reply_estimate_, n);
       recent_reply_max_ = decaying_max(recent_reply_max_, n);
+      if (op->kind != OpKind::local) reply_seen_ = true;  // a CLIENT SETNAME's +OK says nothing of its GETs
     }
     if (op->intent_seq) d_.intent_settled(op->intent_seq);
     if (op == blocked_op_) {

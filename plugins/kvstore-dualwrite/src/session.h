@@ -47,8 +47,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Where this session's operations are outstanding on the local Redis
   // (dispatcher.h "Local links"); the dispatcher keeps it up to date.
   LocalLane& lane() { return lane_; }
-  // Its recent replies are large, or it leaves many unread: its reads then
-  // take a bulk read link, off the link every other client's replies share.
+  // Its recent replies are large, or it leaves many unread, or it pipelines
+  // before any reply showed their size: its reads then take a bulk read
+  // link, off the link every other client's replies share.
   bool large_replies() const;
   std::uint64_t id() const { return id_; }
   // This connection's line of CLIENT LIST / CLIENT INFO, in Redis's format
@@ -174,6 +175,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t reply_estimate_ = 1u << 20;  // unknown yet: assume large (2 ops), learn quickly
   // The same decaying maximum from nothing assumed: what large_replies() judges by.
   std::size_t recent_reply_max_ = 0;
+  bool reply_seen_ = false;  // a reply from Redis was queued: recent_reply_max_ knows something
   LocalLane lane_;
   std::uint64_t next_seq_ = 0;                // Op::seq of the next operation
   std::unique_ptr<PubSubConnection> pubsub_;  // since the client's first SUBSCRIBE

@@ -139,6 +139,13 @@ TEST(KvHostileClient, NonReadingClientIsDisconnectedAndHurtsNoOne) {
   // replies use (the first one or two, sent before a reply showed their size,
   // may not have).
   EXPECT_GT(health.details.value("bulk_reads", 0), 5) << health.details.dump();
+  // None of its 1 MiB replies came on the shared link, not even the first
+  // ones (it pipelined before any reply showed their size); they were moved
+  // to it, not copied; and its unread MiBs were freed off the io thread.
+  // Each of these held the other client's replies for milliseconds.
+  EXPECT_EQ(health.details.value("shared_large_replies", -1), 0) << health.details.dump();
+  EXPECT_GE(health.details.value("replies_moved", 0), 30) << health.details.dump();
+  EXPECT_GE(health.details.value("bytes_freed_off_io_thread", 0), 30 << 20) << health.details.dump();
   EXPECT_LT(through.received, 40 << 20) << "it got more than its limit";
   EXPECT_LT(rss_peak, 200.0 + testsupport::kSanitizerRssAllowanceMiB);
   // Not a latency target (the 2x goal is measured and printed above, beside
@@ -191,6 +198,8 @@ TEST(KvHostileClient, AClientWithLargeRepliesDoesNotDelayAnother) {
             << " (target 2x); " << bulk_reads << " reads took a bulk read link" << std::endl;
   EXPECT_GT(big_replies, 20);
   EXPECT_GT(bulk_reads, 20u);
+  // Not one of its 1 MiB replies came on the link the other client's share.
+  EXPECT_EQ(node.plugin->health().details.value("shared_large_replies", -1), 0);
   EXPECT_LT(percentile(during, 0.99), 1000.0) << "another client's replies were held up";
   node.plugin->stop();
 }

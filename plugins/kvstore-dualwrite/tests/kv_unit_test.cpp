@@ -116,6 +116,68 @@ TEST(KvResp, ParsesPipelinedCommandsAndPartialInput) {
   EXPECT_EQ(p.bytes(), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n");
 }
 
+// A backend's large reply, arriving in reads of 64 KiB as from a link: its
+// room is reserved once at its header (no regrowth copies), and it is handed
+// on without a copy (the very bytes received), the next reply's first bytes
+// staying in the parser. Issue 12: copying each 1 MiB reply in one go on the
+// io thread held every client's replies.
+TEST(KvResp, ALargeReplyIsReservedOnceAndTakenWithoutACopy) {
+  RespParser p;
+  const std::string value(1 << 20, 'x');
+  const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  const std::string stream = reply + reply + "+OK\r\n";
+  std::size_t fed = 0;
+  auto feed = [&](std::size_t n) {
+    n = std::min(n, stream.size() - fed);
+    p.feed(stream.data() + fed, n);
+    fed += n;
+  };
+  feed(64 << 10);
+  ASSERT_EQ(p.next(), RespParser::Next::incomplete);
+  EXPECT_GE(p.capacity(), reply.size()) << "the bulk's room was not reserved at its header";
+  const std::size_t reserved = p.capacity();
+  for (int round = 0; round < 2; ++round) {
+    const char* where = nullptr;
+    while (fed < stream.size()) {
+      feed(64 << 10);
+      if (p.next() == RespParser::Next::message) {
+        where = p.bytes().data();
+        break;
+      }
+      EXPECT_EQ(p.capacity(), reserved) << "regrown while the bulk arrived";
+    }
+    ASSERT_NE(where, nullptr);
+    EXPECT_EQ(p.type(), RespType::string);
+    EXPECT_EQ(p.payload().size(), value.size());
+    std::string taken = p.take_message();
+    EXPECT_EQ(taken, reply);
+    EXPECT_EQ(taken.data(), where) << "copied, not moved";
+  }
+  // What followed the second reply (in its last read) is still parsed.
+  feed(stream.size());
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.bytes(), "+OK\r\n");
+  EXPECT_EQ(p.next(), RespParser::Next::incomplete);
+  // A small message, or one not at the buffer's start, is copied: still right.
+  const std::string two = "+A\r\n+B\r\n";
+  p.feed(two.data(), two.size());
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  EXPECT_EQ(p.take_message(), "+B\r\n");
+  EXPECT_EQ(p.next(), RespParser::Next::incomplete);
+}
+
+// A client's bulk header reserves nothing: its length is not to be trusted
+// (it would hold memory it never sends).
+TEST(KvResp, AClientsBulkHeaderReservesNothing) {
+  RespParser p;
+  p.accept_inline();
+  const std::string head = "*2\r\n$3\r\nGET\r\n$100000000\r\nxx";
+  p.feed(head.data(), head.size());
+  ASSERT_EQ(p.next(), RespParser::Next::incomplete);
+  EXPECT_LT(p.capacity(), 1u << 20);
+}
+
 TEST(KvResp, ReencodesRepliesCanonically) {
   RespParser p;
   std::string in = "+OK\r\n-ERR bad\r\n:42\r\n$-1\r\n*-1\r\n*2\r\n:1\r\n*1\r\n$1\r\nx\r\n";
