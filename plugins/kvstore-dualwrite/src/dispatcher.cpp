@@ -115,6 +115,52 @@ bool script_reply(const RespParser& exec, bool block, std::string& out) {
   return true;
 }
 
+// XREADGROUP's op: the client's reply is the EXEC reply's second element
+// (after the marker's), and each following element, XINFO GROUPS of one of
+// its streams, gives the group's entries-read there: the primary gets
+// XGROUP SETID key group <last-delivered-id> ENTRIESREAD <n> (fx_extra),
+// which Redis 7.0's propagation of the delivery leaves out.
+bool group_read_reply(Op& op, const RespParser& exec, int) {
+  if (exec.size() != 2 + op.fx_group_keys.size() || exec.element_type(0) != RespType::integer) return false;
+  switch (exec.element_type(1)) {
+    case RespType::array: op.reply.assign(exec.element(1)); break;
+    case RespType::nil: op.reply = op.proto == 3 ? "_\r\n" : "*-1\r\n"; break;
+    case RespType::error:
+      op.reply.clear();
+      append_error(op.reply, exec.element(1));
+      break;
+    default: return false;
+  }
+  op.fx_extra.clear();
+  op.fx_extra_replies = 0;
+  for (std::size_t k = 0; k < op.fx_group_keys.size(); ++k) {
+    if (exec.element_type(2 + k) != RespType::array) continue;  // no such stream (an error)
+    RespParser groups;
+    auto enc = exec.element(2 + k);
+    groups.feed(enc.data(), enc.size());
+    if (groups.next() != RespParser::Next::message) continue;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      RespParser fields;
+      auto genc = groups.element(g);
+      fields.feed(genc.data(), genc.size());
+      if (fields.next() != RespParser::Next::message) continue;
+      std::string name, last_id, entries_read;
+      for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
+        auto field = fields.element(f);
+        if (field == "name") name.assign(fields.element(f + 1));
+        if (field == "last-delivered-id") last_id.assign(fields.element(f + 1));
+        if (field == "entries-read" && fields.element_type(f + 1) == RespType::integer)
+          entries_read = std::to_string(fields.element_integer(f + 1));
+      }
+      if (name != op.fx_group || last_id.empty() || entries_read.empty()) continue;
+      append_command(op.fx_extra,
+                     {"XGROUP", "SETID", op.fx_group_keys[k], op.fx_group, last_id, "ENTRIESREAD", entries_read});
+      ++op.fx_extra_replies;
+    }
+  }
+  return true;
+}
+
 std::string client_name_safe(std::string name) {
   for (auto& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
@@ -478,9 +524,10 @@ void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
   const std::string marker = fx_token_ + ":" + std::to_string(seq);
   append_command(framed, {"PUBLISH", kFxChannel, marker});
   framed += op->request;
+  for (auto& key : op->fx_group_keys) append_command(framed, {"XINFO", "GROUPS", key});
   framed += kExecCommand;
   op->request.swap(framed);
-  op->replies += 3;
+  op->replies += 3 + static_cast<std::uint32_t>(op->fx_group_keys.size());
   op->fx_framed = op->fx_dual = true;
   op->fx_seq = seq;
   fx_inflight_.emplace(seq, op);
@@ -561,7 +608,8 @@ void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r)
     op->session->pump();
     return;
   }
-  if (!script_reply(r, op->fx_block, op->reply)) {
+  if (!op->fx_group_keys.empty() ? !group_read_reply(*op, r, settings_.db)
+                                 : !script_reply(r, op->fx_block, op->reply)) {
     fx_inflight_.erase(op->fx_seq);
     host_.log().error("script: unexpected EXEC reply from the peer's Redis: " + std::string(r.bytes().substr(0, 200)));
     return fx_answer_lost(op, "unexpected reply");
@@ -575,13 +623,14 @@ void Dispatcher::fx_finish(const std::shared_ptr<Op>& op) {
   // EVAL also loads its script on the primary, so both caches hold the same
   // scripts (SCRIPT EXISTS, EVALSHA_RO); not one that does not compile.
   const bool load = !op->fx_scripts.empty() && op->reply.find("Error compiling script") == std::string::npos;
-  if (op->replies > 0 || load) {
+  if (op->replies > 0 || load || op->fx_extra_replies > 0) {
     std::string framed(kMultiCommand);
     if (load)
       for (auto& body : op->fx_scripts) append_command(framed, {"SCRIPT", "LOAD", body});
     framed += op->primary_request;
+    framed += op->fx_extra;
     framed += kExecCommand;
-    op->replies += 2 + (load ? static_cast<std::uint32_t>(op->fx_scripts.size()) : 0);
+    op->replies += 2 + op->fx_extra_replies + (load ? static_cast<std::uint32_t>(op->fx_scripts.size()) : 0);
     op->primary_request.swap(framed);
   } else {
     op->primary_request.clear();

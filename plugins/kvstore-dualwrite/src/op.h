@@ -76,8 +76,15 @@ struct Op {
   bool fx_have_block = false;           // the replication tap delivered its effects (primary_request)
   std::uint64_t fx_seq = 0;             // its marker's number
   std::vector<std::string> fx_scripts;  // EVAL bodies: loaded on the primary too (the same script cache)
-  IntentKeys keys;                      // writes: the keys it touches (for the intent log)
-  std::uint64_t intent_seq = 0;         // its intent's sequence number once noted (0: none)
+  // XREADGROUP: Redis 7.0 propagates a delivery without the group's
+  // entries-read (its lag); the secondary's, read in the same transaction
+  // (XINFO GROUPS of each stream), is set on the primary too (fx_extra).
+  std::string fx_group;
+  std::vector<std::string> fx_group_keys;
+  std::string fx_extra;
+  std::uint32_t fx_extra_replies = 0;
+  IntentKeys keys;               // writes: the keys it touches (for the intent log)
+  std::uint64_t intent_seq = 0;  // its intent's sequence number once noted (0: none)
   // Back to a fresh state, keeping string capacity (ops are recycled per session).
   void reset() {
     kind = OpKind::local;
@@ -98,6 +105,10 @@ struct Op {
     fx_block = fx_framed = fx_dual = fx_have_block = false;
     fx_seq = 0;
     fx_scripts.clear();
+    fx_group.clear();
+    fx_group_keys.clear();
+    fx_extra.clear();
+    fx_extra_replies = 0;
     proto = 2;
     keys.clear();
     intent_seq = 0;

@@ -409,6 +409,15 @@ void Session::handle_command() {
       op->kind = OpKind::script;
       op->request.assign(parser_.bytes());
       if (info->name == "EVAL") op->fx_scripts.emplace_back(parser_.element(1));
+      if (info->name == "XREADGROUP" && iequals(parser_.element(1), "GROUP")) {
+        op->fx_group.assign(parser_.element(2));
+        for (std::size_t i = 1; i < parser_.size(); ++i)
+          if (iequals(parser_.element(i), "STREAMS")) {
+            for (std::size_t k = i + 1; k < i + 1 + (parser_.size() - i - 1) / 2; ++k)
+              op->fx_group_keys.emplace_back(parser_.element(k));
+            break;
+          }
+      }
       d_.route_write(op);
       return;
     }
