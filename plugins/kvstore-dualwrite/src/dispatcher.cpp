@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <random>
+#include <set>
 
 #include "divergence.h"
 #include "fence.h"
@@ -310,6 +311,10 @@ void Dispatcher::stop() {
   fx_inflight_.clear();
   fx_waiting_.reset();
   fx_deferred_.clear();
+  ++fx_repair_gen_;
+  fx_repairing_ = false;
+  fx_repair_ops_.clear();
+  fx_repair_batch_.clear();
   try {
     journal_.sync_now();
   } catch (const std::exception& e) {
@@ -612,7 +617,7 @@ void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r)
                                  : !script_reply(r, op->fx_block, op->reply)) {
     fx_inflight_.erase(op->fx_seq);
     host_.log().error("script: unexpected EXEC reply from the peer's Redis: " + std::string(r.bytes().substr(0, 200)));
-    return fx_answer_lost(op, "unexpected reply");
+    return fx_answer_lost(op, "unexpected reply", false);
   }
   if (op->fx_have_block) return fx_finish(op);
   if (!fx_inflight_.count(op->fx_seq)) return fx_answer_lost(op, fx_lost_why_);
@@ -660,7 +665,15 @@ void Dispatcher::fx_release() {
   }
 }
 
-void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why) {
+void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why, bool repairable) {
+  if (repairable && mode_ == PeerMode::dual && !journal_route_ && secondary_->up() && primary_->up()) {
+    fx_repair_ops_.push_back(op);  // answered once its declared keys are copied
+    if (!fx_repairing_) {
+      host_.log().warn("script effects lost (" + why + "): copying the scripts' declared keys from the peer's Redis");
+      fx_start_repair();
+    }
+    return;
+  }
   fail_op(op,
           "TANDEMSCRIPT the script ran on the peer's Redis, but its effects could not be read from its "
           "replication stream (" +
@@ -671,7 +684,7 @@ void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string
   op->session->pump();
 }
 
-void Dispatcher::fx_lose_all(const std::string& why) {
+void Dispatcher::fx_lose_all(const std::string& why, bool repairable) {
   if (fx_inflight_.empty() && !fx_waiting_) return;
   fx_lost_why_ = why;
   // Those whose secondary reply is still to come are answered when it comes
@@ -679,11 +692,87 @@ void Dispatcher::fx_lose_all(const std::string& why) {
   fx_inflight_.clear();
   if (auto op = std::exchange(fx_waiting_, nullptr)) {
     if (!op->fx_have_block)
-      fx_answer_lost(op, why);
+      fx_answer_lost(op, why, repairable);
     else
       fx_finish(op);
   }
   fx_release();
+}
+
+void Dispatcher::fx_start_repair() {
+  fx_repairing_ = true;
+  close_gate(kGateRepair);
+  fx_repair_batch_.swap(fx_repair_ops_);
+  fx_repair_ops_.clear();
+  const std::uint64_t gen = ++fx_repair_gen_;
+  // Every write already sent is applied on the secondary (its PING answered,
+  // and with it every earlier reply forwarded), then on the primary.
+  std::string ping(kPingCommand);
+  secondary_->send_internal(ping, [this, gen, ping](const RespParser&) {
+    if (gen != fx_repair_gen_) return;
+    primary_->send_internal(ping, [this, gen](const RespParser&) {
+      if (gen != fx_repair_gen_) return;
+      std::set<std::string> keys;
+      for (auto& op : fx_repair_batch_)
+        op->keys.any_of([&](std::string_view k) {
+          keys.emplace(k);
+          return false;
+        });
+      auto left = std::make_shared<std::size_t>(keys.size());
+      auto finish = [this, gen, n = keys.size()] {
+        if (gen != fx_repair_gen_) return;
+        host_.log().warn("script effects lost: " + std::to_string(n) + " declared keys copied from the peer's Redis; " +
+                         "keys the scripts wrote without declaring them may differ (tandemctl diag compare)");
+        auto batch = std::exchange(fx_repair_batch_, {});
+        fx_repairing_ = false;
+        for (auto& op : batch) {
+          op->done = true;  // the script's reply (the secondary's), now true of both servers for its KEYS
+          op->session->pump();
+        }
+        if (!fx_repair_ops_.empty()) return fx_start_repair();
+        open_gate(kGateRepair);
+      };
+      if (keys.empty()) return finish();
+      for (const auto& key : keys) {
+        // Nothing else writes meanwhile (writes are held), so the two reads
+        // see the same state.
+        auto ttl = std::make_shared<long long>(-2);
+        std::string pexpiretime, dump;
+        append_command(pexpiretime, {"PEXPIRETIME", key});
+        append_command(dump, {"DUMP", key});
+        secondary_->send_internal(pexpiretime, [ttl](const RespParser& r) {
+          if (r.type() == RespType::integer) *ttl = r.integer();
+        });
+        secondary_->send_internal(dump, [this, gen, key, ttl, left, finish](const RespParser& r) {
+          if (gen != fx_repair_gen_) return;
+          std::string copy;
+          if (r.type() != RespType::string || *ttl == -2) {
+            append_command(copy, {"DEL", key});
+          } else {
+            std::string at = std::to_string(*ttl < 0 ? 0 : *ttl);
+            if (*ttl < 0)
+              append_command(copy, {"RESTORE", key, at, r.payload(), "REPLACE"});
+            else
+              append_command(copy, {"RESTORE", key, at, r.payload(), "REPLACE", "ABSTTL"});
+          }
+          primary_->send_internal(copy, [this, key, left, finish](const RespParser& r2) {
+            if (r2.is_error()) host_.log().error("script repair: copy of a key refused: " + std::string(r2.payload()));
+            if (--*left == 0) finish();
+          });
+        });
+      }
+    });
+  });
+}
+
+void Dispatcher::fx_abort_repair(const std::string& why) {
+  if (!fx_repairing_ && fx_repair_ops_.empty()) return;
+  ++fx_repair_gen_;  // its pending callbacks are dropped with the link, or ignored
+  fx_repairing_ = false;
+  auto batch = std::exchange(fx_repair_batch_, {});
+  for (auto& op : std::exchange(fx_repair_ops_, {})) batch.push_back(op);
+  for (auto& op : batch) fx_answer_lost(op, why, false);
+  open_gate(kGateRepair);
 }
 
 void Dispatcher::take_journal_route(const std::shared_ptr<Op>& op) {
@@ -865,7 +954,8 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
   awaiting_cursor_ = false;
   // Replies already in, held behind a script's block, were applied on the
   // secondary before the lost ones: forwarded first, in order.
-  fx_lose_all("the link to the peer's Redis was lost: " + why);
+  fx_abort_repair("the link to the peer's Redis was lost: " + why);
+  fx_lose_all("the link to the peer's Redis was lost: " + why, false);
   // Writes the peer may or may not have applied: journal them (in both
   // policies) so the peer surely gets them; see README "Failure modes".
   for (auto& t : lost) {
@@ -997,6 +1087,7 @@ void Dispatcher::after_primary_batch() {
 }
 
 void Dispatcher::on_primary_down(std::deque<LinkToken>& lost, const std::string& why) {
+  fx_abort_repair("the link to the local Redis was lost: " + why);
   if (primary_was_up_) host_.log().error(primary_->name() + " down: " + why);
   primary_was_up_ = false;
   for (auto& t : lost) {

@@ -191,7 +191,7 @@ class Dispatcher {
   void refresh_stats();         // io thread: publish now
 
  private:
-  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2 };
+  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4 };
   void fail_op(const std::shared_ptr<Op>& op, std::string_view error);
   void read_redis_version();
   void route(const std::shared_ptr<Op>& op);
@@ -237,8 +237,17 @@ class Dispatcher {
   void fx_release();
   // The tap lost its stream (or the peer link went down): the effects of
   // scripts in flight cannot be read; they are answered as failed, outcome unknown.
-  void fx_lose_all(const std::string& why);
-  void fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why);
+  // With both links up they are repaired instead (fx_start_repair).
+  void fx_lose_all(const std::string& why, bool repairable = true);
+  void fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why, bool repairable = true);
+  // Lost effects, both links up: new writes are held, every write in flight
+  // is let finish on both servers (a PING through each link), then each
+  // declared key of the lost scripts is copied from the secondary to the
+  // primary (DUMP/PEXPIRETIME there, RESTORE ... ABSTTL or DEL here), and the
+  // scripts are answered with their reply. Both servers then hold the
+  // secondary's value of those keys, where every later write found them.
+  void fx_start_repair();
+  void fx_abort_repair(const std::string& why);
   void on_superseded(std::uint64_t marker, const std::string& why);
 
   boost::asio::io_context& io_;
@@ -314,7 +323,11 @@ class Dispatcher {
     std::function<void()> then;  // a probe's forward to the primary, instead of a reply
   };
   std::deque<FxDeferred> fx_deferred_;
-  std::string fx_lost_why_;  // why the last scripts in flight were lost
+  std::string fx_lost_why_;                           // why the last scripts in flight were lost
+  std::vector<std::shared_ptr<Op>> fx_repair_ops_;    // lost, waiting for the next repair
+  std::vector<std::shared_ptr<Op>> fx_repair_batch_;  // lost, being repaired
+  std::uint64_t fx_repair_gen_ = 0;                   // a repair's callbacks after an abort count for nothing
+  bool fx_repairing_ = false;
   // Where the tap's stream is: inside a MULTI; the marker's number (0: not ours).
   bool fx_in_multi_ = false;
   bool fx_first_ = false;
