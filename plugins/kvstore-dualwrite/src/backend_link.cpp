@@ -66,6 +66,7 @@ void BackendLink::connect() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   parser_ = std::make_unique<RespParser>();
+  if (cb_.room) parser_->set_room_source(cb_.room);
   proto_ = 2;
   out_.clear();
   writing_.clear();

@@ -53,6 +53,8 @@ class BackendLink : public std::enable_shared_from_this<BackendLink> {
     // read in the handshake before the link is up. A non-empty answer (why)
     // stops the link for good: it never comes up, nothing is sent on it.
     std::function<std::string(const RespParser&)> check_fence;
+    // Where the room for a large reply comes from (RespParser::set_room_source); optional.
+    std::function<std::string(std::size_t)> room;
   };
 
   // `client_name` (optional): the CLIENT SETNAME of this link. A link with a

@@ -2,6 +2,13 @@
 
 #include <utility>
 
+namespace {
+// Rooms kept ready: enough for the replies a client has in flight at once
+// and the next ones while the thread prepares more.
+constexpr std::size_t kRooms = 4;
+constexpr std::size_t kRoomGrain = 64u << 10;
+}  // namespace
+
 namespace tandem::kv {
 
 BackgroundRelease::BackgroundRelease() : thread_([this] { run(); }) {}
@@ -26,6 +33,31 @@ void BackgroundRelease::release(std::vector<std::string>& pieces) {
   cv_.notify_one();
 }
 
+std::string BackgroundRelease::take_room(std::size_t need) {
+  std::string room;
+  {
+    std::lock_guard lock(mu_);
+    const std::size_t size = (need + kRoomGrain - 1) / kRoomGrain * kRoomGrain;
+    if (size != room_size_) {
+      // Another size is wanted now: the old rooms go (freed there).
+      if (!rooms_.empty()) queue_.push_back(std::exchange(rooms_, {}));
+      room_size_ = size;
+    }
+    if (!rooms_.empty() && room_size_ <= need + need / 4) {
+      room = std::move(rooms_.back());
+      rooms_.pop_back();
+      ++rooms_taken_;
+    }
+  }
+  cv_.notify_one();
+  return room;
+}
+
+std::size_t BackgroundRelease::rooms_taken() const {
+  std::lock_guard lock(mu_);
+  return rooms_taken_;
+}
+
 std::size_t BackgroundRelease::released_bytes() const {
   std::lock_guard lock(mu_);
   return released_bytes_;
@@ -34,13 +66,23 @@ std::size_t BackgroundRelease::released_bytes() const {
 void BackgroundRelease::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stop_, nothing left
-    auto pieces = std::move(queue_.front());
-    queue_.pop_front();
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty() || (room_size_ > 0 && rooms_.size() < kRooms); });
+    if (!queue_.empty()) {
+      auto pieces = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      pieces = {};  // the free itself, off the io thread
+      lock.lock();
+      continue;
+    }
+    if (stop_) return;  // nothing left to free; rooms not needed any more
+    const std::size_t size = room_size_;
     lock.unlock();
-    pieces = {};  // the free itself, off the io thread
+    std::string room;
+    room.resize(size);  // writes every page: the faults happen here
+    room.clear();       // keeps the capacity
     lock.lock();
+    if (size == room_size_) rooms_.push_back(std::move(room));
   }
 }
 

@@ -201,7 +201,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
             if (on_link_up_) on_link_up_();
           },
           [this] { after_primary_batch(); }, [this] { flush_intents(); },
-          [this](const RespParser& r) { return check_fence("local Redis", r); }},
+          [this](const RespParser& r) { return check_fence("local Redis", r); },
+          [this](std::size_t n) { return release_.take_room(n); }},
       writer_name(host));
   secondary_ = std::make_shared<BackendLink>(
       io, "peer Redis " + settings.peer.describe(), settings.peer, secrets.peer_password, settings.db, settings,
@@ -209,7 +210,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
           [this](LinkToken& t, const RespParser& r) { on_secondary_reply(t, r); },
           [this](std::deque<LinkToken>& lost, const std::string& why) { on_secondary_down(lost, why); },
           [this] { on_secondary_up(); }, nullptr, [this] { flush_intents(); },
-          [this](const RespParser& r) { return check_fence("peer Redis", r); }},
+          [this](const RespParser& r) { return check_fence("peer Redis", r); }, nullptr},
       writer_name(host));
   for (std::size_t i = 0; i < kBulkLinks; ++i) {
     // Reads only: no writer name (nothing of a predecessor's to kill), no
@@ -220,7 +221,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
         BackendLink::Callbacks{
             [this](LinkToken& t, RespParser& r) { on_primary_reply(t, r); },
             [this, i](std::deque<LinkToken>& lost, const std::string& why) { on_bulk_down(i, lost, why); },
-            [this, i] { bulk_was_up_[i] = true; }, nullptr, nullptr, nullptr}));
+            [this, i] { bulk_was_up_[i] = true; }, nullptr, nullptr, nullptr,
+            [this](std::size_t n) { return release_.take_room(n); }}));
   }
   bulk_was_up_.assign(kBulkLinks, false);
   // Records left from before a restart must reach the peer before anything new.
@@ -1386,6 +1388,7 @@ void Dispatcher::publish_stats() {
   s.replies_moved = replies_moved_;
   s.shared_large_replies = shared_large_replies_;
   s.bytes_freed_off_io_thread = release_.released_bytes();
+  s.prepared_rooms_used = release_.rooms_taken();
   s.clients = sessions_.size();
   s.writes_paused = gate_ != 0;
   s.demoting = demoting_;

@@ -99,6 +99,7 @@ struct EndpointStats {
   std::uint64_t shared_large_replies = 0;       // replies of 64 KiB or more that came on the shared local link
   std::uint64_t replies_moved = 0;              // large replies handed from a link to a client without a copy
   std::uint64_t bytes_freed_off_io_thread = 0;  // closed clients' unsent replies freed by BackgroundRelease
+  std::uint64_t prepared_rooms_used = 0;        // large replies received into memory faulted in off the io thread
   std::size_t clients = 0;
   bool writes_paused = false;
   bool demoting = false;

@@ -365,6 +365,7 @@ sdk::Health KvStorePlugin::health() const {
   h.details["replies_moved"] = s.replies_moved;
   h.details["shared_large_replies"] = s.shared_large_replies;
   h.details["bytes_freed_off_io_thread"] = s.bytes_freed_off_io_thread;
+  h.details["prepared_rooms_used"] = s.prepared_rooms_used;
   h.details["writes_refused"] = s.refused;
   h.details["replay_errors"] = s.replay_errors;
   if (!o.cutover_error.empty()) h.details["cutover_error"] = o.cutover_error;

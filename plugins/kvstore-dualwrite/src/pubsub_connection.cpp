@@ -44,7 +44,7 @@ PubSubConnection::PubSubConnection(boost::asio::io_context& io, const Settings& 
                                }
                                on_up();
                              },
-                             nullptr, nullptr, nullptr});
+                             nullptr, nullptr, nullptr, nullptr});
   link_->set_stream_handler([this](const RespParser& f) { on_frame(f); });
   link_->start();
 }

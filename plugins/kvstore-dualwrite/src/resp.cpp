@@ -121,6 +121,18 @@ bool split_inline(std::string_view line, std::vector<std::string>& args) {
 
 void RespParser::feed(const char* data, std::size_t n) { buf_.append(data, n); }
 
+void RespParser::reserve_room(std::size_t need) {
+  if (room_source_) {
+    std::string room = room_source_(need);
+    if (room.capacity() >= need) {
+      room.assign(buf_);  // what arrived so far (less than a read): no fault, no regrowth
+      buf_.swap(room);
+      return;
+    }
+  }
+  buf_.reserve(need);
+}
+
 std::string RespParser::take_message() {
   std::string out;
   if (inline_msg_ || msg_begin_ != 0) {
@@ -238,7 +250,7 @@ RespParser::Step RespParser::parse_from_scan() {
           // A backend's large bulk (its length is trusted; a client's is not,
           // it would reserve memory it never sends): room for all of it now,
           // so the buffer is not regrown (copied) several times as it arrives.
-          if (!client && n >= kReserveBulk && buf_.capacity() < after + n + 2) buf_.reserve(after + n + 2);
+          if (!client && n >= kReserveBulk && buf_.capacity() < after + n + 2) reserve_room(after + n + 2);
           return Step::incomplete;
         }
         if (data[after + n] != '\r' || data[after + n + 1] != '\n') {

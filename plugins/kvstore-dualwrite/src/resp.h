@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,10 @@ class RespParser {
   // nothing until the next call to next(). Precondition: the last next()
   // returned `message`, not unread().
   std::string take_message();
+  // Where the room for a backend's large bulk comes from (instead of a plain
+  // reserve): `source(n)` returns a buffer with capacity >= n (its pages
+  // faulted in elsewhere: background_release.h), or one too small to use.
+  void set_room_source(std::function<std::string(std::size_t)> source) { room_source_ = std::move(source); }
   // Room held for the message being received (a backend's large bulk string
   // reserves its whole size once, at its header: no regrowth copies).
   std::size_t capacity() const { return buf_.capacity(); }
@@ -96,6 +101,8 @@ class RespParser {
   const char* base() const { return inline_msg_ ? inline_out_.data() : buf_.data(); }
   void reset_message();
 
+  void reserve_room(std::size_t need);
+  std::function<std::string(std::size_t)> room_source_;
   std::string buf_;
   std::size_t pos_ = 0;   // start of the message being parsed
   std::size_t scan_ = 0;  // where parsing continues (after the values already complete)

@@ -8,6 +8,7 @@
 #include <regex>
 #include <set>
 
+#include "background_release.h"
 #include "command_table.h"
 #include "effect.h"
 #include "expiry_rewrite.h"
@@ -165,6 +166,36 @@ TEST(KvResp, ALargeReplyIsReservedOnceAndTakenWithoutACopy) {
   ASSERT_EQ(p.next(), RespParser::Next::message);
   EXPECT_EQ(p.take_message(), "+B\r\n");
   EXPECT_EQ(p.next(), RespParser::Next::incomplete);
+}
+
+// The room for a large reply can come ready-made (its pages faulted in by
+// BackgroundRelease's thread, not the io thread): the first ask only says
+// which size is wanted, later asks are served from the prepared rooms, and
+// the parser receives the reply into that very buffer.
+TEST(KvResp, ALargeReplyIsReceivedIntoAPreparedRoom) {
+  BackgroundRelease helper;
+  const std::size_t need = (1 << 20) + 64;
+  EXPECT_LT(helper.take_room(need).capacity(), need) << "nothing can be ready before the first ask";
+  std::string room;
+  ASSERT_TRUE(sdk::testing::eventually([&] { return (room = helper.take_room(need)).capacity() >= need; },
+                                       std::chrono::seconds(10)));
+  EXPECT_LE(room.capacity(), need + need / 4 + 64);
+  EXPECT_EQ(helper.rooms_taken(), 1u);
+  const char* prepared = room.data();
+  RespParser p;
+  p.set_room_source([&](std::size_t n) { return n <= room.capacity() ? std::move(room) : std::string(); });
+  const std::string value(1 << 20, 'y');
+  const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  for (std::size_t at = 0; at < reply.size(); at += 64 << 10) {
+    p.feed(reply.data() + at, std::min<std::size_t>(64 << 10, reply.size() - at));
+    if (at + (64 << 10) < reply.size()) {
+      ASSERT_EQ(p.next(), RespParser::Next::incomplete);
+    }
+  }
+  ASSERT_EQ(p.next(), RespParser::Next::message);
+  std::string taken = p.take_message();
+  EXPECT_EQ(taken, reply);
+  EXPECT_EQ(taken.data(), prepared) << "not received into the prepared room";
 }
 
 // A client's bulk header reserves nothing: its length is not to be trusted
