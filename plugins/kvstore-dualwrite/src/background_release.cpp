@@ -1,12 +1,16 @@
 #include "background_release.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace {
 // Rooms kept ready: enough for the replies a client has in flight at once
-// and the next ones while the thread prepares more.
+// and the next ones while the thread prepares more, within kRoomBytes (held
+// for good once a large reply was seen); larger replies get no room.
 constexpr std::size_t kRooms = 4;
+constexpr std::size_t kRoomBytes = 4u << 20;
 constexpr std::size_t kRoomGrain = 64u << 10;
+std::size_t rooms_of(std::size_t size) { return size == 0 ? 0 : std::min(kRooms, kRoomBytes / size); }
 }  // namespace
 
 namespace tandem::kv {
@@ -38,6 +42,7 @@ std::string BackgroundRelease::take_room(std::size_t need) {
   {
     std::lock_guard lock(mu_);
     const std::size_t size = (need + kRoomGrain - 1) / kRoomGrain * kRoomGrain;
+    if (rooms_of(size) == 0) return room;  // too large to keep ready
     if (size != room_size_) {
       // Another size is wanted now: the old rooms go (freed there).
       if (!rooms_.empty()) queue_.push_back(std::exchange(rooms_, {}));
@@ -66,7 +71,7 @@ std::size_t BackgroundRelease::released_bytes() const {
 void BackgroundRelease::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty() || (room_size_ > 0 && rooms_.size() < kRooms); });
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty() || rooms_.size() < rooms_of(room_size_); });
     if (!queue_.empty()) {
       auto pieces = std::move(queue_.front());
       queue_.pop_front();

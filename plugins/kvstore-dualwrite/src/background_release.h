@@ -30,7 +30,8 @@ class BackgroundRelease {
   std::size_t released_bytes() const;
   // A buffer with room for `need` bytes whose pages are already faulted in
   // (empty, no more than a quarter too large), or an empty string when none
-  // is ready; either way a few of that size are prepared for the next calls.
+  // is ready; either way a few of that size (up to 4 MiB in all; none above
+  // it) are prepared for the next calls.
   std::string take_room(std::size_t need);
   std::size_t rooms_taken() const;
 
