@@ -5,13 +5,6 @@
 #   kv_bench_start NAME BUILD_DIR [EXTRA_JSON]   (EXTRA_JSON: more store keys, e.g. '"max_clients": 10')
 # sets PRIMARY, SECONDARY, ENDPOINT (ports) and WORK; NAME prefixes messages.
 
-kv_bench_wait_port() {
-  for _ in $(seq 1 200); do
-    (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "$KV_BENCH_NAME: nothing listening on port $1" >&2; return 1
-}
 kv_bench_cleanup() {
   for pid in "${KV_BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -25,7 +18,7 @@ kv_bench_start() {
   for tool in redis-server redis-cli python3; do
     command -v "$tool" >/dev/null || { echo "$KV_BENCH_NAME: $tool is not installed" >&2; exit 2; }
   done
-  . "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.sh" "$2"
+  . "$(dirname "${BASH_SOURCE[0]}")/../support/ports.sh" "$2"
   WORK=$(mktemp -d "/tmp/$KV_BENCH_NAME.XXXXXX")
   KV_BENCH_PIDS=()
   trap kv_bench_cleanup EXIT
@@ -35,7 +28,7 @@ kv_bench_start() {
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis-$port" \
       --daemonize no > "$WORK/redis-$port/log" 2>&1 &
     KV_BENCH_PIDS+=($!)
-    kv_bench_wait_port "$port"
+    wait_port "$port" 10
   done
   cat > "$WORK/kv.json" <<JSON
 {"listen_port": $ENDPOINT, "local_port": $PRIMARY, "peer_host": "127.0.0.1", "peer_port": $SECONDARY,
@@ -44,5 +37,5 @@ JSON
   "$runner" "$WORK/kv.json" "$WORK/data" > "$WORK/runner.log" 2>&1 &
   KV_BENCH_PIDS+=($!)
   KV_RUNNER_PID=$!
-  kv_bench_wait_port "$ENDPOINT"
+  wait_port "$ENDPOINT" 10
 }

@@ -4,7 +4,7 @@
 PG_BIN=/usr/lib/postgresql/15/bin
 [ -x "$PG_BIN/pg_ctl" ] || PG_BIN=$(pg_config --bindir)
 as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi; }
-. "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.sh" "$BUILD"
+. "$(dirname "${BASH_SOURCE[0]}")/../support/ports.sh" "$BUILD"
 
 pg_bench_dir() {
   WORK=$(mktemp -d /tmp/tandem-pgbench.XXXXXX)

@@ -75,14 +75,6 @@ RESULTS_KEPT=${RESULTS:-}
 RESULTS=${RESULTS:-$WORK/results}
 mkdir -p "$RESULTS"
 
-wait_port() {
-  for _ in $(seq 1 400); do
-    (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "run.sh: nothing listening on port $1" >&2; return 1
-}
-
 # The suite's copy, with the one external-mode adaptation described above.
 cp -r "$SUITE" "$WORK/suite"
 sed -i -e 's/^    r flushall$/    r flushdb/' -e 's/^    r function flush$/    catch {r function flush}/' \
@@ -91,7 +83,7 @@ sed -i -e 's/^    r flushall$/    r flushdb/' -e 's/^    r function flush$/    c
 [[ $(grep -c '^    r flushdb$\|ne $val} {r config set' "$WORK/suite/tests/support/server.tcl") == 3 ]] ||
   { echo "run.sh: the suite's reset (r flushall) or config overrides (r config set) in run_external_server_test were not found; cannot adapt it" >&2; exit 2; }
 
-. "$(dirname "$0")/../support/free_port.sh" "$BUILD_DIR"
+. "$(dirname "$0")/../support/ports.sh" "$BUILD_DIR"
 if [[ -n "$BASE" ]]; then
   DIRECT=$BASE; PRIMARY=$((BASE + 1)); SECONDARY=$((BASE + 2)); ENDPOINT=$((BASE + 3)); HARNESS=$((BASE + 100))
 else
