@@ -113,7 +113,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
       mode_(mode),
       epoch_(epoch),
       tick_timer_(io),
-      fx_token_(random_token()) {
+      fx_token_(random_token()),
+      fx_hold_timer_(io) {
   primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
       BackendLink::Callbacks{
@@ -208,10 +209,9 @@ void Dispatcher::stop() {
   fx_inflight_.clear();
   fx_waiting_.reset();
   fx_deferred_.clear();
+  fx_hold_timer_.cancel();
   ++fx_repair_gen_;
   fx_repairing_ = false;
-  fx_repair_ops_.clear();
-  fx_repair_batch_.clear();
   try {
     journal_.sync_now();
   } catch (const std::exception& e) {
@@ -538,6 +538,10 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
     fx_deferred_.push_back({std::move(t), std::string(r.bytes()), nullptr});
     return;
   }
+  secondary_reply(t, r);
+}
+
+void Dispatcher::secondary_reply(LinkToken& t, const RespParser& r) {
   if (t.op->kind == OpKind::script) return fx_on_reply(t.op, r);
   Op& op = *t.op;
   bool failed = r.is_error() || ((op.kind == OpKind::exec_write) && r.type() != RespType::array);
@@ -570,6 +574,24 @@ void Dispatcher::on_secondary_reply(LinkToken& t, const RespParser& r) {
     op.ready = true;
   }
   op.session->pump();
+}
+
+bool Dispatcher::held_write_changed(const Op& op, const RespParser& r) const {
+  if (op.barrier || op.block == BlockKind::xread) return false;  // a PING, an XREAD: they write nothing
+  if (r.is_error() || (op.kind == OpKind::exec_write && r.type() != RespType::array)) return false;  // refused
+  return !(op.block != BlockKind::none && pops_nothing(op, r));
+}
+
+void Dispatcher::answer_copied(const std::shared_ptr<Op>& op, const RespParser& r) {
+  // What the primary would have answered had it applied the write after the
+  // same writes as the secondary, which its copied keys now say it did.
+  if (op->block != BlockKind::none)
+    blocking_reply(op->block, r, op->reply);
+  else
+    op->reply.assign(r.bytes());
+  op->done = true;
+  if (op->block == BlockKind::move && !blocked_.empty()) wake_parked(op->keys);  // it pushed to its destination
+  op->session->pump();
 }
 
 void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::string& why) {
@@ -910,6 +932,7 @@ void Dispatcher::set_mode(PeerMode m) {
   } else {
     journal_route_ = false;
     if (tap_) tap_->stop();  // the peer is not written until it rejoins
+    fx_abort_repair("the peer was detached");
     fx_lose_all("the peer was detached");
   }
 }
@@ -1031,6 +1054,8 @@ void Dispatcher::publish_stats() {
     s.script_tap = "off";
   else if (tap_->streaming())
     s.script_tap = "streaming";
+  else if (!fx_stall_note_.empty())
+    s.script_tap = fx_stall_note_;
   else
     s.script_tap = tap_->last_error().empty() ? "connecting" : tap_->last_error();
   std::lock_guard l(stats_mu_);

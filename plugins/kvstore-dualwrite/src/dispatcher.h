@@ -37,6 +37,9 @@
 // in order, once the block was sent to the primary: so the primary still
 // applies everything in the secondary's order, and the argument above holds.
 // The hold costs commands that are not scripts one branch on an empty pointer.
+// It lasts at most command_timeout (a tap connected but silent): then the
+// lost scripts' keys are repaired before any held reply is released
+// (fx_begin_repair), and the tap is restarted.
 //
 // Everything here runs on the endpoint's io thread.
 #pragma once
@@ -48,6 +51,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -202,6 +206,7 @@ class Dispatcher {
   void wake_parked(const IntentKeys& keys);
   void fail_parked(std::string_view error);
   void on_secondary_reply(LinkToken& t, const RespParser& r);
+  void secondary_reply(LinkToken& t, const RespParser& r);  // not held (fx_waiting_ checked)
   void on_secondary_down(std::deque<LinkToken>& lost, const std::string& why);
   void on_secondary_up();
   void on_primary_reply(LinkToken& t, RespParser& r);
@@ -233,22 +238,38 @@ class Dispatcher {
   void fx_on_stream(const RespParser& command);
   std::uint64_t fx_marker(const RespParser& command) const;
   void fx_deliver(std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select);
+  // A script's client reply from the secondary's EXEC reply; false: not one we sent.
+  bool fx_take_reply(Op& op, const RespParser& r);
   void fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r);
   void fx_finish(const std::shared_ptr<Op>& op);
   void fx_release();
   // The tap lost its stream (or the peer link went down): the effects of
-  // scripts in flight cannot be read; they are answered as failed, outcome unknown.
-  // With both links up they are repaired instead (fx_start_repair).
+  // scripts in flight cannot be read. With both links up they are repaired
+  // (fx_begin_repair), else answered as failed, outcome unknown.
   void fx_lose_all(const std::string& why, bool repairable = true);
-  void fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why, bool repairable = true);
-  // Lost effects, both links up: new writes are held, every write in flight
-  // is let finish on both servers (a PING through each link), then each
-  // declared key of the lost scripts is copied from the secondary to the
-  // primary (DUMP/PEXPIRETIME there, RESTORE ... ABSTTL or DEL here), and the
-  // scripts are answered with their reply. Both servers then hold the
-  // secondary's value of those keys, where every later write found them.
-  void fx_start_repair();
+  void fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why);
+  bool fx_can_repair() const;
+  // A held script's block did not come within command_timeout (the tap is
+  // connected but silent): repaired, answered with an error, the tap restarted.
+  void fx_arm_hold_timer(std::chrono::steady_clock::duration after);
+  void fx_hold_expired();
+  // fx_waiting_'s block will not come. The hold stays on and new writes are
+  // held (gate); once every write sent is in (a PING through the secondary),
+  // the keys of the lost scripts, and of every held write that touches them
+  // (to a fixpoint), are copied from the secondary to the primary (DUMP +
+  // PEXPIRETIME there, RESTORE ... REPLACE [ABSTTL] or DEL here); only then
+  // are the held replies released: the writes that touch copied keys answered
+  // with the secondary's reply (their effect came with the copy), the others
+  // forwarded as usual. The scripts get their reply, or `error` if not empty.
+  void fx_begin_repair(const std::string& why, std::string error);
+  void fx_repair_copy(std::uint64_t gen);
+  void fx_repair_keys(std::uint64_t gen, std::set<std::string> keys);
+  void fx_repair_release();
   void fx_abort_repair(const std::string& why);
+  // A held write's effect reaches the primary by the repair's copy of its keys:
+  // whether it changed anything on the secondary, and its answer from there.
+  bool held_write_changed(const Op& op, const RespParser& r) const;
+  void answer_copied(const std::shared_ptr<Op>& op, const RespParser& r);
   void on_superseded(std::uint64_t marker, const std::string& why);
 
   boost::asio::io_context& io_;
@@ -322,13 +343,19 @@ class Dispatcher {
     LinkToken token;
     std::string reply;
     std::function<void()> then;  // a probe's forward to the primary, instead of a reply
+    bool covered = false;        // a repair copies its keys: answered with `reply`, not forwarded
   };
   std::deque<FxDeferred> fx_deferred_;
-  std::string fx_lost_why_;                           // why the last scripts in flight were lost
-  std::vector<std::shared_ptr<Op>> fx_repair_ops_;    // lost, waiting for the next repair
-  std::vector<std::shared_ptr<Op>> fx_repair_batch_;  // lost, being repaired
-  std::uint64_t fx_repair_gen_ = 0;                   // a repair's callbacks after an abort count for nothing
+  std::string fx_lost_why_;  // why the last scripts in flight were lost
+  // The hold's bound (command_timeout): since when fx_waiting_ waits.
+  boost::asio::steady_timer fx_hold_timer_;
+  bool fx_hold_armed_ = false;
+  std::chrono::steady_clock::time_point fx_hold_since_{};
+  std::string fx_stall_note_;  // the tap was restarted for a stall: why scripts are refused meanwhile
+  // A repair (fx_begin_repair) in progress; its callbacks after an abort count for nothing.
   bool fx_repairing_ = false;
+  std::uint64_t fx_repair_gen_ = 0;
+  std::string fx_repair_error_;  // the scripts' answer ("": their reply)
   // Where the tap's stream is: inside a MULTI; the marker's number (0: not ours).
   bool fx_in_multi_ = false;
   bool fx_first_ = false;

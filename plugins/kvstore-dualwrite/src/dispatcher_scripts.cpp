@@ -7,6 +7,7 @@
 #include <set>
 
 #include "dispatcher.h"
+#include "fence.h"
 #include "plugin_util.h"
 #include "session.h"
 
@@ -103,6 +104,8 @@ void Dispatcher::fx_start_tap() {
         io_, std::move(o),
         ReplicationTap::Callbacks{[this](bool full) {
                                     fx_in_multi_ = false;
+                                    fx_stall_note_.clear();
+                                    publish_stats();  // health's script_tap at once, not at the next tick
                                     host_.log().info(
                                         std::string("script tap: reading the peer's replication stream (") +
                                         (full ? "after a full sync" : "continued") + ")");
@@ -124,7 +127,9 @@ void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
                    "replication stream; retry once the peer is back");
   if (!tap_ || !tap_->streaming())
     return fail_op(op, "TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream (" +
-                           (!tap_ || tap_->last_error().empty() ? std::string("connecting") : tap_->last_error()) +
+                           (!fx_stall_note_.empty()               ? fx_stall_note_
+                            : !tap_ || tap_->last_error().empty() ? std::string("connecting")
+                                                                  : tap_->last_error()) +
                            "); scripts (and XREADGROUP/XCLAIM/XAUTOCLAIM) are refused until it is");
   // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: the marker
   // opens the block of effects in the stream (fx_on_stream).
@@ -208,26 +213,41 @@ void Dispatcher::fx_deliver(std::uint64_t seq, std::string_view effects, std::ui
   if (op == fx_waiting_) fx_finish(op);  // else its secondary reply is still to come (or deferred)
 }
 
-void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r) {
+bool Dispatcher::fx_take_reply(Op& op, const RespParser& r) {
   if (r.type() != RespType::array) {
     // EXEC refused (EXECABORT...) or another error: nothing ran, nothing
     // was propagated, nothing to apply. A timeout of the link lands in
     // on_secondary_down instead.
+    op.reply.assign(r.bytes());
+    return true;
+  }
+  if (!op.fx_group_keys.empty() ? group_read_reply(op, r, settings_.db) : script_reply(r, op.fx_block, op.reply))
+    return true;
+  host_.log().error("script: unexpected EXEC reply from the peer's Redis: " + std::string(r.bytes().substr(0, 200)));
+  return false;
+}
+
+void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r) {
+  if (!fx_take_reply(*op, r)) {
     fx_inflight_.erase(op->fx_seq);
-    op->reply.assign(r.bytes());
+    return fx_answer_lost(op, "unexpected reply");
+  }
+  if (r.type() != RespType::array) {
+    fx_inflight_.erase(op->fx_seq);
     op->done = true;
     op->session->pump();
     return;
   }
-  if (!op->fx_group_keys.empty() ? !group_read_reply(*op, r, settings_.db)
-                                 : !script_reply(r, op->fx_block, op->reply)) {
-    fx_inflight_.erase(op->fx_seq);
-    host_.log().error("script: unexpected EXEC reply from the peer's Redis: " + std::string(r.bytes().substr(0, 200)));
-    return fx_answer_lost(op, "unexpected reply", false);
-  }
   if (op->fx_have_block) return fx_finish(op);
-  if (!fx_inflight_.count(op->fx_seq)) return fx_answer_lost(op, fx_lost_why_);
+  if (!fx_inflight_.count(op->fx_seq)) {
+    // Its block will not come (fx_lose_all): repaired, answered with its reply.
+    if (!fx_can_repair()) return fx_answer_lost(op, fx_lost_why_);
+    fx_waiting_ = op;
+    return fx_begin_repair(fx_lost_why_, {});
+  }
   fx_waiting_ = op;  // later replies wait for its block (fx_deliver)
+  fx_hold_since_ = std::chrono::steady_clock::now();
+  if (!fx_hold_armed_) fx_arm_hold_timer(settings_.command_timeout);
 }
 
 void Dispatcher::fx_finish(const std::shared_ptr<Op>& op) {
@@ -271,15 +291,11 @@ void Dispatcher::fx_release() {
   }
 }
 
-void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why, bool repairable) {
-  if (repairable && mode_ == PeerMode::dual && !journal_route_ && secondary_->up() && primary_->up()) {
-    fx_repair_ops_.push_back(op);  // answered once its declared keys are copied
-    if (!fx_repairing_) {
-      host_.log().warn("script effects lost (" + why + "): copying the scripts' declared keys from the peer's Redis");
-      fx_start_repair();
-    }
-    return;
-  }
+bool Dispatcher::fx_can_repair() const {
+  return mode_ == PeerMode::dual && !journal_route_ && secondary_->up() && primary_->up();
+}
+
+void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string& why) {
   fail_op(op,
           "TANDEMSCRIPT the script ran on the peer's Redis, but its effects could not be read from its "
           "replication stream (" +
@@ -291,93 +307,228 @@ void Dispatcher::fx_answer_lost(const std::shared_ptr<Op>& op, const std::string
 }
 
 void Dispatcher::fx_lose_all(const std::string& why, bool repairable) {
-  if (fx_inflight_.empty() && !fx_waiting_) return;
   fx_lost_why_ = why;
-  // Those whose secondary reply is still to come are answered when it comes
-  // (fx_on_reply: no longer in flight, no block).
+  // Those whose secondary reply is still to come are repaired (or answered)
+  // when it comes (fx_on_reply: no longer in flight, no block).
   fx_inflight_.clear();
-  if (auto op = std::exchange(fx_waiting_, nullptr)) {
-    if (!op->fx_have_block)
-      fx_answer_lost(op, why, repairable);
-    else
-      fx_finish(op);
+  if (!fx_waiting_ || fx_repairing_) return;
+  if (fx_waiting_->fx_have_block) {
+    auto op = fx_waiting_;
+    return fx_finish(op);
   }
-  fx_release();
+  if (repairable && fx_can_repair()) return fx_begin_repair(why, {});
+  fx_answer_lost(std::exchange(fx_waiting_, nullptr), why);
+  fx_release();  // the held replies, applied on the secondary after it: forwarded in order
 }
 
-void Dispatcher::fx_start_repair() {
-  fx_repairing_ = true;
-  close_gate(kGateRepair);
-  fx_repair_batch_.swap(fx_repair_ops_);
-  fx_repair_ops_.clear();
-  const std::uint64_t gen = ++fx_repair_gen_;
-  // Every write already sent is applied on the secondary (its PING answered,
-  // and with it every earlier reply forwarded), then on the primary.
-  std::string ping(kPingCommand);
-  secondary_->send_internal(ping, [this, gen, ping](const RespParser&) {
-    if (gen != fx_repair_gen_) return;
-    primary_->send_internal(ping, [this, gen](const RespParser&) {
-      if (gen != fx_repair_gen_) return;
-      std::set<std::string> keys;
-      for (auto& op : fx_repair_batch_)
-        op->keys.any_of([&](std::string_view k) {
-          keys.emplace(k);
-          return false;
-        });
-      auto left = std::make_shared<std::size_t>(keys.size());
-      auto finish = [this, gen, n = keys.size()] {
-        if (gen != fx_repair_gen_) return;
-        host_.log().warn("script effects lost: " + std::to_string(n) + " declared keys copied from the peer's Redis; " +
-                         "keys the scripts wrote without declaring them may differ (tandemctl diag compare)");
-        auto batch = std::exchange(fx_repair_batch_, {});
-        fx_repairing_ = false;
-        for (auto& op : batch) {
-          op->done = true;  // the script's reply (the secondary's), now true of both servers for its KEYS
-          op->session->pump();
-        }
-        if (!fx_repair_ops_.empty()) return fx_start_repair();
-        open_gate(kGateRepair);
-      };
-      if (keys.empty()) return finish();
-      for (const auto& key : keys) {
-        // Nothing else writes meanwhile (writes are held), so the two reads
-        // see the same state.
-        auto ttl = std::make_shared<long long>(-2);
-        std::string pexpiretime, dump;
-        append_command(pexpiretime, {"PEXPIRETIME", key});
-        append_command(dump, {"DUMP", key});
-        secondary_->send_internal(pexpiretime, [ttl](const RespParser& r) {
-          if (r.type() == RespType::integer) *ttl = r.integer();
-        });
-        secondary_->send_internal(dump, [this, gen, key, ttl, left, finish](const RespParser& r) {
-          if (gen != fx_repair_gen_) return;
-          std::string copy;
-          if (r.type() != RespType::string || *ttl == -2) {
-            append_command(copy, {"DEL", key});
-          } else {
-            std::string at = std::to_string(*ttl < 0 ? 0 : *ttl);
-            if (*ttl < 0)
-              append_command(copy, {"RESTORE", key, at, r.payload(), "REPLACE"});
-            else
-              append_command(copy, {"RESTORE", key, at, r.payload(), "REPLACE", "ABSTTL"});
-          }
-          primary_->send_internal(copy, [this, key, left, finish](const RespParser& r2) {
-            if (r2.is_error()) host_.log().error("script repair: copy of a key refused: " + std::string(r2.payload()));
-            if (--*left == 0) finish();
-          });
-        });
-      }
-    });
+void Dispatcher::fx_arm_hold_timer(std::chrono::steady_clock::duration after) {
+  fx_hold_armed_ = true;
+  fx_hold_timer_.expires_after(after);
+  fx_hold_timer_.async_wait([this](const boost::system::error_code& ec) {
+    fx_hold_armed_ = false;
+    if (!ec) fx_hold_expired();
   });
 }
 
+void Dispatcher::fx_hold_expired() {
+  // One timer for every hold: armed at the first, re-armed for what is left
+  // of the current one (arming one per script would cost every script).
+  if (!fx_waiting_ || fx_repairing_ || fx_waiting_->fx_have_block) return;
+  const auto waited = std::chrono::steady_clock::now() - fx_hold_since_;
+  if (waited < settings_.command_timeout) return fx_arm_hold_timer(settings_.command_timeout - waited);
+  const std::string why = "no effects of a script arrived on the peer's replication stream within command_timeout (" +
+                          std::to_string(settings_.command_timeout.count()) + " ms)";
+  host_.log().error("script tap: " + why + "; the tap reconnects, scripts are refused until it streams again");
+  // A silent stream is not trusted any more: reconnecting gives either the
+  // stream again (+CONTINUE from its offset; the late blocks count for
+  // nothing, their scripts are no longer in flight) or an error.
+  fx_stall_note_ = "its stream stalled: " + why + "; reconnecting";
+  fx_in_multi_ = false;
+  if (tap_) {
+    tap_->stop();
+    tap_->start();
+  }
+  publish_stats();
+  fx_lost_why_ = why;
+  fx_inflight_.clear();  // scripts behind it: their replies are held, and repaired with it
+  if (!fx_can_repair()) {
+    fx_answer_lost(std::exchange(fx_waiting_, nullptr), why);
+    return fx_release();
+  }
+  fx_begin_repair(why,
+                  "TANDEMDOWN the script ran on the peer's Redis, but its effects did not arrive on its replication "
+                  "stream within command_timeout; outcome unknown: its declared keys were made equal on both servers "
+                  "(copied from the peer's Redis), keys it wrote without declaring them may differ (tandemctl diag "
+                  "compare); scripts are refused until the stream is read again");
+}
+
+void Dispatcher::fx_begin_repair(const std::string& why, std::string error) {
+  fx_repairing_ = true;
+  fx_repair_error_ = std::move(error);
+  close_gate(kGateRepair);
+  const std::uint64_t gen = ++fx_repair_gen_;
+  host_.log().warn("script effects lost (" + why +
+                   "): copying the keys of the lost scripts (and of the writes held behind them that touch them) "
+                   "from the peer's Redis before the held writes are released");
+  // Its reply means every write sent to the secondary before the gate
+  // closed has answered: all of them are held in fx_deferred_ now.
+  secondary_->send_internal(kPingCommand, [this, gen](const RespParser&) {
+    if (gen == fx_repair_gen_) fx_repair_copy(gen);
+  });
+}
+
+void Dispatcher::fx_repair_copy(std::uint64_t gen) {
+  // Which keys: the lost scripts' declared KEYS (every held script is lost:
+  // its block would come on the stream that failed), then, to a fixpoint,
+  // the keys of each held write that changed something and touches one of
+  // them. The copy (the secondary's value now) includes those writes'
+  // effects, so they must not reach the primary again; every other held
+  // write touches none of the copied keys and is forwarded as usual.
+  std::set<std::string> keys;
+  bool all = false;
+  auto add = [&](const IntentKeys& k) {
+    if (k.all) all = true;
+    k.any_of([&](std::string_view key) {
+      keys.emplace(key);
+      return false;
+    });
+  };
+  auto touches = [&](const IntentKeys& k) {
+    return k.all || k.any_of([&](std::string_view key) { return keys.count(std::string(key)) > 0; });
+  };
+  add(fx_waiting_->keys);
+  std::vector<FxDeferred*> changed;
+  for (auto& d : fx_deferred_) {
+    if (d.then || !d.token.op) continue;
+    if (d.token.op->kind == OpKind::script) {
+      d.covered = true;
+      add(d.token.op->keys);
+      continue;
+    }
+    RespParser p;
+    p.feed(d.reply.data(), d.reply.size());
+    if (p.next() == RespParser::Next::message && held_write_changed(*d.token.op, p)) changed.push_back(&d);
+  }
+  for (bool grew = true; grew && !all;) {
+    grew = false;
+    for (auto* d : changed) {
+      if (d->covered || !touches(d->token.op->keys)) continue;
+      d->covered = grew = true;
+      add(d->token.op->keys);
+    }
+  }
+  if (all) {
+    for (auto* d : changed) d->covered = true;
+    // A held FLUSHDB (or FLUSHALL): every key either server has. Nothing
+    // writes meanwhile, so the two lists are of the same moment.
+    auto both = std::make_shared<std::set<std::string>>();
+    auto left = std::make_shared<int>(2);
+    auto collect = [this, gen, both, left](const RespParser& r) {
+      if (gen != fx_repair_gen_) return;
+      if (r.type() == RespType::array)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+          auto key = r.element(i);
+          if (key.substr(0, kReservedPrefix.size()) != kReservedPrefix) both->emplace(key);  // the endpoint's own
+        }
+      if (--*left == 0) fx_repair_keys(gen, std::move(*both));
+    };
+    std::string list;
+    append_command(list, {"KEYS", "*"});
+    secondary_->send_internal(list, collect);
+    primary_->send_internal(list, collect);
+    return;
+  }
+  fx_repair_keys(gen, std::move(keys));
+}
+
+void Dispatcher::fx_repair_keys(std::uint64_t gen, std::set<std::string> keys) {
+  auto left = std::make_shared<std::size_t>(keys.size());
+  const std::size_t n = keys.size();
+  if (keys.empty()) return fx_repair_release();
+  for (const auto& key : keys) {
+    // Nothing else writes meanwhile (new writes are held, held replies not
+    // forwarded), so the two reads see the same state.
+    auto ttl = std::make_shared<long long>(-2);
+    std::string pexpiretime, dump;
+    append_command(pexpiretime, {"PEXPIRETIME", key});
+    append_command(dump, {"DUMP", key});
+    secondary_->send_internal(pexpiretime, [ttl](const RespParser& r) {
+      if (r.type() == RespType::integer) *ttl = r.integer();
+    });
+    secondary_->send_internal(dump, [this, gen, key, ttl, left, n](const RespParser& r) {
+      if (gen != fx_repair_gen_) return;
+      std::string copy;
+      if (r.type() != RespType::string || *ttl == -2) {
+        append_command(copy, {"DEL", key});
+      } else {
+        std::string at = std::to_string(*ttl < 0 ? 0 : *ttl);
+        if (*ttl < 0)
+          append_command(copy, {"RESTORE", key, at, r.payload(), "REPLACE"});
+        else
+          append_command(copy, {"RESTORE", key, at, r.payload(), "REPLACE", "ABSTTL"});
+      }
+      primary_->send_internal(copy, [this, gen, left, n](const RespParser& r2) {
+        if (gen != fx_repair_gen_) return;
+        if (r2.is_error()) host_.log().error("script repair: copy of a key refused: " + std::string(r2.payload()));
+        if (--*left > 0) return;
+        host_.log().warn("script effects lost: " + std::to_string(n) +
+                         " keys copied from the peer's Redis; keys the scripts wrote without declaring them may "
+                         "differ (tandemctl diag compare)");
+        fx_repair_release();
+      });
+    });
+  }
+}
+
+void Dispatcher::fx_repair_release() {
+  // The primary holds the copies now: first the lost script, then the held
+  // replies in the secondary's order, each as if the primary had applied it
+  // there (the ordering argument: nothing a client is answered reflects a
+  // state the secondary did not have).
+  const std::string error = std::exchange(fx_repair_error_, {});
+  auto answer_script = [&](const std::shared_ptr<Op>& op) {
+    if (!error.empty()) fail_op(op, error);
+    op->done = true;  // else its reply (the secondary's), now true of both servers for its KEYS
+    op->session->pump();
+  };
+  answer_script(fx_waiting_);
+  auto held = std::exchange(fx_deferred_, {});
+  for (auto& d : held) {
+    if (d.then) {
+      d.then();
+      continue;
+    }
+    RespParser p;
+    p.feed(d.reply.data(), d.reply.size());
+    if (p.next() != RespParser::Next::message) continue;
+    if (!d.token.op) {
+      on_secondary_reply(d.token, p);
+    } else if (!d.covered) {
+      secondary_reply(d.token, p);
+    } else if (d.token.op->kind != OpKind::script) {
+      answer_copied(d.token.op, p);
+    } else if (fx_take_reply(*d.token.op, p)) {
+      answer_script(d.token.op);
+    } else {
+      fx_answer_lost(d.token.op, "unexpected reply");
+    }
+  }
+  fx_waiting_.reset();
+  fx_repairing_ = false;
+  open_gate(kGateRepair);
+}
+
 void Dispatcher::fx_abort_repair(const std::string& why) {
-  if (!fx_repairing_ && fx_repair_ops_.empty()) return;
+  if (!fx_repairing_) return;
   ++fx_repair_gen_;  // its pending callbacks are dropped with the link, or ignored
   fx_repairing_ = false;
-  auto batch = std::exchange(fx_repair_batch_, {});
-  for (auto& op : std::exchange(fx_repair_ops_, {})) batch.push_back(op);
-  for (auto& op : batch) fx_answer_lost(op, why, false);
+  fx_repair_error_.clear();
+  host_.log().error("script repair aborted (" + why + "): the keys of the lost scripts may differ");
+  // The held replies go on as usual (their scripts answered as lost, the
+  // other writes forwarded in order: on_secondary_down / on_primary_down
+  // settle them).
+  fx_answer_lost(std::exchange(fx_waiting_, nullptr), why);
+  fx_release();
   open_gate(kGateRepair);
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "kv_pair_fixture.h"
+#include "support/tcp_relay.h"
 
 namespace tandem::kv::testing {
 namespace {
@@ -390,6 +391,83 @@ TEST_F(KvScriptsTest, ALostTapFailsScriptsInFlightClearlyAndScriptsResumeWhenItI
   auto [l, p] = on_both({"GET", "after"});
   EXPECT_EQ(l.str, "1");
   EXPECT_EQ(p.str, "1");
+}
+
+// The tap stays connected but nothing comes (its connection frozen by a
+// relay, the endpoint's other links to the peer untouched): the hold behind
+// a script lasts about command_timeout (2 s here), not the tap's 30 s
+// silence timeout. The script's client is told the outcome is unknown, the
+// script's keys are copied before the writes held behind it are answered
+// (so an INCR behind it answers what the secondary computed, after the
+// script), new scripts are refused until the tap streams again, and both
+// servers end identical.
+TEST(KvScriptsStall, ASilentTapBoundsTheHoldByCommandTimeoutAndRepairsBeforeReleasing) {
+  RedisServer local, peer;
+  testsupport::TcpRelay relay(peer.port());
+  Node node = make_node(sdk::Role::primary, local.port(), relay.port());
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node)) << node.plugin->health().summary;
+  auto tap = [&] { return node.plugin->health().details.value("script_tap", ""); };
+  ASSERT_TRUE(sdk::testing::eventually([&] { return tap() == "streaming"; }, std::chrono::seconds(20))) << tap();
+  RedisClient setup("127.0.0.1", node.endpoint_port);
+  ASSERT_EQ(setup.command({"SET", "s", "10"}).str, "OK");
+
+  relay.freeze("PSYNC");  // the tap's connection only
+  ASSERT_TRUE(sdk::testing::eventually([&] { return relay.frozen() == 1; }, std::chrono::seconds(5)));
+  using Clock = std::chrono::steady_clock;
+  const auto sent = Clock::now();
+  RedisValue script;
+  Clock::time_point script_at;
+  std::thread runner([&] {
+    try {
+      RedisClient c("127.0.0.1", node.endpoint_port);
+      script =
+          c.command({"EVAL", "redis.call('set', KEYS[2], 'x') return redis.call('incrby', KEYS[1], 5)", "2", "s", "t"});
+    } catch (const std::exception& e) {
+      script.str = std::string("no answer: ") + e.what();  // the client's own read timeout
+    }
+    script_at = Clock::now();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the script is on the secondary first
+  RedisClient plain("127.0.0.1", node.endpoint_port);
+  // A reply seen first: a client pipelining before any reply has its writes
+  // routed one at a time (README "Bulk read links"), and these four must all
+  // reach the secondary behind the script.
+  ASSERT_EQ(plain.command({"GET", "nothing"}).type, RedisValue::Type::nil);
+  std::vector<RedisValue> writes;
+  std::string writes_error;
+  try {
+    writes = plain.pipeline({{"SET", "a", "1"}, {"INCR", "s"}, {"SET", "b", "2"}, {"APPEND", "t", "y"}});
+  } catch (const std::exception& e) {
+    writes_error = e.what();  // the client's own read timeout (10 s)
+  }
+  const auto writes_at = Clock::now();
+  runner.join();
+  ASSERT_EQ(writes_error, "") << "the writes behind the script got no answer";
+
+  ASSERT_TRUE(script.is_error()) << script.describe();
+  EXPECT_EQ(script.str.rfind("TANDEMDOWN", 0), 0u) << script.str;
+  EXPECT_NE(script.str.find("outcome unknown"), std::string::npos) << script.str;
+  EXPECT_LT(script_at - sent, std::chrono::seconds(10)) << "the hold is bounded by command_timeout (2 s), not 30 s";
+  EXPECT_GE(writes_at, script_at) << "the writes behind the script are answered after it";
+  ASSERT_EQ(writes.size(), 4u);
+  EXPECT_EQ(writes[0].str, "OK");
+  EXPECT_EQ(writes[1].integer, 16) << "INCR after the script (10 + 5): answered as the secondary applied it";
+  EXPECT_EQ(writes[2].str, "OK");
+  EXPECT_EQ(writes[3].integer, 2) << "APPEND after the script's SET: as the secondary applied it";
+
+  auto refused = plain.command({"EVAL", "return redis.call('incr', KEYS[1])", "1", "r"});
+  EXPECT_EQ(refused.str.rfind("TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream", 0), 0u)
+      << refused.describe();
+  EXPECT_EQ(plain.command({"SET", "c", "3"}).str, "OK") << "plain writes go on";
+  EXPECT_EQ(snapshot(local.port()), snapshot(peer.port())) << "the two Redis servers differ";
+
+  relay.thaw();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return tap() == "streaming"; }, std::chrono::seconds(20))) << tap();
+  auto again = plain.command({"EVAL", "return redis.call('incr', KEYS[1])", "1", "r"});
+  EXPECT_EQ(again.integer, 1) << again.describe();
+  EXPECT_EQ(snapshot(local.port()), snapshot(peer.port())) << "the two Redis servers differ";
+  node.plugin->stop();
 }
 
 }  // namespace
