@@ -69,10 +69,20 @@ namespace {
 // Pipelines of SETs through the endpoint, as fast as it takes them: unique
 // keys (one per write, checked afterwards) and a small set of hot keys that
 // every batch overwrites (so writes in flight at a crash touch keys that
-// acknowledged writes touched too).
+// acknowledged writes touched too). With `scripts`, the writes are EVALs and
+// FCALLs (of kCrashLibrary) that each set a unique key and also write hot
+// keys: a counter, a hash and a list every script of every writer touches.
+constexpr const char* kCrashLibrary =
+    "#!lua name=crashlib\n"
+    "redis.register_function('fxset', function(keys, args) redis.call('set', keys[1], args[1]) "
+    "redis.call('rpush', keys[3], args[1]) return redis.call('incrby', keys[2], 2) end)\n";
+constexpr const char* kCrashScript =
+    "redis.call('set', KEYS[1], ARGV[1]) redis.call('hset', KEYS[2], ARGV[1], ARGV[1]) "
+    "return redis.call('incr', KEYS[3])";
+
 class PipelinedWriter {
  public:
-  PipelinedWriter(int port, int id) : port_(port), id_(id) {}
+  PipelinedWriter(int port, int id, bool scripts = false) : port_(port), id_(id), scripts_(scripts) {}
   ~PipelinedWriter() { stop(); }
   void start() {
     thread_ = std::thread([this] { run(); });
@@ -87,6 +97,11 @@ class PipelinedWriter {
     std::lock_guard l(mu_);
     return acked_;
   }
+  // The first few errors scripts got (for messages).
+  std::vector<std::string> errors() const {
+    std::lock_guard l(mu_);
+    return errors_;
+  }
 
  private:
   void run() {
@@ -98,8 +113,18 @@ class PipelinedWriter {
         std::vector<std::vector<std::string>> batch;
         std::vector<std::pair<std::string, std::string>> unique;
         for (int i = 0; i < 32; ++i, ++seq) {
-          auto key = "p" + std::to_string(id_) + ":" + std::to_string(seq);
           auto value = std::to_string(seq);
+          if (scripts_) {
+            // Unique keys s<id>:<seq> (EVAL) and f<id>:<seq> (FCALL).
+            auto key = (i % 2 ? "f" : "s") + std::to_string(id_) + ":" + value;
+            if (i % 2)
+              batch.push_back({"FCALL", "fxset", "3", key, "hot:fctr", "hot:flist", value});
+            else
+              batch.push_back({"EVAL", kCrashScript, "3", key, "hot:shash", "hot:sctr", value});
+            unique.emplace_back(key, value);
+            continue;
+          }
+          auto key = "p" + std::to_string(id_) + ":" + value;
           batch.push_back({"SET", key, value});
           unique.emplace_back(key, value);
           if (i % 4 == 0)
@@ -109,6 +134,16 @@ class PipelinedWriter {
         std::lock_guard l(mu_);
         std::size_t u = 0;
         for (std::size_t i = 0; i < batch.size(); ++i) {
+          if (scripts_) {
+            if (replies[i].type == RedisValue::Type::integer) {
+              acked_.push_back(unique[u]);
+              ++acked_count_;
+            } else if (errors_.size() < 5) {
+              errors_.push_back(replies[i].str);
+            }
+            ++u;
+            continue;
+          }
           bool is_unique = batch[i][1][0] == 'p';
           if (is_unique) {
             if (replies[i].type == RedisValue::Type::status && replies[i].str == "OK") {
@@ -126,9 +161,11 @@ class PipelinedWriter {
   }
   int port_;
   int id_;
+  bool scripts_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> acked_;
+  std::vector<std::string> errors_;
   std::atomic<std::size_t> acked_count_{0};
   std::thread thread_;
 };
@@ -205,8 +242,9 @@ int crash_runs() {
 // compare) and hold every acknowledged write. journal_mode: the peer's Redis
 // is down during the load (writes are journaled), stays down while the host
 // restarts (its reconciliation goes to the journal), then comes back and the
-// journal drains.
-void crash_under_load(bool journal_mode) {
+// journal drains. scripts (dual mode): two more writers whose load is EVALs
+// and FCALLs (PipelinedWriter), so scripts are in flight at the kill too.
+void crash_under_load(bool journal_mode, bool scripts = false) {
   RedisServer local(aof_options());
   RedisServer peer(aof_options());
   sdk::testing::TempDir dir;
@@ -221,7 +259,13 @@ void crash_under_load(bool journal_mode) {
   spec.log_file = dir.path() / "runner.log";
   std::mt19937 rng(std::random_device{}());
   const int runs = crash_runs();
-  const char* mode = journal_mode ? "journal mode" : "dual mode";
+  const char* mode = journal_mode ? "journal mode" : scripts ? "dual mode with scripts" : "dual mode";
+  // The library on both servers (FLUSHALL keeps functions).
+  if (scripts) {
+    for (int p : {local.port(), peer.port()})
+      ASSERT_EQ(RedisClient("127.0.0.1", p).command({"FUNCTION", "LOAD", "REPLACE", kCrashLibrary}).str, "crashlib");
+  }
+  std::size_t total_scripts_acked = 0;
   std::size_t total_acked = 0, total_missing = 0, total_differing = 0;
   long total_in_flight = 0;
   std::vector<double> equal_ms;  // per run: from the restart (journal mode: the peer's return) to equal servers
@@ -234,10 +278,18 @@ void crash_under_load(bool journal_mode) {
     ASSERT_TRUE(sdk::testing::wait_for_port("127.0.0.1", port, std::chrono::seconds(20))) << runner.log_tail();
     std::vector<std::unique_ptr<PipelinedWriter>> writers;
     for (int i = 0; i < 4; ++i) writers.push_back(std::make_unique<PipelinedWriter>(port, run * 10 + i));
+    if (scripts)
+      for (int i = 4; i < 6; ++i) writers.push_back(std::make_unique<PipelinedWriter>(port, run * 10 + i, true));
     for (auto& w : writers) w->start();
     // Let the load get going, then kill at a random moment of it.
     ASSERT_TRUE(sdk::testing::eventually([&] { return writers[0]->acked_count() > 64; }, std::chrono::seconds(30)))
         << runner.log_tail();
+    if (scripts) {
+      ASSERT_TRUE(
+          sdk::testing::eventually([&] { return writers.back()->acked_count() > 64; }, std::chrono::seconds(30)))
+          << "scripts: " << (writers.back()->errors().empty() ? "" : writers.back()->errors().front()) << "\n"
+          << runner.log_tail();
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
     runner.kill();
     for (auto& w : writers) w->stop();
@@ -288,6 +340,22 @@ void crash_under_load(bool journal_mode) {
         if (a[k] != want || b[k] != want) ++missing;
       }
     EXPECT_EQ(missing, 0u) << "acknowledged writes missing on a server";
+    if (scripts) {
+      // Each acknowledged EVAL added 1 to hot:sctr, each FCALL 2 to hot:fctr;
+      // one in flight at the kill may be on both (the compare above says
+      // they are equal), never on one only.
+      std::size_t evals = 0, fcalls = 0;
+      for (std::size_t i = 4; i < writers.size(); ++i)
+        for (auto& kv : writers[i]->acked()) ++(kv.first[0] == 's' ? evals : fcalls);
+      total_scripts_acked += evals + fcalls;
+      auto number = [](const std::string& described) {
+        return described.size() > 2 ? std::stoll(described.substr(1, described.size() - 2)) : 0;
+      };
+      EXPECT_GE(number(a["hot:sctr"]), static_cast<long long>(evals)) << "acknowledged EVALs lost";
+      EXPECT_GE(number(a["hot:fctr"]), 2 * static_cast<long long>(fcalls)) << "acknowledged FCALLs lost";
+      std::cout << mode << " run " << run + 1 << ": " << evals << " EVALs and " << fcalls
+                << " FCALLs acknowledged; counters " << a["hot:sctr"] << " / " << a["hot:fctr"] << std::endl;
+    }
     auto log = read_text(dir.path() / "runner.log");
     long in_flight = in_flight_reconciled(log.substr(std::min<std::size_t>(log.size(), log_before)));
     total_acked += acked;
@@ -309,6 +377,9 @@ void crash_under_load(bool journal_mode) {
             << static_cast<long>(equal_ms[equal_ms.size() / 2]) << ", max " << static_cast<long>(equal_ms.back())
             << std::endl;
   EXPECT_GT(total_acked, 0u);
+  if (scripts) {
+    EXPECT_GT(total_scripts_acked, 0u);
+  }
 }
 
 // The journal is replayed to the peer after an outage; tandemd is killed -9
@@ -409,6 +480,10 @@ TEST(KvCrash, KillNineDuringJournalReplayAppliesEachIncrOnce) {
 TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInDualMode) { crash_under_load(false); }
 
 TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInJournalMode) { crash_under_load(true); }
+
+// Scripts (EVAL, FCALL) in flight at the kill, beside plain writes: after the
+// restart both servers are equal and every acknowledged script's keys are on both.
+TEST(KvCrash, KillNineWithScriptsInFlightLeavesBothServersEqual) { crash_under_load(false, true); }
 
 }  // namespace
 }  // namespace tandem::kv::testing
