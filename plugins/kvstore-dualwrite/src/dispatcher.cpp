@@ -963,6 +963,7 @@ void Dispatcher::tick() {
     }
   }
   auto now = std::chrono::steady_clock::now();
+  fx_park_tap_if_idle(now);
   if (settings_.intent_fsync == JournalFsync::everysec && now - last_intent_sync_ >= std::chrono::seconds(1)) {
     last_intent_sync_ = now;
     try {
@@ -1052,6 +1053,8 @@ void Dispatcher::publish_stats() {
   s.discarded_file = discarded_file_;
   if (!tap_ || mode_ != PeerMode::dual)
     s.script_tap = "off";
+  else if (fx_tap_parked_)
+    s.script_tap = "parked";
   else if (tap_->streaming())
     s.script_tap = "streaming";
   else if (!fx_stall_note_.empty())

@@ -40,6 +40,11 @@
 // It lasts at most command_timeout (a tap connected but silent): then the
 // lost scripts' keys are repaired before any held reply is released
 // (fx_begin_repair), and the tap is restarted.
+// The tap itself costs every write: the secondary's Redis sends its whole
+// stream to it, and the io thread reads it. So it parks after script_tap_idle
+// without a script, and the next script resumes it (fx_resume_tap) at the
+// stream's current end, with writes held meanwhile, so that script's block
+// is read like any other.
 //
 // Everything here runs on the endpoint's io thread.
 #pragma once
@@ -196,7 +201,7 @@ class Dispatcher {
   void refresh_stats();         // io thread: publish now
 
  private:
-  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4 };
+  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4, kGateTap = 8 };
   void fail_op(const std::shared_ptr<Op>& op, std::string_view error);
   void read_redis_version();
   void route(const std::shared_ptr<Op>& op);
@@ -235,6 +240,11 @@ class Dispatcher {
   // Scripts ("Scripts" above).
   void route_script(const std::shared_ptr<Op>& op);
   void fx_start_tap();
+  // Parked tap, a script to run: hold writes (op first), resume the tap; the
+  // hold ends when it streams, or fails, or must first take a snapshot.
+  void fx_resume_tap(const std::shared_ptr<Op>& op);
+  void fx_tap_settled();
+  void fx_park_tap_if_idle(std::chrono::steady_clock::time_point now);
   void fx_on_stream(const RespParser& command);
   std::uint64_t fx_marker(const RespParser& command) const;
   void fx_deliver(std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select);
@@ -356,6 +366,8 @@ class Dispatcher {
   bool fx_repairing_ = false;
   std::uint64_t fx_repair_gen_ = 0;
   std::string fx_repair_error_;  // the scripts' answer ("": their reply)
+  bool fx_tap_parked_ = false;   // stopped for lack of scripts (script_tap_idle)
+  std::chrono::steady_clock::time_point fx_last_script_{};
   // Where the tap's stream is: inside a MULTI; the marker's number (0: not ours).
   bool fx_in_multi_ = false;
   bool fx_first_ = false;

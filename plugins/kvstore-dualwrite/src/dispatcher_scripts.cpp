@@ -100,23 +100,57 @@ void Dispatcher::fx_start_tap() {
     // repl-diskless-sync-delay (5 s by default) for more replicas, and scripts
     // are refused until the tap streams.
     o.diskless = false;
-    tap_ = std::make_shared<ReplicationTap>(
-        io_, std::move(o),
-        ReplicationTap::Callbacks{[this](bool full) {
-                                    fx_in_multi_ = false;
-                                    fx_stall_note_.clear();
-                                    publish_stats();  // health's script_tap at once, not at the next tick
-                                    host_.log().info(
-                                        std::string("script tap: reading the peer's replication stream (") +
-                                        (full ? "after a full sync" : "continued") + ")");
-                                  },
-                                  [this](const RespParser& c, std::uint64_t) { fx_on_stream(c); },
-                                  [this](const std::string& why) {
-                                    fx_in_multi_ = false;
-                                    fx_lose_all("the replication tap on the peer's Redis stopped: " + why);
-                                  }});
+    // Only what follows the next script matters (a drop loses the scripts in
+    // flight: fx_lose_all), so every connect starts at the stream's end, and
+    // a resume after parking takes no snapshot while Redis keeps its backlog.
+    o.join_at_current = true;
+    ReplicationTap::Callbacks cb;
+    cb.on_synced = [this](bool full) {
+      fx_in_multi_ = false;
+      fx_stall_note_.clear();
+      publish_stats();  // health's script_tap at once, not at the next tick
+      host_.log().info(std::string("script tap: reading the peer's replication stream (") +
+                       (full ? "after a full sync" : "from its current end") + ")");
+      fx_tap_settled();
+    };
+    cb.on_snapshot = [this] { fx_tap_settled(); };  // writes are not held for a snapshot
+    cb.on_command = [this](const RespParser& c, std::uint64_t) { fx_on_stream(c); };
+    cb.on_down = [this](const std::string& why) {
+      fx_in_multi_ = false;
+      fx_lose_all("the replication tap on the peer's Redis stopped: " + why);
+      fx_tap_settled();
+    };
+    tap_ = std::make_shared<ReplicationTap>(io_, std::move(o), std::move(cb));
   }
+  fx_tap_parked_ = false;
+  fx_last_script_ = std::chrono::steady_clock::now();
   tap_->start();
+}
+
+void Dispatcher::fx_resume_tap(const std::shared_ptr<Op>& op) {
+  fx_tap_parked_ = false;
+  fx_last_script_ = std::chrono::steady_clock::now();
+  --writes_;  // route() counts it again when the gate opens
+  close_gate(kGateTap);
+  gated_.push_front(op);  // first when the gate opens: nothing routed after it is sent before it
+  host_.log().info("script tap: resuming (a script arrived); writes wait until it reads the stream");
+  tap_->start();
+}
+
+void Dispatcher::fx_tap_settled() {
+  if (gate_ & kGateTap) open_gate(kGateTap);
+}
+
+void Dispatcher::fx_park_tap_if_idle(std::chrono::steady_clock::time_point now) {
+  if (!tap_ || fx_tap_parked_ || settings_.script_tap_idle.count() == 0 || !tap_->streaming()) return;
+  if (!fx_inflight_.empty() || fx_waiting_ || !fx_deferred_.empty() || fx_repairing_) return;
+  if (now - fx_last_script_ < settings_.script_tap_idle) return;
+  tap_->stop();
+  fx_tap_parked_ = true;
+  fx_in_multi_ = false;
+  host_.log().info("script tap: parked after " + std::to_string(settings_.script_tap_idle.count()) +
+                   " ms without a script (plain writes no longer pay for the peer's replication stream); the next "
+                   "script resumes it");
 }
 
 void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
@@ -125,6 +159,8 @@ void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
                    "TANDEMSCRIPT scripts are refused while writes are journaled (the peer's Redis is down or catching "
                    "up): their effects (and those of XREADGROUP/XCLAIM/XAUTOCLAIM) are read from the peer's "
                    "replication stream; retry once the peer is back");
+  if (fx_tap_parked_ && tap_) return fx_resume_tap(op);
+  fx_last_script_ = std::chrono::steady_clock::now();
   if (!tap_ || !tap_->streaming())
     return fail_op(op, "TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream (" +
                            (!fx_stall_note_.empty()               ? fx_stall_note_
@@ -340,7 +376,7 @@ void Dispatcher::fx_hold_expired() {
                           std::to_string(settings_.command_timeout.count()) + " ms)";
   host_.log().error("script tap: " + why + "; the tap reconnects, scripts are refused until it streams again");
   // A silent stream is not trusted any more: reconnecting gives either the
-  // stream again (+CONTINUE from its offset; the late blocks count for
+  // stream again (+CONTINUE at the stream's current end; the late blocks count for
   // nothing, their scripts are no longer in flight) or an error.
   fx_stall_note_ = "its stream stalled: " + why + "; reconnecting";
   fx_in_multi_ = false;

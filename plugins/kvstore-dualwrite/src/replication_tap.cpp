@@ -146,24 +146,32 @@ void ReplicationTap::next_handshake_step() {
       if (!options_.password.empty()) return send(command({"AUTH", options_.password}));
       ++step_;
       [[fallthrough]];
-    case 1: return send(command({"REPLCONF", "listening-port", "0"}));
-    case 2:
+    case 1:
+      if (options_.join_at_current) {
+        info_left_ = -1;
+        return send(command({"INFO", "replication"}));
+      }
+      ++step_;
+      [[fallthrough]];
+    case 2: return send(command({"REPLCONF", "listening-port", "0"}));
+    case 3:
       if (!options_.diskless) return send(command({"REPLCONF", "capa", "psync2"}));
       return send(command({"REPLCONF", "capa", "eof", "capa", "psync2"}));
-    case 3:
+    case 4:
       if (synced_once_) return send(command({"PSYNC", replid_, std::to_string(offset_ + 1)}));
       return send(command({"PSYNC", "?", "-1"}));
   }
 }
 
 bool ReplicationTap::on_handshake_line(std::string_view line) {
-  static constexpr const char* kStep[] = {"AUTH", "REPLCONF listening-port", "REPLCONF capa", "PSYNC"};
+  static constexpr const char* kStep[] = {"AUTH", "INFO replication", "REPLCONF listening-port", "REPLCONF capa",
+                                          "PSYNC"};
   if (line.empty()) return true;  // a keepalive newline
   if (line[0] == '-') {
     fail(std::string(kStep[step_]) + " refused: " + std::string(line.substr(1)));
     return false;
   }
-  if (step_ < 3) {
+  if (step_ < 4) {
     ++step_;
     next_handshake_step();
     return true;
@@ -180,7 +188,9 @@ bool ReplicationTap::on_handshake_line(std::string_view line) {
     replid_ = words[1];
     offset_ = offset;
     state_ = State::snapshot_header;
-    return true;
+    const auto gen = generation_;
+    if (cb_.on_snapshot) cb_.on_snapshot();
+    return gen == generation_;
   }
   if (!words.empty() && words[0] == "CONTINUE" && synced_once_) {
     if (words.size() == 2) replid_ = words[1];
@@ -197,6 +207,11 @@ bool ReplicationTap::on_handshake_line(std::string_view line) {
 void ReplicationTap::on_bytes() {
   const auto gen = generation_;
   while (state_ == State::handshake) {
+    if (step_ == 1 && options_.join_at_current) {  // the INFO reply: a bulk string, not a line
+      if (!read_info_reply()) return;
+      if (gen != generation_) return;
+      continue;
+    }
     auto eol = buf_.find('\n');
     if (eol == std::string::npos) return;
     std::string line = buf_.substr(0, eol);
@@ -217,6 +232,55 @@ void ReplicationTap::on_bytes() {
     buf_.clear();
     read_commands();
   }
+}
+
+bool ReplicationTap::read_info_reply() {
+  if (info_left_ < 0) {
+    auto eol = buf_.find("\r\n");
+    if (eol == std::string::npos) return false;
+    std::string header = buf_.substr(0, eol);
+    buf_.erase(0, eol + 2);
+    if (!header.empty() && header[0] == '-') {
+      fail("INFO replication refused: " + header.substr(1));
+      return false;
+    }
+    std::uint64_t n = 0;
+    if (header.empty() || header[0] != '$' || !parse_u64(std::string_view(header).substr(1), n)) {
+      fail("INFO replication: unexpected reply '" + header.substr(0, 80) + "'");
+      return false;
+    }
+    info_left_ = static_cast<long long>(n);
+  }
+  const auto n = static_cast<std::size_t>(info_left_);
+  if (buf_.size() < n + 2) return false;
+  std::string_view info(buf_.data(), n);
+  // "master_replid:<40 hex>" and "master_repl_offset:<n>": continue from the
+  // byte after the last one Redis has written to its stream.
+  auto field = [&](std::string_view name) -> std::string_view {
+    std::size_t at = 0;
+    while ((at = info.find(name, at)) != std::string_view::npos) {
+      if ((at == 0 || info[at - 1] == '\n') && at + name.size() < info.size() && info[at + name.size()] == ':') {
+        auto begin = at + name.size() + 1;
+        auto end = info.find_first_of("\r\n", begin);
+        return info.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin);
+      }
+      at += name.size();
+    }
+    return {};
+  };
+  std::uint64_t offset = 0;
+  const std::string_view replid = field("master_replid");
+  if (replid.empty() || !parse_u64(field("master_repl_offset"), offset)) {
+    fail("INFO replication: no master_replid/master_repl_offset in the reply");
+    return false;
+  }
+  replid_.assign(replid);
+  offset_ = offset;
+  synced_once_ = true;  // PSYNC asks to continue from there
+  buf_.erase(0, n + 2);
+  ++step_;
+  next_handshake_step();
+  return true;
 }
 
 bool ReplicationTap::skip_snapshot() {

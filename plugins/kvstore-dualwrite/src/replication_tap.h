@@ -10,7 +10,8 @@
 // tap wants the commands after it, not the data. A reconnect asks to continue
 // where it stopped (PSYNC replid offset+1); Redis answers +CONTINUE while its
 // backlog still holds that offset, else a full sync again, which on_synced
-// reports so the owner knows commands were missed. The tap acknowledges its
+// reports so the owner knows commands were missed. With join_at_current, each
+// connect instead continues from where Redis's stream is at that moment. The tap acknowledges its
 // offset every second and on REPLCONF GETACK, as a replica does, so Redis
 // neither drops it (repl-timeout) nor stalls a WAIT.
 //
@@ -47,6 +48,13 @@ class ReplicationTap : public std::enable_shared_from_this<ReplicationTap> {
     // writes the snapshot to its disk first, but starts at once, where a
     // diskless one waits repl-diskless-sync-delay (5 s by default).
     bool diskless = true;
+    // Each connect asks Redis where its stream is now (INFO replication) and
+    // continues from there (PSYNC replid offset+1): no snapshot while Redis
+    // keeps its backlog (repl-backlog-ttl after its last replica left); without
+    // a backlog Redis answers with a full sync, as to a first connect. What
+    // was written while the tap was away is never read: for an owner that
+    // needs only what follows its own next request.
+    bool join_at_current = false;
   };
   struct Callbacks {
     // The stream (re)starts: after a full sync's snapshot (full = true: every
@@ -57,6 +65,9 @@ class ReplicationTap : public std::enable_shared_from_this<ReplicationTap> {
     std::function<void(const RespParser& command, std::uint64_t offset)> on_command;
     // The connection ended (why); the tap reconnects after reconnect_interval.
     std::function<void(const std::string& why)> on_down;
+    // Redis answered with a full sync: the stream starts only after its
+    // snapshot (then on_synced(true)). Optional.
+    std::function<void()> on_snapshot;
   };
 
   ReplicationTap(boost::asio::io_context& io, Options options, Callbacks callbacks);
@@ -82,6 +93,7 @@ class ReplicationTap : public std::enable_shared_from_this<ReplicationTap> {
   void read_more();
   void on_bytes();
   bool on_handshake_line(std::string_view line);
+  bool read_info_reply();
   bool skip_snapshot();
   bool read_commands();
   void send_ack();
@@ -112,6 +124,8 @@ class ReplicationTap : public std::enable_shared_from_this<ReplicationTap> {
   std::uint64_t snapshot_left_ = 0;
   std::string snapshot_mark_;
   std::string last_error_;
+  // join_at_current: the INFO reply's bulk length (-1: its header not read yet).
+  long long info_left_ = -1;
 };
 
 }  // namespace tandem::kv

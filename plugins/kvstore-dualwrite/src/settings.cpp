@@ -125,6 +125,14 @@ sdk::ConfigSchema settings_schema() {
        .description = "How long rejoin waits for this node's Redis to finish copying the new primary's data.",
        .min = "1ms",
        .max = "1d"},
+      {.name = "script_tap_idle",
+       .type = ValueType::duration,
+       .default_value = "30s",
+       .description = "After this long without a script (EVAL, FCALL, XREADGROUP...), the endpoint stops reading the "
+                      "peer's replication stream, which every plain write pays for; the next script resumes it first. "
+                      "0s: always read it.",
+       .min = "0s",
+       .max = "1d"},
       {.name = "max_request_size",
        .type = ValueType::size,
        .default_value = "64MiB",
@@ -227,6 +235,7 @@ sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config, const sdk::
   s.reconnect_interval = config.duration("reconnect_interval");
   s.sync_interval = config.sync_interval();
   s.rejoin_timeout = config.duration("rejoin_timeout");
+  s.script_tap_idle = config.duration("script_tap_idle");
   s.max_request_size = config.size("max_request_size");
   s.max_clients = config.integer("max_clients");
   s.client_output_buffer_limit = config.size("client_output_buffer_limit");

@@ -45,6 +45,7 @@ struct Settings {
   std::chrono::milliseconds reconnect_interval{1000};
   std::chrono::milliseconds sync_interval{1000};
   std::chrono::milliseconds rejoin_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds script_tap_idle{30000};  // no script this long: the replication tap parks (0: never)
   std::uint64_t max_request_size = 64ull << 20;
   std::int64_t max_clients = 10000;
   std::uint64_t client_output_buffer_limit = 64ull << 20;  // unsent reply bytes past which a client is disconnected

@@ -46,6 +46,10 @@ class TapRun {
                                                                    [this](const std::string& why) {
                                                                      std::lock_guard l(mu_);
                                                                      downs_.push_back(why);
+                                                                   },
+                                                                   [this] {
+                                                                     std::lock_guard l(mu_);
+                                                                     ++snapshots_;
                                                                    }});
     boost::asio::post(io_, [t = tap_] { t->start(); });
     thread_ = std::thread([this] { io_.run(); });
@@ -72,6 +76,10 @@ class TapRun {
     std::lock_guard l(mu_);
     return offset_;
   }
+  int snapshots() {
+    std::lock_guard l(mu_);
+    return snapshots_;
+  }
   bool has(const Command& c) {
     auto all = commands();
     return std::find(all.begin(), all.end(), c) != all.end();
@@ -87,6 +95,7 @@ class TapRun {
   std::vector<bool> syncs_;
   std::vector<std::string> downs_;
   std::uint64_t offset_ = 0;
+  int snapshots_ = 0;
 };
 
 std::string info_field(RedisClient& c, const std::string& section, const std::string& key) {
@@ -176,6 +185,39 @@ TEST(ReplicationTap, AReconnectContinuesWhereItStopped) {
   const std::vector<Command> expected = {{"SET", "x", "1"}, {"SET", "y", "2"}};
   EXPECT_EQ(tap.commands(), expected) << "a command was missed or read twice";
   ASSERT_FALSE(tap.downs().empty());
+}
+
+// The endpoint parks its tap when no script runs and resumes it for the next
+// one: a resume must not cost Redis a snapshot, and must read from where
+// Redis's stream is at that moment.
+TEST(ReplicationTap, JoiningAtTheCurrentEndTakesNoSnapshotWhileRedisKeepsItsBacklog) {
+  RedisServer redis(no_sync_delay());
+  RedisClient c("127.0.0.1", redis.port());
+  auto options = tap_options(redis.port());
+  options.join_at_current = true;
+  {
+    // No backlog yet (no replica ever connected): Redis can only answer with a full sync.
+    TapRun first(options);
+    ASSERT_TRUE(eventually([&] { return !first.syncs().empty(); }, std::chrono::seconds(20))) << redis.log_tail();
+    EXPECT_EQ(first.syncs(), std::vector<bool>{true});
+    EXPECT_EQ(first.snapshots(), 1);
+    c.command({"SET", "a", "1"});
+    ASSERT_TRUE(eventually([&] { return first.has({"SET", "a", "1"}); }, std::chrono::seconds(10)));
+  }
+  ASSERT_TRUE(
+      eventually([&] { return info_field(c, "replication", "connected_slaves") == "0"; }, std::chrono::seconds(10)));
+  c.command({"SET", "away", "1"});  // written while no tap reads: never to be read
+  const std::string offset_before = info_field(c, "replication", "master_repl_offset");
+  TapRun second(options);
+  ASSERT_TRUE(eventually([&] { return !second.syncs().empty(); }, std::chrono::seconds(20))) << redis.log_tail();
+  EXPECT_EQ(second.syncs(), std::vector<bool>{false}) << "the resume was not a partial resync";
+  EXPECT_EQ(second.snapshots(), 0);
+  EXPECT_EQ(info_field(c, "stats", "sync_full"), "1") << "Redis made a second snapshot";
+  EXPECT_EQ(info_field(c, "stats", "sync_partial_ok"), "1");
+  c.command({"SET", "b", "2"});
+  ASSERT_TRUE(eventually([&] { return second.has({"SET", "b", "2"}); }, std::chrono::seconds(10)));
+  EXPECT_EQ(second.commands(), (std::vector<Command>{{"SET", "b", "2"}}))
+      << "it read what was written before it joined (master_repl_offset was " << offset_before << ")";
 }
 
 TEST(ReplicationTap, AWrongPasswordIsReportedAndNothingSyncs) {

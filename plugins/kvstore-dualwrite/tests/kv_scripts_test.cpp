@@ -25,12 +25,13 @@ constexpr const char* kLibrary =
 class KvScriptsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    node_ = make_node(sdk::Role::primary, local_.port(), peer_.port());
+    node_ = make_node(sdk::Role::primary, local_.port(), peer_.port(), extra_config());
     node_.configure_and_start();
     ASSERT_TRUE(endpoint_ready(node_)) << node_.plugin->health().summary;
     ASSERT_TRUE(tap_streaming()) << node_.plugin->health().details.dump();
     client_ = connect(node_.endpoint_port);
   }
+  virtual nlohmann::json extra_config() { return {}; }
   bool tap_streaming() {
     return sdk::testing::eventually(
         [&] { return node_.plugin->health().details.value("script_tap", "") == "streaming"; },
@@ -468,6 +469,71 @@ TEST(KvScriptsStall, ASilentTapBoundsTheHoldByCommandTimeoutAndRepairsBeforeRele
   EXPECT_EQ(again.integer, 1) << again.describe();
   EXPECT_EQ(snapshot(local.port()), snapshot(peer.port())) << "the two Redis servers differ";
   node.plugin->stop();
+}
+
+// The tap costs every plain write (the peer's Redis streams everything to
+// it), so it parks when no script runs; the next script resumes it, and
+// writes sent around that moment keep their order on both servers.
+class KvScriptsParkedTapTest : public KvScriptsTest {
+ protected:
+  nlohmann::json extra_config() override { return {{"script_tap_idle", "1s"}}; }
+  std::string script_tap() { return node_.plugin->health().details.value("script_tap", ""); }
+};
+
+TEST_F(KvScriptsParkedTapTest, AParkedTapResumesForTheNextScriptWithoutASnapshotAndKeepsTheWriteOrder) {
+  RedisClient peer("127.0.0.1", peer_.port());
+  auto peer_info = [&](const std::string& section, const std::string& key) {
+    auto text = peer.command({"INFO", section}).str;
+    auto at = text.find(key + ":");
+    if (at == std::string::npos) return std::string();
+    auto end = text.find("\r\n", at);
+    return text.substr(at + key.size() + 1, end - at - key.size() - 1);
+  };
+  ASSERT_TRUE(sdk::testing::eventually([&] { return script_tap() == "parked"; }, std::chrono::seconds(10)))
+      << node_.plugin->health().details.dump();
+  ASSERT_TRUE(sdk::testing::eventually([&] { return peer_info("replication", "connected_slaves") == "0"; },
+                                       std::chrono::seconds(10)))
+      << "the parked tap is still a replica of the peer's Redis";
+  EXPECT_EQ(cmd({"SET", "plain", "while parked"}).str, "OK");
+
+  // Another client writes all the while; this one pipelines writes around
+  // the script that resumes the tap.
+  std::atomic<bool> stop{false};
+  std::atomic<long> acknowledged{0};
+  std::thread writer([&] {
+    RedisClient c("127.0.0.1", node_.endpoint_port);
+    while (!stop)
+      if (c.command({"INCR", "counter"}).type == RedisValue::Type::integer) ++acknowledged;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto replies =
+      client_->pipeline({{"SET", "k", "a"},
+                         {"EVAL", "redis.call('append', KEYS[1], 'b') return redis.call('get', KEYS[1])", "1", "k"},
+                         {"APPEND", "k", "c"},
+                         {"EVAL", "return redis.call('spop', KEYS[1])", "1", "set"},
+                         {"GET", "k"}});
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(replies[0].str, "OK");
+  EXPECT_EQ(replies[1].str, "ab") << replies[1].describe();
+  EXPECT_EQ(replies[2].integer, 3) << replies[2].describe();
+  EXPECT_EQ(replies[4].str, "abc");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  writer.join();
+
+  EXPECT_EQ(script_tap(), "streaming");
+  EXPECT_EQ(peer_info("replication", "connected_slaves"), "1");
+  EXPECT_EQ(peer_info("stats", "sync_full"), "1") << "the resume cost the peer's Redis a snapshot";
+  EXPECT_EQ(peer_info("stats", "sync_partial_ok"), "1");
+  auto [lc, pc] = on_both({"GET", "counter"});
+  EXPECT_EQ(lc.str, std::to_string(acknowledged.load()));
+  EXPECT_EQ(pc.str, std::to_string(acknowledged.load()));
+  auto [lk, pk] = on_both({"GET", "k"});
+  EXPECT_EQ(lk.str, "abc");
+  EXPECT_EQ(pk.str, "abc");
+  expect_identical();
+  // Idle again: it parks again.
+  EXPECT_TRUE(sdk::testing::eventually([&] { return script_tap() == "parked"; }, std::chrono::seconds(10)));
 }
 
 }  // namespace
