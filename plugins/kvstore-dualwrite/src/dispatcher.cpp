@@ -1040,6 +1040,7 @@ void Dispatcher::publish_stats() {
   s.replay_errors = replay_errors_;
   s.bulk_reads = bulk_reads_;
   s.replies_moved = replies_moved_;
+  s.clients_paced = clients_paced_;
   s.shared_large_replies = shared_large_replies_;
   s.bytes_freed_off_io_thread = release_.released_bytes();
   s.prepared_rooms_used = release_.rooms_taken();

@@ -107,6 +107,7 @@ struct EndpointStats {
   std::uint64_t bulk_reads = 0;                 // reads sent on a bulk read link ("Local links")
   std::uint64_t shared_large_replies = 0;       // replies of 64 KiB or more that came on the shared local link
   std::uint64_t replies_moved = 0;              // large replies handed from a link to a client without a copy
+  std::uint64_t clients_paced = 0;              // times a client's requests stopped being read at its soft limit
   std::uint64_t bytes_freed_off_io_thread = 0;  // closed clients' unsent replies freed by BackgroundRelease
   std::uint64_t prepared_rooms_used = 0;        // large replies received into memory faulted in off the io thread
   std::size_t clients = 0;
@@ -166,6 +167,7 @@ class Dispatcher {
   // are answered). Always true for a write.
   bool send_primary(const std::shared_ptr<Op>& op);
   void count_read() { ++reads_; }
+  void count_paced() { ++clients_paced_; }  // a client's reads paused at its soft limit (README "Limits")
   // The local Redis's version (INFO server), for HELLO.
   const std::string& redis_version() const { return redis_version_; }
   void op_started() { ++ops_in_flight_; }
@@ -310,6 +312,7 @@ class Dispatcher {
   std::vector<std::shared_ptr<BackendLink>> bulk_;
   std::vector<bool> bulk_was_up_;
   std::uint64_t bulk_reads_ = 0;
+  std::uint64_t clients_paced_ = 0;
   std::uint64_t replies_moved_ = 0;
   std::uint64_t shared_large_replies_ = 0;
   BackgroundRelease release_;

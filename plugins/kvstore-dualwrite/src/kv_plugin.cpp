@@ -363,6 +363,7 @@ sdk::Health KvStorePlugin::health() const {
   h.details["bulk_reads"] = s.bulk_reads;
   h.details["script_tap"] = s.script_tap;
   h.details["replies_moved"] = s.replies_moved;
+  h.details["clients_paced"] = s.clients_paced;
   h.details["shared_large_replies"] = s.shared_large_replies;
   h.details["bytes_freed_off_io_thread"] = s.bytes_freed_off_io_thread;
   h.details["prepared_rooms_used"] = s.prepared_rooms_used;

@@ -138,7 +138,8 @@ Session::Session(Dispatcher& dispatcher, asio::ip::tcp::socket socket, std::uint
       id_(id),
       auth_timer_(socket_.get_executor()),
       auth_delay_timer_(socket_.get_executor()),
-      block_timer_(socket_.get_executor()) {
+      block_timer_(socket_.get_executor()),
+      soft_limit_timer_(socket_.get_executor()) {
   authed_ = d_.secrets().client_password.empty();
   parser_.accept_inline();
   boost::system::error_code ec;
@@ -192,6 +193,7 @@ void Session::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   auth_timer_.cancel();
+  soft_limit_timer_.cancel();
   d_.release_later(out_);  // the memory goes now, not when the last op finishes (and not on the io thread)
   out_bytes_ = 0;
 }
@@ -205,7 +207,7 @@ void Session::abandon_ops() {
 }
 
 bool Session::can_take_more() const {
-  if (auth_delay_pending_ || closed_ || blocked_op_) return false;
+  if (auth_delay_pending_ || closed_ || blocked_op_ || paced()) return false;
   std::size_t allowed =
       std::clamp<std::size_t>(kInflightReplyBytes / std::max<std::size_t>(reply_estimate_, 1), 1, kMaxOpsPerClient);
   return ops_.size() < allowed;
@@ -1191,6 +1193,10 @@ void Session::pump() {
     wrote = true;
   }
   if (enforce_output_limit(0)) return;
+  if (!paced_noted_ && paced()) {
+    paced_noted_ = true;  // one pause, until it reads below its soft limit
+    d_.count_paced();
+  }
   if (wrote) schedule_flush();
   if (!closed_ && can_take_more() && (parser_.buffered() > 0 || parser_.has_unread()) && process_input()) {
     // Input left unparsed while this client was at its in-flight bound made
@@ -1235,26 +1241,36 @@ void Session::flush() {
   write_buffers_.clear();
   for (auto& piece : writing_) write_buffers_.push_back(asio::buffer(piece));
   write_in_progress_ = true;
-  asio::async_write(socket_, write_buffers_,
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                      self->write_in_progress_ = false;
-                      self->writing_bytes_ = 0;
-                      if (self->closed_) {
-                        self->d_.release_later(self->writing_);
-                      } else {
-                        auto& first = self->writing_.front();  // a gathered piece, unless a large reply
-                        if (first.capacity() < 2 * kOwnPiece) {
-                          self->spare_piece_ = std::move(first);
-                          self->spare_piece_.clear();
-                        }
-                        self->writing_.clear();
-                      }
-                      if (ec) {
-                        self->close();
-                        return;
-                      }
-                      self->flush();
-                    });
+  // The completion condition sees each step of the write (64 KiB at most):
+  // what the client has taken counts at once (its soft limit, its pacing),
+  // not only when the whole batch is out. It runs inside the write, whose
+  // handler holds the session.
+  const std::size_t total = writing_bytes_;
+  asio::async_write(
+      socket_, write_buffers_,
+      [this, total](const boost::system::error_code& ec, std::size_t written) {
+        on_write_progress(total - written);
+        return asio::transfer_all()(ec, written);
+      },
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        self->write_in_progress_ = false;
+        self->writing_bytes_ = 0;
+        if (self->closed_) {
+          self->d_.release_later(self->writing_);
+        } else {
+          auto& first = self->writing_.front();  // a gathered piece, unless a large reply
+          if (first.capacity() < 2 * kOwnPiece) {
+            self->spare_piece_ = std::move(first);
+            self->spare_piece_.clear();
+          }
+          self->writing_.clear();
+        }
+        if (ec) {
+          self->close();
+          return;
+        }
+        self->flush();
+      });
 }
 
 void Session::linger_close() {

@@ -23,6 +23,7 @@ namespace tandem::kv {
 class Dispatcher;
 class PubSubConnection;
 struct CommandInfo;
+struct OutputBufferLimit;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -115,6 +116,20 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string output_limit_exceeded(std::size_t held);
   // Disconnects a client past its limit; true when the session is closed.
   bool enforce_output_limit(std::size_t held);
+  // The limit of its class: pubsub while subscribed, else normal.
+  bool subscribed() const;
+  const OutputBufferLimit& output_limit() const;
+  // Everything held in tandemd for the client, unsent: replies, messages,
+  // and `held` bytes not queued yet.
+  std::size_t held_for_client(std::size_t held) const;
+  // A (non-subscribed) client above its soft limit: none of its requests is
+  // read or parsed until it has read below it (README "Limits", pacing).
+  bool paced() const;
+  // A write to the client progressed: `remaining` bytes of it are left.
+  void on_write_progress(std::size_t remaining);
+  // The soft limit's clock started: checked again when it runs out (a paced
+  // client makes no other event that would check it).
+  void arm_soft_limit_timer();
 
   Dispatcher& d_;
   boost::asio::ip::tcp::socket socket_;
@@ -180,7 +195,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t next_seq_ = 0;                // Op::seq of the next operation
   std::unique_ptr<PubSubConnection> pubsub_;  // since the client's first SUBSCRIBE
   std::uint64_t pubsub_confirmed_seq_ = 0;    // seq of its newest op answered there (messages follow it)
-  std::chrono::steady_clock::time_point soft_limit_since_{};  // over the pubsub soft limit since
+  std::chrono::steady_clock::time_point soft_limit_since_{};  // over its class's soft limit since
+  boost::asio::steady_timer soft_limit_timer_;                // soft_limit_since_ + soft_time
+  bool paced_noted_ = false;                                  // this pause was counted (clients_paced)
 };
 
 }  // namespace tandem::kv

@@ -9,6 +9,7 @@
 #include "plugin_util.h"
 #include "pubsub_connection.h"
 #include "session.h"
+#include "settings.h"
 
 namespace tandem::kv {
 
@@ -139,29 +140,71 @@ void Session::end_pubsub() {
   });
 }
 
+bool Session::subscribed() const { return pubsub_ && pubsub_->subscribed(); }
+
+const OutputBufferLimit& Session::output_limit() const {
+  return subscribed() ? d_.settings().pubsub_output : d_.settings().client_output;
+}
+
+std::size_t Session::held_for_client(std::size_t held) const {
+  return unsent_bytes() + held + (pubsub_ ? pubsub_->buffered() : 0);
+}
+
 std::string Session::output_limit_exceeded(std::size_t held) {
-  const std::size_t unsent = unsent_bytes() + held + (pubsub_ ? pubsub_->buffered() : 0);
-  const Settings& s = d_.settings();
-  if (!pubsub_ || !pubsub_->subscribed()) {
-    if (unsent > s.client_output_buffer_limit)
-      return std::to_string(unsent) + " bytes of replies unread (client_output_buffer_limit " +
-             std::to_string(s.client_output_buffer_limit) + ")";
-    return "";
-  }
-  // Redis's pubsub class: a hard limit, and a soft one held for a while.
-  if (unsent > s.pubsub_output_buffer_limit)
-    return std::to_string(unsent) + " bytes of messages unread (pubsub_output_buffer_limit " +
-           std::to_string(s.pubsub_output_buffer_limit) + ")";
-  if (unsent <= s.pubsub_output_buffer_soft_limit) {
+  // Redis's client-output-buffer-limit of the client's class: a hard limit,
+  // and a soft one held for a while.
+  const std::size_t unsent = held_for_client(held);
+  const OutputBufferLimit& limit = output_limit();
+  const bool pubsub = subscribed();
+  const std::string key = pubsub ? "pubsub_output_buffer_" : "client_output_buffer_";
+  const std::string what = pubsub ? " bytes of messages unread" : " bytes of replies unread";
+  if (unsent > limit.hard)
+    return std::to_string(unsent) + what + " (" + key + "limit " + std::to_string(limit.hard) + ")";
+  if (unsent <= limit.soft) {
     soft_limit_since_ = {};
     return "";
   }
   const auto now = std::chrono::steady_clock::now();
-  if (soft_limit_since_ == std::chrono::steady_clock::time_point{}) soft_limit_since_ = now;
-  if (now - soft_limit_since_ < s.pubsub_output_buffer_soft_time) return "";
-  return std::to_string(unsent) + " bytes of messages unread for " +
-         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - soft_limit_since_).count()) +
-         " s (pubsub_output_buffer_soft_limit " + std::to_string(s.pubsub_output_buffer_soft_limit) + ")";
+  if (soft_limit_since_ == std::chrono::steady_clock::time_point{}) {
+    soft_limit_since_ = now;
+    arm_soft_limit_timer();
+  }
+  if (now - soft_limit_since_ < limit.soft_time) return "";
+  return std::to_string(unsent) + what + " for " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - soft_limit_since_).count()) +
+         " ms (" + key + "soft_limit " + std::to_string(limit.soft) + ", " + key + "soft_time " +
+         std::to_string(limit.soft_time.count()) + " ms)";
+}
+
+void Session::arm_soft_limit_timer() {
+  soft_limit_timer_.expires_at(soft_limit_since_ + output_limit().soft_time);
+  soft_limit_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_ || self->soft_limit_since_ == std::chrono::steady_clock::time_point{}) return;
+    // Still above: disconnected now, or (the clock restarted meanwhile) later.
+    if (!self->enforce_output_limit(0) && self->soft_limit_since_ != std::chrono::steady_clock::time_point{})
+      self->arm_soft_limit_timer();
+  });
+}
+
+void Session::on_write_progress(std::size_t remaining) {
+  const bool was_paced = paced();
+  writing_bytes_ = remaining;
+  if (closed_) return;
+  // Read below its soft limit: the soft limit's clock stops (Redis's "for
+  // soft_time continuously"), and a paced client is read again.
+  if (soft_limit_since_ != std::chrono::steady_clock::time_point{} && held_for_client(0) <= output_limit().soft)
+    soft_limit_since_ = {};
+  if (was_paced && !paced()) {
+    paced_noted_ = false;
+    boost::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->pump(); });
+  }
+}
+
+bool Session::paced() const {
+  // Subscribers are not paced: their messages come whether their commands
+  // are read or not (their soft limit disconnects them).
+  return !subscribed() && held_for_client(0) > d_.settings().client_output.soft;
 }
 
 bool Session::enforce_output_limit(std::size_t held) {

@@ -1,5 +1,7 @@
 #include "settings.h"
 
+#include <cctype>
+
 namespace tandem::kv {
 
 using sdk::ConfigKey;
@@ -16,8 +18,63 @@ std::string_view to_string(JournalFsync f) {
   return "?";
 }
 
+namespace {
+
+// One class of Redis's client-output-buffer-limit as three keys,
+// <prefix>_output_buffer_limit, _soft_limit and _soft_time: declared here
+// once for both classes (clients, subscribers), so they mean the same.
+struct OutputLimitKeys {
+  std::string_view prefix;       // "client", "pubsub"
+  std::string_view redis_class;  // Redis's name of the class
+  std::string_view who;          // "a client"
+  std::string_view what;         // "replies"
+  std::string_view hard, soft, soft_time;
+  std::string_view hard_note = "", soft_note = "";  // what differs for the class
+  std::string_view hard_min = "1KiB";
+};
+
+void add_output_limit_keys(sdk::ConfigSchema& keys, const OutputLimitKeys& k) {
+  const std::string key = std::string(k.prefix) + "_output_buffer_";
+  std::string what(k.what), who(k.who);
+  what[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(what[0])));
+  who[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(who[0])));
+  keys.push_back({.name = key + "limit",
+                  .type = ValueType::size,
+                  .default_value = std::string(k.hard),
+                  .description = what + " " + std::string(k.who) +
+                                 " has not read yet, in bytes, past which it is disconnected at once (Redis's "
+                                 "client-output-buffer-limit " +
+                                 std::string(k.redis_class) + " hard limit)" + std::string(k.hard_note) + ".",
+                  .min = std::string(k.hard_min),
+                  .max = "64GiB"});
+  keys.push_back({.name = key + "soft_limit",
+                  .type = ValueType::size,
+                  .default_value = std::string(k.soft),
+                  .description = who + " whose unread " + std::string(k.what) + " stay above this for " + key +
+                                 "soft_time is disconnected (Redis's " + std::string(k.redis_class) + " soft limit)" +
+                                 std::string(k.soft_note) + "; at most " + key + "limit.",
+                  .min = "1KiB",
+                  .max = "64GiB"});
+  keys.push_back({.name = key + "soft_time",
+                  .type = ValueType::duration,
+                  .default_value = std::string(k.soft_time),
+                  .description = "How long " + std::string(k.who) + " may stay above " + key + "soft_limit.",
+                  .min = "1ms",
+                  .max = "1d"});
+}
+
+sdk::Result<OutputBufferLimit> parse_output_limit(const sdk::StoreConfig& config, std::string_view prefix) {
+  const std::string key = std::string(prefix) + "_output_buffer_";
+  OutputBufferLimit l{config.size(key + "limit"), config.size(key + "soft_limit"), config.duration(key + "soft_time")};
+  if (l.soft > l.hard)
+    return config.error(key + "soft_limit", "must not exceed " + key + "limit (" + std::to_string(l.hard) + " bytes)");
+  return l;
+}
+
+}  // namespace
+
 sdk::ConfigSchema settings_schema() {
-  return {
+  sdk::ConfigSchema keys = {
       {.name = "listen_address",
        .type = ValueType::string,
        .default_value = "127.0.0.1",
@@ -147,54 +204,52 @@ sdk::ConfigSchema settings_schema() {
        .description = "Most client connections the endpoint accepts at once.",
        .min = "1",
        .max = "1000000"},
-      {.name = "client_output_buffer_limit",
-       .type = ValueType::size,
-       .default_value = "64MiB",
-       .description = "Replies a client has not read yet, in bytes, past which it is disconnected (Redis's "
-                      "client-output-buffer-limit hard limit); must exceed the largest reply a client reads.",
-       .min = "1MiB",
-       .max = "64GiB"},
-      {.name = "pubsub_output_buffer_limit",
-       .type = ValueType::size,
-       .default_value = "32MiB",
-       .description = "Messages a subscribed client has not read yet, in bytes, past which it is disconnected "
-                      "(Redis's client-output-buffer-limit pubsub hard limit).",
-       .min = "1KiB",
-       .max = "64GiB"},
-      {.name = "pubsub_output_buffer_soft_limit",
-       .type = ValueType::size,
-       .default_value = "8MiB",
-       .description = "A subscribed client whose unread messages stay above this for pubsub_output_buffer_soft_time "
-                      "is disconnected (Redis's pubsub soft limit).",
-       .min = "1KiB",
-       .max = "64GiB"},
-      {.name = "pubsub_output_buffer_soft_time",
-       .type = ValueType::duration,
-       .default_value = "60s",
-       .description = "How long a subscribed client may stay above pubsub_output_buffer_soft_limit.",
-       .min = "1ms",
-       .max = "1d"},
-      {.name = "max_transaction_size",
-       .type = ValueType::size,
-       .default_value = "64MiB",
-       .description = "Bytes of commands one MULTI may queue; past it the command is refused and EXEC fails with "
-                      "EXECABORT.",
-       .min = "1KiB",
-       .max = "4GiB"},
-      {.name = "auth_timeout",
-       .type = ValueType::duration,
-       .default_value = "10s",
-       .description = "When client_password_file is set: a connection that has not authenticated within this time is "
-                      "closed.",
-       .min = "1ms",
-       .max = "1d"},
-      {.name = "auth_failure_delay",
-       .type = ValueType::duration,
-       .default_value = "200ms",
-       .description = "A wrong AUTH is answered only after this delay, and the connection reads nothing meanwhile "
-                      "(slows password guessing); failures are logged, at most once per 10 s.",
-       .max = "1h"},
   };
+  add_output_limit_keys(keys, {.prefix = "client",
+                               .redis_class = "normal",
+                               .who = "a client",
+                               .what = "replies",
+                               .hard = "64MiB",
+                               .soft = "8MiB",
+                               .soft_time = "10s",
+                               .hard_note = "; must exceed the largest reply a client reads",
+                               .soft_note = "; above it the endpoint reads none of its requests until it has read "
+                                            "below it again, so a client that reads, however slowly, is served at "
+                                            "its pace",
+                               .hard_min = "1MiB"});
+  add_output_limit_keys(keys, {.prefix = "pubsub",
+                               .redis_class = "pubsub",
+                               .who = "a subscribed client",
+                               .what = "messages",
+                               .hard = "32MiB",
+                               .soft = "8MiB",
+                               .soft_time = "60s"});
+  keys.insert(
+      keys.end(),
+      {
+          {.name = "max_transaction_size",
+           .type = ValueType::size,
+           .default_value = "64MiB",
+           .description = "Bytes of commands one MULTI may queue; past it the command is refused and EXEC fails with "
+                          "EXECABORT.",
+           .min = "1KiB",
+           .max = "4GiB"},
+          {.name = "auth_timeout",
+           .type = ValueType::duration,
+           .default_value = "10s",
+           .description =
+               "When client_password_file is set: a connection that has not authenticated within this time is "
+               "closed.",
+           .min = "1ms",
+           .max = "1d"},
+          {.name = "auth_failure_delay",
+           .type = ValueType::duration,
+           .default_value = "200ms",
+           .description = "A wrong AUTH is answered only after this delay, and the connection reads nothing meanwhile "
+                          "(slows password guessing); failures are logged, at most once per 10 s.",
+           .max = "1h"},
+      });
+  return keys;
 }
 
 sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config, const sdk::HostContext& host) {
@@ -238,11 +293,9 @@ sdk::Result<Settings> parse_settings(const sdk::StoreConfig& config, const sdk::
   s.script_tap_idle = config.duration("script_tap_idle");
   s.max_request_size = config.size("max_request_size");
   s.max_clients = config.integer("max_clients");
-  s.client_output_buffer_limit = config.size("client_output_buffer_limit");
+  TANDEM_TRY_ASSIGN(s.client_output, parse_output_limit(config, "client"));
+  TANDEM_TRY_ASSIGN(s.pubsub_output, parse_output_limit(config, "pubsub"));
   s.max_transaction_size = config.size("max_transaction_size");
-  s.pubsub_output_buffer_limit = config.size("pubsub_output_buffer_limit");
-  s.pubsub_output_buffer_soft_limit = config.size("pubsub_output_buffer_soft_limit");
-  s.pubsub_output_buffer_soft_time = config.duration("pubsub_output_buffer_soft_time");
   s.auth_timeout = config.duration("auth_timeout");
   s.auth_failure_delay = config.duration("auth_failure_delay");
   return s;

@@ -27,6 +27,15 @@ struct RedisAddress {
   std::string describe() const { return host + ":" + std::to_string(port); }
 };
 
+// Redis's client-output-buffer-limit of one class of clients: a client
+// whose unread bytes pass `hard` is disconnected at once; one whose unread
+// bytes stay above `soft` for `soft_time`, too.
+struct OutputBufferLimit {
+  std::uint64_t hard;
+  std::uint64_t soft;
+  std::chrono::milliseconds soft_time;
+};
+
 struct Settings {
   std::string listen_address = "127.0.0.1";
   int listen_port = 0;
@@ -48,12 +57,12 @@ struct Settings {
   std::chrono::milliseconds script_tap_idle{30000};  // no script this long: the replication tap parks (0: never)
   std::uint64_t max_request_size = 64ull << 20;
   std::int64_t max_clients = 10000;
-  std::uint64_t client_output_buffer_limit = 64ull << 20;  // unsent reply bytes past which a client is disconnected
-  std::uint64_t max_transaction_size = 64ull << 20;        // bytes of commands queued by one MULTI
-  // A subscriber's unread messages (Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`):
-  std::uint64_t pubsub_output_buffer_limit = 32ull << 20;      // past this it is disconnected
-  std::uint64_t pubsub_output_buffer_soft_limit = 8ull << 20;  // past this for pubsub_output_buffer_soft_time too
-  std::chrono::milliseconds pubsub_output_buffer_soft_time{60000};
+  // A client's unread replies (README "Limits"); past its soft limit its
+  // requests are no longer read (paced) until it reads.
+  OutputBufferLimit client_output{64ull << 20, 8ull << 20, std::chrono::seconds(10)};
+  std::uint64_t max_transaction_size = 64ull << 20;  // bytes of commands queued by one MULTI
+  // A subscriber's unread messages (Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`).
+  OutputBufferLimit pubsub_output{32ull << 20, 8ull << 20, std::chrono::seconds(60)};
   std::chrono::milliseconds auth_timeout{10000};      // unauthenticated connections are closed after this
   std::chrono::milliseconds auth_failure_delay{200};  // a wrong AUTH is answered after this
 };
