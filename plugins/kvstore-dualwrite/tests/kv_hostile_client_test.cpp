@@ -333,7 +333,7 @@ TEST(KvHostileClient, PacingNeverHoldsAClientWaitingForItsReply) {
   cmds.push_back({"EXEC"});
   cmds.push_back({"BLPOP", "q", "10"});
   cmds.push_back({"GET", "big"});
-  std::thread pusher([&] {
+  std::jthread pusher([&] {  // joined however the pipeline ends (it throws when its replies do not come)
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     RedisClient("127.0.0.1", node.endpoint_port).command({"RPUSH", "q", "job"});
   });
