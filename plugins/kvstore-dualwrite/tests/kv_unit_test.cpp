@@ -53,6 +53,13 @@ TEST(KvConfig, DefaultsAndPeerPlaceholder) {
   EXPECT_EQ(s.journal_fsync, JournalFsync::always);
   EXPECT_EQ(s.journal_max_size, 1ull << 30);
   EXPECT_EQ(s.command_timeout, std::chrono::seconds(5));
+  // The output limits of both classes, from the keys declared once for both.
+  EXPECT_EQ(s.client_output.hard, 64ull << 20);
+  EXPECT_EQ(s.client_output.soft, 8ull << 20);
+  EXPECT_EQ(s.client_output.soft_time, std::chrono::seconds(10));
+  EXPECT_EQ(s.pubsub_output.hard, 32ull << 20);
+  EXPECT_EQ(s.pubsub_output.soft, 8ull << 20);
+  EXPECT_EQ(s.pubsub_output.soft_time, std::chrono::seconds(60));
 }
 
 TEST(KvConfig, ExplicitValues) {
@@ -88,6 +95,10 @@ TEST(KvConfig, BadValuesNameTheKey) {
       {{{"listen_port", 1}, {"sample_rate", -1}}, "sample_rate"},
       {{{"listen_port", 1}, {"max_request_size", "10"}}, "max_request_size"},
       {{{"listen_port", 1}, {"command_timeout", "0s"}}, "command_timeout"},
+      // A soft limit above its hard limit would never be reached.
+      {{{"listen_port", 1}, {"client_output_buffer_soft_limit", "65MiB"}}, "client_output_buffer_soft_limit"},
+      {{{"listen_port", 1}, {"pubsub_output_buffer_limit", "4MiB"}}, "pubsub_output_buffer_soft_limit"},
+      {{{"listen_port", 1}, {"client_output_buffer_soft_time", "0s"}}, "client_output_buffer_soft_time"},
   };
   for (auto& c : cases) {
     auto err = config_error(c.values);
