@@ -174,6 +174,7 @@ void Dispatcher::start(std::function<void()> on_link_up) {
   secondary_->start();
   for (auto& b : bulk_) b->start();
   fx_start_tap();
+  fx_local_tap_update();
   tick();
 }
 
@@ -206,6 +207,12 @@ void Dispatcher::stop() {
   secondary_->stop();
   for (auto& b : bulk_) b->stop();
   if (tap_) tap_->stop();
+  if (local_tap_) local_tap_->stop();
+  fx_local_inflight_.clear();
+  fx_local_waiting_.reset();
+  fx_local_deferred_.clear();
+  ++fx_local_repair_gen_;
+  fx_local_repairing_ = false;
   fx_inflight_.clear();
   fx_waiting_.reset();
   fx_deferred_.clear();
@@ -389,7 +396,7 @@ void Dispatcher::route(const std::shared_ptr<Op>& op) {
   if (!intent_error_.empty())
     return fail_op(op, "TANDEMJOURNAL the intent log failed (" + intent_error_ + "); writes refused");
   if (!secondary_->up()) journal_route_ = true;  // whatever is journaled now must be replayed first
-  if (op->kind == OpKind::script) return route_script(op);
+  if (op->kind == OpKind::script && !journal_route_) return route_script(op);
   if (!journal_route_) {
     note_intent(*op);
     LinkToken t;
@@ -404,6 +411,7 @@ void Dispatcher::route(const std::shared_ptr<Op>& op) {
           op, "TANDEMDOWN peer is catching up on journaled writes; writes refused until it has (peer_down=refuse)");
     return fail_op(op, "TANDEMDOWN peer unreachable; writes refused (peer_down=refuse)");
   }
+  if (op->kind == OpKind::script) return route_script_local(op);
   take_journal_route(op);
 }
 
@@ -601,6 +609,7 @@ void Dispatcher::on_secondary_down(std::deque<LinkToken>& lost, const std::strin
   }
   peer_was_up_ = false;
   if (mode_ == PeerMode::dual) journal_route_ = true;
+  fx_local_tap_update();  // scripts are journaled by the effects the local Redis's stream shows
   replay_inflight_ = 0;
   replay_times_.clear();
   replay_read_pos_ = journal_.replay_offset();
@@ -649,6 +658,13 @@ void Dispatcher::on_primary_reply(LinkToken& t, RespParser& r) {
   Op& op = *t.op;
   if (op.local_link == 0 && r.bytes().size() >= kTakeReply) ++shared_large_replies_;
   local_answered(op);
+  if (op.journal_on_reply && (fx_local_waiting_ || op.fx_local)) {
+    // Journal route: a script's effects block is not in yet; the journal
+    // gets every record in this link's order, so later ones wait for it.
+    if (!fx_local_waiting_) return fx_local_on_reply(t.op, r);
+    fx_local_deferred_.push_back({std::move(t), std::string(r.bytes()), nullptr});
+    return;
+  }
   if (op.journal_on_reply) {
     op.journal_on_reply = false;
     --journal_ops_in_flight_;
@@ -697,6 +713,20 @@ void Dispatcher::journal_effect(Op& op, const RespParser& r) {
   if (op.barrier || op.block == BlockKind::xread) return;  // a PING, an XREAD: nothing to replay
   bool applied = !r.is_error() && !(op.kind == OpKind::exec_write && r.type() != RespType::array);
   if (!applied) return;
+  if (superseded_by_) return journal_record(op, {}, 0);  // discarded, not journaled
+  std::string effect;
+  std::uint32_t replies = op.replies;
+  if (op.kind == OpKind::effect) {
+    effect = op.primary_request.empty() ? effect_request(op.effect, r) : op.primary_request;
+    replies = 1;
+    if (effect.empty()) return;
+  } else if (op.kind == OpKind::exec_write && !op.queued_effects.empty()) {
+    effect = op.primary_request.empty() ? block_with_effects(op.request, op.queued_effects, r) : op.primary_request;
+  }
+  journal_record(op, effect.empty() ? std::string_view(op.request) : std::string_view(effect), replies);
+}
+
+void Dispatcher::journal_record(Op& op, std::string_view record, std::uint32_t replies) {
   if (superseded_by_) {
     // Applied here after another node was promoted: it is not journaled for
     // the peer (that is the new primary now) and rejoin discards it here.
@@ -707,17 +737,8 @@ void Dispatcher::journal_effect(Op& op, const RespParser& r) {
     op.done = true;
     return;
   }
-  std::string effect;
-  std::uint32_t replies = op.replies;
-  if (op.kind == OpKind::effect) {
-    effect = op.primary_request.empty() ? effect_request(op.effect, r) : op.primary_request;
-    replies = 1;
-    if (effect.empty()) return;
-  } else if (op.kind == OpKind::exec_write && !op.queued_effects.empty()) {
-    effect = op.primary_request.empty() ? block_with_effects(op.request, op.queued_effects, r) : op.primary_request;
-  }
   try {
-    journal_.append(effect.empty() ? std::string_view(op.request) : std::string_view(effect), replies, now_ms());
+    journal_.append(record, replies, now_ms());
     journal_dirty_ = true;
   } catch (const std::exception& e) {
     journal_error_ = e.what();
@@ -742,6 +763,7 @@ void Dispatcher::after_primary_batch() {
 
 void Dispatcher::on_primary_down(std::deque<LinkToken>& lost, const std::string& why) {
   fx_abort_repair("the link to the local Redis was lost: " + why);
+  fx_local_abort("the link to the local Redis was lost: " + why);
   if (primary_was_up_) host_.log().error(primary_->name() + " down: " + why);
   primary_was_up_ = false;
   for (auto& t : lost) {
@@ -906,6 +928,7 @@ void Dispatcher::check_replay_done() {
     secondary_->send_internal(del, [](const RespParser&) {});
   }
   journal_route_ = false;
+  fx_local_tap_update();  // not needed any more
   host_.log().info("journal drained: the peer has every write; dual writes resumed");
   open_gate(kGateDrain);
 }
@@ -928,10 +951,13 @@ void Dispatcher::set_mode(PeerMode m) {
   if (m == PeerMode::dual) {
     fx_start_tap();
     journal_route_ = !journal_.empty() || !secondary_->up();
+    fx_local_tap_update();
     if (journal_route_) pump_replay();
   } else {
     journal_route_ = false;
     if (tap_) tap_->stop();  // the peer is not written until it rejoins
+    fx_local_abort("the peer was detached");
+    fx_local_tap_update();
     fx_abort_repair("the peer was detached");
     fx_lose_all("the peer was detached");
   }
@@ -955,6 +981,7 @@ void Dispatcher::resume_writes() { open_gate(kGateControl); }
 void Dispatcher::tick() {
   // Safety net: resume a replay that waited for journal-route writes to finish.
   if (journal_route_ && replay_inflight_ == 0 && journal_ops_in_flight_ == 0) pump_replay();
+  fx_local_tap_update();
   if (settings_.journal_fsync == JournalFsync::everysec) {
     try {
       journal_.sync_now();
@@ -1052,7 +1079,13 @@ void Dispatcher::publish_stats() {
   s.superseded_reason = superseded_reason_;
   s.discarded = discarded_;
   s.discarded_file = discarded_file_;
-  if (!tap_ || mode_ != PeerMode::dual)
+  if (mode_ == PeerMode::dual && journal_route_)
+    s.script_tap =
+        "journaling, local Redis: " + (local_tap_ && local_tap_->streaming()             ? std::string("streaming")
+                                       : !fx_local_stall_note_.empty()                   ? fx_local_stall_note_
+                                       : !local_tap_ || local_tap_->last_error().empty() ? std::string("connecting")
+                                                                                         : local_tap_->last_error());
+  else if (!tap_ || mode_ != PeerMode::dual)
     s.script_tap = "off";
   else if (fx_tap_parked_)
     s.script_tap = "parked";

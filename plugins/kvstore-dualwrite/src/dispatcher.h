@@ -203,7 +203,23 @@ class Dispatcher {
   void refresh_stats();         // io thread: publish now
 
  private:
-  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4, kGateTap = 8 };
+  // A secondary (or, journal route, local) reply held behind a script's block.
+  struct FxDeferred {
+    LinkToken token;
+    std::string reply;
+    std::function<void()> then;  // a probe's forward to the primary, instead of a reply
+    bool covered = false;        // a repair copies its keys: answered with `reply`, not forwarded
+  };
+  // Where a tap's stream is: inside a MULTI; the marker's number (0: not ours).
+  struct FxStream {
+    bool in_multi = false;
+    bool first = false;
+    std::uint64_t block_seq = 0;
+    std::string effects;
+    std::uint32_t count = 0;
+    bool select = false;
+  };
+  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4, kGateTap = 8, kGateLocalRepair = 16 };
   void fail_op(const std::shared_ptr<Op>& op, std::string_view error);
   void read_redis_version();
   void route(const std::shared_ptr<Op>& op);
@@ -247,9 +263,33 @@ class Dispatcher {
   void fx_resume_tap(const std::shared_ptr<Op>& op);
   void fx_tap_settled();
   void fx_park_tap_if_idle(std::chrono::steady_clock::time_point now);
-  void fx_on_stream(const RespParser& command);
+  // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: its number.
+  std::uint64_t fx_frame(Op& op);
+  void fx_on_stream(FxStream& st, const RespParser& command, bool local);
   std::uint64_t fx_marker(const RespParser& command) const;
-  void fx_deliver(std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select);
+  void fx_deliver(bool local, std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select);
+  // The primary's block for a script whose effects came: MULTI [SCRIPT LOAD
+  // of its EVAL bodies] <effects> [SELECT db] [XGROUP SETID ...] EXEC, with
+  // op.replies set; empty when there is nothing to apply.
+  void fx_effects_block(Op& op);
+  // The keys of the lost scripts, then of every held write that changed
+  // something and touches one (to a fixpoint): those marked covered. `all`:
+  // a held FLUSHDB or FLUSHALL touches them all.
+  std::set<std::string> fx_cover(const Op& lost, std::deque<FxDeferred>& held, bool& all) const;
+  // Journal route ("Scripts while writes are journaled" below).
+  void fx_local_tap_update();
+  void route_script_local(const std::shared_ptr<Op>& op);
+  void fx_local_on_reply(const std::shared_ptr<Op>& op, const RespParser& r);
+  void fx_local_finish(const std::shared_ptr<Op>& op);
+  void fx_local_release();
+  void fx_local_lose_all(const std::string& why);
+  void fx_local_begin_repair(const std::string& why, std::string error);
+  void fx_local_repair_copy(std::uint64_t gen);
+  void fx_local_repair_keys(std::uint64_t gen, std::set<std::string> keys, bool flush);
+  void fx_local_repair_release();
+  void fx_local_abort(const std::string& why);
+  // A journal route op's record: appended, or the op answered with why not.
+  void journal_record(Op& op, std::string_view record, std::uint32_t replies);
   // A script's client reply from the secondary's EXEC reply; false: not one we sent.
   bool fx_take_reply(Op& op, const RespParser& r);
   void fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r);
@@ -265,6 +305,8 @@ class Dispatcher {
   // connected but silent): repaired, answered with an error, the tap restarted.
   void fx_arm_hold_timer(std::chrono::steady_clock::duration after);
   void fx_hold_expired();
+  void fx_stalled();
+  void fx_local_stalled();
   // fx_waiting_'s block will not come. The hold stays on and new writes are
   // held (gate); once every write sent is in (a PING through the secondary),
   // the keys of the lost scripts, and of every held write that touches them
@@ -352,12 +394,6 @@ class Dispatcher {
   std::uint64_t fx_next_seq_ = 0;
   std::unordered_map<std::uint64_t, std::shared_ptr<Op>> fx_inflight_;  // sent, block not delivered
   std::shared_ptr<Op> fx_waiting_;  // its secondary reply is in, its block is not: later replies wait
-  struct FxDeferred {
-    LinkToken token;
-    std::string reply;
-    std::function<void()> then;  // a probe's forward to the primary, instead of a reply
-    bool covered = false;        // a repair copies its keys: answered with `reply`, not forwarded
-  };
   std::deque<FxDeferred> fx_deferred_;
   std::string fx_lost_why_;  // why the last scripts in flight were lost
   // The hold's bound (command_timeout): since when fx_waiting_ waits.
@@ -371,13 +407,24 @@ class Dispatcher {
   std::string fx_repair_error_;  // the scripts' answer ("": their reply)
   bool fx_tap_parked_ = false;   // stopped for lack of scripts (script_tap_idle)
   std::chrono::steady_clock::time_point fx_last_script_{};
-  // Where the tap's stream is: inside a MULTI; the marker's number (0: not ours).
-  bool fx_in_multi_ = false;
-  bool fx_first_ = false;
-  std::uint64_t fx_block_seq_ = 0;
-  std::string fx_effects_;
-  std::uint32_t fx_effect_count_ = 0;
-  bool fx_select_ = false;
+  FxStream fx_stream_;  // the peer's tap
+
+  // Scripts while writes are journaled (README "Scripts and functions",
+  // dispatcher_scripts_journal.cpp): they run framed on the local Redis, a
+  // second tap reads their effects from its stream, and the journal records
+  // the effects block where the script's reply came. The same hold as above,
+  // on the local link's journaled replies.
+  std::shared_ptr<ReplicationTap> local_tap_;
+  FxStream fx_local_stream_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Op>> fx_local_inflight_;
+  std::shared_ptr<Op> fx_local_waiting_;
+  std::deque<FxDeferred> fx_local_deferred_;
+  std::chrono::steady_clock::time_point fx_local_hold_since_{};
+  std::string fx_local_stall_note_;
+  std::string fx_local_lost_why_;
+  bool fx_local_repairing_ = false;
+  std::uint64_t fx_local_repair_gen_ = 0;
+  std::string fx_local_repair_error_;
 
   mutable std::mutex stats_mu_;
   EndpointStats stats_;

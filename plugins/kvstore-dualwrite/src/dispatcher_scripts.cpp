@@ -4,6 +4,7 @@
 // primary in the secondary's order. The design and its ordering argument are
 // in dispatcher.h ("Scripts") and the README.
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include "dispatcher.h"
@@ -106,7 +107,7 @@ void Dispatcher::fx_start_tap() {
     o.join_at_current = true;
     ReplicationTap::Callbacks cb;
     cb.on_synced = [this](bool full) {
-      fx_in_multi_ = false;
+      fx_stream_.in_multi = false;
       fx_stall_note_.clear();
       publish_stats();  // health's script_tap at once, not at the next tick
       host_.log().info(std::string("script tap: reading the peer's replication stream (") +
@@ -114,9 +115,9 @@ void Dispatcher::fx_start_tap() {
       fx_tap_settled();
     };
     cb.on_snapshot = [this] { fx_tap_settled(); };  // writes are not held for a snapshot
-    cb.on_command = [this](const RespParser& c, std::uint64_t) { fx_on_stream(c); };
+    cb.on_command = [this](const RespParser& c, std::uint64_t) { fx_on_stream(fx_stream_, c, false); };
     cb.on_down = [this](const std::string& why) {
-      fx_in_multi_ = false;
+      fx_stream_.in_multi = false;
       fx_lose_all("the replication tap on the peer's Redis stopped: " + why);
       fx_tap_settled();
     };
@@ -147,18 +148,14 @@ void Dispatcher::fx_park_tap_if_idle(std::chrono::steady_clock::time_point now) 
   if (now - fx_last_script_ < settings_.script_tap_idle) return;
   tap_->stop();
   fx_tap_parked_ = true;
-  fx_in_multi_ = false;
+  fx_stream_.in_multi = false;
   host_.log().info("script tap: parked after " + std::to_string(settings_.script_tap_idle.count()) +
                    " ms without a script (plain writes no longer pay for the peer's replication stream); the next "
                    "script resumes it");
 }
 
 void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
-  if (journal_route_)
-    return fail_op(op,
-                   "TANDEMSCRIPT scripts are refused while writes are journaled (the peer's Redis is down or catching "
-                   "up): their effects (and those of XREADGROUP/XCLAIM/XAUTOCLAIM) are read from the peer's "
-                   "replication stream; retry once the peer is back");
+  if (journal_route_) return route_script_local(op);
   if (fx_tap_parked_ && tap_) return fx_resume_tap(op);
   fx_last_script_ = std::chrono::steady_clock::now();
   if (!tap_ || !tap_->streaming())
@@ -167,27 +164,32 @@ void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
                             : !tap_ || tap_->last_error().empty() ? std::string("connecting")
                                                                   : tap_->last_error()) +
                            "); scripts (and XREADGROUP/XCLAIM/XAUTOCLAIM) are refused until it is");
-  // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: the marker
-  // opens the block of effects in the stream (fx_on_stream).
-  const std::uint64_t seq = ++fx_next_seq_;
-  std::string framed;
-  framed.reserve(op->request.size() + 96);
-  framed = kMultiCommand;
-  const std::string marker = fx_token_ + ":" + std::to_string(seq);
-  append_command(framed, {"PUBLISH", kFxChannel, marker});
-  framed += op->request;
-  for (auto& key : op->fx_group_keys) append_command(framed, {"XINFO", "GROUPS", key});
-  framed += kExecCommand;
-  op->request.swap(framed);
-  op->replies += 3 + static_cast<std::uint32_t>(op->fx_group_keys.size());
-  op->fx_framed = op->fx_dual = true;
-  op->fx_seq = seq;
+  const std::uint64_t seq = fx_frame(*op);
+  op->fx_dual = true;
   fx_inflight_.emplace(seq, op);
   note_intent(*op);  // its declared KEYS
   LinkToken t;
   t.op = op;
   t.replies = op->replies;
   secondary_->send(op->request, std::move(t), op->proto);
+}
+
+std::uint64_t Dispatcher::fx_frame(Op& op) {
+  // The marker opens the block of effects in the stream (fx_on_stream).
+  const std::uint64_t seq = ++fx_next_seq_;
+  std::string framed;
+  framed.reserve(op.request.size() + 96);
+  framed = kMultiCommand;
+  const std::string marker = fx_token_ + ":" + std::to_string(seq);
+  append_command(framed, {"PUBLISH", kFxChannel, marker});
+  framed += op.request;
+  for (auto& key : op.fx_group_keys) append_command(framed, {"XINFO", "GROUPS", key});
+  framed += kExecCommand;
+  op.request.swap(framed);
+  op.replies += 3 + static_cast<std::uint32_t>(op.fx_group_keys.size());
+  op.fx_framed = true;
+  op.fx_seq = seq;
+  return seq;
 }
 
 std::uint64_t Dispatcher::fx_marker(const RespParser& c) const {
@@ -201,42 +203,43 @@ std::uint64_t Dispatcher::fx_marker(const RespParser& c) const {
   return ec == std::errc() && end == m.data() + m.size() ? seq : 0;
 }
 
-void Dispatcher::fx_on_stream(const RespParser& c) {
+void Dispatcher::fx_on_stream(FxStream& st, const RespParser& c, bool local) {
   if (c.type() != RespType::array || c.size() == 0) return;
   std::string_view name = c.element(0);
-  if (!fx_in_multi_) {
+  if (!st.in_multi) {
     if (iequals(name, "MULTI")) {
-      fx_in_multi_ = fx_first_ = true;
-      fx_block_seq_ = 0;
-      fx_effects_.clear();
-      fx_effect_count_ = 0;
-      fx_select_ = false;
+      st.in_multi = st.first = true;
+      st.block_seq = 0;
+      st.effects.clear();
+      st.count = 0;
+      st.select = false;
     } else if (std::uint64_t seq = fx_marker(c)) {
-      fx_deliver(seq, {}, 0, false);  // alone, not in a MULTI: the script changed nothing
+      fx_deliver(local, seq, {}, 0, false);  // alone, not in a MULTI: the script changed nothing
     }
     return;  // anything else: writes that are not scripts, PING, SELECT, expiries
   }
-  if (fx_first_) {  // a block of ours begins with its marker
-    fx_first_ = false;
-    fx_block_seq_ = fx_marker(c);
+  if (st.first) {  // a block of ours begins with its marker
+    st.first = false;
+    st.block_seq = fx_marker(c);
     return;
   }
   if (iequals(name, "EXEC")) {
-    fx_in_multi_ = false;
-    if (fx_block_seq_) fx_deliver(fx_block_seq_, fx_effects_, fx_effect_count_, fx_select_);
+    st.in_multi = false;
+    if (st.block_seq) fx_deliver(local, st.block_seq, st.effects, st.count, st.select);
     return;
   }
-  if (!fx_block_seq_) return;
-  if (iequals(name, "SELECT")) fx_select_ = true;
-  fx_effects_ += c.bytes();
-  ++fx_effect_count_;
+  if (!st.block_seq) return;
+  if (iequals(name, "SELECT")) st.select = true;
+  st.effects += c.bytes();
+  ++st.count;
 }
 
-void Dispatcher::fx_deliver(std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select) {
-  auto it = fx_inflight_.find(seq);
-  if (it == fx_inflight_.end()) return;  // lost already (answered), or not this run's
+void Dispatcher::fx_deliver(bool local, std::uint64_t seq, std::string_view effects, std::uint32_t count, bool select) {
+  auto& inflight = local ? fx_local_inflight_ : fx_inflight_;
+  auto it = inflight.find(seq);
+  if (it == inflight.end()) return;  // lost already (answered), or not this run's
   auto op = it->second;
-  fx_inflight_.erase(it);
+  inflight.erase(it);
   // The effects as they are; framed in fx_finish, once the reply is known too.
   op->primary_request.assign(effects);
   op->replies = count;
@@ -246,7 +249,11 @@ void Dispatcher::fx_deliver(std::uint64_t seq, std::string_view effects, std::ui
     ++op->replies;
   }
   op->fx_have_block = true;
-  if (op == fx_waiting_) fx_finish(op);  // else its secondary reply is still to come (or deferred)
+  if (local) {
+    if (op == fx_local_waiting_) fx_local_finish(op);  // else its local reply is still to come (or deferred)
+  } else if (op == fx_waiting_) {
+    fx_finish(op);  // else its secondary reply is still to come (or deferred)
+  }
 }
 
 bool Dispatcher::fx_take_reply(Op& op, const RespParser& r) {
@@ -286,22 +293,26 @@ void Dispatcher::fx_on_reply(const std::shared_ptr<Op>& op, const RespParser& r)
   if (!fx_hold_armed_) fx_arm_hold_timer(settings_.command_timeout);
 }
 
-void Dispatcher::fx_finish(const std::shared_ptr<Op>& op) {
+void Dispatcher::fx_effects_block(Op& op) {
   // EVAL also loads its script on the primary, so both caches hold the same
   // scripts (SCRIPT EXISTS, EVALSHA_RO); not one that does not compile.
-  const bool load = !op->fx_scripts.empty() && op->reply.find("Error compiling script") == std::string::npos;
-  if (op->replies > 0 || load || op->fx_extra_replies > 0) {
+  const bool load = !op.fx_scripts.empty() && op.reply.find("Error compiling script") == std::string::npos;
+  if (op.replies > 0 || load || op.fx_extra_replies > 0) {
     std::string framed(kMultiCommand);
     if (load)
-      for (auto& body : op->fx_scripts) append_command(framed, {"SCRIPT", "LOAD", body});
-    framed += op->primary_request;
-    framed += op->fx_extra;
+      for (auto& body : op.fx_scripts) append_command(framed, {"SCRIPT", "LOAD", body});
+    framed += op.primary_request;
+    framed += op.fx_extra;
     framed += kExecCommand;
-    op->replies += 2 + op->fx_extra_replies + (load ? static_cast<std::uint32_t>(op->fx_scripts.size()) : 0);
-    op->primary_request.swap(framed);
+    op.replies += 2 + op.fx_extra_replies + (load ? static_cast<std::uint32_t>(op.fx_scripts.size()) : 0);
+    op.primary_request.swap(framed);
   } else {
-    op->primary_request.clear();
+    op.primary_request.clear();
   }
+}
+
+void Dispatcher::fx_finish(const std::shared_ptr<Op>& op) {
+  fx_effects_block(*op);
   if (op->primary_request.empty())
     op->done = true;  // no effects: nothing for the primary
   else
@@ -367,11 +378,24 @@ void Dispatcher::fx_arm_hold_timer(std::chrono::steady_clock::duration after) {
 }
 
 void Dispatcher::fx_hold_expired() {
-  // One timer for every hold: armed at the first, re-armed for what is left
-  // of the current one (arming one per script would cost every script).
-  if (!fx_waiting_ || fx_repairing_ || fx_waiting_->fx_have_block) return;
-  const auto waited = std::chrono::steady_clock::now() - fx_hold_since_;
-  if (waited < settings_.command_timeout) return fx_arm_hold_timer(settings_.command_timeout - waited);
+  // One timer for every hold (the peer's and, journal route, the local
+  // one): armed at the first, re-armed for what is left of the current ones
+  // (arming one per script would cost every script).
+  const auto now = std::chrono::steady_clock::now();
+  const auto limit = std::chrono::steady_clock::duration(settings_.command_timeout);
+  std::optional<std::chrono::steady_clock::duration> next;
+  auto check = [&](const std::shared_ptr<Op>& waiting, bool repairing, std::chrono::steady_clock::time_point since,
+                   void (Dispatcher::*stalled)()) {
+    if (!waiting || repairing || waiting->fx_have_block) return;
+    if (now - since >= limit) return (this->*stalled)();
+    next = std::min(next.value_or(limit), limit - (now - since));
+  };
+  check(fx_waiting_, fx_repairing_, fx_hold_since_, &Dispatcher::fx_stalled);
+  check(fx_local_waiting_, fx_local_repairing_, fx_local_hold_since_, &Dispatcher::fx_local_stalled);
+  if (next && !fx_hold_armed_) fx_arm_hold_timer(*next);
+}
+
+void Dispatcher::fx_stalled() {
   const std::string why = "no effects of a script arrived on the peer's replication stream within command_timeout (" +
                           std::to_string(settings_.command_timeout.count()) + " ms)";
   host_.log().error("script tap: " + why + "; the tap reconnects, scripts are refused until it streams again");
@@ -379,7 +403,7 @@ void Dispatcher::fx_hold_expired() {
   // stream again (+CONTINUE at the stream's current end; the late blocks count for
   // nothing, their scripts are no longer in flight) or an error.
   fx_stall_note_ = "its stream stalled: " + why + "; reconnecting";
-  fx_in_multi_ = false;
+  fx_stream_.in_multi = false;
   if (tap_) {
     tap_->stop();
     tap_->start();
@@ -413,15 +437,12 @@ void Dispatcher::fx_begin_repair(const std::string& why, std::string error) {
   });
 }
 
-void Dispatcher::fx_repair_copy(std::uint64_t gen) {
-  // Which keys: the lost scripts' declared KEYS (every held script is lost:
-  // its block would come on the stream that failed), then, to a fixpoint,
-  // the keys of each held write that changed something and touches one of
-  // them. The copy (the secondary's value now) includes those writes'
-  // effects, so they must not reach the primary again; every other held
-  // write touches none of the copied keys and is forwarded as usual.
+std::set<std::string> Dispatcher::fx_cover(const Op& lost, std::deque<FxDeferred>& held, bool& all) const {
+  // The copy (a server's value now) includes the effects of the covered
+  // writes, so they must not be applied again; every other held write
+  // touches none of the copied keys and takes its usual way.
   std::set<std::string> keys;
-  bool all = false;
+  all = false;
   auto add = [&](const IntentKeys& k) {
     if (k.all) all = true;
     k.any_of([&](std::string_view key) {
@@ -432,12 +453,12 @@ void Dispatcher::fx_repair_copy(std::uint64_t gen) {
   auto touches = [&](const IntentKeys& k) {
     return k.all || k.any_of([&](std::string_view key) { return keys.count(std::string(key)) > 0; });
   };
-  add(fx_waiting_->keys);
+  add(lost.keys);
   std::vector<FxDeferred*> changed;
-  for (auto& d : fx_deferred_) {
+  for (auto& d : held) {
     if (d.then || !d.token.op) continue;
     if (d.token.op->kind == OpKind::script) {
-      d.covered = true;
+      d.covered = true;  // every held script is lost: its block would come on the stream that failed
       add(d.token.op->keys);
       continue;
     }
@@ -453,8 +474,15 @@ void Dispatcher::fx_repair_copy(std::uint64_t gen) {
       add(d->token.op->keys);
     }
   }
-  if (all) {
+  if (all)
     for (auto* d : changed) d->covered = true;
+  return keys;
+}
+
+void Dispatcher::fx_repair_copy(std::uint64_t gen) {
+  bool all = false;
+  std::set<std::string> keys = fx_cover(*fx_waiting_, fx_deferred_, all);
+  if (all) {
     // A held FLUSHDB (or FLUSHALL): every key either server has. Nothing
     // writes meanwhile, so the two lists are of the same moment.
     auto both = std::make_shared<std::set<std::string>>();

@@ -74,6 +74,7 @@ struct Op {
   bool fx_framed = false;               // request framed for its route (MULTI; PUBLISH marker; ...; EXEC)
   bool fx_dual = false;                 // sent framed to the secondary: the reply comes from its EXEC
   bool fx_have_block = false;           // the replication tap delivered its effects (primary_request)
+  bool fx_local = false;                // journal route: framed on the local Redis, its effects journaled
   std::uint64_t fx_seq = 0;             // its marker's number
   std::vector<std::string> fx_scripts;  // EVAL bodies: loaded on the primary too (the same script cache)
   // XREADGROUP: Redis 7.0 propagates a delivery without the group's
@@ -102,7 +103,7 @@ struct Op {
     ready = done = journal_on_reply = filter_config = info = barrier = own_connection = silent = block_expired =
         parked = block_retry = wake_pending = false;
     block = BlockKind::none;
-    fx_block = fx_framed = fx_dual = fx_have_block = false;
+    fx_block = fx_framed = fx_dual = fx_have_block = fx_local = false;
     fx_seq = 0;
     fx_scripts.clear();
     fx_group.clear();
