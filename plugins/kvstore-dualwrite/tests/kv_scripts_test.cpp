@@ -590,5 +590,97 @@ TEST_F(KvScriptsParkedTapTest, AParkedTapResumesForTheNextScriptWithoutASnapshot
   EXPECT_TRUE(sdk::testing::eventually([&] { return script_tap() == "parked"; }, std::chrono::seconds(10)));
 }
 
+// Journal route, the same faults on the local Redis's tap: a silent one
+// (frozen by a relay in front of the local Redis; the endpoint's own links
+// through it go on) bounds the hold by command_timeout, the script's keys
+// (and those of the journaled writes behind it that touch them) are
+// journaled by value before those writes; a cut one repairs the scripts in
+// flight the same way and answers them. After the peer is back and the
+// journal drained, both servers are identical.
+TEST(KvScriptsStall, TheLocalTapWhileJournalingIsBoundedAndRepairedToo) {
+  RedisServer local, peer;
+  testsupport::TcpRelay relay(local.port());
+  Node node = make_node(sdk::Role::primary, relay.port(), peer.port());
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node)) << node.plugin->health().summary;
+  auto tap = [&] { return node.plugin->health().details.value("script_tap", ""); };
+  ASSERT_EQ(RedisClient("127.0.0.1", peer.port()).command({"SAVE"}).str, "OK");  // it persists nothing else
+  peer.stop();
+  ASSERT_TRUE(
+      sdk::testing::eventually([&] { return tap() == "journaling, local Redis: streaming"; }, std::chrono::seconds(20)))
+      << tap();
+  RedisClient plain("127.0.0.1", node.endpoint_port);
+  ASSERT_EQ(plain.command({"SET", "s", "10"}).str, "OK");
+
+  relay.freeze("PSYNC");
+  ASSERT_TRUE(sdk::testing::eventually([&] { return relay.frozen() == 1; }, std::chrono::seconds(5)));
+  using Clock = std::chrono::steady_clock;
+  const auto sent = Clock::now();
+  RedisValue script;
+  Clock::time_point script_at;
+  std::thread runner([&] {
+    try {
+      RedisClient c("127.0.0.1", node.endpoint_port);
+      script =
+          c.command({"EVAL", "redis.call('set', KEYS[2], 'x') return redis.call('incrby', KEYS[1], 5)", "2", "s", "t"});
+    } catch (const std::exception& e) {
+      script.str = std::string("no answer: ") + e.what();
+    }
+    script_at = Clock::now();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::vector<RedisValue> writes;
+  try {
+    writes = plain.pipeline({{"SET", "a", "1"}, {"INCR", "s"}, {"APPEND", "t", "y"}});
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "the writes behind the script got no answer: " << e.what();
+  }
+  runner.join();
+  ASSERT_EQ(writes.size(), 3u);
+  EXPECT_EQ(script.str.rfind("TANDEMDOWN", 0), 0u) << script.describe();
+  EXPECT_LT(script_at - sent, std::chrono::seconds(10)) << "the hold is bounded by command_timeout (2 s)";
+  EXPECT_EQ(writes[1].integer, 16) << "INCR after the script, as the local Redis applied it";
+  EXPECT_EQ(writes[2].integer, 2);
+  auto refused = plain.command({"EVAL", "return 1", "0"});
+  EXPECT_NE(refused.str.find("not reading the local Redis's replication stream"), std::string::npos)
+      << refused.describe();
+  relay.thaw();
+  ASSERT_TRUE(
+      sdk::testing::eventually([&] { return tap() == "journaling, local Redis: streaming"; }, std::chrono::seconds(20)))
+      << tap();
+
+  // The tap cut (as Redis does to a replica past its output buffer limit)
+  // under 4 clients' scripts.
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      RedisClient c("127.0.0.1", node.endpoint_port);
+      while (!stop) {
+        auto r = c.command({"EVAL", "return redis.call('incr', KEYS[1])", "1", "k"});
+        if (r.type == RedisValue::Type::integer)
+          ++ok;
+        else if (r.str.find("not reading the local Redis's replication stream") == std::string::npos)
+          ++other;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(RedisClient("127.0.0.1", local.port()).command({"CLIENT", "KILL", "TYPE", "replica"}).integer, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+
+  peer.restart();
+  ASSERT_TRUE(journal_drained(node));
+  RedisClient l("127.0.0.1", local.port()), p("127.0.0.1", peer.port());
+  EXPECT_EQ(l.command({"GET", "k"}).str, std::to_string(ok.load()));
+  EXPECT_EQ(p.command({"GET", "k"}).str, std::to_string(ok.load()));
+  EXPECT_EQ(snapshot(local.port()), snapshot(peer.port())) << "the two Redis servers differ";
+  node.plugin->stop();
+}
+
 }  // namespace
 }  // namespace tandem::kv::testing
