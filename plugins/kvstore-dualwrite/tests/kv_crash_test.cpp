@@ -242,7 +242,7 @@ int crash_runs() {
 // compare) and hold every acknowledged write. journal_mode: the peer's Redis
 // is down during the load (writes are journaled), stays down while the host
 // restarts (its reconciliation goes to the journal), then comes back and the
-// journal drains. scripts (dual mode): two more writers whose load is EVALs
+// journal drains. scripts: two more writers whose load is EVALs
 // and FCALLs (PipelinedWriter), so scripts are in flight at the kill too.
 void crash_under_load(bool journal_mode, bool scripts = false) {
   RedisServer local(aof_options());
@@ -259,7 +259,8 @@ void crash_under_load(bool journal_mode, bool scripts = false) {
   spec.log_file = dir.path() / "runner.log";
   std::mt19937 rng(std::random_device{}());
   const int runs = crash_runs();
-  const char* mode = journal_mode ? "journal mode" : scripts ? "dual mode with scripts" : "dual mode";
+  const char* mode = journal_mode ? (scripts ? "journal mode with scripts" : "journal mode")
+                                  : (scripts ? "dual mode with scripts" : "dual mode");
   // The library on both servers (FLUSHALL keeps functions).
   if (scripts) {
     for (int p : {local.port(), peer.port()})
@@ -484,6 +485,10 @@ TEST(KvCrash, KillNineAtRandomMomentsLeavesBothServersEqualInJournalMode) { cras
 // Scripts (EVAL, FCALL) in flight at the kill, beside plain writes: after the
 // restart both servers are equal and every acknowledged script's keys are on both.
 TEST(KvCrash, KillNineWithScriptsInFlightLeavesBothServersEqual) { crash_under_load(false, true); }
+
+// The same while writes are journaled (the peer down): scripts run on the
+// local Redis and their effects are journaled; the kill leaves some in flight.
+TEST(KvCrash, KillNineWithScriptsInFlightWhileJournalingLeavesBothServersEqual) { crash_under_load(true, true); }
 
 }  // namespace
 }  // namespace tandem::kv::testing
