@@ -114,7 +114,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, const Settings& settings, co
       epoch_(epoch),
       tick_timer_(io),
       fx_token_(random_token()),
-      fx_hold_timer_(io) {
+      fx_hold_timer_(io),
+      fx_tap_timer_(io) {
   primary_ = std::make_shared<BackendLink>(
       io, "local Redis " + settings.local.describe(), settings.local, secrets.local_password, settings.db, settings,
       BackendLink::Callbacks{
@@ -217,6 +218,10 @@ void Dispatcher::stop() {
   fx_waiting_.reset();
   fx_deferred_.clear();
   fx_hold_timer_.cancel();
+  fx_tap_timer_.cancel();
+  fx_tap_waiters_.clear();
+  fx_tap_waiting_sessions_.clear();
+  fx_tap_resuming_ = false;
   ++fx_repair_gen_;
   fx_repairing_ = false;
   try {
@@ -368,6 +373,10 @@ void Dispatcher::set_demoting(bool d) {
 void Dispatcher::route(const std::shared_ptr<Op>& op) {
   if (gate_) {
     gated_.push_back(op);
+    return;
+  }
+  if (!fx_tap_waiters_.empty() && fx_tap_waiting_sessions_.count(op->session.get())) {
+    fx_tap_waiters_.push_back(op);  // behind its client's script, which waits for the tap
     return;
   }
   ++writes_;
@@ -960,6 +969,7 @@ void Dispatcher::set_mode(PeerMode m) {
     fx_local_tap_update();
     fx_abort_repair("the peer was detached");
     fx_lose_all("the peer was detached");
+    fx_release_tap_waiters();  // routed as in detached mode
   }
 }
 

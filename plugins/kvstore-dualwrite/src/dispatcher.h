@@ -40,11 +40,12 @@
 // It lasts at most command_timeout (a tap connected but silent): then the
 // lost scripts' keys are repaired before any held reply is released
 // (fx_begin_repair), and the tap is restarted.
-// The tap itself costs every write: the secondary's Redis sends its whole
-// stream to it, and the io thread reads it. So it parks after script_tap_idle
-// without a script, and the next script resumes it (fx_resume_tap) at the
-// stream's current end, with writes held meanwhile, so that script's block
-// is read like any other.
+// The tap itself costs every write: the secondary's Redis feeds its
+// replication buffer for it and sends it the whole stream, and the io thread
+// reads it. So it is started by the first script, parks after
+// script_tap_idle without one, and the next script resumes it
+// (fx_wait_for_tap) at the stream's current end; that script and its
+// client's later writes wait meanwhile, so its block is read like any other.
 //
 // Everything here runs on the endpoint's io thread.
 #pragma once
@@ -219,7 +220,7 @@ class Dispatcher {
     std::uint32_t count = 0;
     bool select = false;
   };
-  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4, kGateTap = 8, kGateLocalRepair = 16 };
+  enum GateReason : unsigned { kGateDrain = 1, kGateControl = 2, kGateRepair = 4, kGateLocalRepair = 16 };
   void fail_op(const std::shared_ptr<Op>& op, std::string_view error);
   void read_redis_version();
   void route(const std::shared_ptr<Op>& op);
@@ -258,10 +259,12 @@ class Dispatcher {
   // Scripts ("Scripts" above).
   void route_script(const std::shared_ptr<Op>& op);
   void fx_start_tap();
-  // Parked tap, a script to run: hold writes (op first), resume the tap; the
-  // hold ends when it streams, or fails, or must first take a snapshot.
-  void fx_resume_tap(const std::shared_ptr<Op>& op);
-  void fx_tap_settled();
+  // A script while the tap is parked (or resuming): it waits, and so do its
+  // client's later writes (its reads wait behind it in the session anyway);
+  // the tap resumes. Released when the tap streams, fails, or after
+  // command_timeout (then the scripts are refused). Other clients go on.
+  void fx_wait_for_tap(const std::shared_ptr<Op>& op);
+  void fx_release_tap_waiters();
   void fx_park_tap_if_idle(std::chrono::steady_clock::time_point now);
   // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: its number.
   std::uint64_t fx_frame(Op& op);
@@ -406,6 +409,11 @@ class Dispatcher {
   std::uint64_t fx_repair_gen_ = 0;
   std::string fx_repair_error_;  // the scripts' answer ("": their reply)
   bool fx_tap_parked_ = false;   // stopped for lack of scripts (script_tap_idle)
+  bool fx_tap_resuming_ = false;
+  bool fx_tap_snapshot_ = false;  // the peer's Redis is making the tap a snapshot first
+  std::deque<std::shared_ptr<Op>> fx_tap_waiters_;
+  std::unordered_set<const Session*> fx_tap_waiting_sessions_;
+  boost::asio::steady_timer fx_tap_timer_;
   std::chrono::steady_clock::time_point fx_last_script_{};
   FxStream fx_stream_;  // the peer's tap
 

@@ -109,37 +109,60 @@ void Dispatcher::fx_start_tap() {
     cb.on_synced = [this](bool full) {
       fx_stream_.in_multi = false;
       fx_stall_note_.clear();
+      fx_tap_snapshot_ = false;
       publish_stats();  // health's script_tap at once, not at the next tick
       host_.log().info(std::string("script tap: reading the peer's replication stream (") +
                        (full ? "after a full sync" : "from its current end") + ")");
-      fx_tap_settled();
+      fx_release_tap_waiters();
     };
-    cb.on_snapshot = [this] { fx_tap_settled(); };  // writes are not held for a snapshot
+    cb.on_snapshot = [this] { fx_tap_snapshot_ = true; };
     cb.on_command = [this](const RespParser& c, std::uint64_t) { fx_on_stream(fx_stream_, c, false); };
     cb.on_down = [this](const std::string& why) {
       fx_stream_.in_multi = false;
+      fx_tap_snapshot_ = false;
       fx_lose_all("the replication tap on the peer's Redis stopped: " + why);
-      fx_tap_settled();
+      fx_release_tap_waiters();  // their scripts are refused with why
     };
     tap_ = std::make_shared<ReplicationTap>(io_, std::move(o), std::move(cb));
   }
-  fx_tap_parked_ = false;
   fx_last_script_ = std::chrono::steady_clock::now();
-  tap_->start();
+  // Parked until the first script (no replica, no backlog on the peer's
+  // Redis for an application that sends none), unless it must always read.
+  fx_tap_parked_ = settings_.script_tap_idle.count() != 0;
+  if (!fx_tap_parked_) tap_->start();
 }
 
-void Dispatcher::fx_resume_tap(const std::shared_ptr<Op>& op) {
+void Dispatcher::fx_wait_for_tap(const std::shared_ptr<Op>& op) {
+  --writes_;  // route() counts it again when it is released
+  fx_tap_waiters_.push_back(op);
+  fx_tap_waiting_sessions_.insert(op->session.get());
+  if (fx_tap_resuming_) return;
+  fx_tap_resuming_ = true;
   fx_tap_parked_ = false;
-  fx_last_script_ = std::chrono::steady_clock::now();
-  --writes_;  // route() counts it again when the gate opens
-  close_gate(kGateTap);
-  gated_.push_front(op);  // first when the gate opens: nothing routed after it is sent before it
-  host_.log().info("script tap: resuming (a script arrived); writes wait until it reads the stream");
+  host_.log().info(
+      "script tap: resuming for a script; its client's later commands wait until the tap reads the "
+      "peer's stream");
   tap_->start();
+  fx_tap_timer_.expires_after(settings_.command_timeout);
+  fx_tap_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !fx_tap_resuming_) return;
+    fx_stall_note_ = fx_tap_snapshot_ ? "the peer's Redis is still making the snapshot a new replica gets first (it "
+                                        "kept no backlog to continue from), for longer than command_timeout"
+                                      : "it did not reach the peer's stream within command_timeout";
+    host_.log().warn("script tap: " + fx_stall_note_ + "; the scripts that waited are refused");
+    fx_release_tap_waiters();
+  });
 }
 
-void Dispatcher::fx_tap_settled() {
-  if (gate_ & kGateTap) open_gate(kGateTap);
+void Dispatcher::fx_release_tap_waiters() {
+  fx_tap_resuming_ = false;
+  fx_tap_timer_.cancel();
+  auto held = std::exchange(fx_tap_waiters_, {});
+  fx_tap_waiting_sessions_.clear();
+  for (auto& op : held) {  // in arrival order: each client's commands in its own order
+    route(op);
+    op->session->pump();
+  }
 }
 
 void Dispatcher::fx_park_tap_if_idle(std::chrono::steady_clock::time_point now) {
@@ -156,7 +179,7 @@ void Dispatcher::fx_park_tap_if_idle(std::chrono::steady_clock::time_point now) 
 
 void Dispatcher::route_script(const std::shared_ptr<Op>& op) {
   if (journal_route_) return route_script_local(op);
-  if (fx_tap_parked_ && tap_) return fx_resume_tap(op);
+  if (tap_ && (fx_tap_parked_ || fx_tap_resuming_)) return fx_wait_for_tap(op);
   fx_last_script_ = std::chrono::steady_clock::now();
   if (!tap_ || !tap_->streaming())
     return fail_op(op, "TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream (" +

@@ -185,9 +185,9 @@ sdk::ConfigSchema settings_schema() {
       {.name = "script_tap_idle",
        .type = ValueType::duration,
        .default_value = "30s",
-       .description = "After this long without a script (EVAL, FCALL, XREADGROUP...), the endpoint stops reading the "
-                      "peer's replication stream, which every plain write pays for; the next script resumes it first. "
-                      "0s: always read it.",
+       .description = "The endpoint reads the peer's replication stream (which every plain write pays for) from the "
+                      "first script (EVAL, FCALL, XREADGROUP...) on, and stops after this long without one; the next "
+                      "script resumes it first. 0s: read it from the start, always.",
        .min = "0s",
        .max = "1d"},
       {.name = "max_request_size",

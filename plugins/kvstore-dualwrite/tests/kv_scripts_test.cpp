@@ -28,7 +28,6 @@ class KvScriptsTest : public ::testing::Test {
     node_ = make_node(sdk::Role::primary, local_.port(), peer_.port(), extra_config());
     node_.configure_and_start();
     ASSERT_TRUE(endpoint_ready(node_)) << node_.plugin->health().summary;
-    ASSERT_TRUE(tap_streaming()) << node_.plugin->health().details.dump();
     client_ = connect(node_.endpoint_port);
   }
   virtual nlohmann::json extra_config() { return {}; }
@@ -463,8 +462,9 @@ TEST(KvScriptsStall, ASilentTapBoundsTheHoldByCommandTimeoutAndRepairsBeforeRele
   node.configure_and_start();
   ASSERT_TRUE(endpoint_ready(node)) << node.plugin->health().summary;
   auto tap = [&] { return node.plugin->health().details.value("script_tap", ""); };
-  ASSERT_TRUE(sdk::testing::eventually([&] { return tap() == "streaming"; }, std::chrono::seconds(20))) << tap();
   RedisClient setup("127.0.0.1", node.endpoint_port);
+  ASSERT_EQ(setup.command({"EVAL", "return 1", "0"}).integer, 1);  // the first script starts the tap
+  ASSERT_TRUE(sdk::testing::eventually([&] { return tap() == "streaming"; }, std::chrono::seconds(20))) << tap();
   ASSERT_EQ(setup.command({"SET", "s", "10"}).str, "OK");
 
   relay.freeze("PSYNC");  // the tap's connection only
@@ -525,9 +525,10 @@ TEST(KvScriptsStall, ASilentTapBoundsTheHoldByCommandTimeoutAndRepairsBeforeRele
   node.plugin->stop();
 }
 
-// The tap costs every plain write (the peer's Redis streams everything to
-// it), so it parks when no script runs; the next script resumes it, and
-// writes sent around that moment keep their order on both servers.
+// The tap costs every plain write (the peer's Redis feeds its replication
+// buffer and streams everything to it), so it starts with the first script
+// and parks when no script runs; the next script resumes it, and writes sent
+// around that moment keep their order on both servers.
 class KvScriptsParkedTapTest : public KvScriptsTest {
  protected:
   nlohmann::json extra_config() override { return {{"script_tap_idle", "1s"}}; }
@@ -543,6 +544,17 @@ TEST_F(KvScriptsParkedTapTest, AParkedTapResumesForTheNextScriptWithoutASnapshot
     auto end = text.find("\r\n", at);
     return text.substr(at + key.size() + 1, end - at - key.size() - 1);
   };
+  // Until the first script, the tap is no replica at all: the peer's Redis
+  // keeps no backlog, and plain writes cost it nothing for scripts.
+  EXPECT_EQ(script_tap(), "parked") << node_.plugin->health().details.dump();
+  EXPECT_EQ(cmd({"SET", "plain", "before any script"}).str, "OK");
+  EXPECT_EQ(peer_info("replication", "connected_slaves"), "0");
+  EXPECT_EQ(peer_info("replication", "repl_backlog_active"), "0");
+  EXPECT_EQ(peer_info("stats", "sync_full"), "0");
+  // The first script starts it (a full sync: there is no backlog yet).
+  EXPECT_EQ(cmd({"EVAL", "return redis.call('incr', KEYS[1])", "1", "first"}).integer, 1);
+  EXPECT_EQ(script_tap(), "streaming");
+  EXPECT_EQ(peer_info("stats", "sync_full"), "1");
   ASSERT_TRUE(sdk::testing::eventually([&] { return script_tap() == "parked"; }, std::chrono::seconds(10)))
       << node_.plugin->health().details.dump();
   ASSERT_TRUE(sdk::testing::eventually([&] { return peer_info("replication", "connected_slaves") == "0"; },
@@ -678,6 +690,50 @@ TEST(KvScriptsStall, TheLocalTapWhileJournalingIsBoundedAndRepairedToo) {
   RedisClient l("127.0.0.1", local.port()), p("127.0.0.1", peer.port());
   EXPECT_EQ(l.command({"GET", "k"}).str, std::to_string(ok.load()));
   EXPECT_EQ(p.command({"GET", "k"}).str, std::to_string(ok.load()));
+  node.plugin->stop();
+}
+
+// A script that must wait for the tap to resume holds only its own client:
+// the others' writes go on, its own later writes wait behind it, and if the
+// tap does not stream within command_timeout the script is refused (nothing
+// ran), its client's writes then go through, and both servers stay equal.
+TEST(KvScriptsStall, AScriptWaitingForTheTapToResumeHoldsOnlyItsOwnClient) {
+  RedisServer local, peer;
+  testsupport::TcpRelay relay(peer.port());
+  // connect_timeout above command_timeout (2 s): the wait ends by its own bound.
+  Node node = make_node(sdk::Role::primary, local.port(), relay.port(), {{"connect_timeout", "5s"}});
+  node.configure_and_start();
+  ASSERT_TRUE(endpoint_ready(node)) << node.plugin->health().summary;
+  ASSERT_EQ(node.plugin->health().details.value("script_tap", ""), "parked");
+  relay.freeze("PSYNC");  // the tap's resume stops at its last handshake step
+
+  std::atomic<bool> a_done{false};
+  std::vector<RedisValue> a_replies;
+  std::thread a([&] {
+    RedisClient c("127.0.0.1", node.endpoint_port);
+    a_replies = c.pipeline({{"EVAL", "return redis.call('incr', KEYS[1])", "1", "s"}, {"SET", "a_after", "1"}});
+    a_done = true;
+  });
+  ASSERT_TRUE(sdk::testing::eventually([&] { return relay.frozen() == 1; }, std::chrono::seconds(5)));
+  RedisClient b("127.0.0.1", node.endpoint_port);
+  EXPECT_EQ(b.command({"SET", "b", "1"}).str, "OK");
+  EXPECT_EQ(b.command({"INCR", "b"}).integer, 2);
+  EXPECT_FALSE(a_done) << "another client's writes waited for the tap";
+  a.join();
+  ASSERT_EQ(a_replies.size(), 2u);
+  EXPECT_EQ(a_replies[0].str.rfind("TANDEMSCRIPT the endpoint is not reading the peer's Redis replication stream", 0),
+            0u)
+      << a_replies[0].describe();
+  EXPECT_EQ(a_replies[1].str, "OK") << "its client's write behind it goes through once it is answered";
+  EXPECT_EQ(snapshot(local.port()), snapshot(peer.port())) << "the two Redis servers differ";
+
+  relay.thaw();
+  RedisClient c("127.0.0.1", node.endpoint_port);
+  ASSERT_TRUE(sdk::testing::eventually(
+      [&] {
+        return c.command({"EVAL", "return redis.call('incr', KEYS[1])", "1", "s"}).type == RedisValue::Type::integer;
+      },
+      std::chrono::seconds(20)));
   EXPECT_EQ(snapshot(local.port()), snapshot(peer.port())) << "the two Redis servers differ";
   node.plugin->stop();
 }
