@@ -504,7 +504,10 @@ TEST(KvScriptsStall, ASilentTapBoundsTheHoldByCommandTimeoutAndRepairsBeforeRele
   EXPECT_EQ(script.str.rfind("TANDEMDOWN", 0), 0u) << script.str;
   EXPECT_NE(script.str.find("outcome unknown"), std::string::npos) << script.str;
   EXPECT_LT(script_at - sent, std::chrono::seconds(10)) << "the hold is bounded by command_timeout (2 s), not 30 s";
-  EXPECT_GE(writes_at, script_at) << "the writes behind the script are answered after it";
+  // Both replies leave in the same turn of the endpoint's loop; which client
+  // thread wakes first is the scheduler's choice.
+  EXPECT_GE(writes_at + std::chrono::milliseconds(200), script_at)
+      << "the writes behind the script are answered after it";
   ASSERT_EQ(writes.size(), 4u);
   EXPECT_EQ(writes[0].str, "OK");
   EXPECT_EQ(writes[1].integer, 16) << "INCR after the script (10 + 5): answered as the secondary applied it";
@@ -619,7 +622,7 @@ TEST(KvScriptsStall, TheLocalTapWhileJournalingIsBoundedAndRepairedToo) {
   ASSERT_EQ(RedisClient("127.0.0.1", peer.port()).command({"SAVE"}).str, "OK");  // it persists nothing else
   peer.stop();
   ASSERT_TRUE(
-      sdk::testing::eventually([&] { return tap() == "journaling, local Redis: streaming"; }, std::chrono::seconds(20)))
+      sdk::testing::eventually([&] { return tap() == "journaling, local Redis: streaming"; }, std::chrono::seconds(60)))
       << tap();
   RedisClient plain("127.0.0.1", node.endpoint_port);
   ASSERT_EQ(plain.command({"SET", "s", "10"}).str, "OK");
@@ -658,7 +661,7 @@ TEST(KvScriptsStall, TheLocalTapWhileJournalingIsBoundedAndRepairedToo) {
       << refused.describe();
   relay.thaw();
   ASSERT_TRUE(
-      sdk::testing::eventually([&] { return tap() == "journaling, local Redis: streaming"; }, std::chrono::seconds(20)))
+      sdk::testing::eventually([&] { return tap() == "journaling, local Redis: streaming"; }, std::chrono::seconds(60)))
       << tap();
 
   // The tap cut (as Redis does to a replica past its output buffer limit)
