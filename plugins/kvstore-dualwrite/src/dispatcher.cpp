@@ -209,6 +209,7 @@ void Dispatcher::stop() {
   for (auto& b : bulk_) b->stop();
   if (tap_) tap_->stop();
   if (local_tap_) local_tap_->stop();
+  fx_local_tap_on_ = false;
   fx_local_inflight_.clear();
   fx_local_waiting_.reset();
   fx_local_deferred_.clear();
@@ -1091,7 +1092,8 @@ void Dispatcher::publish_stats() {
   s.discarded_file = discarded_file_;
   if (mode_ == PeerMode::dual && journal_route_)
     s.script_tap =
-        "journaling, local Redis: " + (local_tap_ && local_tap_->streaming()             ? std::string("streaming")
+        "journaling, local Redis: " + (!fx_local_tap_on_                                 ? std::string("parked")
+                                       : local_tap_ && local_tap_->streaming()           ? std::string("streaming")
                                        : !fx_local_stall_note_.empty()                   ? fx_local_stall_note_
                                        : !local_tap_ || local_tap_->last_error().empty() ? std::string("connecting")
                                                                                          : local_tap_->last_error());

@@ -263,7 +263,7 @@ class Dispatcher {
   // client's later writes (its reads wait behind it in the session anyway);
   // the tap resumes. Released when the tap streams, fails, or after
   // command_timeout (then the scripts are refused). Other clients go on.
-  void fx_wait_for_tap(const std::shared_ptr<Op>& op);
+  void fx_wait_for_tap(const std::shared_ptr<Op>& op, bool local = false);  // local: the journal route's tap
   void fx_release_tap_waiters();
   void fx_park_tap_if_idle(std::chrono::steady_clock::time_point now);
   // MULTI; PUBLISH <marker>; <the client's command(s)>; EXEC: its number.
@@ -423,6 +423,8 @@ class Dispatcher {
   // the effects block where the script's reply came. The same hold as above,
   // on the local link's journaled replies.
   std::shared_ptr<ReplicationTap> local_tap_;
+  bool fx_local_tap_on_ = false;  // started (by the first script while journaling, or script_tap_idle 0)
+  std::chrono::steady_clock::time_point fx_local_last_script_{};
   FxStream fx_local_stream_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Op>> fx_local_inflight_;
   std::shared_ptr<Op> fx_local_waiting_;

@@ -132,24 +132,34 @@ void Dispatcher::fx_start_tap() {
   if (!fx_tap_parked_) tap_->start();
 }
 
-void Dispatcher::fx_wait_for_tap(const std::shared_ptr<Op>& op) {
+void Dispatcher::fx_wait_for_tap(const std::shared_ptr<Op>& op, bool local) {
   --writes_;  // route() counts it again when it is released
   fx_tap_waiters_.push_back(op);
   fx_tap_waiting_sessions_.insert(op->session.get());
   if (fx_tap_resuming_) return;
   fx_tap_resuming_ = true;
-  fx_tap_parked_ = false;
-  host_.log().info(
-      "script tap: resuming for a script; its client's later commands wait until the tap reads the "
-      "peer's stream");
-  tap_->start();
+  if (local) {
+    // Journal route (dispatcher_scripts_journal.cpp): the local Redis's tap, the same way.
+    fx_local_tap_on_ = true;
+    host_.log().info(
+        "script tap: starting on the local Redis for a script (writes are journaled); its client's later "
+        "commands wait until the tap reads the stream");
+    local_tap_->start();
+  } else {
+    fx_tap_parked_ = false;
+    host_.log().info(
+        "script tap: resuming for a script; its client's later commands wait until the tap reads the "
+        "peer's stream");
+    tap_->start();
+  }
   fx_tap_timer_.expires_after(settings_.command_timeout);
-  fx_tap_timer_.async_wait([this](const boost::system::error_code& ec) {
+  fx_tap_timer_.async_wait([this, local](const boost::system::error_code& ec) {
     if (ec || !fx_tap_resuming_) return;
-    fx_stall_note_ = fx_tap_snapshot_ ? "the peer's Redis is still making the snapshot a new replica gets first (it "
-                                        "kept no backlog to continue from), for longer than command_timeout"
-                                      : "it did not reach the peer's stream within command_timeout";
-    host_.log().warn("script tap: " + fx_stall_note_ + "; the scripts that waited are refused");
+    std::string& note = local ? fx_local_stall_note_ : fx_stall_note_;
+    note = fx_tap_snapshot_ ? "the Redis is still making the snapshot a new replica gets first (it "
+                              "kept no backlog to continue from), for longer than command_timeout"
+                            : "it did not reach the stream within command_timeout";
+    host_.log().warn("script tap: " + note + "; the scripts that waited are refused");
     fx_release_tap_waiters();
   });
 }
@@ -166,6 +176,14 @@ void Dispatcher::fx_release_tap_waiters() {
 }
 
 void Dispatcher::fx_park_tap_if_idle(std::chrono::steady_clock::time_point now) {
+  if (local_tap_ && fx_local_tap_on_ && settings_.script_tap_idle.count() != 0 && local_tap_->streaming() &&
+      fx_local_inflight_.empty() && !fx_local_waiting_ && fx_local_deferred_.empty() && !fx_local_repairing_ &&
+      now - fx_local_last_script_ >= settings_.script_tap_idle) {
+    local_tap_->stop();
+    fx_local_tap_on_ = false;
+    fx_local_stream_.in_multi = false;
+    host_.log().info("script tap: the local Redis's parked (no script while journaling for script_tap_idle)");
+  }
   if (!tap_ || fx_tap_parked_ || settings_.script_tap_idle.count() == 0 || !tap_->streaming()) return;
   if (!fx_inflight_.empty() || fx_waiting_ || !fx_deferred_.empty() || fx_repairing_) return;
   if (now - fx_last_script_ < settings_.script_tap_idle) return;

@@ -23,6 +23,7 @@ void Dispatcher::fx_local_tap_update() {
     // Nothing of it is in flight: the journal route ends only once every
     // journaled write is (journal_ops_in_flight_), detached mode aborts first.
     if (local_tap_) local_tap_->stop();
+    fx_local_tap_on_ = false;
     return;
   }
   if (!local_tap_) {
@@ -41,19 +42,32 @@ void Dispatcher::fx_local_tap_update() {
       publish_stats();
       host_.log().info(std::string("script tap: reading the local Redis's replication stream (") +
                        (full ? "after a full sync" : "from its current end") + ")");
+      fx_tap_snapshot_ = false;
+      fx_release_tap_waiters();
     };
+    cb.on_snapshot = [this] { fx_tap_snapshot_ = true; };
     cb.on_command = [this](const RespParser& c, std::uint64_t) { fx_on_stream(fx_local_stream_, c, true); };
     cb.on_down = [this](const std::string& why) {
       fx_local_stream_.in_multi = false;
       fx_local_lose_all("the replication tap on the local Redis stopped: " + why);
+      fx_tap_snapshot_ = false;
+      fx_release_tap_waiters();  // their scripts are refused with why
     };
     local_tap_ = std::make_shared<ReplicationTap>(io_, std::move(o), std::move(cb));
   }
-  local_tap_->start();  // nothing when it runs already
+  // Started by the first script while journaling, as the peer's by the
+  // first script (fx_start_tap): a replica makes the local Redis feed a
+  // backlog for every write, for repl-backlog-ttl after it left.
+  if (settings_.script_tap_idle.count() == 0) {
+    fx_local_tap_on_ = true;
+    local_tap_->start();  // nothing when it runs already
+  }
 }
 
 void Dispatcher::route_script_local(const std::shared_ptr<Op>& op) {
   fx_local_tap_update();
+  if (!fx_local_tap_on_ || fx_tap_resuming_) return fx_wait_for_tap(op, true);
+  fx_local_last_script_ = std::chrono::steady_clock::now();
   if (!local_tap_->streaming())
     return fail_op(op,
                    "TANDEMSCRIPT writes are journaled (the peer's Redis is down or catching up) and the endpoint is "
