@@ -258,6 +258,8 @@ class Dispatcher {
   std::string check_fence(const char* which, const RespParser& r);
   // Scripts ("Scripts" above).
   void route_script(const std::shared_ptr<Op>& op);
+  // The options both taps (the peer's; the local Redis's while journaling) use.
+  ReplicationTap::Options fx_tap_options(const RedisAddress& redis, const std::string& password) const;
   void fx_start_tap();
   // A script while the tap is parked (or resuming): it waits, and so do its
   // client's later writes (its reads wait behind it in the session anyway);

@@ -88,23 +88,28 @@ bool group_read_reply(Op& op, const RespParser& exec, int) {
 
 }  // namespace
 
+ReplicationTap::Options Dispatcher::fx_tap_options(const RedisAddress& redis, const std::string& password) const {
+  ReplicationTap::Options o;
+  o.host = redis.host;
+  o.port = redis.port;
+  o.password = password;
+  o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.connect_timeout);
+  o.reconnect_interval = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.reconnect_interval);
+  // A snapshot written to disk starts at once; a diskless one first waits
+  // repl-diskless-sync-delay (5 s by default) for more replicas, and the
+  // scripts waiting for the tap with it.
+  o.diskless = false;
+  // Only what follows the next script matters (a drop loses the scripts in
+  // flight: fx_lose_all), so every connect starts at the stream's end, and
+  // a resume after parking takes no snapshot while Redis keeps its backlog.
+  o.join_at_current = true;
+  return o;
+}
+
 void Dispatcher::fx_start_tap() {
   if (mode_ != PeerMode::dual) return;
   if (!tap_) {
-    ReplicationTap::Options o;
-    o.host = settings_.peer.host;
-    o.port = settings_.peer.port;
-    o.password = secrets_.peer_password;
-    o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.connect_timeout);
-    o.reconnect_interval = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.reconnect_interval);
-    // A snapshot written to disk starts at once; a diskless one first waits
-    // repl-diskless-sync-delay (5 s by default) for more replicas, and scripts
-    // are refused until the tap streams.
-    o.diskless = false;
-    // Only what follows the next script matters (a drop loses the scripts in
-    // flight: fx_lose_all), so every connect starts at the stream's end, and
-    // a resume after parking takes no snapshot while Redis keeps its backlog.
-    o.join_at_current = true;
+    auto o = fx_tap_options(settings_.peer, secrets_.peer_password);
     ReplicationTap::Callbacks cb;
     cb.on_synced = [this](bool full) {
       fx_stream_.in_multi = false;

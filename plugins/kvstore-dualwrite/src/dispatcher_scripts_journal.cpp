@@ -27,14 +27,7 @@ void Dispatcher::fx_local_tap_update() {
     return;
   }
   if (!local_tap_) {
-    ReplicationTap::Options o;
-    o.host = settings_.local.host;
-    o.port = settings_.local.port;
-    o.password = secrets_.local_password;
-    o.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.connect_timeout);
-    o.reconnect_interval = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.reconnect_interval);
-    o.diskless = false;        // as the peer's tap: a diskless snapshot first waits repl-diskless-sync-delay
-    o.join_at_current = true;  // only what follows the next script matters (fx_start_tap)
+    auto o = fx_tap_options(settings_.local, secrets_.local_password);
     ReplicationTap::Callbacks cb;
     cb.on_synced = [this](bool full) {
       fx_local_stream_.in_multi = false;
