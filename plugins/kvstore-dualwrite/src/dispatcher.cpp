@@ -185,13 +185,8 @@ void Dispatcher::read_redis_version() {
   append_command(cmd, {"INFO", "server"});
   primary_->send_internal(cmd, [this](const RespParser& r) {
     if (r.type() != RespType::string) return;
-    std::string_view info = r.payload();
-    constexpr std::string_view kField = "redis_version:";
-    auto at = info.find(kField);
-    if (at == std::string_view::npos) return;
-    auto end = info.find_first_of("\r\n", at);
-    redis_version_.assign(
-        info.substr(at + kField.size(), end == std::string_view::npos ? end : end - at - kField.size()));
+    auto version = field(parse_info(r.payload()), "redis_version");
+    if (!version.empty()) redis_version_ = std::move(version);
   });
 }
 

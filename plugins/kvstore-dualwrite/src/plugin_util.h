@@ -37,6 +37,21 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// An INFO reply's "key:value" lines (section headers and blank lines skipped).
+inline std::map<std::string, std::string> parse_info(std::string_view text) {
+  std::map<std::string, std::string> out;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string_view::npos) continue;
+    out[std::string(line.substr(0, colon))] = std::string(line.substr(colon + 1));
+  }
+  return out;
+}
+
 // A field of a parsed INFO section ("" when absent).
 inline std::string field(const std::map<std::string, std::string>& info, const std::string& key) {
   auto it = info.find(key);

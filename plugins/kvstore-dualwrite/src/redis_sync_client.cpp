@@ -4,8 +4,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 #include <stdexcept>
+#include "plugin_util.h"
 
 #include "tandem/sdk/file_util.h"
 
@@ -110,17 +110,7 @@ Reply RedisSyncClient::checked(const std::vector<std::string>& argv) {
 }
 
 std::map<std::string, std::string> RedisSyncClient::info(const std::string& section) {
-  auto r = checked({"INFO", section});
-  std::map<std::string, std::string> out;
-  std::istringstream in(r.str);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto colon = line.find(':');
-    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
-    out[line.substr(0, colon)] = line.substr(colon + 1);
-  }
-  return out;
+  return parse_info(checked({"INFO", section}).str);
 }
 
 std::set<std::string> scan_all_keys(RedisSyncClient& redis) {

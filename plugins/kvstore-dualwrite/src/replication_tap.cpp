@@ -253,28 +253,16 @@ bool ReplicationTap::read_info_reply() {
   }
   const auto n = static_cast<std::size_t>(info_left_);
   if (buf_.size() < n + 2) return false;
-  std::string_view info(buf_.data(), n);
   // "master_replid:<40 hex>" and "master_repl_offset:<n>": continue from the
   // byte after the last one Redis has written to its stream.
-  auto field = [&](std::string_view name) -> std::string_view {
-    std::size_t at = 0;
-    while ((at = info.find(name, at)) != std::string_view::npos) {
-      if ((at == 0 || info[at - 1] == '\n') && at + name.size() < info.size() && info[at + name.size()] == ':') {
-        auto begin = at + name.size() + 1;
-        auto end = info.find_first_of("\r\n", begin);
-        return info.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin);
-      }
-      at += name.size();
-    }
-    return {};
-  };
+  const auto info = parse_info(std::string_view(buf_.data(), n));
   std::uint64_t offset = 0;
-  const std::string_view replid = field("master_replid");
-  if (replid.empty() || !parse_u64(field("master_repl_offset"), offset)) {
+  const std::string replid = field(info, "master_replid");
+  if (replid.empty() || !parse_u64(field(info, "master_repl_offset"), offset)) {
     fail("INFO replication: no master_replid/master_repl_offset in the reply");
     return false;
   }
-  replid_.assign(replid);
+  replid_ = replid;
   offset_ = offset;
   synced_once_ = true;  // PSYNC asks to continue from there
   buf_.erase(0, n + 2);
